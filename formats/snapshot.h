@@ -1,0 +1,118 @@
+// Snapshot: a read-only, verified view of one links-<serial>.slsnap file.
+//
+// This is the API the redirect plane (serve/) and the offline tools (verify, inspect, resolve,
+// diff) use. The byte layout is documented in formats/SPEC.md; the constants shared by the writer
+// and this reader live in formats/snapshot_format.h.
+//
+// open() maps the file read-only and runs every check SPEC.md lists (magic, version, sizes, every
+// offset and length against the end of the mapping, section checksums, the Ed25519 signature
+// against the trusted keys) before it returns a Snapshot. A Snapshot that exists is valid: lookups
+// do no bounds checking beyond what open() already proved, allocate nothing, and never fail
+// other than by returning "not found".
+//
+// Thread-safety: immutable after open(); any number of threads may call any const method at once.
+// Ownership: the Snapshot owns its mapping and unmaps it in its destructor. Readers that must keep
+// the mapping alive while a newer snapshot is published hold a std::shared_ptr<const Snapshot>.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace shortlink::formats {
+
+enum class LinkStatus : std::uint8_t { active = 0, disabled = 1, deleted = 2 };
+
+// A domain's precomputed redirect policy.
+struct DomainView {
+    std::string_view host;        // lowercase A-label; the default domain's host is "*"
+    std::string_view root_url;    // where "/" redirects; empty: "/" answers 404
+    std::uint16_t default_redirect = 302;  // 301, 302, 307 or 308
+    bool is_default = false;      // answers any Host without a domain entry of its own
+    bool case_insensitive = false;  // codes were folded to lowercase at compile time
+    bool forward_query = true;    // default for links that do not override it
+    std::uint32_t cache_max_age_s = 0;     // Cache-Control max-age on redirects
+    std::uint32_t negative_max_age_s = 0;  // Cache-Control max-age on 404 answers
+};
+
+// One link, as a redirect needs it: nothing to parse, join or compute.
+struct LinkView {
+    std::string_view code;         // the stored key (lowercase on case-insensitive domains)
+    std::string_view destination;  // normalized absolute URL, free of CR/LF/NUL
+    std::uint32_t domain_index = 0;
+    LinkStatus status = LinkStatus::active;
+    std::uint16_t redirect_type = 302;  // already resolved: link override or domain default
+    bool forward_query = true;          // already resolved against the domain default
+    std::int64_t not_before = 0;        // Unix seconds; 0: no lower bound
+    std::int64_t expires = 0;           // Unix seconds; 0: never expires
+};
+
+// An Ed25519 public key the reader trusts. key_id is derived from the key bytes (SPEC.md).
+struct TrustedKey {
+    std::string key_id;
+    std::array<std::uint8_t, 32> public_key{};
+};
+using TrustedKeys = std::vector<TrustedKey>;
+
+struct OpenOptions {
+    // Check the signature against the trusted keys. Only `shortlink inspect` turns this off;
+    // serve, verify and resolve always verify.
+    bool verify_signature = true;
+};
+
+class Snapshot {
+public:
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+    ~Snapshot();
+
+    // Maps and fully verifies `path`. The error says which check failed and where
+    // ("section 3 (slots) checksum mismatch", "truncated: file is 812 bytes, header needs 4096").
+    static Result<std::shared_ptr<const Snapshot>> open(const std::string& path,
+                                                        const TrustedKeys& trusted,
+                                                        OpenOptions options = {});
+
+    std::uint64_t serial() const;
+    std::int64_t created_at() const;   // Unix seconds
+    std::int64_t not_after() const;    // Unix seconds; 0: no expiry
+    std::string_view key_id() const;   // id of the key that signed the file
+    std::uint64_t link_count() const;
+    std::uint32_t domain_count() const;
+    std::uint64_t file_size() const;
+    const std::string& path() const;
+
+    DomainView domain(std::uint32_t index) const;  // index < domain_count()
+
+    // The domain that answers `host` (lowercase, no port): its own entry, else the default
+    // domain, else nullopt.
+    std::optional<std::uint32_t> find_domain(std::string_view host) const;
+
+    // The link for (domain, code). `code` must already be folded to lowercase when the domain is
+    // case-insensitive. A perfect hash maps foreign keys to some slot too, so this compares the
+    // full key before it answers.
+    std::optional<LinkView> lookup(std::uint32_t domain_index, std::string_view code) const;
+
+    // Every link in slot order (for diff, inspect and tests; not for the request path).
+    void for_each_link(const std::function<void(const LinkView&)>& fn) const;
+
+    // Touches every page of the mapping so the first requests after a swap do not fault.
+    void prefault() const;
+
+    struct Impl;
+
+private:
+    explicit Snapshot(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Reads a public key file written by `shortlink keygen` (format in SPEC.md).
+Result<TrustedKey> load_public_key(const std::string& path);
+
+}  // namespace shortlink::formats

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds shortlink into ${BUILD_DIR:-build} (Release with debug info).
+# Extra arguments go to cmake, e.g. scripts/build.sh -DSHORTLINK_SANITIZE=ON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -G Ninja -DSHORTLINK_WERROR=ON "$@" >/dev/null
+cmake --build "$build_dir" -j "$(nproc)"

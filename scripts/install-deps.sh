@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package shortlink needs to build, test and run (as root).
+# Only packages that are missing are installed, so a second run costs a few seconds.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libcli11-dev libsqlite3-dev libcereal-dev libzstd-dev libssl-dev
+  libboost1.81-dev libboost-url1.81-dev libsystemd-dev catch2
+  python3 sqlite3 curl
+)
+if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
+  packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
