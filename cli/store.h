@@ -1,0 +1,219 @@
+// The link store: the SQLite database that is the source of truth for domains, links, the audit
+// log and the record of compiled snapshots (DESIGN.md, "The source of truth").
+//
+// The schema lives in cli/store_schema.cpp as forward-only migrations numbered by
+// `PRAGMA user_version`. The database runs in WAL mode with foreign keys on and a busy timeout, so
+// two processes may write at once (the second waits). The audit log is append-only: triggers in
+// the schema refuse UPDATE and DELETE on it, whoever the writer is.
+//
+// Inputs are validated by the caller (cli/validate.h) before they reach the store; the store
+// enforces uniqueness (a link is unique on (domain, code); a case-insensitive domain also refuses
+// two codes that differ only in ASCII case) and referential rules.
+//
+// Thread-safety: a Store is one SQLite connection; use it from one thread at a time. Ownership:
+// the Store owns its connection and its cached prepared statements; it is movable, not copyable.
+// Views handed to callbacks (CompileLinkRow, LinkRow fields) are valid only during the callback.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace shortlink::store {
+
+// Defaults of a new domain (the "built-in defaults").
+inline constexpr std::uint16_t k_default_redirect = 302;
+inline constexpr std::uint32_t k_default_cache_max_age_s = 300;  // edge caches may keep a redirect 5 min
+inline constexpr std::uint32_t k_default_negative_max_age_s = 60;  // a 404 is cached only 1 min
+inline constexpr std::string_view k_default_host = "*";  // the domain `init` creates
+
+struct DomainRecord {            // one row of the domains table
+    std::int64_t id = 0;
+    std::string host;            // lowercase A-label; "*" is the default domain created by init
+    bool is_default = false;
+    std::uint16_t default_redirect = k_default_redirect;  // 301/302/307/308
+    std::string root_url;        // empty: none
+    bool case_insensitive = false;
+    bool forward_query = true;
+    std::uint32_t cache_max_age_s = k_default_cache_max_age_s;
+    std::uint32_t negative_max_age_s = k_default_negative_max_age_s;
+};
+
+enum class LinkState : std::uint8_t { active = 0, disabled = 1, deleted = 2 };
+
+std::string_view link_state_name(LinkState state);            // "active", "disabled", "deleted"
+std::optional<LinkState> parse_link_state(std::string_view name);
+
+struct CompileLinkRow {          // views valid only during the callback
+    std::int64_t domain_id = 0;
+    std::string_view code;
+    std::string_view destination;
+    LinkState status = LinkState::active;
+    std::uint16_t redirect_type = 0;  // 0: domain default
+    int forward_query = -1;      // -1: domain default, 0 or 1: link override
+    std::int64_t not_before = 0; // Unix seconds, 0: none
+    std::int64_t expires = 0;    // Unix seconds, 0: none
+};
+
+struct SnapshotRecord {
+    std::uint64_t serial = 0;
+    std::int64_t created_at = 0;
+    std::string sha256_hex;
+    std::uint64_t link_count = 0;
+    std::uint32_t domain_count = 0;
+    std::uint64_t bytes = 0;
+    std::string key_id;
+    std::string path;
+};
+
+// A link as the commands see it (owned strings).
+struct Link {
+    std::int64_t id = 0;
+    std::int64_t domain_id = 0;
+    std::string host;            // the domain's host ("*" for the default domain)
+    std::string code;
+    std::string destination;
+    LinkState status = LinkState::active;
+    std::uint16_t redirect_type = 0;  // 0: domain default
+    int forward_query = -1;      // -1: domain default
+    std::int64_t not_before = 0;
+    std::int64_t expires = 0;
+    std::vector<std::string> tags;  // sorted, unique
+    std::int64_t version = 1;
+    std::int64_t created_at = 0;
+    std::int64_t updated_at = 0;
+};
+
+// What a caller asks to create or overwrite; already validated and normalized.
+struct LinkInput {
+    std::string host;            // empty: the default domain
+    std::string code;            // empty in add_link: generate one
+    std::string destination;
+    std::uint16_t redirect_type = 0;
+    int forward_query = -1;
+    std::int64_t not_before = 0;
+    std::int64_t expires = 0;
+    std::vector<std::string> tags;
+    LinkState status = LinkState::active;
+};
+
+// A partial change of a link (edit); unset members are left alone.
+struct LinkPatch {
+    std::optional<std::string> destination;
+    std::optional<std::uint16_t> redirect_type;
+    std::optional<int> forward_query;
+    std::optional<std::int64_t> not_before;  // 0 clears
+    std::optional<std::int64_t> expires;     // 0 clears
+    std::vector<std::string> add_tags;
+    std::vector<std::string> remove_tags;
+};
+
+// A partial change of a domain (domain set); unset members are left alone.
+struct DomainPatch {
+    std::optional<std::uint16_t> default_redirect;
+    std::optional<std::string> root_url;
+    std::optional<bool> case_insensitive;
+    std::optional<bool> forward_query;
+    std::optional<std::uint32_t> cache_max_age_s;
+    std::optional<std::uint32_t> negative_max_age_s;
+};
+
+// disable / enable / delete / restore.
+enum class StateAction { disable, enable, remove, restore };
+
+struct LinkFilter {
+    std::string host;            // empty: every domain
+    std::optional<LinkState> status;
+    std::string tag;             // empty: any
+    std::int64_t limit = 0;      // 0: no limit
+};
+
+struct AuditRecord {
+    std::int64_t id = 0;
+    std::int64_t at = 0;         // Unix seconds
+    std::string actor;
+    std::string action;          // "add", "edit", "disable", ..., "domain-add", ...
+    std::string host;
+    std::string code;
+    std::string before_json;     // "" when there was no before (creation)
+    std::string after_json;
+};
+
+enum class OnConflict { fail, skip, update };
+
+enum class PutOutcome { inserted, updated, skipped };
+
+// Generates a candidate code for add_link when none is given (a CSPRNG in cli/validate.h).
+using CodeGenerator = std::function<std::string()>;
+
+class Store {
+public:
+    static Result<Store> open(const std::string& path);          // existing db, migrated
+    static Result<Store> create(const std::string& path);        // init; conflict if exists
+
+    Store(Store&&) noexcept;
+    Store& operator=(Store&&) noexcept;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    ~Store();
+
+    // Sets who is recorded in the audit log for the changes that follow.
+    void set_actor(std::string actor);
+
+    // ---- the compiler's view -------------------------------------------------------------------
+    // One read transaction: every domain (ordered by id), then every link ordered by
+    // (domain_id, code), streamed from SQLite (never all links in memory). Removed domains and
+    // their links are left out.
+    Status read_for_compile(const std::function<void(const DomainRecord&)>& on_domain,
+                            const std::function<void(const CompileLinkRow&)>& on_link);
+    Result<std::uint64_t> reserve_snapshot_serial();  // max(serial)+1, inserted as pending
+    Status complete_snapshot(const SnapshotRecord& record);
+    Result<std::vector<SnapshotRecord>> list_snapshots();  // completed ones, by serial
+
+    // ---- domains -------------------------------------------------------------------------------
+    Result<DomainRecord> add_domain(const DomainRecord& record);  // conflict if it exists
+    Result<DomainRecord> find_domain(std::string_view host);     // "" or "*": the default
+    Result<std::vector<DomainRecord>> list_domains();
+    Result<DomainRecord> set_domain(std::string_view host, const DomainPatch& patch);
+    // Refused (conflict) while the domain has links that are not deleted, unless `force`, which
+    // soft-deletes them first. The default domain cannot be removed.
+    Status remove_domain(std::string_view host, bool force);
+
+    // ---- links ---------------------------------------------------------------------------------
+    // Creates a link; an empty code is generated with `generate` (retried on collision).
+    Result<Link> add_link(const LinkInput& input, const CodeGenerator& generate);
+    Result<Link> get_link(std::string_view host, std::string_view code);
+    // Streams links ordered by (domain, code); the callback returns false to stop.
+    Status list_links(const LinkFilter& filter, const std::function<bool(const Link&)>& on_link);
+    Result<Link> edit_link(std::string_view host, std::string_view code, const LinkPatch& patch);
+    Result<Link> change_state(std::string_view host, std::string_view code, StateAction action);
+
+    // Bulk writes (import): begin_bulk() opens one write transaction; put_link() inserts or,
+    // depending on `on_conflict`, skips or overwrites; end_bulk(true) commits, end_bulk(false)
+    // rolls everything back.
+    Status begin_bulk();
+    Result<PutOutcome> put_link(const LinkInput& input, OnConflict on_conflict);
+    Status end_bulk(bool commit);
+
+    // ---- audit ---------------------------------------------------------------------------------
+    // Newest first; `code` empty: every entry. The callback returns false to stop.
+    Status history(std::string_view host, std::string_view code, std::int64_t limit,
+                   const std::function<bool(const AuditRecord&)>& on_record);
+
+    // The schema version this build writes (PRAGMA user_version after migration).
+    static int schema_version();
+
+    struct Impl;
+
+private:
+    explicit Store(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace shortlink::store
