@@ -1,0 +1,40 @@
+-- wrk script for the serving benchmark (BENCH.md): every request asks for one random code of
+-- the link set, over keep-alive connections.
+--
+-- Usage: wrk -t T -c C -d 10s --latency -s random_codes.lua http://127.0.0.1:PORT -- CODES_FILE
+--
+-- The request strings are built once per wrk thread in init() and request() only picks one:
+-- formatting a request per call would make the client the bottleneck. Each thread seeds its own
+-- generator from its id so threads do not replay the same sequence.
+
+local requests = {}
+local count = 0
+local thread_counter = 0
+
+function setup(thread)
+   thread_counter = thread_counter + 1
+   thread:set("thread_id", thread_counter)
+end
+
+function init(args)
+   local path = args[1]
+   if path == nil then
+      error("random_codes.lua: pass the codes file after --")
+   end
+   local file = assert(io.open(path, "r"))
+   for code in file:lines() do
+      if code ~= "" then
+         count = count + 1
+         requests[count] = wrk.format("GET", "/" .. code)
+      end
+   end
+   file:close()
+   if count == 0 then
+      error("random_codes.lua: no codes in " .. path)
+   end
+   math.randomseed(20261128 + (thread_id or 0) * 7919)
+end
+
+function request()
+   return requests[math.random(count)]
+end

@@ -1,0 +1,468 @@
+#!/usr/bin/env python3
+"""Serving benchmark: shortlink serve against nginx (map), HAProxy (map file) and the nginx
+constant-301 ceiling, on the same links, driven by the same wrk script (BENCH.md).
+
+  bench/serve/run.py --quick                 # 100k links, 1 run of 3 s each, under 2 minutes
+  bench/serve/run.py --json out.json         # full: 1M links, 3 runs of 10 s, 10M for ours
+
+Measures per server: req/s, p50/p99 latency, server CPU time per request (utime+stime of every
+server process), PSS of every server process (and RSS beyond the mapped snapshot for ours),
+start-to-first-correct-redirect time, and a reload under load (time until a changed link is
+served, failed requests, p99 during the swap against steady p99, peak PSS). Servers run in the
+foreground on high 127.0.0.1 ports with configs in a temp dir and are stopped by PID; nothing is
+left running. Prints a table (figure, ours, anchor, ratio, spread) and writes JSON with --json.
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from servers import (HaproxyServer, NginxServer, OursServer, get_once, pss_kib, rss_split_kib,
+                     wait_for_redirect)
+from wrk import WrkRun, run_wrk, wait_until
+from ours import prepare_ours, stage_changed_snapshot
+
+BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+CONST_URL = "https://www.example.com/products/category/item-123456/summer-sale-collection"
+
+
+def log(message):
+    print("[serve-bench %s] %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr,
+          flush=True)
+
+
+def ensure_data(count, data_root, seed):
+    """bench/data/<count>/ from gen_links.py, generated once and reused."""
+    out_dir = os.path.join(data_root, str(count))
+    meta_path = os.path.join(out_dir, "meta.json")
+    if os.path.exists(meta_path):
+        with open(meta_path) as meta_file:
+            meta = json.load(meta_file)
+        if meta.get("count") == count and meta.get("seed") == seed:
+            return out_dir, meta
+    log("generating %d links into %s" % (count, out_dir))
+    subprocess.run([sys.executable, os.path.join(BENCH_DIR, "gen_links.py"), str(count), out_dir,
+                    "--seed", str(seed)], check=True)
+    with open(meta_path) as meta_file:
+        return out_dir, json.load(meta_file)
+
+
+def load_codes(data_dir):
+    with open(os.path.join(data_dir, "codes.txt")) as codes_file:
+        return [line.strip() for line in codes_file if line.strip()]
+
+
+def expected_urls(data_dir, wanted):
+    """code -> URL for the wanted codes, read from haproxy.map (holds every link)."""
+    wanted = set(wanted)
+    found = {}
+    with open(os.path.join(data_dir, "haproxy.map")) as map_file:
+        for line in map_file:
+            path, url = line.rstrip("\n").split(" ", 1)
+            if path[1:] in wanted:
+                found[path[1:]] = url
+    return found
+
+
+def start_measured(server, probe_code, probe_url, timeout_s):
+    """Starts the server; returns milliseconds from the exec to its first correct redirect."""
+    started = server.start()
+    served = wait_for_redirect(server.port, probe_code, probe_url, timeout_s, poll_s=0.001)
+    if served is None:
+        raise RuntimeError("%s gave no correct redirect within %.0f s:\n%s"
+                           % (server.name, timeout_s, server.log_tail()))
+    return (served - started) * 1000.0
+
+
+def check_answers(server, sample):
+    """Counts wrong answers over a sample of codes (status 301 and the exact Location)."""
+    wrong = []
+    for code, url in sample.items():
+        status, location = get_once(server.port, "/" + code)
+        expected_url = CONST_URL if server.kind == "nginx-const" else url
+        if status != 301 or location != expected_url:
+            wrong.append((code, status, location))
+    return wrong
+
+
+def spread_pct(values):
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return 0.0
+    median = statistics.median(values)
+    return (max(values) - min(values)) / median * 100.0 if median else 0.0
+
+
+def summarize(runs):
+    summary = {}
+    for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req", "errors"):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        summary[key] = statistics.median(values) if values else None
+        summary[key + "_spread_pct"] = spread_pct(values)
+    return summary
+
+
+def reload_test(server, codes_file, change_code, new_url, apply_change, args):
+    """Steady run, then a run of the same length with the change applied a quarter of the way
+    in: time from the change to the first correct answer, failed requests, p99, peak PSS."""
+    steady = run_wrk(server, codes_file, args.reload_duration, args.wrk_threads,
+                     args.connections)
+    run = WrkRun(server, codes_file, args.reload_duration, args.wrk_threads, args.connections,
+                 sample_memory=True)
+    run.start()
+    # wrk loads the codes in init() before its clock starts; wait until it is sending.
+    wait_until(time.monotonic() + args.wrk_init_s + args.reload_duration / 4.0)
+    changed_at = apply_change()
+    served = wait_for_redirect(server.port, change_code, new_url, 60.0, poll_s=0.005)
+    swap = run.wait()
+    return {
+        "time_to_served_ms": (served - changed_at) * 1000.0 if served else None,
+        "failed_requests": swap["errors"],
+        "requests": swap["requests"],
+        "steady_p99_us": steady["p99_us"],
+        "swap_p99_us": swap["p99_us"],
+        "p99_ratio": swap["p99_us"] / steady["p99_us"] if steady["p99_us"] else None,
+        "peak_pss_kib": swap["peak_pss_kib"],
+        "steady_pss_kib": pss_kib(server.pids()),
+    }
+
+
+def anchor_reload(cls, name, work_dir, args, data_dir, map_name, line_for, codes_file,
+                  change_code, new_url):
+    """A fresh anchor on its own copy of the map file; the change rewrites the copy and sends
+    the anchor's reload signal (nginx SIGHUP, HAProxy SIGUSR2)."""
+    map_copy = os.path.join(work_dir, name + "." + map_name)
+    shutil.copyfile(os.path.join(data_dir, map_name), map_copy)
+    server = cls(name, work_dir, args.threads, map_copy)
+    try:
+        probe_url = expected_urls(data_dir, [change_code])[change_code]
+        start_measured(server, change_code, probe_url, 120.0)
+
+        def apply_change():
+            prefix = "/%s " % change_code
+            staged = map_copy + ".new"
+            with open(map_copy) as src, open(staged, "w") as dst:
+                for line in src:
+                    dst.write(line_for(change_code, new_url) if line.startswith(prefix) else line)
+            os.replace(staged, map_copy)
+            changed_at = time.monotonic()
+            server.signal_reload()
+            return changed_at
+
+        return reload_test(server, codes_file, change_code, new_url, apply_change, args)
+    finally:
+        server.stop()
+
+
+def ours_reload(name, work_dir, args, ours, codes_file, change_code, old_url):
+    """A fresh `shortlink serve` on a private copy of the snapshot directory; the change is a
+    snapshot compiled beforehand with one link edited, renamed into the directory under load."""
+    new_url = "https://reload.example.com/changed/%s/%d" % (change_code, int(time.time()))
+    serve_dir = os.path.join(work_dir, name + "-snapshots")
+    os.makedirs(serve_dir)
+    for entry in os.listdir(ours["snap_dir"]):
+        if entry.endswith(".slsnap"):
+            os.link(os.path.join(ours["snap_dir"], entry), os.path.join(serve_dir, entry))
+    staged = stage_changed_snapshot(ours, os.path.join(work_dir, name + "-staging"),
+                                    change_code, new_url, log)
+    server = OursServer(name, work_dir, args.threads, args.bin, serve_dir, ours["public_key"])
+    try:
+        start_measured(server, change_code, old_url, 120.0)
+
+        def apply_change():
+            os.rename(staged, os.path.join(serve_dir, os.path.basename(staged)))
+            return time.monotonic()
+
+        return reload_test(server, codes_file, change_code, new_url, apply_change, args)
+    finally:
+        server.stop()
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = "%.3g" % value if abs(value) < 100 else "%.0f" % value
+    else:
+        text = str(value)
+    return text + unit
+
+
+def build_figures(result):
+    """Rows of (figure, ours, anchor name, anchor, ratio ours/anchor, spread, target)."""
+    steady = result["steady"]
+    rows = []
+
+    def row(figure, ours_value, anchor_name, anchor_value, spread="", target="", unit=""):
+        ratio = None
+        if isinstance(ours_value, (int, float)) and isinstance(anchor_value, (int, float)) \
+                and anchor_value:
+            ratio = ours_value / anchor_value
+        rows.append({"figure": figure, "ours": ours_value, "anchor": anchor_name,
+                     "anchor_value": anchor_value, "ratio": ratio, "spread": spread,
+                     "target": target, "unit": unit})
+
+    def get(server, key):
+        return steady.get(server, {}).get(key)
+
+    def spread(key, *servers):
+        return " / ".join("%s ±%.0f%%" % (s, get(s, key + "_spread_pct") or 0)
+                          for s in servers if s in steady)
+
+    for anchor, target in (("nginx-map", ">= 1.0x"), ("haproxy", ""),
+                           ("nginx-const", ">= 0.95x")):
+        row("req/s", get("ours", "rps"), anchor, get(anchor, "rps"),
+            spread("rps", "ours", anchor), target)
+    row("server CPU per request", get("ours", "cpu_us_per_req"), "nginx-map",
+        get("nginx-map", "cpu_us_per_req"), spread("cpu_us_per_req", "ours", "nginx-map"),
+        "<= 0.9x", " us")
+    row("p50 latency", get("ours", "p50_us"), "nginx-map", get("nginx-map", "p50_us"),
+        spread("p50_us", "ours", "nginx-map"), "", " us")
+    row("p99 latency", get("ours", "p99_us"), "nginx-map", get("nginx-map", "p99_us"),
+        spread("p99_us", "ours", "nginx-map"), "<= 1.0x", " us")
+    memory = result["memory"]
+    to_mb = lambda kib: kib / 1024.0 if kib is not None else None  # noqa: E731
+    for anchor in ("nginx-map", "haproxy"):
+        row("PSS, %d links" % result["links"], to_mb(memory.get("ours", {}).get("pss_kib")),
+            anchor, to_mb(memory.get(anchor, {}).get("pss_kib")), "",
+            "<= 0.35x" if anchor == "nginx-map" else "", " MB")
+    row("ours RSS beyond the mapped snapshot",
+        to_mb(memory.get("ours", {}).get("rss_beyond_snapshot_kib")), "", None, "", "", " MB")
+    start = result["start_ms"]
+    for anchor in ("nginx-map", "haproxy"):
+        row("start to first redirect, %d links" % result["links"], start.get("ours"), anchor,
+            start.get(anchor), "", "", " ms")
+    if "ours-large" in start:
+        row("start to first redirect, %d links" % result["large_links"], start["ours-large"],
+            "nginx-map (%d links)" % result["links"], start.get("nginx-map"), "", "< 100 ms",
+            " ms")
+    reload = result["reload"]
+    for anchor in ("nginx-map", "haproxy"):
+        ours_r, anchor_r = reload.get("ours", {}), reload.get(anchor, {})
+        row("reload: change served after", ours_r.get("time_to_served_ms"), anchor,
+            anchor_r.get("time_to_served_ms"), "", "", " ms")
+        row("reload: failed requests", ours_r.get("failed_requests"), anchor,
+            anchor_r.get("failed_requests"), "", "0")
+        row("reload: p99 swap / steady", ours_r.get("p99_ratio"), anchor,
+            anchor_r.get("p99_ratio"), "", "<= 2x")
+        row("reload: peak PSS", to_mb(ours_r.get("peak_pss_kib")), anchor,
+            to_mb(anchor_r.get("peak_pss_kib")), "", "", " MB")
+    if "ours-large" in reload:
+        large = reload["ours-large"]
+        label = "reload %d links" % result["large_links"]
+        row(label + ": change served after", large.get("time_to_served_ms"), "", None, "", "",
+            " ms")
+        row(label + ": failed requests", large.get("failed_requests"), "", None, "", "0")
+        row(label + ": p99 swap / steady", large.get("p99_ratio"), "", None, "", "<= 2x")
+    return rows
+
+
+def print_tables(result, out=sys.stdout):
+    print("\nServing benchmark %s: %d links, %d server thread(s)/worker(s), wrk -t%d -c%d, "
+          "%d run(s) of %d s, medians" % (result["date"], result["links"], result["threads"],
+                                          result["wrk_threads"], result["connections"],
+                                          result["runs"], result["duration_s"]), file=out)
+    print("\n%-12s %10s %9s %9s %11s %9s %10s" % ("server", "req/s", "p50 us", "p99 us",
+                                               "CPU us/req", "PSS MB", "start ms"), file=out)
+    for name, figures in result["steady"].items():
+        memory = result["memory"].get(name, {})
+        print("%-12s %10s %9s %9s %11s %9s %10s" % (
+            name, fmt(figures["rps"]), fmt(figures["p50_us"]), fmt(figures["p99_us"]),
+            fmt(figures["cpu_us_per_req"]),
+            fmt(memory["pss_kib"] / 1024.0) if memory.get("pss_kib") is not None else "n/a",
+            fmt(result["start_ms"].get(name))), file=out)
+    print("\n%-42s %12s %-22s %12s %7s %-7s %s" % ("figure", "ours", "anchor", "anchor value",
+                                                   "ratio", "target", "spread"), file=out)
+    for r in result["figures"]:
+        print("%-42s %12s %-22s %12s %7s %-7s %s" % (
+            r["figure"], fmt(r["ours"], r["unit"]), r["anchor"],
+            fmt(r["anchor_value"], r["unit"]) if r["anchor"] else "",
+            ("%.2fx" % r["ratio"]) if r["ratio"] is not None else "", r["target"], r["spread"]),
+            file=out)
+    if result.get("wrong_answers"):
+        print("\nWRONG ANSWERS: %s" % json.dumps(result["wrong_answers"]), file=out)
+    for note in result["notes"]:
+        print("note: " + note, file=out)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="100k links, 1 run of 3 s, no 10M set (about 1-2 minutes)")
+    parser.add_argument("--links", type=int, help="links in the comparison set (default 1M)")
+    parser.add_argument("--large-links", type=int,
+                        help="links for ours' start and reload figures (default 10M; 0: skip)")
+    parser.add_argument("--runs", type=int, help="wrk runs per server (default 3)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run, at most 10")
+    parser.add_argument("--reload-duration", type=int, help="seconds per reload wrk run")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="nginx worker_processes = HAProxy nbthread = serve --threads")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--bin", default=os.path.join(REPO_DIR, "build-d", "cli", "shortlink"),
+                        help="the shortlink binary (default build-d/cli/shortlink)")
+    parser.add_argument("--skip-ours", action="store_true", help="anchors only")
+    parser.add_argument("--skip-reload", action="store_true")
+    parser.add_argument("--rebuild-ours", action="store_true",
+                        help="re-import and re-compile ours' database and snapshot")
+    parser.add_argument("--data-dir", default=os.path.join(BENCH_DIR, "data"))
+    parser.add_argument("--json", help="write the results as JSON to this file")
+    args = parser.parse_args()
+    quick = args.quick
+    args.links = args.links or (100_000 if quick else 1_000_000)
+    if args.large_links is None:
+        args.large_links = 0 if quick else 10_000_000
+    args.runs = args.runs or (1 if quick else 3)
+    args.duration = args.duration or (3 if quick else 10)
+    args.reload_duration = args.reload_duration or (4 if quick else 8)
+    if args.duration > 10 or args.reload_duration > 10:
+        parser.error("wrk runs are bounded to 10 s (BENCH.md)")
+    # wrk reads codes.txt in init() before its clock starts (about 2 s per million codes).
+    args.wrk_init_s = 0.5 + 2.5 * min(args.links, 1_000_000) / 1_000_000 * args.wrk_threads
+    return args
+
+
+def main():
+    args = parse_args()
+    os.makedirs(args.data_dir, exist_ok=True)
+    data_dir, meta = ensure_data(args.links, args.data_dir, args.seed)
+    codes_file = os.path.join(data_dir, "codes.txt")
+    codes = load_codes(data_dir)
+    rng = random.Random(args.seed)
+    change_code = codes[0]
+    sample = expected_urls(data_dir, rng.sample(codes[1:], min(200, len(codes) - 1)))
+    probe_code = codes[1]
+    probe_url = sample.get(probe_code) or expected_urls(data_dir, [probe_code])[probe_code]
+    change_old_url = expected_urls(data_dir, [change_code])[change_code]
+
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "links": args.links, "large_links": args.large_links, "threads": args.threads,
+        "wrk_threads": args.wrk_threads, "connections": args.connections, "runs": args.runs,
+        "duration_s": args.duration, "cpus": os.cpu_count(),
+        "nginx_dropped_case_collisions": meta["nginx_dropped_case_collisions"],
+        "steady": {}, "runs_raw": {}, "memory": {}, "start_ms": {}, "reload": {},
+        "wrong_answers": {}, "ours_build": {}, "notes": [],
+    }
+    result["notes"].append("nginx map drops %d code(s) colliding case-insensitively; wrk asks "
+                           "only codes every server holds" % meta["nginx_dropped_case_collisions"])
+    use_ours = not args.skip_ours
+    if use_ours and not os.access(args.bin, os.X_OK):
+        result["notes"].append("ours skipped: no binary at %s" % args.bin)
+        use_ours = False
+
+    work_dir = tempfile.mkdtemp(prefix="serve-bench-", dir=args.data_dir)
+    servers = []
+    try:
+        ours = None
+        if use_ours:
+            ours = prepare_ours(args.bin, data_dir, args.rebuild_ours, log)
+            result["ours_build"][str(args.links)] = ours["timings"]
+        servers.append(NginxServer("nginx-map", work_dir, args.threads,
+                                   os.path.join(data_dir, "nginx.map")))
+        if ours:
+            servers.append(OursServer("ours", work_dir, args.threads, args.bin, ours["snap_dir"],
+                                      ours["public_key"]))
+        servers.append(HaproxyServer("haproxy", work_dir, args.threads,
+                                     os.path.join(data_dir, "haproxy.map")))
+        servers.append(NginxServer("nginx-const", work_dir, args.threads, None))
+
+        for server in servers:
+            log("starting %s on 127.0.0.1:%d" % (server.name, server.port))
+            url = CONST_URL if server.kind == "nginx-const" else probe_url
+            ms = start_measured(server, probe_code, url, 120.0)
+            if server.kind != "nginx-const":
+                result["start_ms"][server.name] = ms
+            log("%s answered its first correct redirect after %.0f ms" % (server.name, ms))
+            wrong = check_answers(server, sample)
+            if wrong:
+                result["wrong_answers"][server.name] = wrong[:5]
+                log("%s: %d wrong answers of %d, e.g. %s" % (server.name, len(wrong),
+                                                            len(sample), wrong[:3]))
+
+        for round_index in range(args.runs):
+            order = servers if round_index % 2 == 0 else list(reversed(servers))
+            for server in order:
+                figures = run_wrk(server, codes_file, args.duration, args.wrk_threads,
+                                  args.connections)
+                result["runs_raw"].setdefault(server.name, []).append(figures)
+                log("round %d %-11s %9.0f req/s p99 %6.0f us  %.2f us CPU/req  errors %d"
+                    % (round_index + 1, server.name, figures["rps"], figures["p99_us"] or 0,
+                       figures["cpu_us_per_req"] or 0, figures["errors"]))
+        for server in servers:
+            result["steady"][server.name] = summarize(result["runs_raw"][server.name])
+            pids = server.pids()
+            memory = {"pss_kib": pss_kib(pids), "processes": len(pids)}
+            if server.kind == "ours":
+                total, mapped = rss_split_kib(pids, ".slsnap")
+                memory.update(rss_kib=total, snapshot_rss_kib=mapped,
+                              rss_beyond_snapshot_kib=total - mapped)
+            result["memory"][server.name] = memory
+        for server in servers:
+            server.stop()
+        servers = []
+
+        if not args.skip_reload:
+            log("reload tests (%d s steady + %d s with the change)" % (args.reload_duration,
+                                                                     args.reload_duration))
+            new_url = "https://reload.example.com/changed/%s" % change_code
+            result["reload"]["nginx-map"] = anchor_reload(
+                NginxServer, "nginx-reload", work_dir, args, data_dir, "nginx.map",
+                lambda code, url: '/%s "%s";\n' % (code, url), codes_file, change_code, new_url)
+            result["reload"]["haproxy"] = anchor_reload(
+                HaproxyServer, "haproxy-reload", work_dir, args, data_dir, "haproxy.map",
+                lambda code, url: "/%s %s\n" % (code, url), codes_file, change_code, new_url)
+            if ours:
+                result["reload"]["ours"] = ours_reload("ours-reload", work_dir, args, ours,
+                                                       codes_file, change_code, change_old_url)
+            for name, figures in result["reload"].items():
+                log("reload %s: %s" % (name, figures))
+
+        if ours and args.large_links:
+            large_dir, _ = ensure_data(args.large_links, args.data_dir, args.seed)
+            large = prepare_ours(args.bin, large_dir, args.rebuild_ours, log)
+            result["ours_build"][str(args.large_links)] = large["timings"]
+            large_codes = load_codes(large_dir)
+            large_probe = large_codes[1]
+            large_url = expected_urls(large_dir, [large_probe])[large_probe]
+            server = OursServer("ours-large", work_dir, args.threads, args.bin,
+                                large["snap_dir"], large["public_key"])
+            servers.append(server)
+            result["start_ms"]["ours-large"] = start_measured(server, large_probe, large_url,
+                                                              120.0)
+            log("ours with %d links answered after %.0f ms"
+                % (args.large_links, result["start_ms"]["ours-large"]))
+            server.stop()
+            servers = []
+            if not args.skip_reload:
+                large_change = large_codes[0]
+                result["reload"]["ours-large"] = ours_reload(
+                    "ours-large-reload", work_dir, args, large,
+                    os.path.join(large_dir, "codes.txt"), large_change,
+                    expected_urls(large_dir, [large_change])[large_change])
+                log("reload ours-large: %s" % result["reload"]["ours-large"])
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    result["figures"] = build_figures(result)
+    print_tables(result)
+    if args.json:
+        with open(args.json, "w") as json_file:
+            json.dump(result, json_file, indent=1)
+        log("wrote %s" % args.json)
+    return 1 if result["wrong_answers"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
