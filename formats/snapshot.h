@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/mphf_query.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
@@ -61,6 +62,15 @@ struct TrustedKey {
 };
 using TrustedKeys = std::vector<TrustedKey>;
 
+// One entry of the section table, for inspect.
+struct SectionInfo {
+    std::uint32_t type = 0;
+    std::string_view name;  // "domains", "index", "slots", "strings", ...
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::uint64_t checksum = 0;
+};
+
 struct OpenOptions {
     // Check the signature against the trusted keys. Only `shortlink inspect` turns this off;
     // serve, verify and resolve always verify.
@@ -78,6 +88,13 @@ public:
     static Result<std::shared_ptr<const Snapshot>> open(const std::string& path,
                                                         const TrustedKeys& trusted,
                                                         OpenOptions options = {});
+
+    // Verifies a snapshot held in memory (a copy is kept); same checks and errors as open().
+    // For the fuzz target and tests; `name` stands in for the path in messages.
+    static Result<std::shared_ptr<const Snapshot>> open_buffer(std::string_view bytes,
+                                                               const TrustedKeys& trusted,
+                                                               OpenOptions options = {},
+                                                               std::string name = "<buffer>");
 
     std::uint64_t serial() const;
     std::int64_t created_at() const;   // Unix seconds
@@ -105,11 +122,29 @@ public:
     // Touches every page of the mapping so the first requests after a swap do not fault.
     void prefault() const;
 
+    // For inspect and tests.
+    std::uint32_t format_version() const;
+    std::uint64_t hash_seed() const;
+    const MphfParams& index_params() const { return m_mphf; }
+    std::vector<SectionInfo> sections() const;
+    std::optional<std::uint32_t> default_domain() const { return m_default_domain; }
+
     struct Impl;
 
 private:
     explicit Snapshot(std::unique_ptr<Impl> impl);
-    std::unique_ptr<Impl> m_impl;
+    Status load(const TrustedKeys& trusted, OpenOptions options);  // the checks after mapping
+    LinkView view_of_slot(const std::uint8_t* slot) const;
+
+    std::unique_ptr<Impl> m_impl;  // the mapping, path and header fields
+    // The lookup path reads only these, so it never chases m_impl. All point into the mapping.
+    MphfParams m_mphf;
+    std::uint64_t m_seed = 0;
+    const std::uint8_t* m_pilots = nullptr;   // bucket_count bytes
+    const std::uint8_t* m_slots = nullptr;    // slot_count * 16 bytes
+    const std::uint8_t* m_strings = nullptr;  // link records
+    std::vector<DomainView> m_domains;        // sorted by host
+    std::optional<std::uint32_t> m_default_domain;
 };
 
 // Reads a public key file written by `shortlink keygen` (format in SPEC.md).

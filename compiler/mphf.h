@@ -1,0 +1,53 @@
+// Builder of the snapshot's perfect hash, in the PTHash / PtrHash family.
+//
+// Keys arrive as 128-bit hashes (formats/hash.h). Each key goes to a bucket by a skewed bucket
+// function (60% of keys into 30% of buckets), buckets are placed largest first, and each bucket
+// gets the first 8-bit pilot that sends all its keys to free slots; when none does, the pilot
+// that evicts the fewest (smallest) already placed buckets wins and the evicted buckets are
+// placed again (PtrHash's eviction). Slots number key_count / load_factor, so no remap table
+// sits on the query path. The evaluation is formats/mphf_query.h, shared with the reader.
+//
+// Thread-safety: build_mphf is a pure function of its inputs (deterministic, single-threaded).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "formats/hash.h"
+#include "formats/mphf_query.h"
+#include "formats/status.h"
+
+namespace shortlink::compiler {
+
+struct MphfConfig {
+    // Average keys per bucket (lambda). Pilots cost 8 / lambda bits per key: 3.0 gives 2.67.
+    // Higher packs tighter but needs more evictions to place the last buckets.
+    double keys_per_bucket = 3.0;
+    // Keys / slots (alpha). Just under 1: 1% empty slots cost 0.16 bytes a key and make the
+    // last buckets placeable without a remap table.
+    double load_factor = 0.99;
+    // Placement gives up (and the caller reseeds) after this many evictions per key.
+    double max_evictions_per_key = 50.0;
+};
+
+struct MphfResult {
+    formats::MphfParams params;
+    std::vector<std::uint8_t> pilots;     // one per bucket
+    std::vector<std::uint32_t> slot_key;  // slot -> key index + 1; 0 for an empty slot
+};
+
+// Why a build failed. `duplicate` names two keys whose hashes cannot be separated by any pilot
+// (equal bucket and low 64 bits): either the same key twice or a hash collision; the caller
+// tells which by comparing the keys, and reseeds for a collision.
+struct MphfFailure {
+    bool duplicate = false;
+    std::uint32_t key_a = 0;
+    std::uint32_t key_b = 0;
+};
+
+// Builds the perfect hash of `hashes` (key i has hashes[i]). On failure returns a Status of
+// code conflict and fills `failure`.
+Result<MphfResult> build_mphf(const std::vector<formats::Hash128>& hashes, const MphfConfig& config,
+                              MphfFailure& failure);
+
+}  // namespace shortlink::compiler

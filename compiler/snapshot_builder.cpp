@@ -1,0 +1,445 @@
+#include "compiler/snapshot_builder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "compiler/publish.h"
+#include "formats/bytes.h"
+#include "formats/hash.h"
+#include "formats/mphf_query.h"
+#include "formats/snapshot_format.h"
+
+namespace shortlink::compiler {
+
+namespace fmt = formats::format;
+
+namespace {
+
+// Arena blocks: records never straddle a block, and a block is far larger than any record
+// (code <= 1 KiB, destination <= 64 KiB), so the waste is below 0.5%. Growing by blocks (not
+// one vector) avoids the 2x peak of a reallocating copy at 10M links.
+constexpr std::uint64_t k_block_bits = 24;
+constexpr std::uint64_t k_block_size = std::uint64_t{1} << k_block_bits;  // 16 MiB
+
+constexpr std::uint8_t k_flag_forward_query = 1u << 2;
+constexpr std::uint8_t k_flag_has_times = 1u << 3;
+
+// One link: 24 bytes of fixed data; code, destination and optional times sit in the arena.
+struct LinkEntry {
+    std::uint64_t pos = 0;       // arena position of code, then destination, then times
+    std::uint32_t dest_len = 0;
+    std::uint16_t code_len = 0;
+    std::uint8_t status = 0;
+    std::uint8_t flags = 0;      // bits 0-1: redirect code index; forward_query; has_times
+    std::uint32_t domain = 0;    // handle before build(), index after
+    std::uint32_t reserved = 0;
+};
+static_assert(sizeof(LinkEntry) == 24);
+
+int redirect_index(std::uint16_t code) {
+    for (std::size_t i = 0; i < fmt::k_redirect_codes.size(); ++i) {
+        if (fmt::k_redirect_codes[i] == code) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+}  // namespace
+
+struct SnapshotBuilder::Data {
+    BuilderConfig config;
+    std::vector<DomainInput> domains;          // by handle
+    std::vector<std::uint32_t> domain_order;   // index -> handle (sorted by host) after build
+    std::vector<std::unique_ptr<char[]>> blocks;
+    std::uint64_t block_fill = k_block_size;   // forces the first block
+    std::vector<LinkEntry> links;
+    MphfResult mphf;
+    std::uint64_t seed = 0;
+
+    char* reserve(std::size_t n, std::uint64_t& pos) {
+        if (block_fill + n > k_block_size) {
+            blocks.push_back(std::make_unique_for_overwrite<char[]>(k_block_size));
+            block_fill = 0;
+        }
+        pos = ((blocks.size() - 1) << k_block_bits) | block_fill;
+        char* p = blocks.back().get() + block_fill;
+        block_fill += n;
+        return p;
+    }
+    const char* at(std::uint64_t pos) const {
+        return blocks[pos >> k_block_bits].get() + (pos & (k_block_size - 1));
+    }
+    std::string_view code(const LinkEntry& e) const { return {at(e.pos), e.code_len}; }
+    std::string_view destination(const LinkEntry& e) const {
+        return {at(e.pos) + e.code_len, e.dest_len};
+    }
+    void times(const LinkEntry& e, std::int64_t& not_before, std::int64_t& expires) const {
+        not_before = 0;
+        expires = 0;
+        if ((e.flags & k_flag_has_times) != 0) {
+            const char* t = at(e.pos) + e.code_len + e.dest_len;
+            std::memcpy(&not_before, t, 8);
+            std::memcpy(&expires, t + 8, 8);
+        }
+    }
+    std::uint64_t record_size(const LinkEntry& e) const {
+        return formats::bytes::varint_size(e.code_len) + formats::bytes::varint_size(e.dest_len) +
+               ((e.flags & k_flag_has_times) ? 16 : 0) + e.code_len + e.dest_len;
+    }
+    formats::Hash128 hash(const LinkEntry& e, std::uint64_t with_seed) const {
+        return formats::hash128(at(e.pos), e.code_len, formats::domain_seed(with_seed, e.domain));
+    }
+};
+
+SnapshotBuilder::SnapshotBuilder(BuilderConfig config)
+    : m_config(config), m_data(std::make_unique<Data>()) {
+    m_data->config = config;
+}
+SnapshotBuilder::~SnapshotBuilder() = default;
+SnapshotBuilder::SnapshotBuilder(SnapshotBuilder&&) noexcept = default;
+SnapshotBuilder& SnapshotBuilder::operator=(SnapshotBuilder&&) noexcept = default;
+
+std::uint64_t SnapshotBuilder::link_count() const { return m_data->links.size(); }
+
+Result<std::uint32_t> SnapshotBuilder::add_domain(const DomainInput& domain) {
+    Data& d = *m_data;
+    const std::string& host = domain.host;
+    if (host.empty() || host.size() > fmt::k_max_host_length) {
+        return Status::invalid_argument("domain host must be 1 to 253 bytes");
+    }
+    if (domain.is_default != (host == "*")) {
+        return Status::invalid_argument("the default domain, and only it, has host \"*\"");
+    }
+    if (std::any_of(host.begin(), host.end(), [](char c) {
+            return (c >= 'A' && c <= 'Z') || static_cast<unsigned char>(c) <= 0x20;
+        })) {
+        return Status::invalid_argument("domain host \"" + host + "\" must be lowercase");
+    }
+    if (redirect_index(domain.default_redirect) < 0) {
+        return Status::invalid_argument("domain " + host + ": redirect type must be 301, 302, "
+                                        "307 or 308");
+    }
+    if (domain.root_url.size() > fmt::k_max_destination_length) {
+        return Status::invalid_argument("domain " + host + ": root URL too long");
+    }
+    for (const DomainInput& other : d.domains) {
+        if (other.host == host) {
+            return Status::conflict("domain " + host + " added twice");
+        }
+    }
+    if (d.domains.size() >= fmt::k_max_domains) {
+        return Status::invalid_argument("too many domains");
+    }
+    d.domains.push_back(domain);
+    return static_cast<std::uint32_t>(d.domains.size() - 1);
+}
+
+Status SnapshotBuilder::add_link(const LinkInput& link) {
+    Data& d = *m_data;
+    if (link.domain >= d.domains.size()) {
+        return Status::invalid_argument("link names an unknown domain handle");
+    }
+    const DomainInput& domain = d.domains[link.domain];
+    if (link.code.empty() || link.code.size() > fmt::k_max_code_length) {
+        return Status::invalid_argument("code must be 1 to 1024 bytes");
+    }
+    if (link.destination.empty() || link.destination.size() > fmt::k_max_destination_length) {
+        return Status::invalid_argument("destination of " + std::string(link.code) +
+                                        " must be 1 to 65536 bytes");
+    }
+    if (link.destination.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+        return Status::invalid_argument("destination of " + std::string(link.code) +
+                                        " contains CR, LF or NUL");
+    }
+    const int redirect = redirect_index(link.redirect_type == 0 ? domain.default_redirect
+                                                                : link.redirect_type);
+    if (redirect < 0) {
+        return Status::invalid_argument("link " + std::string(link.code) +
+                                        ": redirect type must be 301, 302, 307 or 308");
+    }
+    if (static_cast<unsigned>(link.status) > 2) {
+        return Status::invalid_argument("link " + std::string(link.code) + ": invalid status");
+    }
+    const bool forward = link.forward_query < 0 ? domain.forward_query : link.forward_query != 0;
+    const bool has_times = link.not_before != 0 || link.expires != 0;
+
+    LinkEntry e;
+    e.code_len = static_cast<std::uint16_t>(link.code.size());
+    e.dest_len = static_cast<std::uint32_t>(link.destination.size());
+    e.status = static_cast<std::uint8_t>(link.status);
+    e.flags = static_cast<std::uint8_t>(redirect) | (forward ? k_flag_forward_query : 0) |
+              (has_times ? k_flag_has_times : 0);
+    e.domain = link.domain;
+    char* p = d.reserve(e.code_len + e.dest_len + (has_times ? 16 : 0), e.pos);
+    std::memcpy(p, link.code.data(), e.code_len);
+    if (domain.case_insensitive) {
+        for (std::size_t i = 0; i < e.code_len; ++i) {
+            if (p[i] >= 'A' && p[i] <= 'Z') {
+                p[i] = static_cast<char>(p[i] - 'A' + 'a');
+            }
+        }
+    }
+    std::memcpy(p + e.code_len, link.destination.data(), e.dest_len);
+    if (has_times) {
+        std::memcpy(p + e.code_len + e.dest_len, &link.not_before, 8);
+        std::memcpy(p + e.code_len + e.dest_len + 8, &link.expires, 8);
+    }
+    d.links.push_back(e);
+    return Status::ok();
+}
+
+Result<CompiledSnapshot> SnapshotBuilder::build() && {
+    Data& d = *m_data;
+    if (d.links.size() >= UINT32_MAX) {
+        return Status::invalid_argument("too many links for one snapshot");
+    }
+    // Domain index = rank of its host; links switch from handles to indices.
+    const auto domain_count = static_cast<std::uint32_t>(d.domains.size());
+    d.domain_order.resize(domain_count);
+    for (std::uint32_t i = 0; i < domain_count; ++i) {
+        d.domain_order[i] = i;
+    }
+    std::sort(d.domain_order.begin(), d.domain_order.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return d.domains[a].host < d.domains[b].host; });
+    std::vector<std::uint32_t> index_of(domain_count);
+    for (std::uint32_t i = 0; i < domain_count; ++i) {
+        index_of[d.domain_order[i]] = i;
+    }
+    for (LinkEntry& e : d.links) {
+        e.domain = index_of[e.domain];
+    }
+
+    std::uint64_t seed = d.config.seed;
+    std::vector<formats::Hash128> hashes(d.links.size());
+    Status last = Status::conflict("no attempt");
+    for (unsigned attempt = 0; attempt <= d.config.max_reseeds; ++attempt) {
+        if (attempt > 0) {
+            seed = splitmix64(seed);
+        }
+        for (std::size_t i = 0; i < d.links.size(); ++i) {
+            hashes[i] = d.hash(d.links[i], seed);
+        }
+        MphfFailure failure;
+        auto built = build_mphf(hashes, d.config.mphf, failure);
+        if (built) {
+            d.mphf = std::move(built).value();
+            d.seed = seed;
+            CompiledSnapshot out;
+            out.m_data = std::move(m_data);
+            return out;
+        }
+        if (failure.duplicate) {
+            const LinkEntry& a = d.links[failure.key_a];
+            const LinkEntry& b = d.links[failure.key_b];
+            if (a.domain == b.domain && d.code(a) == d.code(b)) {
+                const DomainInput& dom = d.domains[d.domain_order[a.domain]];
+                return Status::conflict("duplicate link " + dom.host + "/" +
+                                        std::string(d.code(a)) +
+                                        (dom.case_insensitive ? " (codes differ only in case on "
+                                                                "a case-insensitive domain)"
+                                                              : ""));
+            }
+        }
+        if (built.status().code() != Status::Code::conflict) {
+            return built.status();
+        }
+        last = built.status();
+    }
+    return Status::conflict("perfect hash failed after " +
+                            std::to_string(d.config.max_reseeds + 1) + " seeds: " +
+                            last.message());
+}
+
+CompiledSnapshot::CompiledSnapshot() = default;
+CompiledSnapshot::~CompiledSnapshot() = default;
+CompiledSnapshot::CompiledSnapshot(CompiledSnapshot&&) noexcept = default;
+CompiledSnapshot& CompiledSnapshot::operator=(CompiledSnapshot&&) noexcept = default;
+
+std::uint64_t CompiledSnapshot::link_count() const { return m_data->links.size(); }
+std::uint32_t CompiledSnapshot::domain_count() const {
+    return static_cast<std::uint32_t>(m_data->domains.size());
+}
+std::uint64_t CompiledSnapshot::seed() const { return m_data->seed; }
+
+Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotMeta& meta,
+                                                         const formats::SigningKey& key) const {
+    namespace bytes = formats::bytes;
+    const SnapshotBuilder::Data& d = *m_data;
+    formats::SnapshotWriter w(fd, 4);
+
+    // Section 1: fixed records, then hosts and root URLs.
+    {
+        std::string records;
+        std::string strings;
+        const std::uint64_t base = d.domains.size() * fmt::k_domain_record_size;
+        for (std::uint32_t handle : d.domain_order) {
+            const DomainInput& dom = d.domains[handle];
+            const auto host_off = static_cast<std::uint32_t>(base + strings.size());
+            strings += dom.host;
+            const auto root_off = static_cast<std::uint32_t>(base + strings.size());
+            strings += dom.root_url;
+            bytes::append<std::uint32_t>(records, host_off);
+            bytes::append<std::uint32_t>(records, static_cast<std::uint32_t>(dom.host.size()));
+            bytes::append<std::uint32_t>(records, root_off);
+            bytes::append<std::uint32_t>(records, static_cast<std::uint32_t>(dom.root_url.size()));
+            bytes::append<std::uint16_t>(records, dom.default_redirect);
+            const std::uint8_t flags =
+                (dom.is_default ? fmt::k_domain_is_default : 0) |
+                (dom.case_insensitive ? fmt::k_domain_case_insensitive : 0) |
+                (dom.forward_query ? fmt::k_domain_forward_query : 0);
+            bytes::append<std::uint8_t>(records, flags);
+            bytes::append<std::uint8_t>(records, 0);
+            bytes::append<std::uint32_t>(records, dom.cache_max_age_s);
+            bytes::append<std::uint32_t>(records, dom.negative_max_age_s);
+            bytes::append<std::uint32_t>(records, 0);
+        }
+        w.begin_section(fmt::SectionType::domains);
+        w.append(records.data(), records.size());
+        w.append(strings.data(), strings.size());
+        w.end_section();
+    }
+    // Section 2: perfect-hash parameters and pilots.
+    {
+        std::string head;
+        const formats::MphfParams& p = d.mphf.params;
+        bytes::append<std::uint64_t>(head, p.key_count);
+        bytes::append<std::uint64_t>(head, p.slot_count);
+        bytes::append<std::uint64_t>(head, p.bucket_count);
+        bytes::append<std::uint64_t>(head, p.dense_buckets);
+        bytes::append<std::uint64_t>(head, p.dense_threshold);
+        head.resize(fmt::k_index_header_size, '\0');
+        w.begin_section(fmt::SectionType::index);
+        w.append(head.data(), head.size());
+        w.append(d.mphf.pilots.data(), d.mphf.pilots.size());
+        w.end_section();
+    }
+    // Section 3: one 16-byte record per slot; record offsets accumulate in slot order, the same
+    // order section 4 is written in.
+    {
+        w.begin_section(fmt::SectionType::slots);
+        std::vector<std::uint8_t> buf;
+        buf.reserve(4096 * fmt::k_slot_size);
+        std::uint64_t offset = 0;
+        for (std::uint32_t k : d.mphf.slot_key) {
+            std::uint8_t rec[fmt::k_slot_size] = {};
+            if (k != 0) {
+                const LinkEntry& e = d.links[k - 1];
+                const std::uint32_t slot_meta = e.status |
+                                           (std::uint32_t{e.flags & 3u} << fmt::k_meta_redirect_shift) |
+                                           ((e.flags & k_flag_forward_query) ? fmt::k_meta_forward_query : 0) |
+                                           ((e.flags & k_flag_has_times) ? fmt::k_meta_has_times : 0) |
+                                           fmt::k_meta_occupied | (e.domain << fmt::k_meta_domain_shift);
+                bytes::store<std::uint32_t>(rec, formats::mphf_fingerprint(d.hash(e, d.seed)));
+                bytes::store<std::uint32_t>(rec + 4, slot_meta);
+                bytes::store<std::uint64_t>(rec + 8, offset);
+                offset += d.record_size(e);
+            }
+            buf.insert(buf.end(), rec, rec + sizeof(rec));
+            if (buf.size() >= 4096 * fmt::k_slot_size) {
+                w.append(buf.data(), buf.size());
+                buf.clear();
+            }
+        }
+        w.append(buf.data(), buf.size());
+        w.end_section();
+    }
+    // Section 4: link records in slot order.
+    {
+        w.begin_section(fmt::SectionType::strings);
+        std::vector<std::uint8_t> buf;
+        buf.reserve(1 << 20);
+        for (std::uint32_t k : d.mphf.slot_key) {
+            if (k == 0) {
+                continue;
+            }
+            const LinkEntry& e = d.links[k - 1];
+            std::uint8_t head[10 + 10 + 16];
+            std::size_t n = bytes::put_varint(head, e.code_len);
+            n += bytes::put_varint(head + n, e.dest_len);
+            if ((e.flags & k_flag_has_times) != 0) {
+                std::int64_t nb = 0;
+                std::int64_t ex = 0;
+                d.times(e, nb, ex);
+                bytes::store<std::int64_t>(head + n, nb);
+                bytes::store<std::int64_t>(head + n + 8, ex);
+                n += 16;
+            }
+            buf.insert(buf.end(), head, head + n);
+            const char* body = d.at(e.pos);
+            buf.insert(buf.end(), body, body + e.code_len + e.dest_len);
+            if (buf.size() >= (1 << 20) - 70000) {
+                w.append(buf.data(), buf.size());
+                buf.clear();
+            }
+        }
+        w.append(buf.data(), buf.size());
+        w.end_section();
+    }
+    formats::SnapshotHeader header;
+    header.serial = meta.serial;
+    header.created_at = meta.created_at;
+    header.not_after = meta.not_after;
+    header.link_count = d.links.size();
+    header.domain_count = static_cast<std::uint32_t>(d.domains.size());
+    header.hash_seed = d.seed;
+    return w.finish(header, key);
+}
+
+Status CompiledSnapshot::check(const formats::Snapshot& snapshot) const {
+    const SnapshotBuilder::Data& d = *m_data;
+    if (snapshot.link_count() != d.links.size() || snapshot.domain_count() != d.domains.size()) {
+        return Status::corruption("self-check: counts differ from what was compiled");
+    }
+    for (const LinkEntry& e : d.links) {
+        auto found = snapshot.lookup(e.domain, d.code(e));
+        std::int64_t nb = 0;
+        std::int64_t ex = 0;
+        d.times(e, nb, ex);
+        if (!found || found->destination != d.destination(e) ||
+            static_cast<std::uint8_t>(found->status) != e.status ||
+            found->redirect_type != fmt::k_redirect_codes[e.flags & 3u] ||
+            found->forward_query != ((e.flags & k_flag_forward_query) != 0) ||
+            found->not_before != nb || found->expires != ex) {
+            return Status::corruption("self-check: link " + std::string(d.code(e)) +
+                                      " does not find itself in the written snapshot");
+        }
+    }
+    return Status::ok();
+}
+
+Result<formats::WrittenSnapshot> CompiledSnapshot::write_file(const std::string& path,
+                                                              const SnapshotMeta& meta,
+                                                              const formats::SigningKey& key) const {
+    auto file = AtomicFile::create(path);
+    if (!file) {
+        return file.status();
+    }
+    auto written = write(file->fd(), meta, key);
+    if (!written) {
+        return written.status();
+    }
+    if (m_data->config.self_check) {
+        auto snap = formats::Snapshot::open(file->temp_path(), {key.trusted()});
+        if (!snap) {
+            return Status::corruption("self-check: the written snapshot does not verify: " +
+                                      snap.status().message());
+        }
+        if (Status s = check(**snap); !s) {
+            return s;
+        }
+    }
+    if (Status s = file->commit(); !s) {
+        return s;
+    }
+    return written;
+}
+
+}  // namespace shortlink::compiler

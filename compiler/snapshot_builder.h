@@ -1,0 +1,131 @@
+// SnapshotBuilder: collects domains and links, then builds the immutable CompiledSnapshot that
+// writes a signed snapshot file (formats/SPEC.md). Fed by `shortlink compile` from SQLite, or
+// directly by tests (no database needed).
+//
+//   SnapshotBuilder builder(BuilderConfig{});          // explicit, recorded seed
+//   auto d = builder.add_domain({.host = "*", .is_default = true});
+//   builder.add_link({.domain = *d, .code = "abc", .destination = "https://example.com/"});
+//   auto compiled = std::move(builder).build();
+//   compiled->write_file("links-1.slsnap", {.serial = 1, .created_at = now}, key);
+//
+// Links are kept in compact arenas (about 24 bytes + code + destination each), so 10M links fit
+// comfortably in memory. Building is deterministic: the same domains and links in the same order
+// with the same config give a byte-identical file apart from the header's serial, created_at
+// and not_after (and the signature over them).
+//
+// Thread-safety: none; a builder is used by one thread. A CompiledSnapshot is immutable and its
+// const methods may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compiler/mphf.h"
+#include "formats/keys.h"
+#include "formats/snapshot.h"
+#include "formats/status.h"
+#include "formats/writer.h"
+
+namespace shortlink::compiler {
+
+struct BuilderConfig {
+    // Seed of the key hash, recorded in the file header. Fixed by default so that the same
+    // database gives the same file; on a hash collision the builder derives the next seed from
+    // it (splitmix64), also deterministically.
+    std::uint64_t seed = 0x5eed5eed5eed5eedULL;
+    // How many derived seeds to try before giving up (a collision is ~n^2 / 2^128 likely).
+    unsigned max_reseeds = 8;
+    // Perfect-hash tuning (lambda, alpha); see compiler/mphf.h.
+    MphfConfig mphf;
+    // Reopen the written file with the reader and look up every link before commit.
+    bool self_check = true;
+};
+
+struct DomainInput {
+    std::string host;       // lowercase; "*" for the default domain
+    std::string root_url;   // empty: "/" answers 404
+    std::uint16_t default_redirect = 302;
+    bool is_default = false;
+    bool case_insensitive = false;
+    bool forward_query = true;
+    std::uint32_t cache_max_age_s = 0;
+    std::uint32_t negative_max_age_s = 0;
+};
+
+struct LinkInput {
+    std::uint32_t domain = 0;  // handle returned by add_domain()
+    std::string_view code;
+    std::string_view destination;
+    formats::LinkStatus status = formats::LinkStatus::active;
+    std::uint16_t redirect_type = 0;  // 0: the domain's default
+    int forward_query = -1;           // -1: the domain's default; 0 or 1: override
+    std::int64_t not_before = 0;      // Unix seconds, 0: none
+    std::int64_t expires = 0;         // Unix seconds, 0: none
+};
+
+// Header fields decided when writing, not building.
+struct SnapshotMeta {
+    std::uint64_t serial = 0;
+    std::int64_t created_at = 0;
+    std::int64_t not_after = 0;  // 0: none
+};
+
+class CompiledSnapshot;
+
+class SnapshotBuilder {
+public:
+    explicit SnapshotBuilder(BuilderConfig config = {});
+    ~SnapshotBuilder();
+    SnapshotBuilder(SnapshotBuilder&&) noexcept;
+    SnapshotBuilder& operator=(SnapshotBuilder&&) noexcept;
+
+    // Returns the handle links use to name this domain. Hosts must be unique.
+    Result<std::uint32_t> add_domain(const DomainInput& domain);
+
+    // Copies the link into the arena. The code is folded to ASCII lowercase when its domain is
+    // case-insensitive; a duplicate (domain, code) is reported by build().
+    Status add_link(const LinkInput& link);
+
+    std::uint64_t link_count() const;
+
+    // Builds the perfect hash and the layout. Consumes the builder.
+    Result<CompiledSnapshot> build() &&;
+
+    struct Data;
+
+private:
+    BuilderConfig m_config;
+    std::unique_ptr<Data> m_data;
+};
+
+class CompiledSnapshot {
+public:
+    ~CompiledSnapshot();
+    CompiledSnapshot(CompiledSnapshot&&) noexcept;
+    CompiledSnapshot& operator=(CompiledSnapshot&&) noexcept;
+
+    std::uint64_t link_count() const;
+    std::uint32_t domain_count() const;
+    std::uint64_t seed() const;  // the seed actually used (after any reseed)
+
+    // Streams the signed snapshot into `fd` (an empty file open for reading and writing).
+    Result<formats::WrittenSnapshot> write(int fd, const SnapshotMeta& meta,
+                                           const formats::SigningKey& key) const;
+
+    // Checks that every link is found in `snapshot` with its destination, status and type.
+    Status check(const formats::Snapshot& snapshot) const;
+
+    // write() into an AtomicFile at `path`, self-check (if configured), then commit.
+    Result<formats::WrittenSnapshot> write_file(const std::string& path, const SnapshotMeta& meta,
+                                                const formats::SigningKey& key) const;
+
+private:
+    friend class SnapshotBuilder;
+    CompiledSnapshot();
+    std::unique_ptr<SnapshotBuilder::Data> m_data;
+};
+
+}  // namespace shortlink::compiler
