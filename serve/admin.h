@@ -1,0 +1,41 @@
+// AdminListener: /healthz, /readyz and /metrics on a separate address (default 127.0.0.1:9090),
+// never on the public listener. Low traffic, so it uses Beast's ordinary message types and one
+// short-lived connection per request (Connection: close), on the control thread.
+//
+// Thread-safety: control thread only.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "formats/status.h"
+
+namespace shortlink::serve {
+
+struct AdminReply {
+    unsigned status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+};
+
+class AdminListener {
+public:
+    using Handler = std::function<AdminReply(const std::string& path)>;
+
+    AdminListener(boost::asio::io_context& io, Handler handler, int log_fd);
+    Status listen(boost::asio::ip::tcp::endpoint& endpoint);
+    void close();
+
+private:
+    void accept();
+
+    boost::asio::io_context& m_io;
+    Handler m_handler;
+    int m_log_fd;
+    boost::asio::ip::tcp::acceptor m_acceptor;
+};
+
+}  // namespace shortlink::serve

@@ -1,0 +1,67 @@
+#include "serve/answer.h"
+
+namespace shortlink::serve {
+
+std::string_view status_text(std::uint16_t status) {
+    switch (status) {
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+std::string_view reason_name(Reason reason) {
+    switch (reason) {
+    case Reason::redirect: return "redirect";
+    case Reason::not_found: return "not_found";
+    case Reason::unknown_host: return "unknown_host";
+    case Reason::disabled: return "disabled";
+    case Reason::deleted: return "deleted";
+    case Reason::expired: return "expired";
+    case Reason::not_yet_valid: return "not_yet_valid";
+    case Reason::method_not_allowed: return "method_not_allowed";
+    case Reason::bad_request: return "bad_request";
+    case Reason::no_snapshot: return "no_snapshot";
+    }
+    return "unknown";
+}
+
+std::string location_string(const Response& r) {
+    std::string out(r.location_prefix);
+    if (r.query_separator != '\0') {
+        out.push_back(r.query_separator);
+    }
+    out.append(r.location_query);
+    out.append(r.location_suffix);
+    return out;
+}
+
+std::string cache_control_string(const Response& r) {
+    switch (r.cache) {
+    case CacheKind::max_age: return "max-age=" + std::to_string(r.max_age_s);
+    case CacheKind::no_store: return "no-store";
+    case CacheKind::none: return "";
+    }
+    return "";
+}
+
+Response answer(const formats::Snapshot* snapshot, const Request& request, std::int64_t now) {
+    return detail::answer_from(snapshot, request, now);
+}
+
+}  // namespace shortlink::serve

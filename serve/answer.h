@@ -1,0 +1,87 @@
+// The redirect answer: a pure function of (snapshot, request, now) -> response.
+//
+// Everything `shortlink serve` says to a well-formed request is decided here, apart from the
+// connection (which only frames bytes) so that it can be tested directly and so that
+// `shortlink resolve` prints exactly what a server would answer. No I/O, no allocation: the
+// Response holds views into the snapshot and into the request bytes, and the caller keeps both
+// alive while it writes the response (serve/response_writer.h).
+//
+// Thread-safety: pure; call from any number of threads at once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "serve/request_target.h"
+
+namespace shortlink::formats {
+class Snapshot;
+}
+
+namespace shortlink::serve {
+
+enum class Method : std::uint8_t { get, head, other };
+
+struct Request {
+    Method method = Method::get;
+    std::string_view target;  // request-target as received (origin-form or absolute-form)
+    std::string_view host;    // Host header value as received; empty when absent
+};
+
+// Why the answer is what it is; picks the body text and appears in `resolve --json`.
+enum class Reason : std::uint8_t {
+    redirect,            // active link or root URL
+    not_found,           // unknown code, or "/" without a root URL
+    unknown_host,        // no domain answers this host and there is no default domain
+    disabled,            // 410
+    deleted,             // 410
+    expired,             // 410: past the link's expiry
+    not_yet_valid,       // 410: before the link's not-before time
+    method_not_allowed,  // 405
+    bad_request,         // 400: malformed target or Host
+    no_snapshot,         // 503: nothing loaded yet
+};
+
+enum class CacheKind : std::uint8_t { none, max_age, no_store };
+
+struct Response {
+    std::uint16_t status = 500;
+    Reason reason = Reason::no_snapshot;
+    bool head = false;  // HEAD: same headers, no body
+
+    // Location = prefix + separator + query + suffix. prefix/suffix point into the snapshot
+    // (the destination split before its '#fragment'), query into the request target.
+    std::string_view location_prefix;
+    char query_separator = '\0';  // '?', '&' or none
+    std::string_view location_query;
+    std::string_view location_suffix;
+
+    CacheKind cache = CacheKind::none;
+    std::uint32_t max_age_s = 0;
+
+    bool has_location() const { return !location_prefix.empty(); }
+    std::size_t location_size() const {
+        return location_prefix.size() + (query_separator != '\0' ? 1 : 0) +
+               location_query.size() + location_suffix.size();
+    }
+};
+
+// Cache lifetime of a 404 for a host no domain answers (no policy to read it from).
+inline constexpr std::uint32_t k_unknown_host_max_age_s = 60;
+
+// Reason phrase for the status codes the server sends ("Moved Permanently").
+std::string_view status_text(std::uint16_t status);
+std::string_view reason_name(Reason reason);
+
+// The Location and Cache-Control header values as strings (for `shortlink resolve` and tests;
+// the server writes them without building strings). Empty when the response has none.
+std::string location_string(const Response& response);
+std::string cache_control_string(const Response& response);
+
+// The answer for `request` at Unix time `now` from `snapshot` (nullptr: none loaded -> 503).
+Response answer(const formats::Snapshot* snapshot, const Request& request, std::int64_t now);
+
+}  // namespace shortlink::serve
+
+#include "serve/answer_impl.h"

@@ -1,0 +1,122 @@
+// The body of the redirect answer as a template over the snapshot type, so unit tests can drive
+// it with an in-memory fake (tests/serve/answer_test.cpp) while serve and resolve use
+// formats::Snapshot (instantiated once in serve/answer.cpp). Include serve/answer.h, not this.
+#pragma once
+
+#include <algorithm>
+#include <optional>
+
+#include "formats/snapshot.h"
+#include "serve/answer.h"
+
+namespace shortlink::serve::detail {
+
+// Splits `destination` around where a forwarded query goes: before any '#fragment', joined with
+// '?' when the destination has no query yet, '&' when it has one (none if it already ends in
+// '?' or '&').
+inline void set_location(Response& r, std::string_view destination, std::string_view query,
+                         bool forward) {
+    if (!forward || query.empty()) {
+        r.location_prefix = destination;
+        return;
+    }
+    const std::size_t hash = destination.find('#');
+    const std::string_view before = destination.substr(0, hash);
+    r.location_prefix = before;
+    r.location_suffix = hash == std::string_view::npos ? std::string_view{}
+                                                       : destination.substr(hash);
+    r.location_query = query;
+    if (before.find('?') == std::string_view::npos) {
+        r.query_separator = '?';
+    } else if (before.back() != '?' && before.back() != '&') {
+        r.query_separator = '&';
+    }
+}
+
+inline Response simple(std::uint16_t status, Reason reason, CacheKind cache,
+                       std::uint32_t max_age) {
+    Response r;
+    r.status = status;
+    r.reason = reason;
+    r.cache = cache;
+    r.max_age_s = max_age;
+    return r;
+}
+
+template <class SnapshotT>
+Response answer_from(const SnapshotT* snapshot, const Request& request, std::int64_t now) {
+    Response r;
+    if (request.method == Method::other) {
+        r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
+    } else if (snapshot == nullptr) {
+        r = simple(503, Reason::no_snapshot, CacheKind::no_store, 0);
+    } else {
+        ParsedTarget target;
+        const TargetError err = parse_target(request.target, request.host, target);
+        if (err == TargetError::malformed || err == TargetError::bad_host ||
+            err == TargetError::bad_scheme) {
+            r = simple(400, Reason::bad_request, CacheKind::no_store, 0);
+        } else {
+            const std::optional<std::uint32_t> domain_index = snapshot->find_domain(target.host);
+            if (!domain_index) {
+                r = simple(404, Reason::unknown_host, CacheKind::max_age, k_unknown_host_max_age_s);
+            } else {
+                const formats::DomainView domain = snapshot->domain(*domain_index);
+                const auto not_found = [&] {
+                    return simple(404, Reason::not_found, CacheKind::max_age,
+                                  domain.negative_max_age_s);
+                };
+                if (err == TargetError::code_too_long) {
+                    r = not_found();
+                } else if (target.is_root) {
+                    if (domain.root_url.empty()) {
+                        r = not_found();
+                    } else {
+                        r = simple(domain.default_redirect, Reason::redirect, CacheKind::max_age,
+                                   domain.cache_max_age_s);
+                        set_location(r, domain.root_url, target.query, domain.forward_query);
+                    }
+                } else {
+                    if (domain.case_insensitive) {
+                        fold_code(target);
+                    }
+                    const std::optional<formats::LinkView> link =
+                        snapshot->lookup(*domain_index, target.code);
+                    if (!link) {
+                        r = not_found();
+                    } else if (link->status == formats::LinkStatus::disabled ||
+                               link->status == formats::LinkStatus::deleted) {
+                        // Short-lived like a 404: the link may be restored or re-enabled.
+                        r = simple(410,
+                                   link->status == formats::LinkStatus::disabled ? Reason::disabled
+                                                                                 : Reason::deleted,
+                                   CacheKind::max_age, domain.negative_max_age_s);
+                    } else if (link->not_before != 0 && now < link->not_before) {
+                        // Never cached past the moment the link starts answering.
+                        const auto until = static_cast<std::uint64_t>(link->not_before - now);
+                        r = simple(410, Reason::not_yet_valid, CacheKind::max_age,
+                                   static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                       until, domain.negative_max_age_s)));
+                    } else if (link->expires != 0 && now >= link->expires) {
+                        r = simple(410, Reason::expired, CacheKind::max_age,
+                                   domain.negative_max_age_s);
+                    } else {
+                        // A cache must not keep serving the redirect after the link expires.
+                        std::uint32_t max_age = domain.cache_max_age_s;
+                        if (link->expires != 0) {
+                            max_age = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                max_age, static_cast<std::uint64_t>(link->expires - now)));
+                        }
+                        r = simple(link->redirect_type, Reason::redirect, CacheKind::max_age,
+                                   max_age);
+                        set_location(r, link->destination, target.query, link->forward_query);
+                    }
+                }
+            }
+        }
+    }
+    r.head = request.method == Method::head;
+    return r;
+}
+
+}  // namespace shortlink::serve::detail

@@ -1,0 +1,47 @@
+// ServeConfig: every knob of `shortlink serve`, with defaults modelled on nginx's where nginx
+// has an equivalent (named beside each one). cli/cmd_serve.cpp fills it from options or a config
+// file; serve/server.h consumes it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/snapshot.h"
+#include "formats/status.h"
+
+namespace shortlink::serve {
+
+struct Endpoint {
+    std::string address;  // numeric IPv4 or IPv6 address
+    std::uint16_t port = 0;
+};
+
+// Parses "ADDR:PORT" or "[V6ADDR]:PORT" (numeric addresses only: a server binds, it does not
+// resolve names).
+Result<Endpoint> parse_endpoint(const std::string& text);
+
+// Loads every public key file (`shortlink keygen`'s .pub); the first failure is returned as is.
+Result<formats::TrustedKeys> load_trusted_keys(const std::vector<std::string>& paths);
+
+struct ServeConfig {
+    std::string snapshot_dir;
+    formats::TrustedKeys trusted_keys;
+    std::vector<Endpoint> listen;      // public listeners; default 127.0.0.1:8080
+    Endpoint admin;                    // admin listener; port 0 disables it
+    unsigned threads = 0;              // request threads; 0: one per core
+
+    std::uint32_t max_header_bytes = 8192;   // request line + headers (nginx large_client_header_buffers 8k)
+    std::uint32_t max_header_count = 100;    // header fields per request
+    std::uint64_t max_body_bytes = 1 << 20;  // bodies are read and discarded (nginx client_max_body_size 1m)
+    double header_timeout_s = 60;            // first byte to end of headers (nginx client_header_timeout 60s)
+    double keepalive_timeout_s = 75;         // idle between requests (nginx keepalive_timeout 75s)
+    double send_timeout_s = 60;              // a write that makes no progress (nginx send_timeout 60s)
+    std::uint32_t max_requests_per_connection = 1000;  // nginx keepalive_requests 1000
+    std::uint32_t max_connections = 10000;   // all threads together; more are accepted and closed
+    double rescan_interval_s = 10;           // backstop for missed inotify events
+    double drain_timeout_s = 10;             // SIGTERM: time given to in-flight requests
+    bool prefault = true;                    // touch every page of a new snapshot before publishing
+};
+
+}  // namespace shortlink::serve

@@ -1,0 +1,324 @@
+#include "serve/connection.h"
+
+#include <cstring>
+#include <ctime>
+
+#include <boost/asio/write.hpp>
+
+#include "serve/answer.h"
+#include "serve/response_writer.h"
+#include "serve/worker.h"
+
+namespace shortlink::serve {
+
+namespace {
+
+namespace http = boost::beast::http;
+
+// Room beyond the header limit so that the limit, not the buffer, decides 431.
+constexpr std::size_t k_buffer_slack = 1024;
+constexpr std::size_t k_min_buffer = 4096;
+// Output buffer reserved up front: a batch of pipelined redirects fits without growing.
+constexpr std::size_t k_out_reserve = 16 * 1024;
+
+std::uint16_t status_for(const boost::system::error_code& ec, ParseFlaw flaw) {
+    if (ec == http::error::header_limit || flaw == ParseFlaw::too_many_fields) {
+        return 431;
+    }
+    if (ec == http::error::body_limit) {
+        return 413;
+    }
+    return 400;
+}
+
+Method method_of(http::verb verb) {
+    switch (verb) {
+    case http::verb::get: return Method::get;
+    case http::verb::head: return Method::head;
+    default: return Method::other;
+    }
+}
+
+std::int64_t unix_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, boost::asio::ip::tcp::socket socket)
+    : m_worker(worker),
+      m_socket(std::move(socket)),
+      m_capacity(std::max<std::size_t>(k_min_buffer, worker.limits().max_header_bytes + k_buffer_slack)) {
+    m_in = std::make_unique<char[]>(m_capacity);
+    m_out.reserve(k_out_reserve);
+    m_worker.link(this);
+}
+
+Connection::~Connection() { m_worker.unlink(this); }
+
+void Connection::start() {
+    boost::system::error_code ec;
+    m_socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    m_wait = Wait::header;
+    m_deadline_ms = monotonic_ms() + m_worker.limits().header_timeout_ms;
+    read();
+}
+
+void Connection::emplace_parser() {
+    m_parser.emplace(m_in.get(), m_capacity, m_worker.limits().max_header_count);
+    m_parser->header_limit(m_worker.limits().max_header_bytes);
+    m_parser->body_limit(m_worker.limits().max_body_bytes);
+    m_answered = false;
+    m_begin = m_parse;
+}
+
+void Connection::compact() {
+    if (m_begin == m_end) {
+        m_begin = m_parse = m_end = 0;
+        return;
+    }
+    if (m_begin == 0) {
+        return;
+    }
+    const std::size_t delta = m_begin;
+    std::memmove(m_in.get(), m_in.get() + m_begin, m_end - m_begin);
+    m_parse -= delta;
+    m_end -= delta;
+    m_begin = 0;
+    if (m_parser) {
+        m_parser->rebase(static_cast<std::uint32_t>(delta));
+    }
+}
+
+void Connection::read() {
+    m_phase = Phase::reading;
+    compact();
+    if (m_end == m_capacity) {
+        fail(431);  // cannot happen while the header limit is below capacity; never spin
+        write();
+        return;
+    }
+    m_socket.async_read_some(
+        boost::asio::buffer(m_in.get() + m_end, m_capacity - m_end),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            self->on_read(ec, n);
+        });
+}
+
+void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (ec || m_phase == Phase::closed) {
+        close();
+        return;
+    }
+    const std::uint64_t started_ns = monotonic_ns();
+    if (m_wait == Wait::idle) {
+        // First bytes of a new request: the header deadline starts now.
+        m_wait = Wait::header;
+        m_deadline_ms = static_cast<std::int64_t>(started_ns / 1000000) +
+                        m_worker.limits().header_timeout_ms;
+    }
+    m_end += n;
+    std::uint64_t answered = 0;
+    const bool keep = process(answered);
+    if (answered > 0) {
+        m_worker.mutable_metrics().observe_latency_ns(monotonic_ns() - started_ns, answered);
+    }
+    if (!keep) {
+        m_close_after_write = true;
+    }
+    if (!m_out.empty()) {
+        write();
+    } else if (m_close_after_write) {
+        linger();
+    } else {
+        read();
+    }
+}
+
+bool Connection::process(std::uint64_t& answered) {
+    while (true) {
+        if (!m_parser) {
+            emplace_parser();
+        }
+        if (m_parse == m_end) {
+            return true;
+        }
+        boost::system::error_code ec;
+        const std::size_t used =
+            m_parser->put(boost::asio::const_buffer(m_in.get() + m_parse, m_end - m_parse), ec);
+        m_parse += used;
+        if (ec == http::error::need_more) {
+            if (!m_parser->is_header_done() && m_end - m_begin > m_worker.limits().max_header_bytes) {
+                fail(431);
+                return false;
+            }
+            return true;
+        }
+        if (ec) {
+            fail(status_for(ec, m_parser->flaw()));
+            return false;
+        }
+        if (m_parser->is_header_done() && !m_answered) {
+            if (!answer_current(answered)) {
+                return false;
+            }
+        }
+        if (m_answered) {
+            m_begin = m_parse;  // header views are no longer needed; body bytes are discarded
+        }
+        if (m_parser->is_done()) {
+            m_parser.reset();
+            if (m_close_after_write) {
+                return false;
+            }
+        } else if (used == 0) {
+            return true;
+        }
+    }
+}
+
+bool Connection::answer_current(std::uint64_t& answered) {
+    RequestParser& p = *m_parser;
+    if (has_obs_fold(m_in.get() + m_begin, m_in.get() + m_parse)) {
+        fail(400);
+        return false;
+    }
+    if (p.version() / 10 != 1) {
+        fail(505);
+        return false;
+    }
+    if (p.version() == 11 && !p.has_host()) {
+        fail(400);  // RFC 9112 3.2: a server MUST answer 400 to HTTP/1.1 without Host
+        return false;
+    }
+    const char* base = m_in.get();
+    Request request;
+    request.method = method_of(p.verb());
+    request.target = std::string_view(base + p.target().offset, p.target().size);
+    request.host = std::string_view(base + p.host().offset, p.host().size);
+    const Response response = answer(m_worker.snapshot(), request, unix_now());
+
+    ++m_requests;
+    const bool keep_alive = p.keep_alive() && !m_worker.draining() &&
+                            m_requests < m_worker.limits().max_requests;
+    FramingOptions framing;
+    framing.close = !keep_alive;
+    framing.http10_keep_alive = keep_alive && p.version() == 10;
+    m_answer_mark = m_out.size();
+    WorkerMetrics& metrics = m_worker.mutable_metrics();
+    if (write_response(m_out, response, framing, m_worker.date())) {
+        metrics.count_request(response.status);
+    } else {
+        metrics.unsafe_location.add();
+        metrics.count_request(500);
+        m_close_after_write = true;
+    }
+    m_answered = true;
+    if (!keep_alive) {
+        m_close_after_write = true;
+    }
+    ++answered;
+    return true;
+}
+
+void Connection::fail(std::uint16_t status) {
+    if (m_answered) {
+        m_out.resize(m_answer_mark);  // the request turned out malformed after its header
+    }
+    write_error(m_out, status, m_worker.date());
+    m_worker.mutable_metrics().count_request(status);
+    m_close_after_write = true;
+    m_parser.reset();
+    m_begin = m_parse = m_end = 0;
+}
+
+void Connection::write() {
+    m_phase = Phase::writing;
+    m_wait = Wait::send;
+    m_deadline_ms = monotonic_ms() + m_worker.limits().send_timeout_ms;
+    boost::asio::async_write(m_socket, boost::asio::buffer(m_out),
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         std::size_t) { self->on_write(ec); });
+}
+
+void Connection::on_write(const boost::system::error_code& ec) {
+    if (ec || m_phase == Phase::closed) {
+        close();
+        return;
+    }
+    m_out.clear();
+    if (m_close_after_write) {
+        linger();
+        return;
+    }
+    const bool idle = m_begin == m_end && (!m_parser || !m_parser->got_some());
+    if (idle && m_worker.draining()) {
+        close();
+        return;
+    }
+    if (idle) {
+        m_wait = Wait::idle;
+        m_deadline_ms = monotonic_ms() + m_worker.limits().keepalive_timeout_ms;
+    } else {
+        m_wait = Wait::header;
+        m_deadline_ms = monotonic_ms() + m_worker.limits().header_timeout_ms;
+    }
+    read();
+}
+
+// After a final response: stop sending and read (discarding) until the client closes or a short
+// deadline passes. Closing with unread data would make the kernel send RST, which can destroy the
+// response before the client reads it (the reason for nginx's lingering_close).
+void Connection::linger() {
+    if (m_phase != Phase::lingering) {
+        m_phase = Phase::lingering;
+        m_wait = Wait::linger;
+        m_deadline_ms = monotonic_ms() + m_worker.limits().linger_ms;
+        boost::system::error_code ignored;
+        m_socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    }
+    m_socket.async_read_some(boost::asio::buffer(m_in.get(), m_capacity),
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         std::size_t) {
+                                 if (ec || self->m_phase == Phase::closed) {
+                                     self->close();
+                                 } else {
+                                     self->linger();
+                                 }
+                             });
+}
+
+void Connection::close() {
+    if (m_phase == Phase::closed) {
+        return;
+    }
+    m_phase = Phase::closed;
+    boost::system::error_code ignored;
+    m_socket.close(ignored);
+}
+
+void Connection::check_deadline(std::int64_t now_ms) {
+    if (m_phase == Phase::closed || now_ms < m_deadline_ms) {
+        return;
+    }
+    WorkerMetrics& metrics = m_worker.mutable_metrics();
+    switch (m_wait) {
+    case Wait::header: metrics.timeouts_header.add(); break;
+    case Wait::idle: metrics.timeouts_idle.add(); break;
+    case Wait::send: metrics.timeouts_send.add(); break;
+    case Wait::linger: break;
+    }
+    close();
+}
+
+void Connection::drain() {
+    const bool idle = m_phase == Phase::reading && m_begin == m_end &&
+                      (!m_parser || !m_parser->got_some());
+    if (idle) {
+        close();
+    }
+}
+
+}  // namespace shortlink::serve

@@ -1,0 +1,79 @@
+// Connection: one client connection on a worker thread. HTTP/1.1 with keep-alive; pipelined
+// requests are parsed from one fixed input buffer and their responses appended, in order, to one
+// output buffer that goes out in a single write (so a pipelined burst costs one syscall each way).
+//
+// Buffers are allocated once per connection and reused; the request path allocates nothing.
+// Reads and writes alternate (never both outstanding), which keeps pipelining trivially ordered
+// and bounds the output buffer by what one input buffer of requests can produce.
+//
+// Lifetime: owned by shared_ptrs held in its pending I/O handlers; linked into its worker's
+// connection list for timeout sweeps and draining. Thread-safety: worker thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "serve/request_parser.h"
+
+namespace shortlink::serve {
+
+class Worker;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(Worker& worker, boost::asio::ip::tcp::socket socket);
+    ~Connection();
+
+    void start();
+
+    // Called by the worker's sweep: closes the connection if its deadline passed.
+    void check_deadline(std::int64_t now_ms);
+    // Called when draining starts: close now if idle, else after the current response.
+    void drain();
+    // Closes the socket now (worker shutdown); pending handlers complete with an error.
+    void abort() { close(); }
+
+    Connection* m_prev = nullptr;  // worker's intrusive list
+    Connection* m_next = nullptr;
+
+private:
+    enum class Phase : std::uint8_t { reading, writing, lingering, closed };
+    enum class Wait : std::uint8_t { header, idle, send, linger };
+
+    void read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    // Parses and answers every complete request in the buffer. Returns false to close after
+    // the pending output is written.
+    bool process(std::uint64_t& answered);
+    bool answer_current(std::uint64_t& answered);
+    void fail(std::uint16_t status);
+    void write();
+    void on_write(const boost::system::error_code& ec);
+    void linger();
+    void close();
+    void compact();
+    void emplace_parser();
+
+    Worker& m_worker;
+    boost::asio::ip::tcp::socket m_socket;
+    std::unique_ptr<char[]> m_in;
+    std::size_t m_capacity;
+    std::size_t m_begin = 0;  // start of the request being parsed
+    std::size_t m_parse = 0;  // where the parser continues
+    std::size_t m_end = 0;    // end of received bytes
+    std::string m_out;
+    std::optional<RequestParser> m_parser;
+    bool m_answered = false;      // the current request's response is already in m_out
+    std::size_t m_answer_mark = 0;  // m_out size before the current request's response
+    bool m_close_after_write = false;
+    std::uint32_t m_requests = 0;
+    Phase m_phase = Phase::reading;
+    Wait m_wait = Wait::header;
+    std::int64_t m_deadline_ms = 0;
+};
+
+}  // namespace shortlink::serve

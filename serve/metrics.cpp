@@ -1,0 +1,134 @@
+#include "serve/metrics.h"
+
+#include <cstdio>
+
+namespace shortlink::serve {
+
+std::size_t status_slot(std::uint16_t status) {
+    for (std::size_t i = 0; i + 1 < k_counted_statuses.size(); ++i) {
+        if (k_counted_statuses[i] == status) {
+            return i;
+        }
+    }
+    return k_counted_statuses.size() - 1;
+}
+
+void WorkerMetrics::observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch) {
+    const std::uint64_t us = ns / 1000;
+    std::size_t i = 0;
+    while (i < k_latency_bounds_us.size() && us > k_latency_bounds_us[i]) {
+        ++i;
+    }
+    latency[i].add(requests_in_batch);
+    latency_sum_ns.add(ns * requests_in_batch);
+}
+
+namespace {
+
+void line(std::string& out, const std::string& name, std::uint64_t value) {
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+template <class F>
+std::uint64_t sum(const std::vector<const WorkerMetrics*>& workers, F field) {
+    std::uint64_t total = 0;
+    for (const WorkerMetrics* w : workers) {
+        total += field(*w);
+    }
+    return total;
+}
+
+}  // namespace
+
+std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
+                              const SnapshotMetrics& s, std::int64_t now) {
+    std::string out;
+    header(out, "shortlink_requests_total", "counter", "Requests answered, by HTTP status.");
+    for (std::size_t i = 0; i < k_counted_statuses.size(); ++i) {
+        const std::uint64_t n = sum(workers, [i](const WorkerMetrics& w) { return w.requests[i].get(); });
+        const std::string code =
+            k_counted_statuses[i] == 0 ? "other" : std::to_string(k_counted_statuses[i]);
+        line(out, "shortlink_requests_total{status=\"" + code + "\"}", n);
+    }
+    header(out, "shortlink_request_duration_seconds", "histogram",
+           "Time from reading a batch of requests to queueing their responses.");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= k_latency_bounds_us.size(); ++i) {
+        cumulative += sum(workers, [i](const WorkerMetrics& w) { return w.latency[i].get(); });
+        std::string le = "+Inf";
+        if (i < k_latency_bounds_us.size()) {
+            char buf[32];
+            std::snprintf(buf, sizeof(buf), "%g", k_latency_bounds_us[i] / 1e6);
+            le = buf;
+        }
+        line(out, "shortlink_request_duration_seconds_bucket{le=\"" + le + "\"}", cumulative);
+    }
+    const std::uint64_t sum_ns = sum(workers, [](const WorkerMetrics& w) { return w.latency_sum_ns.get(); });
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.9f", static_cast<double>(sum_ns) / 1e9);
+    out += "shortlink_request_duration_seconds_sum ";
+    out += buf;
+    out += '\n';
+    line(out, "shortlink_request_duration_seconds_count", cumulative);
+
+    const std::uint64_t opened = sum(workers, [](const WorkerMetrics& w) { return w.connections_opened.get(); });
+    const std::uint64_t closed = sum(workers, [](const WorkerMetrics& w) { return w.connections_closed.get(); });
+    header(out, "shortlink_open_connections", "gauge", "Client connections currently open.");
+    line(out, "shortlink_open_connections", opened >= closed ? opened - closed : 0);
+    header(out, "shortlink_connections_total", "counter", "Client connections accepted.");
+    line(out, "shortlink_connections_total", opened);
+    header(out, "shortlink_connections_rejected_total", "counter",
+           "Connections closed at accept because --max-connections was reached.");
+    line(out, "shortlink_connections_rejected_total",
+         sum(workers, [](const WorkerMetrics& w) { return w.connections_rejected.get(); }));
+    header(out, "shortlink_timeouts_total", "counter", "Connections closed by a timeout, by kind.");
+    line(out, "shortlink_timeouts_total{kind=\"header\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.timeouts_header.get(); }));
+    line(out, "shortlink_timeouts_total{kind=\"idle\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.timeouts_idle.get(); }));
+    line(out, "shortlink_timeouts_total{kind=\"send\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.timeouts_send.get(); }));
+    header(out, "shortlink_unsafe_location_total", "counter",
+           "Location values refused by the response writer (CR, LF or NUL).");
+    line(out, "shortlink_unsafe_location_total",
+         sum(workers, [](const WorkerMetrics& w) { return w.unsafe_location.get(); }));
+
+    header(out, "shortlink_snapshot_loaded", "gauge", "1 when a snapshot is being served.");
+    line(out, "shortlink_snapshot_loaded", s.loaded ? 1 : 0);
+    header(out, "shortlink_snapshot_serial", "gauge", "Serial of the snapshot being served.");
+    line(out, "shortlink_snapshot_serial", s.serial);
+    header(out, "shortlink_snapshot_links", "gauge", "Links in the snapshot being served.");
+    line(out, "shortlink_snapshot_links", s.links);
+    header(out, "shortlink_snapshot_age_seconds", "gauge",
+           "Seconds since the snapshot being served was compiled.");
+    line(out, "shortlink_snapshot_age_seconds",
+         s.loaded && now > s.created_at ? static_cast<std::uint64_t>(now - s.created_at) : 0);
+    header(out, "shortlink_snapshot_expired", "gauge",
+           "1 when the snapshot being served is past its not-after time (still served).");
+    line(out, "shortlink_snapshot_expired", s.expired ? 1 : 0);
+    header(out, "shortlink_snapshot_swaps_total", "counter", "Snapshots published.");
+    line(out, "shortlink_snapshot_swaps_total", s.swaps);
+    header(out, "shortlink_snapshot_refused_total", "counter", "Candidate snapshots refused, by reason.");
+    line(out, "shortlink_snapshot_refused_total{reason=\"rollback\"}", s.refused_rollback);
+    line(out, "shortlink_snapshot_refused_total{reason=\"signature\"}", s.refused_signature);
+    line(out, "shortlink_snapshot_refused_total{reason=\"corrupt\"}", s.refused_corrupt);
+    line(out, "shortlink_snapshot_refused_total{reason=\"io\"}", s.refused_io);
+    return out;
+}
+
+}  // namespace shortlink::serve

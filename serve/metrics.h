@@ -1,0 +1,73 @@
+// Request-path metrics: one WorkerMetrics per request thread, written only by that thread with
+// plain (uncontended) relaxed stores and summed by the admin listener when /metrics is scraped.
+// No counter on the request path is shared between threads, so no cache line ping-pongs.
+//
+// Thread-safety: each Counter has a single writer (its worker thread); any thread may read.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shortlink::serve {
+
+// A monotonically increasing count with one writer thread.
+class Counter {
+public:
+    void add(std::uint64_t n = 1) {
+        m_value.store(m_value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::uint64_t get() const { return m_value.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> m_value{0};
+};
+
+// The status codes counted individually; anything else lands in the last slot ("other").
+inline constexpr std::array<std::uint16_t, 14> k_counted_statuses = {
+    301, 302, 307, 308, 400, 404, 405, 410, 413, 431, 500, 503, 505, 0};
+
+// Upper bounds of the latency histogram, in microseconds (+Inf is implicit).
+inline constexpr std::array<std::uint32_t, 11> k_latency_bounds_us = {
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000};
+
+std::size_t status_slot(std::uint16_t status);
+
+struct alignas(64) WorkerMetrics {
+    std::array<Counter, k_counted_statuses.size()> requests;
+    std::array<Counter, k_latency_bounds_us.size() + 1> latency;
+    Counter latency_sum_ns;
+    Counter connections_opened;
+    Counter connections_closed;
+    Counter connections_rejected;  // over --max-connections
+    Counter timeouts_header;
+    Counter timeouts_idle;
+    Counter timeouts_send;
+    Counter unsafe_location;       // Location refused by the response writer
+
+    void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
+    void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);
+};
+
+// What the snapshot manager reports, copied out under its lock for rendering.
+struct SnapshotMetrics {
+    bool loaded = false;
+    std::uint64_t serial = 0;
+    std::int64_t created_at = 0;
+    std::int64_t not_after = 0;
+    std::uint64_t links = 0;
+    bool expired = false;
+    std::uint64_t swaps = 0;
+    std::uint64_t refused_rollback = 0;
+    std::uint64_t refused_signature = 0;
+    std::uint64_t refused_corrupt = 0;
+    std::uint64_t refused_io = 0;
+};
+
+// Prometheus text exposition (version 0.0.4) of everything above.
+std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
+                              const SnapshotMetrics& snapshot, std::int64_t now);
+
+}  // namespace shortlink::serve

@@ -1,0 +1,79 @@
+#include "serve/request_parser.h"
+
+#include <cstring>
+
+#include <boost/beast/core/string.hpp>
+
+namespace shortlink::serve {
+
+void RequestParser::on_request_impl(boost::beast::http::verb method, boost::beast::string_view /*method_str*/,
+                                    boost::beast::string_view target_sv, int version,
+                                    boost::beast::error_code& ec) {
+    const std::string_view target(target_sv.data(), target_sv.size());
+    if (!inside(target)) {
+        fail(ParseFlaw::value_outside_buffer, ec);
+        return;
+    }
+    m_verb = method;
+    m_version = static_cast<unsigned>(version);
+    m_target = span_of(target);
+}
+
+void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::string_view /*name_string*/,
+                                  boost::beast::string_view value_sv, boost::beast::error_code& ec) {
+    using boost::beast::http::field;
+    const std::string_view value(value_sv.data(), value_sv.size());
+    if (++m_fields > m_max_fields) {
+        fail(ParseFlaw::too_many_fields, ec);
+        return;
+    }
+    // Beast joins folded lines in a buffer of its own; any value outside ours was folded.
+    if (!value.empty() && !inside(value)) {
+        fail(ParseFlaw::obs_fold, ec);
+        return;
+    }
+    switch (name) {
+    case field::host:
+        if (m_host_seen) {
+            fail(ParseFlaw::duplicate_host, ec);
+            return;
+        }
+        m_host_seen = true;
+        m_host = value.empty() ? Span{} : span_of(value);
+        break;
+    case field::content_length:
+        if (m_content_length_seen) {
+            fail(ParseFlaw::duplicate_content_length, ec);
+            return;
+        }
+        m_content_length_seen = true;
+        break;
+    case field::transfer_encoding:
+        // Only a lone "chunked" has a meaning we can frame; anything else (gzip, chunked twice,
+        // "chunked, gzip") leaves the body length undefined and is refused (RFC 9112 6.3).
+        if (!boost::beast::iequals(value_sv, boost::beast::string_view("chunked"))) {
+            fail(ParseFlaw::bad_transfer_encoding, ec);
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+bool has_obs_fold(const char* begin, const char* end) {
+    const char* p = begin;
+    while (p < end) {
+        const void* hit = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
+        if (hit == nullptr) {
+            return false;
+        }
+        p = static_cast<const char*>(hit) + 1;
+        if (p < end && (*p == ' ' || *p == '\t')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace shortlink::serve

@@ -1,0 +1,105 @@
+// RequestParser: Boost.Beast's basic_parser with callbacks that keep only what the redirect
+// answer needs (method, target, Host) and that enforce the framing rules a redirect server must
+// be strict about (RFC 9112 section 6.3 and 11.2, request smuggling):
+//
+//   - Content-Length together with Transfer-Encoding (Beast refuses this), a second
+//     Content-Length even with the same value, a Transfer-Encoding other than exactly "chunked",
+//   - obs-fold (a header line continued on the next line),
+//   - a second Host, a missing Host in HTTP/1.1, more than the allowed number of header fields.
+//
+// The parser stores no header bytes: target and Host are kept as offsets into the connection's
+// input buffer (the connection moves that buffer's contents and adjusts them with rebase()).
+// Bodies are counted and discarded. One parser parses one request (Beast's parsers are not
+// reusable); the connection re-emplaces it, which allocates nothing.
+//
+// Thread-safety: owned by one connection on one thread.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include <boost/beast/http/basic_parser.hpp>
+
+namespace shortlink::serve {
+
+enum class ParseFlaw : std::uint8_t {
+    none,
+    obs_fold,
+    duplicate_host,
+    duplicate_content_length,
+    bad_transfer_encoding,
+    too_many_fields,
+    value_outside_buffer,
+};
+
+class RequestParser : public boost::beast::http::basic_parser<true> {
+public:
+    // `base`: start of the connection's input buffer, `capacity` its size.
+    RequestParser(const char* base, std::size_t capacity, std::uint32_t max_fields)
+        : m_base(base), m_capacity(capacity), m_max_fields(max_fields) {}
+
+    struct Span {
+        std::uint32_t offset = 0;
+        std::uint32_t size = 0;
+    };
+
+    boost::beast::http::verb verb() const { return m_verb; }
+    unsigned version() const { return m_version; }
+    bool has_host() const { return m_host_seen; }
+    Span target() const { return m_target; }
+    Span host() const { return m_host; }
+    ParseFlaw flaw() const { return m_flaw; }
+
+    // The buffer contents moved `delta` bytes towards its start.
+    void rebase(std::uint32_t delta) {
+        m_target.offset -= delta;
+        m_host.offset -= delta;
+    }
+
+private:
+    Span span_of(std::string_view s) const {
+        return Span{static_cast<std::uint32_t>(s.data() - m_base), static_cast<std::uint32_t>(s.size())};
+    }
+    bool inside(std::string_view s) const {
+        return s.data() >= m_base && s.data() + s.size() <= m_base + m_capacity;
+    }
+    void fail(ParseFlaw flaw, boost::beast::error_code& ec) {
+        m_flaw = flaw;
+        ec = boost::beast::http::error::bad_field;
+    }
+
+    void on_request_impl(boost::beast::http::verb method, boost::beast::string_view method_str,
+                         boost::beast::string_view target_sv, int version,
+                         boost::beast::error_code& ec) override;
+    void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}
+    void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
+                       boost::beast::string_view value_sv, boost::beast::error_code& ec) override;
+    void on_header_impl(boost::beast::error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::beast::error_code&) override {}
+    std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code&) override {
+        return body.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                   boost::beast::error_code&) override {
+        return body.size();
+    }
+    void on_finish_impl(boost::beast::error_code&) override {}
+
+    const char* m_base;
+    std::size_t m_capacity;
+    std::uint32_t m_max_fields;
+    std::uint32_t m_fields = 0;
+    boost::beast::http::verb m_verb = boost::beast::http::verb::unknown;
+    unsigned m_version = 11;
+    bool m_host_seen = false;
+    bool m_content_length_seen = false;
+    Span m_target;
+    Span m_host;
+    ParseFlaw m_flaw = ParseFlaw::none;
+};
+
+// True when the header block [begin, end) continues a field on a following line (obs-fold).
+bool has_obs_fold(const char* begin, const char* end);
+
+}  // namespace shortlink::serve

@@ -1,0 +1,56 @@
+// Request-target and Host normalization for the redirect answer (serve/answer.h).
+//
+// These turn the raw bytes of a request line and Host header into the (host, code, query) triple
+// a snapshot lookup needs: the authority of an absolute-form target wins over Host, the port is
+// dropped and the host lowercased, the path is percent-decoded (Boost.URL validates the grammar)
+// with one trailing '/' tolerated. Everything is written into caller-provided fixed buffers, so
+// the request path allocates nothing.
+//
+// Thread-safety: pure functions over their arguments.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+namespace shortlink::serve {
+
+// Longest decoded code we look up. Longer paths cannot name a link (the store refuses such codes
+// long before this) and answer 404 without touching the snapshot.
+inline constexpr std::size_t k_max_code_bytes = 1024;
+// RFC 1035 limits a host name to 253 characters; a bracketed IPv6 literal is shorter.
+inline constexpr std::size_t k_max_host_bytes = 255;
+
+enum class TargetError {
+    none,
+    malformed,    // not a valid origin-form or absolute-form target, bad percent-encoding: 400
+    bad_host,     // Host header or authority is not a valid host[:port]: 400
+    bad_scheme,   // absolute-form with a scheme other than http/https: 400
+    code_too_long // decoded path longer than k_max_code_bytes: answered 404
+};
+
+// The parts of a request the redirect answer needs. Views point into the request bytes or into
+// the owning ParsedTarget's buffers.
+struct ParsedTarget {
+    std::string_view host;    // lowercase, no port, no trailing dot; empty if none was given
+    std::string_view code;    // percent-decoded path without the leading '/' and one trailing '/'
+    std::string_view query;   // encoded query without '?'; empty when absent or empty
+    bool is_root = false;     // the path was "/" (or empty in absolute-form)
+
+    std::array<char, k_max_host_bytes> host_buffer{};
+    std::array<char, k_max_code_bytes> code_buffer{};
+};
+
+// Lowercases `raw` (a Host header value or an authority) into `out` and strips the port and one
+// trailing dot. Returns false for anything that is not a valid host[:port] without userinfo.
+bool normalize_host(std::string_view raw, std::array<char, k_max_host_bytes>& out,
+                    std::string_view& host);
+
+// Parses `target` (origin-form or absolute-form) with `host_header` as the fallback authority.
+// `fold_case` is applied later by the caller once the domain is known (see fold_code()).
+TargetError parse_target(std::string_view target, std::string_view host_header, ParsedTarget& out);
+
+// ASCII-lowercases the code in place (case-insensitive domains store codes folded).
+void fold_code(ParsedTarget& target);
+
+}  // namespace shortlink::serve

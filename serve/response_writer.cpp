@@ -1,0 +1,190 @@
+#include "serve/response_writer.h"
+
+#include <charconv>
+#include <cstring>
+#include <time.h>
+
+namespace shortlink::serve {
+
+namespace {
+
+void append_uint(std::string& out, std::uint64_t v) {
+    char buf[24];
+    const auto res = std::to_chars(buf, buf + sizeof(buf), v);
+    out.append(buf, static_cast<std::size_t>(res.ptr - buf));
+}
+
+// Bytes `s` takes once HTML-escaped for a double-quoted attribute and text.
+std::size_t escaped_size(std::string_view s) {
+    std::size_t n = s.size();
+    for (char c : s) {
+        switch (c) {
+        case '&': n += 4; break;   // &amp;
+        case '<': n += 3; break;   // &lt;
+        case '>': n += 3; break;   // &gt;
+        case '"': n += 5; break;   // &quot;
+        default: break;
+        }
+    }
+    return n;
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char* rep = nullptr;
+        switch (s[i]) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        default: break;
+        }
+        if (rep != nullptr) {
+            out.append(s.substr(start, i - start));
+            out.append(rep);
+            start = i + 1;
+        }
+    }
+    out.append(s.substr(start));
+}
+
+void append_location_escaped(std::string& out, const Response& r) {
+    append_escaped(out, r.location_prefix);
+    if (r.query_separator != '\0') {
+        out.push_back(r.query_separator);
+    }
+    append_escaped(out, r.location_query);
+    append_escaped(out, r.location_suffix);
+}
+
+std::size_t location_escaped_size(const Response& r) {
+    return escaped_size(r.location_prefix) + (r.query_separator != '\0' ? 1 : 0) +
+           escaped_size(r.location_query) + escaped_size(r.location_suffix);
+}
+
+void append_status_line(std::string& out, std::uint16_t status) {
+    out.append("HTTP/1.1 ");
+    append_uint(out, status);
+    out.push_back(' ');
+    out.append(status_text(status));
+    out.append("\r\n");
+}
+
+void append_tail(std::string& out, std::string_view date, const FramingOptions& framing) {
+    out.append("Date: ");
+    out.append(date);
+    out.append("\r\n");
+    if (framing.close) {
+        out.append("Connection: close\r\n");
+    } else if (framing.http10_keep_alive) {
+        out.append("Connection: keep-alive\r\n");
+    }
+    out.append("\r\n");
+}
+
+constexpr std::string_view k_redirect_open = "<a href=\"";
+constexpr std::string_view k_redirect_mid = "\">";
+constexpr std::string_view k_redirect_close = "</a>\n";
+constexpr std::string_view k_html_type = "Content-Type: text/html; charset=utf-8\r\n";
+
+}  // namespace
+
+bool is_safe_header_value(std::string_view value) {
+    for (char c : value) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool write_response(std::string& out, const Response& r, const FramingOptions& framing,
+                    std::string_view date) {
+    if (r.has_location() &&
+        !(is_safe_header_value(r.location_prefix) && is_safe_header_value(r.location_query) &&
+          is_safe_header_value(r.location_suffix))) {
+        write_error(out, 500, date);
+        return false;
+    }
+    append_status_line(out, r.status);
+    std::size_t body_size = 0;
+    if (r.has_location()) {
+        out.append("Location: ");
+        out.append(r.location_prefix);
+        if (r.query_separator != '\0') {
+            out.push_back(r.query_separator);
+        }
+        out.append(r.location_query);
+        out.append(r.location_suffix);
+        out.append("\r\n");
+        body_size = k_redirect_open.size() + k_redirect_mid.size() + k_redirect_close.size() +
+                    2 * location_escaped_size(r);
+    } else {
+        // "<p>Not Found</p>\n"
+        body_size = 8 + status_text(r.status).size();
+    }
+    switch (r.cache) {
+    case CacheKind::max_age:
+        out.append("Cache-Control: max-age=");
+        append_uint(out, r.max_age_s);
+        out.append("\r\n");
+        break;
+    case CacheKind::no_store:
+        out.append("Cache-Control: no-store\r\n");
+        break;
+    case CacheKind::none:
+        break;
+    }
+    if (r.status == 405) {
+        out.append("Allow: GET, HEAD\r\n");
+    } else if (r.status == 503) {
+        out.append("Retry-After: 5\r\n");
+    }
+    out.append(k_html_type);
+    out.append("Content-Length: ");
+    append_uint(out, body_size);
+    out.append("\r\n");
+    append_tail(out, date, framing);
+    if (r.head) {
+        return true;
+    }
+    if (r.has_location()) {
+        out.append(k_redirect_open);
+        append_location_escaped(out, r);
+        out.append(k_redirect_mid);
+        append_location_escaped(out, r);
+        out.append(k_redirect_close);
+    } else {
+        out.append("<p>");
+        out.append(status_text(r.status));
+        out.append("</p>\n");
+    }
+    return true;
+}
+
+void write_error(std::string& out, std::uint16_t status, std::string_view date) {
+    append_status_line(out, status);
+    out.append(k_html_type);
+    out.append("Content-Length: ");
+    append_uint(out, 8 + status_text(status).size());
+    out.append("\r\nCache-Control: no-store\r\n");
+    append_tail(out, date, FramingOptions{.close = true, .http10_keep_alive = false});
+    out.append("<p>");
+    out.append(status_text(status));
+    out.append("</p>\n");
+}
+
+std::string_view HttpDate::now() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != m_second) {
+        m_second = ts.tv_sec;
+        std::tm tm{};
+        gmtime_r(&m_second, &tm);
+        m_size = std::strftime(m_text, sizeof(m_text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    }
+    return {m_text, m_size};
+}
+
+}  // namespace shortlink::serve

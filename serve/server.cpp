@@ -1,0 +1,295 @@
+#include "serve/server.h"
+
+#include <csignal>
+#include <ctime>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <sys/inotify.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "serve/admin.h"
+#include "serve/log.h"
+#include "serve/metrics.h"
+#include "serve/snapshot_manager.h"
+#include "serve/worker.h"
+
+namespace shortlink::serve {
+
+namespace {
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    append_json_string(out, s);
+    return out;
+}
+
+std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
+    std::string out = "{\"ready\":";
+    out += r.metrics.loaded ? "true" : "false";
+    if (r.metrics.loaded) {
+        out += ",\"snapshot\":{\"serial\":" + std::to_string(r.metrics.serial);
+        out += ",\"path\":" + json_escape(r.path);
+        out += ",\"created_at\":" + std::to_string(r.metrics.created_at);
+        out += ",\"age_s\":" + std::to_string(now - r.metrics.created_at);
+        out += ",\"loaded_at\":" + std::to_string(r.loaded_at);
+        out += ",\"links\":" + std::to_string(r.metrics.links);
+        out += ",\"key_id\":" + json_escape(r.key_id);
+        out += ",\"not_after\":" + std::to_string(r.metrics.not_after);
+        out += std::string(",\"expired\":") + (r.metrics.expired ? "true" : "false") + "}";
+    } else {
+        out += ",\"snapshot\":null";
+    }
+    if (r.last_refused.path.empty()) {
+        out += ",\"last_refused\":null";
+    } else {
+        out += ",\"last_refused\":{\"path\":" + json_escape(r.last_refused.path);
+        out += ",\"reason\":" + json_escape(r.last_refused.reason);
+        out += ",\"detail\":" + json_escape(r.last_refused.message);
+        out += ",\"at\":" + std::to_string(r.last_refused.at) + "}";
+    }
+    out += ",\"swaps\":" + std::to_string(r.metrics.swaps) + "}\n";
+    return out;
+}
+
+// The control thread's state: everything that is not on the request path.
+class Control {
+public:
+    Control(const ServeConfig& config, int log_fd)
+        : m_config(config),
+          m_log_fd(log_fd),
+          m_manager(config.snapshot_dir, config.trusted_keys, config.prefault, log_fd),
+          m_signals(m_io, SIGHUP, SIGTERM, SIGINT),
+          m_rescan_timer(m_io),
+          m_drain_timer(m_io),
+          m_inotify(m_io),
+          m_admin(m_io, [this](const std::string& path) { return admin_reply(path); }, log_fd) {}
+
+    Status run() {
+        m_manager.scan();
+        unsigned threads = m_config.threads;
+        if (threads == 0) {
+            threads = std::max(1u, std::thread::hardware_concurrency());
+        }
+        std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+        for (const Endpoint& e : m_config.listen) {
+            endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
+        }
+        for (unsigned i = 0; i < threads; ++i) {
+            m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
+                                                         m_io.get_executor(), m_log_fd));
+            Status s = m_workers.back()->listen(endpoints);
+            if (!s) {
+                return s;
+            }
+        }
+        if (m_config.admin.port != 0 || !m_config.admin.address.empty()) {
+            boost::asio::ip::tcp::endpoint admin(boost::asio::ip::make_address(m_config.admin.address),
+                                                 m_config.admin.port);
+            Status s = m_admin.listen(admin);
+            if (!s) {
+                return s;
+            }
+            LogLine("info", "admin_listening").str("address", admin.address().to_string())
+                .num("port", admin.port()).emit(m_log_fd);
+        }
+        if (Status s = watch_directory(); !s) {
+            return s;
+        }
+        wait_signals();
+        arm_rescan();
+
+        for (const auto& e : endpoints) {
+            LogLine("info", "listening").str("address", e.address().to_string())
+                .num("port", e.port()).num("threads", threads).emit(m_log_fd);
+        }
+        std::vector<std::thread> threads_running;
+        for (auto& w : m_workers) {
+            threads_running.emplace_back([&w] { w->run(); });
+        }
+        sd_notify(0, "READY=1");
+        m_io.run();
+        for (auto& t : threads_running) {
+            t.join();
+        }
+        if (m_watcher.joinable()) {
+            m_watcher.join();
+        }
+        LogLine("info", "stopped").emit(m_log_fd);
+        return Status::ok();
+    }
+
+private:
+    AdminReply admin_reply(const std::string& path) {
+        const std::int64_t now = unix_now();
+        if (path == "/healthz") {
+            return AdminReply{200, "text/plain; charset=utf-8", "ok\n"};
+        }
+        if (path == "/readyz") {
+            const SnapshotReport r = m_manager.report(now);
+            return AdminReply{r.metrics.loaded && !m_draining ? 200u : 503u,
+                              "application/json", readyz_body(r, now)};
+        }
+        if (path == "/metrics") {
+            std::vector<const WorkerMetrics*> metrics;
+            for (const auto& w : m_workers) {
+                metrics.push_back(&w->metrics());
+            }
+            return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8",
+                              render_prometheus(metrics, m_manager.report(now).metrics, now)};
+        }
+        return AdminReply{404, "text/plain; charset=utf-8", "not found\n"};
+    }
+
+    void rescan() {
+        if (m_draining) {
+            return;
+        }
+        if (m_manager.scan()) {
+            for (auto& w : m_workers) {
+                w->post_refresh();
+            }
+        }
+    }
+
+    // Coalesces a burst of directory events into one scan.
+    void schedule_scan() {
+        if (m_scan_pending) {
+            return;
+        }
+        m_scan_pending = true;
+        boost::asio::post(m_io, [this] {
+            m_scan_pending = false;
+            rescan();
+        });
+    }
+
+    Status watch_directory() {
+        const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0) {
+            return Status::io_error("inotify_init1 failed");
+        }
+        if (inotify_add_watch(fd, m_config.snapshot_dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            ::close(fd);
+            return Status::io_error("cannot watch snapshot directory " + m_config.snapshot_dir);
+        }
+        m_inotify.assign(fd);
+        read_inotify();
+        return Status::ok();
+    }
+
+    void read_inotify() {
+        m_inotify.async_read_some(boost::asio::buffer(m_events),
+                                  [this](const boost::system::error_code& ec, std::size_t n) {
+                                      if (ec) {
+                                          return;
+                                      }
+                                      if (n > 0) {
+                                          schedule_scan();
+                                      }
+                                      read_inotify();
+                                  });
+    }
+
+    void wait_signals() {
+        m_signals.async_wait([this](const boost::system::error_code& ec, int signal) {
+            if (ec) {
+                return;
+            }
+            if (signal == SIGHUP) {
+                sd_notify(0, "RELOADING=1");
+                LogLine("info", "reload").str("trigger", "SIGHUP").emit(m_log_fd);
+                rescan();
+                sd_notify(0, "READY=1");
+                wait_signals();
+            } else {
+                begin_drain(signal);
+            }
+        });
+    }
+
+    void arm_rescan() {
+        m_rescan_timer.expires_after(
+            std::chrono::milliseconds(static_cast<std::int64_t>(m_config.rescan_interval_s * 1000)));
+        m_rescan_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                rescan();
+                arm_rescan();
+            }
+        });
+    }
+
+    void begin_drain(int signal) {
+        m_draining = true;
+        sd_notify(0, "STOPPING=1");
+        LogLine("info", "draining").str("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")
+            .real("deadline_s", m_config.drain_timeout_s).emit(m_log_fd);
+        m_signals.cancel();
+        m_rescan_timer.cancel();
+        boost::system::error_code ignored;
+        m_inotify.close(ignored);
+        m_admin.close();
+        for (auto& w : m_workers) {
+            w->post_drain();
+        }
+        // Wait for the workers off the control thread; stop them if the deadline passes first.
+        m_drain_timer.expires_after(
+            std::chrono::milliseconds(static_cast<std::int64_t>(m_config.drain_timeout_s * 1000)));
+        m_drain_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                m_deadline_passed = true;
+                LogLine("warn", "drain_deadline_passed").emit(m_log_fd);
+                for (auto& w : m_workers) {
+                    w->post_stop();
+                }
+            }
+        });
+        m_watcher = std::thread([this] {
+            // Poll until every connection is gone; cheap and bounded by the drain deadline.
+            while (m_open_connections.load() > 0 && !m_deadline_passed.load()) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            boost::asio::post(m_io, [this] { m_drain_timer.cancel(); });
+        });
+    }
+
+    const ServeConfig& m_config;
+    const int m_log_fd;
+    boost::asio::io_context m_io{1};
+    SnapshotManager m_manager;
+    boost::asio::signal_set m_signals;
+    boost::asio::steady_timer m_rescan_timer;
+    boost::asio::steady_timer m_drain_timer;
+    boost::asio::posix::stream_descriptor m_inotify;
+    AdminListener m_admin;
+    std::array<char, 4096> m_events{};
+    std::vector<std::unique_ptr<Worker>> m_workers;
+    std::atomic<std::uint32_t> m_open_connections{0};
+    bool m_scan_pending = false;
+    bool m_draining = false;
+    std::atomic<bool> m_deadline_passed{false};
+    std::thread m_watcher;
+};
+
+}  // namespace
+
+Status run_server(const ServeConfig& config, int log_fd) {
+    // Signals must be blocked in every thread but the one asio's signal_set serves from, or a
+    // worker thread could take SIGTERM's default action; asio installs handlers process-wide, so
+    // creating the signal_set before any thread starts is enough.
+    std::signal(SIGPIPE, SIG_IGN);
+    Control control(config, log_fd);
+    return control.run();
+}
+
+}  // namespace shortlink::serve

@@ -1,0 +1,197 @@
+#include "serve/snapshot_manager.h"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <dirent.h>
+#include <limits>
+#include <sys/stat.h>
+#include <vector>
+
+#include "serve/log.h"
+
+namespace shortlink::serve {
+
+namespace {
+
+constexpr std::string_view k_suffix = ".slsnap";
+constexpr std::string_view k_prefix = "links-";
+
+// The serial a file name promises ("links-42.slsnap" -> 42); max() when the name does not follow
+// the pattern, so such files are opened and judged by their header.
+std::uint64_t name_serial(std::string_view name) {
+    if (name.size() <= k_prefix.size() + k_suffix.size() || name.substr(0, k_prefix.size()) != k_prefix) {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
+    const std::string_view digits =
+        name.substr(k_prefix.size(), name.size() - k_prefix.size() - k_suffix.size());
+    std::uint64_t v = 0;
+    const auto res = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (res.ec != std::errc() || res.ptr != digits.data() + digits.size()) {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
+    return v;
+}
+
+std::string refusal_reason(const Status& status) {
+    switch (status.code()) {
+    case Status::Code::permission_denied: return "signature";
+    case Status::Code::corruption:
+    case Status::Code::unsupported:
+    case Status::Code::invalid_argument: return "corrupt";
+    default: return "io";
+    }
+}
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+SnapshotManager::SnapshotManager(std::string dir, formats::TrustedKeys trusted, bool prefault,
+                                 int log_fd)
+    : m_dir(std::move(dir)), m_trusted(std::move(trusted)), m_prefault(prefault), m_log_fd(log_fd) {}
+
+std::pair<std::shared_ptr<const formats::Snapshot>, std::uint64_t> SnapshotManager::current() const {
+    std::lock_guard lock(m_mutex);
+    return {m_current, m_generation.load(std::memory_order_relaxed)};
+}
+
+SnapshotReport SnapshotManager::report(std::int64_t now) const {
+    std::lock_guard lock(m_mutex);
+    SnapshotReport r;
+    r.metrics = m_counts;
+    r.last_refused = m_last_refused;
+    r.loaded_at = m_loaded_at;
+    if (m_current) {
+        r.metrics.loaded = true;
+        r.metrics.serial = m_current->serial();
+        r.metrics.created_at = m_current->created_at();
+        r.metrics.not_after = m_current->not_after();
+        r.metrics.links = m_current->link_count();
+        r.metrics.expired = m_current->not_after() != 0 && now > m_current->not_after();
+        r.path = m_current->path();
+        r.key_id = std::string(m_current->key_id());
+    }
+    return r;
+}
+
+void SnapshotManager::refuse(const std::string& path, const std::string& reason,
+                             const std::string& message) {
+    {
+        std::lock_guard lock(m_mutex);
+        m_last_refused = RefusedCandidate{path, reason, message, unix_now()};
+        if (reason == "rollback") {
+            ++m_counts.refused_rollback;
+        } else if (reason == "signature") {
+            ++m_counts.refused_signature;
+        } else if (reason == "corrupt") {
+            ++m_counts.refused_corrupt;
+        } else {
+            ++m_counts.refused_io;
+        }
+    }
+    LogLine("warn", "snapshot_refused").str("path", path).str("reason", reason)
+        .str("detail", message).emit(m_log_fd);
+}
+
+void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot) {
+    const std::uint64_t serial = snapshot->serial();
+    const std::uint64_t links = snapshot->link_count();
+    const std::string path = snapshot->path();
+    std::shared_ptr<const formats::Snapshot> old;
+    {
+        std::lock_guard lock(m_mutex);
+        old = std::move(m_current);
+        m_current = std::move(snapshot);
+        m_loaded_at = unix_now();
+        ++m_counts.swaps;
+        m_generation.fetch_add(1, std::memory_order_release);
+    }
+    LogLine("info", "snapshot_loaded").str("path", path).num("serial", static_cast<std::int64_t>(serial))
+        .num("links", static_cast<std::int64_t>(links)).emit(m_log_fd);
+    // `old` is released here, on the control thread, unless a worker still holds it.
+}
+
+bool SnapshotManager::scan() {
+    struct Candidate {
+        std::string name;
+        std::uint64_t hint;
+        FileStamp stamp;
+    };
+    std::vector<Candidate> candidates;
+    DIR* dir = ::opendir(m_dir.c_str());
+    if (dir == nullptr) {
+        LogLine("error", "snapshot_dir_unreadable").str("dir", m_dir).emit(m_log_fd);
+        return false;
+    }
+    while (const dirent* entry = ::readdir(dir)) {
+        const std::string_view name(entry->d_name);
+        if (name.empty() || name.front() == '.' || name.size() <= k_suffix.size() ||
+            name.substr(name.size() - k_suffix.size()) != k_suffix) {
+            continue;
+        }
+        struct stat st {};
+        const std::string path = m_dir + "/" + std::string(name);
+        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        candidates.push_back({std::string(name), name_serial(name),
+                              FileStamp{static_cast<std::uint64_t>(st.st_size),
+                                        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                                            st.st_mtim.tv_nsec,
+                                        static_cast<std::uint64_t>(st.st_ino)}});
+    }
+    ::closedir(dir);
+
+    // Forget files that disappeared so the map stays the size of the directory.
+    for (auto it = m_seen.begin(); it != m_seen.end();) {
+        const bool present = std::any_of(candidates.begin(), candidates.end(),
+                                         [&](const Candidate& c) { return c.name == it->first; });
+        it = present ? std::next(it) : m_seen.erase(it);
+    }
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        return a.hint != b.hint ? a.hint > b.hint : a.name > b.name;
+    });
+
+    const auto [current, generation] = SnapshotManager::current();
+    (void)generation;
+    const std::uint64_t current_serial = current ? current->serial() : 0;
+    bool published = false;
+    for (const Candidate& c : candidates) {
+        const auto seen = m_seen.find(c.name);
+        if (seen != m_seen.end() && seen->second == c.stamp) {
+            continue;
+        }
+        m_seen[c.name] = c.stamp;
+        const std::string path = m_dir + "/" + c.name;
+        if (published) {
+            continue;  // older than what was just published: superseded, not an attack
+        }
+        if (current && c.hint != std::numeric_limits<std::uint64_t>::max() && c.hint <= current_serial) {
+            refuse(path, "rollback", "file name serial " + std::to_string(c.hint) +
+                                         " is not above the serving serial " +
+                                         std::to_string(current_serial));
+            continue;
+        }
+        auto opened = formats::Snapshot::open(path, m_trusted);
+        if (!opened) {
+            refuse(path, refusal_reason(opened.status()), opened.status().to_string());
+            continue;
+        }
+        std::shared_ptr<const formats::Snapshot> snapshot = std::move(opened).value();
+        if (current && snapshot->serial() <= current_serial) {
+            refuse(path, "rollback", "serial " + std::to_string(snapshot->serial()) +
+                                         " is not above the serving serial " +
+                                         std::to_string(current_serial));
+            continue;
+        }
+        if (m_prefault) {
+            snapshot->prefault();
+        }
+        publish(std::move(snapshot));
+        published = true;
+    }
+    return published;
+}
+
+}  // namespace shortlink::serve

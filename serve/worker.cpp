@@ -1,0 +1,203 @@
+#include "serve/worker.h"
+
+#include <algorithm>
+#include <ctime>
+#include <sys/socket.h>
+
+#include <boost/asio/detail/socket_option.hpp>
+#include <boost/asio/post.hpp>
+
+#include "serve/connection.h"
+#include "serve/log.h"
+
+namespace shortlink::serve {
+
+namespace {
+
+using reuse_port = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0); }
+
+}  // namespace
+
+std::int64_t monotonic_ms() { return static_cast<std::int64_t>(monotonic_ns() / 1000000); }
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
+               std::atomic<std::uint32_t>& open_connections,
+               boost::asio::any_io_executor control_executor, int log_fd)
+    : m_index(index),
+      m_config(config),
+      m_manager(manager),
+      m_open_connections(open_connections),
+      m_control(std::move(control_executor)),
+      m_log_fd(log_fd) {
+    m_limits.max_header_bytes = config.max_header_bytes;
+    m_limits.max_header_count = config.max_header_count;
+    m_limits.max_body_bytes = config.max_body_bytes;
+    m_limits.header_timeout_ms = to_ms(config.header_timeout_s);
+    m_limits.keepalive_timeout_ms = to_ms(config.keepalive_timeout_s);
+    m_limits.send_timeout_ms = to_ms(config.send_timeout_s);
+    m_limits.max_requests = config.max_requests_per_connection;
+}
+
+Worker::~Worker() {
+    // Connections live in their pending handlers. Abort them and run those handlers now, while
+    // the members they touch (metrics, the connection list) still exist.
+    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
+        c->abort();
+    }
+    for (auto& acceptor : m_acceptors) {
+        boost::system::error_code ignored;
+        acceptor->close(ignored);
+    }
+    m_sweep_timer.cancel();
+    m_io.restart();
+    m_io.poll();
+}
+
+Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints) {
+    for (auto& endpoint : endpoints) {
+        auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);
+        boost::system::error_code ec;
+        acceptor->open(endpoint.protocol(), ec);
+        if (!ec) {
+            acceptor->set_option(boost::asio::socket_base::reuse_address(true), ec);
+        }
+        if (!ec) {
+            acceptor->set_option(reuse_port(true), ec);
+        }
+        if (!ec) {
+            acceptor->bind(endpoint, ec);
+        }
+        if (!ec) {
+            acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            return Status::io_error("cannot listen on " + endpoint.address().to_string() + ":" +
+                                    std::to_string(endpoint.port()) + ": " + ec.message());
+        }
+        if (endpoint.port() == 0) {
+            endpoint = acceptor->local_endpoint();
+        }
+        m_acceptors.push_back(std::move(acceptor));
+    }
+    return Status::ok();
+}
+
+void Worker::run() {
+    for (std::size_t i = 0; i < m_acceptors.size(); ++i) {
+        accept(i);
+    }
+    arm_sweep();
+    m_io.run();
+}
+
+void Worker::accept(std::size_t i) {
+    m_acceptors[i]->async_accept(
+        m_io, [this, i](const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket) {
+            if (ec == boost::asio::error::operation_aborted || m_draining) {
+                return;
+            }
+            if (!ec) {
+                if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >=
+                    m_config.max_connections) {
+                    m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+                    m_metrics.connections_rejected.add();
+                    // `socket` closes as it goes out of scope
+                } else {
+                    m_metrics.connections_opened.add();
+                    std::make_shared<Connection>(*this, std::move(socket))->start();
+                }
+            } else {
+                LogLine("warn", "accept_failed").str("error", ec.message()).emit(m_log_fd);
+            }
+            accept(i);
+        });
+}
+
+void Worker::link(Connection* c) {
+    c->m_next = m_connections;
+    if (m_connections != nullptr) {
+        m_connections->m_prev = c;
+    }
+    m_connections = c;
+}
+
+void Worker::unlink(Connection* c) {
+    if (c->m_prev != nullptr) {
+        c->m_prev->m_next = c->m_next;
+    } else {
+        m_connections = c->m_next;
+    }
+    if (c->m_next != nullptr) {
+        c->m_next->m_prev = c->m_prev;
+    }
+    m_metrics.connections_closed.add();
+    m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::refresh() {
+    auto [snapshot, generation] = m_manager.current();
+    std::shared_ptr<const formats::Snapshot> old = std::move(m_snapshot);
+    m_snapshot = std::move(snapshot);
+    m_generation = generation;
+    if (old) {
+        // Unmapping a large file takes milliseconds: let the control thread do it.
+        boost::asio::post(m_control, [old = std::move(old)]() mutable { old.reset(); });
+    }
+}
+
+void Worker::arm_sweep() {
+    const std::int64_t shortest = std::min({m_limits.header_timeout_ms, m_limits.keepalive_timeout_ms,
+                                            m_limits.send_timeout_ms, m_limits.linger_ms});
+    const std::int64_t period = std::clamp<std::int64_t>(shortest / 4, 50, 1000);
+    m_sweep_timer.expires_after(std::chrono::milliseconds(period));
+    m_sweep_timer.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) {
+            sweep();
+        }
+    });
+}
+
+void Worker::sweep() {
+    const std::int64_t now = monotonic_ms();
+    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
+        c->check_deadline(now);
+    }
+    if (m_draining && m_connections == nullptr) {
+        return;  // nothing left: let run() return
+    }
+    arm_sweep();
+}
+
+void Worker::begin_drain() {
+    if (m_draining) {
+        return;
+    }
+    m_draining = true;
+    for (auto& acceptor : m_acceptors) {
+        boost::system::error_code ignored;
+        acceptor->close(ignored);
+    }
+    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
+        c->drain();
+    }
+}
+
+void Worker::post_refresh() {
+    boost::asio::post(m_io, [this] { refresh(); });
+}
+
+void Worker::post_drain() {
+    boost::asio::post(m_io, [this] { begin_drain(); });
+}
+
+void Worker::post_stop() { m_io.stop(); }
+
+}  // namespace shortlink::serve

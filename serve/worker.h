@@ -1,0 +1,113 @@
+// Worker: one request thread. It owns an io_context, its own SO_REUSEPORT acceptor on every
+// public endpoint (the kernel spreads connections across workers, so nothing is shared between
+// threads on the request path), the connections it accepted, its metrics, and its cached
+// reference to the current snapshot.
+//
+// Timeouts are enforced by one coarse sweep timer per worker that walks the connection list
+// (a store of one integer per request instead of arming a timer per read).
+//
+// Thread-safety: everything runs on the worker's own thread except post_*() and the
+// constructor/destructor; post_*() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "formats/snapshot.h"
+#include "serve/config.h"
+#include "serve/metrics.h"
+#include "serve/response_writer.h"
+#include "serve/snapshot_manager.h"
+
+namespace shortlink::serve {
+
+class Connection;
+
+// Limits in the units the request path uses, computed once from ServeConfig.
+struct ConnectionLimits {
+    std::uint32_t max_header_bytes = 8192;
+    std::uint32_t max_header_count = 100;
+    std::uint64_t max_body_bytes = 1 << 20;
+    std::int64_t header_timeout_ms = 60000;
+    std::int64_t keepalive_timeout_ms = 75000;
+    std::int64_t send_timeout_ms = 60000;
+    std::int64_t linger_ms = 2000;  // reading leftovers after a final response before closing
+    std::uint32_t max_requests = 1000;
+};
+
+// Monotonic milliseconds (the clock every deadline uses).
+std::int64_t monotonic_ms();
+std::uint64_t monotonic_ns();
+
+class Worker {
+public:
+    Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
+           std::atomic<std::uint32_t>& open_connections,
+           boost::asio::any_io_executor control_executor, int log_fd);
+    ~Worker();
+
+    // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers).
+    // `endpoints` is updated with the bound port when a port of 0 was asked for.
+    Status listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+    // Runs the event loop on the calling thread until stop or drain completes.
+    void run();
+
+    // From any thread: pick up a newly published snapshot now (so an idle worker releases the
+    // old one promptly); begin draining (stop accepting, close idle connections, finish the
+    // rest); stop at once.
+    void post_refresh();
+    void post_drain();
+    void post_stop();
+
+    const WorkerMetrics& metrics() const { return m_metrics; }
+
+    // --- used by Connection, on this worker's thread ---
+    WorkerMetrics& mutable_metrics() { return m_metrics; }
+    const ConnectionLimits& limits() const { return m_limits; }
+    bool draining() const { return m_draining; }
+    std::string_view date() { return m_date.now(); }
+    // The snapshot to answer from, refreshed when the manager published a newer one.
+    const formats::Snapshot* snapshot() {
+        if (m_manager.generation() != m_generation) {
+            refresh();
+        }
+        return m_snapshot.get();
+    }
+    void link(Connection* c);
+    void unlink(Connection* c);
+    int log_fd() const { return m_log_fd; }
+
+private:
+    void refresh();
+    void accept(std::size_t i);
+    void arm_sweep();
+    void sweep();
+    void begin_drain();
+
+    const unsigned m_index;
+    const ServeConfig& m_config;
+    SnapshotManager& m_manager;
+    std::atomic<std::uint32_t>& m_open_connections;
+    boost::asio::any_io_executor m_control;
+    const int m_log_fd;
+    ConnectionLimits m_limits;
+
+    boost::asio::io_context m_io{1};
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
+    boost::asio::steady_timer m_sweep_timer{m_io};
+    WorkerMetrics m_metrics;
+    HttpDate m_date;
+    std::shared_ptr<const formats::Snapshot> m_snapshot;
+    std::uint64_t m_generation = 0;
+    Connection* m_connections = nullptr;  // intrusive list of live connections
+    bool m_draining = false;
+};
+
+}  // namespace shortlink::serve

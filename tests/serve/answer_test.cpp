@@ -1,0 +1,267 @@
+// The redirect answer as a pure function, driven by an in-memory fake snapshot so every branch
+// is pinned without files (serve/answer_impl.h). Real snapshots go through the same template;
+// tests/e2e/serve_answers.py checks the same answers over HTTP.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "serve/answer.h"
+
+using namespace shortlink;
+using namespace shortlink::serve;
+
+namespace {
+
+constexpr std::int64_t k_now = 1'800'000'000;
+
+struct FakeLink {
+    std::string code;
+    std::string destination;
+    formats::LinkStatus status = formats::LinkStatus::active;
+    std::uint16_t redirect_type = 302;
+    bool forward_query = true;
+    std::int64_t not_before = 0;
+    std::int64_t expires = 0;
+};
+
+// Mimics formats::Snapshot's lookup contract: find_domain falls back to the default domain;
+// lookup compares the full code.
+class FakeSnapshot {
+public:
+    std::uint32_t add_domain(formats::DomainView d) {
+        m_domains.push_back(d);
+        return static_cast<std::uint32_t>(m_domains.size() - 1);
+    }
+    void add_link(std::uint32_t domain, FakeLink link) {
+        m_links[{domain, link.code}] = std::move(link);
+    }
+    std::optional<std::uint32_t> find_domain(std::string_view host) const {
+        std::optional<std::uint32_t> fallback;
+        for (std::uint32_t i = 0; i < m_domains.size(); ++i) {
+            if (m_domains[i].host == host) {
+                return i;
+            }
+            if (m_domains[i].is_default) {
+                fallback = i;
+            }
+        }
+        return fallback;
+    }
+    formats::DomainView domain(std::uint32_t i) const { return m_domains[i]; }
+    std::optional<formats::LinkView> lookup(std::uint32_t domain, std::string_view code) const {
+        const auto it = m_links.find({domain, std::string(code)});
+        if (it == m_links.end()) {
+            return std::nullopt;
+        }
+        const FakeLink& l = it->second;
+        formats::LinkView v;
+        v.code = l.code;
+        v.destination = l.destination;
+        v.domain_index = domain;
+        v.status = l.status;
+        v.redirect_type = l.redirect_type;
+        v.forward_query = l.forward_query;
+        v.not_before = l.not_before;
+        v.expires = l.expires;
+        return v;
+    }
+
+private:
+    std::vector<formats::DomainView> m_domains;
+    std::map<std::pair<std::uint32_t, std::string>, FakeLink> m_links;
+};
+
+struct Fixture {
+    FakeSnapshot snap;
+    std::uint32_t def;
+    std::uint32_t go;
+    Fixture() {
+        formats::DomainView d;
+        d.host = "*";
+        d.is_default = true;
+        d.default_redirect = 302;
+        d.cache_max_age_s = 300;
+        d.negative_max_age_s = 30;
+        def = snap.add_domain(d);
+        formats::DomainView g;
+        g.host = "go.example.com";
+        g.root_url = "https://www.example.com/";
+        g.default_redirect = 301;
+        g.case_insensitive = true;
+        g.cache_max_age_s = 3600;
+        g.negative_max_age_s = 10;
+        go = snap.add_domain(g);
+        snap.add_link(def, {"abc", "https://dest.example/a", formats::LinkStatus::active, 302});
+        snap.add_link(def, {"q", "https://dest.example/q?x=1", formats::LinkStatus::active, 307});
+        snap.add_link(def, {"frag", "https://dest.example/f#top"});
+        snap.add_link(def, {"qfrag", "https://dest.example/f?x=1#top"});
+        snap.add_link(def, {"amp", "https://dest.example/f?x=1&"});
+        snap.add_link(def, {"nofwd", "https://dest.example/n", formats::LinkStatus::active, 302, false});
+        snap.add_link(def, {"off", "https://dest.example/off", formats::LinkStatus::disabled});
+        snap.add_link(def, {"gone", "https://dest.example/gone", formats::LinkStatus::deleted});
+        snap.add_link(def, {"old", "https://dest.example/old", formats::LinkStatus::active, 302, true,
+                            0, k_now - 1});
+        snap.add_link(def, {"soon", "https://dest.example/soon", formats::LinkStatus::active, 302, true,
+                            k_now + 5, 0});
+        snap.add_link(def, {"ending", "https://dest.example/e", formats::LinkStatus::active, 302, true,
+                            0, k_now + 100});
+        snap.add_link(def, {"a/b", "https://dest.example/slash"});
+        snap.add_link(def, {"caf\xc3\xa9", "https://dest.example/utf8"});
+        snap.add_link(def, {"Case", "https://dest.example/case-sensitive"});
+        snap.add_link(go, {"docs", "https://docs.example.com/", formats::LinkStatus::active, 301});
+    }
+    Response get(std::string_view target, std::string_view host = "") const {
+        return detail::answer_from(&snap, Request{Method::get, target, host}, k_now);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("ActiveLinkRedirectsWithCachePolicy", "[answer]") {
+    Fixture f;
+    const Response r = f.get("/abc", "short.example");
+    CHECK(r.status == 302);
+    CHECK(r.reason == Reason::redirect);
+    CHECK(location_string(r) == "https://dest.example/a");
+    CHECK(cache_control_string(r) == "max-age=300");
+}
+
+TEST_CASE("HostPicksDomainPortAndCaseIgnored", "[answer]") {
+    Fixture f;
+    const Response r = f.get("/DOCS", "Go.Example.COM:8080");
+    CHECK(r.status == 301);
+    CHECK(location_string(r) == "https://docs.example.com/");
+    CHECK(cache_control_string(r) == "max-age=3600");
+    // The default domain is case-sensitive: "CASE" is not "Case".
+    CHECK(f.get("/Case").status == 302);
+    CHECK(f.get("/CASE").status == 404);
+    CHECK(f.get("/docs", "go.example.com.").status == 301);  // trailing dot of an FQDN
+}
+
+TEST_CASE("AbsoluteFormTargetUsesItsAuthority", "[answer]") {
+    Fixture f;
+    const Response r = f.get("http://go.example.com/docs", "other.example");
+    CHECK(r.status == 301);
+    CHECK(f.get("https://GO.example.com:443/docs").status == 301);
+    CHECK(f.get("ftp://go.example.com/docs").status == 400);
+    CHECK(f.get("http:///docs").status == 400);
+}
+
+TEST_CASE("TrailingSlashAndPercentDecoding", "[answer]") {
+    Fixture f;
+    CHECK(f.get("/abc/").status == 302);
+    CHECK(f.get("/abc//").status == 404);
+    CHECK(f.get("/%61bc").status == 302);
+    CHECK(f.get("/a/b").status == 302);
+    CHECK(f.get("/a%2Fb").status == 302);
+    CHECK(f.get("/caf%C3%A9").status == 302);
+    CHECK(f.get("/ab%zz").status == 400);
+    CHECK(f.get("/ab%4").status == 400);
+    CHECK(f.get("/ab\x01").status == 400);
+}
+
+TEST_CASE("QueryForwardingMergesWithDestinationQuery", "[answer]") {
+    Fixture f;
+    CHECK(location_string(f.get("/abc?utm=1&b=2")) == "https://dest.example/a?utm=1&b=2");
+    CHECK(location_string(f.get("/q?utm=1")) == "https://dest.example/q?x=1&utm=1");
+    CHECK(location_string(f.get("/frag?utm=1")) == "https://dest.example/f?utm=1#top");
+    CHECK(location_string(f.get("/qfrag?utm=1")) == "https://dest.example/f?x=1&utm=1#top");
+    CHECK(location_string(f.get("/amp?utm=1")) == "https://dest.example/f?x=1&utm=1");
+    CHECK(location_string(f.get("/abc?")) == "https://dest.example/a");
+    CHECK(location_string(f.get("/nofwd?utm=1")) == "https://dest.example/n");
+    CHECK(f.get("/q?utm=1").status == 307);
+}
+
+TEST_CASE("UnknownCodeIs404WithNegativeCache", "[answer]") {
+    Fixture f;
+    const Response r = f.get("/nope");
+    CHECK(r.status == 404);
+    CHECK(r.reason == Reason::not_found);
+    CHECK(cache_control_string(r) == "max-age=30");
+    CHECK(cache_control_string(f.get("/nope", "go.example.com")) == "max-age=10");
+    CHECK_FALSE(r.has_location());
+}
+
+TEST_CASE("DisabledDeletedExpiredAndNotYetValidAre410", "[answer]") {
+    Fixture f;
+    CHECK(f.get("/off").status == 410);
+    CHECK(f.get("/off").reason == Reason::disabled);
+    CHECK(f.get("/gone").reason == Reason::deleted);
+    CHECK(f.get("/old").reason == Reason::expired);
+    const Response soon = f.get("/soon");
+    CHECK(soon.status == 410);
+    CHECK(soon.reason == Reason::not_yet_valid);
+    CHECK(soon.max_age_s == 5);  // never cached past the moment it starts answering
+    CHECK_FALSE(soon.has_location());
+}
+
+TEST_CASE("ExpiringLinkCacheLifetimeEndsAtExpiry", "[answer]") {
+    Fixture f;
+    const Response r = f.get("/ending");
+    CHECK(r.status == 302);
+    CHECK(r.max_age_s == 100);
+}
+
+TEST_CASE("TimeIsAnArgument", "[answer]") {
+    Fixture f;
+    const Request req{Method::get, "/soon", ""};
+    CHECK(detail::answer_from(&f.snap, req, k_now).status == 410);
+    CHECK(detail::answer_from(&f.snap, req, k_now + 5).status == 302);
+    const Request ending{Method::get, "/ending", ""};
+    CHECK(detail::answer_from(&f.snap, ending, k_now + 100).status == 410);
+}
+
+TEST_CASE("RootRedirectsToRootUrlOr404", "[answer]") {
+    Fixture f;
+    const Response r = f.get("/", "go.example.com");
+    CHECK(r.status == 301);
+    CHECK(location_string(r) == "https://www.example.com/");
+    CHECK(location_string(f.get("/?a=b", "go.example.com")) == "https://www.example.com/?a=b");
+    CHECK(f.get("/").status == 404);
+    CHECK(f.get("http://go.example.com").status == 301);
+}
+
+TEST_CASE("MethodsOtherThanGetAndHeadAre405", "[answer]") {
+    Fixture f;
+    const Response r = detail::answer_from(&f.snap, Request{Method::other, "/abc", ""}, k_now);
+    CHECK(r.status == 405);
+    const Response head = detail::answer_from(&f.snap, Request{Method::head, "/abc", ""}, k_now);
+    CHECK(head.status == 302);
+    CHECK(head.head);
+}
+
+TEST_CASE("NoSnapshotIs503", "[answer]") {
+    const Response r = answer(nullptr, Request{Method::get, "/abc", "x"}, k_now);
+    CHECK(r.status == 503);
+    CHECK(r.reason == Reason::no_snapshot);
+    CHECK(cache_control_string(r) == "no-store");
+}
+
+TEST_CASE("UnknownHostWithoutDefaultDomainIs404", "[answer]") {
+    FakeSnapshot snap;
+    formats::DomainView g;
+    g.host = "go.example.com";
+    snap.add_domain(g);
+    const Response r = detail::answer_from(&snap, Request{Method::get, "/abc", "evil.example"}, k_now);
+    CHECK(r.status == 404);
+    CHECK(r.reason == Reason::unknown_host);
+}
+
+TEST_CASE("BadHostIs400", "[answer]") {
+    Fixture f;
+    CHECK(f.get("/abc", "user@host").status == 400);
+    CHECK(f.get("/abc", "host:port").status == 400);
+    CHECK(f.get("/abc", "ho st").status == 400);
+    CHECK(f.get("/abc", "[::1]:80").status == 302);  // default domain answers
+    CHECK(f.get("/abc", std::string(300, 'a')).status == 400);
+}
+
+TEST_CASE("OverlongCodeIs404WithoutLookup", "[answer]") {
+    Fixture f;
+    const std::string target = "/" + std::string(k_max_code_bytes + 1, 'a');
+    CHECK(f.get(target).status == 404);
+}

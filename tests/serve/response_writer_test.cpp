@@ -1,0 +1,104 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "serve/response_writer.h"
+
+using namespace shortlink::serve;
+
+namespace {
+
+Response redirect(std::string_view location) {
+    Response r;
+    r.status = 301;
+    r.reason = Reason::redirect;
+    r.location_prefix = location;
+    r.cache = CacheKind::max_age;
+    r.max_age_s = 60;
+    return r;
+}
+
+std::string header_block(const std::string& s) { return s.substr(0, s.find("\r\n\r\n") + 4); }
+std::string body_of(const std::string& s) { return s.substr(s.find("\r\n\r\n") + 4); }
+
+}  // namespace
+
+TEST_CASE("RedirectHasLocationCacheControlAndExactContentLength", "[writer]") {
+    std::string out;
+    REQUIRE(write_response(out, redirect("https://a.example/x?a=1&b=2"), {}, "DATE"));
+    CHECK(out.rfind("HTTP/1.1 301 Moved Permanently\r\n", 0) == 0);
+    CHECK(out.find("\r\nLocation: https://a.example/x?a=1&b=2\r\n") != std::string::npos);
+    CHECK(out.find("\r\nCache-Control: max-age=60\r\n") != std::string::npos);
+    CHECK(out.find("\r\nDate: DATE\r\n") != std::string::npos);
+    CHECK(out.find("Connection") == std::string::npos);
+    const std::string body = body_of(out);
+    CHECK(body == "<a href=\"https://a.example/x?a=1&amp;b=2\">https://a.example/x?a=1&amp;b=2</a>\n");
+    CHECK(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string::npos);
+}
+
+TEST_CASE("HeadHasHeadersButNoBody", "[writer]") {
+    std::string get;
+    std::string head;
+    Response r = redirect("https://a.example/");
+    write_response(get, r, {}, "D");
+    r.head = true;
+    write_response(head, r, {}, "D");
+    CHECK(head == header_block(get));
+}
+
+TEST_CASE("LocationWithCrLfOrNulBecomes500", "[writer]") {
+    for (const std::string& bad : {std::string("https://a/\r\nSet-Cookie: x=1"), std::string("https://a/\n"),
+                                  std::string("https://a/\0x", 11)}) {
+        std::string out;
+        CHECK_FALSE(write_response(out, redirect(bad), {}, "D"));
+        CHECK(out.rfind("HTTP/1.1 500 ", 0) == 0);
+        CHECK(out.find("Set-Cookie") == std::string::npos);
+        CHECK(out.find("Location") == std::string::npos);
+    }
+}
+
+TEST_CASE("QueryPiecesAreJoined", "[writer]") {
+    Response r = redirect("https://a.example/p");
+    r.query_separator = '?';
+    r.location_query = "u=1";
+    r.location_suffix = "#f";
+    std::string out;
+    write_response(out, r, {}, "D");
+    CHECK(out.find("Location: https://a.example/p?u=1#f\r\n") != std::string::npos);
+}
+
+TEST_CASE("FramingHeaders", "[writer]") {
+    std::string out;
+    write_response(out, redirect("https://a/"), FramingOptions{.close = true}, "D");
+    CHECK(out.find("Connection: close\r\n") != std::string::npos);
+    out.clear();
+    write_response(out, redirect("https://a/"), FramingOptions{.close = false, .http10_keep_alive = true}, "D");
+    CHECK(out.find("Connection: keep-alive\r\n") != std::string::npos);
+}
+
+TEST_CASE("405HasAllowAnd503HasRetryAfter", "[writer]") {
+    Response r;
+    r.status = 405;
+    std::string out;
+    write_response(out, r, {}, "D");
+    CHECK(out.find("Allow: GET, HEAD\r\n") != std::string::npos);
+    r.status = 503;
+    out.clear();
+    write_response(out, r, {}, "D");
+    CHECK(out.find("Retry-After:") != std::string::npos);
+}
+
+TEST_CASE("ErrorResponsesClose", "[writer]") {
+    std::string out;
+    write_error(out, 431, "D");
+    CHECK(out.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+    CHECK(out.find("Connection: close\r\n") != std::string::npos);
+    CHECK(body_of(out) == "<p>Request Header Fields Too Large</p>\n");
+}
+
+TEST_CASE("HttpDateIsImfFixdate", "[writer]") {
+    HttpDate date;
+    const std::string_view d = date.now();
+    REQUIRE(d.size() == 29);
+    CHECK(d.substr(25) == " GMT");
+}
