@@ -92,6 +92,20 @@ def random_codes(rng, count):
     return codes
 
 
+def case_collisions(codes):
+    """The later code of each group of codes equal but for case, in order: what nginx's
+    case-insensitive map cannot hold."""
+    folded = set()
+    dropped = []
+    for code in codes:
+        key = code.lower()
+        if key in folded:
+            dropped.append(code)
+        else:
+            folded.add(key)
+    return dropped
+
+
 def clean_tail(tail):
     """Keeps a slice from ending in a separator or an incomplete query (a URL parser would
     normalize those, and every server must hold the exact same destination)."""
@@ -118,16 +132,7 @@ def main():
     rng = random.Random(args.seed)
 
     codes = random_codes(rng, args.count)
-    # Drop the later code of each pair that differs only in case (nginx map is case-insensitive).
-    folded = set()
-    nginx_dropped = []
-    for code in codes:
-        key = code.lower()
-        if key in folded:
-            nginx_dropped.append(code)
-        else:
-            folded.add(key)
-    del folded
+    nginx_dropped = case_collisions(codes)
     dropped_set = set(nginx_dropped)
 
     blob = build_tail_blob(rng, 1 << 20)
