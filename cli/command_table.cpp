@@ -8,6 +8,19 @@ const std::vector<Command>& command_table() {
     static const std::vector<Command> k_table = {
         // control plane (the link store)
         // ISSUE2-COMMANDS
+        {"init", "Create the database (refuses to overwrite one)", setup_init},
+        {"domain", "Add, list, change or remove domains and their defaults", setup_domain},
+        {"add", "Create a short link", setup_add},
+        {"show", "Show one link", setup_show},
+        {"list", "List links (table, JSON Lines or CSV; streams)", setup_list},
+        {"edit", "Change a link's URL, type, times, tags or query forwarding", setup_edit},
+        {"disable", "Disable a link (answers 410 until enabled)", setup_disable},
+        {"enable", "Enable a disabled link", setup_enable},
+        {"delete", "Soft-delete a link (answers 410; restorable)", setup_delete},
+        {"restore", "Restore a deleted link", setup_restore},
+        {"history", "Show the audit trail, newest first", setup_history},
+        {"import", "Import links from CSV or JSON Lines in one transaction", setup_import},
+        {"export", "Export every link as CSV or JSON Lines", setup_export},
         // snapshots and keys
         // ISSUE3-COMMANDS
         // redirect plane

@@ -6,6 +6,19 @@
 namespace shortlink::cli {
 
 // ISSUE2-SETUPS
+void setup_init(CLI::App& app, const GlobalOptions& globals);
+void setup_domain(CLI::App& app, const GlobalOptions& globals);
+void setup_add(CLI::App& app, const GlobalOptions& globals);
+void setup_show(CLI::App& app, const GlobalOptions& globals);
+void setup_list(CLI::App& app, const GlobalOptions& globals);
+void setup_edit(CLI::App& app, const GlobalOptions& globals);
+void setup_disable(CLI::App& app, const GlobalOptions& globals);
+void setup_enable(CLI::App& app, const GlobalOptions& globals);
+void setup_delete(CLI::App& app, const GlobalOptions& globals);
+void setup_restore(CLI::App& app, const GlobalOptions& globals);
+void setup_history(CLI::App& app, const GlobalOptions& globals);
+void setup_import(CLI::App& app, const GlobalOptions& globals);
+void setup_export(CLI::App& app, const GlobalOptions& globals);
 // ISSUE3-SETUPS
 // ISSUE4-SETUPS
 
