@@ -1,0 +1,50 @@
+// shortlink history [CODE]: the audit trail, newest first.
+#include <memory>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command_util.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/output.h"
+
+namespace shortlink::cli {
+namespace {
+
+struct HistoryOptions {
+    std::string code;
+    std::string domain;
+    std::int64_t limit = 0;
+    bool json = false;
+};
+
+void run_history(const HistoryOptions& o, const GlobalOptions& globals) {
+    store::Store s = open_store(globals);
+    OutputSink out(stdout);
+    check(s.history(host_arg(o.domain), o.code, o.limit, [&](const store::AuditRecord& r) {
+        if (o.json) {
+            out.line(audit_json(r));
+        } else {
+            std::ostringstream row;
+            print_audit_row(row, r);
+            out.raw(row.str());
+        }
+        return true;
+    }));
+    out.flush();
+}
+
+}  // namespace
+
+void setup_history(CLI::App& app, const GlobalOptions& globals) {
+    auto o = std::make_shared<HistoryOptions>();
+    CLI::App* sub = add_command(app, "history");
+    sub->add_option("CODE", o->code, "Only this link's history");
+    sub->add_option("--domain", o->domain, "Domain of CODE; without CODE, only this domain's entries");
+    sub->add_option("--limit", o->limit, "At most this many entries")->check(CLI::NonNegativeNumber);
+    sub->add_flag("--json", o->json, "One JSON object per line, with before/after");
+    sub->callback([o, &globals] { run_history(*o, globals); });
+}
+
+}  // namespace shortlink::cli

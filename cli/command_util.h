@@ -1,0 +1,58 @@
+// Helpers every store command shares: registering a subcommand with its summary from the command
+// table, opening the store, and turning option strings into validated values. They throw
+// cli::Error (exit code 2 for bad input) so commands read as straight-line code.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/command_table.h"
+#include "cli/store.h"
+
+namespace CLI {
+class App;
+}
+
+namespace shortlink::cli {
+
+// Adds subcommand `name` with the summary command_table() gives it.
+CLI::App* add_command(CLI::App& app, std::string_view name);
+
+// Opens the existing database named by --db / $SHORTLINK_DB, with --actor set for the audit log.
+store::Store open_store(const GlobalOptions& globals);
+
+// Each returns the validated value or throws cli::Error(k_exit_usage, message).
+std::string host_arg(const std::string& host);           // "" stays "" (the default domain)
+std::string destination_arg(const std::string& url);
+void code_arg(const std::string& code);
+std::uint16_t type_arg(const std::string& type);
+std::int64_t time_arg(const std::string& text, const char* option);
+void tags_arg(const std::vector<std::string>& tags);
+std::int64_t now_seconds();
+
+// CODE (required) and --domain HOST: how show/edit/disable/... name one link.
+void add_link_selector(CLI::App* sub, std::string& code, std::string& domain);
+// Prints a changed link: JSON with --json, else "<verb> <short url>".
+void print_changed_link(const store::Link& link, bool json, std::string_view verb);
+
+// Buffered stdout for streaming output (list, export, history): one write(2) per 64 KiB instead
+// of one per line. Throws cli::Error(k_exit_runtime) when the output cannot be written.
+class OutputSink {
+public:
+    explicit OutputSink(std::FILE* file) : m_file(file) {}
+    ~OutputSink();
+    OutputSink(const OutputSink&) = delete;
+    OutputSink& operator=(const OutputSink&) = delete;
+    void line(std::string_view text);  // appends text and '\n'
+    void raw(std::string_view text);
+    void flush();
+
+private:
+    std::FILE* m_file;
+    std::string m_buffer;
+};
+
+}  // namespace shortlink::cli

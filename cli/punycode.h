@@ -1,0 +1,18 @@
+// Punycode (RFC 3492) encoding of one DNS label, used to store IDN hosts as A-labels.
+// libidn2 is not in the stack; this covers the encoding step only. It does not apply the IDNA2008
+// mapping tables (no NFC, no case folding beyond ASCII), so callers lowercase ASCII first and
+// refuse anything that fails here.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "formats/status.h"
+
+namespace shortlink::validate {
+
+// Encodes a UTF-8 label into "xn--..." form; an all-ASCII label is returned unchanged.
+// invalid_argument on malformed UTF-8 or a code point that is a control character.
+Result<std::string> label_to_ascii(std::string_view utf8_label);
+
+}  // namespace shortlink::validate

@@ -1,0 +1,385 @@
+// The link store: connection set-up, the compiler's view, snapshots and domains.
+// Links, bulk import and the audit log are in store_links.cpp; the schema in store_schema.cpp.
+#include "cli/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <utility>
+
+#include "cli/store_internal.h"
+
+namespace shortlink::store {
+
+using detail::Stmt;
+using detail::StmtUse;
+
+namespace detail {
+
+Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
+    std::string message = std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    int primary = rc & 0xff;
+    if (primary == SQLITE_CONSTRAINT) {
+        return Status::conflict(message);
+    }
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+        return Status::corruption(message);
+    }
+    return Status::io_error(message);
+}
+
+}  // namespace detail
+
+namespace {
+
+// How long a writer waits for another process's transaction before giving up. Long enough for
+// an import of 1M links in another terminal to finish, short enough to notice a stuck process.
+constexpr int k_busy_timeout_ms = 30000;
+
+std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    auto impl = std::make_unique<Store::Impl>();
+    impl->db.reset(raw);
+    if (rc != SQLITE_OK) {
+        return detail::sqlite_error(raw, rc, "cannot open database " + path);
+    }
+    sqlite3_busy_timeout(raw, k_busy_timeout_ms);
+    sqlite3_extended_result_codes(raw, 1);
+    // WAL: readers never block the writer. synchronous=NORMAL: in WAL mode a commit does not
+    // fsync (the WAL is synced at checkpoints), which is what makes `add` cost milliseconds;
+    // a power loss may lose the last commits but never corrupts the database.
+    for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+                               "PRAGMA foreign_keys = ON"}) {
+        Status st = impl->exec(pragma);
+        if (!st) {
+            return Status(detail::sqlite_error(raw, SQLITE_NOTADB, path + " is not a shortlink database"));
+        }
+    }
+    Status st = migrate(raw);
+    if (!st) {
+        return st;
+    }
+    return impl;
+}
+
+DomainRecord read_domain(Stmt& s) {
+    DomainRecord d;
+    d.id = s.i64(0);
+    d.host = std::string(s.text(1));
+    d.is_default = s.i64(2) != 0;
+    d.default_redirect = static_cast<std::uint16_t>(s.i64(3));
+    d.root_url = std::string(s.text(4));
+    d.case_insensitive = s.i64(5) != 0;
+    d.forward_query = s.i64(6) != 0;
+    d.cache_max_age_s = static_cast<std::uint32_t>(s.i64(7));
+    d.negative_max_age_s = static_cast<std::uint32_t>(s.i64(8));
+    return d;
+}
+
+constexpr const char* k_domain_columns =
+    "id, host, is_default, default_redirect, root_url, case_insensitive, forward_query, "
+    "cache_max_age_s, negative_max_age_s";
+
+}  // namespace
+
+// ---- Impl ---------------------------------------------------------------------------------------
+
+Result<Stmt*> Store::Impl::prepare(const std::string& sql) {
+    auto it = statements.find(sql);
+    if (it != statements.end()) {
+        return it->second.get();
+    }
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v3(db.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(raw);
+        return detail::sqlite_error(db.get(), rc, "cannot prepare statement");
+    }
+    auto stmt = std::make_unique<Stmt>(db.get(), raw);
+    Stmt* p = stmt.get();
+    statements.emplace(sql, std::move(stmt));
+    return p;
+}
+
+Status Store::Impl::exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db.get(), sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string message = err != nullptr ? err : sqlite3_errstr(rc);
+        sqlite3_free(err);
+        return detail::sqlite_error(nullptr, rc, std::string(sql) + ": " + message);
+    }
+    return Status::ok();
+}
+
+Status Store::Impl::begin_write() {
+    if (in_bulk) {
+        return Status::ok();
+    }
+    // IMMEDIATE takes the write lock up front: a deferred transaction that reads then writes can
+    // fail with SQLITE_BUSY at once when another process writes, bypassing the busy timeout.
+    return exec("BEGIN IMMEDIATE");
+}
+
+Status Store::Impl::commit_write() {
+    if (in_bulk) {
+        return Status::ok();
+    }
+    return exec("COMMIT");
+}
+
+void Store::Impl::rollback_write() {
+    if (!in_bulk && sqlite3_get_autocommit(db.get()) == 0) {
+        exec("ROLLBACK");
+    }
+}
+
+Result<DomainRecord> Store::Impl::domain(std::string_view host) {
+    if (host.empty()) {
+        host = k_default_host;
+    }
+    auto it = domain_cache.find(host);
+    if (it != domain_cache.end()) {
+        return it->second;
+    }
+    auto stmt = prepare(std::string("SELECT ") + k_domain_columns +
+                        " FROM domains WHERE host = ?1 AND removed = 0");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, host);
+    int rc = s->step();
+    if (rc == SQLITE_ROW) {
+        DomainRecord d = read_domain(s.get());
+        domain_cache.emplace(std::string(host), d);
+        return d;
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(db.get(), rc, "cannot read domain");
+    }
+    return Status::not_found("domain '" + std::string(host) +
+                             "' does not exist (add it with `shortlink domain add " + std::string(host) + "`)");
+}
+
+Status Store::Impl::audit(std::string_view action, std::string_view host, std::string_view code,
+                          std::int64_t link_id, const std::string& before_json,
+                          const std::string& after_json) {
+    auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, now_seconds()).bind(2, actor).bind(3, action).bind(4, host).bind(5, code);
+    if (link_id > 0) {
+        s->bind(6, link_id);
+    }
+    if (!before_json.empty()) {
+        s->bind(7, before_json);
+    }
+    if (!after_json.empty()) {
+        s->bind(8, after_json);
+    }
+    int rc = s->step();
+    return rc == SQLITE_DONE ? Status::ok() : detail::sqlite_error(db.get(), rc, "cannot write the audit log");
+}
+
+// ---- Store --------------------------------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() {
+    if (m_impl) {
+        m_impl->statements.clear();  // finalize statements before the connection closes
+    }
+}
+
+int Store::schema_version() { return current_schema_version(); }
+
+void Store::set_actor(std::string actor) { m_impl->actor = std::move(actor); }
+
+Result<Store> Store::open(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+        if (errno == ENOENT) {
+            return Status::not_found("database " + path + " does not exist (create it with `shortlink init`)");
+        }
+        return Status::io_error("cannot stat " + path + ": " + std::strerror(errno));
+    }
+    if (!S_ISREG(info.st_mode)) {
+        return Status::invalid_argument(path + " is not a regular file");
+    }
+    auto impl = connect(path);
+    if (!impl) {
+        return impl.status();
+    }
+    return Store(std::move(impl).value());
+}
+
+Result<Store> Store::create(const std::string& path) {
+    // O_EXCL: refuse to clobber anything at that path, even an empty file, atomically.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            return Status::conflict(path + " already exists; refusing to overwrite it");
+        }
+        return Status::io_error("cannot create " + path + ": " + std::strerror(errno));
+    }
+    ::close(fd);
+    auto impl = connect(path);
+    if (!impl) {
+        ::unlink(path.c_str());
+        return impl.status();
+    }
+    Store store(std::move(impl).value());
+    Status st = store.m_impl->audit("init", k_default_host, "", 0, "", "");
+    if (!st) {
+        return st;
+    }
+    return store;
+}
+
+Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& on_domain,
+                               const std::function<void(const CompileLinkRow&)>& on_link) {
+    Status st = m_impl->exec("BEGIN");  // one read snapshot for domains and links
+    if (!st) {
+        return st;
+    }
+    auto finish = [&](Status result) {
+        m_impl->exec("COMMIT");
+        return result;
+    };
+    {
+        auto stmt = m_impl->prepare(std::string("SELECT ") + k_domain_columns +
+                                    " FROM domains WHERE removed = 0 ORDER BY id");
+        if (!stmt) {
+            return finish(stmt.status());
+        }
+        StmtUse s(**stmt);
+        int rc;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            on_domain(read_domain(s.get()));
+        }
+        if (rc != SQLITE_DONE) {
+            return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read domains"));
+        }
+    }
+    auto stmt = m_impl->prepare(
+        "SELECT l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, "
+        "l.not_before, l.expires FROM links l JOIN domains d ON d.id = l.domain_id "
+        "WHERE d.removed = 0 ORDER BY l.domain_id, l.code");
+    if (!stmt) {
+        return finish(stmt.status());
+    }
+    StmtUse s(**stmt);
+    int rc;
+    CompileLinkRow row;
+    while ((rc = s->step()) == SQLITE_ROW) {
+        row.domain_id = s->i64(0);
+        row.code = s->text(1);
+        row.destination = s->text(2);
+        row.status = static_cast<LinkState>(s->i64(3));
+        row.redirect_type = static_cast<std::uint16_t>(s->i64(4));
+        row.forward_query = static_cast<int>(s->i64(5));
+        row.not_before = s->i64(6);
+        row.expires = s->i64(7);
+        on_link(row);
+    }
+    if (rc != SQLITE_DONE) {
+        return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read links"));
+    }
+    return finish(Status::ok());
+}
+
+Result<std::uint64_t> Store::reserve_snapshot_serial() {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto stmt = m_impl->prepare("INSERT INTO snapshots (serial, state, created_at) "
+                                "SELECT COALESCE(MAX(serial), 0) + 1, 'pending', ?1 FROM snapshots "
+                                "RETURNING serial");
+    if (!stmt) {
+        m_impl->rollback_write();
+        return stmt.status();
+    }
+    std::uint64_t serial = 0;
+    {
+        StmtUse s(**stmt);
+        s->bind(1, now_seconds());
+        int rc = s->step();
+        if (rc != SQLITE_ROW) {
+            Status err = detail::sqlite_error(m_impl->db.get(), rc, "cannot reserve a snapshot serial");
+            s.get().reset();
+            m_impl->rollback_write();
+            return err;
+        }
+        serial = static_cast<std::uint64_t>(s->i64(0));
+        s->step();  // run to completion so the INSERT ... RETURNING finishes
+    }
+    st = m_impl->commit_write();
+    if (!st) {
+        m_impl->rollback_write();
+        return st;
+    }
+    return serial;
+}
+
+Status Store::complete_snapshot(const SnapshotRecord& r) {
+    auto stmt = m_impl->prepare("UPDATE snapshots SET state = 'complete', created_at = ?2, sha256_hex = ?3, "
+                                "link_count = ?4, domain_count = ?5, bytes = ?6, key_id = ?7, path = ?8 "
+                                "WHERE serial = ?1");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, static_cast<std::int64_t>(r.serial)).bind(2, r.created_at).bind(3, r.sha256_hex);
+    s->bind(4, static_cast<std::int64_t>(r.link_count)).bind(5, static_cast<std::int64_t>(r.domain_count));
+    s->bind(6, static_cast<std::int64_t>(r.bytes)).bind(7, r.key_id).bind(8, r.path);
+    int rc = s->step();
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot record the snapshot");
+    }
+    if (sqlite3_changes(m_impl->db.get()) == 0) {
+        return Status::not_found("snapshot serial " + std::to_string(r.serial) + " was never reserved");
+    }
+    return Status::ok();
+}
+
+Result<std::vector<SnapshotRecord>> Store::list_snapshots() {
+    auto stmt = m_impl->prepare("SELECT serial, created_at, sha256_hex, link_count, domain_count, bytes, "
+                                "key_id, path FROM snapshots WHERE state = 'complete' ORDER BY serial");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    std::vector<SnapshotRecord> out;
+    int rc;
+    while ((rc = s->step()) == SQLITE_ROW) {
+        SnapshotRecord r;
+        r.serial = static_cast<std::uint64_t>(s->i64(0));
+        r.created_at = s->i64(1);
+        r.sha256_hex = std::string(s->text(2));
+        r.link_count = static_cast<std::uint64_t>(s->i64(3));
+        r.domain_count = static_cast<std::uint32_t>(s->i64(4));
+        r.bytes = static_cast<std::uint64_t>(s->i64(5));
+        r.key_id = std::string(s->text(6));
+        r.path = std::string(s->text(7));
+        out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot list snapshots");
+    }
+    return out;
+}
+
+}  // namespace shortlink::store

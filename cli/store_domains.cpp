@@ -1,0 +1,284 @@
+// The link store: domains (add, find, list, set, remove).
+#include <ctime>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "cli/store_internal.h"
+
+namespace shortlink::store {
+
+using detail::Stmt;
+using detail::StmtUse;
+
+namespace {
+
+std::string domain_json(const DomainRecord& d) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("host");
+    w.String(d.host.c_str(), static_cast<rapidjson::SizeType>(d.host.size()));
+    w.Key("default_redirect");
+    w.Uint(d.default_redirect);
+    w.Key("root_url");
+    w.String(d.root_url.c_str(), static_cast<rapidjson::SizeType>(d.root_url.size()));
+    w.Key("case_insensitive");
+    w.Bool(d.case_insensitive);
+    w.Key("forward_query");
+    w.Bool(d.forward_query);
+    w.Key("cache_max_age_s");
+    w.Uint(d.cache_max_age_s);
+    w.Key("negative_max_age_s");
+    w.Uint(d.negative_max_age_s);
+    w.EndObject();
+    return buf.GetString();
+}
+
+std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto fail = [&](Status s) -> Result<DomainRecord> {
+        m_impl->rollback_write();
+        m_impl->domain_cache.clear();
+        return s;
+    };
+    // A removed domain with the same host comes back with the new settings.
+    auto stmt = m_impl->prepare(
+        "INSERT INTO domains (host, default_redirect, root_url, case_insensitive, forward_query, "
+        "cache_max_age_s, negative_max_age_s, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+        "ON CONFLICT (host) DO UPDATE SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, "
+        "forward_query = ?5, cache_max_age_s = ?6, negative_max_age_s = ?7, updated_at = ?8, removed = 0 "
+        "WHERE removed = 1");
+    if (!stmt) {
+        return fail(stmt.status());
+    }
+    {
+        StmtUse s(**stmt);
+        s->bind(1, record.host).bind(2, std::int64_t{record.default_redirect}).bind(3, record.root_url);
+        s->bind(4, std::int64_t{record.case_insensitive}).bind(5, std::int64_t{record.forward_query});
+        s->bind(6, std::int64_t{record.cache_max_age_s}).bind(7, std::int64_t{record.negative_max_age_s});
+        s->bind(8, now_seconds());
+        int rc = s->step();
+        if (rc != SQLITE_DONE) {
+            return fail(detail::sqlite_error(m_impl->db.get(), rc, "cannot add domain " + record.host));
+        }
+        if (sqlite3_changes(m_impl->db.get()) == 0) {
+            return fail(Status::conflict("domain '" + record.host + "' already exists"));
+        }
+    }
+    m_impl->domain_cache.clear();
+    auto added = m_impl->domain(record.host);
+    if (!added) {
+        return fail(added.status());
+    }
+    // Links left from an earlier life of this host follow its case rule again.
+    auto ci = m_impl->prepare("UPDATE links SET ci = ?2 WHERE domain_id = ?1");
+    if (!ci) {
+        return fail(ci.status());
+    }
+    {
+        StmtUse s(**ci);
+        s->bind(1, added->id).bind(2, std::int64_t{added->case_insensitive});
+        int rc = s->step();
+        if (rc != SQLITE_DONE) {
+            return fail(detail::sqlite_error(m_impl->db.get(), rc,
+                                             "existing codes of " + record.host + " differ only in case"));
+        }
+    }
+    st = m_impl->audit("domain-add", record.host, "", 0, "", domain_json(*added));
+    if (st) {
+        st = m_impl->commit_write();
+    }
+    if (!st) {
+        return fail(st);
+    }
+    return added;
+}
+
+Result<DomainRecord> Store::find_domain(std::string_view host) { return m_impl->domain(host); }
+
+Result<std::vector<DomainRecord>> Store::list_domains() {
+    auto stmt = m_impl->prepare(
+        "SELECT id, host, is_default, default_redirect, root_url, case_insensitive, forward_query, "
+        "cache_max_age_s, negative_max_age_s FROM domains WHERE removed = 0 ORDER BY is_default DESC, host");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    std::vector<DomainRecord> out;
+    int rc;
+    while ((rc = s->step()) == SQLITE_ROW) {
+        DomainRecord d;
+        d.id = s->i64(0);
+        d.host = std::string(s->text(1));
+        d.is_default = s->i64(2) != 0;
+        d.default_redirect = static_cast<std::uint16_t>(s->i64(3));
+        d.root_url = std::string(s->text(4));
+        d.case_insensitive = s->i64(5) != 0;
+        d.forward_query = s->i64(6) != 0;
+        d.cache_max_age_s = static_cast<std::uint32_t>(s->i64(7));
+        d.negative_max_age_s = static_cast<std::uint32_t>(s->i64(8));
+        out.push_back(std::move(d));
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot list domains");
+    }
+    return out;
+}
+
+Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch& patch) {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto fail = [&](Status s) -> Result<DomainRecord> {
+        m_impl->rollback_write();
+        m_impl->domain_cache.clear();
+        return s;
+    };
+    m_impl->domain_cache.clear();
+    auto before = m_impl->domain(host);
+    if (!before) {
+        return fail(before.status());
+    }
+    DomainRecord after = *before;
+    after.default_redirect = patch.default_redirect.value_or(after.default_redirect);
+    after.root_url = patch.root_url.value_or(after.root_url);
+    after.case_insensitive = patch.case_insensitive.value_or(after.case_insensitive);
+    after.forward_query = patch.forward_query.value_or(after.forward_query);
+    after.cache_max_age_s = patch.cache_max_age_s.value_or(after.cache_max_age_s);
+    after.negative_max_age_s = patch.negative_max_age_s.value_or(after.negative_max_age_s);
+
+    auto stmt = m_impl->prepare(
+        "UPDATE domains SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, forward_query = ?5, "
+        "cache_max_age_s = ?6, negative_max_age_s = ?7, updated_at = ?8 WHERE id = ?1");
+    if (!stmt) {
+        return fail(stmt.status());
+    }
+    {
+        StmtUse s(**stmt);
+        s->bind(1, after.id).bind(2, std::int64_t{after.default_redirect}).bind(3, after.root_url);
+        s->bind(4, std::int64_t{after.case_insensitive}).bind(5, std::int64_t{after.forward_query});
+        s->bind(6, std::int64_t{after.cache_max_age_s}).bind(7, std::int64_t{after.negative_max_age_s});
+        s->bind(8, now_seconds());
+        int rc = s->step();
+        if (rc != SQLITE_DONE) {
+            return fail(detail::sqlite_error(m_impl->db.get(), rc, "cannot update domain"));
+        }
+    }
+    if (after.case_insensitive != before->case_insensitive) {
+        auto ci = m_impl->prepare("UPDATE links SET ci = ?2 WHERE domain_id = ?1");
+        if (!ci) {
+            return fail(ci.status());
+        }
+        StmtUse s(**ci);
+        s->bind(1, after.id).bind(2, std::int64_t{after.case_insensitive});
+        int rc = s->step();
+        if (rc != SQLITE_DONE) {
+            return fail(Status::conflict("cannot make " + after.host +
+                                         " case-insensitive: it has codes that differ only in case"));
+        }
+    }
+    st = m_impl->audit("domain-set", after.host, "", 0, domain_json(*before), domain_json(after));
+    if (st) {
+        st = m_impl->commit_write();
+    }
+    if (!st) {
+        return fail(st);
+    }
+    m_impl->domain_cache.clear();
+    return after;
+}
+
+Status Store::remove_domain(std::string_view host, bool force) {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto fail = [&](Status s) {
+        m_impl->rollback_write();
+        m_impl->domain_cache.clear();
+        return s;
+    };
+    m_impl->domain_cache.clear();
+    auto d = m_impl->domain(host);
+    if (!d) {
+        return fail(d.status());
+    }
+    if (d->is_default) {
+        return fail(Status::invalid_argument("the default domain '*' cannot be removed"));
+    }
+    std::int64_t live = 0;
+    {
+        auto stmt = m_impl->prepare("SELECT COUNT(*) FROM links WHERE domain_id = ?1 AND status != 2");
+        if (!stmt) {
+            return fail(stmt.status());
+        }
+        StmtUse s(**stmt);
+        s->bind(1, d->id);
+        if (s->step() == SQLITE_ROW) {
+            live = s->i64(0);
+        }
+    }
+    if (live > 0 && !force) {
+        return fail(Status::conflict("domain '" + d->host + "' still has " + std::to_string(live) +
+                                     " link(s); delete them first or use --force"));
+    }
+    if (live > 0) {
+        // Soft-delete every remaining link through the same path as `delete`, so each gets its
+        // version bump and audit row.
+        std::vector<std::string> codes;
+        {
+            auto stmt = m_impl->prepare("SELECT code FROM links WHERE domain_id = ?1 AND status != 2");
+            if (!stmt) {
+                return fail(stmt.status());
+            }
+            StmtUse s(**stmt);
+            s->bind(1, d->id);
+            while (s->step() == SQLITE_ROW) {
+                codes.emplace_back(s->text(0));
+            }
+        }
+        bool was_bulk = m_impl->in_bulk;
+        m_impl->in_bulk = true;  // reuse change_state inside this transaction
+        for (const std::string& code : codes) {
+            auto changed = change_state(d->host, code, StateAction::remove);
+            if (!changed) {
+                m_impl->in_bulk = was_bulk;
+                return fail(changed.status());
+            }
+        }
+        m_impl->in_bulk = was_bulk;
+    }
+    auto stmt = m_impl->prepare("UPDATE domains SET removed = 1, updated_at = ?2 WHERE id = ?1");
+    if (!stmt) {
+        return fail(stmt.status());
+    }
+    {
+        StmtUse s(**stmt);
+        s->bind(1, d->id).bind(2, now_seconds());
+        int rc = s->step();
+        if (rc != SQLITE_DONE) {
+            return fail(detail::sqlite_error(m_impl->db.get(), rc, "cannot remove domain"));
+        }
+    }
+    st = m_impl->audit("domain-remove", d->host, "", 0, domain_json(*d), "");
+    if (st) {
+        st = m_impl->commit_write();
+    }
+    if (!st) {
+        return fail(st);
+    }
+    m_impl->domain_cache.clear();
+    return Status::ok();
+}
+
+}  // namespace shortlink::store

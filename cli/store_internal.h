@@ -1,0 +1,115 @@
+// Internals of the link store shared by cli/store*.cpp: a small RAII layer over the SQLite C API
+// and the Store's private state. Not part of the store's API.
+//
+// Ownership: Db owns the sqlite3 connection; Stmt owns one prepared statement and must not
+// outlive its Db (Store::Impl declares the statement cache after the connection for that reason).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "cli/store.h"
+
+namespace shortlink::store::detail {
+
+struct DbCloser {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+    void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+
+// A Status for a failed SQLite call, with the connection's message.
+Status sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+// A prepared statement; reset() before reuse, bind by 1-based index.
+class Stmt {
+public:
+    Stmt() = default;
+    Stmt(sqlite3* db, sqlite3_stmt* stmt) : m_db(db), m_stmt(stmt) {}
+
+    Stmt& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(m_stmt.get(), i, v);
+        return *this;
+    }
+    Stmt& bind(int i, std::string_view v) {
+        sqlite3_bind_text(m_stmt.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& bind_null(int i) {
+        sqlite3_bind_null(m_stmt.get(), i);
+        return *this;
+    }
+    // SQLITE_ROW, SQLITE_DONE or an error code.
+    int step() { return sqlite3_step(m_stmt.get()); }
+    void reset() {
+        sqlite3_reset(m_stmt.get());
+        sqlite3_clear_bindings(m_stmt.get());
+    }
+    std::int64_t i64(int col) const { return sqlite3_column_int64(m_stmt.get(), col); }
+    std::string_view text(int col) const {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(m_stmt.get(), col));
+        int n = sqlite3_column_bytes(m_stmt.get(), col);
+        return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(n));
+    }
+    bool is_null(int col) const { return sqlite3_column_type(m_stmt.get(), col) == SQLITE_NULL; }
+    sqlite3* db() const { return m_db; }
+
+private:
+    sqlite3* m_db = nullptr;
+    std::unique_ptr<sqlite3_stmt, StmtFinalizer> m_stmt;
+};
+
+// Resets a cached statement when it leaves scope, so early returns cannot leave a read open.
+class StmtUse {
+public:
+    explicit StmtUse(Stmt& stmt) : m_stmt(stmt) {}
+    ~StmtUse() { m_stmt.reset(); }
+    StmtUse(const StmtUse&) = delete;
+    StmtUse& operator=(const StmtUse&) = delete;
+    Stmt* operator->() { return &m_stmt; }
+    Stmt& get() { return m_stmt; }
+
+private:
+    Stmt& m_stmt;
+};
+
+}  // namespace shortlink::store::detail
+
+namespace shortlink::store {
+
+struct Store::Impl {
+    std::unique_ptr<sqlite3, detail::DbCloser> db;
+    // Prepared once per SQL text and reused; keyed by the text itself.
+    std::unordered_map<std::string, std::unique_ptr<detail::Stmt>> statements;
+    std::string actor = "unknown";
+    bool in_bulk = false;
+    // Domains by host, filled lazily; cleared whenever a domain changes.
+    std::map<std::string, DomainRecord, std::less<>> domain_cache;
+
+    Result<detail::Stmt*> prepare(const std::string& sql);
+    Status exec(const char* sql);
+    Status begin_write();             // BEGIN IMMEDIATE unless inside a bulk transaction
+    Status commit_write();
+    void rollback_write();
+
+    Result<DomainRecord> domain(std::string_view host);
+    Status audit(std::string_view action, std::string_view host, std::string_view code,
+                 std::int64_t link_id, const std::string& before_json,
+                 const std::string& after_json);
+};
+
+// Schema and migrations (store_schema.cpp).
+Status migrate(sqlite3* db);
+int current_schema_version();
+
+// JSON of a link for the audit log (store_links.cpp): Unix-second times, every field.
+std::string link_audit_json(const Link& link);
+
+}  // namespace shortlink::store

@@ -1,0 +1,524 @@
+// The link store: links (add, get, list, edit, state changes), bulk import and the audit trail.
+#include <algorithm>
+#include <ctime>
+#include <utility>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "cli/store_internal.h"
+
+namespace shortlink::store {
+
+using detail::Stmt;
+using detail::StmtUse;
+
+namespace {
+
+// Bounded so a broken generator cannot spin forever; with 55^7 codes a collision is already rare.
+constexpr int k_code_attempts = 16;
+
+constexpr const char* k_link_select =
+    "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
+    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at "
+    "FROM links l JOIN domains d ON d.id = l.domain_id ";
+
+std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string encode_tags(std::vector<std::string> tags) {
+    std::sort(tags.begin(), tags.end());
+    tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+    if (tags.empty()) {
+        return {};
+    }
+    std::string out = ",";
+    for (const std::string& t : tags) {
+        out += t;
+        out += ',';
+    }
+    return out;
+}
+
+std::vector<std::string> decode_tags(std::string_view s) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+        std::size_t comma = s.find(',', pos);
+        if (comma == std::string_view::npos) {
+            comma = s.size();
+        }
+        if (comma > pos) {
+            out.emplace_back(s.substr(pos, comma - pos));
+        }
+        pos = comma + 1;
+    }
+    return out;
+}
+
+Link read_link(Stmt& s) {
+    Link l;
+    l.id = s.i64(0);
+    l.domain_id = s.i64(1);
+    l.host = std::string(s.text(2));
+    l.code = std::string(s.text(3));
+    l.destination = std::string(s.text(4));
+    l.status = static_cast<LinkState>(s.i64(5));
+    l.redirect_type = static_cast<std::uint16_t>(s.i64(6));
+    l.forward_query = static_cast<int>(s.i64(7));
+    l.not_before = s.i64(8);
+    l.expires = s.i64(9);
+    l.tags = decode_tags(s.text(10));
+    l.version = s.i64(11);
+    l.created_at = s.i64(12);
+    l.updated_at = s.i64(13);
+    return l;
+}
+
+void write_string(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, std::string_view v) {
+    w.Key(key);
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+
+// Finds a link by exact code, then (on a case-insensitive domain) by folded code.
+Result<Link> find_link(Store::Impl& impl, const DomainRecord& domain, std::string_view code) {
+    for (int pass = 0; pass < 2; ++pass) {
+        if (pass == 1 && !domain.case_insensitive) {
+            break;
+        }
+        auto stmt = impl.prepare(std::string(k_link_select) +
+                                 (pass == 0 ? "WHERE l.domain_id = ?1 AND l.code = ?2"
+                                            : "WHERE l.domain_id = ?1 AND l.ci = 1 AND lower(l.code) = lower(?2)"));
+        if (!stmt) {
+            return stmt.status();
+        }
+        StmtUse s(**stmt);
+        s->bind(1, domain.id).bind(2, code);
+        int rc = s->step();
+        if (rc == SQLITE_ROW) {
+            return read_link(s.get());
+        }
+        if (rc != SQLITE_DONE) {
+            return detail::sqlite_error(impl.db.get(), rc, "cannot read link");
+        }
+    }
+    return Status::not_found("no link '" + std::string(code) + "' on domain '" + domain.host + "'");
+}
+
+// Inserts a new link row; conflict when the code (or its case-folded form) is taken.
+Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, const LinkInput& in,
+                                 std::string_view code, std::int64_t now) {
+    auto stmt = impl.prepare(
+        "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
+        "not_before, expires, tags, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, domain.id).bind(2, code).bind(3, std::int64_t{domain.case_insensitive}).bind(4, in.destination);
+    s->bind(5, std::int64_t{in.redirect_type}).bind(6, static_cast<std::int64_t>(in.status));
+    s->bind(7, std::int64_t{in.forward_query}).bind(8, in.not_before).bind(9, in.expires);
+    s->bind(10, encode_tags(in.tags)).bind(11, now);
+    int rc = s->step();
+    if (rc == SQLITE_DONE) {
+        return sqlite3_last_insert_rowid(impl.db.get());
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        return Status::conflict("code '" + std::string(code) + "' already exists on domain '" + domain.host + "'" +
+                                (domain.case_insensitive ? " (this domain ignores case)" : ""));
+    }
+    return detail::sqlite_error(impl.db.get(), rc, "cannot insert link");
+}
+
+Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::string code, std::int64_t id,
+                     std::int64_t now) {
+    Link l;
+    l.id = id;
+    l.domain_id = domain.id;
+    l.host = domain.host;
+    l.code = std::move(code);
+    l.destination = in.destination;
+    l.status = in.status;
+    l.redirect_type = in.redirect_type;
+    l.forward_query = in.forward_query;
+    l.not_before = in.not_before;
+    l.expires = in.expires;
+    l.tags = decode_tags(encode_tags(in.tags));
+    l.version = 1;
+    l.created_at = now;
+    l.updated_at = now;
+    return l;
+}
+
+// Writes every mutable field of `l` and bumps its version.
+Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
+    auto stmt = impl.prepare(
+        "UPDATE links SET destination = ?2, redirect_type = ?3, status = ?4, forward_query = ?5, "
+        "not_before = ?6, expires = ?7, tags = ?8, version = version + 1, updated_at = ?9 WHERE id = ?1");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, l.id).bind(2, l.destination).bind(3, std::int64_t{l.redirect_type});
+    s->bind(4, static_cast<std::int64_t>(l.status)).bind(5, std::int64_t{l.forward_query});
+    s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now);
+    int rc = s->step();
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(impl.db.get(), rc, "cannot update link");
+    }
+    l.version += 1;
+    l.updated_at = now;
+    return Status::ok();
+}
+
+}  // namespace
+
+std::string_view link_state_name(LinkState state) {
+    switch (state) {
+    case LinkState::active: return "active";
+    case LinkState::disabled: return "disabled";
+    case LinkState::deleted: return "deleted";
+    }
+    return "unknown";
+}
+
+std::optional<LinkState> parse_link_state(std::string_view name) {
+    if (name == "active") {
+        return LinkState::active;
+    }
+    if (name == "disabled") {
+        return LinkState::disabled;
+    }
+    if (name == "deleted") {
+        return LinkState::deleted;
+    }
+    return std::nullopt;
+}
+
+std::string link_audit_json(const Link& l) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    write_string(w, "host", l.host);
+    write_string(w, "code", l.code);
+    write_string(w, "url", l.destination);
+    write_string(w, "status", link_state_name(l.status));
+    w.Key("type");
+    w.Uint(l.redirect_type);
+    w.Key("forward_query");
+    w.Int(l.forward_query);
+    w.Key("not_before");
+    w.Int64(l.not_before);
+    w.Key("expires");
+    w.Int64(l.expires);
+    w.Key("tags");
+    w.StartArray();
+    for (const std::string& t : l.tags) {
+        w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
+    }
+    w.EndArray();
+    w.Key("version");
+    w.Int64(l.version);
+    w.EndObject();
+    return buf.GetString();
+}
+
+Result<Link> Store::add_link(const LinkInput& input, const CodeGenerator& generate) {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto fail = [&](Status s) -> Result<Link> {
+        m_impl->rollback_write();
+        return s;
+    };
+    auto domain = m_impl->domain(input.host);
+    if (!domain) {
+        return fail(domain.status());
+    }
+    std::int64_t now = now_seconds();
+    std::string code = input.code;
+    Result<std::int64_t> id = Status::conflict("no code could be generated");
+    for (int attempt = 0; attempt < (input.code.empty() ? k_code_attempts : 1); ++attempt) {
+        if (input.code.empty()) {
+            code = generate();
+        }
+        id = insert_link(*m_impl, *domain, input, code, now);
+        if (id || id.status().code() != Status::Code::conflict) {
+            break;
+        }
+    }
+    if (!id) {
+        return fail(id.status());
+    }
+    Link link = link_from_input(*domain, input, code, *id, now);
+    st = m_impl->audit("add", link.host, link.code, link.id, "", link_audit_json(link));
+    if (st) {
+        st = m_impl->commit_write();
+    }
+    if (!st) {
+        return fail(st);
+    }
+    return link;
+}
+
+Result<Link> Store::get_link(std::string_view host, std::string_view code) {
+    auto domain = m_impl->domain(host);
+    if (!domain) {
+        return domain.status();
+    }
+    return find_link(*m_impl, *domain, code);
+}
+
+Status Store::list_links(const LinkFilter& filter, const std::function<bool(const Link&)>& on_link) {
+    std::int64_t domain_id = 0;
+    if (!filter.host.empty()) {
+        auto domain = m_impl->domain(filter.host);
+        if (!domain) {
+            return domain.status();
+        }
+        domain_id = domain->id;
+    }
+    // One statement for every filter combination: unset filters compare against NULL-ish
+    // sentinels, and (domain_id, code) order comes from the UNIQUE index.
+    auto stmt = m_impl->prepare(std::string(k_link_select) +
+                                "WHERE d.removed = 0 AND (?1 = 0 OR l.domain_id = ?1) AND (?2 < 0 OR l.status = ?2) "
+                                "AND (?3 = '' OR instr(l.tags, ',' || ?3 || ',') > 0) "
+                                "ORDER BY l.domain_id, l.code LIMIT ?4");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, domain_id);
+    s->bind(2, filter.status ? static_cast<std::int64_t>(*filter.status) : std::int64_t{-1});
+    s->bind(3, filter.tag);
+    s->bind(4, filter.limit > 0 ? filter.limit : std::int64_t{-1});
+    int rc;
+    while ((rc = s->step()) == SQLITE_ROW) {
+        if (!on_link(read_link(s.get()))) {
+            return Status::ok();
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot list links");
+    }
+    return Status::ok();
+}
+
+Result<Link> Store::edit_link(std::string_view host, std::string_view code, const LinkPatch& patch) {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto fail = [&](Status s) -> Result<Link> {
+        m_impl->rollback_write();
+        return s;
+    };
+    auto domain = m_impl->domain(host);
+    if (!domain) {
+        return fail(domain.status());
+    }
+    auto found = find_link(*m_impl, *domain, code);
+    if (!found) {
+        return fail(found.status());
+    }
+    Link link = *found;
+    std::string before = link_audit_json(link);
+    link.destination = patch.destination.value_or(link.destination);
+    link.redirect_type = patch.redirect_type.value_or(link.redirect_type);
+    link.forward_query = patch.forward_query.value_or(link.forward_query);
+    link.not_before = patch.not_before.value_or(link.not_before);
+    link.expires = patch.expires.value_or(link.expires);
+    for (const std::string& t : patch.add_tags) {
+        link.tags.push_back(t);
+    }
+    std::erase_if(link.tags, [&](const std::string& t) {
+        return std::find(patch.remove_tags.begin(), patch.remove_tags.end(), t) != patch.remove_tags.end();
+    });
+    link.tags = decode_tags(encode_tags(link.tags));
+    st = update_link(*m_impl, link, now_seconds());
+    if (st) {
+        st = m_impl->audit("edit", link.host, link.code, link.id, before, link_audit_json(link));
+    }
+    if (st) {
+        st = m_impl->commit_write();
+    }
+    if (!st) {
+        return fail(st);
+    }
+    return link;
+}
+
+Result<Link> Store::change_state(std::string_view host, std::string_view code, StateAction action) {
+    Status st = m_impl->begin_write();
+    if (!st) {
+        return st;
+    }
+    auto fail = [&](Status s) -> Result<Link> {
+        m_impl->rollback_write();
+        return s;
+    };
+    auto domain = m_impl->domain(host);
+    if (!domain) {
+        return fail(domain.status());
+    }
+    auto found = find_link(*m_impl, *domain, code);
+    if (!found) {
+        return fail(found.status());
+    }
+    Link link = *found;
+    LinkState target = LinkState::active;
+    const char* name = "enable";
+    switch (action) {
+    case StateAction::disable:
+        target = LinkState::disabled;
+        name = "disable";
+        break;
+    case StateAction::enable: break;
+    case StateAction::remove:
+        target = LinkState::deleted;
+        name = "delete";
+        break;
+    case StateAction::restore: name = "restore"; break;
+    }
+    bool from_deleted = link.status == LinkState::deleted;
+    if (from_deleted && (action == StateAction::disable || action == StateAction::enable)) {
+        return fail(Status::conflict("link '" + link.code + "' is deleted; `shortlink restore` it first"));
+    }
+    if (action == StateAction::restore && !from_deleted) {
+        return fail(Status::conflict("link '" + link.code + "' is not deleted (it is " +
+                                     std::string(link_state_name(link.status)) + ")"));
+    }
+    if (link.status == target) {
+        m_impl->rollback_write();
+        return link;  // already there: nothing to record
+    }
+    std::string before = link_audit_json(link);
+    link.status = target;
+    st = update_link(*m_impl, link, now_seconds());
+    if (st) {
+        st = m_impl->audit(name, link.host, link.code, link.id, before, link_audit_json(link));
+    }
+    if (st) {
+        st = m_impl->commit_write();
+    }
+    if (!st) {
+        return fail(st);
+    }
+    return link;
+}
+
+Status Store::begin_bulk() {
+    if (m_impl->in_bulk) {
+        return Status::invalid_argument("a bulk transaction is already open");
+    }
+    Status st = m_impl->exec("BEGIN IMMEDIATE");
+    if (st) {
+        m_impl->in_bulk = true;
+    }
+    return st;
+}
+
+Status Store::end_bulk(bool commit) {
+    if (!m_impl->in_bulk) {
+        return Status::invalid_argument("no bulk transaction is open");
+    }
+    m_impl->in_bulk = false;
+    if (commit) {
+        Status st = m_impl->exec("COMMIT");
+        if (!st) {
+            m_impl->exec("ROLLBACK");
+        }
+        return st;
+    }
+    return m_impl->exec("ROLLBACK");
+}
+
+Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflict) {
+    auto domain = m_impl->domain(input.host);
+    if (!domain) {
+        return domain.status();
+    }
+    std::int64_t now = now_seconds();
+    auto id = insert_link(*m_impl, *domain, input, input.code, now);
+    if (id) {
+        Link link = link_from_input(*domain, input, input.code, *id, now);
+        Status st = m_impl->audit("import", link.host, link.code, link.id, "", link_audit_json(link));
+        if (!st) {
+            return st;
+        }
+        return PutOutcome::inserted;
+    }
+    if (id.status().code() != Status::Code::conflict || on_conflict == OnConflict::fail) {
+        return id.status();
+    }
+    if (on_conflict == OnConflict::skip) {
+        return PutOutcome::skipped;
+    }
+    auto found = find_link(*m_impl, *domain, input.code);
+    if (!found) {
+        return found.status();
+    }
+    if (found->code != input.code) {
+        return Status::conflict("code '" + input.code + "' differs only in case from existing '" + found->code +
+                                "' on case-insensitive domain '" + domain->host + "'");
+    }
+    Link link = *found;
+    std::string before = link_audit_json(link);
+    link.destination = input.destination;
+    link.redirect_type = input.redirect_type;
+    link.status = input.status;
+    link.forward_query = input.forward_query;
+    link.not_before = input.not_before;
+    link.expires = input.expires;
+    link.tags = decode_tags(encode_tags(input.tags));
+    Status st = update_link(*m_impl, link, now);
+    if (st) {
+        st = m_impl->audit("import-update", link.host, link.code, link.id, before, link_audit_json(link));
+    }
+    if (!st) {
+        return st;
+    }
+    return PutOutcome::updated;
+}
+
+Status Store::history(std::string_view host, std::string_view code, std::int64_t limit,
+                      const std::function<bool(const AuditRecord&)>& on_record) {
+    std::int64_t link_id = 0;
+    if (!code.empty()) {
+        auto link = get_link(host, code);
+        if (!link) {
+            return link.status();
+        }
+        link_id = link->id;
+    }
+    auto stmt = m_impl->prepare(
+        "SELECT id, at, actor, action, host, code, COALESCE(before, ''), COALESCE(after, '') FROM audit_log "
+        "WHERE (?1 = 0 OR link_id = ?1) AND (?1 != 0 OR ?2 = '' OR host = ?2) ORDER BY id DESC LIMIT ?3");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, link_id).bind(2, code.empty() ? host : std::string_view()).bind(3, limit > 0 ? limit : -1);
+    int rc;
+    while ((rc = s->step()) == SQLITE_ROW) {
+        AuditRecord r;
+        r.id = s->i64(0);
+        r.at = s->i64(1);
+        r.actor = std::string(s->text(2));
+        r.action = std::string(s->text(3));
+        r.host = std::string(s->text(4));
+        r.code = std::string(s->text(5));
+        r.before_json = std::string(s->text(6));
+        r.after_json = std::string(s->text(7));
+        if (!on_record(r)) {
+            return Status::ok();
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot read the audit log");
+    }
+    return Status::ok();
+}
+
+}  // namespace shortlink::store

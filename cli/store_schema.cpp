@@ -1,0 +1,153 @@
+// The store's schema as forward-only migrations. Migration N brings `PRAGMA user_version` from
+// N-1 to N inside one transaction; a database newer than this build is refused, never touched.
+// Add a migration by appending to k_migrations; never edit a released one.
+#include <iterator>
+#include <string>
+
+#include "cli/store_internal.h"
+
+namespace shortlink::store {
+namespace {
+
+// Migration 1: domains, links, the append-only audit log and the snapshot record.
+//
+// links.ci copies the domain's case_insensitive flag so that a partial unique index can refuse
+// two codes differing only in ASCII case on those domains alone (a partial index cannot look at
+// another table). links.tags is ",a,b," (sorted) so a tag test is one instr() with exact,
+// case-sensitive matching. Times are Unix seconds; 0 means "none".
+constexpr const char* k_migration_1 = R"sql(
+CREATE TABLE domains (
+    id                 INTEGER PRIMARY KEY,
+    host               TEXT NOT NULL UNIQUE,
+    is_default         INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+    default_redirect   INTEGER NOT NULL DEFAULT 302 CHECK (default_redirect IN (301, 302, 307, 308)),
+    root_url           TEXT NOT NULL DEFAULT '',
+    case_insensitive   INTEGER NOT NULL DEFAULT 0 CHECK (case_insensitive IN (0, 1)),
+    forward_query      INTEGER NOT NULL DEFAULT 1 CHECK (forward_query IN (0, 1)),
+    cache_max_age_s    INTEGER NOT NULL DEFAULT 300 CHECK (cache_max_age_s >= 0),
+    negative_max_age_s INTEGER NOT NULL DEFAULT 60 CHECK (negative_max_age_s >= 0),
+    removed            INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1)),
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX domains_one_default ON domains (is_default) WHERE is_default = 1;
+INSERT INTO domains (host, is_default, created_at, updated_at)
+    VALUES ('*', 1, CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER));
+
+CREATE TABLE links (
+    id            INTEGER PRIMARY KEY,
+    domain_id     INTEGER NOT NULL REFERENCES domains (id),
+    code          TEXT NOT NULL CHECK (length(code) BETWEEN 1 AND 128),
+    ci            INTEGER NOT NULL DEFAULT 0 CHECK (ci IN (0, 1)),
+    destination   TEXT NOT NULL CHECK (length(destination) BETWEEN 1 AND 8192),
+    redirect_type INTEGER NOT NULL DEFAULT 0 CHECK (redirect_type IN (0, 301, 302, 307, 308)),
+    status        INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
+    forward_query INTEGER NOT NULL DEFAULT -1 CHECK (forward_query IN (-1, 0, 1)),
+    not_before    INTEGER NOT NULL DEFAULT 0,
+    expires       INTEGER NOT NULL DEFAULT 0,
+    tags          TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL DEFAULT '',
+    rules         TEXT NOT NULL DEFAULT '',
+    version       INTEGER NOT NULL DEFAULT 1,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (domain_id, code)
+);
+CREATE UNIQUE INDEX links_case_folded ON links (domain_id, lower(code)) WHERE ci = 1;
+
+CREATE TABLE audit_log (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    host    TEXT NOT NULL DEFAULT '',
+    code    TEXT NOT NULL DEFAULT '',
+    link_id INTEGER,
+    before  TEXT,
+    after   TEXT
+);
+CREATE INDEX audit_by_link ON audit_log (link_id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused');
+END;
+
+CREATE TABLE snapshots (
+    serial       INTEGER PRIMARY KEY CHECK (serial > 0),
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'complete')),
+    created_at   INTEGER NOT NULL,
+    sha256_hex   TEXT NOT NULL DEFAULT '',
+    link_count   INTEGER NOT NULL DEFAULT 0,
+    domain_count INTEGER NOT NULL DEFAULT 0,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    key_id       TEXT NOT NULL DEFAULT '',
+    path         TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
+constexpr const char* k_migrations[] = {k_migration_1};
+constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
+
+int read_user_version(sqlite3* db) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &raw, nullptr) != SQLITE_OK) {
+        return -1;
+    }
+    int version = -1;
+    if (sqlite3_step(raw) == SQLITE_ROW) {
+        version = sqlite3_column_int(raw, 0);
+    }
+    sqlite3_finalize(raw);
+    return version;
+}
+
+Status exec(sqlite3* db, const std::string& sql, std::string_view what) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string message = std::string(what) + ": " + (err != nullptr ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        return Status::io_error(message);
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+int current_schema_version() { return k_schema_version; }
+
+Status migrate(sqlite3* db) {
+    // BEGIN IMMEDIATE so two processes opening a fresh file cannot both run migration 1.
+    Status st = exec(db, "BEGIN IMMEDIATE", "cannot lock the database");
+    if (!st) {
+        return st;
+    }
+    int version = read_user_version(db);
+    if (version < 0) {
+        exec(db, "ROLLBACK", "rollback");
+        return Status::corruption("cannot read the schema version: " + std::string(sqlite3_errmsg(db)));
+    }
+    if (version > k_schema_version) {
+        exec(db, "ROLLBACK", "rollback");
+        return Status::unsupported("database schema version " + std::to_string(version) +
+                                   " is newer than this shortlink understands (" +
+                                   std::to_string(k_schema_version) + "); upgrade shortlink");
+    }
+    for (int next = version; next < k_schema_version; ++next) {
+        st = exec(db, k_migrations[next], "migration " + std::to_string(next + 1) + " failed");
+        if (st) {
+            st = exec(db, "PRAGMA user_version = " + std::to_string(next + 1), "set user_version");
+        }
+        if (!st) {
+            exec(db, "ROLLBACK", "rollback");
+            return st;
+        }
+    }
+    return exec(db, "COMMIT", "cannot commit the migration");
+}
+
+}  // namespace shortlink::store

@@ -1,0 +1,20 @@
+// Times as users type and read them: RFC 3339 timestamps ("2026-12-31T23:59:59Z",
+// "2026-12-31T23:59:59.5+02:00") and relative durations from now ("30m", "12h", "7d", "2w",
+// "90s"). Stored as Unix seconds; 0 means "none". Pure functions of their arguments.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "formats/status.h"
+
+namespace shortlink::timefmt {
+
+// RFC 3339 date-time (fractions truncated) or a positive relative duration added to `now`.
+Result<std::int64_t> parse_time(std::string_view text, std::int64_t now);
+
+// RFC 3339 in UTC with a "Z" suffix; "" for 0.
+std::string format_time(std::int64_t unix_seconds);
+
+}  // namespace shortlink::timefmt

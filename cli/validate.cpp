@@ -1,0 +1,293 @@
+// Validation and normalization of user input. See validate.h.
+#include "cli/validate.h"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
+#include "cli/punycode.h"
+
+namespace shortlink::validate {
+namespace {
+
+// Paths the redirect server or the web itself claims; compared case-insensitively against the
+// first segment of a code so that `/Metrics` cannot shadow an admin-looking path either.
+constexpr std::array<std::string_view, 12> k_reserved = {
+    "healthz", "readyz", "livez", "metrics", ".well-known", "favicon.ico",
+    "robots.txt", "api", "admin", "_shortlink", "static", "sitemap.xml"};
+
+std::string hex_byte(unsigned char c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02x", c);
+    return buf;
+}
+
+bool ieq(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i];
+        char y = b[i];
+        if (x >= 'A' && x <= 'Z') {
+            x = static_cast<char>(x - 'A' + 'a');
+        }
+        if (y >= 'A' && y <= 'Z') {
+            y = static_cast<char>(y - 'A' + 'a');
+        }
+        if (x != y) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool is_code_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+}
+
+// One label after punycode: LDH, 1-63 bytes, no hyphen at either end.
+Status check_label(std::string_view label, std::string_view host) {
+    if (label.empty()) {
+        return Status::invalid_argument("host '" + std::string(host) + "' has an empty label");
+    }
+    if (label.size() > 63) {
+        return Status::invalid_argument("host '" + std::string(host) + "' has a label longer than 63 bytes");
+    }
+    if (label.front() == '-' || label.back() == '-') {
+        return Status::invalid_argument("host '" + std::string(host) + "' has a label that starts or ends with '-'");
+    }
+    for (char c : label) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+            return Status::invalid_argument("host '" + std::string(host) + "' contains '" + std::string(1, c) +
+                                            "'; only letters, digits, '-' and '.' are allowed");
+        }
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<std::string> normalize_destination(std::string_view url) {
+    if (url.empty()) {
+        return Status::invalid_argument("URL is empty");
+    }
+    if (url.size() > k_max_url_bytes) {
+        return Status::invalid_argument("URL is " + std::to_string(url.size()) + " bytes; the limit is " +
+                                        std::to_string(k_max_url_bytes));
+    }
+    for (std::size_t i = 0; i < url.size(); ++i) {
+        auto c = static_cast<unsigned char>(url[i]);
+        if (c < 0x20 || c == 0x7f) {
+            return Status::invalid_argument("URL contains control character " + hex_byte(c) + " at byte " +
+                                            std::to_string(i) + " (CR/LF or NUL would corrupt the Location header)");
+        }
+        if (c == ' ') {
+            return Status::invalid_argument("URL contains a space at byte " + std::to_string(i) +
+                                            "; percent-encode it as %20");
+        }
+        if (c >= 0x80) {
+            return Status::invalid_argument("URL contains a non-ASCII byte at byte " + std::to_string(i) +
+                                            "; percent-encode the path and use xn-- (punycode) for the host");
+        }
+    }
+    auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
+    if (!parsed) {
+        return Status::invalid_argument("not an absolute URL (expected http(s)://host/...): " +
+                                        parsed.error().message());
+    }
+    boost::urls::url u(*parsed);
+    std::string scheme(u.scheme());
+    for (char& c : scheme) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    if (scheme != "http" && scheme != "https") {
+        return Status::invalid_argument("scheme '" + scheme + "' is not allowed; only http and https");
+    }
+    if (!u.has_authority() || u.encoded_host().empty()) {
+        return Status::invalid_argument("URL has no host");
+    }
+    if (u.has_userinfo()) {
+        return Status::invalid_argument("URL contains credentials (user@host); they are refused because they "
+                                        "disguise the real host");
+    }
+    switch (u.host_type()) {
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::ipv6: break;
+    case boost::urls::host_type::name: {
+        std::string host(u.encoded_host());
+        if (host.find('%') != std::string::npos) {
+            return Status::invalid_argument("URL host must not be percent-encoded");
+        }
+        auto normalized = normalize_host(host);
+        if (!normalized) {
+            return Status::invalid_argument("URL " + normalized.status().message());
+        }
+        u.set_encoded_host(*normalized);
+        break;
+    }
+    default: return Status::invalid_argument("URL host is not a DNS name or IP address");
+    }
+    if (u.has_port() && !u.port().empty() && u.port_number() == 0) {
+        return Status::invalid_argument("URL port '" + std::string(u.port()) + "' is not a valid port");
+    }
+    if (u.encoded_path().empty()) {
+        u.set_path_absolute(true);  // "https://x.org" and "https://x.org/" are one destination
+    }
+    u.normalize();
+    std::string out(u.buffer());
+    if (out.size() > k_max_url_bytes) {
+        return Status::invalid_argument("normalized URL exceeds " + std::to_string(k_max_url_bytes) + " bytes");
+    }
+    return out;
+}
+
+bool is_reserved_code(std::string_view code) {
+    std::string_view first = code.substr(0, code.find('/'));
+    for (std::string_view r : k_reserved) {
+        if (ieq(first, r)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Status check_code(std::string_view code) {
+    if (code.empty()) {
+        return Status::invalid_argument("code is empty");
+    }
+    if (code.size() > k_max_code_bytes) {
+        return Status::invalid_argument("code is " + std::to_string(code.size()) + " bytes; the limit is " +
+                                        std::to_string(k_max_code_bytes));
+    }
+    if (code.front() == '/' || code.back() == '/') {
+        return Status::invalid_argument("code '" + std::string(code) + "' must not start or end with '/'");
+    }
+    std::size_t start = 0;
+    while (start <= code.size()) {
+        std::size_t slash = code.find('/', start);
+        if (slash == std::string_view::npos) {
+            slash = code.size();
+        }
+        std::string_view segment = code.substr(start, slash - start);
+        if (segment.empty()) {
+            return Status::invalid_argument("code '" + std::string(code) + "' has an empty segment ('//')");
+        }
+        if (segment == "." || segment == "..") {
+            return Status::invalid_argument("code '" + std::string(code) + "' has a '" + std::string(segment) +
+                                            "' segment");
+        }
+        for (std::size_t i = 0; i < segment.size(); ++i) {
+            if (!is_code_char(segment[i])) {
+                auto c = static_cast<unsigned char>(segment[i]);
+                std::string shown = (c >= 0x21 && c < 0x7f) ? "'" + std::string(1, segment[i]) + "'" : hex_byte(c);
+                return Status::invalid_argument("code contains " + shown + " at byte " + std::to_string(start + i) +
+                                                "; allowed: A-Z a-z 0-9 - _ . ~ and / between segments");
+            }
+        }
+        start = slash + 1;
+    }
+    if (is_reserved_code(code)) {
+        return Status::invalid_argument("code '" + std::string(code) + "' is reserved");
+    }
+    return Status::ok();
+}
+
+Result<std::string> normalize_host(std::string_view host) {
+    if (host == "*") {
+        return std::string(host);
+    }
+    if (host.empty()) {
+        return Status::invalid_argument("host is empty");
+    }
+    if (host.back() == '.') {
+        host.remove_suffix(1);  // the root label is implied
+    }
+    if (host.find(':') != std::string_view::npos) {
+        return Status::invalid_argument("host '" + std::string(host) + "' must not include a port or be an IPv6 literal");
+    }
+    std::string out;
+    std::size_t start = 0;
+    while (start <= host.size()) {
+        std::size_t dot = host.find('.', start);
+        if (dot == std::string_view::npos) {
+            dot = host.size();
+        }
+        std::string label(host.substr(start, dot - start));
+        for (char& c : label) {
+            if (c >= 'A' && c <= 'Z') {
+                c = static_cast<char>(c - 'A' + 'a');
+            }
+        }
+        auto ascii = label_to_ascii(label);
+        if (!ascii) {
+            return Status::invalid_argument("host '" + std::string(host) + "': " + ascii.status().message());
+        }
+        Status st = check_label(*ascii, host);
+        if (!st) {
+            return st;
+        }
+        if (!out.empty()) {
+            out += '.';
+        }
+        out += *ascii;
+        start = dot + 1;
+    }
+    if (out.size() > k_max_host_bytes) {
+        return Status::invalid_argument("host is longer than " + std::to_string(k_max_host_bytes) + " bytes");
+    }
+    return out;
+}
+
+Status check_tag(std::string_view tag) {
+    if (tag.empty() || tag.size() > k_max_tag_bytes) {
+        return Status::invalid_argument("tag must be 1 to " + std::to_string(k_max_tag_bytes) + " bytes");
+    }
+    for (char c : tag) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_' || c == '.' || c == ':';
+        if (!ok) {
+            return Status::invalid_argument("tag '" + std::string(tag) +
+                                            "' may only contain A-Z a-z 0-9 - _ . :");
+        }
+    }
+    return Status::ok();
+}
+
+Result<std::uint16_t> parse_redirect_type(std::string_view text) {
+    for (std::uint16_t t : {301, 302, 307, 308}) {
+        if (text == std::to_string(t)) {
+            return t;
+        }
+    }
+    return Status::invalid_argument("redirect type '" + std::string(text) + "' is not one of 301, 302, 307, 308");
+}
+
+std::string generate_code() {
+    // Rejection sampling keeps every symbol equally likely: bytes >= 4 * 55 are drawn again.
+    constexpr unsigned k_n = static_cast<unsigned>(k_code_alphabet.size());
+    constexpr unsigned k_limit = (256 / k_n) * k_n;
+    std::string code;
+    while (code.size() < k_generated_code_length) {
+        std::array<unsigned char, 16> bytes{};
+        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+            std::abort();  // no entropy: never fall back to a predictable code
+        }
+        for (unsigned char b : bytes) {
+            if (b < k_limit && code.size() < k_generated_code_length) {
+                code.push_back(k_code_alphabet[b % k_n]);
+            }
+        }
+    }
+    return code;
+}
+
+}  // namespace shortlink::validate

@@ -1,0 +1,46 @@
+// Validation and normalization of everything a user types into the store: destination URLs,
+// codes, hosts, tags and redirect types. Pure functions: no I/O except generate_code(), which
+// reads the OpenSSL CSPRNG. Every error message says what is wrong, so the CLI prints it as is.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "formats/status.h"
+
+namespace shortlink::validate {
+
+inline constexpr std::size_t k_max_url_bytes = 8192;   // 8 KiB: above what browsers and proxies keep
+inline constexpr std::size_t k_max_code_bytes = 128;
+inline constexpr std::size_t k_max_host_bytes = 253;   // RFC 1035 name length without the root dot
+inline constexpr std::size_t k_max_tag_bytes = 64;
+inline constexpr std::size_t k_generated_code_length = 7;
+// Base62 without look-alikes (0 O o, 1 l I i): 55 symbols, 55^7 ~ 1.5e12 codes.
+inline constexpr std::string_view k_code_alphabet =
+    "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+
+// An absolute http(s) URL with a host, no control characters or spaces, at most 8 KiB; returned
+// normalized (Boost.URL: lowercase scheme and host, percent-encoding and dot segments normalized).
+Result<std::string> normalize_destination(std::string_view url);
+
+// 1-128 bytes of A-Za-z0-9-_.~ with '/' between segments; no empty, "." or ".." segment; the
+// first segment is not a reserved name. Returned unchanged (case is preserved).
+Status check_code(std::string_view code);
+bool is_reserved_code(std::string_view code);
+
+// A DNS name, lowercased, trailing dot removed, no port; non-ASCII labels become A-labels
+// (punycode, RFC 3492). "*" (the default domain) is accepted as is.
+Result<std::string> normalize_host(std::string_view host);
+
+// 1-64 bytes of A-Za-z0-9-_.:
+Status check_tag(std::string_view tag);
+
+// "301", "302", "307" or "308".
+Result<std::uint16_t> parse_redirect_type(std::string_view text);
+
+// A random code of k_generated_code_length symbols of k_code_alphabet from RAND_bytes.
+// Throws nothing; aborts only if the CSPRNG itself fails (OpenSSL cannot seed).
+std::string generate_code();
+
+}  // namespace shortlink::validate
