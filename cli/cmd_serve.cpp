@@ -1,0 +1,90 @@
+// shortlink serve: the redirect plane (serve/server.h). This file only turns options (or a
+// config file, via CLI11's config support) into a ServeConfig; every limit's default and meaning
+// lives in serve/config.h and man/shortlink-serve.1.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command_util.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "serve/config.h"
+#include "serve/server.h"
+
+namespace shortlink::cli {
+namespace {
+
+struct ServeOptions {
+    serve::ServeConfig config;  // limits are bound straight into it
+    std::vector<std::string> trust;
+    std::vector<std::string> listen;
+    std::string admin = "127.0.0.1:9090";
+};
+
+serve::Endpoint endpoint_arg(const std::string& text, const char* option) {
+    auto endpoint = serve::parse_endpoint(text);
+    if (!endpoint) {
+        throw Error(k_exit_usage, std::string(option) + ": " + endpoint.status().message());
+    }
+    return std::move(endpoint).value();
+}
+
+void run_serve(ServeOptions& o) {
+    serve::ServeConfig& config = o.config;
+    if (!std::filesystem::is_directory(config.snapshot_dir)) {
+        throw Error(k_exit_not_found, "--snapshots: '" + config.snapshot_dir + "' is not a directory");
+    }
+    config.trusted_keys = unwrap(serve::load_trusted_keys(o.trust));
+    if (o.listen.empty()) {
+        o.listen.push_back("127.0.0.1:8080");
+    }
+    for (const std::string& l : o.listen) {
+        config.listen.push_back(endpoint_arg(l, "--listen"));
+    }
+    if (o.admin != "none" && !o.admin.empty()) {
+        config.admin = endpoint_arg(o.admin, "--admin");
+    }
+    check(serve::run_server(config));
+}
+
+}  // namespace
+
+void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
+    auto o = std::make_shared<ServeOptions>();
+    serve::ServeConfig& c = o->config;
+    CLI::App* sub = add_command(app, "serve");
+    sub->set_config("--config", "", "Read any of these options from a TOML or INI file");
+    sub->add_option("--snapshots", c.snapshot_dir, "Directory of links-<serial>.slsnap files")
+        ->required();
+    sub->add_option("--trust", o->trust, "Trusted public key file (repeat for key rotation)")
+        ->required();
+    sub->add_option("--listen", o->listen, "Public listener ADDR:PORT (repeatable; default 127.0.0.1:8080)");
+    sub->add_option("--admin", o->admin, "Admin listener ADDR:PORT, or 'none' (default 127.0.0.1:9090)");
+    sub->add_option("--threads", c.threads, "Request threads (default: one per core)")
+        ->check(CLI::Range(0u, 1024u));
+    sub->add_option("--max-header-bytes", c.max_header_bytes, "Request line plus headers, bytes (8192)")
+        ->check(CLI::Range(256u, 1u << 20));
+    sub->add_option("--max-headers", c.max_header_count, "Header fields per request (100)")
+        ->check(CLI::Range(1u, 10000u));
+    sub->add_option("--max-body-bytes", c.max_body_bytes, "Request body, read and discarded (1048576)");
+    sub->add_option("--header-timeout", c.header_timeout_s, "Seconds to receive a request's headers (60)")
+        ->check(CLI::Range(0.01, 86400.0));
+    sub->add_option("--keepalive-timeout", c.keepalive_timeout_s, "Seconds an idle connection stays open (75)")
+        ->check(CLI::Range(0.01, 86400.0));
+    sub->add_option("--send-timeout", c.send_timeout_s, "Seconds a response write may stall (60)")
+        ->check(CLI::Range(0.01, 86400.0));
+    sub->add_option("--max-requests", c.max_requests_per_connection, "Requests per connection (1000)")
+        ->check(CLI::Range(1u, 100000000u));
+    sub->add_option("--max-connections", c.max_connections, "Open client connections, all threads (10000)")
+        ->check(CLI::Range(1u, 10000000u));
+    sub->add_option("--rescan-interval", c.rescan_interval_s, "Seconds between directory rescans (10)")
+        ->check(CLI::Range(0.05, 86400.0));
+    sub->add_option("--drain-timeout", c.drain_timeout_s, "Seconds SIGTERM waits for in-flight requests (10)")
+        ->check(CLI::Range(0.0, 3600.0));
+    sub->callback([o] { run_serve(*o); });
+}
+
+}  // namespace shortlink::cli
