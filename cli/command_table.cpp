@@ -23,6 +23,11 @@ const std::vector<Command>& command_table() {
         {"export", "Export every link as CSV or JSON Lines", setup_export},
         // snapshots and keys
         // ISSUE3-COMMANDS
+        {"keygen", "Create an Ed25519 key pair for signing snapshots", setup_keygen},
+        {"compile", "Compile the database into a signed snapshot, published atomically", setup_compile},
+        {"verify", "Check a snapshot's structure, checksums and signature", setup_verify},
+        {"inspect", "Show a snapshot's header, sections, counts and index size", setup_inspect},
+        {"diff", "Links added, removed and changed between two snapshots", setup_diff},
         // redirect plane
         // ISSUE4-COMMANDS
     };

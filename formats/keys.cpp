@@ -199,7 +199,7 @@ Result<SigningKey> SigningKey::load(const std::string& path,
     }
     if (*label == "PUBLIC KEY") {
         return Status::invalid_argument(path + " is a public key; signing needs the secret key "
-                                               "(the file keygen wrote without .pub)");
+                                               "(keygen writes NAME.key and NAME.pub; give NAME.key)");
     }
     const bool encrypted = *label == "ENCRYPTED PRIVATE KEY";
     if (encrypted && !passphrase) {

@@ -1,0 +1,38 @@
+// shortlink verify: exit 0 only for a snapshot that passes every check, else say which failed.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command_util.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/snapshot_cli.h"
+
+namespace shortlink::cli {
+
+namespace {
+
+struct VerifyOptions {
+    std::string file;
+    std::vector<std::string> trust;
+};
+
+void run_verify(const VerifyOptions& opt) {
+    const formats::TrustedKeys trusted = load_trusted_keys(opt.trust);
+    const auto snap = open_snapshot(opt.file, trusted, true);
+    std::cout << opt.file << ": ok: serial " << snap->serial() << ", " << snap->link_count()
+              << " links, " << snap->domain_count() << " domains, signed by key "
+              << snap->key_id() << "\n";
+}
+
+}  // namespace
+
+void setup_verify(CLI::App& app, const GlobalOptions& /*globals*/) {
+    auto opt = std::make_shared<VerifyOptions>();
+    CLI::App* sub = add_command(app, "verify");
+    sub->add_option("FILE", opt->file, "Snapshot file (links-<serial>.slsnap)")->required();
+    sub->add_option("--trust", opt->trust, "Trusted public key file (repeatable)")->required();
+    sub->callback([opt]() { run_verify(*opt); });
+}
+
+}  // namespace shortlink::cli
