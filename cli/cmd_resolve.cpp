@@ -88,7 +88,8 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("URL", o->url, "Absolute URL to resolve, e.g. https://go.example.com/docs")
         ->required();
     sub->add_option("--trust", o->trust,
-                    "Trusted public key file (repeatable); without it the signature is not checked");
+                    "Trusted public key file (repeatable); without it the signature is not checked")
+        ->allow_extra_args(false);
     sub->add_option("--at", o->at, "Answer as of this time (RFC 3339, or a duration from now like 7d)");
     sub->add_flag("--head", o->head, "Resolve a HEAD request instead of GET");
     sub->add_flag("--json", o->json, "Print the answer as one JSON object");

@@ -22,6 +22,7 @@ struct ServeOptions {
     std::vector<std::string> trust;
     std::vector<std::string> listen;
     std::string admin = "127.0.0.1:9090";
+    std::string config_file;
 };
 
 serve::Endpoint endpoint_arg(const std::string& text, const char* option) {
@@ -32,8 +33,50 @@ serve::Endpoint endpoint_arg(const std::string& text, const char* option) {
     return std::move(endpoint).value();
 }
 
-void run_serve(ServeOptions& o) {
+// CLI11 2.1 only reads config files declared on the top-level app, so the serve subcommand
+// applies its own: every key names a long option ("max-requests = 100", "trust = [...]"), at the
+// top level or in a [serve] section; options given on the command line win.
+void apply_config_file(CLI::App* sub, const std::string& path) {
+    std::vector<CLI::ConfigItem> items;
+    try {
+        items = CLI::ConfigTOML().from_file(path);
+    } catch (const CLI::Error& e) {
+        throw Error(k_exit_usage, "--config " + path + ": " + e.what());
+    }
+    for (const CLI::ConfigItem& item : items) {
+        if (item.name == "++" || item.name == "--") {
+            continue;  // section markers
+        }
+        if (!item.parents.empty() && !(item.parents.size() == 1 && item.parents[0] == "serve")) {
+            throw Error(k_exit_usage, "--config " + path + ": unknown section '" + item.parents[0] + "'");
+        }
+        CLI::Option* opt = sub->get_option_no_throw("--" + item.name);
+        if (opt == nullptr || item.name == "config" || item.name == "help") {
+            throw Error(k_exit_usage, "--config " + path + ": unknown option '" + item.name + "'");
+        }
+        if (opt->count() > 0) {
+            continue;
+        }
+        try {
+            opt->add_result(item.inputs);
+            opt->run_callback();
+        } catch (const CLI::Error& e) {
+            throw Error(k_exit_usage, "--config " + path + ": " + item.name + ": " + e.what());
+        }
+    }
+}
+
+void run_serve(ServeOptions& o, CLI::App* sub) {
     serve::ServeConfig& config = o.config;
+    if (!o.config_file.empty()) {
+        apply_config_file(sub, o.config_file);
+    }
+    if (config.snapshot_dir.empty()) {
+        throw Error(k_exit_usage, "--snapshots is required (on the command line or in --config)");
+    }
+    if (o.trust.empty()) {
+        throw Error(k_exit_usage, "--trust is required (on the command line or in --config)");
+    }
     if (!std::filesystem::is_directory(config.snapshot_dir)) {
         throw Error(k_exit_not_found, "--snapshots: '" + config.snapshot_dir + "' is not a directory");
     }
@@ -56,12 +99,13 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto o = std::make_shared<ServeOptions>();
     serve::ServeConfig& c = o->config;
     CLI::App* sub = add_command(app, "serve");
-    sub->set_config("--config", "", "Read any of these options from a TOML or INI file");
-    sub->add_option("--snapshots", c.snapshot_dir, "Directory of links-<serial>.slsnap files")
-        ->required();
-    sub->add_option("--trust", o->trust, "Trusted public key file (repeat for key rotation)")
-        ->required();
-    sub->add_option("--listen", o->listen, "Public listener ADDR:PORT (repeatable; default 127.0.0.1:8080)");
+    sub->add_option("--config", o->config_file,
+                    "Read any of these options from a TOML or INI file (command line wins)");
+    sub->add_option("--snapshots", c.snapshot_dir, "Directory of links-<serial>.slsnap files (required)");
+    sub->add_option("--trust", o->trust, "Trusted public key file (repeat for key rotation; required)")
+        ->allow_extra_args(false);
+    sub->add_option("--listen", o->listen, "Public listener ADDR:PORT (repeatable; default 127.0.0.1:8080)")
+        ->allow_extra_args(false);
     sub->add_option("--admin", o->admin, "Admin listener ADDR:PORT, or 'none' (default 127.0.0.1:9090)");
     sub->add_option("--threads", c.threads, "Request threads (default: one per core)")
         ->check(CLI::Range(0u, 1024u));
@@ -84,7 +128,7 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->check(CLI::Range(0.05, 86400.0));
     sub->add_option("--drain-timeout", c.drain_timeout_s, "Seconds SIGTERM waits for in-flight requests (10)")
         ->check(CLI::Range(0.0, 3600.0));
-    sub->callback([o] { run_serve(*o); });
+    sub->callback([o, sub] { run_serve(*o, sub); });
 }
 
 }  // namespace shortlink::cli

@@ -47,6 +47,12 @@ void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::
             return;
         }
         m_content_length_seen = true;
+        // Beast accepts a list of equal values ("5, 5"); a proxy in front may not read it the
+        // same way, so only plain digits are allowed.
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+            fail(ParseFlaw::duplicate_content_length, ec);
+            return;
+        }
         break;
     case field::transfer_encoding:
         // Only a lone "chunked" has a meaning we can frame; anything else (gzip, chunked twice,

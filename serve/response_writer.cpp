@@ -52,14 +52,15 @@ void append_escaped(std::string& out, std::string_view s) {
 void append_location_escaped(std::string& out, const Response& r) {
     append_escaped(out, r.location_prefix);
     if (r.query_separator != '\0') {
-        out.push_back(r.query_separator);
+        append_escaped(out, std::string_view(&r.query_separator, 1));
     }
     append_escaped(out, r.location_query);
     append_escaped(out, r.location_suffix);
 }
 
 std::size_t location_escaped_size(const Response& r) {
-    return escaped_size(r.location_prefix) + (r.query_separator != '\0' ? 1 : 0) +
+    return escaped_size(r.location_prefix) +
+           (r.query_separator != '\0' ? escaped_size(std::string_view(&r.query_separator, 1)) : 0) +
            escaped_size(r.location_query) + escaped_size(r.location_suffix);
 }
 

@@ -156,7 +156,9 @@ bool SnapshotManager::scan() {
     const auto [current, generation] = SnapshotManager::current();
     (void)generation;
     const std::uint64_t current_serial = current ? current->serial() : 0;
-    bool published = false;
+    // The best acceptable candidate. File names only order the search: a name can lie, so the
+    // search goes on while a name promises more than the best serial found so far.
+    std::shared_ptr<const formats::Snapshot> best;
     for (const Candidate& c : candidates) {
         const auto seen = m_seen.find(c.name);
         if (seen != m_seen.end() && seen->second == c.stamp) {
@@ -164,10 +166,11 @@ bool SnapshotManager::scan() {
         }
         m_seen[c.name] = c.stamp;
         const std::string path = m_dir + "/" + c.name;
-        if (published) {
-            continue;  // older than what was just published: superseded, not an attack
+        const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
+        if (best && named && c.hint <= best->serial()) {
+            continue;  // older than what is about to be published: superseded, not an attack
         }
-        if (current && c.hint != std::numeric_limits<std::uint64_t>::max() && c.hint <= current_serial) {
+        if (current && named && c.hint <= current_serial) {
             refuse(path, "rollback", "file name serial " + std::to_string(c.hint) +
                                          " is not above the serving serial " +
                                          std::to_string(current_serial));
@@ -185,13 +188,18 @@ bool SnapshotManager::scan() {
                                          std::to_string(current_serial));
             continue;
         }
-        if (m_prefault) {
-            snapshot->prefault();
+        if (!best || snapshot->serial() > best->serial()) {
+            best = std::move(snapshot);
         }
-        publish(std::move(snapshot));
-        published = true;
     }
-    return published;
+    if (!best) {
+        return false;
+    }
+    if (m_prefault) {
+        best->prefault();
+    }
+    publish(std::move(best));
+    return true;
 }
 
 }  // namespace shortlink::serve
