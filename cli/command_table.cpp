@@ -23,6 +23,7 @@ const std::vector<Command>& command_table() {
         {"export", "Export every link as CSV or JSON Lines", setup_export},
         // snapshots and keys
         // ISSUE3-COMMANDS
+        {"resolve", "Print what a server would answer for a URL, offline", setup_resolve},
         {"keygen", "Create an Ed25519 key pair for signing snapshots", setup_keygen},
         {"compile", "Compile the database into a signed snapshot, published atomically", setup_compile},
         {"verify", "Check a snapshot's structure, checksums and signature", setup_verify},
@@ -30,6 +31,7 @@ const std::vector<Command>& command_table() {
         {"diff", "Links added, removed and changed between two snapshots", setup_diff},
         // redirect plane
         // ISSUE4-COMMANDS
+        {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
     };
     return k_table;
 }

@@ -20,11 +20,13 @@ void setup_history(CLI::App& app, const GlobalOptions& globals);
 void setup_import(CLI::App& app, const GlobalOptions& globals);
 void setup_export(CLI::App& app, const GlobalOptions& globals);
 // ISSUE3-SETUPS
+void setup_resolve(CLI::App& app, const GlobalOptions& globals);
 void setup_keygen(CLI::App& app, const GlobalOptions& globals);
 void setup_compile(CLI::App& app, const GlobalOptions& globals);
 void setup_verify(CLI::App& app, const GlobalOptions& globals);
 void setup_inspect(CLI::App& app, const GlobalOptions& globals);
 void setup_diff(CLI::App& app, const GlobalOptions& globals);
 // ISSUE4-SETUPS
+void setup_serve(CLI::App& app, const GlobalOptions& globals);
 
 }  // namespace shortlink::cli
