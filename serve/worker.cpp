@@ -16,6 +16,9 @@ namespace {
 
 using reuse_port = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+// Longest pause between sweeps: bounds how late a drain, stop or snapshot release is noticed.
+constexpr std::int64_t k_max_sweep_ms = 100;
+
 std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0); }
 
 }  // namespace
@@ -156,7 +159,7 @@ void Worker::refresh() {
 void Worker::arm_sweep() {
     const std::int64_t shortest = std::min({m_limits.header_timeout_ms, m_limits.keepalive_timeout_ms,
                                             m_limits.send_timeout_ms, m_limits.linger_ms});
-    const std::int64_t period = std::clamp<std::int64_t>(shortest / 4, 50, 1000);
+    const std::int64_t period = std::clamp<std::int64_t>(shortest / 4, 20, k_max_sweep_ms);
     m_sweep_timer.expires_after(std::chrono::milliseconds(period));
     m_sweep_timer.async_wait([this](const boost::system::error_code& ec) {
         if (!ec) {
@@ -166,6 +169,17 @@ void Worker::arm_sweep() {
 }
 
 void Worker::sweep() {
+    if (m_want_stop.load(std::memory_order_acquire)) {
+        m_io.stop();
+        return;
+    }
+    if (m_want_drain.load(std::memory_order_acquire)) {
+        begin_drain();
+    }
+    if (m_want_refresh.exchange(false, std::memory_order_acq_rel) &&
+        m_manager.generation() != m_generation) {
+        refresh();
+    }
     const std::int64_t now = monotonic_ms();
     for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
         c->check_deadline(now);
@@ -190,14 +204,10 @@ void Worker::begin_drain() {
     }
 }
 
-void Worker::post_refresh() {
-    boost::asio::post(m_io, [this] { refresh(); });
-}
+void Worker::post_refresh() { m_want_refresh.store(true, std::memory_order_release); }
 
-void Worker::post_drain() {
-    boost::asio::post(m_io, [this] { begin_drain(); });
-}
+void Worker::post_drain() { m_want_drain.store(true, std::memory_order_release); }
 
-void Worker::post_stop() { m_io.stop(); }
+void Worker::post_stop() { m_want_stop.store(true, std::memory_order_release); }
 
 }  // namespace shortlink::serve

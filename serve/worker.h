@@ -7,7 +7,9 @@
 // (a store of one integer per request instead of arming a timer per read).
 //
 // Thread-safety: everything runs on the worker's own thread except post_*() and the
-// constructor/destructor; post_*() may be called from any thread.
+// constructor/destructor; post_*() may be called from any thread. They only set atomic flags
+// that the sweep timer picks up (within k_max_sweep_ms), so the io_context runs with
+// BOOST_ASIO_CONCURRENCY_HINT_UNSAFE: no mutex on the request path at all.
 #pragma once
 
 #include <atomic>
@@ -59,9 +61,9 @@ public:
     // Runs the event loop on the calling thread until stop or drain completes.
     void run();
 
-    // From any thread: pick up a newly published snapshot now (so an idle worker releases the
-    // old one promptly); begin draining (stop accepting, close idle connections, finish the
-    // rest); stop at once.
+    // From any thread: pick up a newly published snapshot (so an idle worker releases the old
+    // one promptly); begin draining (stop accepting, close idle connections, finish the rest);
+    // stop at once. Each takes effect at the next sweep.
     void post_refresh();
     void post_drain();
     void post_stop();
@@ -99,7 +101,7 @@ private:
     const int m_log_fd;
     ConnectionLimits m_limits;
 
-    boost::asio::io_context m_io{1};
+    boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
     boost::asio::steady_timer m_sweep_timer{m_io};
     WorkerMetrics m_metrics;
@@ -108,6 +110,9 @@ private:
     std::uint64_t m_generation = 0;
     Connection* m_connections = nullptr;  // intrusive list of live connections
     bool m_draining = false;
+    std::atomic<bool> m_want_refresh{false};
+    std::atomic<bool> m_want_drain{false};
+    std::atomic<bool> m_want_stop{false};
 };
 
 }  // namespace shortlink::serve
