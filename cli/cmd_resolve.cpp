@@ -53,6 +53,9 @@ void run_resolve(const ResolveOptions& o) {
     if (r.status == 400) {
         throw Error(k_exit_usage, "URL is not a valid http(s) URL: '" + o.url + "'");
     }
+    if (keys.empty()) {
+        std::cerr << "shortlink: warning: signature not checked (no --trust given)\n";
+    }
     const std::string location = serve::location_string(r);
     const std::string cache = serve::cache_control_string(r);
     if (o.json) {
@@ -73,9 +76,6 @@ void run_resolve(const ResolveOptions& o) {
     }
     if (r.status == 405) {
         std::cout << "Allow: GET, HEAD\n";
-    }
-    if (keys.empty()) {
-        std::cerr << "shortlink: warning: signature not checked (no --trust given)\n";
     }
 }
 
