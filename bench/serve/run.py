@@ -172,7 +172,7 @@ def ours_reload(name, work_dir, args, ours, codes_file, change_code, old_url):
         if entry.endswith(".slsnap"):
             os.link(os.path.join(ours["snap_dir"], entry), os.path.join(serve_dir, entry))
     staged = stage_changed_snapshot(ours, os.path.join(work_dir, name + "-staging"),
-                                    change_code, new_url, log)
+                                    change_code, new_url, old_url, log)
     server = OursServer(name, work_dir, args.threads, args.bin, serve_dir, ours["public_key"])
     try:
         start_measured(server, change_code, old_url, 120.0)

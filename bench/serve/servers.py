@@ -15,6 +15,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KEEPALIVE_REQUESTS = 1000000
 
 
 def free_port():
@@ -221,7 +222,7 @@ class NginxServer(Server):
         template = "nginx-map.conf.in" if map_path else "nginx-const.conf.in"
         fill_template(template, os.path.join(self.dir, "nginx.conf"),
                       {"WORKERS": threads, "PORT": self.port, "DIR": self.dir,
-                       "MAP": map_path or ""})
+                       "MAP": map_path or "", "KEEPALIVE_REQUESTS": KEEPALIVE_REQUESTS})
 
     def command(self):
         return ["nginx", "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
@@ -270,7 +271,10 @@ class OursServer(Server):
     def command(self):
         return [self.binary, "serve", "--snapshots", self.snap_dir, "--trust", self.trust,
                 "--listen", "127.0.0.1:%d" % self.port,
-                "--admin", "127.0.0.1:%d" % self.admin_port, "--threads", str(self.threads)]
+                "--admin", "127.0.0.1:%d" % self.admin_port, "--threads", str(self.threads),
+                # The same per-connection request limit as nginx.conf's keepalive_requests
+                # (HAProxy has none), so no server pays reconnects the others do not.
+                "--max-requests", str(KEEPALIVE_REQUESTS)]
 
 
 def copy_file(src, dst):
