@@ -207,8 +207,12 @@ def profile_ours(server, codes_file, args):
                         "--percent-limit", "0.5", "-g", "none", "--sort", "dso,symbol"],
                        stdout=report, stderr=subprocess.DEVNULL, timeout=300)
     with open(args.profile) as report:
-        top = [line.rstrip() for line in report if line.strip() and not line.startswith("#")]
-    log("perf profile of ours in %s; top:\n%s" % (args.profile, "\n".join(top[:15])))
+        top = [" ".join(line.split()[:4]) for line in report
+               if line.strip() and not line.startswith("#")]
+    kernel = sum(float(line.split()[0].rstrip("%")) for line in top
+                 if line.endswith("]") is False and "[k]" in line)
+    top.insert(0, "kernel symbols >= 0.5%%: %.0f%% of samples" % kernel)
+    log("perf profile of ours in %s; top:\n%s" % (args.profile, "\n".join(top[:16])))
     return top[:40]
 
 
