@@ -81,6 +81,17 @@ Result<std::vector<std::uint32_t>> decode_utf8(std::string_view s) {
 }  // namespace
 
 Result<std::string> label_to_ascii(std::string_view utf8_label) {
+    bool ascii = true;
+    for (char c : utf8_label) {
+        auto b = static_cast<unsigned char>(c);
+        if (b >= 0x80 || b < 0x20 || b == 0x7f) {
+            ascii = false;
+            break;
+        }
+    }
+    if (ascii) {
+        return std::string(utf8_label);  // the common case: nothing to encode
+    }
     auto decoded = decode_utf8(utf8_label);
     if (!decoded) {
         return decoded.status();

@@ -43,6 +43,10 @@ constexpr int k_busy_timeout_ms = 30000;
 std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
+    // Memory statistics take a global mutex on every allocation; nothing here reads them.
+    // Must precede sqlite3_initialize(); later calls fail harmlessly with SQLITE_MISUSE.
+    static const int k_config_once = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)k_config_once;
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
     auto impl = std::make_unique<Store::Impl>();
@@ -171,9 +175,9 @@ Result<DomainRecord> Store::Impl::domain(std::string_view host) {
 
 Status Store::Impl::audit(std::string_view action, std::string_view host, std::string_view code,
                           std::int64_t link_id, const std::string& before_json,
-                          const std::string& after_json) {
-    auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                          const std::string& after_json, std::int64_t last_link_id) {
+    auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!stmt) {
         return stmt.status();
     }
@@ -187,6 +191,9 @@ Status Store::Impl::audit(std::string_view action, std::string_view host, std::s
     }
     if (!after_json.empty()) {
         s->bind(8, after_json);
+    }
+    if (last_link_id > 0) {
+        s->bind(9, last_link_id);
     }
     int rc = s->step();
     return rc == SQLITE_DONE ? Status::ok() : detail::sqlite_error(db.get(), rc, "cannot write the audit log");

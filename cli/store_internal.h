@@ -90,6 +90,10 @@ struct Store::Impl {
     std::unordered_map<std::string, std::unique_ptr<detail::Stmt>> statements;
     std::string actor = "unknown";
     bool in_bulk = false;
+    // Links inserted by the open bulk transaction (one audit row covers them at commit).
+    std::int64_t bulk_first_id = 0;
+    std::int64_t bulk_last_id = 0;
+    std::int64_t bulk_inserted = 0;
     // Domains by host, filled lazily; cleared whenever a domain changes.
     std::map<std::string, DomainRecord, std::less<>> domain_cache;
 
@@ -102,7 +106,7 @@ struct Store::Impl {
     Result<DomainRecord> domain(std::string_view host);
     Status audit(std::string_view action, std::string_view host, std::string_view code,
                  std::int64_t link_id, const std::string& before_json,
-                 const std::string& after_json);
+                 const std::string& after_json, std::int64_t last_link_id = 0);
 };
 
 // Schema and migrations (store_schema.cpp).

@@ -131,13 +131,29 @@ Result<std::string> normalize_destination(std::string_view url) {
         if (!normalized) {
             return Status::invalid_argument("URL " + normalized.status().message());
         }
-        u.set_encoded_host(*normalized);
+        if (*normalized != host) {
+            u.set_encoded_host(*normalized);
+        }
         break;
     }
     default: return Status::invalid_argument("URL host is not a DNS name or IP address");
     }
-    if (u.has_port() && !u.port().empty() && u.port_number() == 0) {
-        return Status::invalid_argument("URL port '" + std::string(u.port()) + "' is not a valid port");
+    if (u.has_port()) {
+        // Read the port from the authority text: Boost.URL 1.81 accepts "host:abc" and then
+        // reports an empty port().
+        std::string authority(u.encoded_authority());
+        std::size_t bracket = authority.rfind(']');
+        std::size_t colon = authority.rfind(':');
+        std::string_view port = (colon != std::string::npos && (bracket == std::string::npos || colon > bracket))
+                                    ? std::string_view(authority).substr(colon + 1)
+                                    : std::string_view();
+        if (port.empty()) {
+            return Status::invalid_argument("URL has an empty or malformed port");
+        }
+        bool digits_only = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string_view::npos;
+        if (!digits_only || std::stoul(std::string(port)) == 0 || std::stoul(std::string(port)) > 65535) {
+            return Status::invalid_argument("URL port '" + std::string(port) + "' is not a port number (1-65535)");
+        }
     }
     if (u.encoded_path().empty()) {
         u.set_path_absolute(true);  // "https://x.org" and "https://x.org/" are one destination

@@ -1,0 +1,46 @@
+// Every command in the command table ships a man page and appears in the bash, zsh and fish
+// completion scripts, and the main page lists it.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cli/command_table.h"
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("EveryCommandHasManPageAndCompletions", "[command_table]") {
+    const std::string root = SHORTLINK_SOURCE_DIR;
+    const std::string bash = slurp(root + "/completions/shortlink.bash");
+    const std::string zsh = slurp(root + "/completions/_shortlink");
+    const std::string fish = slurp(root + "/completions/shortlink.fish");
+    const std::string main_page = slurp(root + "/man/shortlink.1");
+    REQUIRE_FALSE(bash.empty());
+    REQUIRE_FALSE(zsh.empty());
+    REQUIRE_FALSE(fish.empty());
+    REQUIRE_FALSE(main_page.empty());
+    REQUIRE_FALSE(shortlink::cli::command_table().empty());
+    for (const auto& command : shortlink::cli::command_table()) {
+        const std::string name(command.name);
+        INFO("command: " << name);
+        const std::string page = slurp(root + "/man/shortlink-" + name + ".1");
+        CHECK_FALSE(page.empty());
+        CHECK(page.find(".SH SYNOPSIS") != std::string::npos);
+        CHECK(page.find(".SH EXIT STATUS") != std::string::npos);
+        // Completions name each command as a word of their command list.
+        CHECK(bash.find(" " + name + " ") != std::string::npos);
+        CHECK(zsh.find("'" + name + ":") != std::string::npos);
+        CHECK(fish.find("-a " + name + " ") != std::string::npos);
+        CHECK(main_page.find("shortlink-" + name) != std::string::npos);
+    }
+}

@@ -1,0 +1,285 @@
+// The link store against real SQLite files: migrations, uniqueness, state changes, the
+// append-only audit log (refused through the C API), bulk import atomicity, the compiler's view.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "cli/store.h"
+
+using namespace shortlink;
+using namespace shortlink::store;
+
+namespace {
+
+// A database path in a fresh temporary directory, removed with its WAL files afterwards.
+struct TempDb {
+    std::string dir;
+    std::string path;
+    TempDb() {
+        char tmpl[] = "/tmp/shortlink-store-test-XXXXXX";
+        dir = mkdtemp(tmpl);
+        path = dir + "/links.db";
+    }
+    ~TempDb() {
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            std::remove((path + suffix).c_str());
+        }
+        rmdir(dir.c_str());
+    }
+};
+
+LinkInput make_link(const std::string& code, const std::string& host = "") {
+    LinkInput in;
+    in.code = code;
+    in.host = host;
+    in.destination = "https://example.com/" + code;
+    return in;
+}
+
+std::string no_code() { return "unused"; }
+
+// Runs SQL on the file with a separate raw connection; returns the sqlite3 result code.
+int raw_exec(const std::string& path, const std::string& sql, std::string* message = nullptr) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    if (message != nullptr && err != nullptr) {
+        *message = err;
+    }
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return rc;
+}
+
+}  // namespace
+
+TEST_CASE("CreateRefusesToClobber", "[store]") {
+    TempDb t;
+    REQUIRE(Store::create(t.path).is_ok());
+    auto again = Store::create(t.path);
+    REQUIRE_FALSE(again.is_ok());
+    CHECK(again.status().code() == Status::Code::conflict);
+}
+
+TEST_CASE("OpenMissingIsNotFound", "[store]") {
+    TempDb t;
+    auto s = Store::open(t.path);
+    REQUIRE_FALSE(s.is_ok());
+    CHECK(s.status().code() == Status::Code::not_found);
+}
+
+TEST_CASE("MigratesFromEmptyFile", "[store]") {
+    TempDb t;
+    { std::ofstream(t.path).flush(); }
+    auto s = Store::open(t.path);
+    REQUIRE(s.is_ok());
+    auto domains = s->list_domains();
+    REQUIRE(domains.is_ok());
+    REQUIRE(domains->size() == 1);
+    CHECK((*domains)[0].host == "*");
+    CHECK((*domains)[0].is_default);
+    CHECK((*domains)[0].default_redirect == 302);
+}
+
+TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
+    TempDb t;
+    REQUIRE(Store::create(t.path).is_ok());
+    REQUIRE(raw_exec(t.path, "PRAGMA user_version = 99") == SQLITE_OK);
+    auto s = Store::open(t.path);
+    REQUIRE_FALSE(s.is_ok());
+    CHECK(s.status().code() == Status::Code::unsupported);
+
+    TempDb g;
+    { std::ofstream(g.path) << std::string(4096, 'x'); }
+    CHECK_FALSE(Store::open(g.path).is_ok());
+}
+
+TEST_CASE("LinksAreUniquePerDomain", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    DomainRecord d;
+    d.host = "go.example.com";
+    REQUIRE(s.add_domain(d).is_ok());
+    REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+    REQUIRE(s.add_link(make_link("a", "go.example.com"), no_code).is_ok());
+    auto dup = s.add_link(make_link("a"), no_code);
+    REQUIRE_FALSE(dup.is_ok());
+    CHECK(dup.status().code() == Status::Code::conflict);
+    CHECK(s.add_link(make_link("A"), no_code).is_ok());  // case-sensitive domain
+}
+
+TEST_CASE("CaseInsensitiveDomainRefusesCaseTwins", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    DomainRecord d;
+    d.host = "ci.example.com";
+    d.case_insensitive = true;
+    REQUIRE(s.add_domain(d).is_ok());
+    REQUIRE(s.add_link(make_link("Docs", "ci.example.com"), no_code).is_ok());
+    auto twin = s.add_link(make_link("docs", "ci.example.com"), no_code);
+    REQUIRE_FALSE(twin.is_ok());
+    CHECK(twin.status().code() == Status::Code::conflict);
+    auto found = s.get_link("ci.example.com", "DOCS");
+    REQUIRE(found.is_ok());
+    CHECK(found->code == "Docs");
+
+    // Turning a domain case-insensitive is refused while case twins exist.
+    REQUIRE(s.add_link(make_link("x"), no_code).is_ok());
+    REQUIRE(s.add_link(make_link("X"), no_code).is_ok());
+    DomainPatch p;
+    p.case_insensitive = true;
+    auto set = s.set_domain("*", p);
+    REQUIRE_FALSE(set.is_ok());
+    CHECK(set.status().code() == Status::Code::conflict);
+}
+
+TEST_CASE("GeneratedCodesRetryOnCollision", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    REQUIRE(s.add_link(make_link("taken"), no_code).is_ok());
+    int calls = 0;
+    auto gen = [&] { return ++calls < 3 ? std::string("taken") : std::string("fresh"); };
+    auto added = s.add_link(make_link(""), gen);
+    REQUIRE(added.is_ok());
+    CHECK(added->code == "fresh");
+    CHECK(calls == 3);
+}
+
+TEST_CASE("StateChangesBumpVersionAndAudit", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    s.set_actor("alice");
+    REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+    CHECK(s.change_state("", "a", StateAction::disable)->status == LinkState::disabled);
+    CHECK(s.change_state("", "a", StateAction::remove)->status == LinkState::deleted);
+    auto enable_deleted = s.change_state("", "a", StateAction::enable);
+    REQUIRE_FALSE(enable_deleted.is_ok());
+    CHECK(enable_deleted.status().code() == Status::Code::conflict);
+    auto restored = s.change_state("", "a", StateAction::restore);
+    REQUIRE(restored.is_ok());
+    CHECK(restored->status == LinkState::active);
+    CHECK(restored->version == 4);
+
+    std::vector<std::string> actions;
+    REQUIRE(s.history("", "a", 0, [&](const AuditRecord& r) {
+        actions.push_back(r.action);
+        CHECK(r.actor == "alice");
+        return true;
+    }).is_ok());
+    CHECK(actions == std::vector<std::string>{"restore", "delete", "disable", "add"});
+}
+
+TEST_CASE("AuditLogRefusesUpdateAndDelete", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path).value());
+        REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+    }
+    std::string message;
+    CHECK(raw_exec(t.path, "UPDATE audit_log SET actor = 'mallory'", &message) == SQLITE_CONSTRAINT);
+    CHECK_THAT(message, Catch::Contains("append-only"));
+    CHECK(raw_exec(t.path, "DELETE FROM audit_log", &message) == SQLITE_CONSTRAINT);
+    CHECK(raw_exec(t.path, "INSERT INTO audit_log (at, actor, action) VALUES (1, 'x', 'y')") == SQLITE_OK);
+}
+
+TEST_CASE("BulkRollbackLeavesNothing", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    REQUIRE(s.begin_bulk().is_ok());
+    REQUIRE(s.put_link(make_link("a"), OnConflict::fail).is_ok());
+    REQUIRE(s.put_link(make_link("b"), OnConflict::fail).is_ok());
+    auto dup = s.put_link(make_link("a"), OnConflict::fail);
+    CHECK(dup.status().code() == Status::Code::conflict);
+    CHECK(*s.put_link(make_link("a"), OnConflict::skip) == PutOutcome::skipped);
+    REQUIRE(s.end_bulk(false).is_ok());
+    int n = 0;
+    REQUIRE(s.list_links({}, [&](const Link&) { return ++n, true; }).is_ok());
+    CHECK(n == 0);
+}
+
+TEST_CASE("BulkUpdateOverwritesAndAudits", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+    REQUIRE(s.begin_bulk().is_ok());
+    LinkInput changed = make_link("a");
+    changed.destination = "https://changed.example/";
+    CHECK(*s.put_link(changed, OnConflict::update) == PutOutcome::updated);
+    CHECK(*s.put_link(make_link("b"), OnConflict::update) == PutOutcome::inserted);
+    REQUIRE(s.end_bulk(true).is_ok());
+    CHECK(s.get_link("", "a")->destination == "https://changed.example/");
+    CHECK(s.get_link("", "a")->version == 2);
+    std::vector<std::string> b_actions;
+    REQUIRE(s.history("", "b", 0, [&](const AuditRecord& r) { return b_actions.push_back(r.action), true; }).is_ok());
+    CHECK(b_actions == std::vector<std::string>{"import"});
+}
+
+TEST_CASE("ReadForCompileStreamsInKeyOrder", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    DomainRecord d;
+    d.host = "b.example";
+    d.default_redirect = 301;
+    REQUIRE(s.add_domain(d).is_ok());
+    for (const char* c : {"zz", "aa", "mm"}) {
+        REQUIRE(s.add_link(make_link(c), no_code).is_ok());
+        REQUIRE(s.add_link(make_link(c, "b.example"), no_code).is_ok());
+    }
+    REQUIRE(s.change_state("", "mm", StateAction::remove).is_ok());
+    std::vector<std::string> domains;
+    std::vector<std::pair<std::int64_t, std::string>> keys;
+    REQUIRE(s.read_for_compile([&](const DomainRecord& r) { domains.push_back(r.host); },
+                               [&](const CompileLinkRow& r) { keys.emplace_back(r.domain_id, std::string(r.code)); })
+                .is_ok());
+    CHECK(domains == std::vector<std::string>{"*", "b.example"});
+    REQUIRE(keys.size() == 6);
+    CHECK(std::is_sorted(keys.begin(), keys.end()));
+}
+
+TEST_CASE("SnapshotSerialsIncrease", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    auto a = s.reserve_snapshot_serial();
+    auto b = s.reserve_snapshot_serial();
+    REQUIRE(a.is_ok());
+    REQUIRE(b.is_ok());
+    CHECK(*b == *a + 1);
+    CHECK(s.list_snapshots()->empty());  // pending ones are not listed
+    SnapshotRecord r;
+    r.serial = *b;
+    r.sha256_hex = "ab";
+    r.link_count = 3;
+    REQUIRE(s.complete_snapshot(r).is_ok());
+    auto list = s.list_snapshots();
+    REQUIRE(list->size() == 1);
+    CHECK((*list)[0].serial == *b);
+    CHECK((*list)[0].link_count == 3);
+    r.serial = 999;
+    CHECK(s.complete_snapshot(r).code() == Status::Code::not_found);
+}
+
+TEST_CASE("RemoveDomainNeedsForce", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    DomainRecord d;
+    d.host = "gone.example";
+    REQUIRE(s.add_domain(d).is_ok());
+    REQUIRE(s.add_link(make_link("a", "gone.example"), no_code).is_ok());
+    CHECK(s.remove_domain("gone.example", false).code() == Status::Code::conflict);
+    CHECK(s.remove_domain("*", true).code() == Status::Code::invalid_argument);
+    REQUIRE(s.remove_domain("gone.example", true).is_ok());
+    CHECK(s.find_domain("gone.example").status().code() == Status::Code::not_found);
+}
+
+TEST_CASE("StoreIsMovable", "[store]") {
+    TempDb t;
+    Store a = std::move(Store::create(t.path).value());
+    Store b = std::move(a);
+    CHECK(b.add_link(make_link("moved"), no_code).is_ok());
+}

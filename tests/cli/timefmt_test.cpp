@@ -1,0 +1,43 @@
+// RFC 3339 and relative time parsing and printing.
+#include <catch2/catch.hpp>
+
+#include "cli/timefmt.h"
+
+using namespace shortlink::timefmt;
+
+TEST_CASE("ParsesRfc3339", "[timefmt]") {
+    CHECK(*parse_time("1970-01-01T00:00:01Z", 0) == 1);
+    CHECK(*parse_time("2026-11-28T16:14:43Z", 0) == 1795882483);
+    CHECK(*parse_time("2026-11-28T18:14:43+02:00", 0) == 1795882483);
+    CHECK(*parse_time("2026-11-28T15:14:43.999-01:00", 0) == 1795882483);
+    CHECK(*parse_time("2024-02-29T00:00:00Z", 0) == 1709164800);
+    CHECK(*parse_time("2016-12-31T23:59:60Z", 0) == *parse_time("2016-12-31T23:59:59Z", 0));
+}
+
+TEST_CASE("ParsesRelativeDurations", "[timefmt]") {
+    const std::int64_t now = 1'000'000;
+    CHECK(*parse_time("30m", now) == now + 1800);
+    CHECK(*parse_time("12h", now) == now + 43200);
+    CHECK(*parse_time("7d", now) == now + 604800);
+    CHECK(*parse_time("2w", now) == now + 1209600);
+    CHECK(*parse_time("90s", now) == now + 90);
+}
+
+TEST_CASE("RejectsBadTimes", "[timefmt]") {
+    for (const char* bad : {"", "0m", "-5m", "5", "m", "5y", "5 m", "1e3m", "99999999999d", "2026-13-01T00:00:00Z",
+                            "2026-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2026-11-28T24:00:00Z",
+                            "2026-11-28T16:14:43", "2026-11-28 16:14:43 UTC", "2026-11-28T16:14:43+2:00",
+                            "2026-11-28T16:14:43.Z", "1969-12-31T23:59:59Z", "tomorrow", "2026-11-28"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_time(bad, 1000).is_ok());
+    }
+}
+
+TEST_CASE("FormatsUtc", "[timefmt]") {
+    CHECK(format_time(0).empty());
+    CHECK(format_time(1795882483) == "2026-11-28T16:14:43Z");
+    CHECK(format_time(1709164800) == "2024-02-29T00:00:00Z");
+    for (std::int64_t t : {std::int64_t{1}, std::int64_t{86399}, std::int64_t{951782400}, std::int64_t{1795882483}, std::int64_t{4102444800}}) {
+        CHECK(*parse_time(format_time(t), 0) == t);
+    }
+}

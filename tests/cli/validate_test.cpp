@@ -1,0 +1,197 @@
+// Validation of destinations, codes, hosts and tags: accepted inputs normalize as documented and
+// every hostile input in the tables is refused with a message.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "cli/punycode.h"
+#include "cli/validate.h"
+
+using namespace shortlink::validate;
+
+TEST_CASE("NormalizesDestinations", "[validate]") {
+    struct Case {
+        const char* in;
+        const char* out;
+    };
+    const Case cases[] = {
+        {"https://Example.COM/a/../b", "https://example.com/b"},
+        {"HTTP://example.com", "http://example.com/"},
+        {"https://example.com/%7euser", "https://example.com/~user"},
+        {"https://example.com:8443/x?q=1#f", "https://example.com:8443/x?q=1#f"},
+        {"https://127.0.0.1/x", "https://127.0.0.1/x"},
+        {"https://[::1]/x", "https://[::1]/x"},
+        {"https://example.com/a%20b", "https://example.com/a%20b"},
+        {"https://xn--bcher-kva.de/", "https://xn--bcher-kva.de/"},
+        {"https://example.com./p", "https://example.com/p"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.in);
+        auto r = normalize_destination(c.in);
+        REQUIRE(r.is_ok());
+        CHECK(*r == c.out);
+    }
+}
+
+TEST_CASE("RejectsHostileDestinations", "[validate]") {
+    const std::string bad[] = {
+        "",
+        "example.com",
+        "/relative/path",
+        "//example.com/x",
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+        "ftp://example.com/x",
+        "mailto:a@example.com",
+        "https://",
+        "https:///path",
+        "http:example.com",
+        "https://example.com/a\r\nSet-Cookie: x=1",
+        "https://example.com/a\nLocation: evil",
+        "https://example.com/a\rb",
+        std::string("https://example.com/a\0b", 23),
+        "https://example.com/\t",
+        "https://example.com/\x7f",
+        "https://exa mple.com/",
+        "https://example.com/a b",
+        " https://example.com/",
+        "https://example.com/ ",
+        "https://user:pass@example.com/",
+        "https://paypal.com@evil.example/",
+        "https://example.com/\xc3\xa9",
+        "https://b\xc3\xbc" "cher.de/",
+        "https://\xd0\xb0pple.com/",  // Cyrillic a: a confusable, raw UTF-8
+        "https://example.com:99999/",
+        "https://example.com:abc/",
+        "https://-bad-.example.com/",
+        "https://ex_ample.com/",
+        "https://exa%6dple.com/",
+        "https://" + std::string(64, 'a') + ".com/",
+        "https://" + std::string(250, 'a').insert(60, ".").insert(120, ".").insert(180, ".") + ".com/",
+        "https://example.com/" + std::string(9 * 1024, 'a'),
+        "https://example.com/<script>",
+        "https://example.com/\"quoted\"",
+        "https://example.com/a{b}",
+        "https://[v1.fe]/",
+        "https://exa..mple.com/",
+        "http://%00/",
+        "https:\\\\example.com\\path",
+    };
+    int count = 0;
+    for (const std::string& url : bad) {
+        INFO("url: " << url.substr(0, 80));
+        auto r = normalize_destination(url);
+        CHECK_FALSE(r.is_ok());
+        if (!r.is_ok()) {
+            CHECK_FALSE(r.status().message().empty());
+        }
+        ++count;
+    }
+    CHECK(count >= 40);
+}
+
+TEST_CASE("DestinationMessagesNameTheProblem", "[validate]") {
+    CHECK_THAT(normalize_destination("https://example.com/a\r\nX: y").status().message(),
+               Catch::Contains("control character 0x0d"));
+    CHECK_THAT(normalize_destination("javascript:alert(1)").status().message(), Catch::Contains("javascript"));
+    CHECK_THAT(normalize_destination("https://example.com/" + std::string(9000, 'a')).status().message(),
+               Catch::Contains("limit is 8192"));
+    CHECK_THAT(normalize_destination("https://a:b@example.com/").status().message(), Catch::Contains("credentials"));
+}
+
+TEST_CASE("AcceptsValidCodes", "[validate]") {
+    const std::string good[] = {"a", "Abc", "docs/setup", "a-b_c.d~e", "x/y/z", "2024.report", std::string(128, 'a')};
+    for (const std::string& code : good) {
+        INFO(code);
+        CHECK(check_code(code).is_ok());
+    }
+}
+
+TEST_CASE("RejectsHostileCodes", "[validate]") {
+    const std::string bad[] = {
+        "",
+        std::string(129, 'a'),
+        "/leading",
+        "trailing/",
+        "a//b",
+        "..",
+        ".",
+        "a/../b",
+        "a/./b",
+        "../etc/passwd",
+        "a b",
+        "a\r\nb",
+        std::string("a\0b", 3),
+        "a?b",
+        "a#b",
+        "a%2fb",
+        "a:b",
+        "a@b",
+        "a\\b",
+        "caf\xc3\xa9",
+        "\xd0\xb0pple",  // Cyrillic a
+        "<script>",
+        "a\"b",
+        "a'b",
+        "healthz",
+        "HealthZ",
+        "metrics",
+        "metrics/x",
+        ".well-known",
+        ".well-known/acme-challenge/x",
+        "favicon.ico",
+        "robots.txt",
+    };
+    for (const std::string& code : bad) {
+        INFO("code: " << code);
+        CHECK_FALSE(check_code(code).is_ok());
+    }
+}
+
+TEST_CASE("NormalizesHosts", "[validate]") {
+    CHECK(*normalize_host("Go.Example.COM") == "go.example.com");
+    CHECK(*normalize_host("example.com.") == "example.com");
+    CHECK(*normalize_host("b\xc3\xbc" "cher.de") == "xn--bcher-kva.de");
+    CHECK(*normalize_host("m\xc3\xbcnchen.de") == "xn--mnchen-3ya.de");
+    CHECK(*normalize_host("*") == "*");
+    for (const char* bad : {"", "example.com:8080", "-a.com", "a-.com", "a..b", "a b.com", "a_b.com", "[::1]",
+                            "exa\r\nmple.com", "\xff.com"}) {
+        INFO(bad);
+        CHECK_FALSE(normalize_host(bad).is_ok());
+    }
+}
+
+TEST_CASE("PunycodeRfc3492Vectors", "[validate]") {
+    // Expected values cross-checked with Python's "punycode" codec.
+    CHECK(*label_to_ascii("b\xc3\xbc" "cher") == "xn--bcher-kva");
+    CHECK(*label_to_ascii("\xe3\x81\xb2\xe3\x81\xa8\xe3\x81\xa4") == "xn--k9jh3a");  // hiragana hitotsu
+    CHECK(*label_to_ascii("\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80") == "xn--e1afmkfd");
+    CHECK(*label_to_ascii("\xe4\xbe\x8b\xe3\x81\x88") == "xn--r8jz45g");
+    CHECK(*label_to_ascii("\xc3\xbc") == "xn--tda");
+    CHECK(*label_to_ascii("plain") == "plain");
+    CHECK_FALSE(label_to_ascii("\xc0\xaf").is_ok());  // overlong '/'
+    CHECK_FALSE(label_to_ascii("\xed\xa0\x80").is_ok());  // surrogate
+}
+
+TEST_CASE("TagsAndTypes", "[validate]") {
+    CHECK(check_tag("team:docs").is_ok());
+    CHECK_FALSE(check_tag("a,b").is_ok());
+    CHECK_FALSE(check_tag("").is_ok());
+    CHECK_FALSE(check_tag(std::string(65, 'a')).is_ok());
+    CHECK(*parse_redirect_type("308") == 308);
+    CHECK_FALSE(parse_redirect_type("303").is_ok());
+    CHECK_FALSE(parse_redirect_type("302 ").is_ok());
+}
+
+TEST_CASE("GeneratedCodesUseTheAlphabet", "[validate]") {
+    for (int i = 0; i < 200; ++i) {
+        std::string code = generate_code();
+        REQUIRE(code.size() == k_generated_code_length);
+        CHECK(code.find_first_not_of(k_code_alphabet) == std::string::npos);
+        CHECK(check_code(code).is_ok());
+    }
+    CHECK(generate_code() != generate_code());
+}
