@@ -1,0 +1,68 @@
+# bash completion for shortlink. Install as /usr/share/bash-completion/completions/shortlink.
+#
+# To add a command: one `_shortlink_commands+=" NAME "` line in the list below (keep the spaces)
+# and, if it has options, one `NAME) opts="..." ;;` line in the case statement.
+
+_shortlink_commands=""
+_shortlink_commands+=" init "
+_shortlink_commands+=" domain "
+_shortlink_commands+=" add "
+_shortlink_commands+=" show "
+_shortlink_commands+=" list "
+_shortlink_commands+=" edit "
+_shortlink_commands+=" disable "
+_shortlink_commands+=" enable "
+_shortlink_commands+=" delete "
+_shortlink_commands+=" restore "
+_shortlink_commands+=" history "
+_shortlink_commands+=" import "
+_shortlink_commands+=" export "
+_shortlink_commands+=" keygen "
+_shortlink_commands+=" compile "
+_shortlink_commands+=" verify "
+_shortlink_commands+=" inspect "
+_shortlink_commands+=" diff "
+_shortlink_commands+=" resolve "
+_shortlink_commands+=" serve "
+# COMMANDS-END
+
+_shortlink() {
+    local cur prev cmd opts i
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    cmd=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            --db|--actor) ((i++)) ;;
+            -*) ;;
+            *) cmd="${COMP_WORDS[i]}"; break ;;
+        esac
+    done
+    case "$prev" in
+        --db|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W "table json csv" -- "$cur")); return ;;
+        --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
+        --on-conflict) COMPREPLY=($(compgen -W "fail skip update" -- "$cur")); return ;;
+    esac
+    if [ -z "$cmd" ]; then
+        COMPREPLY=($(compgen -W "$_shortlink_commands --db --actor --version --help" -- "$cur"))
+        return
+    fi
+    opts="--help --db --actor"
+    case "$cmd" in
+        init) ;;
+        domain) opts+=" add list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --force --json" ;;
+        add) opts+=" --code --domain --type --expires --not-before --tag --no-forward-query --forward-query --json" ;;
+        show) opts+=" --domain --json" ;;
+        list) opts+=" --domain --status --tag --limit --format --json" ;;
+        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
+        disable|enable|delete|restore) opts+=" --domain --json" ;;
+        history) opts+=" --domain --limit --json" ;;
+        import) opts+=" --format --domain --dry-run --skip-invalid --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        export) opts+=" --format -o --output --domain" ;;
+        # COMMAND-OPTIONS-END
+    esac
+    COMPREPLY+=($(compgen -W "$opts" -- "$cur"))
+}
+complete -F _shortlink shortlink

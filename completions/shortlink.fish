@@ -1,0 +1,69 @@
+# fish completion for shortlink. Install as ~/.config/fish/completions/shortlink.fish.
+#
+# To add a command: one `complete ... -a NAME -d '...'` line in the command list below and its
+# option lines after the others (`-n '__fish_seen_subcommand_from NAME'`).
+
+complete -c shortlink -f
+complete -c shortlink -l db -r -F -d 'SQLite database (default ./shortlink.db)'
+complete -c shortlink -l actor -r -d 'Name recorded in the audit log'
+complete -c shortlink -l version -d 'Print the version'
+
+complete -c shortlink -n __fish_use_subcommand -a init -d 'Create the database'
+complete -c shortlink -n __fish_use_subcommand -a domain -d 'Add, list, change or remove domains'
+complete -c shortlink -n __fish_use_subcommand -a add -d 'Create a short link'
+complete -c shortlink -n __fish_use_subcommand -a show -d 'Show one link'
+complete -c shortlink -n __fish_use_subcommand -a list -d 'List links'
+complete -c shortlink -n __fish_use_subcommand -a edit -d 'Change a link'
+complete -c shortlink -n __fish_use_subcommand -a disable -d 'Disable a link'
+complete -c shortlink -n __fish_use_subcommand -a enable -d 'Enable a disabled link'
+complete -c shortlink -n __fish_use_subcommand -a delete -d 'Soft-delete a link'
+complete -c shortlink -n __fish_use_subcommand -a restore -d 'Restore a deleted link'
+complete -c shortlink -n __fish_use_subcommand -a history -d 'Show the audit trail'
+complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV or JSON Lines'
+complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV or JSON Lines'
+complete -c shortlink -n __fish_use_subcommand -a keygen -d 'Create an Ed25519 key pair'
+complete -c shortlink -n __fish_use_subcommand -a compile -d 'Compile the database into a snapshot'
+complete -c shortlink -n __fish_use_subcommand -a verify -d 'Check a snapshot'
+complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot header and sections'
+complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots'
+complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
+complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
+# COMMANDS-END
+
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add list set remove'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l default-type -x -a '301 302 307 308'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l root-url -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l case-insensitive
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l case-sensitive
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-forward-query
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l forward-query
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l cache-max-age -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l negative-max-age -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l force
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l type -x -a '301 302 307 308'
+complete -c shortlink -n '__fish_seen_subcommand_from add' -l code -x
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l expires -x
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l not-before -x
+complete -c shortlink -n '__fish_seen_subcommand_from add' -l tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l no-forward-query
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l forward-query
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l url -x
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l default-type
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-expires
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-not-before
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l add-tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l remove-tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l default-forward-query
+complete -c shortlink -n '__fish_seen_subcommand_from add show list edit disable enable delete restore history import export' -l domain -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit disable enable delete restore history' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'
+complete -c shortlink -n '__fish_seen_subcommand_from import export' -l format -x -a 'csv json'
+complete -c shortlink -n '__fish_seen_subcommand_from import' -F
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l on-conflict -x -a 'fail skip update'
+complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
+# COMMAND-OPTIONS-END

@@ -1,0 +1,122 @@
+"""End-to-end: import and export. Round trip into a new database, a bad row failing the whole
+import with its line number, --skip-invalid, --dry-run, --on-conflict, JSON Lines, stdin."""
+import json
+import os
+
+import harness
+from harness import ShortlinkTestCase
+
+CSV = (
+    "code,url,domain,type,expires,not_before,tags,status\r\n"
+    "a,https://example.com/a,,301,2030-01-01T00:00:00Z,,x;y,active\r\n"
+    "\"b/c\",\"https://example.com/b?x=1,2\",go.example,,,2029-01-01T00:00:00Z,,disabled\r\n"
+    "d,https://example.com/d,*,,,,,deleted\r\n"
+)
+
+
+class StoreImportExport(ShortlinkTestCase):
+    def setUp(self):
+        super().setUp()
+        self.sl("init")
+        self.sl("domain", "add", "go.example")
+        self.csv = os.path.join(self.tmp, "in.csv")
+        with open(self.csv, "w", newline="") as f:
+            f.write(CSV)
+
+    def count(self, db=None):
+        proc = harness.run(["list", "--format", "json"], db=db or self.db)
+        return len(proc.stdout.splitlines())
+
+    def test_round_trip_csv_and_json(self):
+        self.assertIn("imported 3", self.sl("import", self.csv).stdout)
+        for fmt in ("csv", "json"):
+            with self.subTest(format=fmt):
+                out = os.path.join(self.tmp, "export." + fmt)
+                self.sl("export", "--format", fmt, "-o", out)
+                db2 = os.path.join(self.tmp, f"second-{fmt}.db")
+                harness.run(["init"], db=db2)
+                harness.run(["domain", "add", "go.example"], db=db2)
+                proc = harness.run(["import", out, "--format", fmt], db=db2)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                first = self.sl("export").stdout
+                second = harness.run(["export"], db=db2).stdout
+                self.assertEqual(first, second)
+                self.assertIn("disabled", second)
+                self.assertIn('"https://example.com/b?x=1,2"', second)
+
+    def test_bad_row_fails_whole_import_with_line(self):
+        with open(self.csv, "a", newline="") as f:
+            f.write("e,javascript:alert(1)\r\n")
+        bad = os.path.join(self.tmp, "bad.csv")
+        with open(bad, "w") as f:
+            f.write("code,url\nok1,https://example.com/1\nok2,https://example.com/2\nbad,javascript:x\n")
+        proc = self.sl("import", bad, expect=2)
+        self.assertIn("line 4", proc.stderr)
+        self.assertIn("javascript", proc.stderr)
+        self.assertEqual(self.count(), 0)
+
+    def test_skip_invalid(self):
+        bad = os.path.join(self.tmp, "bad.csv")
+        with open(bad, "w") as f:
+            f.write("code,url\nok1,https://example.com/1\nhealthz,https://example.com/2\nok3,ftp://x/\nok4,https://x.example/\n")
+        proc = self.sl("import", bad, "--skip-invalid")
+        self.assertIn("imported 2", proc.stdout)
+        self.assertIn("line 3", proc.stderr)
+        self.assertIn("line 4", proc.stderr)
+        self.assertEqual(self.count(), 2)
+
+    def test_dry_run_changes_nothing(self):
+        before = os.path.getsize(self.db)
+        proc = self.sl("import", self.csv, "--dry-run")
+        self.assertIn("would import 3", proc.stdout)
+        self.assertEqual(self.count(), 0)
+        self.assertEqual(self.sl("history", "--json").stdout.count('"import"'), 0)
+        self.assertLessEqual(os.path.getsize(self.db), before)
+
+    def test_on_conflict(self):
+        self.sl("import", self.csv)
+        proc = self.sl("import", self.csv, expect=4)
+        self.assertIn("line 2", proc.stderr)
+        self.assertIn("imported 0 link(s), updated 0, skipped 3", self.sl("import", self.csv, "--on-conflict", "skip").stdout)
+        changed = os.path.join(self.tmp, "changed.csv")
+        with open(changed, "w") as f:
+            f.write("code,url\na,https://changed.example/\n")
+        self.sl("import", changed, "--on-conflict", "update")
+        link = json.loads(self.sl("show", "a", "--json").stdout)
+        self.assertEqual(link["url"], "https://changed.example/")
+        self.assertEqual(link["version"], 2)
+        self.assertEqual(link["tags"], [])
+
+    def test_json_lines_from_stdin_and_default_domain(self):
+        lines = '{"code":"j1","url":"https://example.com/1","tags":["a"]}\n\n{"code":"j2","url":"https://example.com/2","type":308}\n'
+        self.sl("import", "-", "--format", "json", "--domain", "go.example", input=lines)
+        link = json.loads(self.sl("show", "j2", "--domain", "go.example", "--json").stdout)
+        self.assertEqual(link["type"], 308)
+
+    def test_hostile_files(self):
+        cases = {
+            "empty": "",
+            "no header columns": "foo,bar\n1,2\n",
+            "unterminated quote": 'code,url\n"a,https://example.com/\n',
+            "wrong field count": "code,url\na,https://example.com/,extra\n",
+            "unknown domain": "code,url,domain\na,https://example.com/,nope.example\n",
+            "nul byte": "code,url\na\x00,https://example.com/\n",
+            "stray quote": 'code,url\na"b,https://example.com/\n',
+        }
+        for name, text in cases.items():
+            with self.subTest(case=name):
+                proc = self.sl("import", "-", input=text, expect=None)
+                self.assertIn(proc.returncode, (2, 3), proc.stderr)
+                self.assertIn("shortlink: error:", proc.stderr)
+        bad_json = ['{"code": "a"', '[1,2]', '{"code":"a","url":"https://example.com/","evil":1}',
+                    '{"code":1.5,"url":"https://example.com/"}']
+        for text in bad_json:
+            with self.subTest(json=text):
+                proc = self.sl("import", "-", "--format", "json", input=text + "\n", expect=2)
+                self.assertIn("line 1", proc.stderr)
+        self.assertEqual(self.count(), 0)
+        self.sl("import", os.path.join(self.tmp, "missing.csv"), expect=3)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,74 @@
+"""End-to-end: hostile URLs, codes, hosts, times and options through the real binary. Every bad
+input exits 2 with a message and leaves the database unchanged; nothing crashes or hangs."""
+import harness
+from harness import ShortlinkTestCase
+
+BAD_URLS = [
+    "", "example.com", "/relative", "//example.com/x", "javascript:alert(1)", "JAVASCRIPT:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD4=", "vbscript:x", "file:///etc/passwd", "ftp://example.com/",
+    "https://", "https:///x", "https://example.com/a\r\nSet-Cookie: a=b", "https://example.com/\n",
+    "https://example.com/a\tb", "https://exa mple.com/", "https://example.com/a b", " https://example.com/",
+    "https://user:pw@example.com/", "https://good.example@evil.example/", "https://example.com/é",
+    "https://аpple.com/", "https://example.com:99999/", "https://example.com:x/", "https://-a.example/",
+    "https://a_b.example/", "https://example.com/" + "a" * 9 * 1024, "https://example.com/<x>",
+    "https://example.com/\x7f", "https:\\\\example.com\\",
+]
+BAD_CODES = [
+    "/a", "a/", "a//b", "..", ".", "a/../b", "a/./b", "a b", "a?b", "a#b", "a%2f", "a:b", "a\\b", "café",
+    "аpple", "<x>", "a'b", "healthz", "Metrics", ".well-known/x", "robots.txt", "x" * 129, "a\r\nb",
+]
+BAD_HOSTS = ["example.com:80", "-x.example", "a..b", "a_b.example", "exa mple.com", "[::1]"]
+BAD_TIMES = ["tomorrow", "0m", "-1d", "5y", "2026-02-30T00:00:00Z", "2026-11-28T10:00:00", "1e3m"]
+
+
+class StoreValidation(ShortlinkTestCase):
+    def setUp(self):
+        super().setUp()
+        self.sl("init")
+
+    def assert_refused(self, *args):
+        proc = self.sl(*args, expect=2)
+        self.assertTrue(proc.stderr.strip(), "no message on stderr")
+
+    def test_table_has_at_least_50_entries(self):
+        self.assertGreaterEqual(len(BAD_URLS) + len(BAD_CODES), 50)
+
+    def test_bad_urls(self):
+        for url in BAD_URLS:
+            with self.subTest(url=url[:60]):
+                self.assert_refused("add", url, "--code", "ok")
+
+    def test_bad_codes(self):
+        for code in BAD_CODES:
+            with self.subTest(code=code):
+                self.assert_refused("add", "https://example.com/", "--code", code)
+
+    def test_bad_hosts(self):
+        for host in BAD_HOSTS:
+            with self.subTest(host=host):
+                self.assert_refused("domain", "add", "--", host)
+
+    def test_bad_times_types_tags(self):
+        for t in BAD_TIMES:
+            with self.subTest(time=t):
+                self.assert_refused("add", "https://example.com/", "--expires", t)
+        self.assert_refused("add", "https://example.com/", "--type", "303")
+        self.assert_refused("add", "https://example.com/", "--tag", "a,b")
+        self.assert_refused("add", "https://example.com/", "--not-before", "2d", "--expires", "1d")
+        self.assert_refused("list", "--format", "xml")
+        self.assert_refused("list", "--status", "gone")
+
+    def test_nothing_was_written(self):
+        for url in BAD_URLS[:10]:
+            self.sl("add", url, expect=2)
+        self.assertEqual(self.sl("list", "--format", "json").stdout, "")
+
+    def test_messages_name_the_problem(self):
+        self.assertIn("control character 0x0d",
+                      self.sl("add", "https://example.com/\r\nX: y", expect=2).stderr)
+        self.assertIn("reserved", self.sl("add", "https://example.com/", "--code", "healthz", expect=2).stderr)
+        self.assertIn("'..'", self.sl("add", "https://example.com/", "--code", "a/../b", expect=2).stderr)
+
+
+if __name__ == "__main__":
+    harness.main()
