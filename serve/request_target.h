@@ -37,8 +37,9 @@ struct ParsedTarget {
     std::string_view query;   // encoded query without '?'; empty when absent or empty
     bool is_root = false;     // the path was "/" (or empty in absolute-form)
 
-    std::array<char, k_max_host_bytes> host_buffer{};
-    std::array<char, k_max_code_bytes> code_buffer{};
+    // Left uninitialized on purpose: zeroing 1.3 KB per request costs more than the lookup.
+    std::array<char, k_max_host_bytes> host_buffer;
+    std::array<char, k_max_code_bytes> code_buffer;
 };
 
 // Lowercases `raw` (a Host header value or an authority) into `out` and strips the port and one

@@ -2,8 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "serve/request_parser.h"
+#include "serve/request_target.h"
 
 using namespace shortlink::serve;
 namespace http = boost::beast::http;
@@ -84,4 +86,52 @@ TEST_CASE("TooManyFieldsIsFlagged", "[parser]") {
 TEST_CASE("ChunkedBodyIsConsumed", "[parser]") {
     const Parsed p = parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
     CHECK_FALSE(p.ec);
+}
+
+TEST_CASE("RandomMutationsNeverCrash", "[parser][random]") {
+    // Byte flips, insertions and truncations of valid requests: the parser and the target
+    // normalization must answer or refuse, never crash or read out of bounds (run under ASan).
+    const std::uint64_t seed = 20261128;
+    INFO("seed " << seed);
+    std::uint64_t state = seed;
+    const auto next = [&state] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    const std::vector<std::string> bases = {
+        "GET /abc?x=1 HTTP/1.1\r\nHost: go.example.com:8080\r\n\r\n",
+        "POST /a%20b HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+        "GET http://u.example/%7Ecode/ HTTP/1.1\r\nHost: [::1]:80\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    };
+    const std::string alphabet = std::string("\r\n :%/?#@[]\t\x00\x7f\x80\xff", 16) + "0123456789abcdefXYZ";
+    std::size_t headers_done = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string bytes = bases[next() % bases.size()];
+        const int edits = 1 + static_cast<int>(next() % 4);
+        for (int e = 0; e < edits && !bytes.empty(); ++e) {
+            const std::size_t at = next() % bytes.size();
+            switch (next() % 3) {
+            case 0: bytes[at] = alphabet[next() % alphabet.size()]; break;
+            case 1: bytes.insert(at, 1, alphabet[next() % alphabet.size()]); break;
+            default: bytes.resize(at); break;
+            }
+        }
+        RequestParser p(bytes.data(), bytes.size(), 100);
+        p.eager(true);
+        boost::system::error_code ec;
+        p.put(boost::asio::buffer(bytes), ec);
+        if (p.is_header_done() && !ec) {
+            ++headers_done;
+            ParsedTarget target;
+            const std::string_view t(bytes.data() + p.target().offset, p.target().size);
+            const std::string_view h(bytes.data() + p.host().offset, p.host().size);
+            if (parse_target(t, h, target) == TargetError::none) {
+                CHECK(target.code.size() <= k_max_code_bytes);
+                CHECK(target.host.size() <= k_max_host_bytes);
+            }
+        }
+    }
+    CHECK(headers_done > 1000);  // the mutations must leave many requests parseable
 }
