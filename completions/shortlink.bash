@@ -61,6 +61,9 @@ _shortlink() {
         history) opts+=" --domain --limit --json" ;;
         import) opts+=" --format --domain --dry-run --skip-invalid --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
+        serve) opts+=" --snapshots --trust --listen --admin --threads --config --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
+            case "$prev" in --snapshots) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+        resolve) opts+=" --trust --at --head --json"; [ "$prev" = --trust ] || COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
         # COMMAND-OPTIONS-END
     esac
     COMPREPLY+=($(compgen -W "$opts" -- "$cur"))

@@ -66,4 +66,24 @@ complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l on-conflict -x -a 'fail skip update'
 complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l snapshots -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l trust -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l listen -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l admin -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l threads -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l config -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-header-bytes -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-headers -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-body-bytes -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l header-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l keepalive-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l send-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-requests -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-connections -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l rescan-interval -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l drain-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l at -x
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l head
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -F
 # COMMAND-OPTIONS-END
