@@ -196,7 +196,9 @@ public:
 
     // Bulk writes (import): begin_bulk() opens one write transaction; put_link() inserts or,
     // depending on `on_conflict`, skips or overwrites; end_bulk(true) commits, end_bulk(false)
-    // rolls everything back.
+    // rolls everything back. Inserted links share one audit row (action "import", written at
+    // commit, covering their contiguous id range); each overwritten link gets its own row with
+    // before/after. history() of a link includes the import row that created it.
     Status begin_bulk();
     Result<PutOutcome> put_link(const LinkInput& input, OnConflict on_conflict);
     Status end_bulk(bool commit);
