@@ -131,7 +131,7 @@ def reload_test(server, codes_file, change_code, new_url, apply_change, args):
         "swap_p99_us": swap["p99_us"],
         "p99_ratio": swap["p99_us"] / steady["p99_us"] if steady["p99_us"] else None,
         "peak_pss_kib": swap["peak_pss_kib"],
-        "steady_pss_kib": pss_kib(server.pids()),
+        "after_swap_pss_kib": pss_kib(server.pids()),
     }
 
 
