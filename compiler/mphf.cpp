@@ -101,15 +101,20 @@ private:
             return true;
         }
         std::uint64_t slots[k_max_bucket];
+        const std::uint64_t* lo = m_lo.data() + m_start[b];
         for (unsigned p = 0; p < k_pilots; ++p) {
-            if (!slots_for(b, p, slots)) {
-                continue;
+            // Fail fast: in a filling table most pilots hit a taken slot on the first key.
+            bool fits = true;
+            for (std::uint32_t i = 0; i < n && fits; ++i) {
+                const std::uint64_t slot =
+                    formats::mphf_slot(m_params, lo[i], static_cast<std::uint8_t>(p));
+                fits = m_owner[slot] == k_free;
+                for (std::uint32_t j = 0; j < i && fits; ++j) {
+                    fits = slots[j] != slot;
+                }
+                slots[i] = slot;
             }
-            bool free = true;
-            for (std::uint32_t i = 0; i < n && free; ++i) {
-                free = m_owner[slots[i]] == k_free;
-            }
-            if (free) {
+            if (fits) {
                 assign(b, p, slots);
                 return true;
             }
