@@ -64,6 +64,11 @@ _shortlink() {
         serve) opts+=" --snapshots --trust --listen --admin --threads --config --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
             case "$prev" in --snapshots) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
         resolve) opts+=" --trust --at --head --json"; [ "$prev" = --trust ] || COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { COMPREPLY=($(compgen -d -- "$cur")); return; } ;;
+        compile) opts+=" --key --out --keep --not-after --json"
+            case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
+        verify) opts+=" --trust"; [ "$prev" = --trust ] && { COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return; }; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        inspect|diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
         # COMMAND-OPTIONS-END
     esac
     COMPREPLY+=($(compgen -W "$opts" -- "$cur"))

@@ -86,4 +86,15 @@ complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l at -x
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l head
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -F
+complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l out -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l name -x
+complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l force
+complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l encrypt
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l key -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l out -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l keep -x
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l not-after -x
+complete -c shortlink -n '__fish_seen_subcommand_from verify' -l trust -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from compile inspect diff' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from verify inspect diff' -F
 # COMMAND-OPTIONS-END
