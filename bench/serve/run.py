@@ -231,17 +231,36 @@ def build_figures(result):
     steady = result["steady"]
     rows = []
 
-    def row(figure, ours_value, anchor_name, anchor_value, spread="", target="", unit=""):
+    def row(figure, ours_value, anchor_name, anchor_value, spread="", target="", unit="",
+            key=None):
         ratio = None
         if isinstance(ours_value, (int, float)) and isinstance(anchor_value, (int, float)) \
                 and anchor_value:
             ratio = ours_value / anchor_value
+        if key is not None:
+            pair_ratio, pair_text = paired(key, anchor_name)
+            if pair_ratio is not None:
+                ratio = pair_ratio
+                spread = (spread + "; " if spread else "") + pair_text
         rows.append({"figure": figure, "ours": ours_value, "anchor": anchor_name,
                      "anchor_value": anchor_value, "ratio": ratio, "spread": spread,
                      "target": target, "unit": unit})
 
     def get(server, key):
         return steady.get(server, {}).get(key)
+
+    def paired(key, anchor):
+        """Median and spread of ours/anchor computed round by round: each round runs both back
+        to back, so the pair shares the box's load at that moment (the load of this shared box
+        drifts far more between rounds than within one)."""
+        ours_runs = result["runs_raw"].get("ours", [])
+        anchor_runs = result["runs_raw"].get(anchor, [])
+        ratios = [o[key] / a[key] for o, a in zip(ours_runs, anchor_runs)
+                  if o.get(key) is not None and a.get(key)]
+        if not ratios:
+            return None, ""
+        return statistics.median(ratios), "per-round ratios %s" % " ".join(
+            "%.2f" % r for r in ratios)
 
     def spread(key, *servers):
         return " / ".join("%s ±%.0f%%" % (s, get(s, key + "_spread_pct") or 0)
@@ -250,14 +269,17 @@ def build_figures(result):
     for anchor, target in (("nginx-map", ">= 1.0x"), ("haproxy", ""),
                            ("nginx-const", ">= 0.95x")):
         row("req/s", get("ours", "rps"), anchor, get(anchor, "rps"),
-            spread("rps", "ours", anchor), target)
+            spread("rps", "ours", anchor), target, key="rps")
     row("server CPU per request", get("ours", "cpu_us_per_req"), "nginx-map",
         get("nginx-map", "cpu_us_per_req"), spread("cpu_us_per_req", "ours", "nginx-map"),
-        "<= 0.9x", " us")
+        "<= 0.9x", " us", key="cpu_us_per_req")
+    row("server CPU per request", get("ours", "cpu_us_per_req"), "haproxy",
+        get("haproxy", "cpu_us_per_req"), spread("cpu_us_per_req", "ours", "haproxy"),
+        "", " us", key="cpu_us_per_req")
     row("p50 latency", get("ours", "p50_us"), "nginx-map", get("nginx-map", "p50_us"),
-        spread("p50_us", "ours", "nginx-map"), "", " us")
+        spread("p50_us", "ours", "nginx-map"), "", " us", key="p50_us")
     row("p99 latency", get("ours", "p99_us"), "nginx-map", get("nginx-map", "p99_us"),
-        spread("p99_us", "ours", "nginx-map"), "<= 1.0x", " us")
+        spread("p99_us", "ours", "nginx-map"), "<= 1.0x", " us", key="p99_us")
     memory = result["memory"]
     to_mb = lambda kib: kib / 1024.0 if kib is not None else None  # noqa: E731
     for anchor in ("nginx-map", "haproxy"):
@@ -309,8 +331,10 @@ def print_tables(result, out=sys.stdout):
             fmt(figures["cpu_us_per_req"]),
             fmt(memory["pss_kib"] / 1024.0) if memory.get("pss_kib") is not None else "n/a",
             fmt(result["start_ms"].get(name))), file=out)
-    print("\n%-42s %12s %-22s %12s %7s %-7s %s" % ("figure", "ours", "anchor", "anchor value",
-                                                   "ratio", "target", "spread"), file=out)
+    print("\nratio: ours/anchor; for req/s, CPU and latency the median of per-round ratios",
+          file=out)
+    print("%-42s %12s %-22s %12s %7s %-7s %s" % ("figure", "ours", "anchor", "anchor value",
+                                                 "ratio", "target", "spread"), file=out)
     for r in result["figures"]:
         print("%-42s %12s %-22s %12s %7s %-7s %s" % (
             r["figure"], fmt(r["ours"], r["unit"]), r["anchor"],
