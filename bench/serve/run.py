@@ -216,6 +216,33 @@ def profile_ours(server, codes_file, args):
     return top[:40]
 
 
+def count_syscalls(server, codes_file, args):
+    """One extra wrk run with `perf stat` counting the server's system calls and context
+    switches (tracepoint counters, all processes of the tree); per request."""
+    events = "raw_syscalls:sys_enter,context-switches"
+    out_path = os.path.join(server.dir, "perf-stat.txt")
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-e", events, "-o", out_path, "-p",
+                             ",".join(str(pid) for pid in server.pids()), "--", "sleep",
+                             str(int(args.wrk_init_s + args.duration + 1))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        figures = run_wrk(server, codes_file, args.duration, args.wrk_threads, args.connections)
+        perf.wait(timeout=60)
+    finally:
+        if perf.poll() is None:
+            perf.terminate()
+            perf.wait(timeout=10)
+    counts = {}
+    with open(out_path) as stat:
+        for line in stat:
+            fields = line.strip().split(",")
+            if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+                counts[fields[2]] = float(fields[0]) / figures["requests"]
+    return {"syscalls_per_req": counts.get("raw_syscalls:sys_enter"),
+            "context_switches_per_req": counts.get("context-switches")}
+
+
 def fmt(value, unit=""):
     if value is None:
         return "n/a"
@@ -371,7 +398,8 @@ def parse_args():
     parser.add_argument("--data-dir", default=os.path.join(BENCH_DIR, "data"))
     parser.add_argument("--json", help="write the results as JSON to this file")
     parser.add_argument("--profile", metavar="FILE",
-                        help="also run ours once under `perf record` and write the report here")
+                        help="also run ours once under `perf record` and write the report here, "
+                             "and count system calls per request of ours, nginx and HAProxy")
     args = parser.parse_args()
     quick = args.quick
     args.links = args.links or (100_000 if quick else 1_000_000)
@@ -478,6 +506,11 @@ def main():
         ours_server = next((srv for srv in servers if srv.kind == "ours"), None)
         if args.profile and ours_server:
             result["profile"] = profile_ours(ours_server, codes_file, args)
+            result["syscalls"] = {}
+            for server in servers:
+                if server.kind in ("ours", "nginx-map", "haproxy"):
+                    result["syscalls"][server.name] = count_syscalls(server, codes_file, args)
+                    log("%s: %s" % (server.name, result["syscalls"][server.name]))
         for server in servers:
             result["steady"][server.name] = summarize(result["runs_raw"][server.name])
             pids = server.pids()
