@@ -316,7 +316,10 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
                 skipped += *outcome == store::PutOutcome::skipped ? 1 : 0;
             } catch (const Error& e) {
                 std::string where = "line " + std::to_string(rows.line()) + ": " + e.what();
-                if (!o.skip_invalid) {
+                // --skip-invalid skips rows that are invalid (bad values, unknown domain); a
+                // conflict under --on-conflict fail or a database error still fails the import.
+                bool row_invalid = e.exit_code() == k_exit_usage || e.exit_code() == k_exit_not_found;
+                if (!o.skip_invalid || !row_invalid) {
                     throw Error(e.exit_code(), where + " (nothing was imported)");
                 }
                 ++invalid;

@@ -55,6 +55,10 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
         return detail::sqlite_error(raw, rc, "cannot open database " + path);
     }
     sqlite3_busy_timeout(raw, k_busy_timeout_ms);
+    // Without this the last connection to close checkpoints the WAL into the database and
+    // fsyncs it, which made each one-shot `add` cost a checkpoint; SQLite's automatic
+    // checkpoint (every 1000 WAL pages) still bounds the WAL.
+    sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     sqlite3_extended_result_codes(raw, 1);
     // WAL: readers never block the writer. synchronous=NORMAL: in WAL mode a commit does not
     // fsync (the WAL is synced at checkpoints), which is what makes `add` cost milliseconds;

@@ -128,7 +128,12 @@ Status exec(sqlite3* db, const std::string& sql, std::string_view what) {
 int current_schema_version() { return k_schema_version; }
 
 Status migrate(sqlite3* db) {
-    // BEGIN IMMEDIATE so two processes opening a fresh file cannot both run migration 1.
+    // Fast path for every open after the first: an up-to-date database needs no write lock.
+    if (read_user_version(db) == k_schema_version) {
+        return Status::ok();
+    }
+    // BEGIN IMMEDIATE so two processes opening a fresh file cannot both run migration 1; the
+    // version is read again under the lock.
     Status st = exec(db, "BEGIN IMMEDIATE", "cannot lock the database");
     if (!st) {
         return st;

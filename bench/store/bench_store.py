@@ -6,9 +6,9 @@ the spread (min-max) and the ratio ours/anchor.
 
 Anchors:
   import: `sqlite3 DB ".import --csv FILE links"` into a table with the same UNIQUE(domain, code)
-          key (no validation, no normalization, no audit), in one transaction like ours.
+          code key (no validation, no normalization, no audit, one domain), in one transaction.
   add:    `sqlite3 DB "INSERT INTO links ..."` (process start + one insert), same database size.
-  list:   `sqlite3 -csv DB "SELECT ... ORDER BY domain_id, code"` streaming the same rows.
+  list:   `sqlite3 -csv DB "SELECT code, url ... ORDER BY code"` streaming the same rows by index.
 
 Usage: bench_store.py [--bin build/cli/shortlink] [--n 1000000] [--runs 3] [--json OUT]
 """
@@ -27,10 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def timed(cmd, **kw):
+def timed(cmd, stdout=subprocess.PIPE):
     """Wall seconds and peak RSS (KiB) of one command, via /usr/bin/time -v."""
     t0 = time.monotonic()
-    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, **kw)
+    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
@@ -57,8 +57,7 @@ def main():
     results = []
     try:
         sl = lambda db, *a: [args.bin, "--db", db] + list(a)
-        anchor_schema = ("CREATE TABLE links (code TEXT NOT NULL, url TEXT NOT NULL, domain_id INTEGER NOT NULL DEFAULT 1,"
-                         " UNIQUE (domain_id, code));")
+        anchor_schema = "CREATE TABLE links (code TEXT NOT NULL UNIQUE, url TEXT NOT NULL);"
         ours_import, anchor_import = [], []
         for run in range(args.runs):
             db = os.path.join(tmp, f"ours{run}.db")
@@ -68,6 +67,7 @@ def main():
             subprocess.run(["sqlite3", adb, "PRAGMA journal_mode=WAL;" + anchor_schema], check=True, capture_output=True)
             anchor_import.append(timed(["sqlite3", adb, f".import --csv --skip 1 {data} links"])[0])
         results.append(("import %d links (s)" % args.n, ours_import, anchor_import))
+        print("import:", ours_import, anchor_import, flush=True)
 
         db = os.path.join(tmp, "ours0.db")
         adb = os.path.join(tmp, "anchor0.db")
@@ -83,7 +83,7 @@ def main():
                 wall, rss = timed(sl(db, "list", "--format", "csv"), stdout=null)
                 ours_list.append(wall)
                 ours_rss.append(rss / 1024)
-                wall, rss = timed(["sqlite3", "-csv", adb, "SELECT domain_id, code, url FROM links ORDER BY domain_id, code"],
+                wall, rss = timed(["sqlite3", "-csv", adb, "SELECT code, url FROM links ORDER BY code"],
                                   stdout=null)
                 anchor_list.append(wall)
                 anchor_rss.append(rss / 1024)
