@@ -28,6 +28,7 @@ _shortlink_commands+=" serve "
 
 _shortlink() {
     local cur prev cmd opts i
+    COMPREPLY=()
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     cmd=""
