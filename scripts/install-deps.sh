@@ -8,6 +8,7 @@ packages=(
   libcli11-dev libsqlite3-dev libcereal-dev libzstd-dev libssl-dev
   libboost1.81-dev libboost-url1.81-dev libsystemd-dev catch2
   python3 sqlite3 curl
+  rapidjson-dev
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
   packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine)
