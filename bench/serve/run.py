@@ -207,7 +207,8 @@ def profile_ours(server, codes_file, args):
                         "--percent-limit", "0.5", "-g", "none", "--sort", "dso,symbol"],
                        stdout=report, stderr=subprocess.DEVNULL, timeout=300)
     with open(args.profile) as report:
-        top = [" ".join(line.split()[:4]) for line in report
+        # "  5.05%  shortlink  [.] symbol   -   -": keep percent, object, kind and full symbol.
+        top = [" ".join(line.split("   -")[0].split()) for line in report
                if line.strip() and not line.startswith("#")]
     kernel = sum(float(line.split()[0].rstrip("%")) for line in top
                  if line.endswith("]") is False and "[k]" in line)
