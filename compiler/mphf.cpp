@@ -46,6 +46,7 @@ public:
           m_lo(std::move(lo_by_bucket)),
           m_start(std::move(bucket_start)),
           m_owner(params.slot_count, k_free),
+          m_taken((params.slot_count + 63) / 64, 0),
           m_pilots(params.bucket_count, 0) {}
 
     // Places every bucket; false when the eviction budget runs out.
@@ -88,10 +89,13 @@ private:
         return true;
     }
 
+    bool taken(std::uint64_t slot) const { return (m_taken[slot >> 6] >> (slot & 63)) & 1; }
+
     void assign(std::uint32_t b, unsigned p, const std::uint64_t* slots) {
         m_pilots[b] = static_cast<std::uint8_t>(p);
         for (std::uint32_t i = 0; i < size(b); ++i) {
             m_owner[slots[i]] = b + 1;
+            m_taken[slots[i] >> 6] |= std::uint64_t{1} << (slots[i] & 63);
         }
     }
 
@@ -108,7 +112,7 @@ private:
             for (std::uint32_t i = 0; i < n && fits; ++i) {
                 const std::uint64_t slot =
                     formats::mphf_slot(m_params, lo[i], static_cast<std::uint8_t>(p));
-                fits = m_owner[slot] == k_free;
+                fits = !taken(slot);
                 for (std::uint32_t j = 0; j < i && fits; ++j) {
                     fits = slots[j] != slot;
                 }
@@ -164,6 +168,7 @@ private:
         for (std::uint32_t i = 0; i < size(b); ++i) {
             if (m_owner[slots[i]] == b + 1) {
                 m_owner[slots[i]] = k_free;
+                m_taken[slots[i] >> 6] &= ~(std::uint64_t{1} << (slots[i] & 63));
             }
         }
         ++m_evictions;
@@ -172,7 +177,10 @@ private:
     const MphfParams& m_params;
     std::vector<std::uint64_t> m_lo;     // keys' h.lo grouped by bucket
     std::vector<std::uint64_t> m_start;  // bucket b's keys are [m_start[b], m_start[b+1])
-    std::vector<std::uint32_t> m_owner;  // slot -> bucket + 1, or k_free
+    std::vector<std::uint32_t> m_owner;  // slot -> bucket + 1, or k_free (for eviction)
+    // One bit per slot, the same information as m_owner != k_free: the pilot search tests
+    // only this, and at 1 bit a slot it stays in cache (128 KiB per million keys).
+    std::vector<std::uint64_t> m_taken;
     std::vector<std::uint8_t> m_pilots;
     std::uint64_t m_evictions = 0;
 };
@@ -205,11 +213,15 @@ Result<MphfResult> build_mphf(const std::vector<Hash128>& hashes, const MphfConf
     for (std::uint64_t b = 0; b < buckets; ++b) {
         start[b + 1] += start[b];
     }
+    // Keys (and each key's h.lo, which is all the placement reads) in bucket order.
     std::vector<std::uint32_t> key_by_pos(n);
+    std::vector<std::uint64_t> lo_by_pos(n);
     {
         std::vector<std::uint64_t> fill(start.begin(), start.end() - 1);
         for (std::uint64_t i = 0; i < n; ++i) {
-            key_by_pos[fill[bucket_of[i]]++] = static_cast<std::uint32_t>(i);
+            const std::uint64_t pos = fill[bucket_of[i]]++;
+            key_by_pos[pos] = static_cast<std::uint32_t>(i);
+            lo_by_pos[pos] = hashes[i].lo;
         }
     }
     std::vector<std::uint32_t>().swap(bucket_of);
@@ -224,7 +236,7 @@ Result<MphfResult> build_mphf(const std::vector<Hash128>& hashes, const MphfConf
         }
         for (std::uint64_t i = start[b]; i < start[b + 1]; ++i) {
             for (std::uint64_t j = start[b]; j < i; ++j) {
-                if (hashes[key_by_pos[i]].lo == hashes[key_by_pos[j]].lo) {
+                if (lo_by_pos[i] == lo_by_pos[j]) {
                     failure.duplicate = true;
                     failure.key_a = key_by_pos[j];
                     failure.key_b = key_by_pos[i];
@@ -251,10 +263,7 @@ Result<MphfResult> build_mphf(const std::vector<Hash128>& hashes, const MphfConf
         }
     }
 
-    std::vector<std::uint64_t> lo_by_pos(n);
-    for (std::uint64_t i = 0; i < n; ++i) {
-        lo_by_pos[i] = hashes[key_by_pos[i]].lo;
-    }
+    std::vector<std::uint32_t>().swap(key_by_pos);
     Placer placer(params, std::move(lo_by_pos), start);
     const auto budget =
         static_cast<std::uint64_t>(config.max_evictions_per_key * static_cast<double>(n)) + 1000;
