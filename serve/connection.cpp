@@ -1,3 +1,7 @@
+// GCC 12 with -fsanitize=address reports a false "may be used uninitialized" on a
+// boost::optional inside Beast's basic_parser<true>::put, instantiated in this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "serve/connection.h"
 
 #include <cstring>

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/detail/socket_option.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
 #include "serve/connection.h"
@@ -74,6 +75,10 @@ Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints) {
         }
         if (!ec) {
             acceptor->set_option(reuse_port(true), ec);
+        }
+        if (!ec && endpoint.address().is_v6()) {
+            // As nginx's ipv6only=on: [::]:80 and 0.0.0.0:80 can be listed side by side.
+            acceptor->set_option(boost::asio::ip::v6_only(true), ec);
         }
         if (!ec) {
             acceptor->bind(endpoint, ec);
