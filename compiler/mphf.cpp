@@ -1,6 +1,7 @@
 #include "compiler/mphf.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace shortlink::compiler {
@@ -91,7 +92,17 @@ private:
 
     bool taken(std::uint64_t slot) const { return (m_taken[slot >> 6] >> (slot & 63)) & 1; }
 
+    bool recently_placed(std::uint32_t b) const {
+        for (std::uint32_t r : m_recent) {
+            if (r == b + 1) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     void assign(std::uint32_t b, unsigned p, const std::uint64_t* slots) {
+        m_recent[m_recent_next++ % m_recent.size()] = b + 1;
         m_pilots[b] = static_cast<std::uint8_t>(p);
         for (std::uint32_t i = 0; i < size(b); ++i) {
             m_owner[slots[i]] = b + 1;
@@ -123,9 +134,10 @@ private:
                 return true;
             }
         }
-        // No free pilot: evict the cheapest set of buckets (sum of squared sizes). Start the scan
-        // at a pilot that moves with the eviction count so two buckets cannot evict each other
-        // forever; the choice stays deterministic.
+        // No free pilot: evict the cheapest set of buckets (sum of squared sizes), never one
+        // of the buckets placed most recently, so that two buckets cannot keep evicting each
+        // other (PtrHash keeps the same short memory). The scan starts at a pilot that moves
+        // with the eviction count; every choice stays deterministic.
         std::uint64_t best_score = UINT64_MAX;
         unsigned best = k_pilots;
         const unsigned start = static_cast<unsigned>((m_evictions * 0x9e3779b97f4a7c15ULL) >> 56);
@@ -135,9 +147,13 @@ private:
                 continue;
             }
             std::uint64_t score = 0;
-            for (std::uint32_t i = 0; i < n; ++i) {
+            for (std::uint32_t i = 0; i < n && score != UINT64_MAX; ++i) {
                 const std::uint32_t owner = m_owner[slots[i]];
                 if (owner != k_free) {
+                    if (recently_placed(owner - 1)) {
+                        score = UINT64_MAX;
+                        break;
+                    }
                     const std::uint64_t s = size(owner - 1);
                     score += s * s;
                 }
@@ -148,7 +164,9 @@ private:
             }
         }
         if (best == k_pilots) {
-            return false;  // no pilot separates this bucket's own keys
+            // Every pilot collides inside the bucket or with a recent bucket: give up on this
+            // seed rather than cycle.
+            return false;
         }
         slots_for(b, best, slots);
         for (std::uint32_t i = 0; i < n; ++i) {
@@ -183,6 +201,8 @@ private:
     std::vector<std::uint64_t> m_taken;
     std::vector<std::uint8_t> m_pilots;
     std::uint64_t m_evictions = 0;
+    std::array<std::uint32_t, 16> m_recent{};  // bucket + 1 of the last placements
+    std::size_t m_recent_next = 0;
 };
 
 }  // namespace
