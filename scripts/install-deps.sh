@@ -11,7 +11,10 @@ packages=(
   rapidjson-dev
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
-  packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine)
+  packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine linux-perf)
+fi
+if [ "${SHORTLINK_WITH_FUZZ:-0}" = 1 ]; then
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()
