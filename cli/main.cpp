@@ -4,6 +4,9 @@
 #include <exception>
 #include <iostream>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/command_table.h"
@@ -11,9 +14,17 @@
 
 namespace {
 
+// $USER, else the account name of the real user id (cron jobs and CI often have no $USER), so
+// the audit log names a person or service account rather than "unknown".
 std::string default_actor() {
     const char* user = std::getenv("USER");
-    return (user != nullptr && *user != '\0') ? user : "unknown";
+    if (user != nullptr && *user != '\0') {
+        return user;
+    }
+    if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_name != nullptr) {
+        return pw->pw_name;
+    }
+    return "uid:" + std::to_string(getuid());
 }
 
 }  // namespace
