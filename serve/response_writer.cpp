@@ -1,5 +1,6 @@
 #include "serve/response_writer.h"
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <time.h>
@@ -14,19 +15,64 @@ void append_uint(std::string& out, std::uint64_t v) {
     out.append(buf, static_cast<std::size_t>(res.ptr - buf));
 }
 
-// Bytes `s` takes once HTML-escaped for a double-quoted attribute and text.
-std::size_t escaped_size(std::string_view s) {
-    std::size_t n = s.size();
+// One table lookup per Location byte answers both questions the writer asks: may the byte go
+// into a header (bit 7 set: CR, LF or NUL may not), and how many bytes HTML escaping adds
+// (low bits). Destinations are normalized URLs, so nearly every byte maps to 0 and the common
+// answer is "safe, nothing to escape": the body then copies the Location as it is.
+constexpr std::uint8_t k_unsafe_header_byte = 0x80;
+
+constexpr std::array<std::uint8_t, 256> make_location_byte_table() {
+    std::array<std::uint8_t, 256> t{};
+    t[static_cast<unsigned char>('\r')] = k_unsafe_header_byte;
+    t[static_cast<unsigned char>('\n')] = k_unsafe_header_byte;
+    t[0] = k_unsafe_header_byte;
+    t[static_cast<unsigned char>('&')] = 4;  // &amp;
+    t[static_cast<unsigned char>('<')] = 3;  // &lt;
+    t[static_cast<unsigned char>('>')] = 3;  // &gt;
+    t[static_cast<unsigned char>('"')] = 5;  // &quot;
+    return t;
+}
+
+constexpr std::array<std::uint8_t, 256> k_location_byte = make_location_byte_table();
+
+// What one pass over the pieces of a Location found.
+struct LocationScan {
+    std::size_t size = 0;          // bytes of the Location as sent in the header
+    std::size_t escape_extra = 0;  // bytes HTML escaping adds (0: the body copies it verbatim)
+    bool safe = true;              // no CR, LF or NUL
+};
+
+void scan_piece(LocationScan& scan, std::string_view s) {
+    std::uint8_t seen = 0;
+    std::size_t extra = 0;
     for (char c : s) {
-        switch (c) {
-        case '&': n += 4; break;   // &amp;
-        case '<': n += 3; break;   // &lt;
-        case '>': n += 3; break;   // &gt;
-        case '"': n += 5; break;   // &quot;
-        default: break;
-        }
+        const std::uint8_t b = k_location_byte[static_cast<unsigned char>(c)];
+        seen |= b;
+        extra += b & 0x7f;
     }
-    return n;
+    scan.size += s.size();
+    scan.escape_extra += extra;
+    scan.safe = scan.safe && (seen & k_unsafe_header_byte) == 0;
+}
+
+LocationScan scan_location(const Response& r) {
+    LocationScan scan;
+    scan_piece(scan, r.location_prefix);
+    if (r.query_separator != '\0') {
+        scan_piece(scan, std::string_view(&r.query_separator, 1));
+    }
+    scan_piece(scan, r.location_query);
+    scan_piece(scan, r.location_suffix);
+    return scan;
+}
+
+void append_location(std::string& out, const Response& r) {
+    out.append(r.location_prefix);
+    if (r.query_separator != '\0') {
+        out.push_back(r.query_separator);
+    }
+    out.append(r.location_query);
+    out.append(r.location_suffix);
 }
 
 void append_escaped(std::string& out, std::string_view s) {
@@ -49,19 +95,18 @@ void append_escaped(std::string& out, std::string_view s) {
     out.append(s.substr(start));
 }
 
-void append_location_escaped(std::string& out, const Response& r) {
+// The Location as HTML text; `scan` says whether there is anything to escape at all.
+void append_location_html(std::string& out, const Response& r, const LocationScan& scan) {
+    if (scan.escape_extra == 0) {
+        append_location(out, r);
+        return;
+    }
     append_escaped(out, r.location_prefix);
     if (r.query_separator != '\0') {
         append_escaped(out, std::string_view(&r.query_separator, 1));
     }
     append_escaped(out, r.location_query);
     append_escaped(out, r.location_suffix);
-}
-
-std::size_t location_escaped_size(const Response& r) {
-    return escaped_size(r.location_prefix) +
-           (r.query_separator != '\0' ? escaped_size(std::string_view(&r.query_separator, 1)) : 0) +
-           escaped_size(r.location_query) + escaped_size(r.location_suffix);
 }
 
 void append_status_line(std::string& out, std::uint16_t status) {
@@ -111,9 +156,9 @@ bool is_safe_header_value(std::string_view value) {
 
 bool write_response(std::string& out, const Response& r, const FramingOptions& framing,
                     std::string_view date) {
-    if (r.has_location() &&
-        !(is_safe_header_value(r.location_prefix) && is_safe_header_value(r.location_query) &&
-          is_safe_header_value(r.location_suffix))) {
+    // Scanned once: the same pass checks the header is safe and sizes the escaped body.
+    const LocationScan scan = r.has_location() ? scan_location(r) : LocationScan{};
+    if (!scan.safe) {
         write_error(out, 500, date);
         return false;
     }
@@ -121,15 +166,10 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
     std::size_t body_size = 0;
     if (r.has_location()) {
         out.append("Location: ");
-        out.append(r.location_prefix);
-        if (r.query_separator != '\0') {
-            out.push_back(r.query_separator);
-        }
-        out.append(r.location_query);
-        out.append(r.location_suffix);
+        append_location(out, r);
         out.append("\r\n");
         body_size = k_redirect_open.size() + k_redirect_mid.size() + k_redirect_close.size() +
-                    2 * location_escaped_size(r);
+                    2 * (scan.size + scan.escape_extra);
     } else {
         // "<p>Not Found</p>\n"
         body_size = 8 + status_text(r.status).size();
@@ -161,9 +201,9 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
     }
     if (r.has_location()) {
         out.append(k_redirect_open);
-        append_location_escaped(out, r);
+        append_location_html(out, r, scan);
         out.append(k_redirect_mid);
-        append_location_escaped(out, r);
+        append_location_html(out, r, scan);
         out.append(k_redirect_close);
     } else {
         out.append("<p>");

@@ -67,6 +67,47 @@ TEST_CASE("QueryPiecesAreJoined", "[writer]") {
     CHECK(out.find("Location: https://a.example/p?u=1#f\r\n") != std::string::npos);
 }
 
+// The common case (nothing to escape) copies the Location verbatim into the body.
+TEST_CASE("PlainLocationBodyIsVerbatimWithExactContentLength", "[writer]") {
+    Response r = redirect("https://a.example/p");
+    r.query_separator = '?';
+    r.location_query = "u=1";
+    r.location_suffix = "#f";
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    const std::string body = body_of(out);
+    CHECK(body == "<a href=\"https://a.example/p?u=1#f\">https://a.example/p?u=1#f</a>\n");
+    CHECK(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string::npos);
+}
+
+// Every piece is escaped on its own, the '&' separator included, and sized exactly.
+TEST_CASE("EscapesEveryPieceAndSizesTheBody", "[writer]") {
+    Response r = redirect("https://a.example/<p>");
+    r.query_separator = '&';
+    r.location_query = "q=\"x\"";
+    r.location_suffix = "#a&b";
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("Location: https://a.example/<p>&q=\"x\"#a&b\r\n") != std::string::npos);
+    const std::string html = "https://a.example/&lt;p&gt;&amp;q=&quot;x&quot;#a&amp;b";
+    const std::string body = body_of(out);
+    CHECK(body == "<a href=\"" + html + "\">" + html + "</a>\n");
+    CHECK(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string::npos);
+}
+
+TEST_CASE("CrLfInQueryOrSuffixBecomes500", "[writer]") {
+    for (int piece = 0; piece < 2; ++piece) {
+        Response r = redirect("https://a.example/p");
+        r.query_separator = '?';
+        r.location_query = piece == 0 ? "u=1\r\nX: y" : "u=1";
+        r.location_suffix = piece == 1 ? "#f\n" : "#f";
+        std::string out;
+        CHECK_FALSE(write_response(out, r, {}, "D"));
+        CHECK(out.rfind("HTTP/1.1 500 ", 0) == 0);
+        CHECK(out.find("Location") == std::string::npos);
+    }
+}
+
 TEST_CASE("FramingHeaders", "[writer]") {
     std::string out;
     write_response(out, redirect("https://a/"), FramingOptions{.close = true}, "D");
