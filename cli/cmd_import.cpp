@@ -33,6 +33,7 @@ struct ImportOptions {
     std::string domain;
     bool dry_run = false;
     bool skip_invalid = false;
+    bool create_domains = false;
     std::string on_conflict = "fail";
 };
 
@@ -288,14 +289,14 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     std::string default_host = host_arg(o.domain);
     store::Store s = open_store(globals);
     // Validate the default domain before any row, so the error is about the option.
-    if (!default_host.empty()) {
+    if (!default_host.empty() && !o.create_domains) {
         unwrap(s.find_domain(default_host));
     }
     // SQLite's page cache grows page by page while glibc trims the heap top after frees: without
     // this, a 1M-row import spends most of its system time in brk(2) growing and shrinking it.
     mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
     mallopt(M_TOP_PAD, 64 * 1024 * 1024);
-    check(s.begin_bulk());
+    check(s.begin_bulk(o.create_domains));
     RowSource rows(*in, format == "json");
     std::uint64_t inserted = 0, updated = 0, skipped = 0, invalid = 0;
     std::int64_t now = now_seconds();
@@ -330,11 +331,17 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
         s.end_bulk(false);
         throw;
     }
+    std::uint64_t domains_created = s.bulk_domains_created();
     check(s.end_bulk(!o.dry_run));
-    std::printf("%s %llu link(s), updated %llu, skipped %llu existing, %llu invalid\n",
+    std::printf("%s %llu link(s), updated %llu, skipped %llu existing, %llu invalid",
                 o.dry_run ? "dry run: would import" : "imported", static_cast<unsigned long long>(inserted),
                 static_cast<unsigned long long>(updated), static_cast<unsigned long long>(skipped),
                 static_cast<unsigned long long>(invalid));
+    if (o.create_domains) {
+        std::printf(", %s %llu domain(s)", o.dry_run ? "would create" : "created",
+                    static_cast<unsigned long long>(domains_created));
+    }
+    std::printf("\n");
 }
 
 }  // namespace
@@ -348,6 +355,8 @@ void setup_import(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--domain", o->domain, "Domain of rows without a domain column");
     sub->add_flag("--dry-run", o->dry_run, "Validate and report, change nothing");
     sub->add_flag("--skip-invalid", o->skip_invalid, "Skip invalid rows (reported on stderr) instead of failing");
+    sub->add_flag("--create-domains", o->create_domains,
+                  "Create domains that do not exist, with default settings (audited as domain-add)");
     sub->add_option("--on-conflict", o->on_conflict, "When a code exists: fail (default), skip or update")
         ->check(CLI::IsMember({"fail", "skip", "update"}));
     sub->callback([o, &globals] { run_import(*o, globals); });

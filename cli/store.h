@@ -196,11 +196,14 @@ public:
 
     // Bulk writes (import): begin_bulk() opens one write transaction; put_link() inserts or,
     // depending on `on_conflict`, skips or overwrites; end_bulk(true) commits, end_bulk(false)
-    // rolls everything back. Inserted links share one audit row (action "import", written at
-    // commit, covering their contiguous id range); each overwritten link gets its own row with
-    // before/after. history() of a link includes the import row that created it.
-    Status begin_bulk();
+    // rolls everything back. Every inserted link gets its own audit row (action "import", its
+    // after-image as `add` writes it), written by SQLite in one statement per contiguous id range
+    // at commit; each overwritten link gets its own row with before/after. With
+    // `create_missing_domains`, put_link() adds a domain it does not find, with default settings
+    // (audited as domain-add); otherwise a missing domain is not_found.
+    Status begin_bulk(bool create_missing_domains = false);
     Result<PutOutcome> put_link(const LinkInput& input, OnConflict on_conflict);
+    std::uint64_t bulk_domains_created() const;  // by the open (or last) bulk transaction
     Status end_bulk(bool commit);
 
     // ---- audit ---------------------------------------------------------------------------------

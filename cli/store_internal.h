@@ -90,7 +90,10 @@ struct Store::Impl {
     std::unordered_map<std::string, std::unique_ptr<detail::Stmt>> statements;
     std::string actor = "unknown";
     bool in_bulk = false;
-    // Links inserted by the open bulk transaction (one audit row covers them at commit).
+    bool bulk_create_domains = false;     // put_link() adds a missing domain (defaults)
+    std::int64_t bulk_domains_created = 0;
+    // Links inserted by the open bulk transaction whose audit rows are not written yet (a
+    // contiguous id range; flushed at commit, or before one of them is overwritten).
     std::int64_t bulk_first_id = 0;
     std::int64_t bulk_last_id = 0;
     std::int64_t bulk_inserted = 0;

@@ -408,7 +408,7 @@ Result<Link> Store::change_state(std::string_view host, std::string_view code, S
     return link;
 }
 
-Status Store::begin_bulk() {
+Status Store::begin_bulk(bool create_missing_domains) {
     if (m_impl->in_bulk) {
         return Status::invalid_argument("a bulk transaction is already open");
     }
@@ -419,49 +419,106 @@ Status Store::begin_bulk() {
         st = m_impl->exec("BEGIN IMMEDIATE");
     }
     if (st) {
+        // Domains read before the write lock may have changed since; read them again under it.
+        m_impl->domain_cache.clear();
         m_impl->in_bulk = true;
+        m_impl->bulk_create_domains = create_missing_domains;
         m_impl->bulk_inserted = 0;
+        m_impl->bulk_domains_created = 0;
     }
     return st;
 }
+
+std::uint64_t Store::bulk_domains_created() const {
+    return static_cast<std::uint64_t>(m_impl->bulk_domains_created);
+}
+
+// Writes the "import" audit rows of the links inserted since the last flush: one row per link,
+// its after-image in the JSON shape of link_audit_json(), built by SQLite from the link rows in
+// one statement (no per-row round trip). The ids are contiguous because the import holds the
+// write lock and new rowids are max(rowid)+1. Tags are ",a,b," of [A-Za-z0-9-_.:] (validated),
+// so wrapping them in quotes is valid JSON.
+namespace {
+Status flush_import_audit(Store::Impl& impl) {
+    if (impl.bulk_inserted == 0) {
+        return Status::ok();
+    }
+    auto stmt = impl.prepare(
+        "INSERT INTO audit_log (at, actor, action, host, code, link_id, after) "
+        "SELECT ?1, ?2, 'import', d.host, l.code, l.id, json_object("
+        "'host', d.host, 'code', l.code, 'url', l.destination, "
+        "'status', CASE l.status WHEN 0 THEN 'active' WHEN 1 THEN 'disabled' ELSE 'deleted' END, "
+        "'type', l.redirect_type, 'forward_query', l.forward_query, 'not_before', l.not_before, "
+        "'expires', l.expires, "
+        "'tags', json(CASE WHEN l.tags = '' THEN '[]' "
+        "ELSE '[\"' || replace(substr(l.tags, 2, length(l.tags) - 2), ',', '\",\"') || '\"]' END), "
+        "'version', l.version) "
+        "FROM links l JOIN domains d ON d.id = l.domain_id WHERE l.id BETWEEN ?3 AND ?4 ORDER BY l.id");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, now_seconds()).bind(2, impl.actor).bind(3, impl.bulk_first_id).bind(4, impl.bulk_last_id);
+    int rc = s->step();
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(impl.db.get(), rc, "cannot write the import audit rows");
+    }
+    impl.bulk_inserted = 0;
+    return Status::ok();
+}
+}  // namespace
 
 Status Store::end_bulk(bool commit) {
     if (!m_impl->in_bulk) {
         return Status::invalid_argument("no bulk transaction is open");
     }
-    m_impl->in_bulk = false;
-    if (commit && m_impl->bulk_inserted > 0) {
-        std::string summary = "{\"inserted\":" + std::to_string(m_impl->bulk_inserted) + ",\"first_link_id\":" +
-                              std::to_string(m_impl->bulk_first_id) + ",\"last_link_id\":" +
-                              std::to_string(m_impl->bulk_last_id) + "}";
-        Status st = m_impl->audit("import", "", "", m_impl->bulk_first_id, "", summary, m_impl->bulk_last_id);
+    if (commit) {
+        Status st = flush_import_audit(*m_impl);
         if (!st) {
+            m_impl->in_bulk = false;
             m_impl->exec("ROLLBACK");
+            m_impl->domain_cache.clear();
             return st;
         }
     }
+    m_impl->in_bulk = false;
     m_impl->exec("PRAGMA cache_size = -2000");
     if (commit) {
         Status st = m_impl->exec("COMMIT");
         if (!st) {
             m_impl->exec("ROLLBACK");
+            m_impl->domain_cache.clear();
         }
         return st;
     }
+    // Domains created by the rolled-back import no longer exist.
+    m_impl->domain_cache.clear();
     return m_impl->exec("ROLLBACK");
 }
 
 Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflict) {
     auto domain = m_impl->domain(input.host);
+    if (!domain && domain.status().code() == Status::Code::not_found) {
+        if (!m_impl->bulk_create_domains) {
+            return Status::not_found("domain '" + input.host + "' does not exist (add it with `shortlink domain add " +
+                                     input.host + "`, or import with --create-domains)");
+        }
+        DomainRecord record;
+        record.host = input.host;
+        auto added = add_domain(record);  // audited as domain-add, inside the bulk transaction
+        if (!added) {
+            return added.status();
+        }
+        ++m_impl->bulk_domains_created;
+        domain = std::move(added);
+    }
     if (!domain) {
         return domain.status();
     }
     std::int64_t now = now_seconds();
     auto id = insert_link(*m_impl, *domain, input, input.code, now);
     if (id) {
-        // No audit row per inserted link: end_bulk() writes one for the whole id range. The
-        // after-image of an imported link is its version 1: the `before` of its next audit entry
-        // or, while there is none, the link row itself.
+        // Its audit row is written by flush_import_audit() with those of its neighbours.
         if (m_impl->bulk_inserted++ == 0) {
             m_impl->bulk_first_id = *id;
         }
@@ -481,6 +538,13 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     if (found->code != input.code) {
         return Status::conflict("code '" + input.code + "' differs only in case from existing '" + found->code +
                                 "' on case-insensitive domain '" + domain->host + "'");
+    }
+    if (m_impl->bulk_inserted > 0 && found->id >= m_impl->bulk_first_id) {
+        // Overwriting a link this import inserted: its "import" row must precede this one.
+        Status flushed = flush_import_audit(*m_impl);
+        if (!flushed) {
+            return flushed;
+        }
     }
     Link link = *found;
     std::string before = link_audit_json(link);

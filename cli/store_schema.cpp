@@ -17,8 +17,9 @@ namespace {
 // case-sensitive matching. Times are Unix seconds; 0 means "none".
 // CHECKs use BETWEEN/OR rather than `x IN (...)`: SQLite builds an ephemeral index for an IN
 // list on every row checked, which made CHECK constraints 60% of a bulk insert's cost.
-// An import writes one audit row for all the links it inserts (link_id..last_link_id: ids are
-// contiguous because the import holds the write lock); links it overwrites get a row each.
+// last_link_id marks an audit row covering the link ids link_id..last_link_id: early builds wrote
+// one such row per import; imports now write one row per link and never set it, but history()
+// still reads such rows.
 // Lengths are enforced by cli/validate.h before any write (length() per row cost 15% more).
 constexpr const char* k_migration_1 = R"sql(
 CREATE TABLE domains (

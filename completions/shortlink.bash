@@ -60,7 +60,7 @@ _shortlink() {
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete|restore) opts+=" --domain --json" ;;
         history) opts+=" --domain --limit --json" ;;
-        import) opts+=" --format --domain --dry-run --skip-invalid --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
         serve) opts+=" --snapshots --trust --listen --admin --threads --config --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
             case "$prev" in --snapshots) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;

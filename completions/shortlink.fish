@@ -64,6 +64,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from import export' -l format -
 complete -c shortlink -n '__fish_seen_subcommand_from import' -F
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l create-domains -d 'Create missing domains with default settings'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l on-conflict -x -a 'fail skip update'
 complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l snapshots -x -a '(__fish_complete_directories)'

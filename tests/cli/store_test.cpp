@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/store.h"
+#include "cli/store_internal.h"  // link_audit_json: the shape an import row must match
 
 using namespace shortlink;
 using namespace shortlink::store;
@@ -218,6 +219,110 @@ TEST_CASE("BulkUpdateOverwritesAndAudits", "[store]") {
     std::vector<std::string> b_actions;
     REQUIRE(s.history("", "b", 0, [&](const AuditRecord& r) { return b_actions.push_back(r.action), true; }).is_ok());
     CHECK(b_actions == std::vector<std::string>{"import"});
+}
+
+TEST_CASE("ImportAuditRowPerLinkMatchesAdd", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    DomainRecord go;
+    go.host = "go.example";
+    REQUIRE(s.add_domain(go).is_ok());
+    LinkInput in = make_link("docs/setup", "go.example");
+    in.redirect_type = 308;
+    in.forward_query = 0;
+    in.not_before = 1700000000;
+    in.expires = 1900000000;
+    in.tags = {"b", "a:1"};
+    in.status = LinkState::disabled;
+    // The same link added one by one writes the reference after-image.
+    LinkInput twin = in;
+    twin.code = "twin";
+    auto added = s.add_link(twin, no_code);
+    REQUIRE(added.is_ok());
+    REQUIRE(s.begin_bulk().is_ok());
+    REQUIRE(*s.put_link(in, OnConflict::fail) == PutOutcome::inserted);
+    REQUIRE(*s.put_link(make_link("plain"), OnConflict::fail) == PutOutcome::inserted);
+    REQUIRE(s.end_bulk(true).is_ok());
+
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history("go.example", "docs/setup", 0, [&](const AuditRecord& r) {
+        return rows.push_back(r), true;
+    }).is_ok());
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].action == "import");
+    CHECK(rows[0].host == "go.example");
+    CHECK(rows[0].code == "docs/setup");
+    CHECK(rows[0].before_json.empty());
+    std::string expected = link_audit_json(*added);
+    auto replace = [](std::string text, const std::string& from, const std::string& to) {
+        return text.replace(text.find(from), from.size(), to);
+    };
+    CHECK(rows[0].after_json == replace(expected, "\"code\":\"twin\"", "\"code\":\"docs/setup\""));
+
+    rows.clear();
+    REQUIRE(s.history("", "plain", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].after_json == link_audit_json(*s.get_link("", "plain")));
+    // One row per link: no batch row without a code.
+    int import_rows = 0;
+    REQUIRE(s.history("", "", 0, [&](const AuditRecord& r) {
+        import_rows += r.action == "import" ? 1 : 0;
+        CHECK((r.action != "import" || !r.code.empty()));
+        return true;
+    }).is_ok());
+    CHECK(import_rows == 2);
+}
+
+TEST_CASE("ImportThenOverwriteSameLinkKeepsAuditOrder", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    REQUIRE(s.begin_bulk().is_ok());
+    REQUIRE(*s.put_link(make_link("a"), OnConflict::update) == PutOutcome::inserted);
+    LinkInput changed = make_link("a");
+    changed.destination = "https://changed.example/";
+    REQUIRE(*s.put_link(changed, OnConflict::update) == PutOutcome::updated);
+    REQUIRE(*s.put_link(make_link("b"), OnConflict::update) == PutOutcome::inserted);
+    REQUIRE(s.end_bulk(true).is_ok());
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history("", "a", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].action == "import-update");  // newest first
+    CHECK(rows[1].action == "import");
+    CHECK_THAT(rows[1].after_json, Catch::Contains("https://example.com/a") && Catch::Contains("\"version\":1"));
+    CHECK(rows[0].before_json == rows[1].after_json);
+    rows.clear();
+    REQUIRE(s.history("", "b", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    CHECK(rows.size() == 1);
+}
+
+TEST_CASE("ImportMissingDomain", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path).value());
+    REQUIRE(s.begin_bulk().is_ok());
+    auto refused = s.put_link(make_link("a", "new.example"), OnConflict::fail);
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK(refused.status().code() == Status::Code::not_found);
+    CHECK_THAT(refused.status().message(), Catch::Contains("--create-domains"));
+    REQUIRE(s.end_bulk(false).is_ok());
+
+    // Created with defaults and audited; rolled back with the import.
+    REQUIRE(s.begin_bulk(true).is_ok());
+    REQUIRE(*s.put_link(make_link("a", "new.example"), OnConflict::fail) == PutOutcome::inserted);
+    REQUIRE(*s.put_link(make_link("b", "new.example"), OnConflict::fail) == PutOutcome::inserted);
+    CHECK(s.bulk_domains_created() == 1);
+    REQUIRE(s.end_bulk(false).is_ok());
+    CHECK(s.find_domain("new.example").status().code() == Status::Code::not_found);
+
+    REQUIRE(s.begin_bulk(true).is_ok());
+    REQUIRE(*s.put_link(make_link("a", "new.example"), OnConflict::fail) == PutOutcome::inserted);
+    REQUIRE(s.end_bulk(true).is_ok());
+    auto d = s.find_domain("new.example");
+    REQUIRE(d.is_ok());
+    CHECK(d->default_redirect == k_default_redirect);
+    CHECK(d->forward_query);
+    std::vector<std::string> actions;
+    REQUIRE(s.history("new.example", "", 0, [&](const AuditRecord& r) { return actions.push_back(r.action), true; }).is_ok());
+    CHECK(actions == std::vector<std::string>{"import", "domain-add"});
 }
 
 TEST_CASE("ReadForCompileStreamsInKeyOrder", "[store]") {

@@ -40,7 +40,10 @@ class StoreConcurrency(ShortlinkTestCase):
         self.assertEqual(len(links), 20000 + N)
         history = [json.loads(l) for l in self.sl("history", "--json").stdout.splitlines()]
         self.assertEqual(sum(1 for h in history if h["action"] == "add"), N)
-        self.assertEqual(sum(1 for h in history if h["action"] == "import"), 1)
+        # One audit row per imported link, each naming its link.
+        imports = [h for h in history if h["action"] == "import"]
+        self.assertEqual(len(imports), 20000)
+        self.assertTrue(all(h["code"] and h["after"]["code"] == h["code"] for h in imports))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,75 @@ class StoreImportExport(ShortlinkTestCase):
                 self.assertIn("disabled", second)
                 self.assertIn('"https://example.com/b?x=1,2"', second)
 
+    def test_round_trip_into_new_database_creates_domains(self):
+        # Non-default domains, every status, tags, times, type and query forwarding.
+        self.sl("domain", "add", "b.example")
+        self.sl("add", "https://example.com/t", "--code", "docs/setup", "--domain", "b.example", "--type", "308",
+                "--tag", "team:x", "--tag", "a", "--expires", "2031-02-03T04:05:06Z",
+                "--not-before", "2029-01-01T00:00:00Z", "--no-forward-query")
+        self.sl("add", "https://example.com/d", "--code", "gone", "--domain", "b.example")
+        self.sl("delete", "gone", "--domain", "b.example")
+        self.sl("import", self.csv)
+        first = self.sl("export").stdout
+        self.assertIn("b.example", first)
+        self.assertIn("go.example", first)
+        for fmt in ("csv", "json"):
+            with self.subTest(format=fmt):
+                out = os.path.join(self.tmp, "rt." + fmt)
+                self.sl("export", "--format", fmt, "-o", out)
+                db2 = os.path.join(self.tmp, f"fresh-{fmt}.db")
+                harness.run(["init"], db=db2)
+                refused = harness.run(["import", out], db=db2)
+                self.assertEqual(refused.returncode, 3, refused.stderr)
+                self.assertIn("--create-domains", refused.stderr)
+                self.assertIn("does not exist", refused.stderr)
+                self.assertEqual(harness.run(["export"], db=db2).stdout.count("\n"), 1)  # header only
+                dry = harness.run(["import", out, "--create-domains", "--dry-run"], db=db2)
+                self.assertEqual(dry.returncode, 0, dry.stderr)
+                self.assertIn("would create 2 domain(s)", dry.stdout)
+                self.assertNotIn("b.example", harness.run(["domain", "list"], db=db2).stdout)
+                proc = harness.run(["import", out, "--create-domains"], db=db2)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn("imported 5 link(s)", proc.stdout)
+                self.assertIn("created 2 domain(s)", proc.stdout)
+                self.assertEqual(harness.run(["export"], db=db2).stdout, first)
+                self.assertEqual(harness.run(["export", "--format", "json"], db=db2).stdout.count("\n"), 5)
+                shown = json.loads(harness.run(["show", "docs/setup", "--domain", "b.example", "--json"], db=db2).stdout)
+                self.assertEqual(shown["tags"], ["a", "team:x"])
+                self.assertEqual(shown["type"], 308)
+                self.assertEqual(shown["status"], "active")
+                self.assertIn("2031-02-03T04:05:06", shown["expires"])
+                self.assertIn("2029-01-01T00:00:00", shown["not_before"])
+                gone = json.loads(harness.run(["show", "gone", "--domain", "b.example", "--json"], db=db2).stdout)
+                self.assertEqual(gone["status"], "deleted")
+                audit = [json.loads(l) for l in harness.run(["history", "--json"], db=db2).stdout.splitlines()]
+                added = sorted(e["domain"] for e in audit if e["action"] == "domain-add")
+                self.assertEqual(added, ["b.example", "go.example"])
+
+    def test_history_shows_each_imported_link(self):
+        self.sl("--actor", "carol", "import", self.csv)
+        entries = [json.loads(l) for l in self.sl("history", "b/c", "--domain", "go.example", "--json").stdout.splitlines()]
+        self.assertEqual(len(entries), 1)
+        self.assertEqual(entries[0]["action"], "import")
+        self.assertEqual(entries[0]["actor"], "carol")
+        self.assertEqual(entries[0]["code"], "b/c")
+        self.assertIsNone(entries[0]["before"])
+        after = entries[0]["after"]
+        self.assertEqual(after["url"], "https://example.com/b?x=1,2")
+        self.assertEqual(after["status"], "disabled")
+        self.assertEqual(after["host"], "go.example")
+        self.assertEqual(after["version"], 1)
+        a = [json.loads(l) for l in self.sl("history", "a", "--json").stdout.splitlines()]
+        self.assertEqual(a[0]["after"]["tags"], ["x", "y"])
+        self.assertEqual(a[0]["after"]["type"], 301)
+        # The import's rows have the same shape as add's.
+        self.sl("add", "https://example.com/z", "--code", "z")
+        z = [json.loads(l) for l in self.sl("history", "z", "--json").stdout.splitlines()]
+        self.assertEqual(sorted(z[0]["after"].keys()), sorted(after.keys()))
+        everything = [json.loads(l) for l in self.sl("history", "--json").stdout.splitlines()]
+        imports = [e for e in everything if e["action"] == "import"]
+        self.assertEqual(sorted(e["code"] for e in imports), ["a", "b/c", "d"])
+
     def test_bad_row_fails_whole_import_with_line(self):
         with open(self.csv, "a", newline="") as f:
             f.write("e,javascript:alert(1)\r\n")
