@@ -89,6 +89,19 @@ class StoreImportExport(ShortlinkTestCase):
                 added = sorted(e["domain"] for e in audit if e["action"] == "domain-add")
                 self.assertEqual(added, ["b.example", "go.example"])
 
+    def test_create_domains_default_domain_option_and_hostile_host(self):
+        rows = "code,url\nq,https://example.com/q\n"
+        proc = self.sl("import", "-", "--domain", "New.Example", input=rows, expect=3)
+        self.assertIn("--create-domains", proc.stderr)
+        self.assertIn("imported 1 link(s)", self.sl("import", "-", "--domain", "New.Example", "--create-domains",
+                                                     input=rows).stdout)
+        self.assertEqual(json.loads(self.sl("show", "q", "--domain", "new.example", "--json").stdout)["url"],
+                         "https://example.com/q")
+        bad = "code,url,domain\nr,https://example.com/r,bad_host!\n"
+        proc = self.sl("import", "-", "--create-domains", input=bad, expect=2)
+        self.assertIn("line 2", proc.stderr)
+        self.assertNotIn("bad_host", self.sl("domain", "list").stdout)
+
     def test_history_shows_each_imported_link(self):
         self.sl("--actor", "carol", "import", self.csv)
         entries = [json.loads(l) for l in self.sl("history", "b/c", "--domain", "go.example", "--json").stdout.splitlines()]
