@@ -1,5 +1,6 @@
 // The link store: links (add, get, list, edit, state changes), bulk import and the audit trail.
 #include <algorithm>
+#include <functional>
 #include <ctime>
 #include <utility>
 
@@ -305,43 +306,46 @@ Status Store::list_links(const LinkFilter& filter, const std::function<bool(cons
     return Status::ok();
 }
 
-Result<Link> Store::edit_link(std::string_view host, std::string_view code, const LinkPatch& patch) {
-    Status st = m_impl->begin_write();
+namespace {
+
+// One audited change of an existing link, in its own write transaction: finds (host, code), lets
+// `change` modify the link and name the audit action, then updates the row and appends the audit
+// entry with the before and after states. `change` returns an empty action when there is nothing
+// to change (nothing is written), or an error that rolls everything back.
+Result<Link> change_link(Store::Impl& impl, std::string_view host, std::string_view code,
+                         const std::function<Result<std::string_view>(Link&)>& change) {
+    Status st = impl.begin_write();
     if (!st) {
         return st;
     }
     auto fail = [&](Status s) -> Result<Link> {
-        m_impl->rollback_write();
+        impl.rollback_write();
         return s;
     };
-    auto domain = m_impl->domain(host);
+    auto domain = impl.domain(host);
     if (!domain) {
         return fail(domain.status());
     }
-    auto found = find_link(*m_impl, *domain, code);
+    auto found = find_link(impl, *domain, code);
     if (!found) {
         return fail(found.status());
     }
     Link link = *found;
     std::string before = link_audit_json(link);
-    link.destination = patch.destination.value_or(link.destination);
-    link.redirect_type = patch.redirect_type.value_or(link.redirect_type);
-    link.forward_query = patch.forward_query.value_or(link.forward_query);
-    link.not_before = patch.not_before.value_or(link.not_before);
-    link.expires = patch.expires.value_or(link.expires);
-    for (const std::string& t : patch.add_tags) {
-        link.tags.push_back(t);
+    Result<std::string_view> action = change(link);
+    if (!action) {
+        return fail(action.status());
     }
-    std::erase_if(link.tags, [&](const std::string& t) {
-        return std::find(patch.remove_tags.begin(), patch.remove_tags.end(), t) != patch.remove_tags.end();
-    });
-    link.tags = decode_tags(encode_tags(link.tags));
-    st = update_link(*m_impl, link, now_seconds());
+    if (action->empty()) {
+        impl.rollback_write();
+        return link;
+    }
+    st = update_link(impl, link, now_seconds());
     if (st) {
-        st = m_impl->audit("edit", link.host, link.code, link.id, before, link_audit_json(link));
+        st = impl.audit(*action, link.host, link.code, link.id, before, link_audit_json(link));
     }
     if (st) {
-        st = m_impl->commit_write();
+        st = impl.commit_write();
     }
     if (!st) {
         return fail(st);
@@ -349,63 +353,56 @@ Result<Link> Store::edit_link(std::string_view host, std::string_view code, cons
     return link;
 }
 
+}  // namespace
+
+Result<Link> Store::edit_link(std::string_view host, std::string_view code, const LinkPatch& patch) {
+    return change_link(*m_impl, host, code, [&](Link& link) -> Result<std::string_view> {
+        link.destination = patch.destination.value_or(link.destination);
+        link.redirect_type = patch.redirect_type.value_or(link.redirect_type);
+        link.forward_query = patch.forward_query.value_or(link.forward_query);
+        link.not_before = patch.not_before.value_or(link.not_before);
+        link.expires = patch.expires.value_or(link.expires);
+        for (const std::string& t : patch.add_tags) {
+            link.tags.push_back(t);
+        }
+        std::erase_if(link.tags, [&](const std::string& t) {
+            return std::find(patch.remove_tags.begin(), patch.remove_tags.end(), t) != patch.remove_tags.end();
+        });
+        link.tags = decode_tags(encode_tags(link.tags));
+        return std::string_view("edit");
+    });
+}
+
 Result<Link> Store::change_state(std::string_view host, std::string_view code, StateAction action) {
-    Status st = m_impl->begin_write();
-    if (!st) {
-        return st;
-    }
-    auto fail = [&](Status s) -> Result<Link> {
-        m_impl->rollback_write();
-        return s;
-    };
-    auto domain = m_impl->domain(host);
-    if (!domain) {
-        return fail(domain.status());
-    }
-    auto found = find_link(*m_impl, *domain, code);
-    if (!found) {
-        return fail(found.status());
-    }
-    Link link = *found;
-    LinkState target = LinkState::active;
-    const char* name = "enable";
-    switch (action) {
-    case StateAction::disable:
-        target = LinkState::disabled;
-        name = "disable";
-        break;
-    case StateAction::enable: break;
-    case StateAction::remove:
-        target = LinkState::deleted;
-        name = "delete";
-        break;
-    case StateAction::restore: name = "restore"; break;
-    }
-    bool from_deleted = link.status == LinkState::deleted;
-    if (from_deleted && (action == StateAction::disable || action == StateAction::enable)) {
-        return fail(Status::conflict("link '" + link.code + "' is deleted; `shortlink restore` it first"));
-    }
-    if (action == StateAction::restore && !from_deleted) {
-        return fail(Status::conflict("link '" + link.code + "' is not deleted (it is " +
-                                     std::string(link_state_name(link.status)) + ")"));
-    }
-    if (link.status == target) {
-        m_impl->rollback_write();
-        return link;  // already there: nothing to record
-    }
-    std::string before = link_audit_json(link);
-    link.status = target;
-    st = update_link(*m_impl, link, now_seconds());
-    if (st) {
-        st = m_impl->audit(name, link.host, link.code, link.id, before, link_audit_json(link));
-    }
-    if (st) {
-        st = m_impl->commit_write();
-    }
-    if (!st) {
-        return fail(st);
-    }
-    return link;
+    return change_link(*m_impl, host, code, [&](Link& link) -> Result<std::string_view> {
+        LinkState target = LinkState::active;
+        std::string_view name = "enable";
+        switch (action) {
+        case StateAction::disable:
+            target = LinkState::disabled;
+            name = "disable";
+            break;
+        case StateAction::enable: break;
+        case StateAction::remove:
+            target = LinkState::deleted;
+            name = "delete";
+            break;
+        case StateAction::restore: name = "restore"; break;
+        }
+        bool from_deleted = link.status == LinkState::deleted;
+        if (from_deleted && (action == StateAction::disable || action == StateAction::enable)) {
+            return Status::conflict("link '" + link.code + "' is deleted; `shortlink restore` it first");
+        }
+        if (action == StateAction::restore && !from_deleted) {
+            return Status::conflict("link '" + link.code + "' is not deleted (it is " +
+                                    std::string(link_state_name(link.status)) + ")");
+        }
+        if (link.status == target) {
+            return std::string_view();  // already there: nothing to record
+        }
+        link.status = target;
+        return name;
+    });
 }
 
 Status Store::begin_bulk(bool create_missing_domains) {
