@@ -12,7 +12,7 @@ namespace shortlink::cli {
 namespace {
 
 void run_init(const GlobalOptions& globals) {
-    store::Store s = unwrap(store::Store::create(globals.db_path));
+    store::Store s = unwrap(store::Store::create(globals.db_path, globals.actor));
     std::cout << "created " << globals.db_path << " (schema " << store::Store::schema_version()
               << ", default domain '*')\n";
 }

@@ -236,7 +236,7 @@ Result<Store> Store::open(const std::string& path) {
     return Store(std::move(impl).value());
 }
 
-Result<Store> Store::create(const std::string& path) {
+Result<Store> Store::create(const std::string& path, const std::string& actor) {
     // O_EXCL: refuse to clobber anything at that path, even an empty file, atomically.
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -252,6 +252,7 @@ Result<Store> Store::create(const std::string& path) {
         return impl.status();
     }
     Store store(std::move(impl).value());
+    store.set_actor(actor);
     Status st = store.m_impl->audit("init", k_default_host, "", 0, "", "");
     if (!st) {
         return st;

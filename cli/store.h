@@ -155,7 +155,8 @@ using CodeGenerator = std::function<std::string()>;
 class Store {
 public:
     static Result<Store> open(const std::string& path);          // existing db, migrated
-    static Result<Store> create(const std::string& path);        // init; conflict if exists
+    // init; conflict if anything exists at `path`. `actor` is recorded on the init audit row.
+    static Result<Store> create(const std::string& path, const std::string& actor);
 
     Store(Store&&) noexcept;
     Store& operator=(Store&&) noexcept;

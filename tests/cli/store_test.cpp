@@ -62,8 +62,8 @@ int raw_exec(const std::string& path, const std::string& sql, std::string* messa
 
 TEST_CASE("CreateRefusesToClobber", "[store]") {
     TempDb t;
-    REQUIRE(Store::create(t.path).is_ok());
-    auto again = Store::create(t.path);
+    REQUIRE(Store::create(t.path, "test").is_ok());
+    auto again = Store::create(t.path, "test");
     REQUIRE_FALSE(again.is_ok());
     CHECK(again.status().code() == Status::Code::conflict);
 }
@@ -90,7 +90,7 @@ TEST_CASE("MigratesFromEmptyFile", "[store]") {
 
 TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
     TempDb t;
-    REQUIRE(Store::create(t.path).is_ok());
+    REQUIRE(Store::create(t.path, "test").is_ok());
     REQUIRE(raw_exec(t.path, "PRAGMA user_version = 99") == SQLITE_OK);
     auto s = Store::open(t.path);
     REQUIRE_FALSE(s.is_ok());
@@ -103,7 +103,7 @@ TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
 
 TEST_CASE("LinksAreUniquePerDomain", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     DomainRecord d;
     d.host = "go.example.com";
     REQUIRE(s.add_domain(d).is_ok());
@@ -117,7 +117,7 @@ TEST_CASE("LinksAreUniquePerDomain", "[store]") {
 
 TEST_CASE("CaseInsensitiveDomainRefusesCaseTwins", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     DomainRecord d;
     d.host = "ci.example.com";
     d.case_insensitive = true;
@@ -142,7 +142,7 @@ TEST_CASE("CaseInsensitiveDomainRefusesCaseTwins", "[store]") {
 
 TEST_CASE("GeneratedCodesRetryOnCollision", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     REQUIRE(s.add_link(make_link("taken"), no_code).is_ok());
     int calls = 0;
     auto gen = [&] { return ++calls < 3 ? std::string("taken") : std::string("fresh"); };
@@ -154,7 +154,7 @@ TEST_CASE("GeneratedCodesRetryOnCollision", "[store]") {
 
 TEST_CASE("StateChangesBumpVersionAndAudit", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     s.set_actor("alice");
     REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
     CHECK(s.change_state("", "a", StateAction::disable)->status == LinkState::disabled);
@@ -179,7 +179,7 @@ TEST_CASE("StateChangesBumpVersionAndAudit", "[store]") {
 TEST_CASE("AuditLogRefusesUpdateAndDelete", "[store]") {
     TempDb t;
     {
-        Store s = std::move(Store::create(t.path).value());
+        Store s = std::move(Store::create(t.path, "test").value());
         REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
     }
     std::string message;
@@ -191,7 +191,7 @@ TEST_CASE("AuditLogRefusesUpdateAndDelete", "[store]") {
 
 TEST_CASE("BulkRollbackLeavesNothing", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     REQUIRE(s.begin_bulk().is_ok());
     REQUIRE(s.put_link(make_link("a"), OnConflict::fail).is_ok());
     REQUIRE(s.put_link(make_link("b"), OnConflict::fail).is_ok());
@@ -206,7 +206,7 @@ TEST_CASE("BulkRollbackLeavesNothing", "[store]") {
 
 TEST_CASE("BulkUpdateOverwritesAndAudits", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
     REQUIRE(s.begin_bulk().is_ok());
     LinkInput changed = make_link("a");
@@ -223,7 +223,7 @@ TEST_CASE("BulkUpdateOverwritesAndAudits", "[store]") {
 
 TEST_CASE("ImportAuditRowPerLinkMatchesAdd", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     DomainRecord go;
     go.host = "go.example";
     REQUIRE(s.add_domain(go).is_ok());
@@ -275,7 +275,7 @@ TEST_CASE("ImportAuditRowPerLinkMatchesAdd", "[store]") {
 
 TEST_CASE("ImportThenOverwriteSameLinkKeepsAuditOrder", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     REQUIRE(s.begin_bulk().is_ok());
     REQUIRE(*s.put_link(make_link("a"), OnConflict::update) == PutOutcome::inserted);
     LinkInput changed = make_link("a");
@@ -297,7 +297,7 @@ TEST_CASE("ImportThenOverwriteSameLinkKeepsAuditOrder", "[store]") {
 
 TEST_CASE("ImportMissingDomain", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     REQUIRE(s.begin_bulk().is_ok());
     auto refused = s.put_link(make_link("a", "new.example"), OnConflict::fail);
     REQUIRE_FALSE(refused.is_ok());
@@ -327,7 +327,7 @@ TEST_CASE("ImportMissingDomain", "[store]") {
 
 TEST_CASE("ReadForCompileStreamsInKeyOrder", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     DomainRecord d;
     d.host = "b.example";
     d.default_redirect = 301;
@@ -349,7 +349,7 @@ TEST_CASE("ReadForCompileStreamsInKeyOrder", "[store]") {
 
 TEST_CASE("SnapshotSerialsIncrease", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     auto a = s.reserve_snapshot_serial();
     auto b = s.reserve_snapshot_serial();
     REQUIRE(a.is_ok());
@@ -371,7 +371,7 @@ TEST_CASE("SnapshotSerialsIncrease", "[store]") {
 
 TEST_CASE("RemoveDomainNeedsForce", "[store]") {
     TempDb t;
-    Store s = std::move(Store::create(t.path).value());
+    Store s = std::move(Store::create(t.path, "test").value());
     DomainRecord d;
     d.host = "gone.example";
     REQUIRE(s.add_domain(d).is_ok());
@@ -384,7 +384,7 @@ TEST_CASE("RemoveDomainNeedsForce", "[store]") {
 
 TEST_CASE("StoreIsMovable", "[store]") {
     TempDb t;
-    Store a = std::move(Store::create(t.path).value());
+    Store a = std::move(Store::create(t.path, "test").value());
     Store b = std::move(a);
     CHECK(b.add_link(make_link("moved"), no_code).is_ok());
 }

@@ -114,6 +114,14 @@ class StoreCommands(ShortlinkTestCase):
         self.assertIn("disable", self.sl("history").stdout.splitlines()[0])
         self.sl("history", "nope", expect=3)
 
+    def test_init_records_its_actor(self):
+        other = os.path.join(self.tmp, "other.db")
+        proc = harness.run(["--actor", "carol", "init"], db=other)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        entries = [json.loads(l) for l in
+                   harness.run(["history", "--json"], db=other).stdout.splitlines()]
+        self.assertEqual([(e["action"], e["actor"]) for e in entries], [("init", "carol")])
+
     def test_audit_log_refuses_update_and_delete_via_sqlite(self):
         self.sl("add", "https://example.com/1", "--code", "a")
         con = sqlite3.connect(self.db)
