@@ -1,4 +1,5 @@
 // shortlink history [CODE]: the audit trail, newest first.
+#include <limits>
 #include <memory>
 #include <sstream>
 
@@ -42,7 +43,7 @@ void setup_history(CLI::App& app, const GlobalOptions& globals) {
     CLI::App* sub = add_command(app, "history");
     sub->add_option("CODE", o->code, "Only this link's history");
     sub->add_option("--domain", o->domain, "Domain of CODE; without CODE, only this domain's entries");
-    sub->add_option("--limit", o->limit, "At most this many entries")->check(CLI::NonNegativeNumber);
+    sub->add_option("--limit", o->limit, "At most this many entries")->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
     sub->add_flag("--json", o->json, "One JSON object per line, with before/after");
     sub->callback([o, &globals] { run_history(*o, globals); });
 }

@@ -181,7 +181,7 @@ private:
             auto it = column_names().find(name);
             if (it == column_names().end()) {
                 throw Error(k_exit_usage, "line " + std::to_string(m_csv.record_line()) + ": unknown column '" +
-                                              name + "' (known: domain, code, url, type, expires, not_before, "
+                                              validate::printable(name) + "' (known: domain, code, url, type, expires, not_before, "
                                               "tags, status, forward_query)");
             }
             if (seen[it->second]) {
@@ -237,7 +237,7 @@ private:
             }
             auto it = column_names().find(key);
             if (it == column_names().end()) {
-                fail("unknown key '" + std::string(key) + "'");
+                fail("unknown key '" + validate::printable(key) + "'");
             }
             const rapidjson::Value& v = member.value;
             std::string& out = row[it->second];

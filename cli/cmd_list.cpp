@@ -1,4 +1,5 @@
 // shortlink list: stream links as a table, JSON Lines or CSV (never all in memory).
+#include <limits>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -41,7 +42,7 @@ void setup_list(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--status", o->status, "Only links in this state")
         ->check(CLI::IsMember({"active", "disabled", "deleted"}));
     sub->add_option("--tag", o->tag, "Only links with this tag");
-    sub->add_option("--limit", o->limit, "At most this many links")->check(CLI::NonNegativeNumber);
+    sub->add_option("--limit", o->limit, "At most this many links")->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
     sub->add_option("--format", o->format, "table, json (JSON Lines) or csv")
         ->check(CLI::IsMember({"table", "json", "csv"}));
     sub->add_flag("--json", o->json, "Same as --format json");

@@ -224,6 +224,24 @@ Status check_code(std::string_view code) {
     return Status::ok();
 }
 
+std::string printable(std::string_view text, std::size_t max_bytes) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < max_bytes; ++i) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x7f) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        }
+    }
+    if (text.size() > max_bytes) {
+        out += "...";
+    }
+    return out;
+}
+
 Result<std::string> normalize_host(std::string_view host) {
     if (host == "*") {
         return std::string(host);

@@ -39,6 +39,10 @@ Status check_tag(std::string_view tag);
 // "301", "302", "307" or "308".
 Result<std::uint16_t> parse_redirect_type(std::string_view text);
 
+// `text` made safe to print in an error message: bytes outside printable ASCII become \xHH and
+// anything past `max_bytes` is cut with "...", so hostile input cannot garble a terminal or log.
+std::string printable(std::string_view text, std::size_t max_bytes = 64);
+
 // A random code of k_generated_code_length symbols of k_code_alphabet from RAND_bytes.
 // Throws nothing; aborts only if the CSPRNG itself fails (OpenSSL cannot seed).
 std::string generate_code();

@@ -195,3 +195,9 @@ TEST_CASE("GeneratedCodesUseTheAlphabet", "[validate]") {
     }
     CHECK(generate_code() != generate_code());
 }
+
+TEST_CASE("PrintableEscapesControlAndNonAsciiBytes", "[validate]") {
+    CHECK(shortlink::validate::printable("plain-text") == "plain-text");
+    CHECK(shortlink::validate::printable(std::string_view("a\r\nb\0c\xff", 7)) == "a\\x0d\\x0ab\\x00c\\xff");
+    CHECK(shortlink::validate::printable(std::string(100, 'x'), 8) == "xxxxxxxx...");
+}

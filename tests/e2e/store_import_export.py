@@ -199,6 +199,12 @@ class StoreImportExport(ShortlinkTestCase):
         self.assertEqual(self.count(), 0)
         self.sl("import", os.path.join(self.tmp, "missing.csv"), expect=3)
 
+    def test_binary_header_is_escaped_in_the_error(self):
+        proc = self.sl("import", "-", input=b"\x1b[2J\xff\xfe,url\na,https://example.com/\n", expect=2)
+        self.assertIn(b"unknown column '\\x1b[2J\\xff\\xfe'", proc.stderr)
+        self.assertNotIn(b"\x1b", proc.stderr)
+        self.assertEqual(self.count(), 0)
+
 
 if __name__ == "__main__":
     harness.main()
