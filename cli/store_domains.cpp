@@ -13,6 +13,13 @@ using detail::StmtUse;
 
 namespace {
 
+// Binds a domain's settings to ?2 .. ?7, the parameter order that both add and set use.
+void bind_domain_settings(Stmt& s, const DomainRecord& d) {
+    s.bind(2, std::int64_t{d.default_redirect}).bind(3, d.root_url);
+    s.bind(4, std::int64_t{d.case_insensitive}).bind(5, std::int64_t{d.forward_query});
+    s.bind(6, std::int64_t{d.cache_max_age_s}).bind(7, std::int64_t{d.negative_max_age_s});
+}
+
 std::string domain_json(const DomainRecord& d) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -62,9 +69,8 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
     }
     {
         StmtUse s(**stmt);
-        s->bind(1, record.host).bind(2, std::int64_t{record.default_redirect}).bind(3, record.root_url);
-        s->bind(4, std::int64_t{record.case_insensitive}).bind(5, std::int64_t{record.forward_query});
-        s->bind(6, std::int64_t{record.cache_max_age_s}).bind(7, std::int64_t{record.negative_max_age_s});
+        s->bind(1, record.host);
+        bind_domain_settings(s.get(), record);
         s->bind(8, now_seconds());
         int rc = s->step();
         if (rc != SQLITE_DONE) {
@@ -165,9 +171,8 @@ Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch&
     }
     {
         StmtUse s(**stmt);
-        s->bind(1, after.id).bind(2, std::int64_t{after.default_redirect}).bind(3, after.root_url);
-        s->bind(4, std::int64_t{after.case_insensitive}).bind(5, std::int64_t{after.forward_query});
-        s->bind(6, std::int64_t{after.cache_max_age_s}).bind(7, std::int64_t{after.negative_max_age_s});
+        s->bind(1, after.id);
+        bind_domain_settings(s.get(), after);
         s->bind(8, now_seconds());
         int rc = s->step();
         if (rc != SQLITE_DONE) {
