@@ -485,8 +485,15 @@ Status Store::end_bulk(bool commit) {
         if (!st) {
             m_impl->exec("ROLLBACK");
             m_impl->domain_cache.clear();
+            return st;
         }
-        return st;
+        // A large import leaves a WAL as big as the data it wrote, and connections skip the
+        // checkpoint on close, so every later one-shot command would reread that whole WAL to
+        // rebuild its index (about 0.9 s per `add` after a 1M-link import). Move it into the
+        // database now and truncate it; if a reader holds it, SQLite checkpoints what it can and
+        // the automatic checkpoint finishes later, so this is best effort.
+        m_impl->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        return Status::ok();
     }
     // Domains created by the rolled-back import no longer exist.
     m_impl->domain_cache.clear();
