@@ -61,6 +61,8 @@ void print_json(const formats::Snapshot& s) {
     }
     w.Key("key_id");
     w.String(std::string(s.key_id()).c_str());
+    w.Key("digest");
+    w.String(s.digest_hex().c_str());
     w.Key("signature_checked");
     w.Bool(false);
     w.Key("hash_function");
@@ -135,6 +137,7 @@ void print_human(const formats::Snapshot& s) {
                 s.not_after() == 0 ? "none" : timefmt::format_time(s.not_after()).c_str());
     std::printf("key id        %s (signature not checked; use verify)\n",
                 std::string(s.key_id()).c_str());
+    std::printf("digest        %s (what the signature signs)\n", s.digest_hex().c_str());
     std::printf("links         %llu in %u domains\n",
                 static_cast<unsigned long long>(s.link_count()), s.domain_count());
     std::printf("size          %llu bytes (%s)", static_cast<unsigned long long>(s.file_size()),

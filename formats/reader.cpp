@@ -1,5 +1,6 @@
 // The snapshot reader is a verifier: open() proves every invariant SPEC.md "Validation" lists
-// before a Snapshot exists, so lookup() can trust offsets without checking them again.
+// before a Snapshot exists, so lookup() can trust offsets without checking them again; a lazy
+// open proves the slot and string sections block by block instead (SPEC.md "Lazy validation").
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <openssl/evp.h>
 
@@ -38,6 +40,22 @@ struct Snapshot::Impl {
     std::uint64_t hash_seed = 0;
     std::vector<SectionInfo> sections;
 
+    // The content region and its signed block digests (section 7).
+    std::uint64_t content_start = 0;
+    std::uint64_t content_end = 0;
+    std::uint64_t block_size = 0;
+    std::uint64_t block_count = 0;
+    const std::uint8_t* block_digests = nullptr;
+    std::array<std::uint8_t, 32> digest{};  // the signed snapshot digest
+
+    // Lazy opens only: what is still to prove. block_state: 0 unproven, 1 good, 2 bad.
+    std::unique_ptr<std::atomic<std::uint8_t>[]> block_state;
+    SectionInfo slots_section;
+    SectionInfo strings_section;
+    std::vector<SectionInfo> deferred;  // sections whose checksum is outstanding
+    std::mutex failure_mutex;
+    Status failure;  // guarded by failure_mutex: the first failed check
+
     ~Impl() {
         if (mapped && base != nullptr) {
             ::munmap(const_cast<std::uint8_t*>(base), size);
@@ -67,7 +85,49 @@ struct Parsed {
     const SectionInfo* index = nullptr;
     const SectionInfo* slots = nullptr;
     const SectionInfo* strings = nullptr;
+    const SectionInfo* digests = nullptr;
 };
+
+// Sections a lazy open leaves to first touch and finish_verification(): the large ones.
+bool is_deferred(const SectionInfo& s) {
+    return s.type == static_cast<std::uint32_t>(fmt::SectionType::slots) ||
+           s.type == static_cast<std::uint32_t>(fmt::SectionType::strings);
+}
+
+Status check_checksum(const Snapshot::Impl& impl, const std::string& name, const SectionInfo& s) {
+    if (checksum(impl.base + s.offset, s.length) != s.checksum) {
+        return Status::corruption(name + ": " + section_label(s.type) + " checksum mismatch");
+    }
+    return Status::ok();
+}
+
+// Block i of the content region, as [begin, end) file offsets.
+std::pair<std::uint64_t, std::uint64_t> block_range(const Snapshot::Impl& impl, std::uint64_t i) {
+    const std::uint64_t begin = impl.content_start + i * impl.block_size;
+    return {begin, std::min(begin + impl.block_size, impl.content_end)};
+}
+
+bool block_matches(const Snapshot::Impl& impl, std::uint64_t i) {
+    const auto [begin, end] = block_range(impl, i);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(impl.base + begin, end - begin, digest, &len, EVP_sha256(), nullptr);
+    return std::memcmp(digest, impl.block_digests + i * fmt::k_block_digest_size,
+                       fmt::k_block_digest_size) == 0;
+}
+
+Status block_mismatch(const Snapshot::Impl& impl, const std::string& name, std::uint64_t i) {
+    const auto [begin, end] = block_range(impl, i);
+    std::string where;  // every section the block overlaps
+    for (const SectionInfo& s : impl.sections) {
+        if (s.offset < end && begin < s.offset + s.length) {
+            where += (where.empty() ? ", in " : " and ") + section_label(s.type);
+        }
+    }
+    return Status::permission_denied(name + ": block " + std::to_string(i) + " (bytes " +
+                                     std::to_string(begin) + ".." + std::to_string(end) + where +
+                                     ") does not match its signed digest");
+}
 
 Status check_header(Snapshot::Impl& impl, const std::string& name) {
     const std::uint8_t* h = impl.base;
@@ -160,7 +220,7 @@ Status check_sections(Snapshot::Impl& impl, const std::string& name, Parsed& par
         s.checksum = bytes::load<std::uint64_t>(e + 24);
         const std::string where = name + ": section table entry " + std::to_string(i) + " (" +
                                   section_label(s.type) + ")";
-        if (s.type == 0 || s.type > static_cast<std::uint32_t>(fmt::SectionType::deny) ||
+        if (s.type == 0 || s.type > static_cast<std::uint32_t>(fmt::SectionType::digests) ||
             bytes::load<std::uint32_t>(e + 4) != 0) {
             return Status::corruption(where + ": unknown section type");
         }
@@ -181,24 +241,76 @@ Status check_sections(Snapshot::Impl& impl, const std::string& name, Parsed& par
         impl.sections.push_back(s);
     }
     for (const SectionInfo& s : impl.sections) {
-        if (checksum(h + s.offset, s.length) != s.checksum) {
-            return Status::corruption(name + ": " + section_label(s.type) + " checksum mismatch");
-        }
-    }
-    for (const SectionInfo& s : impl.sections) {
         switch (static_cast<fmt::SectionType>(s.type)) {
         case fmt::SectionType::domains: parsed.domains = &s; break;
         case fmt::SectionType::index: parsed.index = &s; break;
         case fmt::SectionType::slots: parsed.slots = &s; break;
         case fmt::SectionType::strings: parsed.strings = &s; break;
-        default: break;  // reserved sections are checksummed and otherwise ignored by v1
+        case fmt::SectionType::digests: parsed.digests = &s; break;
+        default: break;  // reserved sections are checksummed and otherwise ignored
         }
     }
-    if (!parsed.domains || !parsed.index || !parsed.slots || !parsed.strings) {
-        return Status::corruption(name + ": a required section (domains, index, slots, strings) "
-                                         "is missing");
+    if (!parsed.domains || !parsed.index || !parsed.slots || !parsed.strings || !parsed.digests) {
+        return Status::corruption(name + ": a required section (domains, index, slots, strings, "
+                                         "digests) is missing");
     }
     return Status::ok();
+}
+
+// Section 7's layout: it must describe exactly the content region before it, in blocks.
+Status check_digests(Snapshot::Impl& impl, const std::string& name, const SectionInfo& sec) {
+    const std::string where = name + ": " + section_label(sec.type);
+    const std::uint64_t table_end =
+        fmt::k_header_size + impl.sections.size() * fmt::k_section_entry_size;
+    const std::uint64_t content_start = (table_end + fmt::k_alignment - 1) &
+                                        ~static_cast<std::uint64_t>(fmt::k_alignment - 1);
+    if (sec.length < fmt::k_digests_header_size) {
+        return Status::corruption(where + ": shorter than its " +
+                                  std::to_string(fmt::k_digests_header_size) + "-byte header");
+    }
+    const std::uint8_t* p = impl.base + sec.offset;
+    impl.block_size = bytes::load<std::uint64_t>(p);
+    impl.content_start = bytes::load<std::uint64_t>(p + 8);
+    impl.content_end = bytes::load<std::uint64_t>(p + 16);
+    impl.block_count = bytes::load<std::uint64_t>(p + 24);
+    for (std::size_t i = 32; i < fmt::k_digests_header_size; ++i) {
+        if (p[i] != 0) {
+            return Status::corruption(where + ": reserved byte " + std::to_string(i) +
+                                      " is not zero");
+        }
+    }
+    if (impl.block_size < fmt::k_min_block_size || impl.block_size > fmt::k_max_block_size ||
+        (impl.block_size & (impl.block_size - 1)) != 0) {
+        return Status::corruption(where + ": block size " + std::to_string(impl.block_size) +
+                                  " is not a power of two in [4 KiB, 16 MiB]");
+    }
+    if (&sec != &impl.sections.back() || impl.content_start != content_start ||
+        impl.content_end != sec.offset) {
+        return Status::corruption(where + ": does not describe the content region [" +
+                                  std::to_string(content_start) + ", " +
+                                  std::to_string(sec.offset) + ") or is not the last section");
+    }
+    const std::uint64_t content = impl.content_end - impl.content_start;
+    if (impl.block_count != (content + impl.block_size - 1) / impl.block_size ||
+        sec.length != fmt::k_digests_header_size + impl.block_count * fmt::k_block_digest_size) {
+        return Status::corruption(where + ": " + std::to_string(impl.block_count) +
+                                  " block digests do not match the content size or the length");
+    }
+    impl.block_digests = p + fmt::k_digests_header_size;
+    return Status::ok();
+}
+
+// The snapshot digest: SHA-256 of the bytes before the content region and of those from the
+// digests section to the signature (the block digests stand in for the content).
+void compute_digest(Snapshot::Impl& impl) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    EVP_DigestUpdate(ctx, impl.base, impl.content_start);
+    EVP_DigestUpdate(ctx, impl.base + impl.content_end,
+                     impl.size - fmt::k_signature_size - impl.content_end);
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, impl.digest.data(), &len);
+    EVP_MD_CTX_free(ctx);
 }
 
 Status check_signature(const Snapshot::Impl& impl, const std::string& name,
@@ -216,12 +328,9 @@ Status check_signature(const Snapshot::Impl& impl, const std::string& name,
                                          std::to_string(trusted.size()) + " trusted key(s)");
     }
     const std::uint64_t signature_offset = impl.size - fmt::k_signature_size;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(impl.base, signature_offset, digest, &len, EVP_sha256(), nullptr);
     std::string message(fmt::k_signature_context);
     message.push_back('\0');
-    message.append(reinterpret_cast<const char*>(digest), len);
+    message.append(reinterpret_cast<const char*>(impl.digest.data()), impl.digest.size());
     SignatureBytes sig{};
     std::memcpy(sig.data(), impl.base + signature_offset, sig.size());
     if (!verify_signature(*key, reinterpret_cast<const std::uint8_t*>(message.data()),
@@ -334,16 +443,46 @@ Status load_index(const Snapshot::Impl& impl, const SectionInfo& sec, const std:
     return Status::ok();
 }
 
+// What is wrong with one occupied slot, or nothing; `record_end` gets the end of its record
+// (an offset into section 4). Shared by the slot walk and the lazy lookup.
+enum class SlotDefect { none, meta, offset, lengths, overrun };
+
+SlotDefect check_slot(const std::uint8_t* s, const std::uint8_t* strings,
+                      std::uint64_t strings_length, std::uint32_t domain_count,
+                      std::uint64_t& record_end) {
+    const auto meta = bytes::load<std::uint32_t>(s + 4);
+    const auto off = bytes::load<std::uint64_t>(s + 8);
+    if ((meta & fmt::k_meta_status_mask) > 2 || (meta & fmt::k_meta_reserved_bit) != 0 ||
+        (meta >> fmt::k_meta_domain_shift) >= domain_count) {
+        return SlotDefect::meta;
+    }
+    if (off >= strings_length) {
+        return SlotDefect::offset;
+    }
+    const std::uint8_t* r = strings + off;
+    const std::uint8_t* end = strings + strings_length;
+    std::uint32_t code_len = 0;
+    std::uint32_t dest_len = 0;
+    const std::size_t n = bytes::get_varint32(r, end, code_len);
+    const std::size_t m = n == 0 ? 0 : bytes::get_varint32(r + n, end, dest_len);
+    if (n == 0 || m == 0 || code_len > fmt::k_max_code_length ||
+        dest_len > fmt::k_max_destination_length) {
+        return SlotDefect::lengths;
+    }
+    const std::uint64_t body = n + m + ((meta & fmt::k_meta_has_times) ? 16 : 0) +
+                               std::uint64_t{code_len} + dest_len;
+    if (body > strings_length - off) {
+        return SlotDefect::overrun;
+    }
+    record_end = off + body;
+    return SlotDefect::none;
+}
+
 Status load_slots(const Snapshot::Impl& impl, const SectionInfo& slot_sec,
                   const SectionInfo& str_sec, const MphfParams& mphf, const std::string& name) {
     const std::string where = name + ": " + section_label(slot_sec.type);
-    if (slot_sec.length != mphf.slot_count * fmt::k_slot_size) {
-        return Status::corruption(where + ": length " + std::to_string(slot_sec.length) +
-                                  " is not " + std::to_string(mphf.slot_count) + " slots");
-    }
     const std::uint8_t* slots = impl.base + slot_sec.offset;
     const std::uint8_t* strings = impl.base + str_sec.offset;
-    const std::uint8_t* strings_end = strings + str_sec.length;
     std::uint64_t occupied = 0;
     for (std::uint64_t i = 0; i < mphf.slot_count; ++i) {
         const std::uint8_t* s = slots + i * fmt::k_slot_size;
@@ -358,28 +497,19 @@ Status load_slots(const Snapshot::Impl& impl, const SectionInfo& slot_sec,
             continue;
         }
         ++occupied;
+        std::uint64_t record_end = 0;
         const std::string rec = where + ": slot " + std::to_string(i);
-        if ((meta & fmt::k_meta_status_mask) > 2 || (meta & fmt::k_meta_reserved_bit) != 0 ||
-            (meta >> fmt::k_meta_domain_shift) >= impl.domain_count) {
+        switch (check_slot(s, strings, str_sec.length, impl.domain_count, record_end)) {
+        case SlotDefect::none: break;
+        case SlotDefect::meta:
             return Status::corruption(rec + ": invalid status, reserved bit or domain index");
-        }
-        if (off >= str_sec.length) {
+        case SlotDefect::offset:
             return Status::corruption(rec + ": record offset " + std::to_string(off) +
                                       " is past the end of the strings section");
-        }
-        const std::uint8_t* r = strings + off;
-        std::uint32_t code_len = 0;
-        std::uint32_t dest_len = 0;
-        std::size_t n = bytes::get_varint32(r, strings_end, code_len);
-        std::size_t m = n == 0 ? 0 : bytes::get_varint32(r + n, strings_end, dest_len);
-        if (n == 0 || m == 0 || code_len > fmt::k_max_code_length ||
-            dest_len > fmt::k_max_destination_length) {
+        case SlotDefect::lengths:
             return Status::corruption(rec + ": malformed record lengths at strings offset " +
                                       std::to_string(off));
-        }
-        const std::uint64_t body = n + m + ((meta & fmt::k_meta_has_times) ? 16 : 0) +
-                                   std::uint64_t{code_len} + dest_len;
-        if (body > str_sec.length - off) {
+        case SlotDefect::overrun:
             return Status::corruption(rec + ": record at strings offset " + std::to_string(off) +
                                       " runs past the end of the section");
         }
@@ -451,6 +581,7 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::open_buffer(std::string_view d
 Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
     Impl& impl = *m_impl;
     const std::string& name = impl.path;
+    const bool lazy = options.lazy_content && options.verify_signature;
     Parsed parsed;
     if (Status s = check_header(impl, name); !s) {
         return s;
@@ -458,9 +589,38 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
     if (Status s = check_sections(impl, name, parsed); !s) {
         return s;
     }
+    for (const SectionInfo& sec : impl.sections) {
+        if (lazy && is_deferred(sec)) {
+            impl.deferred.push_back(sec);
+        } else if (Status s = check_checksum(impl, name, sec); !s) {
+            return s;
+        }
+    }
+    if (Status s = check_digests(impl, name, *parsed.digests); !s) {
+        return s;
+    }
+    compute_digest(impl);
     if (options.verify_signature) {
         if (Status s = check_signature(impl, name, trusted); !s) {
             return s;
+        }
+        // The signature covers the content through the block digests: prove them now, or in a
+        // lazy open only those under the sections it does not defer.
+        impl.block_state = std::make_unique<std::atomic<std::uint8_t>[]>(impl.block_count);
+        for (std::uint64_t i = 0; i < impl.block_count; ++i) {
+            bool needed = !lazy;
+            const auto [begin, end] = block_range(impl, i);
+            for (const SectionInfo& sec : impl.sections) {
+                needed = needed || (!is_deferred(sec) && sec.offset < end &&
+                                    begin < sec.offset + sec.length);
+            }
+            if (!needed) {
+                continue;
+            }
+            if (!block_matches(impl, i)) {
+                return block_mismatch(impl, name, i);
+            }
+            impl.block_state[i].store(1, std::memory_order_relaxed);
         }
     }
     if (Status s = load_domains(impl, *parsed.domains, name, m_domains, m_default_domain); !s) {
@@ -469,13 +629,106 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
     if (Status s = load_index(impl, *parsed.index, name, m_mphf, m_pilots); !s) {
         return s;
     }
-    if (Status s = load_slots(impl, *parsed.slots, *parsed.strings, m_mphf, name); !s) {
-        return s;
+    if (parsed.slots->length != m_mphf.slot_count * fmt::k_slot_size) {
+        return Status::corruption(name + ": " + section_label(parsed.slots->type) + ": length " +
+                                  std::to_string(parsed.slots->length) + " is not " +
+                                  std::to_string(m_mphf.slot_count) + " slots");
+    }
+    impl.slots_section = *parsed.slots;
+    impl.strings_section = *parsed.strings;
+    if (!lazy) {
+        if (Status s = load_slots(impl, *parsed.slots, *parsed.strings, m_mphf, name); !s) {
+            return s;
+        }
     }
     m_seed = impl.hash_seed;
     m_slots = impl.base + parsed.slots->offset;
     m_strings = impl.base + parsed.strings->offset;
+    m_state.store(lazy ? k_verifying : k_verified, std::memory_order_release);
     return Status::ok();
+}
+
+void Snapshot::fail(const Status& status) const {
+    {
+        std::lock_guard lock(m_impl->failure_mutex);
+        if (m_impl->failure.is_ok()) {
+            m_impl->failure = status;
+        }
+    }
+    m_state.store(k_failed, std::memory_order_release);
+}
+
+Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
+    Impl& impl = *m_impl;
+    const auto cancelled = [&] { return cancel != nullptr && cancel->load(std::memory_order_relaxed); };
+    const auto failed = [&](const Status& s) {
+        fail(s);
+        std::lock_guard lock(impl.failure_mutex);
+        return impl.failure;
+    };
+    if (m_state.load(std::memory_order_acquire) == k_failed) {
+        std::lock_guard lock(impl.failure_mutex);
+        return impl.failure;
+    }
+    if (m_state.load(std::memory_order_acquire) == k_verified) {
+        return Status::ok();
+    }
+    // The same order as a full open, so a damaged file gets the same message either way.
+    for (const SectionInfo& sec : impl.deferred) {
+        if (cancelled()) {
+            return Status::ok();
+        }
+        if (Status s = check_checksum(impl, impl.path, sec); !s) {
+            return failed(s);
+        }
+    }
+    for (std::uint64_t i = 0; i < impl.block_count; ++i) {
+        if (cancelled()) {
+            return Status::ok();
+        }
+        const std::uint8_t state = impl.block_state[i].load(std::memory_order_acquire);
+        if (state == 1) {
+            continue;
+        }
+        if (state == 2 || !block_matches(impl, i)) {
+            impl.block_state[i].store(2, std::memory_order_release);
+            return failed(block_mismatch(impl, impl.path, i));
+        }
+        impl.block_state[i].store(1, std::memory_order_release);
+    }
+    if (Status s = load_slots(impl, impl.slots_section, impl.strings_section, m_mphf, impl.path);
+        !s) {
+        return failed(s);
+    }
+    std::uint8_t expected = k_verifying;
+    if (!m_state.compare_exchange_strong(expected, k_verified, std::memory_order_acq_rel) &&
+        expected == k_failed) {
+        std::lock_guard lock(impl.failure_mutex);  // a lookup found a bad block meanwhile
+        return impl.failure;
+    }
+    return Status::ok();
+}
+
+bool Snapshot::prove(const std::uint8_t* p, std::uint64_t length) const {
+    const Impl& impl = *m_impl;
+    const auto begin = static_cast<std::uint64_t>(p - impl.base);
+    if (length == 0 || begin < impl.content_start || begin + length > impl.content_end) {
+        return false;  // not reachable from a well-formed slot: callers bound offsets first
+    }
+    for (std::uint64_t i = (begin - impl.content_start) / impl.block_size;
+         i <= (begin + length - 1 - impl.content_start) / impl.block_size; ++i) {
+        const std::uint8_t state = impl.block_state[i].load(std::memory_order_acquire);
+        if (state == 1) {
+            continue;
+        }
+        if (state == 2 || !block_matches(impl, i)) {
+            impl.block_state[i].store(2, std::memory_order_release);
+            fail(block_mismatch(impl, impl.path, i));
+            return false;
+        }
+        impl.block_state[i].store(1, std::memory_order_release);
+    }
+    return true;
 }
 
 std::uint64_t Snapshot::serial() const { return m_impl->serial; }
@@ -489,6 +742,7 @@ const std::string& Snapshot::path() const { return m_impl->path; }
 std::uint32_t Snapshot::format_version() const { return m_impl->version; }
 std::uint64_t Snapshot::hash_seed() const { return m_impl->hash_seed; }
 std::vector<SectionInfo> Snapshot::sections() const { return m_impl->sections; }
+std::string Snapshot::digest_hex() const { return hex(m_impl->digest.data(), m_impl->digest.size()); }
 
 DomainView Snapshot::domain(std::uint32_t index) const { return m_domains[index]; }
 
@@ -529,6 +783,9 @@ std::optional<LinkView> Snapshot::lookup(std::uint32_t domain_index, std::string
     if (m_mphf.key_count == 0) {
         return std::nullopt;
     }
+    if (m_state.load(std::memory_order_acquire) != k_verified) [[unlikely]] {
+        return lookup_verifying(domain_index, code);
+    }
     const Hash128 h = hash128(code, domain_seed(m_seed, domain_index));
     const std::uint64_t bucket = mphf_bucket(m_mphf, h.hi);
     const std::uint64_t slot = mphf_slot(m_mphf, h.lo, m_pilots[bucket]);
@@ -547,7 +804,53 @@ std::optional<LinkView> Snapshot::lookup(std::uint32_t domain_index, std::string
     return v;
 }
 
+std::optional<LinkView> Snapshot::lookup_verifying(std::uint32_t domain_index,
+                                                   std::string_view code) const {
+    if (m_state.load(std::memory_order_acquire) == k_failed) {
+        return std::nullopt;
+    }
+    const Hash128 h = hash128(code, domain_seed(m_seed, domain_index));
+    const std::uint64_t bucket = mphf_bucket(m_mphf, h.hi);
+    const std::uint64_t slot = mphf_slot(m_mphf, h.lo, m_pilots[bucket]);
+    const std::uint8_t* s = m_slots + slot * fmt::k_slot_size;
+    if (!prove(s, fmt::k_slot_size)) {
+        return std::nullopt;
+    }
+    const auto fp = bytes::load<std::uint32_t>(s);
+    const auto meta = bytes::load<std::uint32_t>(s + 4);
+    if (fp != mphf_fingerprint(h) || (meta & fmt::k_meta_occupied) == 0 ||
+        (meta >> fmt::k_meta_domain_shift) != domain_index) {
+        return std::nullopt;
+    }
+    // The slot walk has not run: check this slot as it would, on proven bytes only. The
+    // record's first bytes (two varints, the times) are proven before they are parsed.
+    const Impl& impl = *m_impl;
+    const std::uint64_t strings_length = impl.strings_section.length;
+    const auto off = bytes::load<std::uint64_t>(s + 8);
+    constexpr std::uint64_t k_record_head = 5 + 5 + 16;
+    std::uint64_t record_end = 0;
+    if (off >= strings_length ||
+        !prove(m_strings + off, std::min(k_record_head, strings_length - off)) ||
+        check_slot(s, m_strings, strings_length, impl.domain_count, record_end) !=
+            SlotDefect::none ||
+        !prove(m_strings + off, record_end - off)) {
+        if (intact()) {
+            fail(Status::corruption(impl.path + ": " + section_label(impl.slots_section.type) +
+                                    ": slot " + std::to_string(slot) + " is malformed"));
+        }
+        return std::nullopt;
+    }
+    LinkView v = view_of_slot(s);
+    if (v.code != code) {
+        return std::nullopt;
+    }
+    return v;
+}
+
 void Snapshot::for_each_link(const std::function<void(const LinkView&)>& fn) const {
+    if (!fully_verified() && !finish_verification().is_ok()) {
+        return;  // a walk reads every slot: only after every slot is proven
+    }
     for (std::uint64_t i = 0; i < m_mphf.slot_count; ++i) {
         const std::uint8_t* s = m_slots + i * fmt::k_slot_size;
         if ((bytes::load<std::uint32_t>(s + 4) & fmt::k_meta_occupied) != 0) {

@@ -6,16 +6,25 @@
 //
 // open() maps the file read-only and runs every check SPEC.md lists (magic, version, sizes, every
 // offset and length against the end of the mapping, section checksums, the Ed25519 signature
-// against the trusted keys) before it returns a Snapshot. A Snapshot that exists is valid: lookups
-// do no bounds checking beyond what open() already proved, allocate nothing, and never fail
-// other than by returning "not found".
+// against the trusted keys, every block digest, every slot) before it returns a Snapshot. A
+// Snapshot opened that way is valid: lookups do no bounds checking beyond what open() already
+// proved, allocate nothing, and never fail other than by returning "not found".
 //
-// Thread-safety: immutable after open(); any number of threads may call any const method at once.
+// A server with nothing to answer from yet may open with OpenOptions::lazy_content instead: the
+// header, the signature, the small sections and the digests are checked at once (milliseconds
+// for any size), while the slot and string sections are checked block by block on first touch
+// (each lookup proves the blocks it reads against their signed digests before it trusts them)
+// and in full by finish_verification(), which a background thread runs. No lookup ever answers
+// from a byte that has not been proven; a block that fails makes intact() false for good.
+//
+// Thread-safety: immutable after open() apart from the verification state, which is atomic; any
+// number of threads may call any const method at once, finish_verification() included.
 // Ownership: the Snapshot owns its mapping and unmaps it in its destructor. Readers that must keep
 // the mapping alive while a newer snapshot is published hold a std::shared_ptr<const Snapshot>.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,9 +81,12 @@ struct SectionInfo {
 };
 
 struct OpenOptions {
-    // Check the signature against the trusted keys. Only `shortlink inspect` turns this off;
-    // serve, verify and resolve always verify.
+    // Check the signature and the block digests against the trusted keys. Only `shortlink
+    // inspect` and `diff` turn this off; serve, verify and resolve always verify.
     bool verify_signature = true;
+    // Defer the slot and string sections (checksums, block digests, slot walk) to first touch and
+    // finish_verification(). Only with verify_signature; for a server's cold start.
+    bool lazy_content = false;
 };
 
 class Snapshot {
@@ -116,11 +128,22 @@ public:
     // full key before it answers.
     std::optional<LinkView> lookup(std::uint32_t domain_index, std::string_view code) const;
 
-    // Every link in slot order (for diff, inspect and tests; not for the request path).
+    // Every link in slot order (for diff, inspect and tests; not for the request path). Finishes
+    // a lazy open's verification first, and visits nothing if that fails.
     void for_each_link(const std::function<void(const LinkView&)>& fn) const;
 
     // Touches every page of the mapping so the first requests after a swap do not fault.
     void prefault() const;
+
+    // Completes the checks a lazy_content open deferred: section checksums, every block digest,
+    // the slot walk. Returns the first failure (and intact() turns false), or ok once the
+    // snapshot is fully verified. Stops early, still unverified, when `cancel` becomes true.
+    Status finish_verification(const std::atomic<bool>* cancel = nullptr) const;
+    // Every check passed (always true after a full open).
+    bool fully_verified() const { return m_state.load(std::memory_order_acquire) == k_verified; }
+    // No check has failed. A lazily opened snapshot that turns out damaged answers no lookups
+    // (they return nullopt) and its owner must stop serving from it.
+    bool intact() const { return m_state.load(std::memory_order_acquire) != k_failed; }
 
     // For inspect and tests.
     std::uint32_t format_version() const;
@@ -128,13 +151,24 @@ public:
     const MphfParams& index_params() const { return m_mphf; }
     std::vector<SectionInfo> sections() const;
     std::optional<std::uint32_t> default_domain() const { return m_default_domain; }
+    // The snapshot digest (SPEC.md "Signature"), 64 hex digits: what the signature signs.
+    std::string digest_hex() const;
 
     struct Impl;
 
 private:
+    static constexpr std::uint8_t k_verified = 0;
+    static constexpr std::uint8_t k_verifying = 1;
+    static constexpr std::uint8_t k_failed = 2;
+
     explicit Snapshot(std::unique_ptr<Impl> impl);
     Status load(const TrustedKeys& trusted, OpenOptions options);  // the checks after mapping
     LinkView view_of_slot(const std::uint8_t* slot) const;
+    // lookup() while a lazy open's checks are outstanding: proves each block before reading it.
+    std::optional<LinkView> lookup_verifying(std::uint32_t domain_index,
+                                             std::string_view code) const;
+    bool prove(const std::uint8_t* p, std::uint64_t length) const;  // blocks under [p, p+length)
+    void fail(const Status& status) const;
 
     std::unique_ptr<Impl> m_impl;  // the mapping, path and header fields
     // The lookup path reads only these, so it never chases m_impl. All point into the mapping.
@@ -145,6 +179,7 @@ private:
     const std::uint8_t* m_strings = nullptr;  // link records
     std::vector<DomainView> m_domains;        // sorted by host
     std::optional<std::uint32_t> m_default_domain;
+    mutable std::atomic<std::uint8_t> m_state{k_verified};
 };
 
 // Reads a public key file written by `shortlink keygen` (format in SPEC.md).

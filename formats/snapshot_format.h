@@ -22,8 +22,10 @@ inline constexpr std::array<std::uint8_t, 8> k_magic = {0x89, 'S', 'L', 'S', 'N'
 
 // Format versions this build reads. A file below k_min_version is "too old", above k_version
 // "too new"; both are refused with distinct errors.
-inline constexpr std::uint32_t k_version = 1;
-inline constexpr std::uint32_t k_min_version = 1;
+// Version 2 added the signed block digests (section 7) that let a server answer before it has
+// hashed the whole file; a version-1 file has no digests section and is "too old".
+inline constexpr std::uint32_t k_version = 2;
+inline constexpr std::uint32_t k_min_version = 2;
 
 // Fixed header (bytes 0..127); the section table follows it.
 inline constexpr std::size_t k_header_size = 128;
@@ -54,8 +56,19 @@ inline constexpr std::size_t k_alignment = 64;
 
 // The Ed25519 signature occupies the last 64 bytes of the file.
 inline constexpr std::size_t k_signature_size = 64;
-// The signed message is this context string, a NUL, then the SHA-256 of bytes [0, file_size-64).
-inline constexpr std::string_view k_signature_context = "shortlink snapshot v1";
+// The signed message is this context string, a NUL, then the snapshot digest: SHA-256 of the
+// bytes before the first section followed by the bytes from the digests section to the signature
+// (SPEC.md "Signature"). The block digests inside the latter cover every other byte.
+inline constexpr std::string_view k_signature_context = "shortlink snapshot v2";
+
+// Section 7 (digests): a 64-byte header, then one SHA-256 per block of the content region (the
+// bytes from the first section up to the digests section). Readers accept block sizes between
+// k_min_block_size and k_max_block_size, powers of two; the writer uses k_block_size.
+inline constexpr std::size_t k_digests_header_size = 64;
+inline constexpr std::size_t k_block_digest_size = 32;
+inline constexpr std::uint64_t k_block_size = 64 * 1024;
+inline constexpr std::uint64_t k_min_block_size = 4 * 1024;
+inline constexpr std::uint64_t k_max_block_size = 16 * 1024 * 1024;
 
 // Section checksums chain hash128 (formats/hash.h) over chunks of this many bytes.
 inline constexpr std::size_t k_checksum_chunk = 64 * 1024;
@@ -69,8 +82,9 @@ enum class SectionType : std::uint32_t {
     index = 2,    // the perfect hash: parameters and one pilot byte per bucket
     slots = 3,    // fixed-size slot records
     strings = 4,  // variable-length link records: lengths, times, code, destination
-    rules = 5,    // reserved: compiled rules (not written by v1)
+    rules = 5,    // reserved: compiled rules (not written yet)
     deny = 6,     // reserved: deny overlay (*.sldeny files)
+    digests = 7,  // signed SHA-256 of every content block; always the last section
 };
 
 inline constexpr std::string_view section_name(std::uint32_t type) {
@@ -81,6 +95,7 @@ inline constexpr std::string_view section_name(std::uint32_t type) {
     case 4: return "strings";
     case 5: return "rules";
     case 6: return "deny";
+    case 7: return "digests";
     default: return "unknown";
     }
 }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,15 +31,75 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
     return out;
 }
 
+// The digest every SHA-256 here is computed with; an EVP context wrapped for RAII.
+class Sha256 {
+public:
+    Sha256() : m_ctx(EVP_MD_CTX_new()) { reset(); }
+    ~Sha256() { EVP_MD_CTX_free(m_ctx); }
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+    void reset() { EVP_DigestInit_ex(m_ctx, EVP_sha256(), nullptr); }
+    void update(const void* p, std::size_t n) { EVP_DigestUpdate(m_ctx, p, n); }
+    void finish(std::uint8_t* out) {
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(m_ctx, out, &len);
+    }
+
+private:
+    EVP_MD_CTX* m_ctx;
+};
+
 }  // namespace
 
+// SHA-256 of each k_block_size block of the content region, fed in file order as the buffer is
+// flushed (the region starts at a block boundary by definition).
+class SnapshotWriter::BlockDigests {
+public:
+    void update(const std::uint8_t* p, std::size_t n) {
+        while (n > 0) {
+            const std::size_t take =
+                static_cast<std::size_t>(std::min<std::uint64_t>(n, format::k_block_size - m_fill));
+            m_sha.update(p, take);
+            m_fill += take;
+            p += take;
+            n -= take;
+            if (m_fill == format::k_block_size) {
+                close_block();
+            }
+        }
+    }
+    // Closes the last, shorter block; returns one 32-byte digest per block.
+    const std::vector<std::uint8_t>& finish() {
+        if (m_fill > 0) {
+            close_block();
+        }
+        return m_digests;
+    }
+
+private:
+    void close_block() {
+        const std::size_t at = m_digests.size();
+        m_digests.resize(at + format::k_block_digest_size);
+        m_sha.finish(m_digests.data() + at);
+        m_sha.reset();
+        m_fill = 0;
+    }
+
+    Sha256 m_sha;
+    std::uint64_t m_fill = 0;
+    std::vector<std::uint8_t> m_digests;
+};
+
 SnapshotWriter::SnapshotWriter(int fd, std::uint32_t section_count)
-    : m_fd(fd), m_section_count(section_count), m_checksum(std::make_unique<Checksum>()) {
+    : m_fd(fd),
+      m_section_count(section_count + 1),  // the caller's sections and the digests section
+      m_checksum(std::make_unique<Checksum>()),
+      m_blocks(std::make_unique<BlockDigests>()) {
     m_buffer.reserve(k_buffer_size);
     // Sections start after the header and the table, aligned.
-    m_pos = align_up(format::k_header_size + section_count * format::k_section_entry_size);
+    m_pos = align_up(format::k_header_size + m_section_count * format::k_section_entry_size);
     m_buffer_start = m_pos;
-    if (section_count > format::k_max_sections) {
+    if (m_section_count > format::k_max_sections) {
         m_failed = Status::invalid_argument("too many sections");
     }
 }
@@ -64,6 +125,7 @@ Status SnapshotWriter::write_at(std::uint64_t offset, const void* data, std::siz
 
 Status SnapshotWriter::flush() {
     if (!m_buffer.empty()) {
+        m_blocks->update(m_buffer.data(), m_buffer.size());
         Status s = write_at(m_buffer_start, m_buffer.data(), m_buffer.size());
         if (!s) {
             return s;
@@ -111,7 +173,8 @@ Status SnapshotWriter::begin_section(format::SectionType type) {
         return m_failed;
     }
     const auto t = static_cast<std::uint32_t>(type);
-    if (m_in_section || m_entries.size() >= m_section_count ||
+    if (m_in_section || m_entries.size() + 1 >= m_section_count ||
+        type == format::SectionType::digests ||
         (!m_entries.empty() && m_entries.back().type >= t)) {
         return m_failed = Status::invalid_argument("sections must be written once each, in type order");
     }
@@ -141,19 +204,35 @@ Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
     if (!m_failed.is_ok()) {
         return m_failed;
     }
-    if (m_in_section || m_entries.size() != m_section_count) {
+    if (m_in_section || m_entries.size() + 1 != m_section_count) {
         return Status::invalid_argument("finish() before every section was written");
     }
+    const std::uint64_t content_start =
+        align_up(format::k_header_size + m_section_count * format::k_section_entry_size);
     pad_to_alignment();
-    const std::uint64_t signature_offset = m_pos;
-    const std::uint64_t file_size = signature_offset + format::k_signature_size;
     if (Status s = flush(); !s) {
         return s;
     }
+    const std::uint64_t content_end = m_pos;
 
-    // Header and section table.
-    std::vector<std::uint8_t> head(format::k_header_size +
-                                   m_section_count * format::k_section_entry_size);
+    // Section 7: the block digests, then zero padding up to the signature. Everything from here
+    // to the signature is built in memory: it is signed directly.
+    const std::vector<std::uint8_t>& blocks = m_blocks->finish();
+    const std::uint64_t block_count = blocks.size() / format::k_block_digest_size;
+    std::vector<std::uint8_t> tail(format::k_digests_header_size + blocks.size());
+    bytes::store<std::uint64_t>(tail.data(), format::k_block_size);
+    bytes::store<std::uint64_t>(tail.data() + 8, content_start);
+    bytes::store<std::uint64_t>(tail.data() + 16, content_end);
+    bytes::store<std::uint64_t>(tail.data() + 24, block_count);
+    std::memcpy(tail.data() + format::k_digests_header_size, blocks.data(), blocks.size());
+    m_entries.push_back(Entry{static_cast<std::uint32_t>(format::SectionType::digests),
+                              content_end, tail.size(), checksum(tail.data(), tail.size())});
+    tail.resize(align_up(content_end + tail.size()) - content_end, 0);
+    const std::uint64_t signature_offset = content_end + tail.size();
+    const std::uint64_t file_size = signature_offset + format::k_signature_size;
+
+    // Header, section table and the zero padding up to the first section.
+    std::vector<std::uint8_t> head(content_start, 0);
     std::uint8_t* h = head.data();
     std::memcpy(h + format::k_off_magic, format::k_magic.data(), format::k_magic.size());
     bytes::store<std::uint32_t>(h + format::k_off_version, format::k_version);
@@ -181,68 +260,31 @@ Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
         bytes::store<std::uint64_t>(e + 16, m_entries[i].length);
         bytes::store<std::uint64_t>(e + 24, m_entries[i].checksum);
     }
-    if (Status s = write_at(0, head.data(), head.size()); !s) {
-        return s;
-    }
-    // Zero the padding between table and first section (a fresh file reads as zeros already, but
-    // the writer must not depend on how the fd was created).
-    const std::uint64_t table_end = head.size();
-    const std::uint64_t first = align_up(table_end);
-    if (first > table_end) {
-        static const std::uint8_t k_zeros[format::k_alignment] = {};
-        if (Status s = write_at(table_end, k_zeros, first - table_end); !s) {
-            return s;
-        }
-    }
 
-    // SHA-256 of everything before the signature, read back from the file.
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    std::vector<std::uint8_t> chunk(k_buffer_size);
-    std::uint64_t off = 0;
-    while (off < signature_offset) {
-        const std::size_t want = static_cast<std::size_t>(
-            std::min<std::uint64_t>(chunk.size(), signature_offset - off));
-        const ssize_t n = ::pread(m_fd, chunk.data(), want, static_cast<off_t>(off));
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            EVP_MD_CTX_free(ctx);
-            return Status::io_error("cannot read back snapshot for signing");
-        }
-        EVP_DigestUpdate(ctx, chunk.data(), static_cast<std::size_t>(n));
-        off += static_cast<std::uint64_t>(n);
-    }
-    // The whole-file digest (recorded in the database) is the same stream plus the signature.
-    EVP_MD_CTX* file_ctx = EVP_MD_CTX_new();
-    EVP_MD_CTX_copy_ex(file_ctx, ctx);
-    unsigned char content_digest[32];
-    unsigned int digest_len = 0;
-    EVP_DigestFinal_ex(ctx, content_digest, &digest_len);
-    EVP_MD_CTX_free(ctx);
-
+    // The snapshot digest: what precedes the content, then the digests region.
+    std::uint8_t digest[32];
+    Sha256 sha;
+    sha.update(head.data(), head.size());
+    sha.update(tail.data(), tail.size());
+    sha.finish(digest);
     std::string message(format::k_signature_context);
     message.push_back('\0');
-    message.append(reinterpret_cast<const char*>(content_digest), 32);
+    message.append(reinterpret_cast<const char*>(digest), sizeof digest);
     auto sig = key.sign(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
-    Status status = sig.status();
-    if (status) {
-        status = write_at(signature_offset, sig->data(), sig->size());
+    if (!sig) {
+        return sig.status();
     }
-    unsigned char file_digest[32];
-    if (status) {
-        EVP_DigestUpdate(file_ctx, sig->data(), sig->size());
-        EVP_DigestFinal_ex(file_ctx, file_digest, &digest_len);
+    tail.insert(tail.end(), sig->begin(), sig->end());
+    if (Status s = write_at(content_end, tail.data(), tail.size()); !s) {
+        return s;
     }
-    EVP_MD_CTX_free(file_ctx);
-    if (!status) {
-        return status;
+    if (Status s = write_at(0, head.data(), head.size()); !s) {
+        return s;
     }
 
     WrittenSnapshot out;
     out.bytes = file_size;
-    out.sha256_hex = to_hex(file_digest, 32);
+    out.sha256_hex = to_hex(digest, sizeof digest);
     out.key_id = key.key_id();
     return out;
 }

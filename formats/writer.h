@@ -2,7 +2,8 @@
 // Ed25519 signature; SPEC.md) into a file descriptor without holding the file in memory.
 //
 // The section contents are the caller's (compiler/snapshot_builder.cpp lays them out); this class
-// owns the container: offsets, alignment, checksums, header, digest and signature.
+// owns the container: offsets, alignment, checksums, header, the block digests (section 7, hashed
+// as the bytes stream past, so the file is never read back) and the signature.
 //
 // Usage: begin_section/append.../end_section for each section in type order, then finish() once.
 // Thread-safety: none; one writer per file. Ownership: the fd stays the caller's (AtomicFile).
@@ -33,13 +34,16 @@ struct SnapshotHeader {
 
 struct WrittenSnapshot {
     std::uint64_t bytes = 0;
-    std::string sha256_hex;  // of the whole file, signature included
+    // The snapshot digest (SPEC.md "Signature"): the SHA-256 value the signature signs, which
+    // covers every byte before the signature through the block digests. Not sha256sum's value.
+    std::string sha256_hex;
     std::string key_id;
 };
 
 class SnapshotWriter {
 public:
-    // `fd` must be an empty regular file open for reading and writing.
+    // `fd` must be an empty regular file open for writing. `section_count` counts the caller's
+    // sections; the writer adds the digests section after them.
     SnapshotWriter(int fd, std::uint32_t section_count);
     ~SnapshotWriter();
     SnapshotWriter(const SnapshotWriter&) = delete;
@@ -49,10 +53,11 @@ public:
     Status append(const void* data, std::size_t length);
     Status end_section();
 
-    // Writes header and section table, then signs SHA-256 of everything before the signature.
+    // Writes the digests section, header and section table, then the signature.
     Result<WrittenSnapshot> finish(const SnapshotHeader& header, const SigningKey& key);
 
 private:
+    class BlockDigests;  // SHA-256 per block of the content region, fed by flush()
     struct Entry {
         std::uint32_t type = 0;
         std::uint64_t offset = 0;
@@ -71,6 +76,7 @@ private:
     std::vector<std::uint8_t> m_buffer;
     std::uint64_t m_buffer_start = 0;
     std::unique_ptr<Checksum> m_checksum;
+    std::unique_ptr<BlockDigests> m_blocks;
     bool m_in_section = false;
     Status m_failed;  // sticky: the first error
 };

@@ -50,7 +50,8 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         info = json.loads(self.sl("inspect", path, "--json").stdout)
         self.assertEqual(info["link_count"], 3)
         self.assertEqual([s["name"] for s in info["sections"]],
-                         ["domains", "index", "slots", "strings"])
+                         ["domains", "index", "slots", "strings", "digests"])
+        self.assertEqual(info["digest"], result["sha256"])  # compile records the signed digest
         self.assertIsNotNone(info["not_after"])
         self.assertEqual(info["domains"][0]["host"], "*")
         human = self.sl("inspect", path).stdout

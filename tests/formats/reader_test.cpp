@@ -48,8 +48,11 @@ TEST_CASE("ValidSnapshotOpens", "[reader]") {
     const std::string bytes = make_snapshot(key);
     auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()});
     REQUIRE(snap);
-    CHECK((*snap)->sections().size() == 4);
+    REQUIRE((*snap)->sections().size() == 5);
+    CHECK((*snap)->sections().back().name == "digests");
     CHECK((*snap)->key_id() == key.key_id());
+    CHECK((*snap)->digest_hex().size() == 64);
+    CHECK((*snap)->fully_verified());
 }
 
 TEST_CASE("ChecksumMismatchInEverySection", "[reader]") {
@@ -146,11 +149,16 @@ TEST_CASE("TooNewAndTooOldVersions", "[reader]") {
     formats::bytes::store<std::uint32_t>(p + fmt::k_off_version, fmt::k_version + 1);
     Status st = open_bytes(bytes, key);
     CHECK(st.code() == Status::Code::unsupported);
-    CHECK(contains(st, "format version 2 is too new"));
+    CHECK(contains(st, "format version 3 is too new"));
     formats::bytes::store<std::uint32_t>(p + fmt::k_off_version, 0);
     st = open_bytes(bytes, key);
     CHECK(st.code() == Status::Code::unsupported);
     CHECK(contains(st, "format version 0 is too old"));
+    // Version 1 had no block digests: refused as too old, not misread.
+    formats::bytes::store<std::uint32_t>(p + fmt::k_off_version, 1);
+    st = open_bytes(bytes, key);
+    CHECK(st.code() == Status::Code::unsupported);
+    CHECK(contains(st, "format version 1 is too old"));
 }
 
 TEST_CASE("BadMagic", "[reader]") {
@@ -181,4 +189,133 @@ TEST_CASE("SectionOffsetPastEndRejectedBeforeUse", "[reader]") {
 TEST_CASE("MissingFileIsNotFound", "[reader]") {
     auto st = formats::Snapshot::open("/nonexistent/links-1.slsnap", {}).status();
     CHECK(st.code() == Status::Code::not_found);
+}
+
+namespace {
+
+formats::SectionInfo section_named(const std::string& bytes, const std::string& name) {
+    auto snap = formats::Snapshot::open_buffer(bytes, {}, {.verify_signature = false});
+    REQUIRE(snap);
+    for (const formats::SectionInfo& s : (*snap)->sections()) {
+        if (s.name == name) {
+            return s;
+        }
+    }
+    FAIL("no section " << name);
+    return {};
+}
+
+std::string code_of(int i) { return "k" + std::to_string(i); }
+std::uint32_t domain_of(const formats::Snapshot& s, int i) {
+    return *s.find_domain((i % 2) ? "*" : "go.example");
+}
+
+}  // namespace
+
+TEST_CASE("BlockDigestMismatchNamesTheBlock", "[reader]") {
+    // Padding between sections is in no checksum: only its block's signed digest covers it.
+    auto key = test::test_key();
+    const std::string bytes = make_snapshot(key, 5000);  // several 64 KiB blocks
+    int padded = 0;
+    auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()});
+    REQUIRE(snap);
+    for (const formats::SectionInfo& sec : (*snap)->sections()) {
+        if (sec.length % fmt::k_alignment == 0 || sec.name == "digests") {
+            continue;
+        }
+        ++padded;
+        std::string bad = bytes;
+        bad[sec.offset + sec.length] = 1;
+        const Status st = open_bytes(bad, key);
+        INFO(sec.name << ": " << st.to_string());
+        CHECK(st.code() == Status::Code::permission_denied);
+        CHECK(contains(st, "does not match its signed digest"));
+        CHECK(contains(st, "section " + std::to_string(sec.type) + " (" + std::string(sec.name)));
+    }
+    CHECK(padded > 0);
+}
+
+TEST_CASE("LazyOpenAnswersBeforeFullVerification", "[reader]") {
+    auto key = test::test_key();
+    const std::string bytes = make_snapshot(key, 5000);
+    auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()}, {.lazy_content = true});
+    REQUIRE(snap);
+    const formats::Snapshot& s = **snap;
+    CHECK_FALSE(s.fully_verified());
+    for (int i = 0; i < 5000; i += 7) {
+        auto link = s.lookup(domain_of(s, i), code_of(i));
+        REQUIRE(link);
+        CHECK(link->destination == "https://e.example/" + std::to_string(i));
+    }
+    CHECK_FALSE(s.lookup(domain_of(s, 1), "absent"));
+    CHECK(s.intact());
+    REQUIRE(s.finish_verification().is_ok());
+    CHECK(s.fully_verified());
+    CHECK(s.lookup(domain_of(s, 4999), code_of(4999)));
+}
+
+TEST_CASE("LazyOpenStillChecksTheSignatureAndSmallSections", "[reader]") {
+    auto key = test::test_key();
+    const std::string bytes = make_snapshot(key, 5000);
+    const formats::OpenOptions lazy{.lazy_content = true};
+    CHECK(formats::Snapshot::open_buffer(bytes, {test::test_key().trusted()}, lazy).status().code() ==
+          Status::Code::permission_denied);
+    std::string bad = bytes;
+    const formats::SectionInfo index = section_named(bytes, "index");
+    bad[index.offset + index.length - 1] ^= 0x01;  // a pilot
+    const Status st = formats::Snapshot::open_buffer(bad, {key.trusted()}, lazy).status();
+    CHECK(contains(st, "section 2 (index) checksum mismatch"));
+}
+
+TEST_CASE("LazyOpenTamperedBlockFailsOnTouchAndInBackground", "[reader]") {
+    auto key = test::test_key();
+    std::string bytes = make_snapshot(key, 5000);
+    const formats::SectionInfo strings = section_named(bytes, "strings");
+    for (std::uint64_t at = strings.offset + strings.length / 2; at < strings.offset + strings.length;
+         at += 4096) {
+        bytes[at] = static_cast<char>(bytes[at] ^ 0x20);
+    }
+    auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()}, {.lazy_content = true});
+    REQUIRE(snap);  // the damage is in a deferred section
+    const formats::Snapshot& s = **snap;
+    int answered = 0;
+    for (int i = 0; i < 5000; ++i) {
+        answered += s.lookup(domain_of(s, i), code_of(i)) ? 1 : 0;
+    }
+    CHECK(answered > 0);        // links in intact blocks answered before the damage was met
+    CHECK(answered < 5000);
+    CHECK_FALSE(s.intact());    // and nothing answers after it
+    CHECK_FALSE(s.lookup(domain_of(s, 0), code_of(0)));
+    const Status st = s.finish_verification();
+    CHECK(st.code() == Status::Code::permission_denied);
+    CHECK(contains(st, "does not match its signed digest"));
+    CHECK_FALSE(s.fully_verified());
+}
+
+TEST_CASE("LazyOpenMalformedSlotSignedByTrustedKey", "[reader]") {
+    // A trusted key signed a file whose slot points outside section 4 (a compiler bug, say):
+    // the lazy lookup must refuse it without reading out of bounds, and so must the slot walk.
+    auto key = test::test_key();
+    std::string bytes = make_snapshot(key, 5000);
+    const formats::SectionInfo slots = section_named(bytes, "slots");
+    auto* p = reinterpret_cast<std::uint8_t*>(bytes.data());
+    std::uint64_t broken = 0;
+    for (std::uint64_t off = slots.offset + slots.length - 16; off > slots.offset; off -= 16) {
+        if (formats::bytes::load<std::uint32_t>(p + off + 4) & fmt::k_meta_occupied) {
+            formats::bytes::store<std::uint64_t>(p + off + 8, std::uint64_t{1} << 40);
+            broken = off;
+            break;
+        }
+    }
+    REQUIRE(broken != 0);
+    bytes = test::reseal(bytes, key);
+    CHECK(contains(open_bytes(bytes, key), "is past the end of the strings section"));
+    auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()}, {.lazy_content = true});
+    REQUIRE(snap);
+    const formats::Snapshot& s = **snap;
+    for (int i = 0; i < 5000 && s.intact(); ++i) {
+        (void)s.lookup(domain_of(s, i), code_of(i));
+    }
+    CHECK_FALSE(s.intact());
+    CHECK(contains(s.finish_verification(), "slot"));
 }
