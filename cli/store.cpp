@@ -179,23 +179,27 @@ Result<DomainRecord> Store::Impl::domain(std::string_view host) {
 }
 
 Status Store::Impl::audit(std::string_view action, std::string_view host, std::string_view code,
-                          std::int64_t link_id, const std::string& before_json,
-                          const std::string& after_json, std::int64_t last_link_id) {
-    auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    if (!stmt) {
-        return stmt.status();
+                          std::int64_t link_id, std::string_view before_json,
+                          std::string_view after_json, std::int64_t last_link_id) {
+    if (audit_stmt == nullptr) {
+        auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        if (!stmt) {
+            return stmt.status();
+        }
+        audit_stmt = *stmt;
     }
-    StmtUse s(**stmt);
-    s->bind(1, now_seconds()).bind(2, actor).bind(3, action).bind(4, host).bind(5, code);
+    // Every text is bound without a copy: the statement is stepped and reset before returning.
+    StmtUse s(*audit_stmt);
+    s->bind(1, now_seconds()).bind_static(2, actor).bind_static(3, action).bind_static(4, host).bind_static(5, code);
     if (link_id > 0) {
         s->bind(6, link_id);
     }
     if (!before_json.empty()) {
-        s->bind(7, before_json);
+        s->bind_static(7, before_json);
     }
     if (!after_json.empty()) {
-        s->bind(8, after_json);
+        s->bind_static(8, after_json);
     }
     if (last_link_id > 0) {
         s->bind(9, last_link_id);

@@ -197,13 +197,15 @@ public:
     Result<Link> change_state(std::string_view host, std::string_view code, StateAction action);
 
     // Bulk writes (import): begin_bulk() opens one write transaction; put_link() inserts or,
-    // depending on `on_conflict`, skips or overwrites; end_bulk(true) commits, end_bulk(false)
-    // rolls everything back. Every inserted link gets its own audit row (action "import", its
-    // after-image as `add` writes it), written by SQLite in one statement per contiguous id range
-    // at commit; each overwritten link gets its own row with before/after. With
-    // `create_missing_domains`, put_link() adds a domain it does not find, with default settings
-    // (audited as domain-add); otherwise a missing domain is not_found.
+    // depending on `on_conflict`, skips or overwrites; end_bulk(true) commits (then checkpoints
+    // the WAL), end_bulk(false) rolls everything back. Every inserted link gets its own audit row
+    // as it is inserted (action "import", its after-image exactly as `add` writes it); each
+    // overwritten link gets its own row with before/after. With `create_missing_domains`, a
+    // domain that does not exist is added with default settings (audited as domain-add);
+    // otherwise a missing domain is not_found. resolve_bulk_domain() does that for one host
+    // ahead of put_link() (an importer that orders its rows by domain id and code).
     Status begin_bulk(bool create_missing_domains = false);
+    Result<DomainRecord> resolve_bulk_domain(std::string_view host);
     Result<PutOutcome> put_link(const LinkInput& input, OnConflict on_conflict);
     std::uint64_t bulk_domains_created() const;  // by the open (or last) bulk transaction
     Status end_bulk(bool commit);

@@ -42,6 +42,11 @@ public:
         sqlite3_bind_text(m_stmt.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
         return *this;
     }
+    // The caller keeps `v` alive and unchanged until the statement is stepped (no copy).
+    Stmt& bind_static(int i, std::string_view v) {
+        sqlite3_bind_text(m_stmt.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+        return *this;
+    }
     Stmt& bind_null(int i) {
         sqlite3_bind_null(m_stmt.get(), i);
         return *this;
@@ -92,11 +97,10 @@ struct Store::Impl {
     bool in_bulk = false;
     bool bulk_create_domains = false;     // put_link() adds a missing domain (defaults)
     std::int64_t bulk_domains_created = 0;
-    // Links inserted by the open bulk transaction whose audit rows are not written yet (a
-    // contiguous id range; flushed at commit, or before one of them is overwritten).
-    std::int64_t bulk_first_id = 0;
-    std::int64_t bulk_last_id = 0;
-    std::int64_t bulk_inserted = 0;
+    // The two statements every imported link runs, looked up once rather than by SQL text per
+    // row (hashing the text was measurable at 1M rows). Owned by `statements`.
+    detail::Stmt* insert_link_stmt = nullptr;
+    detail::Stmt* audit_stmt = nullptr;
     // Domains by host, filled lazily; cleared whenever a domain changes.
     std::map<std::string, DomainRecord, std::less<>> domain_cache;
 
@@ -107,9 +111,13 @@ struct Store::Impl {
     void rollback_write();
 
     Result<DomainRecord> domain(std::string_view host);
+    // Inside a bulk transaction: the domain of `host` from the cache (valid until the cache is
+    // next cleared), created with defaults when the bulk allows it (store_links.cpp).
+    Result<const DomainRecord*> bulk_domain(Store& store, std::string_view host);
+    // Appends one audit row; an empty before/after is stored as NULL.
     Status audit(std::string_view action, std::string_view host, std::string_view code,
-                 std::int64_t link_id, const std::string& before_json,
-                 const std::string& after_json, std::int64_t last_link_id = 0);
+                 std::int64_t link_id, std::string_view before_json,
+                 std::string_view after_json, std::int64_t last_link_id = 0);
 };
 
 // Schema and migrations (store_schema.cpp).

@@ -106,20 +106,26 @@ Result<Link> find_link(Store::Impl& impl, const DomainRecord& domain, std::strin
 }
 
 // Inserts a new link row; conflict when the code (or its case-folded form) is taken.
+// `tags` is encode_tags(in.tags).
 Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, const LinkInput& in,
-                                 std::string_view code, std::int64_t now) {
-    auto stmt = impl.prepare(
-        "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-        "not_before, expires, tags, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
-    if (!stmt) {
-        return stmt.status();
+                                 std::string_view code, std::string_view tags, std::int64_t now) {
+    if (impl.insert_link_stmt == nullptr) {
+        auto stmt = impl.prepare(
+            "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
+            "not_before, expires, tags, created_at, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+        if (!stmt) {
+            return stmt.status();
+        }
+        impl.insert_link_stmt = *stmt;
     }
-    StmtUse s(**stmt);
-    s->bind(1, domain.id).bind(2, code).bind(3, std::int64_t{domain.case_insensitive}).bind(4, in.destination);
+    // Texts bound without a copy: they outlive the step, and StmtUse resets the statement.
+    StmtUse s(*impl.insert_link_stmt);
+    s->bind(1, domain.id).bind_static(2, code).bind(3, std::int64_t{domain.case_insensitive});
+    s->bind_static(4, in.destination);
     s->bind(5, std::int64_t{in.redirect_type}).bind(6, static_cast<std::int64_t>(in.status));
     s->bind(7, std::int64_t{in.forward_query}).bind(8, in.not_before).bind(9, in.expires);
-    s->bind(10, encode_tags(in.tags)).bind(11, now);
+    s->bind_static(10, tags).bind(11, now);
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -196,13 +202,32 @@ std::optional<LinkState> parse_link_state(std::string_view name) {
     return std::nullopt;
 }
 
-std::string link_audit_json(const Link& l) {
-    rapidjson::StringBuffer buf;
+namespace {
+
+// The fields of a link's audit image, as views: a Link and a LinkInput about to be inserted
+// both write it without building the other.
+struct LinkImage {
+    std::string_view host;
+    std::string_view code;
+    std::string_view url;
+    LinkState status = LinkState::active;
+    std::uint16_t redirect_type = 0;
+    int forward_query = -1;
+    std::int64_t not_before = 0;
+    std::int64_t expires = 0;
+    std::string_view tags;  // encode_tags() form: ",a,b," or ""
+    std::int64_t version = 1;
+};
+
+// Appends the JSON after-image to `out` (cleared first). The one writer of this shape, so an
+// imported link's row is byte for byte what `add` of the same link writes.
+void write_link_image(const LinkImage& l, rapidjson::StringBuffer& buf) {
+    buf.Clear();
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
     write_string(w, "host", l.host);
     write_string(w, "code", l.code);
-    write_string(w, "url", l.destination);
+    write_string(w, "url", l.url);
     write_string(w, "status", link_state_name(l.status));
     w.Key("type");
     w.Uint(l.redirect_type);
@@ -214,14 +239,26 @@ std::string link_audit_json(const Link& l) {
     w.Int64(l.expires);
     w.Key("tags");
     w.StartArray();
-    for (const std::string& t : l.tags) {
-        w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
+    for (std::size_t pos = 1; pos < l.tags.size();) {
+        std::size_t comma = l.tags.find(',', pos);
+        w.String(l.tags.data() + pos, static_cast<rapidjson::SizeType>(comma - pos));
+        pos = comma + 1;
     }
     w.EndArray();
     w.Key("version");
     w.Int64(l.version);
     w.EndObject();
-    return buf.GetString();
+}
+
+}  // namespace
+
+std::string link_audit_json(const Link& l) {
+    std::string tags = encode_tags(l.tags);
+    rapidjson::StringBuffer buf;
+    write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
+                      l.expires, tags, l.version},
+                     buf);
+    return std::string(buf.GetString(), buf.GetSize());
 }
 
 Result<Link> Store::add_link(const LinkInput& input, const CodeGenerator& generate) {
@@ -244,7 +281,7 @@ Result<Link> Store::add_link(const LinkInput& input, const CodeGenerator& genera
         if (input.code.empty()) {
             code = generate();
         }
-        id = insert_link(*m_impl, *domain, input, code, now);
+        id = insert_link(*m_impl, *domain, input, code, encode_tags(input.tags), now);
         if (id || id.status().code() != Status::Code::conflict) {
             break;
         }
@@ -420,7 +457,6 @@ Status Store::begin_bulk(bool create_missing_domains) {
         m_impl->domain_cache.clear();
         m_impl->in_bulk = true;
         m_impl->bulk_create_domains = create_missing_domains;
-        m_impl->bulk_inserted = 0;
         m_impl->bulk_domains_created = 0;
     }
     return st;
@@ -430,53 +466,9 @@ std::uint64_t Store::bulk_domains_created() const {
     return static_cast<std::uint64_t>(m_impl->bulk_domains_created);
 }
 
-// Writes the "import" audit rows of the links inserted since the last flush: one row per link,
-// its after-image in the JSON shape of link_audit_json(), built by SQLite from the link rows in
-// one statement (no per-row round trip). The ids are contiguous because the import holds the
-// write lock and new rowids are max(rowid)+1. Tags are ",a,b," of [A-Za-z0-9-_.:] (validated),
-// so wrapping them in quotes is valid JSON.
-namespace {
-Status flush_import_audit(Store::Impl& impl) {
-    if (impl.bulk_inserted == 0) {
-        return Status::ok();
-    }
-    auto stmt = impl.prepare(
-        "INSERT INTO audit_log (at, actor, action, host, code, link_id, after) "
-        "SELECT ?1, ?2, 'import', d.host, l.code, l.id, json_object("
-        "'host', d.host, 'code', l.code, 'url', l.destination, "
-        "'status', CASE l.status WHEN 0 THEN 'active' WHEN 1 THEN 'disabled' ELSE 'deleted' END, "
-        "'type', l.redirect_type, 'forward_query', l.forward_query, 'not_before', l.not_before, "
-        "'expires', l.expires, "
-        "'tags', json(CASE WHEN l.tags = '' THEN '[]' "
-        "ELSE '[\"' || replace(substr(l.tags, 2, length(l.tags) - 2), ',', '\",\"') || '\"]' END), "
-        "'version', l.version) "
-        "FROM links l JOIN domains d ON d.id = l.domain_id WHERE l.id BETWEEN ?3 AND ?4 ORDER BY l.id");
-    if (!stmt) {
-        return stmt.status();
-    }
-    StmtUse s(**stmt);
-    s->bind(1, now_seconds()).bind(2, impl.actor).bind(3, impl.bulk_first_id).bind(4, impl.bulk_last_id);
-    int rc = s->step();
-    if (rc != SQLITE_DONE) {
-        return detail::sqlite_error(impl.db.get(), rc, "cannot write the import audit rows");
-    }
-    impl.bulk_inserted = 0;
-    return Status::ok();
-}
-}  // namespace
-
 Status Store::end_bulk(bool commit) {
     if (!m_impl->in_bulk) {
         return Status::invalid_argument("no bulk transaction is open");
-    }
-    if (commit) {
-        Status st = flush_import_audit(*m_impl);
-        if (!st) {
-            m_impl->in_bulk = false;
-            m_impl->exec("ROLLBACK");
-            m_impl->domain_cache.clear();
-            return st;
-        }
     }
     m_impl->in_bulk = false;
     m_impl->exec("PRAGMA cache_size = -2000");
@@ -500,33 +492,73 @@ Status Store::end_bulk(bool commit) {
     return m_impl->exec("ROLLBACK");
 }
 
-Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflict) {
-    auto domain = m_impl->domain(input.host);
-    if (!domain && domain.status().code() == Status::Code::not_found) {
-        if (!m_impl->bulk_create_domains) {
-            return Status::not_found("domain '" + input.host + "' does not exist (add it with `shortlink domain add " +
-                                     input.host + "`, or import with --create-domains)");
+Result<const DomainRecord*> Store::Impl::bulk_domain(Store& store, std::string_view host) {
+    if (host.empty()) {
+        host = k_default_host;
+    }
+    auto it = domain_cache.find(host);
+    if (it != domain_cache.end()) {
+        return &it->second;
+    }
+    auto found = domain(host);
+    if (!found && found.status().code() == Status::Code::not_found) {
+        if (!bulk_create_domains) {
+            return Status::not_found("domain '" + std::string(host) + "' does not exist (add it with `shortlink domain add " +
+                                     std::string(host) + "`, or import with --create-domains)");
         }
         DomainRecord record;
-        record.host = input.host;
-        auto added = add_domain(record);  // audited as domain-add, inside the bulk transaction
+        record.host = std::string(host);
+        auto added = store.add_domain(record);  // audited as domain-add, inside the bulk transaction
         if (!added) {
             return added.status();
         }
-        ++m_impl->bulk_domains_created;
-        domain = std::move(added);
+        ++bulk_domains_created;
+        found = std::move(added);
     }
+    if (!found) {
+        return found.status();
+    }
+    // domain() filled the cache (add_domain cleared it first); hand out the cached record.
+    it = domain_cache.find(host);
+    if (it == domain_cache.end()) {
+        it = domain_cache.emplace(std::string(host), *found).first;
+    }
+    return &it->second;
+}
+
+Result<DomainRecord> Store::resolve_bulk_domain(std::string_view host) {
+    if (!m_impl->in_bulk) {
+        return Status::invalid_argument("no bulk transaction is open");
+    }
+    auto domain = m_impl->bulk_domain(*this, host);
     if (!domain) {
         return domain.status();
     }
+    return **domain;
+}
+
+Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflict) {
+    auto found_domain = m_impl->bulk_domain(*this, input.host);
+    if (!found_domain) {
+        return found_domain.status();
+    }
+    const DomainRecord& domain = **found_domain;
     std::int64_t now = now_seconds();
-    auto id = insert_link(*m_impl, *domain, input, input.code, now);
+    std::string tags = encode_tags(input.tags);
+    auto id = insert_link(*m_impl, domain, input, input.code, tags, now);
     if (id) {
-        // Its audit row is written by flush_import_audit() with those of its neighbours.
-        if (m_impl->bulk_inserted++ == 0) {
-            m_impl->bulk_first_id = *id;
+        // Its own audit row, written now with the statement cached for the whole import: the
+        // after-image is built here from the values just inserted (no second pass over links).
+        // One buffer per thread, reused: an import writes a million of these.
+        static thread_local rapidjson::StringBuffer image;
+        write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
+                          input.forward_query, input.not_before, input.expires, tags, 1},
+                         image);
+        Status st = m_impl->audit("import", domain.host, input.code, *id, {},
+                                  std::string_view(image.GetString(), image.GetSize()));
+        if (!st) {
+            return st;
         }
-        m_impl->bulk_last_id = *id;
         return PutOutcome::inserted;
     }
     if (id.status().code() != Status::Code::conflict || on_conflict == OnConflict::fail) {
@@ -535,20 +567,13 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     if (on_conflict == OnConflict::skip) {
         return PutOutcome::skipped;
     }
-    auto found = find_link(*m_impl, *domain, input.code);
+    auto found = find_link(*m_impl, domain, input.code);
     if (!found) {
         return found.status();
     }
     if (found->code != input.code) {
         return Status::conflict("code '" + input.code + "' differs only in case from existing '" + found->code +
-                                "' on case-insensitive domain '" + domain->host + "'");
-    }
-    if (m_impl->bulk_inserted > 0 && found->id >= m_impl->bulk_first_id) {
-        // Overwriting a link this import inserted: its "import" row must precede this one.
-        Status flushed = flush_import_audit(*m_impl);
-        if (!flushed) {
-            return flushed;
-        }
+                                "' on case-insensitive domain '" + domain.host + "'");
     }
     Link link = *found;
     std::string before = link_audit_json(link);
@@ -558,7 +583,7 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     link.forward_query = input.forward_query;
     link.not_before = input.not_before;
     link.expires = input.expires;
-    link.tags = decode_tags(encode_tags(input.tags));
+    link.tags = decode_tags(tags);
     Status st = update_link(*m_impl, link, now);
     if (st) {
         st = m_impl->audit("import-update", link.host, link.code, link.id, before, link_audit_json(link));
