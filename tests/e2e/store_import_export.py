@@ -169,6 +169,36 @@ class StoreImportExport(ShortlinkTestCase):
         self.assertEqual(link["version"], 2)
         self.assertEqual(link["tags"], [])
 
+    def test_duplicates_within_a_file_keep_file_order(self):
+        # Rows are inserted ordered by code, not by line: "b" twice and "a" after them must still
+        # behave as in file order (first insert wins, the later line conflicts, skips or updates).
+        rows = "code,url\nb,https://example.com/first\nb,https://example.com/second\na,https://example.com/a\n"
+        proc = self.sl("import", "-", input=rows, expect=4)
+        self.assertIn("line 3:", proc.stderr)
+        self.assertIn("nothing was imported", proc.stderr)
+        self.assertEqual(self.count(), 0)
+        self.assertIn("imported 2 link(s), updated 0, skipped 1", self.sl("import", "-", "--on-conflict", "skip", input=rows).stdout)
+        self.assertEqual(json.loads(self.sl("show", "b", "--json").stdout)["url"], "https://example.com/first")
+        db2 = os.path.join(self.tmp, "update.db")
+        harness.run(["init"], db=db2)
+        harness.run(["import", "-", "--on-conflict", "update"], db=db2, input=rows)
+        link = json.loads(harness.run(["show", "b", "--json"], db=db2).stdout)
+        self.assertEqual(link["url"], "https://example.com/second")
+        self.assertEqual(link["version"], 2)
+        actions = [json.loads(l)["action"] for l in harness.run(["history", "b", "--json"], db=db2).stdout.splitlines()]
+        self.assertEqual(actions, ["import-update", "import"])
+
+    def test_case_twins_on_a_case_insensitive_domain_meet_in_file_order(self):
+        # In byte order "ABC" sorts before "abc"; the import must still keep the line that came first.
+        self.sl("domain", "add", "ci.example", "--case-insensitive")
+        rows = "code,url,domain\nzz,https://example.com/zz,ci.example\nabc,https://example.com/lower,ci.example\n" \
+               "ABC,https://example.com/upper,ci.example\nAbd,https://example.com/abd,ci.example\n"
+        proc = self.sl("import", "-", input=rows, expect=4)
+        self.assertIn("line 4:", proc.stderr)
+        self.assertIn("imported 3 link(s), updated 0, skipped 1", self.sl("import", "-", "--on-conflict", "skip", input=rows).stdout)
+        codes = [json.loads(l)["code"] for l in self.sl("list", "--domain", "ci.example", "--format", "json").stdout.splitlines()]
+        self.assertEqual(sorted(codes), ["Abd", "abc", "zz"])
+
     def test_json_lines_from_stdin_and_default_domain(self):
         lines = '{"code":"j1","url":"https://example.com/1","tags":["a"]}\n\n{"code":"j2","url":"https://example.com/2","type":308}\n'
         self.sl("import", "-", "--format", "json", "--domain", "go.example", input=lines)
