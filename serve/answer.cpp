@@ -37,6 +37,7 @@ std::string_view reason_name(Reason reason) {
     case Reason::method_not_allowed: return "method_not_allowed";
     case Reason::bad_request: return "bad_request";
     case Reason::no_snapshot: return "no_snapshot";
+    case Reason::snapshot_damaged: return "snapshot_damaged";
     }
     return "unknown";
 }

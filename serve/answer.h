@@ -41,6 +41,7 @@ enum class Reason : std::uint8_t {
     method_not_allowed,  // 405
     bad_request,         // 400: malformed target or Host
     no_snapshot,         // 503: nothing loaded yet
+    snapshot_damaged,    // 503: a lazily loaded snapshot failed a deferred check (being replaced)
 };
 
 enum class CacheKind : std::uint8_t { none, max_age, no_store };

@@ -83,7 +83,11 @@ Response answer_from(const SnapshotT* snapshot, const Request& request, std::int
                     const std::optional<formats::LinkView> link =
                         snapshot->lookup(*domain_index, target.code);
                     if (!link) {
-                        r = not_found();
+                        // A lazily loaded snapshot refuses every lookup once a block fails its
+                        // digest: that is not evidence the link does not exist.
+                        r = snapshot->intact() ? not_found()
+                                               : simple(503, Reason::snapshot_damaged,
+                                                        CacheKind::no_store, 0);
                     } else if (link->status == formats::LinkStatus::disabled ||
                                link->status == formats::LinkStatus::deleted) {
                         // Short-lived like a 404: the link may be restored or re-enabled.

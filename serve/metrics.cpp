@@ -118,6 +118,9 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
            "Seconds since the snapshot being served was compiled.");
     line(out, "shortlink_snapshot_age_seconds",
          s.loaded && now > s.created_at ? static_cast<std::uint64_t>(now - s.created_at) : 0);
+    header(out, "shortlink_snapshot_verified", "gauge",
+           "1 once every byte of the serving snapshot is verified; 0 while a cold start's background pass runs");
+    line(out, "shortlink_snapshot_verified", s.verified ? 1 : 0);
     header(out, "shortlink_snapshot_expired", "gauge",
            "1 when the snapshot being served is past its not-after time (still served).");
     line(out, "shortlink_snapshot_expired", s.expired ? 1 : 0);

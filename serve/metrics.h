@@ -59,6 +59,7 @@ struct SnapshotMetrics {
     std::int64_t not_after = 0;
     std::uint64_t links = 0;
     bool expired = false;
+    bool verified = false;  // false while a cold start's background verification runs
     std::uint64_t swaps = 0;
     std::uint64_t refused_rollback = 0;
     std::uint64_t refused_signature = 0;

@@ -1,15 +1,19 @@
 #include "serve/server.h"
 
+#include <atomic>
 #include <csignal>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -46,7 +50,8 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
         out += ",\"links\":" + std::to_string(r.metrics.links);
         out += ",\"key_id\":" + json_escape(r.key_id);
         out += ",\"not_after\":" + std::to_string(r.metrics.not_after);
-        out += std::string(",\"expired\":") + (r.metrics.expired ? "true" : "false") + "}";
+        out += std::string(",\"expired\":") + (r.metrics.expired ? "true" : "false");
+        out += std::string(",\"verified\":") + (r.metrics.verified ? "true" : "false") + "}";
     } else {
         out += ",\"snapshot\":null";
     }
@@ -62,7 +67,12 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     return out;
 }
 
-// The control thread's state: everything that is not on the request path.
+// Niceness of the loader thread: verifying a 1 GB snapshot takes seconds of CPU, and on a small
+// machine it must yield to the request threads (p99 during a swap) without starving outright.
+constexpr int k_loader_nice = 10;
+
+// The control thread's state: everything that is not on the request path. Snapshot verification
+// runs on a separate loader thread so that signals, /readyz and /metrics answer while it works.
 class Control {
 public:
     Control(const ServeConfig& config, int log_fd)
@@ -75,8 +85,13 @@ public:
           m_inotify(m_io),
           m_admin(m_io, [this](const std::string& path) { return admin_reply(path); }, log_fd) {}
 
+    ~Control() { stop_loader(); }
+    Control(const Control&) = delete;
+    Control& operator=(const Control&) = delete;
+
     Status run() {
-        m_manager.scan();
+        m_manager.scan();  // cold start: a lazy load, milliseconds at any size
+        start_loader();
         unsigned threads = m_config.threads;
         if (threads == 0) {
             threads = std::max(1u, std::thread::hardware_concurrency());
@@ -118,10 +133,12 @@ public:
             threads_running.emplace_back([&w] { w->run(); });
         }
         sd_notify(0, "READY=1");
+        on_loader([this] { return m_manager.settle(m_cancel_load); });
         m_io.run();
         for (auto& t : threads_running) {
             t.join();
         }
+        stop_loader();
         if (m_watcher.joinable()) {
             m_watcher.join();
         }
@@ -151,15 +168,55 @@ private:
         return AdminReply{404, "text/plain; charset=utf-8", "not found\n"};
     }
 
-    void rescan() {
+    void start_loader() {
+        m_loader = std::thread([this] {
+            // Linux nice values are per thread: this lowers only the loader.
+            ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), k_loader_nice);
+            m_loader_io.run();
+        });
+    }
+
+    void stop_loader() {
+        m_cancel_load.store(true);
+        m_loader_guard.reset();
+        m_loader_io.stop();
+        if (m_loader.joinable()) {
+            m_loader.join();
+        }
+    }
+
+    // Runs `job` (scan and/or settle) on the loader thread and tells the workers when the serving
+    // snapshot changed; `done` then runs back on the control thread.
+    template <class Job>
+    void on_loader(Job job, std::function<void()> done = {}) {
+        boost::asio::post(m_loader_io, [this, job = std::move(job), done = std::move(done)]() mutable {
+            if (job()) {
+                for (auto& w : m_workers) {
+                    w->post_refresh();
+                }
+            }
+            if (done) {
+                boost::asio::post(m_io, std::move(done));
+            }
+        });
+    }
+
+    void rescan(std::function<void()> done = {}) {
         if (m_draining) {
             return;
         }
-        if (m_manager.scan()) {
-            for (auto& w : m_workers) {
-                w->post_refresh();
-            }
+        // Coalesced: one queued scan covers every event that arrives before it starts.
+        if (m_scan_queued.exchange(true) && !done) {
+            return;
         }
+        on_loader(
+            [this] {
+                m_scan_queued.store(false);
+                const bool published = m_manager.scan();
+                const bool settled = m_manager.settle(m_cancel_load);
+                return published || settled;
+            },
+            std::move(done));
     }
 
     // Coalesces a burst of directory events into one scan.
@@ -209,8 +266,7 @@ private:
             if (signal == SIGHUP) {
                 sd_notify(0, "RELOADING=1");
                 LogLine("info", "reload").str("trigger", "SIGHUP").emit(m_log_fd);
-                rescan();
-                sd_notify(0, "READY=1");
+                rescan([] { sd_notify(0, "READY=1"); });
                 wait_signals();
             } else {
                 begin_drain(signal);
@@ -231,6 +287,7 @@ private:
 
     void begin_drain(int signal) {
         m_draining = true;
+        m_cancel_load.store(true);  // a verification in progress is abandoned, not waited for
         sd_notify(0, "STOPPING=1");
         LogLine("info", "draining").str("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")
             .real("deadline_s", m_config.drain_timeout_s).emit(m_log_fd);
@@ -266,6 +323,12 @@ private:
     const ServeConfig& m_config;
     const int m_log_fd;
     boost::asio::io_context m_io{1};
+    boost::asio::io_context m_loader_io{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> m_loader_guard{
+        m_loader_io.get_executor()};
+    std::thread m_loader;
+    std::atomic<bool> m_cancel_load{false};
+    std::atomic<bool> m_scan_queued{false};
     SnapshotManager m_manager;
     boost::asio::signal_set m_signals;
     boost::asio::steady_timer m_rescan_timer;
@@ -275,7 +338,7 @@ private:
     std::array<char, 4096> m_events{};
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
-    bool m_scan_pending = false;
+    bool m_scan_pending = false;  // control thread: a scan is posted to m_io
     bool m_draining = false;
     std::atomic<bool> m_deadline_passed{false};
     std::thread m_watcher;

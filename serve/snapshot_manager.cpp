@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <ctime>
 #include <dirent.h>
 #include <limits>
@@ -69,6 +70,7 @@ SnapshotReport SnapshotManager::report(std::int64_t now) const {
         r.metrics.not_after = m_current->not_after();
         r.metrics.links = m_current->link_count();
         r.metrics.expired = m_current->not_after() != 0 && now > m_current->not_after();
+        r.metrics.verified = m_current->fully_verified();
         r.path = m_current->path();
         r.key_id = std::string(m_current->key_id());
     }
@@ -176,7 +178,9 @@ bool SnapshotManager::scan() {
                                          std::to_string(current_serial));
             continue;
         }
-        auto opened = formats::Snapshot::open(path, m_trusted);
+        formats::OpenOptions options;
+        options.lazy_content = !current;  // cold start: answer first, finish in settle()
+        auto opened = formats::Snapshot::open(path, m_trusted, options);
         if (!opened) {
             refuse(path, refusal_reason(opened.status()), opened.status().to_string());
             continue;
@@ -195,11 +199,60 @@ bool SnapshotManager::scan() {
     if (!best) {
         return false;
     }
-    if (m_prefault) {
-        best->prefault();
+    if (m_prefault && best->fully_verified()) {
+        best->prefault();  // a lazy load faults pages in as settle() reads them instead
     }
     publish(std::move(best));
     return true;
+}
+
+void SnapshotManager::withdraw(const std::shared_ptr<const formats::Snapshot>& snapshot) {
+    std::shared_ptr<const formats::Snapshot> old;
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_current != snapshot) {
+            return;
+        }
+        old = std::move(m_current);
+        m_current = nullptr;
+        m_generation.fetch_add(1, std::memory_order_release);
+    }
+    LogLine("error", "snapshot_withdrawn").str("path", snapshot->path())
+        .num("serial", static_cast<std::int64_t>(snapshot->serial())).emit(m_log_fd);
+}
+
+bool SnapshotManager::settle(const std::atomic<bool>& cancel) {
+    bool changed = false;
+    while (!cancel.load()) {
+        const auto [snapshot, generation] = current();
+        (void)generation;
+        if (!snapshot || snapshot->fully_verified()) {
+            return changed;
+        }
+        const auto started = std::chrono::steady_clock::now();
+        const Status status = snapshot->finish_verification(&cancel);
+        if (cancel.load()) {
+            return changed;
+        }
+        if (status) {
+            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+            LogLine("info", "snapshot_verified").str("path", snapshot->path())
+                .num("serial", static_cast<std::int64_t>(snapshot->serial()))
+                .real("seconds", took.count()).emit(m_log_fd);
+            return changed;
+        }
+        // Damage in a deferred block: stop serving it and load the next best file. Files judged
+        // so far were skipped as superseded by this one; only the damaged one stays judged.
+        refuse(snapshot->path(), refusal_reason(status), status.to_string());
+        withdraw(snapshot);
+        changed = true;
+        const std::string name = snapshot->path().substr(m_dir.size() + 1);
+        for (auto it = m_seen.begin(); it != m_seen.end();) {
+            it = it->first == name ? std::next(it) : m_seen.erase(it);
+        }
+        scan();
+    }
+    return changed;
 }
 
 }  // namespace shortlink::serve

@@ -12,8 +12,14 @@
 // file that fails verification changes nothing but a counter and a log line, and is not opened
 // again until its size, mtime or inode changes.
 //
-// Thread-safety: scan() from one thread (the control thread) at a time; generation(),
-// current() and report() from any thread.
+// Cold start: with nothing to answer from, scan() opens candidates lazily (formats/snapshot.h:
+// header, signature and small sections in milliseconds; every other block proven on first touch)
+// and publishes at once; settle() then finishes the verification off the request threads. Should
+// that fail, the snapshot is withdrawn (503 until a replacement) and the next best file is
+// loaded the same way. Swaps while a snapshot is serving verify the candidate fully first.
+//
+// Thread-safety: scan() and settle() from one thread (the loader) at a time, or before the
+// workers start; generation(), current() and report() from any thread.
 #pragma once
 
 #include <atomic>
@@ -52,6 +58,10 @@ public:
     // Looks at every *.slsnap in the directory and publishes the best acceptable candidate.
     // Returns true when a new snapshot was published.
     bool scan();
+    // Finishes the verification of a lazily loaded snapshot (seconds per GB; on the loader
+    // thread). Returns true when the serving snapshot changed (withdrawn or replaced). Stops
+    // early when `cancel` is set.
+    bool settle(const std::atomic<bool>& cancel);
 
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
     // The current snapshot (nullptr before the first) and the generation it belongs to.
@@ -68,6 +78,7 @@ private:
 
     void refuse(const std::string& path, const std::string& reason, const std::string& message);
     void publish(std::shared_ptr<const formats::Snapshot> snapshot);
+    void withdraw(const std::shared_ptr<const formats::Snapshot>& snapshot);
 
     const std::string m_dir;
     const formats::TrustedKeys m_trusted;

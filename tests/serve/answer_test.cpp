@@ -52,9 +52,11 @@ public:
         return fallback;
     }
     formats::DomainView domain(std::uint32_t i) const { return m_domains[i]; }
+    bool intact() const { return m_intact; }
+    void damage() { m_intact = false; }
     std::optional<formats::LinkView> lookup(std::uint32_t domain, std::string_view code) const {
         const auto it = m_links.find({domain, std::string(code)});
-        if (it == m_links.end()) {
+        if (!m_intact || it == m_links.end()) {
             return std::nullopt;
         }
         const FakeLink& l = it->second;
@@ -71,6 +73,7 @@ public:
     }
 
 private:
+    bool m_intact = true;
     std::vector<formats::DomainView> m_domains;
     std::map<std::pair<std::uint32_t, std::string>, FakeLink> m_links;
 };
@@ -264,4 +267,17 @@ TEST_CASE("OverlongCodeIs404WithoutLookup", "[answer]") {
     Fixture f;
     const std::string target = "/" + std::string(k_max_code_bytes + 1, 'a');
     CHECK(f.get(target).status == 404);
+}
+
+TEST_CASE("DamagedLazySnapshotAnswers503NotNotFound", "[answer]") {
+    // A lazily loaded snapshot that failed a block digest refuses lookups; the answer must not
+    // claim the link does not exist (a cacheable 404) but say the server cannot tell (503).
+    Fixture f;
+    f.snap.damage();
+    const Response r = f.get("/abc", "short.example");
+    CHECK(r.status == 503);
+    CHECK(r.reason == Reason::snapshot_damaged);
+    CHECK(cache_control_string(r) == "no-store");
+    // The root URL comes from the domain table, proven before the snapshot was published.
+    CHECK(f.get("/", "go.example.com").status == 301);
 }
