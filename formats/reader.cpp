@@ -55,6 +55,7 @@ struct Snapshot::Impl {
     std::vector<SectionInfo> deferred;  // sections whose checksum is outstanding
     std::mutex failure_mutex;
     Status failure;  // guarded by failure_mutex: the first failed check
+    std::atomic<std::int64_t> failed_block{-1};  // set when a lookup met a bad block
 
     ~Impl() {
         if (mapped && base != nullptr) {
@@ -255,6 +256,22 @@ Status check_sections(Snapshot::Impl& impl, const std::string& name, Parsed& par
                                          "digests) is missing");
     }
     return Status::ok();
+}
+
+// Why block i does not match its digest, as precisely as the format can say: a section checksum
+// that fails too means damage inside that section ("corrupt", as a full open reports it first);
+// otherwise the change kept the checksums right or sits in padding, which only the signed digest
+// covers.
+Status explain_block(const Snapshot::Impl& impl, const std::string& name, std::uint64_t i) {
+    const auto [begin, end] = block_range(impl, i);
+    for (const SectionInfo& s : impl.sections) {
+        if (s.offset < end && begin < s.offset + s.length) {
+            if (Status st = check_checksum(impl, name, s); !st) {
+                return st;
+            }
+        }
+    }
+    return block_mismatch(impl, name, i);
 }
 
 // Section 7's layout: it must describe exactly the content region before it, in blocks.
@@ -618,7 +635,7 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
                 continue;
             }
             if (!block_matches(impl, i)) {
-                return block_mismatch(impl, name, i);
+                return explain_block(impl, name, i);
             }
             impl.block_state[i].store(1, std::memory_order_relaxed);
         }
@@ -667,7 +684,12 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
         return impl.failure;
     };
     if (m_state.load(std::memory_order_acquire) == k_failed) {
+        const std::int64_t block = impl.failed_block.load();
         std::lock_guard lock(impl.failure_mutex);
+        if (block >= 0) {  // a lookup met it: say what a full open would have said
+            impl.failure = explain_block(impl, impl.path, static_cast<std::uint64_t>(block));
+            impl.failed_block.store(-1);
+        }
         return impl.failure;
     }
     if (m_state.load(std::memory_order_acquire) == k_verified) {
@@ -692,7 +714,7 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
         }
         if (state == 2 || !block_matches(impl, i)) {
             impl.block_state[i].store(2, std::memory_order_release);
-            return failed(block_mismatch(impl, impl.path, i));
+            return failed(explain_block(impl, impl.path, i));
         }
         impl.block_state[i].store(1, std::memory_order_release);
     }
@@ -710,7 +732,7 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
 }
 
 bool Snapshot::prove(const std::uint8_t* p, std::uint64_t length) const {
-    const Impl& impl = *m_impl;
+    Impl& impl = *m_impl;
     const auto begin = static_cast<std::uint64_t>(p - impl.base);
     if (length == 0 || begin < impl.content_start || begin + length > impl.content_end) {
         return false;  // not reachable from a well-formed slot: callers bound offsets first
@@ -723,7 +745,9 @@ bool Snapshot::prove(const std::uint8_t* p, std::uint64_t length) const {
         }
         if (state == 2 || !block_matches(impl, i)) {
             impl.block_state[i].store(2, std::memory_order_release);
-            fail(block_mismatch(impl, impl.path, i));
+            std::int64_t none = -1;
+            impl.failed_block.compare_exchange_strong(none, static_cast<std::int64_t>(i));
+            fail(block_mismatch(impl, impl.path, i));  // finish_verification() refines it
             return false;
         }
         impl.block_state[i].store(1, std::memory_order_release);
