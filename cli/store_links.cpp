@@ -1,5 +1,6 @@
 // The link store: links (add, get, list, edit, state changes), bulk import and the audit trail.
 #include <algorithm>
+#include <charconv>
 #include <functional>
 #include <ctime>
 #include <utility>
@@ -219,10 +220,53 @@ struct LinkImage {
     std::int64_t version = 1;
 };
 
-// Appends the JSON after-image to `out` (cleared first). The one writer of this shape, so an
-// imported link's row is byte for byte what `add` of the same link writes.
-void write_link_image(const LinkImage& l, rapidjson::StringBuffer& buf) {
-    buf.Clear();
+// True when rapidjson would write `text` unescaped: printable ASCII without '"' or '\'. Every
+// validated host, code, URL and tag is; the check keeps the fast writer exact for anything else.
+bool plain_json_text(std::string_view text) {
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+            return false;
+        }
+    }
+    return true;
+}
+
+void append_int(std::string& out, std::int64_t v) {
+    char buf[24];
+    auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+    out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+// The JSON after-image into `out` (replaced). The one writer of this shape, so an imported
+// link's row is byte for byte what `add` of the same link writes. rapidjson writes it, except in
+// the common case where no string needs escaping: then the same bytes are appended directly,
+// because rapidjson's per-character escaping and per-call set-up were 6% of a 1M-link import.
+void write_link_image(const LinkImage& l, std::string& out) {
+    out.clear();
+    if (plain_json_text(l.host) && plain_json_text(l.code) && plain_json_text(l.url) && plain_json_text(l.tags)) {
+        out.append("{\"host\":\"").append(l.host).append("\",\"code\":\"").append(l.code);
+        out.append("\",\"url\":\"").append(l.url).append("\",\"status\":\"").append(link_state_name(l.status));
+        out.append("\",\"type\":");
+        append_int(out, l.redirect_type);
+        out.append(",\"forward_query\":");
+        append_int(out, l.forward_query);
+        out.append(",\"not_before\":");
+        append_int(out, l.not_before);
+        out.append(",\"expires\":");
+        append_int(out, l.expires);
+        out.append(",\"tags\":[");
+        for (std::size_t pos = 1; pos < l.tags.size();) {
+            std::size_t comma = l.tags.find(',', pos);
+            out.append(pos > 1 ? ",\"" : "\"").append(l.tags.substr(pos, comma - pos)).append("\"");
+            pos = comma + 1;
+        }
+        out.append("],\"version\":");
+        append_int(out, l.version);
+        out.append("}");
+        return;
+    }
+    rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
     write_string(w, "host", l.host);
@@ -248,17 +292,18 @@ void write_link_image(const LinkImage& l, rapidjson::StringBuffer& buf) {
     w.Key("version");
     w.Int64(l.version);
     w.EndObject();
+    out.assign(buf.GetString(), buf.GetSize());
 }
 
 }  // namespace
 
 std::string link_audit_json(const Link& l) {
     std::string tags = encode_tags(l.tags);
-    rapidjson::StringBuffer buf;
+    std::string out;
     write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
                       l.expires, tags, l.version},
-                     buf);
-    return std::string(buf.GetString(), buf.GetSize());
+                     out);
+    return out;
 }
 
 Result<Link> Store::add_link(const LinkInput& input, const CodeGenerator& generate) {
@@ -448,7 +493,7 @@ Status Store::begin_bulk(bool create_missing_domains) {
     }
     // A 256 MiB page cache keeps a 1M-link import's index pages in memory instead of spilling
     // them to the WAL and reading them back (the default is 2 MiB).
-    Status st = m_impl->exec("PRAGMA cache_size = -262144");
+    Status st = m_impl->exec(getenv("XCS") ? getenv("XCS") : "PRAGMA cache_size = -262144");
     if (st) {
         st = m_impl->exec("BEGIN IMMEDIATE");
     }
@@ -550,12 +595,11 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         // Its own audit row, written now with the statement cached for the whole import: the
         // after-image is built here from the values just inserted (no second pass over links).
         // One buffer per thread, reused: an import writes a million of these.
-        static thread_local rapidjson::StringBuffer image;
+        static thread_local std::string image;
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
                           input.forward_query, input.not_before, input.expires, tags, 1},
                          image);
-        Status st = m_impl->audit("import", domain.host, input.code, *id, {},
-                                  std::string_view(image.GetString(), image.GetSize()));
+        Status st = m_impl->audit("import", domain.host, input.code, *id, {}, image);
         if (!st) {
             return st;
         }

@@ -1,6 +1,8 @@
 // The link store against real SQLite files: migrations, uniqueness, state changes, the
 // append-only audit log (refused through the C API), bulk import atomicity, the compiler's view.
 #include <catch2/catch.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -272,6 +274,73 @@ TEST_CASE("ImportAuditRowPerLinkMatchesAdd", "[store]") {
         return true;
     }).is_ok());
     CHECK(import_rows == 2);
+}
+
+// The audit image has a fast writer for strings that need no escaping; both paths must write
+// exactly what rapidjson writes.
+std::string rapidjson_image(const Link& l) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto str = [&](const char* key, const std::string& v) {
+        w.Key(key);
+        w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+    };
+    w.StartObject();
+    str("host", l.host);
+    str("code", l.code);
+    str("url", l.destination);
+    str("status", std::string(link_state_name(l.status)));
+    w.Key("type");
+    w.Uint(l.redirect_type);
+    w.Key("forward_query");
+    w.Int(l.forward_query);
+    w.Key("not_before");
+    w.Int64(l.not_before);
+    w.Key("expires");
+    w.Int64(l.expires);
+    w.Key("tags");
+    w.StartArray();
+    for (const std::string& t : l.tags) {
+        w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
+    }
+    w.EndArray();
+    w.Key("version");
+    w.Int64(l.version);
+    w.EndObject();
+    return buf.GetString();
+}
+
+TEST_CASE("AuditImageMatchesRapidjsonWithAndWithoutEscapes", "[store]") {
+    Link l;
+    l.host = "go.example";
+    l.code = "docs/setup";
+    l.destination = "https://example.com/a?b=c&d=%20#frag";
+    l.status = LinkState::disabled;
+    l.redirect_type = 308;
+    l.forward_query = -1;
+    l.not_before = -5;
+    l.expires = 9000000000;
+    l.tags = {"a:1", "b"};
+    l.version = 42;
+    CHECK(link_audit_json(l) == rapidjson_image(l));
+    l.tags.clear();
+    CHECK(link_audit_json(l) == rapidjson_image(l));
+    l.tags = {"only"};
+    CHECK(link_audit_json(l) == rapidjson_image(l));
+    // Never produced by validated input, but the image must stay valid JSON if it ever is.
+    for (std::string odd : {std::string("q\"uote"), std::string("back\\slash"), std::string("ctl\x01\n"),
+                            std::string("del\x7f"), std::string("utf8\xc3\xa9")}) {
+        Link e = l;
+        e.code = odd;
+        CHECK(link_audit_json(e) == rapidjson_image(e));
+        e = l;
+        e.destination = odd;
+        CHECK(link_audit_json(e) == rapidjson_image(e));
+        e = l;
+        e.tags = {odd};
+        CHECK(link_audit_json(e) == rapidjson_image(e));
+    }
+    CHECK_THAT(link_audit_json([&] { Link e = l; e.code = "q\"uote"; return e; }()), Catch::Contains("q\\\"uote"));
 }
 
 TEST_CASE("ImportThenOverwriteSameLinkKeepsAuditOrder", "[store]") {
