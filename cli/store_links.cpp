@@ -493,7 +493,7 @@ Status Store::begin_bulk(bool create_missing_domains) {
     }
     // A 256 MiB page cache keeps a 1M-link import's index pages in memory instead of spilling
     // them to the WAL and reading them back (the default is 2 MiB).
-    Status st = m_impl->exec(getenv("XCS") ? getenv("XCS") : "PRAGMA cache_size = -262144");
+    Status st = m_impl->exec("PRAGMA cache_size = -262144");
     if (st) {
         st = m_impl->exec("BEGIN IMMEDIATE");
     }
