@@ -4,14 +4,29 @@
 namespace shortlink::csv {
 
 Result<bool> Reader::next(std::vector<std::string>& fields) {
-    fields.clear();
     using traits = std::char_traits<char>;
     int c = m_in.sgetc();
     if (c == traits::eof()) {
+        fields.clear();
         return false;
     }
     m_record_line = m_line;
-    std::string field;
+    // Fields are written into the caller's strings, reused from the last record: a 1M-row import
+    // then allocates no memory per field.
+    std::size_t used = 0;
+    std::string* field = nullptr;
+    auto start_field = [&] {
+        if (used == fields.size()) {
+            fields.emplace_back();
+        }
+        field = &fields[used++];
+        field->clear();
+    };
+    auto end_record = [&] {
+        fields.resize(used);
+        return true;
+    };
+    start_field();
     std::size_t record_bytes = 0;
     auto error = [&](const std::string& what) {
         return Status::invalid_argument("line " + std::to_string(m_line) + ": " + what);
@@ -19,14 +34,13 @@ Result<bool> Reader::next(std::vector<std::string>& fields) {
     while (true) {
         c = m_in.sbumpc();
         if (c == traits::eof()) {
-            fields.push_back(std::move(field));
-            return true;
+            return end_record();
         }
         if (++record_bytes > k_max_record_bytes) {
             return Status::invalid_argument("line " + std::to_string(m_record_line) + ": record longer than " +
                                             std::to_string(k_max_record_bytes) + " bytes");
         }
-        if (c == '"' && field.empty()) {
+        if (c == '"' && field->empty()) {
             // Quoted field: runs to the closing quote; "" is a literal quote.
             while (true) {
                 c = m_in.sbumpc();
@@ -45,12 +59,12 @@ Result<bool> Reader::next(std::vector<std::string>& fields) {
                 if (c == '"') {
                     if (m_in.sgetc() == '"') {
                         m_in.sbumpc();
-                        field.push_back('"');
+                        field->push_back('"');
                         continue;
                     }
                     break;
                 }
-                field.push_back(static_cast<char>(c));
+                field->push_back(static_cast<char>(c));
             }
             int after = m_in.sgetc();
             if (after != ',' && after != '\r' && after != '\n' && after != traits::eof()) {
@@ -58,8 +72,7 @@ Result<bool> Reader::next(std::vector<std::string>& fields) {
             }
             c = m_in.sbumpc();
             if (c == ',') {
-                fields.push_back(std::move(field));
-                field.clear();
+                start_field();
                 continue;
             }
             if (c == '\r' && m_in.sgetc() == '\n') {
@@ -68,12 +81,10 @@ Result<bool> Reader::next(std::vector<std::string>& fields) {
             if (c == '\n' || c == '\r') {
                 ++m_line;
             }
-            fields.push_back(std::move(field));
-            return true;
+            return end_record();
         }
         if (c == ',') {
-            fields.push_back(std::move(field));
-            field.clear();
+            start_field();
             continue;
         }
         if (c == '\r') {
@@ -81,18 +92,16 @@ Result<bool> Reader::next(std::vector<std::string>& fields) {
                 m_in.sbumpc();
             }
             ++m_line;
-            fields.push_back(std::move(field));
-            return true;
+            return end_record();
         }
         if (c == '\n') {
             ++m_line;
-            fields.push_back(std::move(field));
-            return true;
+            return end_record();
         }
         if (c == '"') {
             return error("quote inside an unquoted field");
         }
-        field.push_back(static_cast<char>(c));
+        field->push_back(static_cast<char>(c));
     }
 }
 

@@ -199,6 +199,30 @@ class StoreImportExport(ShortlinkTestCase):
         codes = [json.loads(l)["code"] for l in self.sl("list", "--domain", "ci.example", "--format", "json").stdout.splitlines()]
         self.assertEqual(sorted(codes), ["Abd", "abc", "zz"])
 
+    def test_errors_in_a_large_file_name_the_earliest_line(self):
+        # Rows are validated in batches of 4096 on two threads; the error reported must still be
+        # the first one in the file, and a malformed record must not hide an earlier bad row.
+        good = ["code,url"] + [f"c{i},https://example.com/{i}" for i in range(10000)]
+        rows = list(good)
+        rows[7001] = "c7000,javascript:alert(1)"    # line 7002, second half of the second batch
+        rows[9001] = "c9000,ftp://example.com/"    # line 9002, a later batch
+        proc = self.sl("import", "-", input="\n".join(rows) + "\n", expect=2)
+        self.assertIn("line 7002:", proc.stderr)
+        self.assertNotIn("line 9002", proc.stderr)
+        self.assertEqual(self.count(), 0)
+        proc = self.sl("import", "-", "--skip-invalid", input="\n".join(rows) + "\n")
+        self.assertIn("imported 9998 link(s)", proc.stdout)
+        self.assertIn("line 7002:", proc.stderr)
+        self.assertIn("line 9002:", proc.stderr)
+        broken = list(good)
+        broken[5000] = "c4999,https://example.com/\x01"   # line 5001: control character
+        broken[5002] = 'c5001,"unterminated'                # line 5003: malformed CSV, same batch
+        proc = self.sl("import", "-", input="\n".join(broken) + "\n", expect=2)
+        self.assertIn("line 5001:", proc.stderr)
+        proc = self.sl("import", "-", "--skip-invalid", input="\n".join(broken) + "\n", expect=2)
+        self.assertIn("line 5003: unterminated quoted field", proc.stderr)
+        self.assertEqual(self.count(), 9998)  # only the --skip-invalid import above
+
     def test_json_lines_from_stdin_and_default_domain(self):
         lines = '{"code":"j1","url":"https://example.com/1","tags":["a"]}\n\n{"code":"j2","url":"https://example.com/2","type":308}\n'
         self.sl("import", "-", "--format", "json", "--domain", "go.example", input=lines)
