@@ -161,7 +161,9 @@ bool Connection::process(std::uint64_t& answered) {
             return true;
         }
         if (ec) {
-            fail(status_for(ec, m_parser->flaw()));
+            const bool version = ec == http::error::bad_version &&
+                                 is_unsupported_version(m_in.get() + m_begin, m_in.get() + m_end);
+            fail(version ? 505 : status_for(ec, m_parser->flaw()));
             return false;
         }
         if (m_parser->is_header_done() && !m_answered) {

@@ -1,6 +1,7 @@
 #include "serve/request_parser.h"
 
 #include <cstring>
+#include <string_view>
 
 #include <boost/beast/core/string.hpp>
 
@@ -80,6 +81,23 @@ bool has_obs_fold(const char* begin, const char* end) {
         }
     }
     return false;
+}
+
+bool is_unsupported_version(const char* begin, const char* end) {
+    const void* hit = std::memchr(begin, '\n', static_cast<std::size_t>(end - begin));
+    if (hit == nullptr) {
+        return false;
+    }
+    const std::string_view line(begin, static_cast<std::size_t>(static_cast<const char*>(hit) - begin));
+    // "METHOD SP target SP HTTP/d.d CR": the version is the last 8 bytes before CR.
+    constexpr std::string_view k_prefix = " HTTP/";
+    if (line.size() < 1 + k_prefix.size() + 3 + 1 || line.back() != '\r') {
+        return false;
+    }
+    const std::string_view tail = line.substr(line.size() - 1 - 3 - k_prefix.size(), k_prefix.size() + 3);
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    return tail.substr(0, k_prefix.size()) == k_prefix && digit(tail[6]) && tail[7] == '.' &&
+           digit(tail[8]) && tail[6] != '1' && line.find(' ') < line.size() - 1 - 3 - k_prefix.size();
 }
 
 }  // namespace shortlink::serve

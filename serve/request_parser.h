@@ -102,4 +102,9 @@ private:
 // True when the header block [begin, end) continues a field on a following line (obs-fold).
 bool has_obs_fold(const char* begin, const char* end);
 
+// True when the first line in [begin, end) is a complete, well-formed request line whose version
+// is HTTP/<digit>.<digit> with a major version other than 1. Beast refuses such a line as a bad
+// version; it deserves 505 (RFC 9110 15.6.6), not the 400 a malformed version gets.
+bool is_unsupported_version(const char* begin, const char* end);
+
 }  // namespace shortlink::serve

@@ -139,3 +139,16 @@ TEST_CASE("RandomMutationsNeverCrash", "[parser][random]") {
     }
     CHECK(headers_done > 1000);  // the mutations must leave many requests parseable
 }
+
+TEST_CASE("UnsupportedVersionIsToldFromMalformed", "[parser]") {
+    const auto check = [](std::string_view line) { return is_unsupported_version(line.data(), line.data() + line.size()); };
+    CHECK(check("GET /abc HTTP/2.0\r\nHost: a\r\n"));
+    CHECK(check("GET / HTTP/3.0\r\n"));
+    CHECK_FALSE(check("GET /abc HTTP/1.1\r\n"));   // supported: not this function's case
+    CHECK_FALSE(check("GET /abc HTTP/2.0x\r\n"));  // malformed: 400
+    CHECK_FALSE(check("GET /abc http/2.0\r\n"));
+    CHECK_FALSE(check("GET /abc HTTP/2.0\n"));      // bare LF
+    CHECK_FALSE(check("GET HTTP/2.0\r\n"));        // no target
+    CHECK_FALSE(check("GET /abc HTTP/2.0"));         // incomplete line
+    CHECK_FALSE(check("HTTP/2.0\r\n"));
+}
