@@ -22,7 +22,7 @@ void run_verify(const VerifyOptions& opt) {
     const auto snap = open_snapshot(opt.file, trusted, true);
     std::cout << opt.file << ": ok: serial " << snap->serial() << ", " << snap->link_count()
               << " links, " << snap->domain_count() << " domains, signed by key "
-              << snap->key_id() << "\n";
+              << snap->key_id() << ", digest " << snap->digest_hex() << "\n";
 }
 
 }  // namespace
