@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <future>
 #include <fstream>
 #include <iostream>
@@ -186,6 +187,15 @@ public:
             m_hosts.emplace(domain.id, domain.host);
         }
         m_rows.push_back(r);
+    }
+
+    // Reserves room for an input of `input_bytes` (capped at the stage's bound): growing the
+    // arena by doubling would copy it and fault in its pages twice. Pages never written are
+    // never faulted in, so an overestimate costs only address space.
+    void reserve(std::uint64_t input_bytes) {
+        std::size_t bytes = static_cast<std::size_t>(std::min<std::uint64_t>(input_bytes, k_max_stage_bytes));
+        m_text.reserve(bytes);
+        m_rows.reserve(bytes / 32);  // a row is at least ~32 bytes of CSV or JSON
     }
 
     bool full() const { return m_text.size() + m_rows.size() * sizeof(Staged) >= k_max_stage_bytes; }
@@ -525,6 +535,13 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     RowSource rows(*in, format == "json");
     ImportCounts counts;
     ImportStage stage;
+    if (o.file != "-") {
+        std::error_code ec;
+        auto size = std::filesystem::file_size(o.file, ec);
+        if (!ec) {
+            stage.reserve(size);
+        }
+    }
     std::int64_t now = now_seconds();
     // The domain of each host seen, resolved (or created) once, in file order.
     std::map<std::string, store::DomainRecord, std::less<>> domains;
