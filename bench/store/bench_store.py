@@ -27,14 +27,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
+LAST_CPU = [0.0]  # user+sys seconds of the last timed() command
+
+
 def timed(cmd, stdout=subprocess.PIPE):
-    """Wall seconds and peak RSS (KiB) of one command, via /usr/bin/time -v."""
+    """Wall seconds and peak RSS (KiB) of one command, via /usr/bin/time -v; its CPU time
+    (user+sys) goes to LAST_CPU[0]. On a shared machine CPU time is steadier than wall time."""
     t0 = time.monotonic()
     proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    LAST_CPU[0] = sum(float(re.search(rf"{what} time \(seconds\): ([0-9.]+)", proc.stderr).group(1))
+                      for what in ("User", "System"))
     return wall, rss
 
 
@@ -58,16 +64,20 @@ def main():
     try:
         sl = lambda db, *a: [args.bin, "--db", db] + list(a)
         anchor_schema = "CREATE TABLE links (code TEXT NOT NULL UNIQUE, url TEXT NOT NULL);"
-        ours_import, anchor_import = [], []
+        ours_import, anchor_import, ours_cpu, anchor_cpu = [], [], [], []
         for run in range(args.runs):
             db = os.path.join(tmp, f"ours{run}.db")
             subprocess.run(sl(db, "init"), check=True, capture_output=True)
             ours_import.append(timed(sl(db, "import", data))[0])
+            ours_cpu.append(LAST_CPU[0])
             adb = os.path.join(tmp, f"anchor{run}.db")
             subprocess.run(["sqlite3", adb, "PRAGMA journal_mode=WAL;" + anchor_schema], check=True, capture_output=True)
             anchor_import.append(timed(["sqlite3", adb, f".import --csv --skip 1 {data} links"])[0])
+            anchor_cpu.append(LAST_CPU[0])
+            print(f"import run {run}: ours {ours_import[-1]:.2f} s wall {ours_cpu[-1]:.2f} s CPU, "
+                  f"anchor {anchor_import[-1]:.2f} s wall {anchor_cpu[-1]:.2f} s CPU", flush=True)
         results.append(("import %d links (s)" % args.n, ours_import, anchor_import))
-        print("import:", ours_import, anchor_import, flush=True)
+        results.append(("import %d links CPU user+sys (s)" % args.n, ours_cpu, anchor_cpu))
 
         db = os.path.join(tmp, "ours0.db")
         adb = os.path.join(tmp, "anchor0.db")
