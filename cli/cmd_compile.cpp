@@ -81,6 +81,10 @@ formats::LinkStatus to_status(store::LinkState s) {
 compiler::SnapshotBuilder read_database(store::Store& db, Progress& progress) {
     compiler::SnapshotBuilder builder;
     std::unordered_map<std::int64_t, std::uint32_t> handles;
+    // Rows of one domain tend to come together: remember the last id's handle.
+    std::int64_t last_id = 0;
+    std::uint32_t last_handle = 0;
+    bool have_last = false;
     Status failed;
     std::uint64_t rows = 0;
     Status read = db.read_for_compile(
@@ -109,15 +113,20 @@ compiler::SnapshotBuilder read_database(store::Store& db, Progress& progress) {
             if (!failed) {
                 return;
             }
-            auto it = handles.find(row.domain_id);
-            if (it == handles.end()) {
-                failed = Status::corruption("link " + std::string(row.code) +
-                                            " names unknown domain id " +
-                                            std::to_string(row.domain_id));
-                return;
+            if (!have_last || row.domain_id != last_id) {
+                auto it = handles.find(row.domain_id);
+                if (it == handles.end()) {
+                    failed = Status::corruption("link " + std::string(row.code) +
+                                                " names unknown domain id " +
+                                                std::to_string(row.domain_id));
+                    return;
+                }
+                last_id = row.domain_id;
+                last_handle = it->second;
+                have_last = true;
             }
             compiler::LinkInput in;
-            in.domain = it->second;
+            in.domain = last_handle;
             in.code = row.code;
             in.destination = row.destination;
             in.status = to_status(row.status);
@@ -212,7 +221,8 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     meta.serial = serial;
     meta.created_at = now;
     meta.not_after = not_after;
-    const formats::WrittenSnapshot written = unwrap(compiled.write_file(path, meta, key));
+    // publish(): the builder's memory goes before the self-check maps the new file.
+    const formats::WrittenSnapshot written = unwrap(std::move(compiled).publish(path, meta, key));
 
     store::SnapshotRecord record;
     record.serial = serial;

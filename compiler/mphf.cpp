@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 
 namespace shortlink::compiler {
 
@@ -19,6 +20,12 @@ constexpr std::uint32_t k_free = 0;
 // k_dense_bucket_share of the buckets, so the large buckets placed first are many.
 constexpr double k_dense_key_share = 0.6;
 constexpr double k_dense_bucket_share = 0.3;
+
+// Keys are sorted into buckets in two cache-friendly passes: first scattered into parts of
+// 2^k_part_bits consecutive buckets (a few thousand keys, so a part's sort stays in L2), then
+// each part is counting-sorted by bucket. One scatter over the whole key set costs a cache miss
+// per key; this costs a sequential pass and a streaming write.
+constexpr unsigned k_part_bits = 11;
 
 MphfParams make_params(std::uint64_t n, const MphfConfig& config) {
     MphfParams p;
@@ -38,30 +45,138 @@ MphfParams make_params(std::uint64_t n, const MphfConfig& config) {
     return p;
 }
 
+// Keys grouped by bucket; inside a bucket ordered by h.lo, so the layout (and with it every
+// later choice) depends only on the set of hashes, never on the order keys were given in.
+struct BucketLayout {
+    std::vector<std::uint64_t> lo;     // keys' h.lo, bucket by bucket
+    std::vector<std::uint32_t> key;    // the key index at the same position
+    std::vector<std::uint32_t> start;  // bucket b's keys are [start[b], start[b + 1])
+};
+
+// formats::mphf_bucket without its branch: 60% of hashes go one way at random, so the branch
+// mispredicts on nearly every other key of the sort passes. Same values (mphf_test pins it).
+inline std::uint64_t bucket_of(const MphfParams& params, std::uint64_t h_hi) {
+    const std::uint64_t dense = formats::mulhi(h_hi, params.dense_mult);
+    const std::uint64_t sparse =
+        params.dense_buckets + formats::mulhi(h_hi - params.dense_threshold, params.sparse_mult);
+    return h_hi < params.dense_threshold ? dense : sparse;
+}
+
+struct PartEntry {
+    std::uint64_t lo;
+    std::uint32_t bucket;
+    std::uint32_t key;
+};
+
+BucketLayout sort_into_buckets(const std::vector<Hash128>& hashes, const MphfParams& params) {
+    const std::uint64_t n = hashes.size();
+    const std::uint64_t buckets = params.bucket_count;
+    const std::uint64_t parts = (buckets >> k_part_bits) + 1;
+    std::vector<std::uint32_t> part_start(parts + 1, 0);
+    for (const Hash128& h : hashes) {
+        ++part_start[(bucket_of(params, h.hi) >> k_part_bits) + 1];
+    }
+    for (std::uint64_t p = 0; p < parts; ++p) {
+        part_start[p + 1] += part_start[p];
+    }
+    // Not value-initialized: every element is written before it is read.
+    const auto entries = std::make_unique_for_overwrite<PartEntry[]>(n);
+    {
+        std::vector<std::uint32_t> fill(part_start.begin(), part_start.end() - 1);
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const auto b = static_cast<std::uint32_t>(bucket_of(params, hashes[i].hi));
+            entries[fill[b >> k_part_bits]++] = {hashes[i].lo, b, static_cast<std::uint32_t>(i)};
+        }
+    }
+    BucketLayout out;
+    out.lo.resize(n);
+    out.key.resize(n);
+    out.start.assign(buckets + 1, 0);
+    std::uint32_t* start = out.start.data();
+    std::vector<std::uint32_t> fill((std::uint64_t{1} << k_part_bits) + 1);
+    for (std::uint64_t p = 0; p < parts; ++p) {
+        const std::uint32_t begin = part_start[p];
+        const std::uint32_t end = part_start[p + 1];
+        const std::uint64_t first = p << k_part_bits;
+        const std::uint64_t last = std::min<std::uint64_t>(buckets, (p + 1) << k_part_bits);
+        // Counting sort of the part by bucket, with counters for its own buckets only.
+        std::fill(fill.begin(), fill.end(), 0);
+        for (std::uint32_t i = begin; i < end; ++i) {
+            ++fill[entries[i].bucket - first + 1];
+        }
+        fill[0] = begin;
+        for (std::uint64_t j = 0; j < last - first; ++j) {
+            fill[j + 1] += fill[j];
+        }
+        std::copy(fill.begin(), fill.begin() + static_cast<std::ptrdiff_t>(last - first + 1),
+                  start + first);
+        for (std::uint32_t i = begin; i < end; ++i) {
+            const std::uint32_t pos = fill[entries[i].bucket - first]++;
+            out.lo[pos] = entries[i].lo;
+            out.key[pos] = entries[i].key;
+        }
+        // Each bucket (a few keys) by h.lo: insertion sort.
+        for (std::uint64_t b = first; b < last; ++b) {
+            for (std::uint32_t i = start[b] + 1; i < start[b + 1]; ++i) {
+                const std::uint64_t lo = out.lo[i];
+                const std::uint32_t key = out.key[i];
+                std::uint32_t j = i;
+                for (; j > start[b] && out.lo[j - 1] > lo; --j) {
+                    out.lo[j] = out.lo[j - 1];
+                    out.key[j] = out.key[j - 1];
+                }
+                out.lo[j] = lo;
+                out.key[j] = key;
+            }
+        }
+    }
+    start[buckets] = static_cast<std::uint32_t>(n);
+    return out;
+}
+
 // The placement state: slot owners, pilots, and the per-bucket key hashes in bucket order.
 class Placer {
 public:
-    Placer(const MphfParams& params, std::vector<std::uint64_t> lo_by_bucket,
-           std::vector<std::uint64_t> bucket_start)
+    Placer(const MphfParams& params, const BucketLayout& layout)
         : m_params(params),
-          m_lo(std::move(lo_by_bucket)),
-          m_start(std::move(bucket_start)),
+          m_lo(layout.lo.data()),
+          m_start(layout.start.data()),
+          m_size(params.bucket_count),
           m_owner(params.slot_count, k_free),
           m_taken((params.slot_count + 63) / 64, 0),
-          m_pilots(params.bucket_count, 0) {}
+          m_pilots(params.bucket_count, 0) {
+        for (std::uint64_t b = 0; b < params.bucket_count; ++b) {
+            m_size[b] = static_cast<std::uint8_t>(m_start[b + 1] - m_start[b]);
+        }
+    }
 
     // Places every bucket; false when the eviction budget runs out.
     bool place_all(const std::vector<std::uint32_t>& order, std::uint64_t max_evictions) {
         std::vector<std::uint32_t> stack;
-        for (std::uint32_t b : order) {
+        const std::size_t count = order.size();
+        for (std::size_t i = 0; i < count; ++i) {
+            // The buckets come in size order, i.e. at random places of m_lo: fetch ahead.
+            if (i + 16 < count) {
+                __builtin_prefetch(m_start + order[i + 16]);
+            }
+            if (i + 8 < count) {
+                __builtin_prefetch(m_lo + m_start[order[i + 8]]);
+            }
+            const std::uint32_t b = order[i];
+            if (m_size[b] == 0) {
+                break;  // sizes descend: only empty buckets remain
+            }
+            if (place_free(b)) {
+                continue;
+            }
             stack.push_back(b);
             while (!stack.empty()) {
                 const std::uint32_t bucket = stack.back();
                 stack.pop_back();
-                if (!place(bucket, stack)) {
-                    return false;
+                if (place_free(bucket)) {
+                    continue;
                 }
-                if (m_evictions > max_evictions) {
+                if (!place_evicting(bucket, stack) || m_evictions > max_evictions) {
                     return false;
                 }
             }
@@ -70,17 +185,15 @@ public:
     }
 
     std::vector<std::uint8_t> take_pilots() { return std::move(m_pilots); }
+    std::uint64_t evictions() const { return m_evictions; }
 
 private:
-    std::uint32_t size(std::uint32_t b) const {
-        return static_cast<std::uint32_t>(m_start[b + 1] - m_start[b]);
-    }
-
     // Slots of bucket b's keys under pilot p into `out`; false if two of them coincide.
     bool slots_for(std::uint32_t b, unsigned p, std::uint64_t* out) const {
-        const std::uint32_t n = size(b);
+        const std::uint32_t n = m_size[b];
+        const std::uint64_t* lo = m_lo + m_start[b];
         for (std::uint32_t i = 0; i < n; ++i) {
-            out[i] = formats::mphf_slot(m_params, m_lo[m_start[b] + i], static_cast<std::uint8_t>(p));
+            out[i] = formats::mphf_slot(m_params, lo[i], static_cast<std::uint8_t>(p));
             for (std::uint32_t j = 0; j < i; ++j) {
                 if (out[j] == out[i]) {
                     return false;
@@ -104,40 +217,60 @@ private:
     void assign(std::uint32_t b, unsigned p, const std::uint64_t* slots) {
         m_recent[m_recent_next++ % m_recent.size()] = b + 1;
         m_pilots[b] = static_cast<std::uint8_t>(p);
-        for (std::uint32_t i = 0; i < size(b); ++i) {
+        for (std::uint32_t i = 0; i < m_size[b]; ++i) {
             m_owner[slots[i]] = b + 1;
             m_taken[slots[i] >> 6] |= std::uint64_t{1} << (slots[i] & 63);
         }
     }
 
-    bool place(std::uint32_t b, std::vector<std::uint32_t>& stack) {
-        const std::uint32_t n = size(b);
-        if (n == 0) {
-            return true;
-        }
+    // The first pilot that sends every key of b to a free slot, distinct from each other.
+    // Pilots are tried eight at a time on the bucket's first key: the eight slot computations
+    // and bitset loads are independent, so they overlap in the CPU instead of waiting on each
+    // other behind a branch; only pilots that pass get the rest of the bucket checked. The
+    // result is the same first fit as trying the pilots one by one.
+    bool place_free(std::uint32_t b) {
+        const std::uint32_t n = m_size[b];
         std::uint64_t slots[k_max_bucket];
-        const std::uint64_t* lo = m_lo.data() + m_start[b];
-        for (unsigned p = 0; p < k_pilots; ++p) {
-            // Fail fast: in a filling table most pilots hit a taken slot on the first key.
-            bool fits = true;
-            for (std::uint32_t i = 0; i < n && fits; ++i) {
+        const std::uint64_t* lo = m_lo + m_start[b];
+        const std::uint64_t* taken_words = m_taken.data();
+        for (unsigned p0 = 0; p0 < k_pilots; p0 += 8) {
+            unsigned free_mask = 0;
+            for (unsigned q = 0; q < 8; ++q) {
                 const std::uint64_t slot =
-                    formats::mphf_slot(m_params, lo[i], static_cast<std::uint8_t>(p));
-                fits = !taken(slot);
-                for (std::uint32_t j = 0; j < i && fits; ++j) {
-                    fits = slots[j] != slot;
-                }
-                slots[i] = slot;
+                    formats::mphf_slot(m_params, lo[0], static_cast<std::uint8_t>(p0 + q));
+                free_mask |= static_cast<unsigned>(~(taken_words[slot >> 6] >> (slot & 63)) & 1)
+                             << q;
             }
-            if (fits) {
-                assign(b, p, slots);
-                return true;
+            while (free_mask != 0) {
+                const unsigned p = p0 + static_cast<unsigned>(__builtin_ctz(free_mask));
+                free_mask &= free_mask - 1;
+                slots[0] = formats::mphf_slot(m_params, lo[0], static_cast<std::uint8_t>(p));
+                bool fits = true;
+                for (std::uint32_t i = 1; i < n && fits; ++i) {
+                    const std::uint64_t slot =
+                        formats::mphf_slot(m_params, lo[i], static_cast<std::uint8_t>(p));
+                    fits = !taken(slot);
+                    for (std::uint32_t j = 0; j < i && fits; ++j) {
+                        fits = slots[j] != slot;
+                    }
+                    slots[i] = slot;
+                }
+                if (fits) {
+                    assign(b, p, slots);
+                    return true;
+                }
             }
         }
-        // No free pilot: evict the cheapest set of buckets (sum of squared sizes), never one
-        // of the buckets placed most recently, so that two buckets cannot keep evicting each
-        // other (PtrHash keeps the same short memory). The scan starts at a pilot that moves
-        // with the eviction count; every choice stays deterministic.
+        return false;
+    }
+
+    // No free pilot: evict the cheapest set of buckets (sum of squared sizes), never one of
+    // the buckets placed most recently, so that two buckets cannot keep evicting each other
+    // (PtrHash keeps the same short memory). The scan starts at a pilot that moves with the
+    // eviction count; every choice stays deterministic.
+    bool place_evicting(std::uint32_t b, std::vector<std::uint32_t>& stack) {
+        const std::uint32_t n = m_size[b];
+        std::uint64_t slots[k_max_bucket];
         std::uint64_t best_score = UINT64_MAX;
         unsigned best = k_pilots;
         const unsigned start = static_cast<unsigned>((m_evictions * 0x9e3779b97f4a7c15ULL) >> 56);
@@ -146,19 +279,22 @@ private:
             if (!slots_for(b, p, slots)) {
                 continue;
             }
+            // Early rejection: stop adding as soon as the pilot cannot beat the best one.
             std::uint64_t score = 0;
-            for (std::uint32_t i = 0; i < n && score != UINT64_MAX; ++i) {
-                const std::uint32_t owner = m_owner[slots[i]];
-                if (owner != k_free) {
-                    if (recently_placed(owner - 1)) {
-                        score = UINT64_MAX;
-                        break;
-                    }
-                    const std::uint64_t s = size(owner - 1);
+            for (std::uint32_t i = 0; i < n && score < best_score; ++i) {
+                if (taken(slots[i])) {
+                    const std::uint64_t s = m_size[m_owner[slots[i]] - 1];
                     score += s * s;
                 }
             }
-            if (score < best_score) {
+            if (score >= best_score) {
+                continue;
+            }
+            bool recent = false;
+            for (std::uint32_t i = 0; i < n && !recent; ++i) {
+                recent = taken(slots[i]) && recently_placed(m_owner[slots[i]] - 1);
+            }
+            if (!recent) {
                 best_score = score;
                 best = p;
             }
@@ -183,7 +319,7 @@ private:
     void evict(std::uint32_t b) {
         std::uint64_t slots[k_max_bucket];
         slots_for(b, m_pilots[b], slots);
-        for (std::uint32_t i = 0; i < size(b); ++i) {
+        for (std::uint32_t i = 0; i < m_size[b]; ++i) {
             if (m_owner[slots[i]] == b + 1) {
                 m_owner[slots[i]] = k_free;
                 m_taken[slots[i] >> 6] &= ~(std::uint64_t{1} << (slots[i] & 63));
@@ -193,8 +329,10 @@ private:
     }
 
     const MphfParams& m_params;
-    std::vector<std::uint64_t> m_lo;     // keys' h.lo grouped by bucket
-    std::vector<std::uint64_t> m_start;  // bucket b's keys are [m_start[b], m_start[b+1])
+    const std::uint64_t* m_lo;     // keys' h.lo grouped by bucket (BucketLayout::lo)
+    const std::uint32_t* m_start;  // bucket b's keys are [m_start[b], m_start[b+1])
+    std::vector<std::uint8_t> m_size;    // keys per bucket: one byte, so eviction scoring and
+                                         // the loops stay within a small array
     std::vector<std::uint32_t> m_owner;  // slot -> bucket + 1, or k_free (for eviction)
     // One bit per slot, the same information as m_owner != k_free: the pilot search tests
     // only this, and at 1 bit a slot it stays in cache (128 KiB per million keys).
@@ -221,54 +359,30 @@ Result<MphfResult> build_mphf(const std::vector<Hash128>& hashes, const MphfConf
         return result;
     }
     const std::uint64_t buckets = params.bucket_count;
+    const BucketLayout layout = sort_into_buckets(hashes, params);
+    const std::uint32_t* start = layout.start.data();
 
-    // Counting sort of keys by bucket.
-    std::vector<std::uint64_t> start(buckets + 1, 0);
-    std::vector<std::uint32_t> bucket_of(n);
-    for (std::uint64_t i = 0; i < n; ++i) {
-        const auto b = static_cast<std::uint32_t>(formats::mphf_bucket(params, hashes[i].hi));
-        bucket_of[i] = b;
-        ++start[b + 1];
-    }
-    for (std::uint64_t b = 0; b < buckets; ++b) {
-        start[b + 1] += start[b];
-    }
-    // Keys (and each key's h.lo, which is all the placement reads) in bucket order.
-    std::vector<std::uint32_t> key_by_pos(n);
-    std::vector<std::uint64_t> lo_by_pos(n);
-    {
-        std::vector<std::uint64_t> fill(start.begin(), start.end() - 1);
-        for (std::uint64_t i = 0; i < n; ++i) {
-            const std::uint64_t pos = fill[bucket_of[i]]++;
-            key_by_pos[pos] = static_cast<std::uint32_t>(i);
-            lo_by_pos[pos] = hashes[i].lo;
-        }
-    }
-    std::vector<std::uint32_t>().swap(bucket_of);
-
-    // Keys no pilot can separate (same bucket, same low half), and oversized buckets.
+    // Oversized buckets, and keys no pilot can separate (same bucket, same low half: adjacent
+    // after the sort by h.lo).
     std::uint32_t max_size = 0;
     for (std::uint64_t b = 0; b < buckets; ++b) {
-        const auto size = static_cast<std::uint32_t>(start[b + 1] - start[b]);
+        const std::uint32_t size = start[b + 1] - start[b];
         max_size = std::max(max_size, size);
         if (size > k_max_bucket) {
             return Status::conflict("a bucket holds " + std::to_string(size) + " keys");
         }
-        for (std::uint64_t i = start[b]; i < start[b + 1]; ++i) {
-            for (std::uint64_t j = start[b]; j < i; ++j) {
-                if (lo_by_pos[i] == lo_by_pos[j]) {
-                    failure.duplicate = true;
-                    failure.key_a = key_by_pos[j];
-                    failure.key_b = key_by_pos[i];
-                    return Status::conflict("duplicate hash");
-                }
+        for (std::uint32_t i = start[b] + 1; i < start[b + 1]; ++i) {
+            if (layout.lo[i] == layout.lo[i - 1]) {
+                failure.duplicate = true;
+                failure.key_a = layout.key[i - 1];
+                failure.key_b = layout.key[i];
+                return Status::conflict("duplicate hash");
             }
         }
     }
 
     // Largest buckets first (counting sort by size, stable in bucket id: deterministic).
-    std::vector<std::uint32_t> order;
-    order.reserve(buckets);
+    std::vector<std::uint32_t> order(buckets);
     {
         std::vector<std::uint64_t> by_size(max_size + 2, 0);
         for (std::uint64_t b = 0; b < buckets; ++b) {
@@ -277,32 +391,36 @@ Result<MphfResult> build_mphf(const std::vector<Hash128>& hashes, const MphfConf
         for (std::size_t s = 1; s < by_size.size(); ++s) {
             by_size[s] += by_size[s - 1];
         }
-        order.resize(buckets);
         for (std::uint64_t b = 0; b < buckets; ++b) {
             order[by_size[max_size - (start[b + 1] - start[b])]++] = static_cast<std::uint32_t>(b);
         }
     }
 
-    std::vector<std::uint32_t>().swap(key_by_pos);
-    Placer placer(params, std::move(lo_by_pos), start);
-    const auto budget =
-        static_cast<std::uint64_t>(config.max_evictions_per_key * static_cast<double>(n)) + 1000;
-    if (!placer.place_all(order, budget)) {
-        return Status::conflict("perfect hash placement did not converge");
-    }
-    result.pilots = placer.take_pilots();
-
-    // Every key must land on a slot of its own: the check the whole format relies on.
-    result.slot_key.assign(params.slot_count, 0);
-    for (std::uint64_t i = 0; i < n; ++i) {
-        const Hash128& h = hashes[i];
-        const std::uint64_t b = formats::mphf_bucket(params, h.hi);
-        const std::uint64_t s = formats::mphf_slot(params, h.lo, result.pilots[b]);
-        if (result.slot_key[s] != 0) {
-            return Status::conflict("perfect hash self-check failed: two keys share slot " +
-                                    std::to_string(s));
+    {
+        Placer placer(params, layout);
+        const auto budget =
+            static_cast<std::uint64_t>(config.max_evictions_per_key * static_cast<double>(n)) +
+            1000;
+        if (!placer.place_all(order, budget)) {
+            return Status::conflict("perfect hash placement did not converge");
         }
-        result.slot_key[s] = static_cast<std::uint32_t>(i + 1);
+        result.pilots = placer.take_pilots();
+    }
+
+    // Every key must land on a slot of its own, by the query's own slot function: the check the
+    // whole format relies on (the compiler checks again through the reader). Walking the buckets
+    // in order reads the pilots sequentially.
+    result.slot_key.assign(params.slot_count, 0);
+    for (std::uint64_t b = 0; b < buckets; ++b) {
+        const std::uint8_t pilot = result.pilots[b];
+        for (std::uint32_t i = start[b]; i < start[b + 1]; ++i) {
+            const std::uint64_t s = formats::mphf_slot(params, layout.lo[i], pilot);
+            if (result.slot_key[s] != 0) {
+                return Status::conflict("perfect hash self-check failed: two keys share slot " +
+                                        std::to_string(s));
+            }
+            result.slot_key[s] = layout.key[i] + 1;
+        }
     }
     return result;
 }

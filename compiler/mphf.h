@@ -7,7 +7,9 @@
 // placed again (PtrHash's eviction). Slots number key_count / load_factor, so no remap table
 // sits on the query path. The evaluation is formats/mphf_query.h, shared with the reader.
 //
-// Thread-safety: build_mphf is a pure function of its inputs (deterministic, single-threaded).
+// Thread-safety: build_mphf is a pure function of the set of hashes (deterministic,
+// single-threaded): keys are grouped by bucket and ordered by hash inside a bucket before any
+// choice is made, so shuffling the input permutes slot_key's values and changes nothing else.
 #pragma once
 
 #include <cstdint>
@@ -21,11 +23,11 @@ namespace shortlink::compiler {
 
 struct MphfConfig {
     // Average keys per bucket (lambda). Pilots cost 8 / lambda bits per key: 3.0 gives 2.67.
-    // Higher packs tighter but needs more evictions to place the last buckets.
+    // 2.5 (3.2 bits, within the 3.5 target) needs about 1.6x fewer pilot tries (10M keys: 2.2 s
+    // of CPU against 3.6 s on the loaded bench machine); see bench/mphf/README.md.
     double keys_per_bucket = 3.0;
     // Keys / slots (alpha). Just under 1: 2% empty slots cost 0.33 bytes a key and make the
-    // last buckets placeable without a remap table. 0.99 works too but its eviction chains
-    // are longer (10M keys: 7.4 s against 5.7 s on the loaded bench machine).
+    // last buckets placeable without a remap table. Lower values (0.97) need fewer pilot tries.
     double load_factor = 0.98;
     // Placement gives up (and the caller reseeds) after this many evictions per key, so a bad
     // seed costs a bounded time.

@@ -32,7 +32,7 @@ struct LinkEntry {
     std::uint8_t status = 0;
     std::uint8_t flags = 0;      // bits 0-1: redirect code index; forward_query; has_times
     std::uint32_t domain = 0;    // handle before build(), index after
-    std::uint32_t reserved = 0;
+    std::uint32_t fingerprint = 0;  // set by build(): the slot record's fingerprint
 };
 static_assert(sizeof(LinkEntry) == 24);
 
@@ -43,6 +43,35 @@ int redirect_index(std::uint16_t code) {
         }
     }
     return -1;
+}
+
+// True if `s` holds CR, LF or NUL. One compare per byte that is almost never true, where
+// string_view::find_first_of tests each byte against the set in an inner loop (it was most of
+// add_link's time).
+bool has_cr_lf_nul(std::string_view s) {
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= '\r' && (c == '\r' || c == '\n' || c == '\0')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// What the self-check compares for one link when the link table is gone (publish()): a 64-bit
+// digest of every field a lookup returns, taken from the compiled link while writing and from
+// the reader's LinkView while checking.
+std::uint64_t link_digest(std::uint32_t domain, std::string_view code, std::string_view destination,
+                          std::uint8_t status, std::uint16_t redirect, bool forward_query,
+                          std::int64_t not_before, std::int64_t expires) {
+    std::uint64_t fields[4] = {
+        (std::uint64_t{domain} << 32) | (std::uint64_t{status} << 24) |
+            (std::uint64_t{redirect} << 8) | (forward_query ? 1u : 0u),
+        static_cast<std::uint64_t>(not_before), static_cast<std::uint64_t>(expires),
+        (std::uint64_t{code.size()} << 32) | destination.size()};
+    std::uint64_t h = formats::hash128(fields, sizeof(fields), 0x6469676573747631ULL).lo;  // "digestv1"
+    h = formats::hash128(code, h).lo;
+    return formats::hash128(destination, h).hi;
 }
 
 std::uint64_t splitmix64(std::uint64_t x) {
@@ -60,9 +89,42 @@ struct SnapshotBuilder::Data {
     std::vector<std::uint32_t> domain_order;   // index -> handle (sorted by host) after build
     std::vector<std::unique_ptr<char[]>> blocks;
     std::uint64_t block_fill = k_block_size;   // forces the first block
+    // In add order until build(), then in slot order (the order of sections 3 and 4 and of the
+    // self-check), so writing and checking read it sequentially.
     std::vector<LinkEntry> links;
-    MphfResult mphf;
+    MphfResult mphf;  // after build(): params and pilots; slot_key is replaced by `occupied`
+    std::vector<std::uint64_t> occupied;  // one bit per slot
+    std::uint64_t link_count = 0;         // links.size(), kept when publish() frees the links
     std::uint64_t seed = 0;
+    bool released = false;  // publish() freed links and blocks
+
+    // Puts the links in slot order (one gather through the permutation the perfect hash
+    // defines) and records each one's fingerprint; slot_key becomes a bit per slot.
+    void order_by_slot(const std::vector<formats::Hash128>& hashes) {
+        const std::vector<std::uint32_t>& slot_key = mphf.slot_key;
+        std::vector<LinkEntry> by_slot;
+        by_slot.reserve(links.size());
+        occupied.assign((slot_key.size() + 63) / 64, 0);
+        const std::size_t m = slot_key.size();
+        for (std::size_t s = 0; s < m; ++s) {
+            // Links and hashes are read at random: fetch a few slots ahead.
+            if (s + 8 < m && slot_key[s + 8] != 0) {
+                __builtin_prefetch(&links[slot_key[s + 8] - 1]);
+                __builtin_prefetch(&hashes[slot_key[s + 8] - 1]);
+            }
+            const std::uint32_t k = slot_key[s];
+            if (k == 0) {
+                continue;
+            }
+            LinkEntry e = links[k - 1];
+            e.fingerprint = formats::mphf_fingerprint(hashes[k - 1]);
+            by_slot.push_back(e);
+            occupied[s >> 6] |= std::uint64_t{1} << (s & 63);
+        }
+        links = std::move(by_slot);
+        std::vector<std::uint32_t>().swap(mphf.slot_key);
+    }
+    bool is_occupied(std::uint64_t s) const { return (occupied[s >> 6] >> (s & 63)) & 1; }
 
     char* reserve(std::size_t n, std::uint64_t& pos) {
         if (block_fill + n > k_block_size) {
@@ -155,7 +217,7 @@ Status SnapshotBuilder::add_link(const LinkInput& link) {
         return Status::invalid_argument("destination of " + std::string(link.code) +
                                         " must be 1 to 65536 bytes");
     }
-    if (link.destination.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    if (has_cr_lf_nul(link.destination)) {
         return Status::invalid_argument("destination of " + std::string(link.code) +
                                         " contains CR, LF or NUL");
     }
@@ -232,6 +294,8 @@ Result<CompiledSnapshot> SnapshotBuilder::build() && {
         if (built) {
             d.mphf = std::move(built).value();
             d.seed = seed;
+            d.link_count = d.links.size();
+            d.order_by_slot(hashes);
             CompiledSnapshot out;
             out.m_data = std::move(m_data);
             return out;
@@ -263,7 +327,7 @@ CompiledSnapshot::~CompiledSnapshot() = default;
 CompiledSnapshot::CompiledSnapshot(CompiledSnapshot&&) noexcept = default;
 CompiledSnapshot& CompiledSnapshot::operator=(CompiledSnapshot&&) noexcept = default;
 
-std::uint64_t CompiledSnapshot::link_count() const { return m_data->links.size(); }
+std::uint64_t CompiledSnapshot::link_count() const { return m_data->link_count; }
 std::uint32_t CompiledSnapshot::domain_count() const {
     return static_cast<std::uint32_t>(m_data->domains.size());
 }
@@ -271,8 +335,17 @@ std::uint64_t CompiledSnapshot::seed() const { return m_data->seed; }
 
 Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotMeta& meta,
                                                          const formats::SigningKey& key) const {
+    return write_impl(fd, meta, key, nullptr);
+}
+
+Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
+    int fd, const SnapshotMeta& meta, const formats::SigningKey& key,
+    std::vector<std::uint64_t>* digests) const {
     namespace bytes = formats::bytes;
     const SnapshotBuilder::Data& d = *m_data;
+    if (d.released) {
+        return Status::invalid_argument("the compiled links were released by publish()");
+    }
     formats::SnapshotWriter w(fd, 4);
 
     // Section 1: fixed records, then hosts and root URLs.
@@ -321,23 +394,25 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotM
         w.append(d.mphf.pilots.data(), d.mphf.pilots.size());
         w.end_section();
     }
-    // Section 3: one 16-byte record per slot; record offsets accumulate in slot order, the same
-    // order section 4 is written in.
+    // Section 3: one 16-byte record per slot. Links are in slot order, so both this section and
+    // the next read the link table sequentially; record offsets accumulate in the same order.
     {
         w.begin_section(fmt::SectionType::slots);
         std::vector<std::uint8_t> buf;
         buf.reserve(4096 * fmt::k_slot_size);
         std::uint64_t offset = 0;
-        for (std::uint32_t k : d.mphf.slot_key) {
+        std::size_t next = 0;
+        const std::uint64_t m = d.mphf.params.slot_count;
+        for (std::uint64_t s = 0; s < m; ++s) {
             std::uint8_t rec[fmt::k_slot_size] = {};
-            if (k != 0) {
-                const LinkEntry& e = d.links[k - 1];
+            if (d.is_occupied(s)) {
+                const LinkEntry& e = d.links[next++];
                 const std::uint32_t slot_meta = e.status |
                                            (std::uint32_t{e.flags & 3u} << fmt::k_meta_redirect_shift) |
                                            ((e.flags & k_flag_forward_query) ? fmt::k_meta_forward_query : 0) |
                                            ((e.flags & k_flag_has_times) ? fmt::k_meta_has_times : 0) |
                                            fmt::k_meta_occupied | (e.domain << fmt::k_meta_domain_shift);
-                bytes::store<std::uint32_t>(rec, formats::mphf_fingerprint(d.hash(e, d.seed)));
+                bytes::store<std::uint32_t>(rec, e.fingerprint);
                 bytes::store<std::uint32_t>(rec + 4, slot_meta);
                 bytes::store<std::uint64_t>(rec + 8, offset);
                 offset += d.record_size(e);
@@ -351,23 +426,32 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotM
         w.append(buf.data(), buf.size());
         w.end_section();
     }
-    // Section 4: link records in slot order.
+    // Section 4: link records in slot order. The arena is read at random (it is in add order):
+    // fetch a few links ahead.
     {
         w.begin_section(fmt::SectionType::strings);
         std::vector<std::uint8_t> buf;
         buf.reserve(1 << 20);
-        for (std::uint32_t k : d.mphf.slot_key) {
-            if (k == 0) {
-                continue;
+        if (digests != nullptr) {
+            digests->clear();
+            digests->reserve(d.links.size());
+        }
+        const std::size_t count = d.links.size();
+        for (std::size_t i = 0; i < count; ++i) {
+            if (i + 6 < count) {
+                const LinkEntry& ahead = d.links[i + 6];
+                const char* p = d.at(ahead.pos);
+                __builtin_prefetch(p);
+                __builtin_prefetch(p + 64);
             }
-            const LinkEntry& e = d.links[k - 1];
+            const LinkEntry& e = d.links[i];
             std::uint8_t head[10 + 10 + 16];
             std::size_t n = bytes::put_varint(head, e.code_len);
             n += bytes::put_varint(head + n, e.dest_len);
+            std::int64_t nb = 0;
+            std::int64_t ex = 0;
+            d.times(e, nb, ex);
             if ((e.flags & k_flag_has_times) != 0) {
-                std::int64_t nb = 0;
-                std::int64_t ex = 0;
-                d.times(e, nb, ex);
                 bytes::store<std::int64_t>(head + n, nb);
                 bytes::store<std::int64_t>(head + n + 8, ex);
                 n += 16;
@@ -375,6 +459,11 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotM
             buf.insert(buf.end(), head, head + n);
             const char* body = d.at(e.pos);
             buf.insert(buf.end(), body, body + e.code_len + e.dest_len);
+            if (digests != nullptr) {
+                digests->push_back(link_digest(e.domain, d.code(e), d.destination(e), e.status,
+                                               fmt::k_redirect_codes[e.flags & 3u],
+                                               (e.flags & k_flag_forward_query) != 0, nb, ex));
+            }
             if (buf.size() >= (1 << 20) - 70000) {
                 w.append(buf.data(), buf.size());
                 buf.clear();
@@ -387,32 +476,70 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotM
     header.serial = meta.serial;
     header.created_at = meta.created_at;
     header.not_after = meta.not_after;
-    header.link_count = d.links.size();
+    header.link_count = d.link_count;
     header.domain_count = static_cast<std::uint32_t>(d.domains.size());
     header.hash_seed = d.seed;
     return w.finish(header, key);
 }
 
-Status CompiledSnapshot::check(const formats::Snapshot& snapshot) const {
-    const SnapshotBuilder::Data& d = *m_data;
-    if (snapshot.link_count() != d.links.size() || snapshot.domain_count() != d.domains.size()) {
+namespace {
+
+// Walks the written snapshot in slot order (sequential reads of the new file) and asks of the
+// i-th link that it matches what was compiled (`matches(i, view)`) and that looking up its key
+// finds this very record: every key finds itself, and the file holds exactly the compiled links.
+template <typename Matches>
+Status check_in_slot_order(const formats::Snapshot& snapshot, std::uint64_t link_count,
+                           std::uint32_t domain_count, const Matches& matches) {
+    if (snapshot.link_count() != link_count || snapshot.domain_count() != domain_count) {
         return Status::corruption("self-check: counts differ from what was compiled");
     }
-    for (const LinkEntry& e : d.links) {
-        auto found = snapshot.lookup(e.domain, d.code(e));
-        std::int64_t nb = 0;
-        std::int64_t ex = 0;
-        d.times(e, nb, ex);
-        if (!found || found->destination != d.destination(e) ||
-            static_cast<std::uint8_t>(found->status) != e.status ||
-            found->redirect_type != fmt::k_redirect_codes[e.flags & 3u] ||
-            found->forward_query != ((e.flags & k_flag_forward_query) != 0) ||
-            found->not_before != nb || found->expires != ex) {
-            return Status::corruption("self-check: link " + std::string(d.code(e)) +
-                                      " does not find itself in the written snapshot");
+    std::uint64_t i = 0;
+    Status failed;
+    snapshot.for_each_link([&](const formats::LinkView& v) {
+        if (!failed) {
+            return;
         }
+        if (i >= link_count || !matches(i, v)) {
+            failed = Status::corruption("self-check: link " + std::string(v.code) +
+                                        " differs from what was compiled");
+            return;
+        }
+        auto found = snapshot.lookup(v.domain_index, v.code);
+        if (!found || found->code.data() != v.code.data()) {
+            failed = Status::corruption("self-check: link " + std::string(v.code) +
+                                        " does not find itself in the written snapshot");
+            return;
+        }
+        ++i;
+    });
+    if (failed && i != link_count) {
+        return Status::corruption("self-check: the written snapshot holds " + std::to_string(i) +
+                                  " links, " + std::to_string(link_count) + " were compiled");
     }
-    return Status::ok();
+    return failed;
+}
+
+}  // namespace
+
+Status CompiledSnapshot::check(const formats::Snapshot& snapshot) const {
+    const SnapshotBuilder::Data& d = *m_data;
+    if (d.released) {
+        return Status::invalid_argument("the compiled links were released by publish()");
+    }
+    return check_in_slot_order(
+        snapshot, d.link_count, static_cast<std::uint32_t>(d.domains.size()),
+        [&](std::uint64_t i, const formats::LinkView& v) {
+            const LinkEntry& e = d.links[i];
+            std::int64_t nb = 0;
+            std::int64_t ex = 0;
+            d.times(e, nb, ex);
+            return v.domain_index == e.domain && v.code == d.code(e) &&
+                   v.destination == d.destination(e) &&
+                   static_cast<std::uint8_t>(v.status) == e.status &&
+                   v.redirect_type == fmt::k_redirect_codes[e.flags & 3u] &&
+                   v.forward_query == ((e.flags & k_flag_forward_query) != 0) &&
+                   v.not_before == nb && v.expires == ex;
+        });
 }
 
 Result<formats::WrittenSnapshot> CompiledSnapshot::write_file(const std::string& path,
@@ -433,6 +560,48 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_file(const std::string&
                                       snap.status().message());
         }
         if (Status s = check(**snap); !s) {
+            return s;
+        }
+    }
+    if (Status s = file->commit(); !s) {
+        return s;
+    }
+    return written;
+}
+
+Result<formats::WrittenSnapshot> CompiledSnapshot::publish(const std::string& path,
+                                                           const SnapshotMeta& meta,
+                                                           const formats::SigningKey& key) && {
+    auto file = AtomicFile::create(path);
+    if (!file) {
+        return file.status();
+    }
+    std::vector<std::uint64_t> digests;
+    const bool self_check = m_data->config.self_check;
+    auto written = write_impl(file->fd(), meta, key, self_check ? &digests : nullptr);
+    if (!written) {
+        return written.status();
+    }
+    // The link table and arena are not needed any more: free them before the self-check maps
+    // the new file, so the two never count in memory at once (10M links: 1.1 GB each).
+    SnapshotBuilder::Data& d = *m_data;
+    std::vector<LinkEntry>().swap(d.links);
+    std::vector<std::unique_ptr<char[]>>().swap(d.blocks);
+    d.released = true;
+    if (self_check) {
+        auto snap = formats::Snapshot::open(file->temp_path(), {key.trusted()});
+        if (!snap) {
+            return Status::corruption("self-check: the written snapshot does not verify: " +
+                                      snap.status().message());
+        }
+        Status s = check_in_slot_order(
+            **snap, d.link_count, static_cast<std::uint32_t>(d.domains.size()),
+            [&](std::uint64_t i, const formats::LinkView& v) {
+                return link_digest(v.domain_index, v.code, v.destination,
+                                   static_cast<std::uint8_t>(v.status), v.redirect_type,
+                                   v.forward_query, v.not_before, v.expires) == digests[i];
+            });
+        if (!s) {
             return s;
         }
     }

@@ -9,9 +9,10 @@
 //   compiled->write_file("links-1.slsnap", {.serial = 1, .created_at = now}, key);
 //
 // Links are kept in compact arenas (about 24 bytes + code + destination each), so 10M links fit
-// comfortably in memory. Building is deterministic: the same domains and links in the same order
-// with the same config give a byte-identical file apart from the header's serial, created_at
-// and not_after (and the signature over them).
+// comfortably in memory. Building is deterministic and does not depend on the order links are
+// added in: the same domains and the same set of links with the same config give a
+// byte-identical file apart from the header's serial, created_at and not_after (and the
+// signature over them).
 //
 // Thread-safety: none; a builder is used by one thread. A CompiledSnapshot is immutable and its
 // const methods may run concurrently.
@@ -122,9 +123,19 @@ public:
     Result<formats::WrittenSnapshot> write_file(const std::string& path, const SnapshotMeta& meta,
                                                 const formats::SigningKey& key) const;
 
+    // write_file() for the last use of a compiled snapshot: frees the link table and arena as
+    // soon as the file is written, so the self-check's mapping of the new file does not add to
+    // them in memory, and checks against a 64-bit digest of each link taken while writing.
+    // Afterwards only link_count(), domain_count() and seed() may be called.
+    Result<formats::WrittenSnapshot> publish(const std::string& path, const SnapshotMeta& meta,
+                                             const formats::SigningKey& key) &&;
+
 private:
     friend class SnapshotBuilder;
     CompiledSnapshot();
+    Result<formats::WrittenSnapshot> write_impl(int fd, const SnapshotMeta& meta,
+                                                const formats::SigningKey& key,
+                                                std::vector<std::uint64_t>* digests) const;
     std::unique_ptr<SnapshotBuilder::Data> m_data;
 };
 
