@@ -515,8 +515,12 @@ Status load_slots(const Snapshot::Impl& impl, const SectionInfo& slot_sec,
         }
         ++occupied;
         std::uint64_t record_end = 0;
-        const std::string rec = where + ": slot " + std::to_string(i);
-        switch (check_slot(s, strings, str_sec.length, impl.domain_count, record_end)) {
+        const SlotDefect defect = check_slot(s, strings, str_sec.length, impl.domain_count, record_end);
+        if (defect == SlotDefect::none) [[likely]] {
+            continue;
+        }
+        const std::string rec = where + ": slot " + std::to_string(i);  // only for the error
+        switch (defect) {
         case SlotDefect::none: break;
         case SlotDefect::meta:
             return Status::corruption(rec + ": invalid status, reserved bit or domain index");
