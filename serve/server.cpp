@@ -102,7 +102,7 @@ public:
         }
         for (unsigned i = 0; i < threads; ++i) {
             m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
-                                                         m_io.get_executor(), m_log_fd));
+                                                         m_loader_io.get_executor(), m_log_fd));
             Status s = m_workers.back()->listen(endpoints);
             if (!s) {
                 return s;

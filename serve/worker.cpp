@@ -34,12 +34,12 @@ std::uint64_t monotonic_ns() {
 
 Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
                std::atomic<std::uint32_t>& open_connections,
-               boost::asio::any_io_executor control_executor, int log_fd)
+               boost::asio::any_io_executor release_executor, int log_fd)
     : m_index(index),
       m_config(config),
       m_manager(manager),
       m_open_connections(open_connections),
-      m_control(std::move(control_executor)),
+      m_release(std::move(release_executor)),
       m_log_fd(log_fd) {
     m_limits.max_header_bytes = config.max_header_bytes;
     m_limits.max_header_count = config.max_header_count;
@@ -156,8 +156,8 @@ void Worker::refresh() {
     m_snapshot = std::move(snapshot);
     m_generation = generation;
     if (old) {
-        // Unmapping a large file takes milliseconds: let the control thread do it.
-        boost::asio::post(m_control, [old = std::move(old)]() mutable { old.reset(); });
+        // Unmapping a 1 GB file takes tens of milliseconds: the low-priority loader does it.
+        boost::asio::post(m_release, [old = std::move(old)]() mutable { old.reset(); });
     }
 }
 

@@ -52,7 +52,7 @@ class Worker {
 public:
     Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
            std::atomic<std::uint32_t>& open_connections,
-           boost::asio::any_io_executor control_executor, int log_fd);
+           boost::asio::any_io_executor release_executor, int log_fd);
     ~Worker();
 
     // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers).
@@ -97,7 +97,7 @@ private:
     const ServeConfig& m_config;
     SnapshotManager& m_manager;
     std::atomic<std::uint32_t>& m_open_connections;
-    boost::asio::any_io_executor m_control;
+    boost::asio::any_io_executor m_release;  // where a replaced snapshot is dropped (unmapped)
     const int m_log_fd;
     ConnectionLimits m_limits;
 
