@@ -181,6 +181,19 @@ Result<DomainRecord> Store::Impl::domain(std::string_view host) {
 Status Store::Impl::audit(std::string_view action, std::string_view host, std::string_view code,
                           std::int64_t link_id, std::string_view before_json,
                           std::string_view after_json, std::int64_t last_link_id) {
+    if (!pending_audit.empty()) {
+        // Queued import rows go first, so the log keeps the order in which changes were made.
+        Status st = flush_import_audit();
+        if (!st) {
+            return st;
+        }
+    }
+    return write_audit(now_seconds(), action, host, code, link_id, before_json, after_json, last_link_id);
+}
+
+Status Store::Impl::write_audit(std::int64_t at, std::string_view action, std::string_view host,
+                                std::string_view code, std::int64_t link_id, std::string_view before_json,
+                                std::string_view after_json, std::int64_t last_link_id) {
     if (audit_stmt == nullptr) {
         auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -191,7 +204,7 @@ Status Store::Impl::audit(std::string_view action, std::string_view host, std::s
     }
     // Every text is bound without a copy: the statement is stepped and reset before returning.
     StmtUse s(*audit_stmt);
-    s->bind(1, now_seconds()).bind_static(2, actor).bind_static(3, action).bind_static(4, host).bind_static(5, code);
+    s->bind(1, at).bind_static(2, actor).bind_static(3, action).bind_static(4, host).bind_static(5, code);
     if (link_id > 0) {
         s->bind(6, link_id);
     }

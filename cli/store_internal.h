@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "cli/store.h"
 
@@ -101,6 +102,16 @@ struct Store::Impl {
     // row (hashing the text was measurable at 1M rows). Owned by `statements`.
     detail::Stmt* insert_link_stmt = nullptr;
     detail::Stmt* audit_stmt = nullptr;
+    // "import" audit rows queued by put_link() and written k_audit_batch at a time by one
+    // multi-row INSERT (store_links.cpp); their texts live in pending_text.
+    struct PendingAudit {
+        std::int64_t at = 0;
+        std::int64_t link_id = 0;
+        std::size_t host = 0, host_len = 0, code = 0, code_len = 0, after = 0, after_len = 0;  // in pending_text
+    };
+    std::vector<PendingAudit> pending_audit;
+    std::string pending_text;
+    detail::Stmt* audit_batch_stmt = nullptr;
     // Domains by host, filled lazily; cleared whenever a domain changes.
     std::map<std::string, DomainRecord, std::less<>> domain_cache;
 
@@ -114,10 +125,17 @@ struct Store::Impl {
     // Inside a bulk transaction: the domain of `host` from the cache (valid until the cache is
     // next cleared), created with defaults when the bulk allows it (store_links.cpp).
     Result<const DomainRecord*> bulk_domain(Store& store, std::string_view host);
-    // Appends one audit row; an empty before/after is stored as NULL.
+    // Appends one audit row (after any queued import rows); an empty before/after is NULL.
     Status audit(std::string_view action, std::string_view host, std::string_view code,
                  std::int64_t link_id, std::string_view before_json,
                  std::string_view after_json, std::int64_t last_link_id = 0);
+    Status write_audit(std::int64_t at, std::string_view action, std::string_view host, std::string_view code,
+                       std::int64_t link_id, std::string_view before_json, std::string_view after_json,
+                       std::int64_t last_link_id);
+    // Queues the "import" row of a link put_link() inserted; writes the queue when it is full.
+    Status queue_import_audit(std::int64_t at, std::string_view host, std::string_view code,
+                              std::int64_t link_id, std::string_view after_json);
+    Status flush_import_audit();  // writes every queued row, in order
 };
 
 // Schema and migrations (store_schema.cpp).

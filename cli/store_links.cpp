@@ -514,9 +514,100 @@ std::uint64_t Store::bulk_domains_created() const {
     return static_cast<std::uint64_t>(m_impl->bulk_domains_created);
 }
 
+namespace {
+
+// Import audit rows per INSERT statement. Each statement execution has a fixed cost (start,
+// halt, reset, clearing bindings) about as large as writing a row: 1M single-row inserts took
+// 2.5 s of CPU in a micro-benchmark, 16-row ones 1.7 s. 16 x 9 parameters stay far below
+// SQLite's limit.
+constexpr std::size_t k_audit_batch = 16;
+constexpr int k_audit_columns = 9;
+
+}  // namespace
+
+Status Store::Impl::queue_import_audit(std::int64_t at, std::string_view host, std::string_view code,
+                                       std::int64_t link_id, std::string_view after_json) {
+    PendingAudit p;
+    p.at = at;
+    p.link_id = link_id;
+    p.host = pending_text.size();
+    p.host_len = host.size();
+    pending_text += host;
+    p.code = pending_text.size();
+    p.code_len = code.size();
+    pending_text += code;
+    p.after = pending_text.size();
+    p.after_len = after_json.size();
+    pending_text += after_json;
+    pending_audit.push_back(p);
+    return pending_audit.size() >= k_audit_batch ? flush_import_audit() : Status::ok();
+}
+
+Status Store::Impl::flush_import_audit() {
+    std::vector<PendingAudit> rows;
+    rows.swap(pending_audit);  // cleared first: write_audit() below must not flush again
+    std::string text;
+    text.swap(pending_text);
+    auto view = [&](std::size_t off, std::size_t len) { return std::string_view(text).substr(off, len); };
+    std::size_t i = 0;
+    Status st = Status::ok();
+    if (rows.size() >= k_audit_batch) {
+        if (audit_batch_stmt == nullptr) {
+            std::string sql = "INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) VALUES ";
+            for (std::size_t r = 0; r < k_audit_batch; ++r) {
+                sql += r == 0 ? "(?, ?, ?, ?, ?, ?, NULL, ?, NULL)" : ", (?, ?, ?, ?, ?, ?, NULL, ?, NULL)";
+            }
+            auto stmt = prepare(sql);
+            if (!stmt) {
+                st = stmt.status();
+            } else {
+                audit_batch_stmt = *stmt;
+            }
+        }
+        for (; st && rows.size() - i >= k_audit_batch; i += k_audit_batch) {
+            StmtUse s(*audit_batch_stmt);
+            for (std::size_t r = 0; r < k_audit_batch; ++r) {
+                const PendingAudit& p = rows[i + r];
+                int base = static_cast<int>(r) * (k_audit_columns - 2);
+                s->bind(base + 1, p.at).bind_static(base + 2, actor).bind_static(base + 3, "import");
+                s->bind_static(base + 4, view(p.host, p.host_len)).bind_static(base + 5, view(p.code, p.code_len));
+                s->bind(base + 6, p.link_id).bind_static(base + 7, view(p.after, p.after_len));
+            }
+            int rc = s->step();
+            if (rc != SQLITE_DONE) {
+                st = detail::sqlite_error(db.get(), rc, "cannot write the audit log");
+            }
+        }
+    }
+    for (; st && i < rows.size(); ++i) {
+        const PendingAudit& p = rows[i];
+        st = write_audit(p.at, "import", view(p.host, p.host_len), view(p.code, p.code_len), p.link_id, {},
+                         view(p.after, p.after_len), 0);
+    }
+    // Give the (empty) buffers back so the next batch reuses their memory.
+    rows.clear();
+    text.clear();
+    pending_audit.swap(rows);
+    pending_text.swap(text);
+    return st;
+}
+
 Status Store::end_bulk(bool commit) {
     if (!m_impl->in_bulk) {
         return Status::invalid_argument("no bulk transaction is open");
+    }
+    if (commit) {
+        Status st = m_impl->flush_import_audit();
+        if (!st) {
+            m_impl->in_bulk = false;
+            m_impl->exec("PRAGMA cache_size = -2000");
+            m_impl->exec("ROLLBACK");
+            m_impl->domain_cache.clear();
+            return st;
+        }
+    } else {
+        m_impl->pending_audit.clear();
+        m_impl->pending_text.clear();
     }
     m_impl->in_bulk = false;
     m_impl->exec("PRAGMA cache_size = -2000");
@@ -595,14 +686,14 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     std::string tags = encode_tags(input.tags);
     auto id = insert_link(*m_impl, domain, input, input.code, tags, now);
     if (id) {
-        // Its own audit row, written now with the statement cached for the whole import: the
-        // after-image is built here from the values just inserted (no second pass over links).
+        // Its own audit row, its after-image built here from the values just inserted (no second
+        // pass over links), queued and written with its neighbours by one multi-row INSERT.
         // One buffer per thread, reused: an import writes a million of these.
         static thread_local std::string image;
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
                           input.forward_query, input.not_before, input.expires, tags, 1},
                          image);
-        Status st = m_impl->audit("import", domain.host, input.code, *id, {}, image);
+        Status st = m_impl->queue_import_audit(now, domain.host, input.code, *id, image);
         if (!st) {
             return st;
         }

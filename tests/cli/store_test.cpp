@@ -365,6 +365,64 @@ TEST_CASE("ImportThenOverwriteSameLinkKeepsAuditOrder", "[store]") {
     CHECK(rows.size() == 1);
 }
 
+TEST_CASE("ImportAuditRowsWrittenInBatchesKeepOrder", "[store]") {
+    // Import rows are queued and written 16 per INSERT: 37 links make two full batches, a
+    // remainder, and an overwrite in between that must come after its link's import row.
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    REQUIRE(s.begin_bulk().is_ok());
+    for (int i = 0; i < 20; ++i) {
+        REQUIRE(*s.put_link(make_link("k" + std::to_string(i)), OnConflict::update) == PutOutcome::inserted);
+    }
+    LinkInput changed = make_link("k19");
+    changed.destination = "https://changed.example/";
+    REQUIRE(*s.put_link(changed, OnConflict::update) == PutOutcome::updated);
+    for (int i = 20; i < 37; ++i) {
+        REQUIRE(*s.put_link(make_link("k" + std::to_string(i)), OnConflict::update) == PutOutcome::inserted);
+    }
+    REQUIRE(s.end_bulk(true).is_ok());
+    std::vector<AuditRecord> all;
+    REQUIRE(s.history("", "", 0, [&](const AuditRecord& r) { return all.push_back(r), true; }).is_ok());
+    REQUIRE(all.size() == 1 + 37 + 1);  // init, one per link, the overwrite
+    std::reverse(all.begin(), all.end());  // oldest first
+    CHECK(all[0].action == "init");
+    for (int i = 0; i < 20; ++i) {
+        CHECK(all[1 + i].action == "import");
+        CHECK(all[1 + i].code == "k" + std::to_string(i));
+        CHECK(all[1 + i].after_json == link_audit_json([&] {
+            Link l;
+            l.host = "*";
+            l.code = "k" + std::to_string(i);
+            l.destination = "https://example.com/k" + std::to_string(i);
+            return l;
+        }()));
+    }
+    CHECK(all[21].action == "import-update");
+    CHECK(all[21].code == "k19");
+    CHECK(all[21].before_json == all[20].after_json);
+    for (int i = 20; i < 37; ++i) {
+        CHECK(all[2 + i].action == "import");
+        CHECK(all[2 + i].code == "k" + std::to_string(i));
+    }
+    for (int i : {0, 15, 16, 36}) {
+        std::vector<AuditRecord> rows;
+        std::string code = "k" + std::to_string(i);
+        REQUIRE(s.history("", code, 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+        REQUIRE(rows.size() == 1);  // found through its link_id
+        CHECK(rows[0].after_json == link_audit_json(*s.get_link("", code)));
+    }
+
+    // A rolled-back import leaves none of its queued rows behind.
+    REQUIRE(s.begin_bulk().is_ok());
+    for (int i = 0; i < 20; ++i) {
+        REQUIRE(s.put_link(make_link("r" + std::to_string(i)), OnConflict::fail).is_ok());
+    }
+    REQUIRE(s.end_bulk(false).is_ok());
+    std::size_t after_rollback = 0;
+    REQUIRE(s.history("", "", 0, [&](const AuditRecord&) { return ++after_rollback, true; }).is_ok());
+    CHECK(after_rollback == all.size());
+}
+
 TEST_CASE("ImportMissingDomain", "[store]") {
     TempDb t;
     Store s = std::move(Store::create(t.path, "test").value());
