@@ -7,8 +7,13 @@ reports wall time and peak RSS (median with min..max), and the snapshot size aga
 budget of key + destination + 24 bytes per link. Figures are ratios against the BENCH.md
 targets (3 s / 30 s, 2 GB, the size budget): below 1.0 meets the target.
 
+CPU time (user + sys from /usr/bin/time) is reported beside wall time: on the shared 2-core
+machine wall time also counts the time other jobs held the cores. With --baseline BIN, an
+earlier build is timed on the same database, alternating run by run with --bin, and the table
+gives ours/baseline ratios from the same run.
+
 Usage: bench/compile/run.py --bin build/cli/shortlink [--sizes 1000000,10000000] [--runs 3]
-                            [--json FILE]
+                            [--baseline OTHER/cli/shortlink] [--json FILE]
 """
 import argparse
 import csv
@@ -52,64 +57,91 @@ def ensure_db(binary, n):
     return db, payload
 
 
-def measure(binary, n, runs, keydir):
-    db, payload = ensure_db(binary, n)
-    times, rss, sizes = [], [], []
-    for r in range(runs):
-        out = tempfile.mkdtemp(prefix="slcompile-")
-        cmd = ["/usr/bin/time", "-f", "%M", binary, "--db", db, "compile", "--key",
+def compile_once(binary, db, keydir):
+    out = tempfile.mkdtemp(prefix="slcompile-")
+    try:
+        cmd = ["/usr/bin/time", "-f", "%e %U %S %M", binary, "--db", db, "compile", "--key",
                os.path.join(keydir, "bench.key"), "--out", out, "--json"]
-        start = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        seconds = time.monotonic() - start
         if proc.returncode != 0:
             sys.exit(f"compile failed: {proc.stderr}")
+        wall, user, system, rss_kb = proc.stderr.strip().splitlines()[-1].split()
         result = json.loads(proc.stdout)
-        times.append(seconds)
-        rss.append(int(proc.stderr.strip().splitlines()[-1]))
-        sizes.append(result["bytes"])
-        links = result["link_count"]
+        return {"seconds": float(wall), "cpu": float(user) + float(system),
+                "rss_kb": int(rss_kb), "bytes": result["bytes"], "links": result["link_count"]}
+    finally:
         shutil.rmtree(out)
-        print(f"  run {r + 1}: {seconds:.2f} s, {rss[-1] / 1024:.0f} MiB", file=sys.stderr)
-    budget = payload + 24 * links
-    return {
-        "links": links,
-        "seconds": statistics.median(times), "seconds_min": min(times), "seconds_max": max(times),
-        "rss_mib": statistics.median(rss) / 1024, "rss_min_mib": min(rss) / 1024,
-        "rss_max_mib": max(rss) / 1024,
-        "bytes": sizes[0], "budget_bytes": budget,
-        "target_seconds": TARGET_SECONDS.get(n, 3.0 * n / 1e6),
-    }
+
+
+def summary(samples, payload):
+    def med(key):
+        values = [s[key] for s in samples]
+        return statistics.median(values), min(values), max(values)
+    links = samples[0]["links"]
+    out = {"links": links, "bytes": samples[0]["bytes"], "budget_bytes": payload + 24 * links}
+    for key in ("seconds", "cpu", "rss_kb"):
+        out[key], out[key + "_min"], out[key + "_max"] = med(key)
+    return out
+
+
+def measure(binaries, n, runs, keydir):
+    """Runs each binary `runs` times on the same database, alternating; returns one summary
+    per binary."""
+    db, payload = ensure_db(binaries[0], n)
+    samples = [[] for _ in binaries]
+    for r in range(runs):
+        for i, binary in enumerate(binaries):
+            s = compile_once(binary, db, keydir)
+            samples[i].append(s)
+            print(f"  run {r + 1} {binary}: {s['seconds']:.2f} s wall, {s['cpu']:.2f} s CPU, "
+                  f"{s['rss_kb'] / 1024:.0f} MiB", file=sys.stderr)
+    results = [summary(x, payload) for x in samples]
+    for r in results:
+        r["target_seconds"] = TARGET_SECONDS.get(n, 3.0 * n / 1e6)
+    return results
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default="build/cli/shortlink")
+    ap.add_argument("--baseline", help="an earlier build to time alternately on the same data")
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json")
     args = ap.parse_args()
     runs = max(3, args.runs)
+    binaries = [args.bin] + ([args.baseline] if args.baseline else [])
     keydir = tempfile.mkdtemp(prefix="slkeys-")
     subprocess.run([args.bin, "keygen", "--out", keydir, "--name", "bench"], check=True,
                    stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     results = {}
     for n in [int(s) for s in args.sizes.split(",")]:
         print(f"compile {n} links, {runs} runs", file=sys.stderr)
-        results[n] = measure(args.bin, n, runs, keydir)
+        results[n] = measure(binaries, n, runs, keydir)
     shutil.rmtree(keydir)
-    print(f"{'figure':34} {'ours':>22} {'target':>10} {'ratio':>7}")
-    for n, r in results.items():
-        print(f"{'compile ' + str(n) + ' links, s':34} "
-              f"{r['seconds']:8.2f} [{r['seconds_min']:.2f}..{r['seconds_max']:.2f}] "
-              f"{r['target_seconds']:10.1f} {r['seconds'] / r['target_seconds']:7.2f}")
-        print(f"{'  peak RSS, MiB':34} {r['rss_mib']:8.0f} [{r['rss_min_mib']:.0f}..{r['rss_max_mib']:.0f}] "
-              f"{TARGET_RSS_KB / 1024:10.0f} {r['rss_mib'] * 1024 / TARGET_RSS_KB:7.2f}")
-        print(f"{'  snapshot bytes vs key+dest+24/link':34} {r['bytes']:22d} "
-              f"{r['budget_bytes']:10d} {r['bytes'] / r['budget_bytes']:7.3f}")
+    print(f"{'figure':34} {'ours, median [min..max]':>24} {'target':>8} {'ratio':>6}"
+          + (f" {'baseline':>24} {'ours/base':>9}" if args.baseline else ""))
+    for n, rs in results.items():
+        r = rs[0]
+        b = rs[1] if len(rs) > 1 else None
+
+        def row(label, key, scale, fmt, target):
+            line = (f"{label:34} {format(r[key] * scale, fmt):>8} "
+                    f"[{format(r[key + '_min'] * scale, fmt)}..{format(r[key + '_max'] * scale, fmt)}]")
+            line += f" {target:8.1f} {r[key] * scale / target:6.2f}" if target else f" {'':8} {'':6}"
+            if b:
+                line += (f" {format(b[key] * scale, fmt):>8} "
+                         f"[{format(b[key + '_min'] * scale, fmt)}..{format(b[key + '_max'] * scale, fmt)}]"
+                         f" {r[key] / b[key]:9.2f}")
+            print(line)
+        row(f"compile {n} links, wall s", "seconds", 1, ".2f", r["target_seconds"])
+        row("  CPU s (user+sys)", "cpu", 1, ".2f", None)
+        row("  peak RSS, MiB", "rss_kb", 1 / 1024, ".0f", TARGET_RSS_KB / 1024)
+        print(f"{'  snapshot bytes vs key+dest+24/link':34} {r['bytes']:24d} "
+              f"{r['budget_bytes']:10d} {r['bytes'] / r['budget_bytes']:6.3f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({str(n): rs for n, rs in results.items()}, f, indent=1)
 
 
 if __name__ == "__main__":
