@@ -203,8 +203,30 @@ public:
     // Inserts the staged rows in order and empties the stage; throws Error naming the line.
     void flush(store::Store& s, store::OnConflict on_conflict, ImportCounts& counts) {
         std::sort(m_rows.begin(), m_rows.end(), [this](const Staged& a, const Staged& b) { return before(a, b); });
-        store::LinkInput in;
-        std::int64_t host_of = -1;
+        // Rows go to the store k_link_batch at a time (one multi-row INSERT when none conflicts).
+        std::vector<store::LinkInput> batch(store::Store::k_link_batch);
+        std::vector<std::uint64_t> lines(store::Store::k_link_batch);
+        std::vector<store::PutOutcome> outcomes;
+        std::size_t n = 0;
+        auto put_batch = [&] {
+            if (n < batch.size()) {
+                batch.resize(n);
+            }
+            Status st = s.put_links(batch, on_conflict, outcomes);
+            for (store::PutOutcome outcome : outcomes) {
+                counts.inserted += outcome == store::PutOutcome::inserted ? 1 : 0;
+                counts.updated += outcome == store::PutOutcome::updated ? 1 : 0;
+                counts.skipped += outcome == store::PutOutcome::skipped ? 1 : 0;
+            }
+            if (!st) {
+                // Every row was validated and its domain resolved before: what fails here (a
+                // conflict under --on-conflict fail, a database error) fails the import.
+                std::uint64_t line = lines[std::min(outcomes.size(), n - 1)];
+                throw Error(exit_code_for(st), "line " + std::to_string(line) + ": " + st.message() +
+                                                   " (nothing was imported)");
+            }
+            n = 0;
+        };
         for (std::size_t i = 0; i < m_rows.size(); ++i) {
             const Staged& r = m_rows[i];
             if (i + k_prefetch_ahead < m_rows.size()) {
@@ -216,10 +238,9 @@ public:
                     __builtin_prefetch(p + off);
                 }
             }
-            if (r.domain_id != host_of) {
-                in.host = m_hosts.at(r.domain_id);
-                host_of = r.domain_id;
-            }
+            store::LinkInput& in = batch[n];
+            lines[n] = r.line;
+            in.host = m_hosts.at(r.domain_id);
             const char* text = m_text.data() + r.text;
             in.code.assign(text, r.code_len);
             in.destination.assign(text + r.code_len, r.url_len);
@@ -235,16 +256,12 @@ public:
             in.redirect_type = r.redirect_type;
             in.forward_query = r.forward_query;
             in.status = r.status;
-            auto outcome = s.put_link(in, on_conflict);
-            if (!outcome) {
-                // Every row was validated and its domain resolved before: what fails here (a
-                // conflict under --on-conflict fail, a database error) fails the import.
-                throw Error(exit_code_for(outcome.status()), "line " + std::to_string(r.line) + ": " +
-                                                                 outcome.status().message() + " (nothing was imported)");
+            if (++n == batch.size()) {
+                put_batch();
             }
-            counts.inserted += *outcome == store::PutOutcome::inserted ? 1 : 0;
-            counts.updated += *outcome == store::PutOutcome::updated ? 1 : 0;
-            counts.skipped += *outcome == store::PutOutcome::skipped ? 1 : 0;
+        }
+        if (n > 0) {
+            put_batch();
         }
         m_rows.clear();
         m_text.clear();

@@ -112,6 +112,7 @@ struct Store::Impl {
     std::vector<PendingAudit> pending_audit;
     std::string pending_text;
     detail::Stmt* audit_batch_stmt = nullptr;
+    detail::Stmt* insert_links_stmt = nullptr;  // k_link_batch rows (store_links.cpp)
     // Domains by host, filled lazily; cleared whenever a domain changes.
     std::map<std::string, DomainRecord, std::less<>> domain_cache;
 

@@ -423,6 +423,56 @@ TEST_CASE("ImportAuditRowsWrittenInBatchesKeepOrder", "[store]") {
     CHECK(after_rollback == all.size());
 }
 
+TEST_CASE("PutLinksBatchFallsBackToRowOutcomes", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    DomainRecord go;
+    go.host = "go.example";
+    REQUIRE(s.add_domain(go).is_ok());
+    REQUIRE(s.add_link(make_link("b07"), no_code).is_ok());  // will conflict inside a batch
+    auto batch_of = [](const std::string& prefix) {
+        std::vector<LinkInput> batch;
+        for (std::size_t i = 0; i < Store::k_link_batch; ++i) {
+            batch.push_back(make_link(prefix + (i < 10 ? "0" : "") + std::to_string(i)));
+        }
+        return batch;
+    };
+    std::vector<PutOutcome> outcomes;
+    REQUIRE(s.begin_bulk().is_ok());
+    // A clean full batch: one multi-row INSERT, ids and audit rows as one by one.
+    REQUIRE(s.put_links(batch_of("a"), OnConflict::fail, outcomes).is_ok());
+    CHECK(outcomes == std::vector<PutOutcome>(Store::k_link_batch, PutOutcome::inserted));
+    // A conflict at index 7: fail names it (outcomes holds the 7 rows before), skip skips it.
+    Status st = s.put_links(batch_of("b"), OnConflict::fail, outcomes);
+    CHECK(st.code() == Status::Code::conflict);
+    CHECK(outcomes.size() == 7);
+    REQUIRE(s.end_bulk(false).is_ok());
+    REQUIRE(s.begin_bulk().is_ok());
+    REQUIRE(s.put_links(batch_of("b"), OnConflict::skip, outcomes).is_ok());
+    REQUIRE(outcomes.size() == Store::k_link_batch);
+    CHECK(outcomes[7] == PutOutcome::skipped);
+    CHECK(std::count(outcomes.begin(), outcomes.end(), PutOutcome::inserted) == 15);
+    // A duplicate inside the batch and mixed domains also go row by row.
+    auto dup = batch_of("c");
+    dup[9].code = "c03";
+    REQUIRE(s.put_links(dup, OnConflict::update, outcomes).is_ok());
+    CHECK(outcomes[9] == PutOutcome::updated);
+    auto mixed = batch_of("d");
+    mixed[4].host = "go.example";
+    REQUIRE(s.put_links(mixed, OnConflict::fail, outcomes).is_ok());
+    REQUIRE(s.put_links(batch_of("a"), OnConflict::fail, outcomes).is_ok());
+    REQUIRE(s.end_bulk(true).is_ok());
+    CHECK(s.get_link("go.example", "d04").is_ok());
+    CHECK(s.get_link("", "c03")->destination == "https://example.com/c09");
+    for (const std::string code : {"a00", "a15", "b08", "c15", "d15"}) {
+        std::vector<AuditRecord> rows;
+        REQUIRE(s.history("", code, 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].action == "import");
+        CHECK(rows[0].after_json == link_audit_json(*s.get_link("", code)));
+    }
+}
+
 TEST_CASE("ImportMissingDomain", "[store]") {
     TempDb t;
     Store s = std::move(Store::create(t.path, "test").value());

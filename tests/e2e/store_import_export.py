@@ -222,6 +222,13 @@ class StoreImportExport(ShortlinkTestCase):
         proc = self.sl("import", "-", "--skip-invalid", input="\n".join(broken) + "\n", expect=2)
         self.assertIn("line 5003: unterminated quoted field", proc.stderr)
         self.assertEqual(self.count(), 9998)  # only the --skip-invalid import above
+        # Again over the links now present: batched inserts fall back to row-by-row outcomes.
+        proc = self.sl("import", "-", input="\n".join(good) + "\n", expect=4)
+        self.assertIn("line 2:", proc.stderr)
+        self.assertIn("imported 2 link(s), updated 0, skipped 9998",
+                      self.sl("import", "-", "--on-conflict", "skip", input="\n".join(good) + "\n").stdout)
+        self.assertIn("imported 0 link(s), updated 10000, skipped 0",
+                      self.sl("import", "-", "--on-conflict", "update", input="\n".join(good) + "\n").stdout)
 
     def test_json_lines_from_stdin_and_default_domain(self):
         lines = '{"code":"j1","url":"https://example.com/1","tags":["a"]}\n\n{"code":"j2","url":"https://example.com/2","type":308}\n'
