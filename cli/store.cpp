@@ -1,5 +1,6 @@
-// The link store: connection set-up, the compiler's view, snapshots and domains.
-// Links, bulk import and the audit log are in store_links.cpp; the schema in store_schema.cpp.
+// The link store: connection set-up, the compiler's view, snapshots, link state names and
+// reading the audit trail. Links, their audit rows and bulk import are in store_links.cpp,
+// domains in store_domains.cpp, the schema in store_schema.cpp.
 #include "cli/store.h"
 
 #include <fcntl.h>
@@ -414,6 +415,73 @@ Result<std::vector<SnapshotRecord>> Store::list_snapshots() {
         return detail::sqlite_error(m_impl->db.get(), rc, "cannot list snapshots");
     }
     return out;
+}
+
+std::string_view link_state_name(LinkState state) {
+    switch (state) {
+    case LinkState::active: return "active";
+    case LinkState::disabled: return "disabled";
+    case LinkState::deleted: return "deleted";
+    }
+    return "unknown";
+}
+
+std::optional<LinkState> parse_link_state(std::string_view name) {
+    if (name == "active") {
+        return LinkState::active;
+    }
+    if (name == "disabled") {
+        return LinkState::disabled;
+    }
+    if (name == "deleted") {
+        return LinkState::deleted;
+    }
+    return std::nullopt;
+}
+
+Status Store::history(std::string_view host, std::string_view code, std::int64_t limit,
+                      const std::function<bool(const AuditRecord&)>& on_record) {
+    std::int64_t link_id = 0;
+    if (!code.empty()) {
+        auto link = get_link(host, code);
+        if (!link) {
+            return link.status();
+        }
+        link_id = link->id;
+    }
+    auto stmt = m_impl->prepare(
+        "SELECT id, at, actor, action, host, code, COALESCE(before, ''), COALESCE(after, '') FROM audit_log "
+        "WHERE ?1 = 0 AND (?2 = '' OR host = ?2) "
+        "UNION ALL SELECT id, at, actor, action, host, code, COALESCE(before, ''), COALESCE(after, '') "
+        "FROM audit_log WHERE ?1 != 0 AND link_id = ?1 AND last_link_id IS NULL "
+        "UNION ALL SELECT id, at, actor, action, ?2, ?4, COALESCE(before, ''), COALESCE(after, '') "
+        "FROM audit_log WHERE ?1 != 0 AND last_link_id IS NOT NULL AND link_id <= ?1 AND last_link_id >= ?1 "
+        "ORDER BY id DESC LIMIT ?3");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    std::string shown_host = code.empty() ? std::string(host) : (host.empty() ? std::string(k_default_host) : std::string(host));
+    s->bind(1, link_id).bind(2, shown_host).bind(3, limit > 0 ? limit : -1).bind(4, code);
+    int rc;
+    while ((rc = s->step()) == SQLITE_ROW) {
+        AuditRecord r;
+        r.id = s->i64(0);
+        r.at = s->i64(1);
+        r.actor = std::string(s->text(2));
+        r.action = std::string(s->text(3));
+        r.host = std::string(s->text(4));
+        r.code = std::string(s->text(5));
+        r.before_json = std::string(s->text(6));
+        r.after_json = std::string(s->text(7));
+        if (!on_record(r)) {
+            return Status::ok();
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot read the audit log");
+    }
+    return Status::ok();
 }
 
 }  // namespace shortlink::store
