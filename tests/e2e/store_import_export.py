@@ -198,6 +198,14 @@ class StoreImportExport(ShortlinkTestCase):
         self.assertIn("imported 3 link(s), updated 0, skipped 1", self.sl("import", "-", "--on-conflict", "skip", input=rows).stdout)
         codes = [json.loads(l)["code"] for l in self.sl("list", "--domain", "ci.example", "--format", "json").stdout.splitlines()]
         self.assertEqual(sorted(codes), ["Abd", "abc", "zz"])
+        # Enough rows for 16-row INSERTs, with a case twin of a row in the same batch.
+        many = "code,url,domain\n" + "".join(f"k{i:02},https://example.com/{i},ci.example\n" for i in range(20))
+        many += "K05,https://example.com/twin,ci.example\n"
+        proc = self.sl("import", "-", input=many, expect=4)
+        self.assertIn("line 22:", proc.stderr)
+        self.assertIn("imported 20 link(s), updated 0, skipped 1", self.sl("import", "-", "--on-conflict", "skip", input=many).stdout)
+        link = json.loads(self.sl("show", "k05", "--domain", "ci.example", "--json").stdout)
+        self.assertEqual(link["url"], "https://example.com/5")
 
     def test_errors_in_a_large_file_name_the_earliest_line(self):
         # Rows are validated in batches of 4096 on two threads; the error reported must still be
