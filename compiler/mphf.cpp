@@ -279,7 +279,17 @@ private:
             if (!slots_for(b, p, slots)) {
                 continue;
             }
-            // Early rejection: stop adding as soon as the pilot cannot beat the best one.
+            // Early rejection: every taken slot costs at least 1 (a bucket of one key), so the
+            // number of taken slots, from the bitset alone, bounds the score from below; only
+            // pilots that could beat the best one read the owners (random reads in a 4-byte
+            // array per slot). Then stop adding as soon as the pilot cannot win.
+            std::uint64_t lower_bound = 0;
+            for (std::uint32_t i = 0; i < n; ++i) {
+                lower_bound += taken(slots[i]) ? 1 : 0;
+            }
+            if (lower_bound >= best_score) {
+                continue;
+            }
             std::uint64_t score = 0;
             for (std::uint32_t i = 0; i < n && score < best_score; ++i) {
                 if (taken(slots[i])) {
