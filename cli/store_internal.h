@@ -113,6 +113,7 @@ struct Store::Impl {
     std::string pending_text;
     detail::Stmt* audit_batch_stmt = nullptr;
     detail::Stmt* insert_links_stmt = nullptr;  // k_link_batch rows (store_links.cpp)
+    bool bulk_rowids_sequential = false;  // put_links() may insert a batch per statement
     // Domains by host, filled lazily; cleared whenever a domain changes.
     std::map<std::string, DomainRecord, std::less<>> domain_cache;
 

@@ -485,6 +485,17 @@ Status Store::begin_bulk(bool create_missing_domains) {
         m_impl->in_bulk = true;
         m_impl->bulk_create_domains = create_missing_domains;
         m_impl->bulk_domains_created = 0;
+        // put_links() relies on SQLite giving a statement's new rows max(rowid) + 1, + 2, ...,
+        // which holds while the largest rowid is far from 2^63 - 1 (then SQLite picks random
+        // free rowids). Read it once under the write lock; no other writer can change it.
+        auto max_id = m_impl->prepare("SELECT COALESCE(MAX(id), 0) FROM links");
+        if (!max_id) {
+            m_impl->exec("ROLLBACK");
+            m_impl->in_bulk = false;
+            return max_id.status();
+        }
+        StmtUse s(**max_id);
+        m_impl->bulk_rowids_sequential = s->step() == SQLITE_ROW && s->i64(0) < (std::int64_t{1} << 62);
     }
     return st;
 }
@@ -716,7 +727,7 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
 Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conflict,
                         std::vector<PutOutcome>& outcomes) {
     outcomes.clear();
-    if (inputs.size() == k_link_batch &&
+    if (inputs.size() == k_link_batch && m_impl->bulk_rowids_sequential &&
         std::all_of(inputs.begin(), inputs.end(), [&](const LinkInput& in) { return in.host == inputs[0].host; })) {
         auto found_domain = m_impl->bulk_domain(*this, inputs[0].host);
         if (!found_domain) {

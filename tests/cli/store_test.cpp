@@ -473,6 +473,30 @@ TEST_CASE("PutLinksBatchFallsBackToRowOutcomes", "[store]") {
     }
 }
 
+TEST_CASE("PutLinksNearTheLargestRowidStaysRowByRow", "[store]") {
+    // With a rowid at 2^63 - 1, SQLite gives new rows random rowids: a batch's ids are no longer
+    // consecutive, so put_links() must not use one statement for them.
+    TempDb t;
+    { Store s = std::move(Store::create(t.path, "test").value()); }
+    REQUIRE(raw_exec(t.path, "INSERT INTO links (id, domain_id, code, destination, created_at, updated_at) "
+                             "VALUES (9223372036854775807, 1, 'max', 'https://example.com/max', 1, 1)") == SQLITE_OK);
+    Store s = std::move(Store::open(t.path).value());
+    std::vector<LinkInput> batch;
+    for (std::size_t i = 0; i < Store::k_link_batch; ++i) {
+        batch.push_back(make_link("a" + std::to_string(i)));
+    }
+    std::vector<PutOutcome> outcomes;
+    REQUIRE(s.begin_bulk().is_ok());
+    REQUIRE(s.put_links(batch, OnConflict::fail, outcomes).is_ok());
+    REQUIRE(s.end_bulk(true).is_ok());
+    for (const LinkInput& in : batch) {
+        std::vector<AuditRecord> rows;
+        REQUIRE(s.history("", in.code, 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].after_json == link_audit_json(*s.get_link("", in.code)));
+    }
+}
+
 TEST_CASE("ImportMissingDomain", "[store]") {
     TempDb t;
     Store s = std::move(Store::create(t.path, "test").value());
