@@ -22,13 +22,13 @@
 namespace shortlink::compiler {
 
 struct MphfConfig {
-    // Average keys per bucket (lambda). Pilots cost 8 / lambda bits per key: 3.0 gives 2.67.
-    // 2.5 (3.2 bits, within the 3.5 target) needs about 1.6x fewer pilot tries (10M keys: 2.2 s
-    // of CPU against 3.6 s on the loaded bench machine); see bench/mphf/README.md.
-    double keys_per_bucket = 3.0;
-    // Keys / slots (alpha). Just under 1: 2% empty slots cost 0.33 bytes a key and make the
-    // last buckets placeable without a remap table. Lower values (0.97) need fewer pilot tries.
-    double load_factor = 0.98;
+    // Average keys per bucket (lambda). Pilots cost 8 / lambda bits per key: 2.5 gives 3.2,
+    // within the 3.5 target; 3.0 (2.67 bits) needs about 1.6x more pilot tries and built only
+    // 3.0-3.5x faster than CMPH BDZ at 10M keys against 4.1-4.4x (bench/mphf/README.md).
+    double keys_per_bucket = 2.5;
+    // Keys / slots (alpha). Just under 1: 3% empty slots cost 0.5 bytes a key and make the
+    // last buckets placeable without a remap table; 0.98 needs more pilot tries.
+    double load_factor = 0.97;
     // Placement gives up (and the caller reseeds) after this many evictions per key, so a bad
     // seed costs a bounded time.
     double max_evictions_per_key = 10.0;
