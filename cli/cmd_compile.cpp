@@ -163,7 +163,7 @@ void print_result(const CompileOptions& opt, const std::string& path, std::uint6
         w.Uint(compiled.domain_count());
         w.Key("bytes");
         w.Uint64(written.bytes);
-        w.Key("sha256");
+        w.Key("digest");  // the signed snapshot digest (SPEC.md "Signature")
         w.String(written.sha256_hex.c_str());
         w.Key("key_id");
         w.String(written.key_id.c_str());

@@ -43,7 +43,7 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         self.assertEqual(result["serial"], 1)
         self.assertEqual(result["link_count"], 3)  # the deleted link is compiled, not dropped
         self.assertTrue(os.path.basename(result["path"]) == "links-1.slsnap")
-        self.assertEqual(len(result["sha256"]), 64)
+        self.assertEqual(len(result["digest"]), 64)
         path = result["path"]
         verify = self.sl("verify", path, "--trust", self.pub)
         self.assertIn("ok", verify.stdout)
@@ -51,7 +51,7 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         self.assertEqual(info["link_count"], 3)
         self.assertEqual([s["name"] for s in info["sections"]],
                          ["domains", "index", "slots", "strings", "digests"])
-        self.assertEqual(info["digest"], result["sha256"])  # compile records the signed digest
+        self.assertEqual(info["digest"], result["digest"])  # compile records the signed digest
         self.assertIsNotNone(info["not_after"])
         self.assertEqual(info["domains"][0]["host"], "*")
         human = self.sl("inspect", path).stdout
