@@ -11,10 +11,9 @@
 #include <cstring>
 #include <mutex>
 
-#include <openssl/evp.h>
-
 #include "formats/bytes.h"
 #include "formats/keys.h"
+#include "formats/sha256.h"
 #include "formats/snapshot.h"
 #include "formats/snapshot_format.h"
 
@@ -46,7 +45,7 @@ struct Snapshot::Impl {
     std::uint64_t block_size = 0;
     std::uint64_t block_count = 0;
     const std::uint8_t* block_digests = nullptr;
-    std::array<std::uint8_t, 32> digest{};  // the signed snapshot digest
+    Sha256Digest digest{};  // the signed snapshot digest
 
     // Lazy opens only: what is still to prove. block_state: 0 unproven, 1 good, 2 bad.
     std::unique_ptr<std::atomic<std::uint8_t>[]> block_state;
@@ -89,6 +88,16 @@ struct Parsed {
     const SectionInfo* digests = nullptr;
 };
 
+// Reserved bytes [from, to) of a section header must be zero.
+Status check_reserved(const std::uint8_t* p, std::size_t from, std::size_t to, const std::string& where) {
+    for (std::size_t i = from; i < to; ++i) {
+        if (p[i] != 0) {
+            return Status::corruption(where + ": reserved byte " + std::to_string(i) + " is not zero");
+        }
+    }
+    return Status::ok();
+}
+
 // Sections a lazy open leaves to first touch and finish_verification(): the large ones.
 bool is_deferred(const SectionInfo& s) {
     return s.type == static_cast<std::uint32_t>(fmt::SectionType::slots) ||
@@ -110,10 +119,8 @@ std::pair<std::uint64_t, std::uint64_t> block_range(const Snapshot::Impl& impl, 
 
 bool block_matches(const Snapshot::Impl& impl, std::uint64_t i) {
     const auto [begin, end] = block_range(impl, i);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(impl.base + begin, end - begin, digest, &len, EVP_sha256(), nullptr);
-    return std::memcmp(digest, impl.block_digests + i * fmt::k_block_digest_size,
+    const Sha256Digest digest = sha256(impl.base + begin, end - begin);
+    return std::memcmp(digest.data(), impl.block_digests + i * fmt::k_block_digest_size,
                        fmt::k_block_digest_size) == 0;
 }
 
@@ -290,11 +297,8 @@ Status check_digests(Snapshot::Impl& impl, const std::string& name, const Sectio
     impl.content_start = bytes::load<std::uint64_t>(p + 8);
     impl.content_end = bytes::load<std::uint64_t>(p + 16);
     impl.block_count = bytes::load<std::uint64_t>(p + 24);
-    for (std::size_t i = 32; i < fmt::k_digests_header_size; ++i) {
-        if (p[i] != 0) {
-            return Status::corruption(where + ": reserved byte " + std::to_string(i) +
-                                      " is not zero");
-        }
+    if (Status st = check_reserved(p, 32, fmt::k_digests_header_size, where); !st) {
+        return st;
     }
     if (impl.block_size < fmt::k_min_block_size || impl.block_size > fmt::k_max_block_size ||
         (impl.block_size & (impl.block_size - 1)) != 0) {
@@ -320,14 +324,10 @@ Status check_digests(Snapshot::Impl& impl, const std::string& name, const Sectio
 // The snapshot digest: SHA-256 of the bytes before the content region and of those from the
 // digests section to the signature (the block digests stand in for the content).
 void compute_digest(Snapshot::Impl& impl) {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    EVP_DigestUpdate(ctx, impl.base, impl.content_start);
-    EVP_DigestUpdate(ctx, impl.base + impl.content_end,
-                     impl.size - fmt::k_signature_size - impl.content_end);
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, impl.digest.data(), &len);
-    EVP_MD_CTX_free(ctx);
+    Sha256 sha;
+    sha.update(impl.base, impl.content_start);
+    sha.update(impl.base + impl.content_end, impl.size - fmt::k_signature_size - impl.content_end);
+    impl.digest = sha.finish();
 }
 
 Status check_signature(const Snapshot::Impl& impl, const std::string& name,
@@ -345,9 +345,7 @@ Status check_signature(const Snapshot::Impl& impl, const std::string& name,
                                          std::to_string(trusted.size()) + " trusted key(s)");
     }
     const std::uint64_t signature_offset = impl.size - fmt::k_signature_size;
-    std::string message(fmt::k_signature_context);
-    message.push_back('\0');
-    message.append(reinterpret_cast<const char*>(impl.digest.data()), impl.digest.size());
+    const std::string message = signature_message(impl.digest);
     SignatureBytes sig{};
     std::memcpy(sig.data(), impl.base + signature_offset, sig.size());
     if (!verify_signature(*key, reinterpret_cast<const std::uint8_t*>(message.data()),
@@ -435,11 +433,8 @@ Status load_index(const Snapshot::Impl& impl, const SectionInfo& sec, const std:
     mphf.bucket_count = bytes::load<std::uint64_t>(p + 16);
     mphf.dense_buckets = bytes::load<std::uint64_t>(p + 24);
     mphf.dense_threshold = bytes::load<std::uint64_t>(p + 32);
-    for (std::size_t i = 40; i < fmt::k_index_header_size; ++i) {
-        if (p[i] != 0) {
-            return Status::corruption(where + ": reserved byte " + std::to_string(i) +
-                                      " is not zero");
-        }
+    if (Status st = check_reserved(p, 40, fmt::k_index_header_size, where); !st) {
+        return st;
     }
     if (mphf.key_count != impl.link_count) {
         return Status::corruption(where + ": key count " + std::to_string(mphf.key_count) +

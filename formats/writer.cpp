@@ -6,9 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include <openssl/evp.h>
-
 #include "formats/bytes.h"
+#include "formats/sha256.h"
 
 namespace shortlink::formats {
 
@@ -30,24 +29,6 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
     }
     return out;
 }
-
-// The digest every SHA-256 here is computed with; an EVP context wrapped for RAII.
-class Sha256 {
-public:
-    Sha256() : m_ctx(EVP_MD_CTX_new()) { reset(); }
-    ~Sha256() { EVP_MD_CTX_free(m_ctx); }
-    Sha256(const Sha256&) = delete;
-    Sha256& operator=(const Sha256&) = delete;
-    void reset() { EVP_DigestInit_ex(m_ctx, EVP_sha256(), nullptr); }
-    void update(const void* p, std::size_t n) { EVP_DigestUpdate(m_ctx, p, n); }
-    void finish(std::uint8_t* out) {
-        unsigned int len = 0;
-        EVP_DigestFinal_ex(m_ctx, out, &len);
-    }
-
-private:
-    EVP_MD_CTX* m_ctx;
-};
 
 }  // namespace
 
@@ -81,7 +62,6 @@ private:
         const std::size_t at = m_digests.size();
         m_digests.resize(at + format::k_block_digest_size);
         m_sha.finish(m_digests.data() + at);
-        m_sha.reset();
         m_fill = 0;
     }
 
@@ -262,14 +242,11 @@ Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
     }
 
     // The snapshot digest: what precedes the content, then the digests region.
-    std::uint8_t digest[32];
     Sha256 sha;
     sha.update(head.data(), head.size());
     sha.update(tail.data(), tail.size());
-    sha.finish(digest);
-    std::string message(format::k_signature_context);
-    message.push_back('\0');
-    message.append(reinterpret_cast<const char*>(digest), sizeof digest);
+    const Sha256Digest digest = sha.finish();
+    const std::string message = signature_message(digest);
     auto sig = key.sign(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
     if (!sig) {
         return sig.status();
@@ -284,7 +261,7 @@ Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
 
     WrittenSnapshot out;
     out.bytes = file_size;
-    out.sha256_hex = to_hex(digest, sizeof digest);
+    out.sha256_hex = to_hex(digest.data(), digest.size());
     out.key_id = key.key_id();
     return out;
 }

@@ -224,18 +224,6 @@ private:
             std::move(done));
     }
 
-    // Coalesces a burst of directory events into one scan.
-    void schedule_scan() {
-        if (m_scan_pending) {
-            return;
-        }
-        m_scan_pending = true;
-        boost::asio::post(m_io, [this] {
-            m_scan_pending = false;
-            rescan();
-        });
-    }
-
     Status watch_directory() {
         const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (fd < 0) {
@@ -257,7 +245,7 @@ private:
                                           return;
                                       }
                                       if (n > 0) {
-                                          schedule_scan();
+                                          rescan();
                                       }
                                       read_inotify();
                                   });
@@ -343,7 +331,6 @@ private:
     std::array<char, 4096> m_events{};
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
-    bool m_scan_pending = false;  // control thread: a scan is posted to m_io
     bool m_draining = false;
     std::atomic<bool> m_deadline_passed{false};
     std::thread m_watcher;

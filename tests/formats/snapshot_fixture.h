@@ -14,11 +14,10 @@
 #include <sstream>
 #include <string>
 
-#include <openssl/evp.h>
-
 #include "formats/bytes.h"
 #include "formats/hash.h"
 #include "formats/keys.h"
+#include "formats/sha256.h"
 #include "formats/snapshot_format.h"
 
 namespace shortlink::test {
@@ -107,10 +106,8 @@ inline std::string reseal(std::string bytes, const formats::SigningKey& key) {
             fits(start, end - start) && blocks <= (dig_len - fmt::k_digests_header_size) / 32) {
             for (std::uint64_t i = 0; i < blocks && start + i * block < end; ++i) {
                 const std::uint64_t b = start + i * block;
-                unsigned int len = 0;
-                EVP_Digest(p + b, std::min(block, end - b),
-                           p + dig_off + fmt::k_digests_header_size + 32 * i, &len, EVP_sha256(),
-                           nullptr);
+                const formats::Sha256Digest h = formats::sha256(p + b, std::min(block, end - b));
+                std::memcpy(p + dig_off + fmt::k_digests_header_size + 32 * i, h.data(), h.size());
             }
         }
     }
@@ -125,17 +122,10 @@ inline std::string reseal(std::string bytes, const formats::SigningKey& key) {
         const auto start = formats::bytes::load<std::uint64_t>(p + dig_off + 8);
         const std::uint64_t sig_at = size - fmt::k_signature_size;
         if (start <= dig_off && dig_off <= sig_at) {
-            unsigned char digest[32];
-            unsigned int len = 0;
-            EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-            EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-            EVP_DigestUpdate(ctx, p, start);
-            EVP_DigestUpdate(ctx, p + dig_off, sig_at - dig_off);
-            EVP_DigestFinal_ex(ctx, digest, &len);
-            EVP_MD_CTX_free(ctx);
-            std::string message(fmt::k_signature_context);
-            message.push_back('\0');
-            message.append(reinterpret_cast<const char*>(digest), 32);
+            formats::Sha256 sha;
+            sha.update(p, start);
+            sha.update(p + dig_off, sig_at - dig_off);
+            const std::string message = formats::signature_message(sha.finish());
             auto sig = key.sign(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
             if (sig) {
                 std::memcpy(p + sig_at, sig->data(), sig->size());
