@@ -5,7 +5,7 @@ import subprocess
 import threading
 import time
 
-from servers import HERE, cpu_seconds, pss_kib
+from servers import HERE, cpu_counters, cpu_seconds, pss_kib, steal_pct
 
 LUA_SCRIPT = os.path.join(HERE, "random_codes.lua")
 MAX_DURATION_S = 10  # BENCH.md: every load run is bounded, wrk -d of at most 10 s.
@@ -72,6 +72,7 @@ class WrkRun:
 
     def start(self):
         self.cpu_before = cpu_seconds(self.server.pids())
+        self.counters_before = cpu_counters()
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
         if self.sample_memory:
@@ -92,12 +93,14 @@ class WrkRun:
             if self._sampler is not None:
                 self._sampler.join()
         cpu = cpu_seconds(self.server.pids()) - self.cpu_before
+        steal = steal_pct(self.counters_before, cpu_counters())
         if self.proc.returncode != 0:
             raise RuntimeError("wrk failed (%d):\n%s" % (self.proc.returncode, output))
         result = parse_wrk(output)
         result["server_cpu_s"] = cpu
         result["cpu_us_per_req"] = cpu * 1e6 / result["requests"] if result["requests"] else None
         result["peak_pss_kib"] = self.peak_pss if self.sample_memory else None
+        result["steal_pct"] = steal
         return result
 
 
