@@ -58,7 +58,8 @@ std::uint64_t Checksum::digest() {
     return m_state;
 }
 
-std::uint64_t checksum(const void* data, std::size_t len) {
+std::uint64_t checksum(const void* data, std::size_t len,
+                       const std::function<void()>& between_chunks) {
     static_assert(format::k_checksum_chunk == 65536);
     const auto* p = static_cast<const unsigned char*>(data);
     std::uint64_t state = format::k_checksum_seed;
@@ -67,6 +68,9 @@ std::uint64_t checksum(const void* data, std::size_t len) {
         state = hash128(p, take, state).lo;
         p += take;
         len -= take;
+        if (between_chunks && len > 0) {
+            between_chunks();
+        }
     }
     return state;
 }

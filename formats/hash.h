@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <string_view>
 
 namespace shortlink::formats {
@@ -114,7 +115,9 @@ private:
     std::size_t m_fill = 0;
 };
 
-// One-shot checksum of a whole buffer; equal to Checksum over the same bytes.
-std::uint64_t checksum(const void* data, std::size_t len);
+// One-shot checksum of a whole buffer; equal to Checksum over the same bytes. `between_chunks`,
+// when set, runs after every 64 KiB chunk (a long pass can pause there).
+std::uint64_t checksum(const void* data, std::size_t len,
+                       const std::function<void()>& between_chunks = {});
 
 }  // namespace shortlink::formats

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "formats/bytes.h"
@@ -56,10 +57,28 @@ struct Snapshot::Impl {
     Status failure;  // guarded by failure_mutex: the first failed check
     std::atomic<std::int64_t> failed_block{-1};  // set when a lookup met a bad block
 
-    ~Impl() {
-        if (mapped && base != nullptr) {
-            ::munmap(const_cast<std::uint8_t*>(base), size);
+    std::function<void()> pace;  // OpenOptions::pace
+
+    void pause() const {
+        if (pace) {
+            pace();
         }
+    }
+
+    ~Impl() {
+        if (!mapped || base == nullptr) {
+            return;
+        }
+        // Unmapping 1 GB is tens of milliseconds in the kernel: in pieces, pausing between
+        // them, when the owner asked for pauses.
+        constexpr std::size_t k_piece = std::size_t{1} << 20;
+        std::size_t done = 0;
+        while (pace && size - done > k_piece) {
+            ::munmap(const_cast<std::uint8_t*>(base) + done, k_piece);
+            done += k_piece;
+            pace();
+        }
+        ::munmap(const_cast<std::uint8_t*>(base) + done, size - done);
     }
 };
 
@@ -105,7 +124,7 @@ bool is_deferred(const SectionInfo& s) {
 }
 
 Status check_checksum(const Snapshot::Impl& impl, const std::string& name, const SectionInfo& s) {
-    if (checksum(impl.base + s.offset, s.length) != s.checksum) {
+    if (checksum(impl.base + s.offset, s.length, impl.pace) != s.checksum) {
         return Status::corruption(name + ": " + section_label(s.type) + " checksum mismatch");
     }
     return Status::ok();
@@ -497,6 +516,9 @@ Status load_slots(const Snapshot::Impl& impl, const SectionInfo& slot_sec,
     const std::uint8_t* strings = impl.base + str_sec.offset;
     std::uint64_t occupied = 0;
     for (std::uint64_t i = 0; i < mphf.slot_count; ++i) {
+        if (i % 4096 == 4095) {
+            impl.pause();
+        }
         const std::uint8_t* s = slots + i * fmt::k_slot_size;
         const auto fp = bytes::load<std::uint32_t>(s);
         const auto meta = bytes::load<std::uint32_t>(s + 4);
@@ -598,6 +620,7 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
     Impl& impl = *m_impl;
     const std::string& name = impl.path;
     const bool lazy = options.lazy_content && options.verify_signature;
+    impl.pace = std::move(options.pace);
     Parsed parsed;
     if (Status s = check_header(impl, name); !s) {
         return s;
@@ -633,6 +656,7 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
             if (!needed) {
                 continue;
             }
+            impl.pause();
             if (!block_matches(impl, i)) {
                 return explain_block(impl, name, i);
             }
@@ -711,6 +735,7 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
         if (state == 1) {
             continue;
         }
+        impl.pause();
         if (state == 2 || !block_matches(impl, i)) {
             impl.block_state[i].store(2, std::memory_order_release);
             return failed(explain_block(impl, impl.path, i));
@@ -884,12 +909,17 @@ void Snapshot::for_each_link(const std::function<void(const LinkView&)>& fn) con
 
 void Snapshot::prefault() const {
     const Impl& impl = *m_impl;
-    if (impl.mapped) {
-        ::madvise(const_cast<std::uint8_t*>(impl.base), impl.size, MADV_WILLNEED);
-    }
+    constexpr std::size_t k_piece = std::size_t{1} << 20;
     volatile std::uint8_t sink = 0;
-    for (std::size_t off = 0; off < impl.size; off += 4096) {
-        sink = sink ^ impl.base[off];
+    for (std::size_t piece = 0; piece < impl.size; piece += k_piece) {
+        const std::size_t end = std::min(impl.size, piece + k_piece);
+        if (impl.mapped) {
+            ::madvise(const_cast<std::uint8_t*>(impl.base) + piece, end - piece, MADV_WILLNEED);
+        }
+        for (std::size_t off = piece; off < end; off += 4096) {
+            sink = sink ^ impl.base[off];
+        }
+        impl.pause();
     }
     (void)sink;
 }

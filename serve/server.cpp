@@ -6,6 +6,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,10 @@ namespace shortlink::serve {
 namespace {
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// Thread names show in top -H, ps -L and perf, so an operator can tell the request threads from
+// the loader (at most 15 characters).
+void name_thread(const std::string& name) { pthread_setname_np(pthread_self(), name.c_str()); }
 
 std::string json_escape(std::string_view s) {
     std::string out;
@@ -70,9 +75,12 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
 }
 
 // The loader thread verifies snapshots: seconds of CPU for 10M links. It runs under SCHED_IDLE,
-// which the kernel preempts the moment a request thread wakes. At nice 10 it still held a core
-// for milliseconds after a wake-up (the scheduler's sleeper credit), and p99 during a 10M-link
-// swap rose 18x. Idle time is enough: a busy server only keeps its current snapshot longer.
+// which the kernel preempts the moment a request thread of this process wakes. At nice 10 it
+// still held a core for milliseconds after a wake-up (the scheduler's sleeper credit), and p99
+// during a 10M-link swap rose 18x. Against other processes SCHED_IDLE is not enough (they are
+// weighed against this process's task group), so its passes also pause every 200 us
+// (snapshot_manager.cpp, pace_loader). Idle time is enough: a busy server only keeps its current
+// snapshot longer.
 
 // The control thread's state: everything that is not on the request path. Snapshot verification
 // runs on a separate loader thread so that signals, /readyz and /metrics answer while it works.
@@ -132,8 +140,11 @@ public:
                 .num("port", e.port()).num("threads", threads).emit(m_log_fd);
         }
         std::vector<std::thread> threads_running;
-        for (auto& w : m_workers) {
-            threads_running.emplace_back([&w] { w->run(); });
+        for (std::size_t i = 0; i < m_workers.size(); ++i) {
+            threads_running.emplace_back([this, i] {
+                name_thread("sl-worker-" + std::to_string(i));
+                m_workers[i]->run();
+            });
         }
         sd_notify(0, "READY=1");
         on_loader([this] { return m_manager.settle(m_cancel_load); });
@@ -173,6 +184,7 @@ private:
 
     void start_loader() {
         m_loader = std::thread([this] {
+            name_thread("sl-loader");
             sched_param idle{};
             if (const int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle); err != 0) {
                 LogLine("warn", "loader_priority").str("detail", std::strerror(err)).emit(m_log_fd);

@@ -42,6 +42,12 @@ class ServeColdStart(ServeCase):
         with open(self.stderr_path) as f:
             events = [json.loads(line)["event"] for line in f if line.startswith("{")]
         self.assertIn("snapshot_verified", events)
+        # Named threads, so an operator can tell the loader from the request threads in top -H.
+        names = set()
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            with open(f"/proc/{self.proc.pid}/task/{task}/comm") as f:
+                names.add(f.read().strip())
+        self.assertTrue({"sl-loader", "sl-worker-0", "sl-worker-1"} <= names, names)
 
     def test_damage_in_a_deferred_block_falls_back_to_older(self):
         self.compile()

@@ -336,3 +336,57 @@ TEST_CASE("LazyOpenMalformedSlotSignedByTrustedKey", "[reader]") {
     CHECK_FALSE(s.intact());
     CHECK(contains(s.finish_verification(), "slot"));
 }
+
+TEST_CASE("PaceRunsBetweenBoundedPiecesOfEveryLongPass", "[reader]") {
+    // A server's loader passes OpenOptions::pace to give its core back during seconds of
+    // verification: it must run between 64 KiB blocks, during prefault() and the unmapping, and
+    // never on the request path. Every answer and error stays what it is without it.
+    auto key = test::test_key();
+    test::TempDir dir;
+    const std::string path = dir.path + "/links-3.slsnap";
+    test::write_file(path, make_snapshot(key, 80000));
+    const std::uint64_t size = test::read_file(path).size();
+    const std::uint64_t blocks = size / fmt::k_block_size;
+    REQUIRE(size > 3 * (std::uint64_t{1} << 20));  // several unmapping pieces
+
+    std::uint64_t calls = 0;
+    formats::OpenOptions options;
+    options.pace = [&calls] { ++calls; };
+    {
+        auto snap = formats::Snapshot::open(path, {key.trusted()}, options);
+        REQUIRE(snap);
+        CHECK((*snap)->fully_verified());
+        CHECK(calls >= 2 * blocks);  // the section checksums' chunks, then every block digest
+        const std::uint64_t after_open = calls;
+        for (int i = 0; i < 80000; i += 13) {
+            REQUIRE((*snap)->lookup(domain_of(**snap, i), code_of(i)));
+        }
+        CHECK(calls == after_open);
+        (*snap)->prefault();
+        CHECK(calls >= after_open + size / (std::uint64_t{1} << 20));
+        calls = 0;
+    }
+    CHECK(calls >= size / (std::uint64_t{1} << 20) - 1);  // unmapped in pieces
+
+    calls = 0;
+    options.lazy_content = true;
+    auto lazy = formats::Snapshot::open(path, {key.trusted()}, options);
+    REQUIRE(lazy);
+    const std::uint64_t after_lazy_open = calls;
+    CHECK(after_lazy_open < blocks);  // only the small sections
+    for (int i = 0; i < 80000; i += 13) {
+        REQUIRE((*lazy)->lookup(domain_of(**lazy, i), code_of(i)));
+    }
+    CHECK(calls == after_lazy_open);  // block proofs on lookup never pause
+    REQUIRE((*lazy)->finish_verification().is_ok());
+    CHECK(calls > after_lazy_open);
+
+    std::string damaged = test::read_file(path);
+    const formats::SectionInfo strings = section_named(damaged, "strings");
+    damaged[strings.offset + strings.length / 2] ^= 0x20;
+    test::write_file(path, damaged);
+    options.lazy_content = false;
+    const Status paced = formats::Snapshot::open(path, {key.trusted()}, options).status();
+    CHECK(paced.message() == formats::Snapshot::open(path, {key.trusted()}).status().message());
+    CHECK(contains(paced, "section 4 (strings) checksum mismatch"));
+}
