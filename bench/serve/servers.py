@@ -209,21 +209,29 @@ class KeepAliveProbe:
             return None, str(error)
 
 
-def watch_for_redirect(port, code, url, until, poll_s=0.005):
-    """Polls GET /code over one keep-alive connection until the monotonic time `until`, also
-    after the answer changed, so that a run where nothing changes carries the same polling as
-    one where it does. Returns when /code first answered 301 to url, or None."""
-    probe = KeepAliveProbe(port)
-    first = None
-    try:
+class RedirectWatch:
+    """Polls GET /code every poll_s over one keep-alive connection and remembers when it first
+    answered 301 to url (never, for url None). poll_until() may be called again and again: a
+    run where nothing changes carries the same polling as one where something does."""
+
+    def __init__(self, port, code, url, poll_s=0.005):
+        self.probe = KeepAliveProbe(port)
+        self.code = code
+        self.url = url
+        self.poll_s = poll_s
+        self.first = None
+
+    def poll_until(self, until):
         while time.monotonic() < until:
-            status, location = probe.get("/" + code)
-            if first is None and status == 301 and location == url:
-                first = time.monotonic()
-            time.sleep(poll_s)
-    finally:
-        probe.close()
-    return first
+            status, location = self.probe.get("/" + self.code)
+            if self.first is None and self.url is not None and status == 301 \
+                    and location == self.url:
+                self.first = time.monotonic()
+            time.sleep(self.poll_s)
+        return self.first
+
+    def close(self):
+        self.probe.close()
 
 
 class Server:
