@@ -620,7 +620,11 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
     Impl& impl = *m_impl;
     const std::string& name = impl.path;
     const bool lazy = options.lazy_content && options.verify_signature;
-    impl.pace = std::move(options.pace);
+    // A lazy open is milliseconds by design and a server's first answer waits for it: it runs
+    // through, and only the passes it leaves (finish_verification, prefault, unmapping) pause.
+    if (!lazy) {
+        impl.pace = std::move(options.pace);
+    }
     Parsed parsed;
     if (Status s = check_header(impl, name); !s) {
         return s;
@@ -684,6 +688,9 @@ Status Snapshot::load(const TrustedKeys& trusted, OpenOptions options) {
     m_seed = impl.hash_seed;
     m_slots = impl.base + parsed.slots->offset;
     m_strings = impl.base + parsed.strings->offset;
+    if (lazy) {
+        impl.pace = std::move(options.pace);
+    }
     m_state.store(lazy ? k_verifying : k_verified, std::memory_order_release);
     return Status::ok();
 }

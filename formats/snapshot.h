@@ -88,8 +88,8 @@ struct OpenOptions {
     // finish_verification(). Only with verify_signature; for a server's cold start.
     bool lazy_content = false;
     // Called between bounded pieces of the long passes over the file: verifying (at most one
-    // 64 KiB block or a few thousand slots apart), prefault() and the unmapping when the last
-    // holder drops the snapshot. A server passes a function that gives the core back to its
+    // 64 KiB block or a few thousand slots apart; a lazy open's own milliseconds excepted),
+    // prefault() and the unmapping when the last holder drops the snapshot. A server passes a function that gives the core back to its
     // request threads now and then; the passes run on whatever thread calls them, and the
     // request path (lookup) never calls it. Empty: the passes run through.
     std::function<void()> pace;
