@@ -22,6 +22,9 @@ namespace shortlink::formats {
 
 namespace fmt = format;
 
+// The paced passes over the mapping (prefault(), the unmapping) work in pieces of this size.
+constexpr std::size_t k_paced_piece = std::size_t{1} << 20;
+
 struct Snapshot::Impl {
     // Either a read-only mapping (m_mapped) or an owned copy (open_buffer).
     const std::uint8_t* base = nullptr;
@@ -71,11 +74,10 @@ struct Snapshot::Impl {
         }
         // Unmapping 1 GB is tens of milliseconds in the kernel: in pieces, pausing between
         // them, when the owner asked for pauses.
-        constexpr std::size_t k_piece = std::size_t{1} << 20;
         std::size_t done = 0;
-        while (pace && size - done > k_piece) {
-            ::munmap(const_cast<std::uint8_t*>(base) + done, k_piece);
-            done += k_piece;
+        while (pace && size - done > k_paced_piece) {
+            ::munmap(const_cast<std::uint8_t*>(base) + done, k_paced_piece);
+            done += k_paced_piece;
             pace();
         }
         ::munmap(const_cast<std::uint8_t*>(base) + done, size - done);
@@ -916,10 +918,9 @@ void Snapshot::for_each_link(const std::function<void(const LinkView&)>& fn) con
 
 void Snapshot::prefault() const {
     const Impl& impl = *m_impl;
-    constexpr std::size_t k_piece = std::size_t{1} << 20;
     volatile std::uint8_t sink = 0;
-    for (std::size_t piece = 0; piece < impl.size; piece += k_piece) {
-        const std::size_t end = std::min(impl.size, piece + k_piece);
+    for (std::size_t piece = 0; piece < impl.size; piece += k_paced_piece) {
+        const std::size_t end = std::min(impl.size, piece + k_paced_piece);
         if (impl.mapped) {
             ::madvise(const_cast<std::uint8_t*>(impl.base) + piece, end - piece, MADV_WILLNEED);
         }

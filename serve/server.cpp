@@ -77,9 +77,8 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
 // The loader thread verifies snapshots: seconds of CPU for 10M links. It runs under SCHED_IDLE,
 // which the kernel preempts the moment a request thread of this process wakes. At nice 10 it
 // still held a core for milliseconds after a wake-up (the scheduler's sleeper credit), and p99
-// during a 10M-link swap rose 18x. Against other processes SCHED_IDLE is not enough (they are
-// weighed against this process's task group), so its passes also pause every 200 us
-// (snapshot_manager.cpp, pace_loader). Idle time is enough: a busy server only keeps its current
+// during a 10M-link swap rose 18x. Against other processes it also pauses (pace_loader in
+// snapshot_manager.cpp says why). Idle time is enough: a busy server only keeps its current
 // snapshot longer.
 
 // The control thread's state: everything that is not on the request path. Snapshot verification
