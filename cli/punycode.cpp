@@ -30,7 +30,8 @@ std::uint32_t adapt(std::uint32_t delta, std::uint32_t num_points, bool first) {
     return k + (k_base - k_tmin + 1) * delta / (delta + k_skew);
 }
 
-// Strict UTF-8 decoding: no overlongs, no surrogates, nothing above U+10FFFF.
+}  // namespace
+
 Result<std::vector<std::uint32_t>> decode_utf8(std::string_view s) {
     std::vector<std::uint32_t> out;
     for (std::size_t i = 0; i < s.size();) {
@@ -77,8 +78,6 @@ Result<std::vector<std::uint32_t>> decode_utf8(std::string_view s) {
     }
     return out;
 }
-
-}  // namespace
 
 Result<std::string> label_to_ascii(std::string_view utf8_label) {
     bool ascii = true;

@@ -4,12 +4,19 @@
 // refuse anything that fails here.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "formats/status.h"
 
 namespace shortlink::validate {
+
+// Strict UTF-8 decoding into code points: invalid_argument, naming the byte, on a malformed or
+// truncated sequence, an overlong form, a surrogate, anything above U+10FFFF, or a control
+// character (C0, DEL, C1).
+Result<std::vector<std::uint32_t>> decode_utf8(std::string_view s);
 
 // Encodes a UTF-8 label into "xn--..." form; an all-ASCII label is returned unchanged.
 // invalid_argument on malformed UTF-8 or a code point that is a control character.

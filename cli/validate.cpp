@@ -55,17 +55,17 @@ bool is_code_char(char c) {
 // One label after punycode: LDH, 1-63 bytes, no hyphen at either end.
 Status check_label(std::string_view label, std::string_view host) {
     if (label.empty()) {
-        return Status::invalid_argument("host '" + std::string(host) + "' has an empty label");
+        return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' has an empty label");
     }
     if (label.size() > 63) {
-        return Status::invalid_argument("host '" + std::string(host) + "' has a label longer than 63 bytes");
+        return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' has a label longer than 63 bytes");
     }
     if (label.front() == '-' || label.back() == '-') {
-        return Status::invalid_argument("host '" + std::string(host) + "' has a label that starts or ends with '-'");
+        return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' has a label that starts or ends with '-'");
     }
     for (char c : label) {
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-            return Status::invalid_argument("host '" + std::string(host) + "' contains '" + std::string(1, c) +
+            return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' contains '" + std::string(1, c) +
                                             "'; only letters, digits, '-' and '.' are allowed");
         }
     }
@@ -185,7 +185,7 @@ Status check_code(std::string_view code) {
                                         std::to_string(k_max_code_bytes));
     }
     if (code.front() == '/' || code.back() == '/') {
-        return Status::invalid_argument("code '" + std::string(code) + "' must not start or end with '/'");
+        return Status::invalid_argument("code '" + printable(code, k_max_code_bytes) + "' must not start or end with '/'");
     }
     std::size_t start = 0;
     while (start <= code.size()) {
@@ -195,10 +195,10 @@ Status check_code(std::string_view code) {
         }
         std::string_view segment = code.substr(start, slash - start);
         if (segment.empty()) {
-            return Status::invalid_argument("code '" + std::string(code) + "' has an empty segment ('//')");
+            return Status::invalid_argument("code '" + printable(code, k_max_code_bytes) + "' has an empty segment ('//')");
         }
         if (segment == "." || segment == "..") {
-            return Status::invalid_argument("code '" + std::string(code) + "' has a '" + std::string(segment) +
+            return Status::invalid_argument("code '" + printable(code, k_max_code_bytes) + "' has a '" + std::string(segment) +
                                             "' segment");
         }
         for (std::size_t i = 0; i < segment.size(); ++i) {
@@ -219,7 +219,7 @@ Status check_code(std::string_view code) {
         start = slash + 1;
     }
     if (is_reserved_code(code)) {
-        return Status::invalid_argument("code '" + std::string(code) + "' is reserved");
+        return Status::invalid_argument("code '" + printable(code, k_max_code_bytes) + "' is reserved");
     }
     return Status::ok();
 }
@@ -253,7 +253,7 @@ Result<std::string> normalize_host(std::string_view host) {
         host.remove_suffix(1);  // the root label is implied
     }
     if (host.find(':') != std::string_view::npos) {
-        return Status::invalid_argument("host '" + std::string(host) + "' must not include a port or be an IPv6 literal");
+        return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' must not include a port or be an IPv6 literal");
     }
     std::string out;
     std::size_t start = 0;
@@ -270,7 +270,7 @@ Result<std::string> normalize_host(std::string_view host) {
         }
         auto ascii = label_to_ascii(label);
         if (!ascii) {
-            return Status::invalid_argument("host '" + std::string(host) + "': " + ascii.status().message());
+            return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "': " + ascii.status().message());
         }
         Status st = check_label(*ascii, host);
         if (!st) {
@@ -286,6 +286,72 @@ Result<std::string> normalize_host(std::string_view host) {
         return Status::invalid_argument("host is longer than " + std::to_string(k_max_host_bytes) + " bytes");
     }
     return out;
+}
+
+Result<std::string> normalize_blocked_host(std::string_view host) {
+    if (host.empty()) {
+        return Status::invalid_argument("destination host is empty");
+    }
+    // A UTF-8 host longer than this cannot fit 253 bytes of A-labels (a code point costs at least
+    // one punycode digit and at most four UTF-8 bytes); refused before anything quotes it.
+    if (host.size() > 4 * k_max_host_bytes) {
+        return Status::invalid_argument("destination host is " + std::to_string(host.size()) +
+                                        " bytes; a host name is at most " + std::to_string(k_max_host_bytes));
+    }
+    for (std::size_t i = 0; i < host.size(); ++i) {
+        auto c = static_cast<unsigned char>(host[i]);
+        if (c < 0x20 || c == 0x7f) {
+            return Status::invalid_argument("destination host contains control character " + hex_byte(c) +
+                                            " at byte " + std::to_string(i));
+        }
+        if (c == ' ') {
+            return Status::invalid_argument("destination host contains a space at byte " + std::to_string(i));
+        }
+    }
+    const std::string shown = printable(host);
+    if (host == "*") {
+        return Status::invalid_argument("'*' is not a destination host; name the host whose links to block");
+    }
+    if (host.find("://") != std::string_view::npos) {
+        return Status::invalid_argument("destination host '" + shown +
+                                        "' is a URL; give the host alone (e.g. evil.example)");
+    }
+    if (host.starts_with("*.")) {
+        return Status::invalid_argument("destination host '" + shown + "' has a wildcard; a block of '" +
+                                        printable(host.substr(2)) + "' already covers its subdomains");
+    }
+    if (host.find('@') != std::string_view::npos) {
+        return Status::invalid_argument("destination host '" + shown + "' contains user info ('@'); give the host alone");
+    }
+    if (host.find('/') != std::string_view::npos || host.find('?') != std::string_view::npos ||
+        host.find('#') != std::string_view::npos) {
+        return Status::invalid_argument("destination host '" + shown +
+                                        "' contains a path, query or fragment; give the host alone");
+    }
+    if (host.find(':') != std::string_view::npos || host.find('[') != std::string_view::npos) {
+        return Status::invalid_argument("destination host '" + shown +
+                                        "' has a port or is an IPv6 literal; give the host name alone "
+                                        "(a block covers every port)");
+    }
+    return normalize_host(host);
+}
+
+Status check_block_reason(std::string_view reason) {
+    if (reason.size() > k_max_reason_bytes) {
+        return Status::invalid_argument("reason is " + std::to_string(reason.size()) + " bytes; the limit is " +
+                                        std::to_string(k_max_reason_bytes));
+    }
+    auto decoded = decode_utf8(reason);
+    if (!decoded) {
+        return Status::invalid_argument("reason must be one line of UTF-8 text: " + decoded.status().message());
+    }
+    for (std::uint32_t cp : *decoded) {
+        // Explicit embeddings, overrides and isolates reorder what a terminal shows.
+        if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029) {
+            return Status::invalid_argument("reason contains a bidirectional or line-separator character");
+        }
+    }
+    return Status::ok();
 }
 
 Status check_tag(std::string_view tag) {

@@ -15,6 +15,7 @@ inline constexpr std::size_t k_max_url_bytes = 8192;   // 8 KiB: above what brow
 inline constexpr std::size_t k_max_code_bytes = 128;
 inline constexpr std::size_t k_max_host_bytes = 253;   // RFC 1035 name length without the root dot
 inline constexpr std::size_t k_max_tag_bytes = 64;
+inline constexpr std::size_t k_max_reason_bytes = 512;  // a block's reason: a sentence, not a report
 inline constexpr std::size_t k_generated_code_length = 7;
 // Base62 without look-alikes (0 O o, 1 l I i): 55 symbols, 55^7 ~ 1.5e12 codes.
 inline constexpr std::string_view k_code_alphabet =
@@ -32,6 +33,14 @@ bool is_reserved_code(std::string_view code);
 // A DNS name, lowercased, trailing dot removed, no port; non-ASCII labels become A-labels
 // (punycode, RFC 3492). "*" (the default domain) is accepted as is.
 Result<std::string> normalize_host(std::string_view host);
+
+// A destination host to block: what normalize_host() accepts except "*", refused with a message
+// that names what was pasted instead of a bare host (a URL, a path, a port, user@host, "*.").
+Result<std::string> normalize_blocked_host(std::string_view host);
+
+// Why a block was made: empty, or at most k_max_reason_bytes of UTF-8 without control or
+// bidirectional-override characters, so it prints as one honest line in tables and messages.
+Status check_block_reason(std::string_view reason);
 
 // 1-64 bytes of A-Za-z0-9-_.:
 Status check_tag(std::string_view tag);

@@ -164,6 +164,62 @@ TEST_CASE("NormalizesHosts", "[validate]") {
     }
 }
 
+TEST_CASE("HostMessagesNeverEchoHostileBytes", "[validate]") {
+    // A control character or a megabyte of host must not reach a terminal through an error.
+    const std::string message = normalize_host("exa\x1b[2Jmple.com").status().message();
+    CHECK(message.find('\x1b') == std::string::npos);
+    CHECK_THAT(message, Catch::Contains("\\x1b"));
+    CHECK(normalize_host(std::string(100000, 'a')).status().message().size() < 400);
+    CHECK(check_code("/" + std::string(127, '\x01')).message().size() < 600);
+    CHECK(check_code("a\x01/").message().find('\x01') == std::string::npos);
+}
+
+TEST_CASE("NormalizesBlockedHosts", "[validate]") {
+    CHECK(*normalize_blocked_host("Evil.Example.") == "evil.example");
+    CHECK(*normalize_blocked_host("b\xc3\xbc" "cher.de") == "xn--bcher-kva.de");
+    CHECK(*normalize_blocked_host("192.0.2.1") == "192.0.2.1");
+    struct Case {
+        std::string host;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"", "is empty"},
+        {"*", "not a destination host"},
+        {"https://evil.example/", "is a URL"},
+        {"*.evil.example", "already covers its subdomains"},
+        {"me@evil.example", "user info"},
+        {"evil.example/x", "path"},
+        {"evil.example#x", "fragment"},
+        {"evil.example:443", "port"},
+        {"[2001:db8::1]", "IPv6"},
+        {"evil\texample", "control character 0x09 at byte 4"},
+        {"evil example", "a space at byte 4"},
+        {std::string(1013, 'a'), "1013 bytes"},
+        {"ev!l.example", "contains '!'"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.host);
+        auto r = normalize_blocked_host(c.host);
+        REQUIRE_FALSE(r.is_ok());
+        CHECK_THAT(r.status().message(), Catch::Contains(c.message));
+    }
+}
+
+TEST_CASE("BlockReasonsAreOneLineOfText", "[validate]") {
+    CHECK(check_block_reason("").is_ok());
+    CHECK(check_block_reason("phishing in the spring flyer").is_ok());
+    CHECK(check_block_reason("Phishing \xc3\xbc" "ber Flyer \xe2\x80\x94 gemeldet").is_ok());
+    CHECK(check_block_reason(std::string(k_max_reason_bytes, 'r')).is_ok());
+    CHECK_THAT(check_block_reason(std::string(k_max_reason_bytes + 1, 'r')).message(), Catch::Contains("limit is 512"));
+    for (const std::string& bad : {std::string("two\nlines"), std::string("tab\there"), std::string("nul\0x", 5),
+                                  std::string("del\x7f"), std::string("c1 \xc2\x85"), std::string("bad \xff"),
+                                  std::string("overlong \xc0\xaf"), std::string("rlo \xe2\x80\xae"),
+                                  std::string("isolate \xe2\x81\xa6"), std::string("ls \xe2\x80\xa8")}) {
+        INFO(printable(bad));
+        CHECK(check_block_reason(bad).code() == shortlink::Status::Code::invalid_argument);
+    }
+}
+
 TEST_CASE("PunycodeRfc3492Vectors", "[validate]") {
     // Expected values cross-checked with Python's "punycode" codec.
     CHECK(*label_to_ascii("b\xc3\xbc" "cher") == "xn--bcher-kva");
