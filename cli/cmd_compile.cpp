@@ -214,7 +214,7 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     progress.phase("building the perfect hash");
     compiler::CompiledSnapshot compiled = unwrap(std::move(builder).build());
 
-    const std::uint64_t serial = unwrap(db.reserve_snapshot_serial());
+    const std::uint64_t serial = unwrap(db.reserve_serial("snapshot", 0));
     const std::string path = opt.out_dir + "/" + compiler::snapshot_file_name(serial);
     progress.phase("writing, signing and checking");
     compiler::SnapshotMeta meta;

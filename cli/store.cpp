@@ -1,6 +1,6 @@
 // The link store: connection set-up, the compiler's view, snapshots, link state names and
 // reading the audit trail. Links, their audit rows and bulk import are in store_links.cpp,
-// domains in store_domains.cpp, the schema in store_schema.cpp.
+// domains in store_domains.cpp, blocks in store_blocks.cpp, the schema in store_schema.cpp.
 #include "cli/store.h"
 
 #include <fcntl.h>
@@ -10,12 +10,14 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <utility>
 
 #include "cli/store_internal.h"
 
 namespace shortlink::store {
 
+using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -33,6 +35,8 @@ Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
     return Status::io_error(message);
 }
 
+std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
 }  // namespace detail
 
 namespace {
@@ -40,8 +44,6 @@ namespace {
 // How long a writer waits for another process's transaction before giving up. Long enough for
 // an import of 1M links in another terminal to finish, short enough to notice a stuck process.
 constexpr int k_busy_timeout_ms = 30000;
-
-std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
     // Memory statistics take a global mutex on every allocation; nothing here reads them.
@@ -335,13 +337,22 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
     return finish(Status::ok());
 }
 
-Result<std::uint64_t> Store::reserve_snapshot_serial() {
+Result<std::uint64_t> Store::reserve_serial(std::string_view kind, std::uint64_t at_least) {
+    if (kind != "snapshot" && kind != "overlay" && kind != "rollback") {
+        return Status::invalid_argument("unknown kind of published file '" + std::string(kind) +
+                                        "' (snapshot, overlay or rollback)");
+    }
+    if (at_least > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return Status::invalid_argument("serial " + std::to_string(at_least) + " is beyond what the store can record");
+    }
     Status st = m_impl->begin_write();
     if (!st) {
         return st;
     }
-    auto stmt = m_impl->prepare("INSERT INTO snapshots (serial, state, created_at) "
-                                "SELECT COALESCE(MAX(serial), 0) + 1, 'pending', ?1 FROM snapshots "
+    // MAX(?2, ...) in the INSERT itself: the highest serial is read under the write lock taken
+    // by begin_write(), so no other writer can reserve the same one in between.
+    auto stmt = m_impl->prepare("INSERT INTO snapshots (serial, state, created_at, kind) "
+                                "SELECT MAX(?2, COALESCE(MAX(serial), 0) + 1), 'pending', ?1, ?3 FROM snapshots "
                                 "RETURNING serial");
     if (!stmt) {
         m_impl->rollback_write();
@@ -350,10 +361,10 @@ Result<std::uint64_t> Store::reserve_snapshot_serial() {
     std::uint64_t serial = 0;
     {
         StmtUse s(**stmt);
-        s->bind(1, now_seconds());
+        s->bind(1, now_seconds()).bind(2, static_cast<std::int64_t>(at_least)).bind(3, kind);
         int rc = s->step();
         if (rc != SQLITE_ROW) {
-            Status err = detail::sqlite_error(m_impl->db.get(), rc, "cannot reserve a snapshot serial");
+            Status err = detail::sqlite_error(m_impl->db.get(), rc, "cannot reserve a serial");
             s.get().reset();
             m_impl->rollback_write();
             return err;
@@ -367,6 +378,19 @@ Result<std::uint64_t> Store::reserve_snapshot_serial() {
         return st;
     }
     return serial;
+}
+
+Result<std::uint64_t> Store::highest_serial() {
+    auto stmt = m_impl->prepare("SELECT COALESCE(MAX(serial), 0) FROM snapshots");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    int rc = s->step();
+    if (rc != SQLITE_ROW) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot read the highest serial");
+    }
+    return static_cast<std::uint64_t>(s->i64(0));
 }
 
 Status Store::complete_snapshot(const SnapshotRecord& r) {

@@ -174,7 +174,12 @@ public:
     // domains and their links are left out.
     Status read_for_compile(const std::function<void(const DomainRecord&)>& on_domain,
                             const std::function<void(const CompileLinkRow&)>& on_link);
-    Result<std::uint64_t> reserve_snapshot_serial();  // max(serial)+1, inserted as pending
+    // Reserves the serial of a file about to be published: max(at_least, highest serial + 1),
+    // recorded as pending with `kind` ("snapshot", "overlay" or "rollback"; anything else is
+    // invalid_argument). Every kind draws from one sequence, read and written in one IMMEDIATE
+    // transaction, so two processes never get the same serial and serials never go back.
+    Result<std::uint64_t> reserve_serial(std::string_view kind, std::uint64_t at_least);
+    Result<std::uint64_t> highest_serial();  // of any kind and state; 0 when none
     Status complete_snapshot(const SnapshotRecord& record);
     Result<std::vector<SnapshotRecord>> list_snapshots();  // completed ones, by serial
 

@@ -29,6 +29,9 @@ struct StmtFinalizer {
 // A Status for a failed SQLite call, with the connection's message.
 Status sqlite_error(sqlite3* db, int rc, std::string_view what);
 
+// The store's one clock: Unix seconds, for created/updated times and audit rows.
+std::int64_t now_seconds();
+
 // A prepared statement; reset() before reuse, bind by 1-based index.
 class Stmt {
 public:
@@ -141,8 +144,10 @@ struct Store::Impl {
 };
 
 // Schema and migrations (store_schema.cpp).
-Status migrate(sqlite3* db);
 int current_schema_version();
+// Brings the database to schema version `target` (tests build older databases with a lower one);
+// a database already past `target` is left alone, one newer than this build refused.
+Status migrate(sqlite3* db, int target = current_schema_version());
 
 // JSON of a link for the audit log (store_links.cpp): Unix-second times, every field.
 std::string link_audit_json(const Link& link);

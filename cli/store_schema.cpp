@@ -97,7 +97,33 @@ CREATE TABLE snapshots (
 );
 )sql";
 
-constexpr const char* k_migrations[] = {k_migration_1};
+// Migration 2: blocks (the deny set an overlay publishes) and the kind of each published file.
+//
+// One row per block; an unblock deletes the row and the audit log keeps the history. host is the
+// served domain's host ("*" for the default domain) for link and domain blocks, the destination
+// host (lowercase A-label) for destination blocks; code is set for link blocks only, folded to
+// ASCII lowercase on a case-insensitive domain because that is how the snapshot stores the code
+// and how the server looks it up. Blocks name hosts rather than domain ids so that a block
+// outlives the removal of its domain and the destination blocks need no row of their own.
+// snapshots.kind: snapshots, deny overlays and rollback snapshots take their serials from the
+// one sequence of this table, so a server comparing serials never sees one go back.
+constexpr const char* k_migration_2 = R"sql(
+CREATE TABLE blocks (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind = 'link' OR kind = 'domain' OR kind = 'destination'),
+    host       TEXT NOT NULL CHECK (host <> ''),
+    code       TEXT NOT NULL DEFAULT '' CHECK ((code <> '') = (kind = 'link')),
+    reason     TEXT NOT NULL DEFAULT '',
+    actor      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (kind, host, code)
+);
+
+ALTER TABLE snapshots ADD COLUMN kind TEXT NOT NULL DEFAULT 'snapshot'
+    CHECK (kind = 'snapshot' OR kind = 'overlay' OR kind = 'rollback');
+)sql";
+
+constexpr const char* k_migrations[] = {k_migration_1, k_migration_2};
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 
 int read_user_version(sqlite3* db) {
@@ -128,9 +154,12 @@ Status exec(sqlite3* db, const std::string& sql, std::string_view what) {
 
 int current_schema_version() { return k_schema_version; }
 
-Status migrate(sqlite3* db) {
+Status migrate(sqlite3* db, int target) {
+    if (target < 1 || target > k_schema_version) {
+        return Status::invalid_argument("no schema version " + std::to_string(target));
+    }
     // Fast path for every open after the first: an up-to-date database needs no write lock.
-    if (read_user_version(db) == k_schema_version) {
+    if (read_user_version(db) == target) {
         return Status::ok();
     }
     // BEGIN IMMEDIATE so two processes opening a fresh file cannot both run migration 1; the
@@ -150,7 +179,7 @@ Status migrate(sqlite3* db) {
                                    " is newer than this shortlink understands (" +
                                    std::to_string(k_schema_version) + "); upgrade shortlink");
     }
-    for (int next = version; next < k_schema_version; ++next) {
+    for (int next = version; next < target; ++next) {
         st = exec(db, k_migrations[next], "migration " + std::to_string(next + 1) + " failed");
         if (st) {
             st = exec(db, "PRAGMA user_version = " + std::to_string(next + 1), "set user_version");

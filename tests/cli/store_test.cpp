@@ -555,8 +555,8 @@ TEST_CASE("ReadForCompileStreamsEveryLiveLink", "[store]") {
 TEST_CASE("SnapshotSerialsIncrease", "[store]") {
     TempDb t;
     Store s = std::move(Store::create(t.path, "test").value());
-    auto a = s.reserve_snapshot_serial();
-    auto b = s.reserve_snapshot_serial();
+    auto a = s.reserve_serial("snapshot", 0);
+    auto b = s.reserve_serial("snapshot", 0);
     REQUIRE(a.is_ok());
     REQUIRE(b.is_ok());
     CHECK(*b == *a + 1);
@@ -592,4 +592,101 @@ TEST_CASE("StoreIsMovable", "[store]") {
     Store a = std::move(Store::create(t.path, "test").value());
     Store b = std::move(a);
     CHECK(b.add_link(make_link("moved"), no_code).is_ok());
+}
+
+TEST_CASE("ReserveSerialNeverGoesBackAndHonoursAtLeast", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    CHECK(*s.highest_serial() == 0);
+    CHECK(*s.reserve_serial("snapshot", 0) == 1);
+    CHECK(*s.reserve_serial("overlay", 0) == 2);  // one sequence for every kind
+    CHECK(*s.reserve_serial("overlay", 100) == 100);
+    CHECK(*s.reserve_serial("rollback", 50) == 101);  // at_least below the highest: highest + 1
+    CHECK(*s.reserve_serial("snapshot", 101) == 102);
+    CHECK(*s.highest_serial() == 102);
+    CHECK(s.reserve_serial("patch", 0).status().code() == Status::Code::invalid_argument);
+    CHECK(s.reserve_serial("snapshot", std::uint64_t{1} << 63).status().code() == Status::Code::invalid_argument);
+    CHECK(*s.highest_serial() == 102);  // refused reservations left nothing behind
+
+    // Each reservation records its kind as pending.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT serial, kind, state FROM snapshots ORDER BY serial", -1, &stmt, nullptr) ==
+            SQLITE_OK);
+    std::vector<std::string> rows;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        rows.push_back(std::to_string(sqlite3_column_int64(stmt, 0)) + " " +
+                       reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)) + " " +
+                       reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2)));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    CHECK(rows == std::vector<std::string>{"1 snapshot pending", "2 overlay pending", "100 overlay pending",
+                                           "101 rollback pending", "102 snapshot pending"});
+}
+
+TEST_CASE("ReserveSerialFromTwoConnectionsNeverRepeats", "[store]") {
+    TempDb t;
+    Store a = std::move(Store::create(t.path, "test").value());
+    Store b = std::move(Store::open(t.path).value());
+    std::vector<std::uint64_t> serials;
+    for (int i = 0; i < 10; ++i) {
+        serials.push_back(*a.reserve_serial("snapshot", 0));
+        serials.push_back(*b.reserve_serial("overlay", 0));
+    }
+    for (std::size_t i = 1; i < serials.size(); ++i) {
+        CHECK(serials[i] == serials[i - 1] + 1);
+    }
+}
+
+TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
+    TempDb t;
+    {
+        // A database exactly as a version-1 build left it, with a link and a compiled snapshot.
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+        REQUIRE(migrate(db, 1).is_ok());
+        for (const char* sql :
+             {"INSERT INTO links (domain_id, code, destination, created_at, updated_at) "
+              "VALUES (1, 'old', 'https://example.com/old', 5, 5)",
+              "INSERT INTO audit_log (at, actor, action, host, code, link_id) VALUES (5, 'v1', 'add', '*', 'old', 1)",
+              "INSERT INTO snapshots (serial, state, created_at, sha256_hex) VALUES (7, 'complete', 6, 'ab')"}) {
+            REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+        }
+        sqlite3_close(db);
+    }
+    std::string has_blocks;
+    raw_exec(t.path, "SELECT 1 FROM blocks", &has_blocks);
+    CHECK_THAT(has_blocks, Catch::Contains("no such table"));
+
+    auto opened = Store::open(t.path);
+    REQUIRE(opened.is_ok());
+    Store s = std::move(opened).value();
+    auto link = s.get_link("", "old");
+    REQUIRE(link.is_ok());
+    CHECK(link->destination == "https://example.com/old");
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history("", "old", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].actor == "v1");
+    auto snaps = s.list_snapshots();
+    REQUIRE(snaps->size() == 1);
+    CHECK((*snaps)[0].serial == 7);
+    CHECK(*s.highest_serial() == 7);
+    CHECK(*s.reserve_serial("overlay", 0) == 8);
+    std::string kind;
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT kind FROM snapshots WHERE serial = 7", -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    kind = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(stmt, 0) == Store::schema_version());
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    CHECK(kind == "snapshot");  // files compiled before migration 2 were all snapshots
 }
