@@ -149,6 +149,23 @@ enum class OnConflict { fail, skip, update };
 
 enum class PutOutcome { inserted, updated, skipped };
 
+// What a block covers: one link (domain, code), a whole served domain, or every link whose
+// destination host is the blocked host or a subdomain of it.
+enum class BlockKind : std::uint8_t { link = 1, domain = 2, destination = 3 };
+
+std::string_view block_kind_name(BlockKind kind);             // "link", "domain", "destination"
+std::optional<BlockKind> parse_block_kind(std::string_view name);
+
+struct BlockRecord {             // one row of the blocks table
+    std::int64_t id = 0;
+    BlockKind kind = BlockKind::link;
+    std::string host;            // link, domain: the domain's host ("*": default); destination: its host
+    std::string code;            // link blocks only: as the server looks it up (folded on a ci domain)
+    std::string reason;
+    std::string actor;
+    std::int64_t created_at = 0; // Unix seconds
+};
+
 // Generates a candidate code for add_link when none is given (a CSPRNG in cli/validate.h).
 using CodeGenerator = std::function<std::string()>;
 
@@ -220,6 +237,20 @@ public:
     Status put_links(const std::vector<LinkInput>& inputs, OnConflict on_conflict, std::vector<PutOutcome>& outcomes);
     std::uint64_t bulk_domains_created() const;  // by the open (or last) bulk transaction
     Status end_bulk(bool commit);
+
+    // ---- blocks --------------------------------------------------------------------------------
+    // The deny set. A link block needs an existing link (any state) on a domain that is not
+    // removed; a domain block such a domain ("" or "*": the default); a destination block only a
+    // valid host (normalized here: lowercase, A-labels), since it may precede any link to it.
+    // `code` is ignored except for link blocks. Blocking what is blocked is a conflict naming when,
+    // by whom and why; removing what is not blocked is not_found. Each change appends its audit
+    // row ("block" / "unblock", the block as {"kind","host","code","reason"}) in the same
+    // transaction; on any error nothing is written.
+    Result<BlockRecord> add_block(BlockKind kind, std::string_view host, std::string_view code,
+                                  std::string_view reason);
+    // Returns the removed block. Works on blocks of removed domains too.
+    Result<BlockRecord> remove_block(BlockKind kind, std::string_view host, std::string_view code);
+    Result<std::vector<BlockRecord>> list_blocks();  // ordered by kind (link, domain, destination), host, code
 
     // ---- audit ---------------------------------------------------------------------------------
     // Newest first; `code` empty: every entry. The callback returns false to stop.

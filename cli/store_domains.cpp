@@ -99,6 +99,11 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
                                              "existing codes of " + record.host + " differ only in case"));
         }
     }
+    // So do blocks left from that earlier life.
+    st = refold_link_blocks(*m_impl, *added);
+    if (!st) {
+        return fail(st);
+    }
     st = m_impl->audit("domain-add", record.host, "", 0, "", domain_json(*added));
     if (st) {
         st = m_impl->commit_write();
@@ -184,12 +189,18 @@ Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch&
         if (!ci) {
             return fail(ci.status());
         }
-        StmtUse s(**ci);
-        s->bind(1, after.id).bind(2, std::int64_t{after.case_insensitive});
-        int rc = s->step();
-        if (rc != SQLITE_DONE) {
-            return fail(Status::conflict("cannot make " + after.host +
-                                         " case-insensitive: it has codes that differ only in case"));
+        {
+            StmtUse s(**ci);
+            s->bind(1, after.id).bind(2, std::int64_t{after.case_insensitive});
+            int rc = s->step();
+            if (rc != SQLITE_DONE) {
+                return fail(Status::conflict("cannot make " + after.host +
+                                             " case-insensitive: it has codes that differ only in case"));
+            }
+        }
+        st = refold_link_blocks(*m_impl, after);
+        if (!st) {
+            return fail(st);
         }
     }
     st = m_impl->audit("domain-set", after.host, "", 0, domain_json(*before), domain_json(after));

@@ -152,4 +152,9 @@ Status migrate(sqlite3* db, int target = current_schema_version());
 // JSON of a link for the audit log (store_links.cpp): Unix-second times, every field.
 std::string link_audit_json(const Link& link);
 
+// Keeps the codes of `domain`'s link blocks spelt as the server looks them up after its case
+// rule was set (store_blocks.cpp): folded to ASCII lowercase on a case-insensitive domain, the
+// link's own spelling on a case-sensitive one. Runs inside the caller's write transaction.
+Status refold_link_blocks(Store::Impl& impl, const DomainRecord& domain);
+
 }  // namespace shortlink::store

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cli/store.h"
+#include "cli/validate.h"
 #include "cli/store_internal.h"  // link_audit_json: the shape an import row must match
 
 using namespace shortlink;
@@ -640,6 +641,348 @@ TEST_CASE("ReserveSerialFromTwoConnectionsNeverRepeats", "[store]") {
     }
 }
 
+namespace {
+
+// Every row of every table, in a stable order: what "the store is unchanged" compares.
+std::string dump(const std::string& path) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    std::string out;
+    for (const char* sql : {"SELECT * FROM domains ORDER BY id", "SELECT * FROM links ORDER BY id",
+                            "SELECT * FROM audit_log ORDER BY id", "SELECT * FROM snapshots ORDER BY serial",
+                            "SELECT * FROM blocks ORDER BY id"}) {
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+                const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+                out += text != nullptr ? text : "NULL";
+                out += '|';
+            }
+            out += '\n';
+        }
+        sqlite3_finalize(stmt);
+        out += "--\n";
+    }
+    sqlite3_close(db);
+    return out;
+}
+
+std::vector<AuditRecord> all_history(Store& s, const std::string& host = "", const std::string& code = "") {
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history(host, code, 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    return rows;
+}
+
+// A store with go.example (case-sensitive) holding "spring", and ci.example (case-insensitive)
+// holding "Docs".
+struct BlockFixture {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    BlockFixture() {
+        s.set_actor("alice");
+        DomainRecord go;
+        go.host = "go.example";
+        REQUIRE(s.add_domain(go).is_ok());
+        DomainRecord ci;
+        ci.host = "ci.example";
+        ci.case_insensitive = true;
+        REQUIRE(s.add_domain(ci).is_ok());
+        REQUIRE(s.add_link(make_link("spring", "go.example"), no_code).is_ok());
+        REQUIRE(s.add_link(make_link("Docs", "ci.example"), no_code).is_ok());
+        REQUIRE(s.add_link(make_link("home"), no_code).is_ok());
+    }
+};
+
+}  // namespace
+
+TEST_CASE("BlockLinkRecordsWhoWhenWhy", "[store][blocks]") {
+    BlockFixture f;
+    auto b = f.s.add_block(BlockKind::link, "go.example", "spring", "phishing in the spring flyer");
+    REQUIRE(b.is_ok());
+    CHECK(b->kind == BlockKind::link);
+    CHECK(b->host == "go.example");
+    CHECK(b->code == "spring");
+    CHECK(b->reason == "phishing in the spring flyer");
+    CHECK(b->actor == "alice");
+    CHECK(b->created_at > 0);
+    CHECK(b->id > 0);
+    auto list = f.s.list_blocks();
+    REQUIRE(list.is_ok());
+    REQUIRE(list->size() == 1);
+    CHECK((*list)[0].id == b->id);
+    CHECK((*list)[0].created_at == b->created_at);
+    // A disabled or deleted link can be blocked too: a block outlives an enable or restore.
+    REQUIRE(f.s.change_state("", "home", StateAction::remove).is_ok());
+    auto deleted = f.s.add_block(BlockKind::link, "", "home", "");
+    REQUIRE(deleted.is_ok());
+    CHECK(deleted->host == "*");
+}
+
+TEST_CASE("BlockDomainIncludingTheDefault", "[store][blocks]") {
+    BlockFixture f;
+    auto go = f.s.add_block(BlockKind::domain, "go.example", "ignored", "compromised");
+    REQUIRE(go.is_ok());
+    CHECK(go->host == "go.example");
+    CHECK(go->code.empty());
+    auto def = f.s.add_block(BlockKind::domain, "", "", "");
+    REQUIRE(def.is_ok());
+    CHECK(def->host == "*");
+    CHECK(f.s.add_block(BlockKind::domain, "*", "", "").status().code() == Status::Code::conflict);
+}
+
+TEST_CASE("BlockDestinationNormalizesTheHost", "[store][blocks]") {
+    BlockFixture f;
+    auto b = f.s.add_block(BlockKind::destination, "Evil.EXAMPLE.", "", "malware");
+    REQUIRE(b.is_ok());
+    CHECK(b->host == "evil.example");
+    CHECK(b->code.empty());
+    auto idn = f.s.add_block(BlockKind::destination, "bücher.example", "", "");
+    REQUIRE(idn.is_ok());
+    CHECK(idn->host == "xn--bcher-kva.example");
+    CHECK(f.s.add_block(BlockKind::destination, "xn--bcher-kva.example", "", "").status().code() ==
+          Status::Code::conflict);
+}
+
+TEST_CASE("BlockOfUnknownLinkOrDomainIsNotFound", "[store][blocks]") {
+    BlockFixture f;
+    const std::string before = dump(f.t.path);
+    auto no_link = f.s.add_block(BlockKind::link, "go.example", "autumn", "");
+    CHECK(no_link.status().code() == Status::Code::not_found);
+    CHECK_THAT(no_link.status().message(), Catch::Contains("no link 'autumn' on domain 'go.example'"));
+    auto no_domain = f.s.add_block(BlockKind::link, "nowhere.example", "spring", "");
+    CHECK(no_domain.status().code() == Status::Code::not_found);
+    CHECK_THAT(no_domain.status().message(), Catch::Contains("domain 'nowhere.example' does not exist"));
+    auto domain = f.s.add_block(BlockKind::domain, "nowhere.example", "", "");
+    CHECK(domain.status().code() == Status::Code::not_found);
+    CHECK_THAT(domain.status().message(), Catch::Contains("domain 'nowhere.example' does not exist"));
+    // A removed domain is no longer served: neither it nor its links can be blocked.
+    DomainRecord gone;
+    gone.host = "gone.example";
+    REQUIRE(f.s.add_domain(gone).is_ok());
+    REQUIRE(f.s.add_link(make_link("x", "gone.example"), no_code).is_ok());
+    REQUIRE(f.s.remove_domain("gone.example", true).is_ok());
+    const std::string after_remove = dump(f.t.path);
+    CHECK(f.s.add_block(BlockKind::domain, "gone.example", "", "").status().code() == Status::Code::not_found);
+    CHECK(f.s.add_block(BlockKind::link, "gone.example", "x", "").status().code() == Status::Code::not_found);
+    CHECK(dump(f.t.path) == after_remove);
+    CHECK(before != after_remove);
+}
+
+TEST_CASE("BlockOfBadDestinationHostIsInvalid", "[store][blocks]") {
+    BlockFixture f;
+    const std::string before = dump(f.t.path);
+    struct Case {
+        std::string host;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"", "destination host is empty"},
+        {"https://evil.example/x", "is a URL"},
+        {"evil.example/path", "contains a path"},
+        {"evil.example?q", "contains a path, query or fragment"},
+        {"evil.example:8080", "has a port"},
+        {"[::1]", "IPv6 literal"},
+        {"user@evil.example", "user info"},
+        {"*.evil.example", "already covers its subdomains"},
+        {"*", "not a destination host"},
+        {"evil..example", "empty label"},
+        {"-evil.example", "starts or ends with '-'"},
+        {"ev il.example", "a space at byte 2"},
+        {std::string("evil\r\n.example"), "control character 0x0d at byte 4"},
+        {std::string(300, 'a') + ".example", "label longer than 63 bytes"},
+        {std::string(2000, 'a'), "2000 bytes"},
+        {"evil_host.example", "contains '_'"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.host);
+        auto b = f.s.add_block(BlockKind::destination, c.host, "", "");
+        REQUIRE_FALSE(b.is_ok());
+        CHECK(b.status().code() == Status::Code::invalid_argument);
+        CHECK_THAT(b.status().message(), Catch::Contains(c.message));
+        CHECK(b.status().message().size() < 300);  // hostile input is never echoed at length
+    }
+    CHECK(dump(f.t.path) == before);
+}
+
+TEST_CASE("BlockReasonMustBeOneLineOfText", "[store][blocks]") {
+    BlockFixture f;
+    const std::string before = dump(f.t.path);
+    for (const std::string& reason : {std::string("two\nlines"), std::string("bell\x07"), std::string("bad \xff utf8"),
+                                     std::string("rtl \xe2\x80\xae override"),
+                                     std::string(validate::k_max_reason_bytes + 1, 'r')}) {
+        INFO(reason);
+        auto b = f.s.add_block(BlockKind::domain, "go.example", "", reason);
+        CHECK(b.status().code() == Status::Code::invalid_argument);
+    }
+    CHECK(dump(f.t.path) == before);
+    CHECK(f.s.add_block(BlockKind::domain, "go.example", "", "Phishing-Kampagne \xc3\xbc" "ber Flyer").is_ok());
+}
+
+TEST_CASE("DuplicateBlockIsConflictNamingTheFirst", "[store][blocks]") {
+    BlockFixture f;
+    REQUIRE(f.s.add_block(BlockKind::link, "go.example", "spring", "phishing").is_ok());
+    f.s.set_actor("bob");
+    const std::string before = dump(f.t.path);
+    auto again = f.s.add_block(BlockKind::link, "go.example", "spring", "also phishing");
+    REQUIRE_FALSE(again.is_ok());
+    CHECK(again.status().code() == Status::Code::conflict);
+    CHECK_THAT(again.status().message(),
+               Catch::Matches("link 'spring' on domain 'go.example' is already blocked since "
+                              "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ by alice: phishing"));
+    REQUIRE(f.s.add_block(BlockKind::destination, "evil.example", "", "").is_ok());
+    auto no_reason = f.s.add_block(BlockKind::destination, "evil.example", "", "x");
+    CHECK_THAT(no_reason.status().message(), Catch::EndsWith("by bob: no reason given"));
+    CHECK(dump(f.t.path) != before);  // the destination block went in; the refused ones did not
+}
+
+TEST_CASE("UnblockRemovesTheRowAndUnknownIsNotFound", "[store][blocks]") {
+    BlockFixture f;
+    REQUIRE(f.s.add_block(BlockKind::link, "go.example", "spring", "phishing").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::domain, "go.example", "", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::destination, "evil.example", "", "").is_ok());
+    const std::string before = dump(f.t.path);
+    CHECK(f.s.remove_block(BlockKind::link, "go.example", "autumn").status().code() == Status::Code::not_found);
+    CHECK(f.s.remove_block(BlockKind::link, "", "spring").status().code() == Status::Code::not_found);
+    CHECK(f.s.remove_block(BlockKind::domain, "ci.example", "").status().code() == Status::Code::not_found);
+    CHECK(f.s.remove_block(BlockKind::domain, "nowhere.example", "").status().code() == Status::Code::not_found);
+    auto sub = f.s.remove_block(BlockKind::destination, "www.evil.example", "");
+    CHECK(sub.status().code() == Status::Code::not_found);
+    CHECK_THAT(sub.status().message(), Catch::Contains("destination host 'www.evil.example' is not blocked"));
+    CHECK(f.s.remove_block(BlockKind::destination, "https://evil.example/", "").status().code() ==
+          Status::Code::invalid_argument);
+    CHECK(dump(f.t.path) == before);
+
+    auto removed = f.s.remove_block(BlockKind::link, "go.example", "spring");
+    REQUIRE(removed.is_ok());
+    CHECK(removed->reason == "phishing");
+    CHECK(removed->actor == "alice");
+    REQUIRE(f.s.remove_block(BlockKind::destination, "EVIL.example", "").is_ok());
+    auto list = f.s.list_blocks();
+    REQUIRE(list->size() == 1);
+    CHECK((*list)[0].kind == BlockKind::domain);
+    CHECK(f.s.remove_block(BlockKind::link, "go.example", "spring").status().code() == Status::Code::not_found);
+    // Blocked again after an unblock: a fresh row.
+    CHECK(f.s.add_block(BlockKind::link, "go.example", "spring", "again").is_ok());
+}
+
+TEST_CASE("BlocksListInKindHostCodeOrder", "[store][blocks]") {
+    BlockFixture f;
+    REQUIRE(f.s.add_link(make_link("alpha", "go.example"), no_code).is_ok());
+    REQUIRE(f.s.add_block(BlockKind::destination, "a.example", "", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::domain, "go.example", "", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::link, "go.example", "spring", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::link, "", "home", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::link, "go.example", "alpha", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::domain, "*", "", "").is_ok());
+    auto list = f.s.list_blocks();
+    REQUIRE(list.is_ok());
+    std::vector<std::string> order;
+    for (const BlockRecord& b : *list) {
+        order.push_back(std::string(block_kind_name(b.kind)) + " " + b.host + " " + b.code);
+    }
+    CHECK(order == std::vector<std::string>{"link * home", "link go.example alpha", "link go.example spring",
+                                            "domain * ", "domain go.example ", "destination a.example "});
+}
+
+TEST_CASE("BlockOnCaseInsensitiveDomainFoldsTheCode", "[store][blocks]") {
+    BlockFixture f;
+    auto b = f.s.add_block(BlockKind::link, "ci.example", "DOCS", "");
+    REQUIRE(b.is_ok());
+    CHECK(b->code == "docs");
+    CHECK(f.s.add_block(BlockKind::link, "ci.example", "Docs", "").status().code() == Status::Code::conflict);
+    // A case-sensitive domain keeps the spelling, and a wrong case is another (unknown) link.
+    CHECK(f.s.add_link(make_link("Mixed", "go.example"), no_code).is_ok());
+    CHECK(f.s.add_block(BlockKind::link, "go.example", "Mixed", "")->code == "Mixed");
+    CHECK(f.s.add_block(BlockKind::link, "go.example", "mixed", "").status().code() == Status::Code::not_found);
+    // Unblock takes any case on the case-insensitive domain.
+    CHECK(f.s.remove_block(BlockKind::link, "ci.example", "dOcS").is_ok());
+}
+
+TEST_CASE("DomainCaseChangeRefoldsItsLinkBlocks", "[store][blocks]") {
+    BlockFixture f;
+    REQUIRE(f.s.add_link(make_link("Mixed", "go.example"), no_code).is_ok());
+    REQUIRE(f.s.add_block(BlockKind::link, "go.example", "Mixed", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::link, "ci.example", "Docs", "").is_ok());
+    DomainPatch to_ci;
+    to_ci.case_insensitive = true;
+    REQUIRE(f.s.set_domain("go.example", to_ci).is_ok());
+    DomainPatch to_cs;
+    to_cs.case_insensitive = false;
+    REQUIRE(f.s.set_domain("ci.example", to_cs).is_ok());
+    std::vector<std::string> codes;
+    auto list = f.s.list_blocks();
+    REQUIRE(list.is_ok());
+    for (const BlockRecord& b : *list) {
+        codes.push_back(b.host + "/" + b.code);
+    }
+    CHECK(codes == std::vector<std::string>{"ci.example/Docs", "go.example/mixed"});
+    CHECK(f.s.remove_block(BlockKind::link, "go.example", "MIXED").is_ok());
+    CHECK(f.s.remove_block(BlockKind::link, "ci.example", "docs").status().code() == Status::Code::not_found);
+    CHECK(f.s.remove_block(BlockKind::link, "ci.example", "Docs").is_ok());
+}
+
+TEST_CASE("BlockAndUnblockWriteAuditRows", "[store][blocks]") {
+    BlockFixture f;
+    REQUIRE(f.s.add_block(BlockKind::link, "ci.example", "docs", "phishing").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::domain, "go.example", "", "").is_ok());
+    REQUIRE(f.s.add_block(BlockKind::destination, "evil.example", "", "malware").is_ok());
+    f.s.set_actor("bob");
+    REQUIRE(f.s.remove_block(BlockKind::link, "ci.example", "DOCS").is_ok());
+
+    // The link's own history shows its block and unblock, under the link's spelling.
+    auto link_rows = all_history(f.s, "ci.example", "docs");
+    REQUIRE(link_rows.size() == 3);
+    CHECK(link_rows[0].action == "unblock");
+    CHECK(link_rows[0].actor == "bob");
+    CHECK(link_rows[0].host == "ci.example");
+    CHECK(link_rows[0].code == "Docs");
+    CHECK(link_rows[0].before_json == R"({"kind":"link","host":"ci.example","code":"docs","reason":"phishing"})");
+    CHECK(link_rows[0].after_json.empty());
+    CHECK(link_rows[1].action == "block");
+    CHECK(link_rows[1].actor == "alice");
+    CHECK(link_rows[1].before_json.empty());
+    CHECK(link_rows[1].after_json == link_rows[0].before_json);
+    CHECK(link_rows[2].action == "add");
+
+    auto domain_rows = all_history(f.s, "go.example");
+    REQUIRE_FALSE(domain_rows.empty());
+    CHECK(domain_rows[0].action == "block");
+    CHECK(domain_rows[0].code.empty());
+    CHECK(domain_rows[0].after_json == R"({"kind":"domain","host":"go.example","code":"","reason":""})");
+
+    auto all = all_history(f.s);
+    auto dest = std::find_if(all.begin(), all.end(), [](const AuditRecord& r) {
+        return r.after_json.find("\"destination\"") != std::string::npos;
+    });
+    REQUIRE(dest != all.end());
+    CHECK(dest->action == "block");
+    CHECK(dest->host.empty());
+    CHECK(dest->after_json == R"({"kind":"destination","host":"evil.example","code":"","reason":"malware"})");
+}
+
+TEST_CASE("RefusedBlockLeavesTheStoreUnchanged", "[store][blocks]") {
+    BlockFixture f;
+    REQUIRE(f.s.add_block(BlockKind::link, "go.example", "spring", "first").is_ok());
+    const std::string before = dump(f.t.path);
+    CHECK_FALSE(f.s.add_block(BlockKind::link, "go.example", "spring", "second").is_ok());
+    CHECK_FALSE(f.s.add_block(BlockKind::link, "go.example", "", "").is_ok());
+    CHECK_FALSE(f.s.add_block(BlockKind::domain, "", "", std::string(1000, 'x')).is_ok());
+    CHECK_FALSE(f.s.add_block(BlockKind::destination, "evil.example:443", "", "").is_ok());
+    CHECK_FALSE(f.s.remove_block(BlockKind::domain, "go.example", "").is_ok());
+    CHECK(dump(f.t.path) == before);
+    // The connection is still usable: no transaction was left open.
+    CHECK(f.s.add_block(BlockKind::domain, "go.example", "", "").is_ok());
+}
+
+TEST_CASE("BlockKindNamesRoundTrip", "[store][blocks]") {
+    for (BlockKind kind : {BlockKind::link, BlockKind::domain, BlockKind::destination}) {
+        CHECK(parse_block_kind(block_kind_name(kind)) == kind);
+    }
+    CHECK_FALSE(parse_block_kind("Link").has_value());
+    CHECK_FALSE(parse_block_kind("").has_value());
+}
+
 TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     TempDb t;
     {
@@ -666,8 +1009,7 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     auto link = s.get_link("", "old");
     REQUIRE(link.is_ok());
     CHECK(link->destination == "https://example.com/old");
-    std::vector<AuditRecord> rows;
-    REQUIRE(s.history("", "old", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    auto rows = all_history(s, "", "old");
     REQUIRE(rows.size() == 1);
     CHECK(rows[0].actor == "v1");
     auto snaps = s.list_snapshots();
@@ -675,6 +1017,8 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     CHECK((*snaps)[0].serial == 7);
     CHECK(*s.highest_serial() == 7);
     CHECK(*s.reserve_serial("overlay", 0) == 8);
+    CHECK(s.list_blocks()->empty());
+    REQUIRE(s.add_block(BlockKind::link, "", "old", "").is_ok());
     std::string kind;
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
@@ -689,4 +1033,23 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     CHECK(kind == "snapshot");  // files compiled before migration 2 were all snapshots
+}
+
+TEST_CASE("BlocksTableRefusesWhatTheApiNeverWrites", "[store][blocks]") {
+    TempDb t;
+    { Store s = std::move(Store::create(t.path, "test").value()); }
+    for (const char* sql : {
+             "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('user', 'x', '', 'a', 1)",
+             "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('link', 'x', '', 'a', 1)",
+             "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('domain', 'x', 'c', 'a', 1)",
+             "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('destination', '', '', 'a', 1)",
+             "INSERT INTO snapshots (serial, state, created_at, kind) VALUES (1, 'pending', 1, 'patch')",
+         }) {
+        INFO(sql);
+        CHECK(raw_exec(t.path, sql) == SQLITE_CONSTRAINT);
+    }
+    CHECK(raw_exec(t.path, "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('link', 'x', 'c', 'a', 1)") ==
+          SQLITE_OK);
+    CHECK(raw_exec(t.path, "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('link', 'x', 'c', 'b', 2)") ==
+          SQLITE_CONSTRAINT);
 }
