@@ -21,6 +21,10 @@ const std::vector<Command>& command_table() {
         {"history", "Show the audit trail, newest first", setup_history},
         {"import", "Import links from CSV or JSON Lines in one transaction", setup_import},
         {"export", "Export every link as CSV or JSON Lines", setup_export},
+        // the safety plane (blocks)
+        {"block", "Block a link, a served domain or a destination host (answers 410, never cached)", setup_block},
+        {"unblock", "Lift a block", setup_unblock},
+        {"blocks", "List the blocks in force", setup_blocks},
         // snapshots and keys
         // ISSUE3-COMMANDS
         {"resolve", "Print what a server would answer for a URL, offline", setup_resolve},

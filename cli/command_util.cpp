@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include <CLI/CLI.hpp>
+#include <boost/url/parse.hpp>
 
 #include "cli/errors.h"
 #include "cli/output.h"
@@ -69,6 +70,55 @@ std::int64_t time_arg(const std::string& text, const char* option) {
         throw Error(k_exit_usage, std::string(option) + ": " + t.status().message());
     }
     return *t;
+}
+
+ShortUrl short_url_arg(const std::string& url) {
+    const std::string shown = validate::printable(url);
+    if (url.size() > validate::k_max_url_bytes) {
+        throw Error(k_exit_usage, "short URL is " + std::to_string(url.size()) + " bytes; the limit is " +
+                                      std::to_string(validate::k_max_url_bytes));
+    }
+    auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
+    if (!parsed) {
+        throw Error(k_exit_usage, "'" + shown + "' is not a short URL (expected http(s)://HOST/CODE)");
+    }
+    std::string scheme(parsed->scheme());
+    for (char& c : scheme) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    if (scheme != "http" && scheme != "https") {
+        throw Error(k_exit_usage, "short URL '" + shown + "' is not http or https");
+    }
+    if (parsed->has_userinfo()) {
+        throw Error(k_exit_usage, "short URL '" + shown + "' contains user info (user@host)");
+    }
+    if (parsed->has_query() || parsed->has_fragment()) {
+        throw Error(k_exit_usage, "short URL '" + shown + "' has a query or fragment; give the link alone (no '?' or '#')");
+    }
+    std::string host(parsed->encoded_host());
+    if (host.empty() || host.find('%') != std::string::npos ||
+        (parsed->host_type() != boost::urls::host_type::name && parsed->host_type() != boost::urls::host_type::ipv4)) {
+        throw Error(k_exit_usage, "short URL '" + shown + "' has no host name");
+    }
+    ShortUrl out;
+    out.host = host_arg(host);
+    // Decoded as the server decodes a request's path, so %7E and ~ name the same code.
+    std::string path(parsed->path());
+    std::string_view code(path);
+    if (code.starts_with('/')) {
+        code.remove_prefix(1);
+    }
+    if (code.size() > 1 && code.ends_with('/')) {
+        code.remove_suffix(1);
+    }
+    if (code.empty()) {
+        throw Error(k_exit_usage, "short URL '" + shown + "' has no code after the host");
+    }
+    out.code = std::string(code);
+    code_arg(out.code);
+    return out;
 }
 
 void tags_arg(const std::vector<std::string>& tags) {

@@ -33,6 +33,16 @@ std::int64_t time_arg(const std::string& text, const char* option);
 void tags_arg(const std::vector<std::string>& tags);
 std::int64_t now_seconds();
 
+// A pasted short link, "https://go.example.com/spring", split the way a server reads it: the host
+// normalized as host_arg() does (port dropped), the code the path without its leading '/'
+// (percent-decoded, one trailing '/' tolerated) and checked as code_arg() does. Throws
+// cli::Error(k_exit_usage) for another scheme, user info, a query or fragment, or no code.
+struct ShortUrl {
+    std::string host;
+    std::string code;
+};
+ShortUrl short_url_arg(const std::string& url);
+
 // CODE (required) and --domain HOST: how show/edit/disable/... name one link.
 void add_link_selector(CLI::App* sub, std::string& code, std::string& domain);
 // Prints a changed link: JSON with --json, else "<verb> <short url>".

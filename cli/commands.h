@@ -19,6 +19,9 @@ void setup_restore(CLI::App& app, const GlobalOptions& globals);
 void setup_history(CLI::App& app, const GlobalOptions& globals);
 void setup_import(CLI::App& app, const GlobalOptions& globals);
 void setup_export(CLI::App& app, const GlobalOptions& globals);
+void setup_block(CLI::App& app, const GlobalOptions& globals);
+void setup_unblock(CLI::App& app, const GlobalOptions& globals);
+void setup_blocks(CLI::App& app, const GlobalOptions& globals);
 // ISSUE3-SETUPS
 void setup_resolve(CLI::App& app, const GlobalOptions& globals);
 void setup_keygen(CLI::App& app, const GlobalOptions& globals);

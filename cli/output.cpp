@@ -2,8 +2,10 @@
 #include "cli/output.h"
 
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -145,6 +147,24 @@ std::string audit_json(const store::AuditRecord& r) {
     return buf.GetString();
 }
 
+std::string block_json(const store::BlockRecord& b) {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    key_string(w, "kind", store::block_kind_name(b.kind));
+    key_string(w, "host", b.host);
+    key_string(w, "code", b.code);
+    key_string(w, "reason", b.reason);
+    key_string(w, "actor", b.actor);
+    key_time(w, "created_at", b.created_at);
+    w.EndObject();
+    return buf.GetString();
+}
+
+std::string block_target(const store::BlockRecord& b) {
+    return b.kind == store::BlockKind::link ? b.host + "/" + b.code : b.host;
+}
+
 const std::vector<std::string>& link_csv_header() {
     static const std::vector<std::string> k_header = {"domain", "code", "url", "type", "expires",
                                                       "not_before", "tags", "status", "forward_query"};
@@ -235,13 +255,60 @@ void print_domain_table(std::ostream& out, const std::vector<store::DomainRecord
     }
 }
 
+namespace {
+
+// A block or unblock row names its target by the block image it carries (a destination block
+// has no domain or code of its own): "link go.example.com/spring (phishing)".
+bool print_block_audit_target(std::ostream& out, const store::AuditRecord& r) {
+    if (r.action != "block" && r.action != "unblock") {
+        return false;
+    }
+    rapidjson::Document image;
+    const std::string& json = r.action == "block" ? r.after_json : r.before_json;
+    image.Parse(json.c_str(), json.size());
+    auto text = [&](const char* key) -> std::string {
+        auto it = image.IsObject() ? image.FindMember(key) : image.MemberEnd();
+        return it != image.MemberEnd() && it->value.IsString()
+                   ? std::string(it->value.GetString(), it->value.GetStringLength())
+                   : std::string();
+    };
+    std::optional<store::BlockKind> kind = store::parse_block_kind(text("kind"));
+    if (!kind) {
+        return false;
+    }
+    store::BlockRecord b;
+    b.kind = *kind;
+    b.host = text("host");
+    b.code = text("code");
+    out << store::block_kind_name(b.kind) << ' ' << block_target(b);
+    if (std::string reason = text("reason"); !reason.empty()) {
+        out << " (" << reason << ')';
+    }
+    return true;
+}
+
+}  // namespace
+
 void print_audit_row(std::ostream& out, const store::AuditRecord& r) {
     out << timefmt::format_time(r.at) << "  " << std::left << std::setw(12) << r.actor << ' ' << std::setw(14)
-        << r.action << ' ' << r.host;
-    if (!r.code.empty()) {
-        out << '/' << r.code;
+        << r.action << ' ';
+    if (!print_block_audit_target(out, r)) {
+        out << r.host;
+        if (!r.code.empty()) {
+            out << '/' << r.code;
+        }
     }
     out << '\n';
+}
+
+void print_block_table(std::ostream& out, const std::vector<store::BlockRecord>& blocks) {
+    out << std::left << std::setw(11) << "KIND" << ' ' << std::setw(32) << "TARGET" << ' ' << std::setw(20) << "SINCE"
+        << ' ' << std::setw(12) << "BY" << ' ' << "REASON" << '\n';
+    for (const store::BlockRecord& b : blocks) {
+        out << std::left << std::setw(11) << store::block_kind_name(b.kind) << ' ' << std::setw(32) << block_target(b)
+            << ' ' << std::setw(20) << timefmt::format_time(b.created_at) << ' ' << std::setw(12) << b.actor << ' '
+            << (b.reason.empty() ? "-" : b.reason) << '\n';
+    }
 }
 
 }  // namespace shortlink::cli

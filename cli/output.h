@@ -1,6 +1,6 @@
-// How commands print links, domains and audit entries: a human table, JSON (one object per line,
-// i.e. JSON Lines, for lists) and CSV. Shared by show, list, export, history and domain list so
-// every command prints the same fields the same way.
+// How commands print links, domains, blocks and audit entries: a human table, JSON (one object
+// per line, i.e. JSON Lines, for lists) and CSV. Shared by show, list, export, history, blocks and
+// domain list so every command prints the same fields the same way.
 //
 // JSON is written with RapidJSON, the JSON library cereal's JSON archive is built on (Debian's
 // libcereal-dev depends on rapidjson-dev). cereal's archive itself wraps every value in an outer
@@ -24,6 +24,12 @@ std::string short_url(const store::Link& link);
 std::string link_json(const store::Link& link);
 std::string domain_json(const store::DomainRecord& domain);
 std::string audit_json(const store::AuditRecord& record);
+// kind, host, code, reason, actor, created_at (RFC 3339).
+std::string block_json(const store::BlockRecord& block);
+
+// What a block covers, as tables and messages name it: "go.example.com/spring" (a link; "*/spring"
+// on the default domain), "go.example.com" (a domain), "evil.example" (a destination host).
+std::string block_target(const store::BlockRecord& block);
 
 // CSV columns of export and `list --format csv`; import reads the same header.
 const std::vector<std::string>& link_csv_header();
@@ -39,5 +45,6 @@ void print_link_table_header(std::ostream& out);
 void print_link_table_row(std::ostream& out, const store::Link& link);
 void print_domain_table(std::ostream& out, const std::vector<store::DomainRecord>& domains);
 void print_audit_row(std::ostream& out, const store::AuditRecord& record);
+void print_block_table(std::ostream& out, const std::vector<store::BlockRecord>& blocks);
 
 }  // namespace shortlink::cli

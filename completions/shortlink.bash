@@ -17,6 +17,9 @@ _shortlink_commands+=" restore "
 _shortlink_commands+=" history "
 _shortlink_commands+=" import "
 _shortlink_commands+=" export "
+_shortlink_commands+=" block "
+_shortlink_commands+=" unblock "
+_shortlink_commands+=" blocks "
 _shortlink_commands+=" keygen "
 _shortlink_commands+=" compile "
 _shortlink_commands+=" verify "
@@ -70,6 +73,19 @@ _shortlink() {
             case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
         verify) opts+=" --trust"; [ "$prev" = --trust ] && { COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return; }; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
         inspect|diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        block|unblock)
+            # The kind first; then link takes --domain, and block takes --reason.
+            local kind=""
+            for ((i = i + 1; i < COMP_CWORD; i++)); do
+                case "${COMP_WORDS[i]}" in link|domain|destination) kind="${COMP_WORDS[i]}"; break ;; esac
+            done
+            if [ -z "$kind" ]; then
+                COMPREPLY=($(compgen -W "link domain destination" -- "$cur")); return
+            fi
+            opts+=" --json"
+            [ "$kind" = link ] && opts+=" --domain"
+            [ "$cmd" = block ] && opts+=" --reason" ;;
+        blocks) opts+=" --json" ;;
         # COMMAND-OPTIONS-END
     esac
     COMPREPLY+=($(compgen -W "$opts" -- "$cur"))

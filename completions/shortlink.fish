@@ -21,6 +21,9 @@ complete -c shortlink -n __fish_use_subcommand -a restore -d 'Restore a deleted 
 complete -c shortlink -n __fish_use_subcommand -a history -d 'Show the audit trail'
 complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV or JSON Lines'
 complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV or JSON Lines'
+complete -c shortlink -n __fish_use_subcommand -a block -d 'Block a link, domain or destination host'
+complete -c shortlink -n __fish_use_subcommand -a unblock -d 'Lift a block'
+complete -c shortlink -n __fish_use_subcommand -a blocks -d 'List the blocks in force'
 complete -c shortlink -n __fish_use_subcommand -a keygen -d 'Create an Ed25519 key pair'
 complete -c shortlink -n __fish_use_subcommand -a compile -d 'Compile the database into a snapshot'
 complete -c shortlink -n __fish_use_subcommand -a verify -d 'Check a snapshot'
@@ -98,4 +101,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from compile' -l not-after -x
 complete -c shortlink -n '__fish_seen_subcommand_from verify' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from compile inspect diff' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from verify inspect diff' -F
+complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and not __fish_seen_subcommand_from link domain destination' -a 'link domain destination'
+complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and __fish_seen_subcommand_from link' -l domain -x
+complete -c shortlink -n '__fish_seen_subcommand_from block' -l reason -x
+complete -c shortlink -n '__fish_seen_subcommand_from block unblock blocks' -l json
 # COMMAND-OPTIONS-END
