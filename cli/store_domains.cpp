@@ -1,5 +1,4 @@
 // The link store: domains (add, find, list, set, remove).
-#include <ctime>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -8,6 +7,7 @@
 
 namespace shortlink::store {
 
+using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -41,8 +41,6 @@ std::string domain_json(const DomainRecord& d) {
     w.EndObject();
     return buf.GetString();
 }
-
-std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 }  // namespace
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
-#include <ctime>
 #include <utility>
 
 #include <rapidjson/stringbuffer.h>
@@ -13,6 +12,7 @@
 
 namespace shortlink::store {
 
+using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -25,8 +25,6 @@ constexpr const char* k_link_select =
     "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
     "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at "
     "FROM links l JOIN domains d ON d.id = l.domain_id ";
-
-std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::string encode_tags(std::vector<std::string> tags) {
     std::sort(tags.begin(), tags.end());
