@@ -10,7 +10,11 @@
 #include <charconv>
 #include <cstring>
 
+#include <signal.h>
+
 #include <openssl/rand.h>
+
+#include "formats/bytes.h"
 
 namespace shortlink::compiler {
 
@@ -30,9 +34,6 @@ std::string base_of(const std::string& path) {
     const auto slash = path.rfind('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
-
-constexpr std::string_view k_prefix = "links-";
-constexpr std::string_view k_suffix = ".slsnap";
 
 }  // namespace
 
@@ -62,14 +63,11 @@ Result<AtomicFile> AtomicFile::create(const std::string& final_path) {
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         return Status::io_error("no randomness for a temporary file name");
     }
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string suffix;
-    for (unsigned char c : rnd) {
-        suffix += k_hex[c >> 4];
-        suffix += k_hex[c & 15];
-    }
-    const std::string temp =
-        dir_of(final_path) + "/." + base_of(final_path) + ".tmp." + suffix;
+    // The writer's PID is in the name so that a later run can tell a file whose writer died
+    // (kill -9, a crash) from one still being written (remove_stale_temp_files).
+    const std::string temp = dir_of(final_path) + "/." + base_of(final_path) + ".tmp." +
+                             std::to_string(::getpid()) + "." +
+                             formats::bytes::hex_encode(rnd, sizeof(rnd));
     const int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         return Status::io_error("cannot create " + temp + ": " + errno_text());
@@ -108,51 +106,52 @@ Status fsync_directory(const std::string& dir) {
     return Status::ok();
 }
 
-std::string snapshot_file_name(std::uint64_t serial) {
-    return std::string(k_prefix) + std::to_string(serial) + std::string(k_suffix);
-}
-
-Result<std::vector<std::uint64_t>> list_snapshot_serials(const std::string& dir) {
+std::vector<formats::PublishedName> list_published(const std::string& dir) {
+    std::vector<formats::PublishedName> out;
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
-        return Status::io_error("cannot list " + dir + ": " + errno_text());
+        return out;  // a directory that does not exist holds nothing yet
     }
-    std::vector<std::uint64_t> serials;
     while (const dirent* e = ::readdir(d)) {
-        const std::string_view name = e->d_name;
-        if (name.size() <= k_prefix.size() + k_suffix.size() || !name.starts_with(k_prefix) ||
-            !name.ends_with(k_suffix)) {
-            continue;
-        }
-        const std::string_view digits =
-            name.substr(k_prefix.size(), name.size() - k_prefix.size() - k_suffix.size());
-        std::uint64_t serial = 0;
-        const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), serial);
-        if (ec == std::errc() && ptr == digits.data() + digits.size() &&
-            snapshot_file_name(serial) == name) {
-            serials.push_back(serial);
+        if (auto parsed = formats::parse_published_name(e->d_name)) {
+            out.push_back(*parsed);
         }
     }
     ::closedir(d);
-    std::sort(serials.begin(), serials.end());
-    return serials;
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return a.serial != b.serial ? a.serial < b.serial : a.kind < b.kind;
+    });
+    return out;
 }
 
-Result<std::vector<std::string>> prune_snapshots(const std::string& dir, std::uint32_t keep) {
+std::uint64_t highest_published_serial(const std::string& dir) {
+    const auto names = list_published(dir);
+    return names.empty() ? 0 : names.back().serial;
+}
+
+std::uint64_t next_serial(const std::string& dir, std::uint64_t issued, std::int64_t now_ms) {
+    const std::uint64_t clock = now_ms > 0 ? static_cast<std::uint64_t>(now_ms) : 0;
+    return std::max({clock, issued + 1, highest_published_serial(dir) + 1});
+}
+
+Result<std::vector<std::string>> prune_published(const std::string& dir, formats::format::FileKind kind,
+                                                 std::uint32_t keep) {
     if (keep == 0) {
         return Status::invalid_argument("--keep must be at least 1");
     }
-    auto serials = list_snapshot_serials(dir);
-    if (!serials) {
-        return serials.status();
+    std::vector<std::uint64_t> serials;
+    for (const formats::PublishedName& n : list_published(dir)) {
+        if (n.kind == kind) {
+            serials.push_back(n.serial);
+        }
     }
     std::vector<std::string> removed;
-    if (serials->size() <= keep) {
+    if (serials.size() <= keep) {
         return removed;
     }
-    const std::size_t drop = serials->size() - keep;
+    const std::size_t drop = serials.size() - keep;
     for (std::size_t i = 0; i < drop; ++i) {
-        const std::string path = dir + "/" + snapshot_file_name((*serials)[i]);
+        const std::string path = dir + "/" + formats::published_file_name(kind, serials[i]);
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
             return Status::io_error("cannot remove " + path + ": " + errno_text());
         }
@@ -160,6 +159,46 @@ Result<std::vector<std::string>> prune_snapshots(const std::string& dir, std::ui
     }
     if (Status s = fsync_directory(dir); !s) {
         return s;
+    }
+    return removed;
+}
+
+Result<std::vector<std::string>> remove_stale_temp_files(const std::string& dir) {
+    std::vector<std::string> removed;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        return removed;
+    }
+    std::vector<std::string> stale;
+    while (const dirent* e = ::readdir(d)) {
+        const std::string_view name = e->d_name;
+        // ".<published name>.tmp.<pid>.<random>", as AtomicFile::create names them.
+        const std::size_t tmp = name.find(".tmp.");
+        if (!name.starts_with(".") || tmp == std::string_view::npos ||
+            !formats::parse_published_name(name.substr(1, tmp - 1))) {
+            continue;
+        }
+        const std::string_view rest = name.substr(tmp + 5);
+        const std::size_t dot = rest.find('.');
+        int pid = 0;
+        const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+        if (dot == std::string_view::npos || ec != std::errc() || ptr != rest.data() + dot ||
+            pid <= 0) {
+            continue;
+        }
+        // Alive (or not ours to signal, EPERM): still being written, or nothing we can tell.
+        if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        stale.emplace_back(name);
+    }
+    ::closedir(d);
+    for (const std::string& name : stale) {
+        const std::string path = dir + "/" + name;
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            return Status::io_error("cannot remove " + path + ": " + errno_text());
+        }
+        removed.push_back(path);
     }
     return removed;
 }

@@ -9,11 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "formats/file_names.h"
 #include "formats/status.h"
 
 namespace shortlink::compiler {
 
-// A file being written under a temporary name ".<final name>.tmp.<random>" beside its final
+// A file being written under a temporary name ".<final name>.tmp.<pid>.<random>" beside its final
 // path. commit() makes it appear under the final name; if the object dies without commit(), its
 // destructor removes the temporary file.
 //
@@ -44,14 +45,26 @@ private:
     bool m_committed = false;
 };
 
-// "links-<serial>.slsnap"
-std::string snapshot_file_name(std::uint64_t serial);
+// Every published file in `dir` (formats/file_names.h), by serial; empty when `dir` does not
+// exist. Temporary files and other names are left out.
+std::vector<formats::PublishedName> list_published(const std::string& dir);
 
-// Serials of the snapshot files in `dir`, ascending (files named links-<serial>.slsnap).
-Result<std::vector<std::uint64_t>> list_snapshot_serials(const std::string& dir);
+// The highest serial of any published file in `dir`; 0 when there is none.
+std::uint64_t highest_published_serial(const std::string& dir);
 
-// Removes all but the newest `keep` snapshot files in `dir` (keep >= 1). Returns removed paths.
-Result<std::vector<std::string>> prune_snapshots(const std::string& dir, std::uint32_t keep);
+// The serial of the next file published into `dir` (SPEC.md "Serials"): above the clock in
+// milliseconds, above every serial the database issued (`issued`), and above every file in `dir`,
+// so a fresh database, a restored backup or a second CI runner never goes back.
+std::uint64_t next_serial(const std::string& dir, std::uint64_t issued, std::int64_t now_ms);
+
+// Removes all but the newest `keep` files of `kind` in `dir` (keep >= 1). Returns removed paths.
+Result<std::vector<std::string>> prune_published(const std::string& dir,
+                                                 formats::format::FileKind kind,
+                                                 std::uint32_t keep);
+
+// Removes the temporary files in `dir` that an AtomicFile of a process that no longer runs left
+// behind (a compile killed mid-way). Returns removed paths.
+Result<std::vector<std::string>> remove_stale_temp_files(const std::string& dir);
 
 // fsync of a directory, so renames and unlinks in it are durable.
 Status fsync_directory(const std::string& dir);

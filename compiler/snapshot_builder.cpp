@@ -10,6 +10,7 @@
 #include "formats/bytes.h"
 #include "formats/hash.h"
 #include "formats/mphf_query.h"
+#include "formats/records.h"
 #include "formats/snapshot_format.h"
 
 namespace shortlink::compiler {
@@ -122,6 +123,7 @@ struct SnapshotBuilder::Data {
     std::uint64_t link_count = 0;         // links.size(), kept when publish() frees the links
     std::uint64_t seed = 0;
     bool released = false;  // publish() freed links and blocks
+    std::string deny_section;  // encoded deny set; empty: the snapshot has no deny section
 
     // Records each link's fingerprint, frees `hashes`, and puts the links in slot order (one
     // gather through the permutation the perfect hash defines); slot_key becomes a bit per slot.
@@ -196,6 +198,19 @@ SnapshotBuilder::SnapshotBuilder(SnapshotBuilder&&) noexcept = default;
 SnapshotBuilder& SnapshotBuilder::operator=(SnapshotBuilder&&) noexcept = default;
 
 std::uint64_t SnapshotBuilder::link_count() const { return m_data->links.size(); }
+
+Status SnapshotBuilder::set_deny(std::vector<formats::DenyEntry> entries) {
+    if (entries.empty()) {
+        m_data->deny_section.clear();
+        return Status::ok();
+    }
+    auto encoded = formats::encode_deny_section(std::move(entries));
+    if (!encoded) {
+        return encoded.status();
+    }
+    m_data->deny_section = std::move(encoded).value();
+    return Status::ok();
+}
 
 Result<std::uint32_t> SnapshotBuilder::add_domain(const DomainInput& domain) {
     Data& d = *m_data;
@@ -359,12 +374,12 @@ std::uint32_t CompiledSnapshot::domain_count() const {
 }
 std::uint64_t CompiledSnapshot::seed() const { return m_data->seed; }
 
-Result<formats::WrittenSnapshot> CompiledSnapshot::write(int fd, const SnapshotMeta& meta,
+Result<formats::WrittenFile> CompiledSnapshot::write(int fd, const SnapshotMeta& meta,
                                                          const formats::SigningKey& key) const {
     return write_impl(fd, meta, key, nullptr);
 }
 
-Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
+Result<formats::WrittenFile> CompiledSnapshot::write_impl(
     int fd, const SnapshotMeta& meta, const formats::SigningKey& key,
     std::vector<std::uint64_t>* digests) const {
     namespace bytes = formats::bytes;
@@ -372,7 +387,8 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
     if (d.released) {
         return Status::invalid_argument("the compiled links were released by publish()");
     }
-    formats::SnapshotWriter w(fd, 4);
+    const bool has_deny = !d.deny_section.empty();
+    formats::ContainerWriter w(fd, has_deny ? 5 : 4);
 
     // Section 1: fixed records, then hosts and root URLs.
     {
@@ -385,20 +401,20 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
             strings += dom.host;
             const auto root_off = static_cast<std::uint32_t>(base + strings.size());
             strings += dom.root_url;
-            bytes::append<std::uint32_t>(records, host_off);
-            bytes::append<std::uint32_t>(records, static_cast<std::uint32_t>(dom.host.size()));
-            bytes::append<std::uint32_t>(records, root_off);
-            bytes::append<std::uint32_t>(records, static_cast<std::uint32_t>(dom.root_url.size()));
-            bytes::append<std::uint16_t>(records, dom.default_redirect);
-            const std::uint8_t flags =
-                (dom.is_default ? fmt::k_domain_is_default : 0) |
-                (dom.case_insensitive ? fmt::k_domain_case_insensitive : 0) |
-                (dom.forward_query ? fmt::k_domain_forward_query : 0);
-            bytes::append<std::uint8_t>(records, flags);
-            bytes::append<std::uint8_t>(records, 0);
-            bytes::append<std::uint32_t>(records, dom.cache_max_age_s);
-            bytes::append<std::uint32_t>(records, dom.negative_max_age_s);
-            bytes::append<std::uint32_t>(records, 0);
+            formats::records::DomainRecord rec;
+            rec.host_offset = host_off;
+            rec.host_length = static_cast<std::uint32_t>(dom.host.size());
+            rec.root_offset = root_off;
+            rec.root_length = static_cast<std::uint32_t>(dom.root_url.size());
+            rec.default_redirect = dom.default_redirect;
+            rec.flags = (dom.is_default ? fmt::k_domain_is_default : 0) |
+                        (dom.case_insensitive ? fmt::k_domain_case_insensitive : 0) |
+                        (dom.forward_query ? fmt::k_domain_forward_query : 0);
+            rec.cache_max_age_s = dom.cache_max_age_s;
+            rec.negative_max_age_s = dom.negative_max_age_s;
+            std::uint8_t encoded[fmt::k_domain_record_size];
+            rec.encode(encoded);
+            records.append(reinterpret_cast<const char*>(encoded), sizeof(encoded));
         }
         w.begin_section(fmt::SectionType::domains);
         w.append(records.data(), records.size());
@@ -407,16 +423,13 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
     }
     // Section 2: perfect-hash parameters and pilots.
     {
-        std::string head;
         const formats::MphfParams& p = d.mphf.params;
-        bytes::append<std::uint64_t>(head, p.key_count);
-        bytes::append<std::uint64_t>(head, p.slot_count);
-        bytes::append<std::uint64_t>(head, p.bucket_count);
-        bytes::append<std::uint64_t>(head, p.dense_buckets);
-        bytes::append<std::uint64_t>(head, p.dense_threshold);
-        head.resize(fmt::k_index_header_size, '\0');
+        formats::records::IndexHeader index{p.key_count, p.slot_count, p.bucket_count,
+                                            p.dense_buckets, p.dense_threshold};
+        std::uint8_t head[fmt::k_index_header_size];
+        index.encode(head);
         w.begin_section(fmt::SectionType::index);
-        w.append(head.data(), head.size());
+        w.append(head, sizeof(head));
         w.append(d.mphf.pilots.data(), d.mphf.pilots.size());
         w.end_section();
     }
@@ -438,9 +451,7 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
                                            ((e.flags & k_flag_forward_query) ? fmt::k_meta_forward_query : 0) |
                                            ((e.flags & k_flag_has_times) ? fmt::k_meta_has_times : 0) |
                                            fmt::k_meta_occupied | (e.domain << fmt::k_meta_domain_shift);
-                bytes::store<std::uint32_t>(rec, e.fingerprint);
-                bytes::store<std::uint32_t>(rec + 4, slot_meta);
-                bytes::store<std::uint64_t>(rec + 8, offset);
+                formats::records::SlotRecord{e.fingerprint, slot_meta, offset}.encode(rec);
                 offset += d.record_size(e);
             }
             buf.insert(buf.end(), rec, rec + sizeof(rec));
@@ -501,13 +512,25 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_impl(
         w.append(buf.data(), buf.size());
         w.end_section();
     }
-    formats::SnapshotHeader header;
+    // Section 6: the deny set the compiler was given.
+    if (has_deny) {
+        w.begin_section(fmt::SectionType::deny);
+        w.append(d.deny_section.data(), d.deny_section.size());
+        w.end_section();
+    }
+    formats::records::SnapshotHeader payload;
+    payload.link_count = d.link_count;
+    payload.domain_count = static_cast<std::uint32_t>(d.domains.size());
+    payload.hash_seed = d.seed;
+    formats::ContainerMeta header;
+    header.kind = fmt::FileKind::snapshot;
     header.serial = meta.serial;
     header.created_at = meta.created_at;
     header.not_after = meta.not_after;
-    header.link_count = d.link_count;
-    header.domain_count = static_cast<std::uint32_t>(d.domains.size());
-    header.hash_seed = d.seed;
+    std::uint8_t head[fmt::k_header_size] = {};
+    payload.encode(head);
+    std::memcpy(header.payload_header.data(), head + fmt::k_off_payload_header,
+                header.payload_header.size());
     return w.finish(header, key);
 }
 
@@ -524,7 +547,7 @@ Status check_in_slot_order(const formats::Snapshot& snapshot, std::uint64_t link
     }
     std::uint64_t i = 0;
     Status failed;
-    snapshot.for_each_link([&](const formats::LinkView& v) {
+    Status walked = snapshot.for_each_link([&](const formats::LinkView& v) {
         if (!failed) {
             return;
         }
@@ -541,6 +564,9 @@ Status check_in_slot_order(const formats::Snapshot& snapshot, std::uint64_t link
         }
         ++i;
     });
+    if (!walked) {
+        return Status::corruption("self-check: " + walked.message());
+    }
     if (failed && i != link_count) {
         return Status::corruption("self-check: the written snapshot holds " + std::to_string(i) +
                                   " links, " + std::to_string(link_count) + " were compiled");
@@ -571,7 +597,7 @@ Status CompiledSnapshot::check(const formats::Snapshot& snapshot) const {
         });
 }
 
-Result<formats::WrittenSnapshot> CompiledSnapshot::write_file(const std::string& path,
+Result<formats::WrittenFile> CompiledSnapshot::write_file(const std::string& path,
                                                               const SnapshotMeta& meta,
                                                               const formats::SigningKey& key) const {
     auto file = AtomicFile::create(path);
@@ -598,7 +624,7 @@ Result<formats::WrittenSnapshot> CompiledSnapshot::write_file(const std::string&
     return written;
 }
 
-Result<formats::WrittenSnapshot> CompiledSnapshot::publish(const std::string& path,
+Result<formats::WrittenFile> CompiledSnapshot::publish(const std::string& path,
                                                            const SnapshotMeta& meta,
                                                            const formats::SigningKey& key) && {
     auto file = AtomicFile::create(path);

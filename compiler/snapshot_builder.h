@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "compiler/mphf.h"
+#include "formats/deny.h"
 #include "formats/keys.h"
 #include "formats/snapshot.h"
 #include "formats/status.h"
@@ -92,6 +93,11 @@ public:
 
     std::uint64_t link_count() const;
 
+    // The deny set to bake into the snapshot (its deny section, SPEC.md "Section 6: deny"), so a
+    // host that only ever receives snapshots blocks too. Empty: no deny section. Replaces any
+    // earlier set; fails on an entry the format cannot hold.
+    Status set_deny(std::vector<formats::DenyEntry> entries);
+
     // Builds the perfect hash and the layout. Consumes the builder.
     Result<CompiledSnapshot> build() &&;
 
@@ -113,27 +119,27 @@ public:
     std::uint64_t seed() const;  // the seed actually used (after any reseed)
 
     // Streams the signed snapshot into `fd` (an empty file open for reading and writing).
-    Result<formats::WrittenSnapshot> write(int fd, const SnapshotMeta& meta,
+    Result<formats::WrittenFile> write(int fd, const SnapshotMeta& meta,
                                            const formats::SigningKey& key) const;
 
     // Checks that every link is found in `snapshot` with its destination, status and type.
     Status check(const formats::Snapshot& snapshot) const;
 
     // write() into an AtomicFile at `path`, self-check (if configured), then commit.
-    Result<formats::WrittenSnapshot> write_file(const std::string& path, const SnapshotMeta& meta,
+    Result<formats::WrittenFile> write_file(const std::string& path, const SnapshotMeta& meta,
                                                 const formats::SigningKey& key) const;
 
     // write_file() for the last use of a compiled snapshot: frees the link table and arena as
     // soon as the file is written, so the self-check's mapping of the new file does not add to
     // them in memory, and checks against a 64-bit digest of each link taken while writing.
     // Afterwards only link_count(), domain_count() and seed() may be called.
-    Result<formats::WrittenSnapshot> publish(const std::string& path, const SnapshotMeta& meta,
+    Result<formats::WrittenFile> publish(const std::string& path, const SnapshotMeta& meta,
                                              const formats::SigningKey& key) &&;
 
 private:
     friend class SnapshotBuilder;
     CompiledSnapshot();
-    Result<formats::WrittenSnapshot> write_impl(int fd, const SnapshotMeta& meta,
+    Result<formats::WrittenFile> write_impl(int fd, const SnapshotMeta& meta,
                                                 const formats::SigningKey& key,
                                                 std::vector<std::uint64_t>* digests) const;
     std::unique_ptr<SnapshotBuilder::Data> m_data;

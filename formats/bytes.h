@@ -1,4 +1,4 @@
-// Little-endian load/store and LEB128 helpers for the snapshot writer and reader.
+// Little-endian load/store, LEB128 and hex helpers for the writers and readers of every file kind.
 // Loads go through memcpy so unaligned offsets in a hostile file are never undefined behaviour.
 #pragma once
 
@@ -83,6 +83,18 @@ inline const std::uint8_t* get_varint32_trusted(const std::uint8_t* p, std::uint
     }
     v = result;
     return p;
+}
+
+// Lowercase hexadecimal, two digits a byte: key ids, digests.
+inline std::string hex_encode(const std::uint8_t* p, std::size_t n) {
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+        out += k_hex[p[i] >> 4];
+        out += k_hex[p[i] & 15];
+    }
+    return out;
 }
 
 }  // namespace shortlink::formats::bytes

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "formats/snapshot.h"
+#include "formats/container.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
@@ -64,6 +64,9 @@ private:
 };
 
 // True if `signature` is key's Ed25519 signature of the message.
+// Reads a public key file written by `shortlink keygen` (format in SPEC.md).
+Result<TrustedKey> load_public_key(const std::string& path);
+
 bool verify_signature(const TrustedKey& key, const std::uint8_t* message, std::size_t length,
                       const SignatureBytes& signature);
 

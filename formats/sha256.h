@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include "formats/snapshot_format.h"
+#include "formats/container_format.h"
 
 namespace shortlink::formats {
 
@@ -50,7 +50,7 @@ inline Sha256Digest sha256(const void* data, std::size_t length) {
     return out;
 }
 
-// What the Ed25519 signature of a snapshot signs: the context string, a NUL, the snapshot digest.
+// What the Ed25519 signature of a file signs: the context string, a NUL, the file digest.
 inline std::string signature_message(const Sha256Digest& snapshot_digest) {
     std::string message(format::k_signature_context);
     message.push_back('\0');

@@ -1,12 +1,13 @@
-// Snapshot: a read-only, verified view of one links-<serial>.slsnap file.
+// Snapshot: a read-only, verified view of one links-<serial>.slsnap file (file kind 1).
 //
 // This is the API the redirect plane (serve/) and the offline tools (verify, inspect, resolve,
 // diff) use. The byte layout is documented in formats/SPEC.md; the constants shared by the writer
-// and this reader live in formats/snapshot_format.h.
+// and this reader live in formats/snapshot_format.h, the container's in formats/container.h.
 //
-// open() maps the file read-only and runs every check SPEC.md lists (magic, version, sizes, every
-// offset and length against the end of the mapping, section checksums, the Ed25519 signature
-// against the trusted keys, every block digest, every slot) before it returns a Snapshot. A
+// open() maps the file read-only, lets the Container check what every file kind shares (magic,
+// version, sizes, every offset and length against the end of the mapping, section checksums, the
+// Ed25519 signature against the trusted keys, every block digest), then checks the payload
+// (domains, index, every slot, the baked-in deny set) before it returns a Snapshot. A
 // Snapshot opened that way is valid: lookups do no bounds checking beyond what open() already
 // proved, allocate nothing, and never fail other than by returning "not found".
 //
@@ -19,7 +20,7 @@
 //
 // Thread-safety: immutable after open() apart from the verification state, which is atomic; any
 // number of threads may call any const method at once, finish_verification() included.
-// Ownership: the Snapshot owns its mapping and unmaps it in its destructor. Readers that must keep
+// Ownership: the Snapshot owns its Container, which unmaps the file in its destructor. Readers that must keep
 // the mapping alive while a newer snapshot is published hold a std::shared_ptr<const Snapshot>.
 #pragma once
 
@@ -33,6 +34,8 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/container.h"
+#include "formats/deny.h"
 #include "formats/mphf_query.h"
 #include "formats/status.h"
 
@@ -62,37 +65,6 @@ struct LinkView {
     bool forward_query = true;          // already resolved against the domain default
     std::int64_t not_before = 0;        // Unix seconds; 0: no lower bound
     std::int64_t expires = 0;           // Unix seconds; 0: never expires
-};
-
-// An Ed25519 public key the reader trusts. key_id is derived from the key bytes (SPEC.md).
-struct TrustedKey {
-    std::string key_id;
-    std::array<std::uint8_t, 32> public_key{};
-};
-using TrustedKeys = std::vector<TrustedKey>;
-
-// One entry of the section table, for inspect.
-struct SectionInfo {
-    std::uint32_t type = 0;
-    std::string_view name;  // "domains", "index", "slots", "strings", ...
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-    std::uint64_t checksum = 0;
-};
-
-struct OpenOptions {
-    // Check the signature and the block digests against the trusted keys. Only `shortlink
-    // inspect` and `diff` turn this off; serve, verify and resolve always verify.
-    bool verify_signature = true;
-    // Defer the slot and string sections (checksums, block digests, slot walk) to first touch and
-    // finish_verification(). Only with verify_signature; for a server's cold start.
-    bool lazy_content = false;
-    // Called between bounded pieces of the long passes over the file: verifying (at most one
-    // 64 KiB block or a few thousand slots apart; a lazy open's own milliseconds excepted),
-    // prefault() and the unmapping when the last holder drops the snapshot. A server passes a function that gives the core back to its
-    // request threads now and then; the passes run on whatever thread calls them, and the
-    // request path (lookup) never calls it. Empty: the passes run through.
-    std::function<void()> pace;
 };
 
 class Snapshot {
@@ -135,8 +107,8 @@ public:
     std::optional<LinkView> lookup(std::uint32_t domain_index, std::string_view code) const;
 
     // Every link in slot order (for diff, inspect and tests; not for the request path). Finishes
-    // a lazy open's verification first, and visits nothing if that fails.
-    void for_each_link(const std::function<void(const LinkView&)>& fn) const;
+    // a lazy open's verification first, and visits nothing and returns the failure if that fails.
+    [[nodiscard]] Status for_each_link(const std::function<void(const LinkView&)>& fn) const;
 
     // Touches every page of the mapping so the first requests after a swap do not fault.
     void prefault() const;
@@ -146,49 +118,51 @@ public:
     // snapshot is fully verified. Stops early, still unverified, when `cancel` becomes true.
     Status finish_verification(const std::atomic<bool>* cancel = nullptr) const;
     // Every check passed (always true after a full open).
-    bool fully_verified() const { return m_state.load(std::memory_order_acquire) == k_verified; }
+    bool fully_verified() const { return m_file->fully_verified(); }
     // No check has failed. A lazily opened snapshot that turns out damaged answers no lookups
     // (they return nullopt) and its owner must stop serving from it.
-    bool intact() const { return m_state.load(std::memory_order_acquire) != k_failed; }
+    bool intact() const { return m_file->intact(); }
 
     // For inspect and tests.
     std::uint32_t format_version() const;
     std::uint64_t hash_seed() const;
     const MphfParams& index_params() const { return m_mphf; }
-    std::vector<SectionInfo> sections() const;
+    const std::vector<SectionInfo>& sections() const { return m_file->sections(); }
+    const Container& file() const { return *m_file; }
+
+    // The deny set the compiler baked in (empty when the snapshot has no deny section). A deny
+    // overlay with a higher serial replaces it (serve/, resolve).
+    const DenySet& deny() const { return m_deny; }
     std::optional<std::uint32_t> default_domain() const { return m_default_domain; }
     // The snapshot digest (SPEC.md "Signature"), 64 hex digits: what the signature signs.
     std::string digest_hex() const;
 
-    struct Impl;
-
 private:
-    static constexpr std::uint8_t k_verified = 0;
-    static constexpr std::uint8_t k_verifying = 1;
-    static constexpr std::uint8_t k_failed = 2;
-
-    explicit Snapshot(std::unique_ptr<Impl> impl);
-    Status load(const TrustedKeys& trusted, OpenOptions options);  // the checks after mapping
+    explicit Snapshot(std::unique_ptr<Container> file);
+    static Result<std::shared_ptr<const Snapshot>> load(std::unique_ptr<Container> file,
+                                                        const TrustedKeys& trusted,
+                                                        OpenOptions options);
+    Status check_payload(bool lazy);  // SPEC.md "Validation" steps 6 to 9
     LinkView view_of_slot(const std::uint8_t* slot) const;
     // lookup() while a lazy open's checks are outstanding: proves each block before reading it.
     std::optional<LinkView> lookup_verifying(std::uint32_t domain_index,
                                              std::string_view code) const;
-    bool prove(const std::uint8_t* p, std::uint64_t length) const;  // blocks under [p, p+length)
-    void fail(const Status& status) const;
 
-    std::unique_ptr<Impl> m_impl;  // the mapping, path and header fields
-    // The lookup path reads only these, so it never chases m_impl. All point into the mapping.
+    // The lookup path reads only these (and the verification state), so it never chases more
+    // than one pointer. All point into the mapping.
     MphfParams m_mphf;
     std::uint64_t m_seed = 0;
     const std::uint8_t* m_pilots = nullptr;   // bucket_count bytes
     const std::uint8_t* m_slots = nullptr;    // slot_count * 16 bytes
     const std::uint8_t* m_strings = nullptr;  // link records
+    std::uint64_t m_strings_length = 0;
+    std::unique_ptr<Container> m_file;        // the mapping, header fields, verification state
     std::vector<DomainView> m_domains;        // sorted by host
     std::optional<std::uint32_t> m_default_domain;
-    mutable std::atomic<std::uint8_t> m_state{k_verified};
+    DenySet m_deny;                           // the deny set baked in by the compiler; may be empty
+    std::uint64_t m_link_count = 0;
+    std::uint32_t m_domain_count = 0;
 };
 
-// Reads a public key file written by `shortlink keygen` (format in SPEC.md).
-Result<TrustedKey> load_public_key(const std::string& path);
 
 }  // namespace shortlink::formats

@@ -1,104 +1,29 @@
-// Constants shared by the snapshot writer (formats/writer.cpp) and reader (formats/reader.cpp).
+// Constants of the snapshot payload (file kind 1, links-<serial>.slsnap) shared by the compiler
+// (compiler/snapshot_builder.cpp) and the reader (formats/snapshot.cpp). The container around it
+// (header, section table, digests, signature) is formats/container_format.h.
 //
 // Only constants live here: formats/SPEC.md is the authority on the byte layout and says what
 // every field means; change both in the same commit (leveldb's db/log_format.h does the same).
 #pragma once
 
 #include <array>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
+
+#include "formats/container_format.h"
 
 namespace shortlink::formats::format {
 
-static_assert(std::endian::native == std::endian::little,
-              "the snapshot is read in place and is little-endian (SPEC.md)");
+// The snapshot's payload header: header bytes 80..127 (k_off_payload_header).
+inline constexpr std::size_t k_off_link_count = 80;     // u64
+inline constexpr std::size_t k_off_domain_count = 88;   // u32
+inline constexpr std::size_t k_off_hash_function = 92; // u32
+inline constexpr std::size_t k_off_hash_seed = 96;      // u64
+inline constexpr std::size_t k_off_flags = 104;         // u32, 0
+inline constexpr std::size_t k_off_snapshot_reserved = 108;  // zero up to k_header_size
 
-// The magic number is PNG's trick applied to our name: a byte with the high bit set first (a
-// 7-bit channel or a text-mode copy damages it), then "SLSNAP", then LF (a CRLF conversion
-// damages it). It reads as "\x89SLSNAP\n" in a hex dump.
-inline constexpr std::array<std::uint8_t, 8> k_magic = {0x89, 'S', 'L', 'S', 'N', 'A', 'P', '\n'};
-
-// Format versions this build reads. A file below k_min_version is "too old", above k_version
-// "too new"; both are refused with distinct errors.
-// Version 2 added the signed block digests (section 7) that let a server answer before it has
-// hashed the whole file; a version-1 file has no digests section and is "too old".
-inline constexpr std::uint32_t k_version = 2;
-inline constexpr std::uint32_t k_min_version = 2;
-
-// Fixed header (bytes 0..127); the section table follows it.
-inline constexpr std::size_t k_header_size = 128;
-inline constexpr std::size_t k_off_magic = 0;           // 8 bytes
-inline constexpr std::size_t k_off_version = 8;         // u32
-inline constexpr std::size_t k_off_header_size = 12;    // u32, always k_header_size in v1
-inline constexpr std::size_t k_off_file_size = 16;      // u64, whole file incl. signature
-inline constexpr std::size_t k_off_serial = 24;         // u64
-inline constexpr std::size_t k_off_created_at = 32;     // i64 Unix seconds
-inline constexpr std::size_t k_off_not_after = 40;      // i64 Unix seconds, 0: none
-inline constexpr std::size_t k_off_key_id = 48;         // 8 bytes
-inline constexpr std::size_t k_off_link_count = 56;     // u64
-inline constexpr std::size_t k_off_domain_count = 64;   // u32
-inline constexpr std::size_t k_off_section_count = 68;  // u32
-inline constexpr std::size_t k_off_hash_seed = 72;      // u64
-inline constexpr std::size_t k_off_hash_function = 80;  // u32
-inline constexpr std::size_t k_off_flags = 84;          // u32, 0 in v1
-inline constexpr std::size_t k_off_reserved = 88;       // 40 zero bytes up to k_header_size
-
-inline constexpr std::size_t k_key_id_size = 8;
-
-// Section table entry: u32 type, u32 zero, u64 offset, u64 length, u64 checksum.
-inline constexpr std::size_t k_section_entry_size = 32;
-inline constexpr std::uint32_t k_max_sections = 16;
-
-// Sections start at multiples of 64 bytes (a cache line) so slot records never straddle lines.
-inline constexpr std::size_t k_alignment = 64;
-
-// The Ed25519 signature occupies the last 64 bytes of the file.
-inline constexpr std::size_t k_signature_size = 64;
-// The signed message is this context string, a NUL, then the snapshot digest: SHA-256 of the
-// bytes before the first section followed by the bytes from the digests section to the signature
-// (SPEC.md "Signature"). The block digests inside the latter cover every other byte.
-inline constexpr std::string_view k_signature_context = "shortlink snapshot v2";
-
-// Section 7 (digests): a 64-byte header, then one SHA-256 per block of the content region (the
-// bytes from the first section up to the digests section). Readers accept block sizes between
-// k_min_block_size and k_max_block_size, powers of two; the writer uses k_block_size.
-inline constexpr std::size_t k_digests_header_size = 64;
-inline constexpr std::size_t k_block_digest_size = 32;
-inline constexpr std::uint64_t k_block_size = 64 * 1024;
-inline constexpr std::uint64_t k_min_block_size = 4 * 1024;
-inline constexpr std::uint64_t k_max_block_size = 16 * 1024 * 1024;
-
-// Section checksums chain hash128 (formats/hash.h) over chunks of this many bytes.
-inline constexpr std::size_t k_checksum_chunk = 64 * 1024;
-inline constexpr std::uint64_t k_checksum_seed = 0x736c736e61707631;  // "slsnapv1"
-
-// Hash functions (header field hash_function).
+// Hash functions (payload header field hash_function).
 inline constexpr std::uint32_t k_hash_slhash128_v1 = 1;
-
-enum class SectionType : std::uint32_t {
-    domains = 1,
-    index = 2,    // the perfect hash: parameters and one pilot byte per bucket
-    slots = 3,    // fixed-size slot records
-    strings = 4,  // variable-length link records: lengths, times, code, destination
-    rules = 5,    // reserved: compiled rules (not written yet)
-    deny = 6,     // reserved: deny overlay (*.sldeny files)
-    digests = 7,  // signed SHA-256 of every content block; always the last section
-};
-
-inline constexpr std::string_view section_name(std::uint32_t type) {
-    switch (type) {
-    case 1: return "domains";
-    case 2: return "index";
-    case 3: return "slots";
-    case 4: return "strings";
-    case 5: return "rules";
-    case 6: return "deny";
-    case 7: return "digests";
-    default: return "unknown";
-    }
-}
 
 // Domain record: 32 bytes, see SPEC.md "Section 1: domains".
 inline constexpr std::size_t k_domain_record_size = 32;

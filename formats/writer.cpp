@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "formats/bytes.h"
+#include "formats/records.h"
 #include "formats/sha256.h"
 
 namespace shortlink::formats {
@@ -19,22 +20,11 @@ std::uint64_t align_up(std::uint64_t v) {
     return (v + format::k_alignment - 1) & ~static_cast<std::uint64_t>(format::k_alignment - 1);
 }
 
-std::string to_hex(const unsigned char* p, std::size_t n) {
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += k_hex[p[i] >> 4];
-        out += k_hex[p[i] & 15];
-    }
-    return out;
-}
-
 }  // namespace
 
 // SHA-256 of each k_block_size block of the content region, fed in file order as the buffer is
 // flushed (the region starts at a block boundary by definition).
-class SnapshotWriter::BlockDigests {
+class ContainerWriter::BlockDigests {
 public:
     void update(const std::uint8_t* p, std::size_t n) {
         while (n > 0) {
@@ -70,7 +60,7 @@ private:
     std::vector<std::uint8_t> m_digests;
 };
 
-SnapshotWriter::SnapshotWriter(int fd, std::uint32_t section_count)
+ContainerWriter::ContainerWriter(int fd, std::uint32_t section_count)
     : m_fd(fd),
       m_section_count(section_count + 1),  // the caller's sections and the digests section
       m_checksum(std::make_unique<Checksum>()),
@@ -84,9 +74,9 @@ SnapshotWriter::SnapshotWriter(int fd, std::uint32_t section_count)
     }
 }
 
-SnapshotWriter::~SnapshotWriter() = default;
+ContainerWriter::~ContainerWriter() = default;
 
-Status SnapshotWriter::write_at(std::uint64_t offset, const void* data, std::size_t length) {
+Status ContainerWriter::write_at(std::uint64_t offset, const void* data, std::size_t length) {
     const auto* p = static_cast<const std::uint8_t*>(data);
     while (length > 0) {
         const ssize_t n = ::pwrite(m_fd, p, length, static_cast<off_t>(offset));
@@ -94,7 +84,7 @@ Status SnapshotWriter::write_at(std::uint64_t offset, const void* data, std::siz
             if (errno == EINTR) {
                 continue;
             }
-            return Status::io_error(std::string("cannot write snapshot: ") + std::strerror(errno));
+            return Status::io_error(std::string("cannot write: ") + std::strerror(errno));
         }
         p += n;
         offset += static_cast<std::uint64_t>(n);
@@ -103,7 +93,7 @@ Status SnapshotWriter::write_at(std::uint64_t offset, const void* data, std::siz
     return Status::ok();
 }
 
-Status SnapshotWriter::flush() {
+Status ContainerWriter::flush() {
     if (!m_buffer.empty()) {
         m_blocks->update(m_buffer.data(), m_buffer.size());
         Status s = write_at(m_buffer_start, m_buffer.data(), m_buffer.size());
@@ -116,7 +106,7 @@ Status SnapshotWriter::flush() {
     return Status::ok();
 }
 
-Status SnapshotWriter::append(const void* data, std::size_t length) {
+Status ContainerWriter::append(const void* data, std::size_t length) {
     if (!m_failed.is_ok()) {
         return m_failed;
     }
@@ -140,15 +130,14 @@ Status SnapshotWriter::append(const void* data, std::size_t length) {
     return Status::ok();
 }
 
-Status SnapshotWriter::pad_to_alignment() {
+void ContainerWriter::pad_to_alignment() {
     static const std::uint8_t k_zeros[format::k_alignment] = {};
     const std::uint64_t pad = align_up(m_pos) - m_pos;
     m_buffer.insert(m_buffer.end(), k_zeros, k_zeros + pad);
     m_pos += pad;
-    return Status::ok();
 }
 
-Status SnapshotWriter::begin_section(format::SectionType type) {
+Status ContainerWriter::begin_section(format::SectionType type) {
     if (!m_failed.is_ok()) {
         return m_failed;
     }
@@ -165,7 +154,7 @@ Status SnapshotWriter::begin_section(format::SectionType type) {
     return Status::ok();
 }
 
-Status SnapshotWriter::end_section() {
+Status ContainerWriter::end_section() {
     if (!m_failed.is_ok()) {
         return m_failed;
     }
@@ -179,8 +168,7 @@ Status SnapshotWriter::end_section() {
     return Status::ok();
 }
 
-Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
-                                               const SigningKey& key) {
+Result<WrittenFile> ContainerWriter::finish(const ContainerMeta& meta, const SigningKey& key) {
     if (!m_failed.is_ok()) {
         return m_failed;
     }
@@ -195,53 +183,50 @@ Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
     }
     const std::uint64_t content_end = m_pos;
 
-    // Section 7: the block digests, then zero padding up to the signature. Everything from here
-    // to the signature is built in memory: it is signed directly.
+    // The digests section: the block digests, then zero padding up to the signature. Everything
+    // from here to the signature is built in memory: it is signed directly.
     const std::vector<std::uint8_t>& blocks = m_blocks->finish();
-    const std::uint64_t block_count = blocks.size() / format::k_block_digest_size;
+    records::DigestsHeader digests;
+    digests.block_size = format::k_block_size;
+    digests.content_start = content_start;
+    digests.content_end = content_end;
+    digests.block_count = blocks.size() / format::k_block_digest_size;
     std::vector<std::uint8_t> tail(format::k_digests_header_size + blocks.size());
-    bytes::store<std::uint64_t>(tail.data(), format::k_block_size);
-    bytes::store<std::uint64_t>(tail.data() + 8, content_start);
-    bytes::store<std::uint64_t>(tail.data() + 16, content_end);
-    bytes::store<std::uint64_t>(tail.data() + 24, block_count);
+    digests.encode(tail.data());
     std::memcpy(tail.data() + format::k_digests_header_size, blocks.data(), blocks.size());
     m_entries.push_back(Entry{static_cast<std::uint32_t>(format::SectionType::digests),
                               content_end, tail.size(), checksum(tail.data(), tail.size())});
     tail.resize(align_up(content_end + tail.size()) - content_end, 0);
     const std::uint64_t signature_offset = content_end + tail.size();
-    const std::uint64_t file_size = signature_offset + format::k_signature_size;
 
     // Header, section table and the zero padding up to the first section.
     std::vector<std::uint8_t> head(content_start, 0);
-    std::uint8_t* h = head.data();
-    std::memcpy(h + format::k_off_magic, format::k_magic.data(), format::k_magic.size());
-    bytes::store<std::uint32_t>(h + format::k_off_version, format::k_version);
-    bytes::store<std::uint32_t>(h + format::k_off_header_size, format::k_header_size);
-    bytes::store<std::uint64_t>(h + format::k_off_file_size, file_size);
-    bytes::store<std::uint64_t>(h + format::k_off_serial, header.serial);
-    bytes::store<std::int64_t>(h + format::k_off_created_at, header.created_at);
-    bytes::store<std::int64_t>(h + format::k_off_not_after, header.not_after);
+    records::ContainerHeader header;
+    header.file_size = signature_offset + format::k_signature_size;
+    header.serial = meta.serial;
+    header.created_at = meta.created_at;
+    header.not_after = meta.not_after;
+    header.file_kind = static_cast<std::uint32_t>(meta.kind);
+    header.section_count = m_section_count;
+    header.base_serial = meta.base_serial;
     // The key id is 16 hex digits; the header holds its 8 bytes.
     for (std::size_t i = 0; i < format::k_key_id_size; ++i) {
-        h[format::k_off_key_id + i] =
+        header.key_id[i] =
             static_cast<std::uint8_t>(std::stoul(key.key_id().substr(2 * i, 2), nullptr, 16));
     }
-    bytes::store<std::uint64_t>(h + format::k_off_link_count, header.link_count);
-    bytes::store<std::uint32_t>(h + format::k_off_domain_count, header.domain_count);
-    bytes::store<std::uint32_t>(h + format::k_off_section_count, m_section_count);
-    bytes::store<std::uint64_t>(h + format::k_off_hash_seed, header.hash_seed);
-    bytes::store<std::uint32_t>(h + format::k_off_hash_function, format::k_hash_slhash128_v1);
-    bytes::store<std::uint32_t>(h + format::k_off_flags, 0);
+    header.encode(head.data());
+    std::memcpy(head.data() + format::k_off_payload_header, meta.payload_header.data(),
+                meta.payload_header.size());
     for (std::size_t i = 0; i < m_entries.size(); ++i) {
-        std::uint8_t* e = h + format::k_header_size + i * format::k_section_entry_size;
-        bytes::store<std::uint32_t>(e, m_entries[i].type);
-        bytes::store<std::uint32_t>(e + 4, 0);
-        bytes::store<std::uint64_t>(e + 8, m_entries[i].offset);
-        bytes::store<std::uint64_t>(e + 16, m_entries[i].length);
-        bytes::store<std::uint64_t>(e + 24, m_entries[i].checksum);
+        records::SectionEntry e;
+        e.type = m_entries[i].type;
+        e.offset = m_entries[i].offset;
+        e.length = m_entries[i].length;
+        e.checksum = m_entries[i].checksum;
+        e.encode(head.data() + format::k_header_size + i * format::k_section_entry_size);
     }
 
-    // The snapshot digest: what precedes the content, then the digests region.
+    // The file digest: what precedes the content, then the digests region.
     Sha256 sha;
     sha.update(head.data(), head.size());
     sha.update(tail.data(), tail.size());
@@ -259,11 +244,29 @@ Result<WrittenSnapshot> SnapshotWriter::finish(const SnapshotHeader& header,
         return s;
     }
 
-    WrittenSnapshot out;
-    out.bytes = file_size;
-    out.sha256_hex = to_hex(digest.data(), digest.size());
+    WrittenFile out;
+    out.bytes = header.file_size;
+    out.digest_hex = bytes::hex_encode(digest.data(), digest.size());
     out.key_id = key.key_id();
     return out;
+}
+
+Result<WrittenFile> write_container(
+    int fd, const ContainerMeta& meta,
+    const std::vector<std::pair<format::SectionType, std::string>>& sections, const SigningKey& key) {
+    ContainerWriter w(fd, static_cast<std::uint32_t>(sections.size()));
+    for (const auto& [type, bytes] : sections) {
+        if (Status s = w.begin_section(type); !s) {
+            return s;
+        }
+        if (Status s = w.append(bytes.data(), bytes.size()); !s) {
+            return s;
+        }
+        if (Status s = w.end_section(); !s) {
+            return s;
+        }
+    }
+    return w.finish(meta, key);
 }
 
 }  // namespace shortlink::formats

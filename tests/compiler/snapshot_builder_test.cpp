@@ -117,7 +117,7 @@ TEST_CASE("RoundTripRandomLinksAndForeignKeysMiss", "[builder]") {
     }
     CHECK(misses > 90000);
     std::uint64_t visited = 0;
-    s.for_each_link([&](const formats::LinkView&) { ++visited; });
+    CHECK(s.for_each_link([&](const formats::LinkView&) { ++visited; }));
     CHECK(visited == expected.size());
     // Size target: key + destination + 24 bytes per link, plus a fixed header allowance.
     std::uint64_t payload = 0;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "formats/bytes.h"
+#include "formats/deny.h"
 #include "formats/hash.h"
 #include "formats/snapshot.h"
 #include "formats/snapshot_format.h"
@@ -12,14 +13,38 @@ namespace shortlink::fuzz {
 
 namespace {
 
+// Every entry of a deny set finds itself; foreign keys and hostile URLs are answered.
+std::size_t exercise_deny(const formats::DenySet& deny) {
+    std::size_t sink = 0;
+    deny.for_each([&](formats::DenyKind kind, std::string_view host, std::string_view code) {
+        switch (kind) {
+        case formats::DenyKind::link: sink += deny.blocks_link(host, code) ? 1 : 0; break;
+        case formats::DenyKind::domain: sink += deny.blocks_domain(host) ? 1 : 0; break;
+        case formats::DenyKind::destination:
+            sink += deny.blocks_destination("https://" + std::string(host) + "/") ? 1 : 0;
+            break;
+        }
+    });
+    for (const char* url : {"https://a.b.example/x", "http://[::1]:80/", "https://u@h:1", "x", "",
+                            "https://", "https://.../", "mailto:x"}) {
+        sink += deny.blocks_destination(url) ? 1 : 0;
+    }
+    sink += deny.blocks_link("*", "abc") ? 1 : 0;
+    sink += deny.blocks_domain("go.example") ? 1 : 0;
+    return sink;
+}
+
 // Lookups of every link the walk finds, of a foreign code in every domain, and of absurd keys.
 std::size_t exercise(const formats::Snapshot& s) {
     std::size_t sink = 0;
-    s.for_each_link([&](const formats::LinkView& l) {
+    const Status walked = s.for_each_link([&](const formats::LinkView& l) {
         sink += l.destination.size();
         auto again = s.lookup(l.domain_index, l.code);
         sink += again ? again->code.size() : 0;
+        sink += s.deny().blocks(s.domain(l.domain_index).host, l.code, l.destination) ? 1 : 0;
     });
+    sink += walked.is_ok() ? 1 : 0;
+    sink += exercise_deny(s.deny());
     for (std::uint32_t d = 0; d < s.domain_count(); ++d) {
         sink += s.domain(d).host.size();
         sink += s.lookup(d, "abc").has_value() ? 1 : 0;
@@ -58,10 +83,17 @@ int fuzz_reader_one(const std::uint8_t* data, std::size_t size) {
         sink += exercise(**snap);
         result = 1;
     }
+    if (auto overlay = formats::DenyOverlay::open_buffer(bytes, {}, options, "fuzz")) {
+        sink += exercise_deny((*overlay)->deny());
+        result = 1;
+    }
     options.verify_signature = true;
     options.lazy_content = true;
     if (auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()}, options, "fuzz")) {
         sink += exercise_lazy(**snap);
+    }
+    if (auto overlay = formats::DenyOverlay::open_buffer(bytes, {key.trusted()}, {}, "fuzz")) {
+        sink += exercise_deny((*overlay)->deny());
     }
     return sink == static_cast<std::size_t>(-1) ? 2 : result;
 }

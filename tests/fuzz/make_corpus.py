@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerates the reader's seed corpus (tests/fuzz/corpus/reader) with the built binary.
+"""Regenerates the readers' seed corpus (tests/fuzz/corpus/reader: snapshots and deny overlays)
+with the built binary.
 
     python3 tests/fuzz/make_corpus.py build/cli/shortlink
 
-Seeds named valid-* are real snapshots (the replay test requires them to open); every other seed
-is one of them damaged in one named way and must be refused. Run it after a format change and
+Seeds named valid-* are real snapshots or deny overlays (the replay test requires them to open);
+every other seed is one of them damaged in one named way and must be refused. Run it after a format change and
 commit the result with the change (formats/SPEC.md).
 """
 import os
@@ -21,7 +22,9 @@ def sl(binary, db, *args):
     subprocess.run([binary, "--db", db, *args], check=True, capture_output=True)
 
 
-def compile_db(binary, work, name, links):
+def compile_db(binary, work, name, links, blocks=(), command="compile"):
+    """Compiles a database of `links` with `blocks` (shortlink block arguments); with command
+    "overlay" returns the deny overlay instead of the snapshot."""
     db = os.path.join(work, name + ".db")
     out = os.path.join(work, name)
     os.makedirs(out)
@@ -30,14 +33,17 @@ def compile_db(binary, work, name, links):
         if host != "*":
             subprocess.run([binary, "--db", db, "domain", "add", host], capture_output=True)
         sl(binary, db, "add", url, "--code", code, *([] if host == "*" else ["--domain", host]))
-    sl(binary, db, "compile", "--key", os.path.join(work, "k.key"), "--out", out)
-    [snap] = [f for f in os.listdir(out) if f.endswith(".slsnap")]
-    with open(os.path.join(out, snap), "rb") as f:
+    for block in blocks:
+        sl(binary, db, "block", *block)
+    sl(binary, db, command, "--key", os.path.join(work, "k.key"), "--out", out)
+    suffix = ".slsnap" if command == "compile" else ".sldeny"
+    [found] = [f for f in os.listdir(out) if f.endswith(suffix)]
+    with open(os.path.join(out, found), "rb") as f:
         return bytearray(f.read())
 
 
 def section(data, type_):
-    count = struct.unpack_from("<I", data, 68)[0]
+    count = struct.unpack_from("<I", data, 60)[0]
     for i in range(count):
         t, _, off, length, _ = struct.unpack_from("<IIQQQ", data, HEADER + i * ENTRY)
         if t == type_:
@@ -61,6 +67,11 @@ def main():
                 ("go.example", "k1", "https://c.example/"),
             ]),
         }
+        blocked = [("*", "abc", "https://a.example/x"), ("go.example", "k1", "https://c.example/")]
+        blocks = [("link", "abc"), ("domain", "go.example"), ("destination", "evil.example")]
+        seeds["valid-snapshot-with-deny"] = compile_db(binary, work, "snapdeny", blocked, blocks)
+        seeds["valid-overlay"] = compile_db(binary, work, "overlay", blocked, blocks, "overlay")
+        seeds["valid-overlay-empty"] = compile_db(binary, work, "overlay0", [], (), "overlay")
         one = seeds["valid-one-link"]
         bad = {}
         bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
@@ -72,6 +83,37 @@ def main():
         v = bytearray(one)
         struct.pack_into("<I", v, 8, 1)
         bad["version-1-too-old"] = v
+        v = bytearray(one)
+        struct.pack_into("<I", v, 8, 2)
+        bad["version-2-too-old"] = v
+        v = bytearray(one)
+        struct.pack_into("<I", v, 56, 2)  # a snapshot that claims to be an overlay
+        bad["kind-mismatch"] = v
+        overlay = seeds["valid-overlay"]
+        v = bytearray(overlay)
+        _, off, _ = section(v, 6)
+        struct.pack_into("<Q", v, off, 1 << 30)  # entry count over the limit
+        bad["deny-entry-count-huge"] = v
+        v = bytearray(overlay)
+        _, off, _ = section(v, 6)
+        struct.pack_into("<Q", v, off + 24, 3)  # table size not a power of two
+        bad["deny-table-size-bad"] = v
+        v = bytearray(overlay)
+        _, off, length = section(v, 6)
+        table = struct.unpack_from("<Q", v, off + 24)[0]
+        for e in range(off + 64, off + 64 + 16 * table, 16):
+            if struct.unpack_from("<Q", v, e)[0] != 0:
+                struct.pack_into("<Q", v, e + 8, 1 << 40)  # record offset far out
+                break
+        bad["deny-record-offset-out-of-bounds"] = v
+        v = bytearray(overlay)
+        _, off, length = section(v, 6)
+        for e in range(off + 64, off + 64 + 16 * table, 16):
+            if struct.unpack_from("<Q", v, e)[0] != 0:
+                struct.pack_into("<Q", v, e, struct.unpack_from("<Q", v, e)[0] ^ 0x100)  # wrong tag
+                break
+        bad["deny-tag-mismatch"] = v
+        bad["overlay-truncated"] = overlay[: len(overlay) - 70]
         v = bytearray(seeds["valid-two-domains"])
         _, off, _ = section(v, 2)
         struct.pack_into("<Q", v, off + 16, 1 << 40)
@@ -84,11 +126,11 @@ def main():
                 break
         bad["slot-offset-out-of-bounds"] = v
         v = bytearray(one)
-        _, off, _ = section(v, 7)
+        _, off, _ = section(v, 15)
         struct.pack_into("<Q", v, off, 1000)  # not a power of two
         bad["digests-block-size-bad"] = v
         v = bytearray(one)
-        _, off, _ = section(v, 7)
+        _, off, _ = section(v, 15)
         struct.pack_into("<Q", v, off + 24, 5)  # more blocks than the content has
         bad["digests-block-count-wrong"] = v
         for old in os.listdir(target):
