@@ -38,6 +38,7 @@ std::string_view reason_name(Reason reason) {
     case Reason::bad_request: return "bad_request";
     case Reason::no_snapshot: return "no_snapshot";
     case Reason::snapshot_damaged: return "snapshot_damaged";
+    case Reason::blocked: return "blocked";
     }
     return "unknown";
 }
@@ -61,8 +62,16 @@ std::string cache_control_string(const Response& r) {
     return "";
 }
 
-Response answer(const formats::Snapshot* snapshot, const Request& request, std::int64_t now) {
-    return detail::answer_from(snapshot, request, now);
+std::string_view body_text(const Response& response) {
+    if (response.reason == Reason::blocked) {
+        return "This short link has been disabled.";
+    }
+    return status_text(response.status);
+}
+
+Response answer(const formats::Snapshot* snapshot, const formats::DenySet* deny,
+                const Request& request, std::int64_t now) {
+    return detail::answer_from(snapshot, deny, request, now);
 }
 
 }  // namespace shortlink::serve

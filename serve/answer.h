@@ -1,4 +1,4 @@
-// The redirect answer: a pure function of (snapshot, request, now) -> response.
+// The redirect answer: a pure function of (snapshot, deny set, request, now) -> response.
 //
 // Everything `shortlink serve` says to a well-formed request is decided here, apart from the
 // connection (which only frames bytes) so that it can be tested directly and so that
@@ -17,6 +17,7 @@
 
 namespace shortlink::formats {
 class Snapshot;
+class DenySet;
 }
 
 namespace shortlink::serve {
@@ -42,6 +43,7 @@ enum class Reason : std::uint8_t {
     bad_request,         // 400: malformed target or Host
     no_snapshot,         // 503: nothing loaded yet
     snapshot_damaged,    // 503: a lazily loaded snapshot failed a deferred check (being replaced)
+    blocked,             // 410, never cached: the link, its domain or its destination is blocked
 };
 
 enum class CacheKind : std::uint8_t { none, max_age, no_store };
@@ -80,8 +82,15 @@ std::string_view reason_name(Reason reason);
 std::string location_string(const Response& response);
 std::string cache_control_string(const Response& response);
 
-// The answer for `request` at Unix time `now` from `snapshot` (nullptr: none loaded -> 503).
-Response answer(const formats::Snapshot* snapshot, const Request& request, std::int64_t now);
+// The text of the short HTML body of an answer without a Location ("Not Found", or for a blocked
+// link a sentence saying it was disabled: never its destination).
+std::string_view body_text(const Response& response);
+
+// The answer for `request` at Unix time `now` from `snapshot` (nullptr: none loaded -> 503),
+// with `deny` the current deny set (the newer of the snapshot's own and a deny overlay's;
+// nullptr or empty: nothing is blocked).
+Response answer(const formats::Snapshot* snapshot, const formats::DenySet* deny,
+                const Request& request, std::int64_t now);
 
 }  // namespace shortlink::serve
 

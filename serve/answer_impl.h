@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "formats/deny.h"
 #include "formats/snapshot.h"
 #include "serve/answer.h"
 
@@ -43,8 +44,16 @@ inline Response simple(std::uint16_t status, Reason reason, CacheKind cache,
     return r;
 }
 
+// Blocked answers are never cached: an unblock must take effect at once.
+inline Response blocked() { return simple(410, Reason::blocked, CacheKind::no_store, 0); }
+
 template <class SnapshotT>
-Response answer_from(const SnapshotT* snapshot, const Request& request, std::int64_t now) {
+Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
+                     const Request& request, std::int64_t now) {
+    // One comparison decides for the common case of an empty deny set.
+    if (deny != nullptr && deny->empty()) {
+        deny = nullptr;
+    }
     Response r;
     if (request.method == Method::other) {
         r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
@@ -66,11 +75,15 @@ Response answer_from(const SnapshotT* snapshot, const Request& request, std::int
                     return simple(404, Reason::not_found, CacheKind::max_age,
                                   domain.negative_max_age_s);
                 };
-                if (err == TargetError::code_too_long) {
+                if (deny != nullptr && deny->blocks_domain(domain.host)) {
+                    r = blocked();  // a suspended domain: every path, its root included
+                } else if (err == TargetError::code_too_long) {
                     r = not_found();
                 } else if (target.is_root) {
                     if (domain.root_url.empty()) {
                         r = not_found();
+                    } else if (deny != nullptr && deny->blocks_destination(domain.root_url)) {
+                        r = blocked();
                     } else {
                         r = simple(domain.default_redirect, Reason::redirect, CacheKind::max_age,
                                    domain.cache_max_age_s);
@@ -88,6 +101,9 @@ Response answer_from(const SnapshotT* snapshot, const Request& request, std::int
                         r = snapshot->intact() ? not_found()
                                                : simple(503, Reason::snapshot_damaged,
                                                         CacheKind::no_store, 0);
+                    } else if (deny != nullptr &&
+                               deny->blocks(domain.host, link->code, link->destination)) {
+                        r = blocked();
                     } else if (link->status == formats::LinkStatus::disabled ||
                                link->status == formats::LinkStatus::deleted) {
                         // Short-lived like a 404: the link may be restored or re-enabled.

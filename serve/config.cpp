@@ -1,5 +1,7 @@
 #include "serve/config.h"
 
+#include "formats/keys.h"
+
 #include <charconv>
 
 #include <boost/asio/ip/address.hpp>

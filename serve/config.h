@@ -26,6 +26,10 @@ Result<formats::TrustedKeys> load_trusted_keys(const std::vector<std::string>& p
 
 struct ServeConfig {
     std::string snapshot_dir;
+    // Where the highest accepted serials and references to the served files are kept across
+    // restarts (serve/snapshot_manager.h); empty: nothing is kept. cli/cmd_serve.cpp picks the
+    // documented default.
+    std::string state_dir;
     formats::TrustedKeys trusted_keys;
     std::vector<Endpoint> listen;      // public listeners; default 127.0.0.1:8080
     Endpoint admin;                    // admin listener; port 0 disables it

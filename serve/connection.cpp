@@ -204,7 +204,8 @@ bool Connection::answer_current(std::uint64_t& answered) {
     request.method = method_of(p.verb());
     request.target = std::string_view(base + p.target().offset, p.target().size);
     request.host = std::string_view(base + p.host().offset, p.host().size);
-    const Response response = answer(m_worker.snapshot(), request, unix_now());
+    const formats::Snapshot* snapshot = m_worker.snapshot();
+    const Response response = answer(snapshot, m_worker.deny(), request, unix_now());
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&

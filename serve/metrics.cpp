@@ -56,7 +56,8 @@ std::uint64_t sum(const std::vector<const WorkerMetrics*>& workers, F field) {
 }  // namespace
 
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
-                              const SnapshotMetrics& s, std::int64_t now) {
+                              const SnapshotMetrics& s, const OverlayMetrics& overlay,
+                              std::int64_t now) {
     std::string out;
     header(out, "shortlink_requests_total", "counter", "Requests answered, by HTTP status.");
     for (std::size_t i = 0; i < k_counted_statuses.size(); ++i) {
@@ -131,6 +132,33 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     line(out, "shortlink_snapshot_refused_total{reason=\"signature\"}", s.refused_signature);
     line(out, "shortlink_snapshot_refused_total{reason=\"corrupt\"}", s.refused_corrupt);
     line(out, "shortlink_snapshot_refused_total{reason=\"io\"}", s.refused_io);
+    header(out, "shortlink_snapshot_deny_entries", "gauge",
+           "Entries of the deny set baked into the serving snapshot.");
+    line(out, "shortlink_snapshot_deny_entries", s.deny_entries);
+
+    const OverlayMetrics& o = overlay;
+    header(out, "shortlink_overlay_loaded", "gauge", "1 when a deny overlay is loaded.");
+    line(out, "shortlink_overlay_loaded", o.loaded ? 1 : 0);
+    header(out, "shortlink_overlay_active", "gauge",
+           "1 when the loaded deny overlay is newer than the snapshot and its deny set is in force.");
+    line(out, "shortlink_overlay_active", o.active ? 1 : 0);
+    header(out, "shortlink_overlay_serial", "gauge", "Serial of the loaded deny overlay.");
+    line(out, "shortlink_overlay_serial", o.serial);
+    header(out, "shortlink_overlay_age_seconds", "gauge",
+           "Seconds since the loaded deny overlay was written.");
+    line(out, "shortlink_overlay_age_seconds",
+         o.loaded && now > o.created_at ? static_cast<std::uint64_t>(now - o.created_at) : 0);
+    header(out, "shortlink_overlay_entries", "gauge", "Entries of the loaded deny overlay, by kind.");
+    line(out, "shortlink_overlay_entries{kind=\"link\"}", o.links);
+    line(out, "shortlink_overlay_entries{kind=\"domain\"}", o.domains);
+    line(out, "shortlink_overlay_entries{kind=\"destination\"}", o.destinations);
+    header(out, "shortlink_overlay_swaps_total", "counter", "Deny overlays loaded.");
+    line(out, "shortlink_overlay_swaps_total", o.swaps);
+    header(out, "shortlink_overlay_refused_total", "counter", "Candidate deny overlays refused, by reason.");
+    line(out, "shortlink_overlay_refused_total{reason=\"rollback\"}", o.refused_rollback);
+    line(out, "shortlink_overlay_refused_total{reason=\"signature\"}", o.refused_signature);
+    line(out, "shortlink_overlay_refused_total{reason=\"corrupt\"}", o.refused_corrupt);
+    line(out, "shortlink_overlay_refused_total{reason=\"io\"}", o.refused_io);
     return out;
 }
 

@@ -65,10 +65,29 @@ struct SnapshotMetrics {
     std::uint64_t refused_signature = 0;
     std::uint64_t refused_corrupt = 0;
     std::uint64_t refused_io = 0;
+    std::uint64_t deny_entries = 0;  // the deny set baked into the serving snapshot
+};
+
+// What the snapshot manager reports of deny overlays.
+struct OverlayMetrics {
+    bool loaded = false;
+    bool active = false;  // newer than the serving snapshot: its deny set is the one in force
+    std::uint64_t serial = 0;
+    std::int64_t created_at = 0;
+    std::int64_t loaded_at = 0;
+    std::uint64_t links = 0;         // blocked links
+    std::uint64_t domains = 0;       // suspended domains
+    std::uint64_t destinations = 0;  // blocked destination hosts
+    std::uint64_t swaps = 0;
+    std::uint64_t refused_rollback = 0;
+    std::uint64_t refused_signature = 0;
+    std::uint64_t refused_corrupt = 0;
+    std::uint64_t refused_io = 0;
 };
 
 // Prometheus text exposition (version 0.0.4) of everything above.
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
-                              const SnapshotMetrics& snapshot, std::int64_t now);
+                              const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
+                              std::int64_t now);
 
 }  // namespace shortlink::serve

@@ -172,7 +172,7 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
                     2 * (scan.size + scan.escape_extra);
     } else {
         // "<p>Not Found</p>\n"
-        body_size = 8 + status_text(r.status).size();
+        body_size = 8 + body_text(r).size();
     }
     switch (r.cache) {
     case CacheKind::max_age:
@@ -207,7 +207,7 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         out.append(k_redirect_close);
     } else {
         out.append("<p>");
-        out.append(status_text(r.status));
+        out.append(body_text(r));
         out.append("</p>\n");
     }
     return true;

@@ -5,35 +5,21 @@
 #include <chrono>
 #include <ctime>
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <time.h>
 #include <limits>
 #include <sys/stat.h>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
+#include "formats/file_names.h"
 #include "serve/log.h"
 
 namespace shortlink::serve {
 
 namespace {
-
-constexpr std::string_view k_suffix = ".slsnap";
-constexpr std::string_view k_prefix = "links-";
-
-// The serial a file name promises ("links-42.slsnap" -> 42); max() when the name does not follow
-// the pattern, so such files are opened and judged by their header.
-std::uint64_t name_serial(std::string_view name) {
-    if (name.size() <= k_prefix.size() + k_suffix.size() || name.substr(0, k_prefix.size()) != k_prefix) {
-        return std::numeric_limits<std::uint64_t>::max();
-    }
-    const std::string_view digits =
-        name.substr(k_prefix.size(), name.size() - k_prefix.size() - k_suffix.size());
-    std::uint64_t v = 0;
-    const auto res = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-    if (res.ec != std::errc() || res.ptr != digits.data() + digits.size()) {
-        return std::numeric_limits<std::uint64_t>::max();
-    }
-    return v;
-}
 
 std::string refusal_reason(const Status& status) {
     switch (status.code()) {
@@ -65,13 +51,158 @@ void pace_loader() {
     }
 }
 
+// The state file inside the state directory: lines "snapshot <serial>" and "overlay <serial>",
+// replaced atomically (temp file, fsync, rename).
+constexpr const char* k_state_file = "state";
+
+// A reference to `from` at `to` that survives the removal of `from`: a hard link, or a copy
+// when the two are on different file systems. `to` is replaced atomically either way.
+Status keep_file(const std::string& from, const std::string& to) {
+    const std::string temp = to + ".tmp";
+    ::unlink(temp.c_str());
+    if (::link(from.c_str(), temp.c_str()) != 0) {
+        const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+        if (in < 0) {
+            return Status::io_error("cannot open " + from + ": " + std::strerror(errno));
+        }
+        const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0) {
+            const int err = errno;
+            ::close(in);
+            return Status::io_error("cannot create " + temp + ": " + std::strerror(err));
+        }
+        bool ok = true;
+        char buf[1 << 16];
+        ssize_t n = 0;
+        while ((n = ::read(in, buf, sizeof(buf))) > 0 && ok) {
+            ok = ::write(out, buf, static_cast<std::size_t>(n)) == n;
+        }
+        ok = ok && n == 0 && ::fsync(out) == 0;
+        const int err = errno;
+        ::close(in);
+        ::close(out);
+        if (!ok) {
+            ::unlink(temp.c_str());
+            return Status::io_error("cannot copy " + from + " to " + temp + ": " + std::strerror(err));
+        }
+    }
+    if (::rename(temp.c_str(), to.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(temp.c_str());
+        return Status::io_error("cannot rename " + temp + ": " + std::strerror(err));
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
-SnapshotManager::SnapshotManager(std::string dir, formats::TrustedKeys trusted, bool prefault,
-                                 int log_fd)
-    : m_dir(std::move(dir)), m_trusted(std::move(trusted)), m_prefault(prefault), m_log_fd(log_fd) {}
+const formats::DenySet* Serving::deny() const {
+    if (!snapshot) {
+        return nullptr;
+    }
+    if (overlay && overlay->serial() > snapshot->serial()) {
+        return &overlay->deny();
+    }
+    return &snapshot->deny();
+}
 
-std::pair<std::shared_ptr<const formats::Snapshot>, std::uint64_t> SnapshotManager::current() const {
+
+SnapshotManager::SnapshotManager(std::string dir, std::string state_dir,
+                                 formats::TrustedKeys trusted, bool prefault, int log_fd)
+    : m_dir(std::move(dir)),
+      m_state_dir(std::move(state_dir)),
+      m_trusted(std::move(trusted)),
+      m_prefault(prefault),
+      m_log_fd(log_fd) {
+    load_state();
+}
+
+void SnapshotManager::load_state() {
+    if (m_state_dir.empty()) {
+        return;
+    }
+    if (::mkdir(m_state_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        std::lock_guard lock(m_mutex);
+        m_state_error = "cannot create " + m_state_dir + ": " + std::strerror(errno);
+        LogLine("error", "state_dir_unusable").str("dir", m_state_dir).str("detail", m_state_error)
+            .emit(m_log_fd);
+        return;
+    }
+    std::ifstream in(m_state_dir + "/" + k_state_file);
+    std::string key;
+    std::uint64_t serial = 0;
+    while (in >> key >> serial) {
+        if (key == "snapshot") {
+            m_floor_snapshot.store(serial);
+        } else if (key == "overlay") {
+            m_floor_overlay.store(serial);
+        }
+    }
+    if (m_floor_snapshot.load() != 0 || m_floor_overlay.load() != 0) {
+        LogLine("info", "state_loaded").str("dir", m_state_dir)
+            .num("snapshot_serial", static_cast<std::int64_t>(m_floor_snapshot.load()))
+            .num("overlay_serial", static_cast<std::int64_t>(m_floor_overlay.load()))
+            .emit(m_log_fd);
+    }
+}
+
+void SnapshotManager::keep_state(formats::format::FileKind kind, const std::string& path,
+                                 std::uint64_t serial) {
+    if (m_state_dir.empty()) {
+        return;
+    }
+    std::lock_guard state_lock(m_state_mutex);
+    const bool snapshot = kind == formats::format::FileKind::snapshot;
+    std::atomic<std::uint64_t>& floor = snapshot ? m_floor_snapshot : m_floor_overlay;
+    if (serial > floor.load()) {
+        floor.store(serial);
+    }
+    Status status;
+    const std::string kept = m_state_dir + "/" + formats::published_file_name(kind, serial);
+    if (path != kept) {
+        status = keep_file(path, kept);
+    }
+    if (status) {
+        // Older kept files of this kind go: only the serving one is needed after a restart.
+        if (DIR* dir = ::opendir(m_state_dir.c_str())) {
+            std::vector<std::string> stale;
+            while (const dirent* e = ::readdir(dir)) {
+                const auto parsed = formats::parse_published_name(e->d_name);
+                if (parsed && parsed->kind == kind && parsed->serial != serial) {
+                    stale.emplace_back(e->d_name);
+                }
+            }
+            ::closedir(dir);
+            for (const std::string& name : stale) {
+                ::unlink((m_state_dir + "/" + name).c_str());
+            }
+        }
+        const std::string file = m_state_dir + "/" + k_state_file;
+        const std::string temp = file + ".tmp";
+        {
+            std::ofstream out(temp, std::ios::trunc);
+            out << "snapshot " << m_floor_snapshot.load() << "\noverlay " << m_floor_overlay.load()
+                << "\n";
+            out.flush();
+            if (!out) {
+                status = Status::io_error("cannot write " + temp);
+            }
+        }
+        if (status && ::rename(temp.c_str(), file.c_str()) != 0) {
+            status = Status::io_error("cannot rename " + temp + ": " + std::strerror(errno));
+        }
+    }
+    std::lock_guard lock(m_mutex);
+    if (!status) {
+        m_state_error = status.message();
+        LogLine("error", "state_not_kept").str("dir", m_state_dir).str("detail", status.message())
+            .emit(m_log_fd);
+    } else {
+        m_state_error.clear();
+    }
+}
+
+std::pair<Serving, std::uint64_t> SnapshotManager::current() const {
     std::lock_guard lock(m_mutex);
     return {m_current, m_generation.load(std::memory_order_relaxed)};
 }
@@ -80,136 +211,241 @@ SnapshotReport SnapshotManager::report(std::int64_t now) const {
     std::lock_guard lock(m_mutex);
     SnapshotReport r;
     r.metrics = m_counts;
+    r.metrics.refused_rollback = m_snapshot_refusals.rollback;
+    r.metrics.refused_signature = m_snapshot_refusals.signature;
+    r.metrics.refused_corrupt = m_snapshot_refusals.corrupt;
+    r.metrics.refused_io = m_snapshot_refusals.io;
+    r.overlay = m_overlay_counts;
+    r.overlay.refused_rollback = m_overlay_refusals.rollback;
+    r.overlay.refused_signature = m_overlay_refusals.signature;
+    r.overlay.refused_corrupt = m_overlay_refusals.corrupt;
+    r.overlay.refused_io = m_overlay_refusals.io;
     r.last_refused = m_last_refused;
     r.loaded_at = m_loaded_at;
-    if (m_current) {
+    r.state_dir = m_state_dir;
+    r.state_error = m_state_error;
+    if (const auto& snap = m_current.snapshot) {
         r.metrics.loaded = true;
-        r.metrics.serial = m_current->serial();
-        r.metrics.created_at = m_current->created_at();
-        r.metrics.not_after = m_current->not_after();
-        r.metrics.links = m_current->link_count();
-        r.metrics.expired = m_current->not_after() != 0 && now > m_current->not_after();
-        r.metrics.verified = m_current->fully_verified();
-        r.path = m_current->path();
-        r.key_id = std::string(m_current->key_id());
+        r.metrics.serial = snap->serial();
+        r.metrics.created_at = snap->created_at();
+        r.metrics.not_after = snap->not_after();
+        r.metrics.links = snap->link_count();
+        r.metrics.expired = snap->not_after() != 0 && now > snap->not_after();
+        r.metrics.verified = snap->fully_verified();
+        r.metrics.deny_entries = snap->deny().size();
+        r.path = snap->path();
+        r.key_id = std::string(snap->key_id());
+    }
+    if (const auto& overlay = m_current.overlay) {
+        r.overlay.loaded = true;
+        r.overlay.active = m_current.deny() == &overlay->deny();
+        r.overlay.serial = overlay->serial();
+        r.overlay.created_at = overlay->created_at();
+        r.overlay.loaded_at = m_overlay_loaded_at;
+        r.overlay.links = overlay->deny().link_count();
+        r.overlay.domains = overlay->deny().domain_count();
+        r.overlay.destinations = overlay->deny().destination_count();
+        r.overlay_path = overlay->path();
     }
     return r;
 }
 
 void SnapshotManager::refuse(const std::string& path, const std::string& reason,
-                             const std::string& message) {
+                             const std::string& message, Refusals& counts, const char* event) {
     {
         std::lock_guard lock(m_mutex);
         m_last_refused = RefusedCandidate{path, reason, message, unix_now()};
         if (reason == "rollback") {
-            ++m_counts.refused_rollback;
+            ++counts.rollback;
         } else if (reason == "signature") {
-            ++m_counts.refused_signature;
+            ++counts.signature;
         } else if (reason == "corrupt") {
-            ++m_counts.refused_corrupt;
+            ++counts.corrupt;
         } else {
-            ++m_counts.refused_io;
+            ++counts.io;
         }
     }
-    LogLine("warn", "snapshot_refused").str("path", path).str("reason", reason)
-        .str("detail", message).emit(m_log_fd);
+    LogLine("warn", event).str("path", path).str("reason", reason).str("detail", message)
+        .emit(m_log_fd);
+}
+
+std::vector<SnapshotManager::Candidate> SnapshotManager::candidates(
+    formats::format::FileKind kind, std::map<std::string, FileStamp>& seen) const {
+    std::vector<Candidate> out;
+    const auto list = [&](const std::string& dir, bool state) {
+        DIR* d = ::opendir(dir.c_str());
+        if (d == nullptr) {
+            if (!state) {
+                LogLine("error", "snapshot_dir_unreadable").str("dir", dir).emit(m_log_fd);
+            }
+            return;
+        }
+        while (const dirent* entry = ::readdir(d)) {
+            const std::string_view name(entry->d_name);
+            // Hidden files are temporary files of a writer (AtomicFile) or of rsync.
+            if (name.empty() || name.front() == '.' || formats::kind_of_suffix(name) != kind) {
+                continue;
+            }
+            const auto parsed = formats::parse_published_name(name);
+            if (state && !parsed) {
+                continue;  // the state directory holds only files it named itself
+            }
+            struct stat st {};
+            const std::string path = dir + "/" + std::string(name);
+            if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                continue;
+            }
+            out.push_back({path,
+                           parsed ? parsed->serial : std::numeric_limits<std::uint64_t>::max(),
+                           FileStamp{static_cast<std::uint64_t>(st.st_size),
+                                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                                         st.st_mtim.tv_nsec,
+                                     static_cast<std::uint64_t>(st.st_ino)}});
+        }
+        ::closedir(d);
+    };
+    list(m_dir, false);
+    if (!m_state_dir.empty()) {
+        list(m_state_dir, true);
+    }
+    // Forget files that disappeared so the map stays the size of the directories.
+    for (auto it = seen.begin(); it != seen.end();) {
+        const bool present = std::any_of(out.begin(), out.end(),
+                                         [&](const Candidate& c) { return c.path == it->first; });
+        it = present ? std::next(it) : seen.erase(it);
+    }
+    // The highest promised serial first; for equal serials the watched directory's file first.
+    std::sort(out.begin(), out.end(), [&](const Candidate& a, const Candidate& b) {
+        if (a.hint != b.hint) {
+            return a.hint > b.hint;
+        }
+        const bool a_watched = a.path.compare(0, m_dir.size() + 1, m_dir + "/") == 0;
+        const bool b_watched = b.path.compare(0, m_dir.size() + 1, m_dir + "/") == 0;
+        return a_watched != b_watched ? a_watched : a.path > b.path;
+    });
+    return out;
+}
+
+void SnapshotManager::note_missing(const std::string& path, std::uint64_t serial, bool& logged) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+        logged = false;
+        return;
+    }
+    if (!logged) {
+        logged = true;
+        LogLine("warn", "serving_file_removed").str("path", path)
+            .num("serial", static_cast<std::int64_t>(serial))
+            .str("detail", "still served from its mapping; the state directory keeps a reference")
+            .emit(m_log_fd);
+    }
 }
 
 void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot) {
+    const bool verified = snapshot->fully_verified();
     const std::uint64_t serial = snapshot->serial();
     const std::uint64_t links = snapshot->link_count();
     const std::string path = snapshot->path();
     std::shared_ptr<const formats::Snapshot> old;
     {
         std::lock_guard lock(m_mutex);
-        old = std::move(m_current);
-        m_current = std::move(snapshot);
+        old = std::move(m_current.snapshot);
+        m_current.snapshot = std::move(snapshot);
         m_loaded_at = unix_now();
         ++m_counts.swaps;
         m_generation.fetch_add(1, std::memory_order_release);
     }
+    m_missing_logged = false;
     LogLine("info", "snapshot_loaded").str("path", path).num("serial", static_cast<std::int64_t>(serial))
         .num("links", static_cast<std::int64_t>(links)).emit(m_log_fd);
-    // `old` is released here, on the control thread, unless a worker still holds it.
+    // A lazily loaded snapshot is kept once settle() has verified it: a file that turns out
+    // damaged must not become the floor a restart cannot go below.
+    if (verified) {
+        keep_state(formats::format::FileKind::snapshot, path, serial);
+    }
+    // `old` is released here, on the loader thread, unless a worker still holds it.
+}
+
+void SnapshotManager::publish_overlay(std::shared_ptr<const formats::DenyOverlay> overlay) {
+    const std::uint64_t serial = overlay->serial();
+    const std::uint64_t entries = overlay->deny().size();
+    const std::string path = overlay->path();
+    std::shared_ptr<const formats::DenyOverlay> old;
+    bool active = false;
+    {
+        std::lock_guard lock(m_mutex);
+        old = std::move(m_current.overlay);
+        m_current.overlay = std::move(overlay);
+        m_overlay_loaded_at = unix_now();
+        ++m_overlay_counts.swaps;
+        active = m_current.deny() == &m_current.overlay->deny();
+        m_generation.fetch_add(1, std::memory_order_release);
+    }
+    m_overlay_missing_logged = false;
+    LogLine("info", "overlay_loaded").str("path", path).num("serial", static_cast<std::int64_t>(serial))
+        .num("entries", static_cast<std::int64_t>(entries))
+        .str("in_force", active ? "yes" : "no: the snapshot is newer").emit(m_log_fd);
+    keep_state(formats::format::FileKind::deny, path, serial);
 }
 
 bool SnapshotManager::scan() {
-    struct Candidate {
-        std::string name;
-        std::uint64_t hint;
-        FileStamp stamp;
-    };
-    std::vector<Candidate> candidates;
-    DIR* dir = ::opendir(m_dir.c_str());
-    if (dir == nullptr) {
-        LogLine("error", "snapshot_dir_unreadable").str("dir", m_dir).emit(m_log_fd);
-        return false;
-    }
-    while (const dirent* entry = ::readdir(dir)) {
-        const std::string_view name(entry->d_name);
-        if (name.empty() || name.front() == '.' || name.size() <= k_suffix.size() ||
-            name.substr(name.size() - k_suffix.size()) != k_suffix) {
-            continue;
-        }
-        struct stat st {};
-        const std::string path = m_dir + "/" + std::string(name);
-        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-            continue;
-        }
-        candidates.push_back({std::string(name), name_serial(name),
-                              FileStamp{static_cast<std::uint64_t>(st.st_size),
-                                        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-                                            st.st_mtim.tv_nsec,
-                                        static_cast<std::uint64_t>(st.st_ino)}});
-    }
-    ::closedir(dir);
-
-    // Forget files that disappeared so the map stays the size of the directory.
-    for (auto it = m_seen.begin(); it != m_seen.end();) {
-        const bool present = std::any_of(candidates.begin(), candidates.end(),
-                                         [&](const Candidate& c) { return c.name == it->first; });
-        it = present ? std::next(it) : m_seen.erase(it);
-    }
-    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-        return a.hint != b.hint ? a.hint > b.hint : a.name > b.name;
-    });
-
-    const auto [current, generation] = SnapshotManager::current();
+    const std::vector<Candidate> found = candidates(formats::format::FileKind::snapshot, m_seen);
+    const auto [serving, generation] = SnapshotManager::current();
     (void)generation;
+    const std::shared_ptr<const formats::Snapshot>& current = serving.snapshot;
     const std::uint64_t current_serial = current ? current->serial() : 0;
+    if (current) {
+        note_missing(current->path(), current_serial, m_missing_logged);
+    }
+    const std::uint64_t floor = m_floor_snapshot.load();
     // The best acceptable candidate. File names only order the search: a name can lie, so the
     // search goes on while a name promises more than the best serial found so far.
     std::shared_ptr<const formats::Snapshot> best;
-    for (const Candidate& c : candidates) {
-        const auto seen = m_seen.find(c.name);
+    for (const Candidate& c : found) {
+        const auto seen = m_seen.find(c.path);
         if (seen != m_seen.end() && seen->second == c.stamp) {
             continue;
         }
-        m_seen[c.name] = c.stamp;
-        const std::string path = m_dir + "/" + c.name;
+        m_seen[c.path] = c.stamp;
         const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
         if (best && named && c.hint <= best->serial()) {
             continue;  // older than what is about to be published: superseded, not an attack
         }
         if (current && named && c.hint <= current_serial) {
-            refuse(path, "rollback", "file name serial " + std::to_string(c.hint) +
-                                         " is not above the serving serial " +
-                                         std::to_string(current_serial));
+            if (c.path != current->path() && c.hint < current_serial) {
+                refuse(c.path, "rollback",
+                       "file name serial " + std::to_string(c.hint) +
+                           " is not above the serving serial " + std::to_string(current_serial),
+                       m_snapshot_refusals, "snapshot_refused");
+            }
+            continue;
+        }
+        if (named && c.hint < floor) {
+            refuse(c.path, "rollback",
+                   "file name serial " + std::to_string(c.hint) + " is below serial " +
+                       std::to_string(floor) + ", which this server accepted before (state " +
+                       m_state_dir + ")",
+                   m_snapshot_refusals, "snapshot_refused");
             continue;
         }
         formats::OpenOptions options;
         options.lazy_content = !current;  // cold start: answer first, finish in settle()
         options.pace = pace_loader;
-        auto opened = formats::Snapshot::open(path, m_trusted, options);
+        auto opened = formats::Snapshot::open(c.path, m_trusted, options);
         if (!opened) {
-            refuse(path, refusal_reason(opened.status()), opened.status().to_string());
+            refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(),
+                   m_snapshot_refusals, "snapshot_refused");
             continue;
         }
         std::shared_ptr<const formats::Snapshot> snapshot = std::move(opened).value();
-        if (current && snapshot->serial() <= current_serial) {
-            refuse(path, "rollback", "serial " + std::to_string(snapshot->serial()) +
-                                         " is not above the serving serial " +
-                                         std::to_string(current_serial));
+        if ((current && snapshot->serial() <= current_serial) || snapshot->serial() < floor) {
+            if (!current || snapshot->serial() < current_serial || c.path != current->path()) {
+                refuse(c.path, "rollback",
+                       "serial " + std::to_string(snapshot->serial()) + " is not above serial " +
+                           std::to_string(std::max(current_serial, floor)) +
+                           " (served or accepted before)",
+                       m_snapshot_refusals, "snapshot_refused");
+            }
             continue;
         }
         if (!best || snapshot->serial() > best->serial()) {
@@ -226,15 +462,73 @@ bool SnapshotManager::scan() {
     return true;
 }
 
+bool SnapshotManager::scan_overlays() {
+    const std::vector<Candidate> found = candidates(formats::format::FileKind::deny, m_seen_overlays);
+    const auto [serving, generation] = SnapshotManager::current();
+    (void)generation;
+    const std::shared_ptr<const formats::DenyOverlay>& current = serving.overlay;
+    const std::uint64_t current_serial = current ? current->serial() : 0;
+    if (current) {
+        note_missing(current->path(), current_serial, m_overlay_missing_logged);
+    }
+    const std::uint64_t floor = m_floor_overlay.load();
+    const std::uint64_t least = std::max(current ? current_serial + 1 : 0, floor);
+    std::shared_ptr<const formats::DenyOverlay> best;
+    for (const Candidate& c : found) {
+        const auto seen = m_seen_overlays.find(c.path);
+        if (seen != m_seen_overlays.end() && seen->second == c.stamp) {
+            continue;
+        }
+        m_seen_overlays[c.path] = c.stamp;
+        const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
+        if (best && named && c.hint <= best->serial()) {
+            continue;  // superseded by what is about to be published
+        }
+        if (named && c.hint < least) {
+            if (!current || c.hint < current_serial) {
+                refuse(c.path, "rollback",
+                       "file name serial " + std::to_string(c.hint) + " is below serial " +
+                           std::to_string(least) + " (served or accepted before)",
+                       m_overlay_refusals, "overlay_refused");
+            }
+            continue;
+        }
+        auto opened = formats::DenyOverlay::open(c.path, m_trusted);
+        if (!opened) {
+            refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(),
+                   m_overlay_refusals, "overlay_refused");
+            continue;
+        }
+        std::shared_ptr<const formats::DenyOverlay> overlay = std::move(opened).value();
+        if (overlay->serial() < least) {
+            if (!current || overlay->serial() < current_serial || c.path != current->path()) {
+                refuse(c.path, "rollback",
+                       "serial " + std::to_string(overlay->serial()) + " is below serial " +
+                           std::to_string(least) + " (served or accepted before)",
+                       m_overlay_refusals, "overlay_refused");
+            }
+            continue;
+        }
+        if (!best || overlay->serial() > best->serial()) {
+            best = std::move(overlay);
+        }
+    }
+    if (!best) {
+        return false;
+    }
+    publish_overlay(std::move(best));
+    return true;
+}
+
 void SnapshotManager::withdraw(const std::shared_ptr<const formats::Snapshot>& snapshot) {
     std::shared_ptr<const formats::Snapshot> old;
     {
         std::lock_guard lock(m_mutex);
-        if (m_current != snapshot) {
+        if (m_current.snapshot != snapshot) {
             return;
         }
-        old = std::move(m_current);
-        m_current = nullptr;
+        old = std::move(m_current.snapshot);
+        m_current.snapshot = nullptr;
         m_generation.fetch_add(1, std::memory_order_release);
     }
     LogLine("error", "snapshot_withdrawn").str("path", snapshot->path())
@@ -244,8 +538,9 @@ void SnapshotManager::withdraw(const std::shared_ptr<const formats::Snapshot>& s
 bool SnapshotManager::settle(const std::atomic<bool>& cancel) {
     bool changed = false;
     while (!cancel.load()) {
-        const auto [snapshot, generation] = current();
+        const auto [serving, generation] = current();
         (void)generation;
+        const std::shared_ptr<const formats::Snapshot>& snapshot = serving.snapshot;
         if (!snapshot || snapshot->fully_verified()) {
             return changed;
         }
@@ -259,16 +554,18 @@ bool SnapshotManager::settle(const std::atomic<bool>& cancel) {
             LogLine("info", "snapshot_verified").str("path", snapshot->path())
                 .num("serial", static_cast<std::int64_t>(snapshot->serial()))
                 .real("seconds", took.count()).emit(m_log_fd);
+            keep_state(formats::format::FileKind::snapshot, snapshot->path(), snapshot->serial());
             return changed;
         }
         // Damage in a deferred block: stop serving it and load the next best file. Files judged
         // so far were skipped as superseded by this one; only the damaged one stays judged.
-        refuse(snapshot->path(), refusal_reason(status), status.to_string());
+        refuse(snapshot->path(), refusal_reason(status), status.to_string(), m_snapshot_refusals,
+               "snapshot_refused");
         withdraw(snapshot);
         changed = true;
-        const std::string name = snapshot->path().substr(m_dir.size() + 1);
+        const std::string damaged = snapshot->path();
         for (auto it = m_seen.begin(); it != m_seen.end();) {
-            it = it->first == name ? std::next(it) : m_seen.erase(it);
+            it = it->first == damaged ? std::next(it) : m_seen.erase(it);
         }
         scan();
     }

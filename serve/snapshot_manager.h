@@ -1,16 +1,26 @@
-// SnapshotManager: finds, verifies and publishes the snapshot the request threads answer from.
+// SnapshotManager: finds, verifies and publishes what the request threads answer from: the
+// snapshot, and the deny overlay beside it.
 //
-// Publication is lock-free for readers: the current snapshot sits behind a mutex that only the
+// Publication is lock-free for readers: the current pair sits behind a mutex that only the
 // manager and refreshing workers take, plus an atomic generation counter. A request thread keeps
-// its own std::shared_ptr copy and, once per batch of requests, compares one relaxed atomic load
+// its own std::shared_ptr copies and, once per batch of requests, compares one relaxed atomic load
 // against the generation it holds (a few ns); only when that changed does it take the mutex to
-// copy the new pointer. The old snapshot is unmapped when the last holder drops it (leveldb's
+// copy the new pointers. An old snapshot is unmapped when the last holder drops it (leveldb's
 // Version::Ref/Unref), which the server arranges to happen off the request threads.
 //
 // Rules (DESIGN.md "The redirect plane"): at start the highest serial that verifies wins, falling
 // back to older files; later only a strictly higher serial is accepted (rollback protection); a
 // file that fails verification changes nothing but a counter and a log line, and is not opened
-// again until its size, mtime or inode changes.
+// again until its size, mtime or inode changes. The same rules hold for overlays, separately.
+//
+// Deny sets: a snapshot carries the deny set it was compiled with; an overlay carries the whole
+// deny set at the time it was written. Serials come from one sequence (SPEC.md "Serials"), so the
+// newer of the two is the current deny set: an overlay newer than the snapshot wins, and a newer
+// compile, which baked in the same blocks, retires older overlays.
+//
+// State directory: the highest serials accepted and a reference (hard link, else a copy) to the
+// files being served are kept there, so a restart starts from the last good files even if the
+// watched directory lost them, and never accepts an older serial than before.
 //
 // Cold start: with nothing to answer from, scan() opens candidates lazily (formats/snapshot.h:
 // header, signature and small sections in milliseconds; every other block proven on first touch)
@@ -19,7 +29,9 @@
 // loaded the same way. Swaps while a snapshot is serving verify the candidate fully first.
 //
 // Thread-safety: scan() and settle() from one thread (the loader) at a time, or before the
-// workers start; generation(), current() and report() from any thread.
+// workers start; scan_overlays() from one thread (the control thread, at normal priority, so a
+// block is never queued behind a multi-second snapshot verification); generation(), current()
+// and report() from any thread.
 #pragma once
 
 #include <atomic>
@@ -30,6 +42,7 @@
 #include <string>
 #include <utility>
 
+#include "formats/deny.h"
 #include "formats/snapshot.h"
 #include "serve/metrics.h"
 
@@ -42,30 +55,48 @@ struct RefusedCandidate {
     std::int64_t at = 0;  // Unix seconds
 };
 
+// What the request threads answer from.
+struct Serving {
+    std::shared_ptr<const formats::Snapshot> snapshot;
+    std::shared_ptr<const formats::DenyOverlay> overlay;
+
+    // The deny set in force: the overlay's when it is newer than the snapshot, else the
+    // snapshot's own; nullptr when there is no snapshot.
+    const formats::DenySet* deny() const;
+};
+
 // What /readyz shows.
 struct SnapshotReport {
     SnapshotMetrics metrics;
+    OverlayMetrics overlay;
     std::string path;
     std::string key_id;
+    std::string overlay_path;
     std::int64_t loaded_at = 0;
     RefusedCandidate last_refused;  // path empty: none yet
+    std::string state_dir;          // empty: no state directory
+    std::string state_error;        // why the state directory is not kept, if it is not
 };
 
 class SnapshotManager {
 public:
-    SnapshotManager(std::string dir, formats::TrustedKeys trusted, bool prefault, int log_fd);
+    // `state_dir` empty: no state is kept.
+    SnapshotManager(std::string dir, std::string state_dir, formats::TrustedKeys trusted,
+                    bool prefault, int log_fd);
 
-    // Looks at every *.slsnap in the directory and publishes the best acceptable candidate.
-    // Returns true when a new snapshot was published.
+    // Looks at every snapshot in the directory (and the state directory) and publishes the best
+    // acceptable candidate. Returns true when a new snapshot was published.
     bool scan();
     // Finishes the verification of a lazily loaded snapshot (seconds per GB; on the loader
     // thread). Returns true when the serving snapshot changed (withdrawn or replaced). Stops
     // early when `cancel` is set.
     bool settle(const std::atomic<bool>& cancel);
+    // The same as scan() for deny overlays: verified in full (milliseconds) and published.
+    bool scan_overlays();
 
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
-    // The current snapshot (nullptr before the first) and the generation it belongs to.
-    std::pair<std::shared_ptr<const formats::Snapshot>, std::uint64_t> current() const;
+    // What to answer from and the generation it belongs to.
+    std::pair<Serving, std::uint64_t> current() const;
     SnapshotReport report(std::int64_t now) const;
 
 private:
@@ -75,24 +106,58 @@ private:
         std::uint64_t inode = 0;
         bool operator==(const FileStamp&) const = default;
     };
+    struct Candidate {
+        std::string path;
+        std::uint64_t hint = 0;  // the serial the name promises; max() when it promises none
+        FileStamp stamp;
+    };
+    struct Refusals {  // per file kind
+        std::uint64_t rollback = 0;
+        std::uint64_t signature = 0;
+        std::uint64_t corrupt = 0;
+        std::uint64_t io = 0;
+    };
 
-    void refuse(const std::string& path, const std::string& reason, const std::string& message);
+    std::vector<Candidate> candidates(formats::format::FileKind kind,
+                                      std::map<std::string, FileStamp>& seen) const;
+    void refuse(const std::string& path, const std::string& reason, const std::string& message,
+                Refusals& counts, const char* event);
     void publish(std::shared_ptr<const formats::Snapshot> snapshot);
+    void publish_overlay(std::shared_ptr<const formats::DenyOverlay> overlay);
     void withdraw(const std::shared_ptr<const formats::Snapshot>& snapshot);
+    void note_missing(const std::string& path, std::uint64_t serial, bool& logged);
+
+    // The state directory: load at construction, then keep after every publication.
+    void load_state();
+    void keep_state(formats::format::FileKind kind, const std::string& path, std::uint64_t serial);
 
     const std::string m_dir;
+    const std::string m_state_dir;
     const formats::TrustedKeys m_trusted;
     const bool m_prefault;
     const int m_log_fd;
 
     // Files already judged (loaded, refused or superseded), so a rescan does not repeat work.
-    std::map<std::string, FileStamp> m_seen;  // control thread only
+    std::map<std::string, FileStamp> m_seen;          // loader thread only
+    std::map<std::string, FileStamp> m_seen_overlays; // control thread only
+    bool m_missing_logged = false;                    // loader thread only
+    bool m_overlay_missing_logged = false;            // control thread only
+
+    std::mutex m_state_mutex;  // one writer of the state file at a time
+    // The lowest serials acceptable after a restart (the state file's); never lowered.
+    std::atomic<std::uint64_t> m_floor_snapshot{0};
+    std::atomic<std::uint64_t> m_floor_overlay{0};
 
     mutable std::mutex m_mutex;
-    std::shared_ptr<const formats::Snapshot> m_current;  // guarded by m_mutex
-    std::int64_t m_loaded_at = 0;                         // guarded by m_mutex
-    RefusedCandidate m_last_refused;                      // guarded by m_mutex
-    SnapshotMetrics m_counts;                             // guarded by m_mutex (counters only)
+    Serving m_current;                // guarded by m_mutex
+    std::int64_t m_loaded_at = 0;     // guarded by m_mutex
+    std::int64_t m_overlay_loaded_at = 0;  // guarded by m_mutex
+    RefusedCandidate m_last_refused;  // guarded by m_mutex
+    SnapshotMetrics m_counts;         // guarded by m_mutex (counters only)
+    OverlayMetrics m_overlay_counts;  // guarded by m_mutex (counters only)
+    Refusals m_snapshot_refusals;     // guarded by m_mutex
+    Refusals m_overlay_refusals;      // guarded by m_mutex
+    std::string m_state_error;        // guarded by m_mutex
     std::atomic<std::uint64_t> m_generation{0};
 };
 

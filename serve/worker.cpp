@@ -151,13 +151,14 @@ void Worker::unlink(Connection* c) {
 }
 
 void Worker::refresh() {
-    auto [snapshot, generation] = m_manager.current();
-    std::shared_ptr<const formats::Snapshot> old = std::move(m_snapshot);
-    m_snapshot = std::move(snapshot);
+    auto [serving, generation] = m_manager.current();
+    Serving old = std::move(m_serving);
+    m_serving = std::move(serving);
+    m_deny = m_serving.deny();
     m_generation = generation;
-    if (old) {
+    if (old.snapshot || old.overlay) {
         // Unmapping a 1 GB file takes tens of milliseconds: the low-priority loader does it.
-        boost::asio::post(m_release, [old = std::move(old)]() mutable { old.reset(); });
+        boost::asio::post(m_release, [old = std::move(old)]() mutable { old = Serving{}; });
     }
 }
 

@@ -1,7 +1,7 @@
 // Worker: one request thread. It owns an io_context, its own SO_REUSEPORT acceptor on every
 // public endpoint (the kernel spreads connections across workers, so nothing is shared between
 // threads on the request path), the connections it accepted, its metrics, and its cached
-// reference to the current snapshot.
+// references to the current snapshot and deny overlay.
 //
 // Timeouts are enforced by one coarse sweep timer per worker that walks the connection list
 // (a store of one integer per request instead of arming a timer per read).
@@ -75,13 +75,15 @@ public:
     const ConnectionLimits& limits() const { return m_limits; }
     bool draining() const { return m_draining; }
     std::string_view date() { return m_date.now(); }
-    // The snapshot to answer from, refreshed when the manager published a newer one.
+    // The snapshot to answer from, refreshed when the manager published a newer one (or a new
+    // deny overlay); deny() is the deny set in force beside it.
     const formats::Snapshot* snapshot() {
         if (m_manager.generation() != m_generation) {
             refresh();
         }
-        return m_snapshot.get();
+        return m_serving.snapshot.get();
     }
+    const formats::DenySet* deny() const { return m_deny; }
     void link(Connection* c);
     void unlink(Connection* c);
     int log_fd() const { return m_log_fd; }
@@ -106,7 +108,8 @@ private:
     boost::asio::steady_timer m_sweep_timer{m_io};
     WorkerMetrics m_metrics;
     HttpDate m_date;
-    std::shared_ptr<const formats::Snapshot> m_snapshot;
+    Serving m_serving;
+    const formats::DenySet* m_deny = nullptr;  // m_serving.deny(), computed at refresh
     std::uint64_t m_generation = 0;
     Connection* m_connections = nullptr;  // intrusive list of live connections
     bool m_draining = false;

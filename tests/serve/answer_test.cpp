@@ -118,7 +118,7 @@ struct Fixture {
         snap.add_link(go, {"docs", "https://docs.example.com/", formats::LinkStatus::active, 301});
     }
     Response get(std::string_view target, std::string_view host = "") const {
-        return detail::answer_from(&snap, Request{Method::get, target, host}, k_now);
+        return detail::answer_from(&snap, nullptr, Request{Method::get, target, host}, k_now);
     }
 };
 
@@ -212,10 +212,10 @@ TEST_CASE("ExpiringLinkCacheLifetimeEndsAtExpiry", "[answer]") {
 TEST_CASE("TimeIsAnArgument", "[answer]") {
     Fixture f;
     const Request req{Method::get, "/soon", ""};
-    CHECK(detail::answer_from(&f.snap, req, k_now).status == 410);
-    CHECK(detail::answer_from(&f.snap, req, k_now + 5).status == 302);
+    CHECK(detail::answer_from(&f.snap, nullptr, req, k_now).status == 410);
+    CHECK(detail::answer_from(&f.snap, nullptr, req, k_now + 5).status == 302);
     const Request ending{Method::get, "/ending", ""};
-    CHECK(detail::answer_from(&f.snap, ending, k_now + 100).status == 410);
+    CHECK(detail::answer_from(&f.snap, nullptr, ending, k_now + 100).status == 410);
 }
 
 TEST_CASE("RootRedirectsToRootUrlOr404", "[answer]") {
@@ -230,15 +230,15 @@ TEST_CASE("RootRedirectsToRootUrlOr404", "[answer]") {
 
 TEST_CASE("MethodsOtherThanGetAndHeadAre405", "[answer]") {
     Fixture f;
-    const Response r = detail::answer_from(&f.snap, Request{Method::other, "/abc", ""}, k_now);
+    const Response r = detail::answer_from(&f.snap, nullptr, Request{Method::other, "/abc", ""}, k_now);
     CHECK(r.status == 405);
-    const Response head = detail::answer_from(&f.snap, Request{Method::head, "/abc", ""}, k_now);
+    const Response head = detail::answer_from(&f.snap, nullptr, Request{Method::head, "/abc", ""}, k_now);
     CHECK(head.status == 302);
     CHECK(head.head);
 }
 
 TEST_CASE("NoSnapshotIs503", "[answer]") {
-    const Response r = answer(nullptr, Request{Method::get, "/abc", "x"}, k_now);
+    const Response r = answer(nullptr, nullptr, Request{Method::get, "/abc", "x"}, k_now);
     CHECK(r.status == 503);
     CHECK(r.reason == Reason::no_snapshot);
     CHECK(cache_control_string(r) == "no-store");
@@ -249,7 +249,7 @@ TEST_CASE("UnknownHostWithoutDefaultDomainIs404", "[answer]") {
     formats::DomainView g;
     g.host = "go.example.com";
     snap.add_domain(g);
-    const Response r = detail::answer_from(&snap, Request{Method::get, "/abc", "evil.example"}, k_now);
+    const Response r = detail::answer_from(&snap, nullptr, Request{Method::get, "/abc", "evil.example"}, k_now);
     CHECK(r.status == 404);
     CHECK(r.reason == Reason::unknown_host);
 }
