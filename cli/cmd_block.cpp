@@ -1,8 +1,10 @@
 // shortlink block|unblock link|domain|destination TARGET, and shortlink blocks: the deny set in
-// the store. A server learns of a change from a deny overlay or the next snapshot, never from
-// here; these commands only change and show what the store holds.
+// the store. A server learns of a change from a deny overlay or the next snapshot; with
+// --publish DIR --key KEY, block and unblock write that overlay themselves once the store holds
+// the change.
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +13,8 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "cli/publish_cli.h"
+#include "cli/snapshot_cli.h"
 #include "cli/validate.h"
 
 namespace shortlink::cli {
@@ -20,6 +24,8 @@ struct BlockOptions {
     std::string target;  // link: CODE or short URL; domain, destination: HOST
     std::string domain;  // link: --domain
     std::string reason;  // block only
+    std::string publish; // --publish DIR: write the deny overlay there afterwards
+    std::string key;     // --key: the secret key that signs it
     bool json = false;
 };
 
@@ -81,24 +87,52 @@ void print_block_change(const store::BlockRecord& b, bool json, std::string_view
     }
 }
 
+// The signing key of --publish, loaded before the store changes: a key that cannot sign must
+// leave the store as it was.
+std::optional<formats::SigningKey> publish_key(const BlockOptions& o) {
+    if (o.publish.empty() != o.key.empty()) {
+        throw Error(k_exit_usage, "--publish and --key go together");
+    }
+    if (o.publish.empty()) {
+        return std::nullopt;
+    }
+    return load_secret_key(o.key);
+}
+
+// After the store changed: the whole deny set as a new overlay in --publish. A failure here
+// leaves the change in the store (it is audited) and says how to publish it.
+void publish_change(store::Store& s, const std::optional<formats::SigningKey>& key,
+                    const BlockOptions& o) {
+    if (!key) {
+        return;
+    }
+    try {
+        print_overlay(publish_overlay(s, *key, o.publish, k_default_keep), o.json);
+    } catch (const Error& e) {
+        throw Error(e.exit_code(), std::string(e.what()) +
+                                       " (the store holds the change; publish it with "
+                                       "'shortlink overlay --key KEY --out " + o.publish + "')");
+    }
+}
+
 void run_block(store::BlockKind kind, const BlockOptions& o, const GlobalOptions& globals) {
+    const std::optional<formats::SigningKey> key = publish_key(o);
     store::Store s = open_store(globals);
     const StoreTarget target = resolve_target(s, kind, o);
     const store::BlockRecord block = unwrap(s.add_block(kind, target.host, target.code, o.reason));
     print_block_change(block, o.json, "blocked");
-
-    // Anything that carries the block to servers belongs after this point, once the store holds
-    // it: a server must never deny what the store and its audit log do not show.
+    // Only now, once the store holds it: a server must never deny what the store and its audit
+    // log do not show.
+    publish_change(s, key, o);
 }
 
 void run_unblock(store::BlockKind kind, const BlockOptions& o, const GlobalOptions& globals) {
+    const std::optional<formats::SigningKey> key = publish_key(o);
     store::Store s = open_store(globals);
     const StoreTarget target = resolve_target(s, kind, o);
     const store::BlockRecord block = unwrap(s.remove_block(kind, target.host, target.code));
     print_block_change(block, o.json, "unblocked");
-
-    // Anything that carries the unblock to servers belongs after this point, once the store no
-    // longer holds the block.
+    publish_change(s, key, o);
 }
 
 void run_blocks(const BlocksOptions& o, const GlobalOptions& globals) {
@@ -149,7 +183,10 @@ void setup_block_command(CLI::App& app, const GlobalOptions& globals, std::strin
             sub->add_option("--reason", o->reason,
                             "Why, recorded with the block and in the audit log");
         }
-        sub->add_flag("--json", o->json, "Print the block as JSON");
+        sub->add_option("--publish", o->publish,
+                        "Then write the deny overlay into this directory (with --key)");
+        sub->add_option("--key", o->key, "Secret key that signs the overlay of --publish");
+        sub->add_flag("--json", o->json, "Print the block (and the overlay) as JSON");
         sub->callback([o, &globals, kind = k.kind, run] { run(kind, *o, globals); });
     }
 }

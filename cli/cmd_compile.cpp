@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <unordered_map>
 
 #include <CLI/CLI.hpp>
@@ -20,10 +21,12 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
 #include "cli/store.h"
 #include "compiler/publish.h"
 #include "compiler/snapshot_builder.h"
+#include "formats/file_names.h"
 
 namespace shortlink::cli {
 
@@ -35,8 +38,9 @@ constexpr std::uint64_t k_progress_every = 250000;
 struct CompileOptions {
     std::string key;
     std::string out_dir;
-    std::uint32_t keep = 5;
+    std::uint32_t keep = k_default_keep;
     std::string not_after;
+    std::optional<std::uint64_t> serial;
     bool json = false;
 };
 
@@ -77,9 +81,10 @@ formats::LinkStatus to_status(store::LinkState s) {
 }
 
 // Streams the database into a builder. Deleted and disabled links are compiled (they answer
-// 410), not dropped.
+// 410), not dropped; the current deny set is baked in.
 compiler::SnapshotBuilder read_database(store::Store& db, Progress& progress) {
     compiler::SnapshotBuilder builder;
+    check(builder.set_deny(deny_entries(db)));
     std::unordered_map<std::int64_t, std::uint32_t> handles;
     // Rows of one domain tend to come together: remember the last id's handle.
     std::int64_t last_id = 0;
@@ -147,7 +152,7 @@ compiler::SnapshotBuilder read_database(store::Store& db, Progress& progress) {
 
 void print_result(const CompileOptions& opt, const std::string& path, std::uint64_t serial,
                   const compiler::CompiledSnapshot& compiled,
-                  const formats::WrittenSnapshot& written, double seconds,
+                  const formats::WrittenFile& written, double seconds,
                   const std::vector<std::string>& removed) {
     if (opt.json) {
         rapidjson::StringBuffer buf;
@@ -164,7 +169,7 @@ void print_result(const CompileOptions& opt, const std::string& path, std::uint6
         w.Key("bytes");
         w.Uint64(written.bytes);
         w.Key("digest");  // the signed snapshot digest (SPEC.md "Signature")
-        w.String(written.sha256_hex.c_str());
+        w.String(written.digest_hex.c_str());
         w.Key("key_id");
         w.String(written.key_id.c_str());
         w.Key("seconds");
@@ -205,29 +210,37 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     }
     // Key first: a wrong passphrase should not cost a full database read.
     const formats::SigningKey key = load_secret_key(opt.key);
-    if (::mkdir(opt.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        throw Error(k_exit_runtime, "cannot create " + opt.out_dir + ": " + std::strerror(errno));
-    }
+    prepare_out_dir(opt.out_dir);
     store::Store db = open_store(globals);
+    if (opt.serial) {
+        // Refused before the long part, and again (race-free) when it is reserved.
+        const std::uint64_t published = compiler::highest_published_serial(opt.out_dir);
+        if (*opt.serial <= published) {
+            throw Error(k_exit_conflict, "--serial " + std::to_string(*opt.serial) +
+                                             " is not above serial " + std::to_string(published) +
+                                             ", already published in " + opt.out_dir);
+        }
+    }
     Progress progress;
     compiler::SnapshotBuilder builder = read_database(db, progress);
     progress.phase("building the perfect hash");
     compiler::CompiledSnapshot compiled = unwrap(std::move(builder).build());
 
-    const std::uint64_t serial = unwrap(db.reserve_serial("snapshot", 0));
-    const std::string path = opt.out_dir + "/" + compiler::snapshot_file_name(serial);
+    const std::uint64_t serial = issue_serial(db, opt.out_dir, "snapshot", opt.serial);
+    const std::string path =
+        opt.out_dir + "/" + formats::published_file_name(formats::format::FileKind::snapshot, serial);
     progress.phase("writing, signing and checking");
     compiler::SnapshotMeta meta;
     meta.serial = serial;
     meta.created_at = now;
     meta.not_after = not_after;
     // publish(): the builder's memory goes before the self-check maps the new file.
-    const formats::WrittenSnapshot written = unwrap(std::move(compiled).publish(path, meta, key));
+    const formats::WrittenFile written = unwrap(std::move(compiled).publish(path, meta, key));
 
     store::SnapshotRecord record;
     record.serial = serial;
     record.created_at = now;
-    record.sha256_hex = written.sha256_hex;
+    record.sha256_hex = written.digest_hex;
     record.link_count = compiled.link_count();
     record.domain_count = compiled.domain_count();
     record.bytes = written.bytes;
@@ -235,7 +248,7 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     record.path = path;
     check(db.complete_snapshot(record));
     const std::vector<std::string> removed =
-        unwrap(compiler::prune_snapshots(opt.out_dir, opt.keep));
+        unwrap(compiler::prune_published(opt.out_dir, formats::format::FileKind::snapshot, opt.keep));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     print_result(opt, path, serial, compiled, written, seconds, removed);
@@ -253,6 +266,9 @@ void setup_compile(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--not-after", opt->not_after,
                     "Expiry recorded in the snapshot: a duration (30m, 12h, 7d) or an RFC 3339 "
                     "time");
+    sub->add_option("--serial", opt->serial,
+                    "Use this serial instead of the next one (refused unless above every serial "
+                    "in --out and in the database)");
     sub->add_flag("--json", opt->json, "Print the result as one JSON object");
     sub->callback([opt, &globals]() { run_compile(*opt, globals); });
 }

@@ -91,7 +91,7 @@ void run_diff(const DiffOptions& opt) {
         w.Key("removed");
         w.StartArray();
     }
-    old_snap->for_each_link([&](const formats::LinkView& l) {
+    check(old_snap->for_each_link([&](const formats::LinkView& l) {
         if (!find_in(*old_snap, l, *new_snap)) {
             ++removed;
             if (opt.json) {
@@ -102,14 +102,14 @@ void run_diff(const DiffOptions& opt) {
                 text += "- " + link_key(*old_snap, l) + " " + std::string(l.destination) + "\n";
             }
         }
-    });
+    }));
     if (opt.json) {
         w.EndArray();
         w.Key("added");
         w.StartArray();
     }
     flush_text();
-    new_snap->for_each_link([&](const formats::LinkView& l) {
+    check(new_snap->for_each_link([&](const formats::LinkView& l) {
         const auto before = find_in(*new_snap, l, *old_snap);
         if (!before) {
             ++added;
@@ -124,14 +124,14 @@ void run_diff(const DiffOptions& opt) {
         if (text.size() > 65536) {
             flush_text();
         }
-    });
+    }));
     if (opt.json) {
         w.EndArray();
         w.Key("changed");
         w.StartArray();
     }
     flush_text();
-    new_snap->for_each_link([&](const formats::LinkView& l) {
+    check(new_snap->for_each_link([&](const formats::LinkView& l) {
         const auto before = find_in(*new_snap, l, *old_snap);
         if (!before) {
             return;
@@ -174,7 +174,7 @@ void run_diff(const DiffOptions& opt) {
         if (text.size() > 65536) {
             flush_text();
         }
-    });
+    }));
     flush_text();
     if (opt.json) {
         w.EndArray();

@@ -1,6 +1,6 @@
-// shortlink inspect: the header, sections, counts and index size of a snapshot. The file is
-// fully checked except for its signature (inspect is for looking at files you may not trust
-// yet; `verify` checks the signature).
+// shortlink inspect: the header, sections, counts and index size of a snapshot, or the header and
+// entries of a deny overlay. The file is fully checked except for its signature (inspect is for
+// looking at files you may not trust yet; `verify` checks the signature).
 #include <cstdio>
 #include <iostream>
 
@@ -13,7 +13,7 @@
 #include "cli/errors.h"
 #include "cli/snapshot_cli.h"
 #include "cli/timefmt.h"
-#include "formats/snapshot_format.h"
+#include "formats/container.h"
 
 namespace shortlink::cli {
 
@@ -38,6 +38,30 @@ double bits_per_key(const formats::Snapshot& s) {
     // The pilots: what a query reads. The fixed 64-byte index header is left out (it is not
     // per key); empty slots are counted in the slot table, not here.
     return static_cast<double>(p.bucket_count) * 8.0 / static_cast<double>(p.key_count);
+}
+
+void write_deny_entries(rapidjson::Writer<rapidjson::StringBuffer>& w, const formats::DenySet& deny) {
+    w.StartArray();
+    deny.for_each([&](formats::DenyKind kind, std::string_view host, std::string_view code) {
+        w.StartObject();
+        w.Key("kind");
+        w.String(std::string(formats::deny_kind_name(kind)).c_str());
+        w.Key("host");
+        w.String(host.data(), static_cast<rapidjson::SizeType>(host.size()));
+        if (kind == formats::DenyKind::link) {
+            w.Key("code");
+            w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
+        }
+        w.EndObject();
+    });
+    w.EndArray();
+}
+
+void print_deny_entries(const formats::DenySet& deny) {
+    deny.for_each([](formats::DenyKind kind, std::string_view host, std::string_view code) {
+        std::printf("  %-11s %s%s%s\n", std::string(formats::deny_kind_name(kind)).c_str(),
+                    std::string(host).c_str(), code.empty() ? "" : "/", std::string(code).c_str());
+    });
 }
 
 void print_json(const formats::Snapshot& s) {
@@ -122,6 +146,8 @@ void print_json(const formats::Snapshot& s) {
         w.EndObject();
     }
     w.EndArray();
+    w.Key("deny");
+    write_deny_entries(w, s.deny());
     w.EndObject();
     std::cout << buf.GetString() << "\n";
 }
@@ -167,9 +193,58 @@ void print_human(const formats::Snapshot& s) {
                     d.forward_query ? "forwards" : "drops",
                     d.root_url.empty() ? "" : ", root ", std::string(d.root_url).c_str());
     }
+    if (!s.deny().empty()) {
+        std::printf("deny set      %s\n", deny_summary(s.deny()).c_str());
+        print_deny_entries(s.deny());
+    }
+}
+
+void inspect_overlay(const InspectOptions& opt) {
+    const auto overlay = open_overlay(opt.file, {}, false);
+    const formats::Container& f = overlay->file();
+    if (opt.json) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("file");
+        w.String(f.path().c_str());
+        w.Key("kind");
+        w.String("deny overlay");
+        w.Key("format_version");
+        w.Uint(f.version());
+        w.Key("serial");
+        w.Uint64(f.serial());
+        w.Key("created_at");
+        w.String(timefmt::format_time(f.created_at()).c_str());
+        w.Key("key_id");
+        w.String(f.key_id().c_str());
+        w.Key("digest");
+        w.String(f.digest_hex().c_str());
+        w.Key("bytes");
+        w.Uint64(f.size());
+        w.Key("entries");
+        write_deny_entries(w, overlay->deny());
+        w.EndObject();
+        std::cout << buf.GetString() << "\n";
+        return;
+    }
+    std::printf("file          %s\n", f.path().c_str());
+    std::printf("kind          deny overlay, format version %u\n", f.version());
+    std::printf("serial        %llu\n", static_cast<unsigned long long>(f.serial()));
+    std::printf("created       %s\n", timefmt::format_time(f.created_at()).c_str());
+    std::printf("key id        %s (signature not checked; use verify)\n", f.key_id().c_str());
+    std::printf("digest        %s (what the signature signs)\n", f.digest_hex().c_str());
+    std::printf("size          %llu bytes (%s)\n", static_cast<unsigned long long>(f.size()),
+                human_bytes(f.size()).c_str());
+    std::printf("deny set      %s\n", deny_summary(overlay->deny()).c_str());
+    print_deny_entries(overlay->deny());
 }
 
 void run_inspect(const InspectOptions& opt) {
+    if (unwrap(formats::peek_file_kind(opt.file)) == formats::format::FileKind::deny) {
+        inspect_overlay(opt);
+        return;
+    }
     const auto snap = open_snapshot(opt.file, {}, false);
     if (opt.json) {
         print_json(*snap);
@@ -183,7 +258,8 @@ void run_inspect(const InspectOptions& opt) {
 void setup_inspect(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto opt = std::make_shared<InspectOptions>();
     CLI::App* sub = add_command(app, "inspect");
-    sub->add_option("FILE", opt->file, "Snapshot file")->required();
+    sub->add_option("FILE", opt->file, "Snapshot or deny overlay file")
+        ->required();
     sub->add_flag("--json", opt->json, "One JSON object instead of text");
     sub->callback([opt]() { run_inspect(*opt); });
 }

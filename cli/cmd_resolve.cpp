@@ -1,5 +1,6 @@
 // shortlink resolve FILE URL: what a server answering from FILE would say to a GET of URL,
-// computed by the same function the server calls (serve/answer.h). The tool for CI checks.
+// computed by the same function the server calls (serve/answer.h), with the deny overlay the
+// server would load beside it (or --overlay FILE). The tool for CI checks.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,7 +11,9 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/snapshot_cli.h"
 #include "formats/snapshot.h"
+#include "serve/snapshot_manager.h"
 #include "serve/answer.h"
 #include "serve/config.h"
 #include "serve/log.h"
@@ -23,6 +26,8 @@ struct ResolveOptions {
     std::string url;
     std::vector<std::string> trust;
     std::string at;
+    std::string overlay;
+    bool no_overlay = false;
     bool head = false;
     bool json = false;
 };
@@ -44,12 +49,24 @@ void run_resolve(const ResolveOptions& o) {
         throw Error(k_exit_usage, "URL must be absolute (http://host/code), got '" + o.url + "'");
     }
     const std::int64_t now = o.at.empty() ? now_seconds() : time_arg(o.at, "--at");
+    // The overlay the server would hold: --overlay, else the newest valid one beside FILE.
+    std::shared_ptr<const formats::DenyOverlay> overlay;
+    if (!o.overlay.empty()) {
+        formats::OpenOptions overlay_options;
+        overlay_options.verify_signature = !keys.empty();
+        overlay = unwrap(formats::DenyOverlay::open(o.overlay, keys, overlay_options));
+    } else if (!o.no_overlay) {
+        const std::size_t slash = o.file.rfind('/');
+        overlay = newest_overlay(slash == std::string::npos ? "." : o.file.substr(0, slash), keys,
+                                 !keys.empty());
+    }
+    serve::Serving serving{snapshot, overlay};
 
     // An absolute-form request-target carries its own authority, exactly as a proxy would send it.
     serve::Request request;
     request.method = o.head ? serve::Method::head : serve::Method::get;
     request.target = o.url;
-    const serve::Response r = serve::answer(snapshot.get(), request, now);
+    const serve::Response r = serve::answer(snapshot.get(), serving.deny(), request, now);
     if (r.status == 400) {
         throw Error(k_exit_usage, "URL is not a valid http(s) URL: '" + o.url + "'");
     }
@@ -63,7 +80,10 @@ void run_resolve(const ResolveOptions& o) {
                   << ",\"reason\":" << json_string(serve::reason_name(r.reason))
                   << ",\"location\":" << (location.empty() ? "null" : json_string(location))
                   << ",\"cache_control\":" << (cache.empty() ? "null" : json_string(cache))
-                  << ",\"serial\":" << snapshot->serial()
+                  << ",\"serial\":" << snapshot->serial() << ",\"overlay_serial\":"
+                  << (overlay ? std::to_string(overlay->serial()) : std::string("null"))
+                  << ",\"deny_from\":"
+                  << (serving.deny() == &snapshot->deny() ? "\"snapshot\"" : "\"overlay\"")
                   << ",\"signature_checked\":" << (keys.empty() ? "false" : "true") << "}\n";
         return;
     }
@@ -91,6 +111,9 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
                     "Trusted public key file (repeatable); without it the signature is not checked")
         ->allow_extra_args(false);
     sub->add_option("--at", o->at, "Answer as of this time (RFC 3339, or a duration from now like 7d)");
+    sub->add_option("--overlay", o->overlay,
+                    "Deny overlay to apply (default: the newest valid deny-<serial>.sldeny beside FILE)");
+    sub->add_flag("--no-overlay", o->no_overlay, "Apply no deny overlay, only the snapshot's own deny set");
     sub->add_flag("--head", o->head, "Resolve a HEAD request instead of GET");
     sub->add_flag("--json", o->json, "Print the answer as one JSON object");
     sub->callback([o] { run_resolve(*o); });

@@ -1,6 +1,9 @@
 // shortlink serve: the redirect plane (serve/server.h). This file only turns options (or a
 // config file, via CLI11's config support) into a ServeConfig; every limit's default and meaning
 // lives in serve/config.h and man/shortlink-serve.1.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -11,6 +14,8 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "formats/bytes.h"
+#include "formats/sha256.h"
 #include "serve/config.h"
 #include "serve/server.h"
 
@@ -66,6 +71,31 @@ void apply_config_file(CLI::App* sub, const std::string& path) {
     }
 }
 
+// The documented default of --state-dir: under $STATE_DIRECTORY (systemd's StateDirectory=),
+// else /var/lib/shortlink for root, else $XDG_STATE_HOME/shortlink (~/.local/state/shortlink),
+// one subdirectory per snapshot directory ("snapshots-" and 16 hex digits of the SHA-256 of its
+// absolute path), so two servers on one host never share serials.
+std::string default_state_dir(const std::string& snapshot_dir) {
+    std::string base;
+    if (const char* systemd = std::getenv("STATE_DIRECTORY"); systemd != nullptr && *systemd != '\0') {
+        base = std::string(systemd).substr(0, std::string(systemd).find(':'));
+    } else if (::geteuid() == 0) {
+        base = "/var/lib/shortlink";
+    } else if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && *xdg == '/') {
+        base = std::string(xdg) + "/shortlink";
+    } else if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') {
+        base = std::string(home) + "/.local/state/shortlink";
+    } else {
+        throw Error(k_exit_usage, "no default for --state-dir (no $STATE_DIRECTORY or $HOME): "
+                                  "give --state-dir DIR, or --state-dir none");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(base, ec);
+    const std::string absolute = std::filesystem::absolute(snapshot_dir).lexically_normal().string();
+    const formats::Sha256Digest digest = formats::sha256(absolute.data(), absolute.size());
+    return base + "/snapshots-" + formats::bytes::hex_encode(digest.data(), 8);
+}
+
 void run_serve(ServeOptions& o, CLI::App* sub) {
     serve::ServeConfig& config = o.config;
     if (!o.config_file.empty()) {
@@ -81,6 +111,14 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
         throw Error(k_exit_not_found, "--snapshots: '" + config.snapshot_dir + "' is not a directory");
     }
     config.trusted_keys = unwrap(serve::load_trusted_keys(o.trust));
+    if (config.state_dir.empty()) {
+        config.state_dir = default_state_dir(config.snapshot_dir);
+    } else if (config.state_dir == "none") {
+        config.state_dir.clear();
+    } else if (std::filesystem::exists(config.state_dir) &&
+               !std::filesystem::is_directory(config.state_dir)) {
+        throw Error(k_exit_usage, "--state-dir: '" + config.state_dir + "' is not a directory");
+    }
     if (o.listen.empty()) {
         o.listen.push_back("127.0.0.1:8080");
     }
@@ -124,6 +162,9 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->check(CLI::Range(1u, 100000000u));
     sub->add_option("--max-connections", c.max_connections, "Open client connections, all threads (10000)")
         ->check(CLI::Range(1u, 10000000u));
+    sub->add_option("--state-dir", c.state_dir,
+                    "Where the highest accepted serials and the served files are kept across "
+                    "restarts, or 'none' (default: see shortlink-serve(1))");
     sub->add_option("--rescan-interval", c.rescan_interval_s, "Seconds between directory rescans (10)")
         ->check(CLI::Range(0.05, 86400.0));
     sub->add_option("--drain-timeout", c.drain_timeout_s, "Seconds SIGTERM waits for in-flight requests (10)")

@@ -30,9 +30,11 @@ const std::vector<Command>& command_table() {
         {"resolve", "Print what a server would answer for a URL, offline", setup_resolve},
         {"keygen", "Create an Ed25519 key pair for signing snapshots", setup_keygen},
         {"compile", "Compile the database into a signed snapshot, published atomically", setup_compile},
-        {"verify", "Check a snapshot's structure, checksums and signature", setup_verify},
-        {"inspect", "Show a snapshot's header, sections, counts and index size", setup_inspect},
+        {"verify", "Check a snapshot's or deny overlay's structure, checksums and signature", setup_verify},
+        {"inspect", "Show a snapshot's or deny overlay's header, sections and entries", setup_inspect},
         {"diff", "Links added, removed and changed between two snapshots", setup_diff},
+        {"overlay", "Publish the current deny set as a signed deny overlay, in milliseconds", setup_overlay},
+        {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
         // redirect plane
         // ISSUE4-COMMANDS
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},

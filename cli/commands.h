@@ -29,6 +29,8 @@ void setup_compile(CLI::App& app, const GlobalOptions& globals);
 void setup_verify(CLI::App& app, const GlobalOptions& globals);
 void setup_inspect(CLI::App& app, const GlobalOptions& globals);
 void setup_diff(CLI::App& app, const GlobalOptions& globals);
+void setup_overlay(CLI::App& app, const GlobalOptions& globals);
+void setup_rollback(CLI::App& app, const GlobalOptions& globals);
 // ISSUE4-SETUPS
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 

@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "cli/errors.h"
+#include "compiler/publish.h"
+#include "formats/file_names.h"
 
 namespace shortlink::cli {
 
@@ -94,6 +96,46 @@ std::shared_ptr<const formats::Snapshot> open_snapshot(const std::string& path,
     formats::OpenOptions options;
     options.verify_signature = verify_signature;
     return unwrap(formats::Snapshot::open(path, trusted, options));
+}
+
+std::shared_ptr<const formats::DenyOverlay> open_overlay(const std::string& path,
+                                                         const formats::TrustedKeys& trusted,
+                                                         bool verify_signature) {
+    formats::OpenOptions options;
+    options.verify_signature = verify_signature;
+    return unwrap(formats::DenyOverlay::open(path, trusted, options));
+}
+
+std::shared_ptr<const formats::DenyOverlay> newest_overlay(const std::string& dir,
+                                                           const formats::TrustedKeys& trusted,
+                                                           bool verify_signature) {
+    // As the server judges them: by the serial in the signed header, not the name.
+    std::shared_ptr<const formats::DenyOverlay> best;
+    for (const formats::PublishedName& name : compiler::list_published(dir)) {
+        if (name.kind != formats::format::FileKind::deny) {
+            continue;
+        }
+        const std::string path = dir + "/" + formats::published_file_name(name.kind, name.serial);
+        formats::OpenOptions options;
+        options.verify_signature = verify_signature;
+        auto overlay = formats::DenyOverlay::open(path, trusted, options);
+        if (!overlay) {
+            std::cerr << "shortlink: warning: skipping " << overlay.status().message() << "\n";
+        } else if (!best || (*overlay)->serial() > best->serial()) {
+            best = std::move(overlay).value();
+        }
+    }
+    return best;
+}
+
+std::string deny_summary(const formats::DenySet& deny) {
+    const auto plural = [](std::uint64_t n, const char* one, const char* many) {
+        return std::to_string(n) + " " + (n == 1 ? one : many);
+    };
+    return plural(deny.size(), "entry", "entries") + " (" +
+           plural(deny.link_count(), "link", "links") + ", " +
+           plural(deny.domain_count(), "domain", "domains") + ", " +
+           plural(deny.destination_count(), "destination", "destinations") + ")";
 }
 
 std::string_view link_status_name(formats::LinkStatus status) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/deny.h"
 #include "formats/keys.h"
 #include "formats/snapshot.h"
 
@@ -28,6 +29,21 @@ formats::TrustedKeys load_trusted_keys(const std::vector<std::string>& paths);
 std::shared_ptr<const formats::Snapshot> open_snapshot(const std::string& path,
                                                        const formats::TrustedKeys& trusted,
                                                        bool verify_signature);
+
+// Opens and verifies a deny overlay; exit codes as open_snapshot.
+std::shared_ptr<const formats::DenyOverlay> open_overlay(const std::string& path,
+                                                         const formats::TrustedKeys& trusted,
+                                                         bool verify_signature);
+
+// The deny overlay in `dir` with the highest serial among those that verify against `trusted`
+// (nullptr when none does): what a server watching `dir` would load. Files that fail are
+// skipped, with a warning on stderr.
+std::shared_ptr<const formats::DenyOverlay> newest_overlay(const std::string& dir,
+                                                           const formats::TrustedKeys& trusted,
+                                                           bool verify_signature);
+
+// "5 entries (2 links, 1 domain, 2 destinations)"
+std::string deny_summary(const formats::DenySet& deny);
 
 std::string_view link_status_name(formats::LinkStatus status);
 

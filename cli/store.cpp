@@ -3,6 +3,9 @@
 // domains in store_domains.cpp, blocks in store_blocks.cpp, the schema in store_schema.cpp.
 #include "cli/store.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -412,6 +415,28 @@ Status Store::complete_snapshot(const SnapshotRecord& r) {
         return Status::not_found("snapshot serial " + std::to_string(r.serial) + " was never reserved");
     }
     return Status::ok();
+}
+
+Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path) {
+    if (Status st = m_impl->begin_write(); !st) {
+        return st;
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("content_of");
+    w.Uint64(content_of);
+    w.Key("serial");
+    w.Uint64(serial);
+    w.Key("path");
+    w.String(path.data(), static_cast<rapidjson::SizeType>(path.size()));
+    w.EndObject();
+    const std::string image = buf.GetString();
+    if (Status st = m_impl->audit("rollback", "", "", 0, "", image); !st) {
+        m_impl->rollback_write();
+        return st;
+    }
+    return m_impl->commit_write();
 }
 
 Result<std::vector<SnapshotRecord>> Store::list_snapshots() {

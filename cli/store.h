@@ -199,6 +199,9 @@ public:
     Result<std::uint64_t> highest_serial();  // of any kind and state; 0 when none
     Status complete_snapshot(const SnapshotRecord& record);
     Result<std::vector<SnapshotRecord>> list_snapshots();  // completed ones, by serial
+    // Appends the audit row of a rollback: the content of serial `content_of` published again
+    // as `serial` at `path` (action "rollback", the three as the after-image).
+    Status record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path);
 
     // ---- domains -------------------------------------------------------------------------------
     Result<DomainRecord> add_domain(const DomainRecord& record);  // conflict if it exists

@@ -25,6 +25,8 @@ _shortlink_commands+=" compile "
 _shortlink_commands+=" verify "
 _shortlink_commands+=" inspect "
 _shortlink_commands+=" diff "
+_shortlink_commands+=" overlay "
+_shortlink_commands+=" rollback "
 _shortlink_commands+=" resolve "
 _shortlink_commands+=" serve "
 # COMMANDS-END
@@ -65,14 +67,22 @@ _shortlink() {
         history) opts+=" --domain --limit --json" ;;
         import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
-        serve) opts+=" --snapshots --trust --listen --admin --threads --config --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
-            case "$prev" in --snapshots) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
-        resolve) opts+=" --trust --at --head --json"; [ "$prev" = --trust ] || COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        serve) opts+=" --snapshots --trust --listen --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
+            case "$prev" in --snapshots|--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+        resolve) opts+=" --trust --at --overlay --no-overlay --head --json"
+            case "$prev" in --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; --overlay) COMPREPLY=($(compgen -f -X '!*.sldeny' -- "$cur")); return ;; esac
+            COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
         keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { COMPREPLY=($(compgen -d -- "$cur")); return; } ;;
-        compile) opts+=" --key --out --keep --not-after --json"
+        compile) opts+=" --key --out --keep --not-after --serial --json"
             case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
-        verify) opts+=" --trust"; [ "$prev" = --trust ] && { COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return; }; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
-        inspect|diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        verify) opts+=" --trust"; [ "$prev" = --trust ] && { COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return; }; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
+        inspect) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
+        diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        overlay) opts+=" --key --out --keep --json"
+            case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
+        rollback) opts+=" --to --key --out --from --trust --keep --not-after --json"
+            case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+                --from) COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")); return ;; --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; esac ;;
         block|unblock)
             # The kind first; then link takes --domain, and block takes --reason.
             local kind=""
@@ -82,9 +92,10 @@ _shortlink() {
             if [ -z "$kind" ]; then
                 COMPREPLY=($(compgen -W "link domain destination" -- "$cur")); return
             fi
-            opts+=" --json"
+            opts+=" --json --publish --key"
             [ "$kind" = link ] && opts+=" --domain"
-            [ "$cmd" = block ] && opts+=" --reason" ;;
+            [ "$cmd" = block ] && opts+=" --reason"
+            case "$prev" in --publish) COMPREPLY=($(compgen -d -- "$cur")); return ;; --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; esac ;;
         blocks) opts+=" --json" ;;
         # COMMAND-OPTIONS-END
     esac

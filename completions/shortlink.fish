@@ -26,6 +26,8 @@ complete -c shortlink -n __fish_use_subcommand -a unblock -d 'Lift a block'
 complete -c shortlink -n __fish_use_subcommand -a blocks -d 'List the blocks in force'
 complete -c shortlink -n __fish_use_subcommand -a keygen -d 'Create an Ed25519 key pair'
 complete -c shortlink -n __fish_use_subcommand -a compile -d 'Compile the database into a snapshot'
+complete -c shortlink -n __fish_use_subcommand -a overlay -d 'Publish the current deny set as a deny overlay'
+complete -c shortlink -n __fish_use_subcommand -a rollback -d 'Publish an older snapshot again under a new serial'
 complete -c shortlink -n __fish_use_subcommand -a verify -d 'Check a snapshot'
 complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot header and sections'
 complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots'
@@ -86,7 +88,10 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-requests -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-connections -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l rescan-interval -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l drain-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l state-dir -x -a '(__fish_complete_directories) none'
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l at -x
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l overlay -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l no-overlay
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l head
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -F
@@ -97,7 +102,15 @@ complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l encrypt
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l key -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l keep -x
-complete -c shortlink -n '__fish_seen_subcommand_from compile' -l not-after -x
+complete -c shortlink -n '__fish_seen_subcommand_from compile rollback' -l not-after -x
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l serial -x
+complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l key -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l out -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l keep -x
+complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l to -x
+complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l from -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from verify' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from compile inspect diff' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from verify inspect diff' -F
@@ -105,4 +118,6 @@ complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and not __f
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and __fish_seen_subcommand_from link' -l domain -x
 complete -c shortlink -n '__fish_seen_subcommand_from block' -l reason -x
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock blocks' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from block unblock' -l publish -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from block unblock' -l key -r -F
 # COMMAND-OPTIONS-END

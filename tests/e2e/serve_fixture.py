@@ -67,12 +67,21 @@ class ServeCase(harness.ShortlinkTestCase):
                        "--keep", "100000", "--json", *extra)
         return json.loads(proc.stdout)["path"]
 
+    @staticmethod
+    def serial_of(path):
+        """The serial a published file's name carries (links-<serial>.slsnap)."""
+        name = os.path.basename(path)
+        return int(name[name.index("-") + 1:name.index(".")])
+
     def serve(self, *extra, threads=2, wait_ready=True):
         """Starts `shortlink serve` on free ports; returns (proc, port, admin_port)."""
         port, admin = harness.free_port(), harness.free_port()
         args = [harness.BIN, "serve", "--snapshots", self.snaps, "--trust", self.pub,
                 "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
                 "--threads", str(threads)] + [str(a) for a in extra]
+        if "--state-dir" not in args:
+            # Each test keeps its state to itself (the default is shared by the whole host).
+            args += ["--state-dir", os.path.join(self.tmp, "state")]
         self.stderr_path = os.path.join(self.tmp, f"serve-{len(self.procs)}.log")
         err = open(self.stderr_path, "wb")
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)

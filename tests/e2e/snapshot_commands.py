@@ -40,9 +40,10 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         self.sl("delete", "gone")
         proc = self.compile("--json", "--not-after", "7d")
         result = json.loads(proc.stdout)
-        self.assertEqual(result["serial"], 1)
+        # Serials are Unix milliseconds at least (formats/SPEC.md "Serials").
+        self.assertGreater(result["serial"], 1700000000000)
         self.assertEqual(result["link_count"], 3)  # the deleted link is compiled, not dropped
-        self.assertTrue(os.path.basename(result["path"]) == "links-1.slsnap")
+        self.assertEqual(os.path.basename(result["path"]), f"links-{result['serial']}.slsnap")
         self.assertEqual(len(result["digest"]), 64)
         path = result["path"]
         verify = self.sl("verify", path, "--trust", self.pub)
@@ -61,25 +62,24 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         self.sl("add", "https://example.com/a", "--code", "keep")
         self.sl("add", "https://example.com/b", "--code", "change")
         self.sl("add", "https://example.com/c", "--code", "drop")
-        self.compile()
+        first = json.loads(self.compile("--json").stdout)
         self.sl("edit", "change", "--url", "https://example.com/b2")
         self.sl("disable", "drop")
         self.sl("add", "https://example.com/n", "--code", "new")
-        self.compile()
-        d = json.loads(self.sl("diff", os.path.join(self.out, "links-1.slsnap"),
-                               os.path.join(self.out, "links-2.slsnap"), "--json").stdout)
-        self.assertEqual(d["summary"], {"old_serial": 1, "new_serial": 2, "added": 1,
-                                        "removed": 0, "changed": 2})
+        second = json.loads(self.compile("--json").stdout)
+        self.assertGreater(second["serial"], first["serial"])
+        d = json.loads(self.sl("diff", first["path"], second["path"], "--json").stdout)
+        self.assertEqual(d["summary"], {"old_serial": first["serial"], "new_serial": second["serial"],
+                                        "added": 1, "removed": 0, "changed": 2})
         self.assertEqual(d["added"][0]["code"], "new")
         changed = {c["code"]: c["changed"] for c in d["changed"]}
         self.assertEqual(changed, {"change": ["destination"], "drop": ["status"]})
 
     def test_keep_prunes_old_snapshots(self):
         self.sl("add", "https://example.com/a", "--code", "abc")
-        for _ in range(4):
-            self.compile("--keep", "2")
+        paths = [json.loads(self.compile("--keep", "2", "--json").stdout)["path"] for _ in range(4)]
         names = sorted(n for n in os.listdir(self.out) if not n.startswith("."))
-        self.assertEqual(names, ["links-3.slsnap", "links-4.slsnap"])
+        self.assertEqual(names, sorted(os.path.basename(p) for p in paths[2:]))
 
     def test_corrupt_file_and_untrusted_key_rejected(self):
         self.sl("add", "https://example.com/a", "--code", "abc")

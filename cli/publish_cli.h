@@ -1,0 +1,50 @@
+// What the commands that publish files share (compile, overlay, block/unblock --publish,
+// rollback): the deny set from the store, serials that never go back, and publishing a deny
+// overlay. They throw cli::Error; only cli/ code calls them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/store.h"
+#include "formats/container_format.h"
+#include "formats/deny.h"
+#include "formats/keys.h"
+#include "formats/writer.h"
+
+namespace shortlink::cli {
+
+// Keep the newest N files of a kind in the output directory unless --keep says otherwise.
+inline constexpr std::uint32_t k_default_keep = 5;
+
+// The store's current deny set, as the compiler bakes it in and an overlay carries it.
+std::vector<formats::DenyEntry> deny_entries(store::Store& db);
+
+// Creates `dir` if needed, and removes the temporary files a killed writer left in it.
+void prepare_out_dir(const std::string& dir);
+
+// Reserves the serial of the next file published into `out_dir` (SPEC.md "Serials"): above the
+// clock in milliseconds, every serial this database issued and every file in `out_dir`. With
+// `requested`, exactly that serial, refused (exit 4) when it is not above both.
+std::uint64_t issue_serial(store::Store& db, const std::string& out_dir, std::string_view kind,
+                           std::optional<std::uint64_t> requested);
+
+struct PublishedOverlay {
+    std::string path;
+    std::uint64_t serial = 0;
+    formats::WrittenFile written;
+    std::vector<formats::DenyEntry> entries;
+    std::vector<std::string> removed;  // older overlays pruned
+};
+
+// Writes the store's whole deny set as deny-<serial>.sldeny into `out_dir`, records it, keeps the
+// newest `keep` overlays there.
+PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& key,
+                                 const std::string& out_dir, std::uint32_t keep);
+
+// Prints what publish_overlay() did: one line, or one JSON object with --json.
+void print_overlay(const PublishedOverlay& overlay, bool json);
+
+}  // namespace shortlink::cli
