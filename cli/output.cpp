@@ -287,12 +287,27 @@ bool print_block_audit_target(std::ostream& out, const store::AuditRecord& r) {
     return true;
 }
 
+// A rollback row: "serial 1764670005678 = the content of 1764670001234".
+bool print_rollback_audit_target(std::ostream& out, const store::AuditRecord& r) {
+    if (r.action != "rollback") {
+        return false;
+    }
+    rapidjson::Document image;
+    image.Parse(r.after_json.c_str(), r.after_json.size());
+    auto number = [&](const char* key) -> std::uint64_t {
+        auto it = image.IsObject() ? image.FindMember(key) : image.MemberEnd();
+        return it != image.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
+    };
+    out << "serial " << number("serial") << " = the content of " << number("content_of");
+    return true;
+}
+
 }  // namespace
 
 void print_audit_row(std::ostream& out, const store::AuditRecord& r) {
     out << timefmt::format_time(r.at) << "  " << std::left << std::setw(12) << r.actor << ' ' << std::setw(14)
         << r.action << ' ';
-    if (!print_block_audit_target(out, r)) {
+    if (!print_block_audit_target(out, r) && !print_rollback_audit_target(out, r)) {
         out << r.host;
         if (!r.code.empty()) {
             out << '/' << r.code;
