@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -284,8 +285,44 @@ Result<Store> Store::create(const std::string& path, const std::string& actor) {
     return store;
 }
 
+namespace {
+
+// The highest audit_log id: what a compile in the same read transaction includes.
+Result<std::int64_t> read_audit_mark(Store::Impl& impl) {
+    auto stmt = impl.prepare("SELECT COALESCE(MAX(id), 0) FROM audit_log");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    const int rc = s->step();
+    if (rc != SQLITE_ROW) {
+        return detail::sqlite_error(impl.db.get(), rc, "cannot read the audit log");
+    }
+    return s->i64(0);
+}
+
+constexpr const char* k_compile_link_columns =
+    "l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before, "
+    "l.expires";
+
+CompileLinkRow read_compile_link(detail::Stmt& s) {
+    CompileLinkRow row;
+    row.domain_id = s.i64(0);
+    row.code = s.text(1);
+    row.destination = s.text(2);
+    row.status = static_cast<LinkState>(s.i64(3));
+    row.redirect_type = static_cast<std::uint16_t>(s.i64(4));
+    row.forward_query = static_cast<int>(s.i64(5));
+    row.not_before = s.i64(6);
+    row.expires = s.i64(7);
+    return row;
+}
+
+}  // namespace
+
 Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& on_domain,
-                               const std::function<void(const CompileLinkRow&)>& on_link) {
+                               const std::function<void(const CompileLinkRow&)>& on_link,
+                               std::int64_t* audit_mark) {
     Status st = m_impl->exec("BEGIN");  // one read snapshot for domains and links
     if (!st) {
         return st;
@@ -294,6 +331,13 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
         m_impl->exec("COMMIT");
         return result;
     };
+    if (audit_mark != nullptr) {
+        auto mark = read_audit_mark(*m_impl);
+        if (!mark) {
+            return finish(mark.status());
+        }
+        *audit_mark = *mark;
+    }
     {
         auto stmt = m_impl->prepare(std::string("SELECT ") + k_domain_columns +
                                     " FROM domains WHERE removed = 0 ORDER BY id");
@@ -313,26 +357,16 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
     // one random page read per row (2/3 of a 1M-link compile's CPU) or, kept off the index, sorted
     // every row in SQLite's sorter (11% of a 10M-link compile plus temporary files). The compiler
     // does not need an order, so SQLite just scans the table (CROSS JOIN keeps links the outer loop).
-    auto stmt = m_impl->prepare(
-        "SELECT l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, "
-        "l.not_before, l.expires FROM links l CROSS JOIN domains d ON d.id = l.domain_id "
-        "WHERE d.removed = 0");
+    auto stmt = m_impl->prepare(std::string("SELECT ") + k_compile_link_columns +
+                                " FROM links l CROSS JOIN domains d ON d.id = l.domain_id "
+                                "WHERE d.removed = 0");
     if (!stmt) {
         return finish(stmt.status());
     }
     StmtUse s(**stmt);
     int rc;
-    CompileLinkRow row;
     while ((rc = s->step()) == SQLITE_ROW) {
-        row.domain_id = s->i64(0);
-        row.code = s->text(1);
-        row.destination = s->text(2);
-        row.status = static_cast<LinkState>(s->i64(3));
-        row.redirect_type = static_cast<std::uint16_t>(s->i64(4));
-        row.forward_query = static_cast<int>(s->i64(5));
-        row.not_before = s->i64(6);
-        row.expires = s->i64(7);
-        on_link(row);
+        on_link(read_compile_link(s.get()));
     }
     if (rc != SQLITE_DONE) {
         return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read links"));
@@ -340,10 +374,85 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
     return finish(Status::ok());
 }
 
+Status Store::read_changes(std::int64_t since,
+                           const std::function<bool(const DomainRecord&)>& on_domain,
+                           const std::function<void(const CompileLinkRow&)>& on_link,
+                           std::int64_t& audit_mark) {
+    Status st = m_impl->exec("BEGIN");  // one read snapshot, as read_for_compile
+    if (!st) {
+        return st;
+    }
+    auto finish = [&](Status result) {
+        m_impl->exec("COMMIT");
+        return result;
+    };
+    auto mark = read_audit_mark(*m_impl);
+    if (!mark) {
+        return finish(mark.status());
+    }
+    audit_mark = *mark;
+    std::vector<std::int64_t> complete;  // domains whose every link is read
+    {
+        auto stmt = m_impl->prepare(std::string("SELECT ") + k_domain_columns +
+                                    " FROM domains WHERE removed = 0 ORDER BY id");
+        if (!stmt) {
+            return finish(stmt.status());
+        }
+        StmtUse s(**stmt);
+        int rc;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            const DomainRecord d = read_domain(s.get());
+            if (on_domain(d)) {
+                complete.push_back(d.id);
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read domains"));
+        }
+    }
+    // `skip_complete`: leave out rows of the complete domains, which were read whole already.
+    const auto read_links = [&](const std::string& sql, std::int64_t bound, bool skip_complete) -> Status {
+        auto stmt = m_impl->prepare(sql);
+        if (!stmt) {
+            return stmt.status();
+        }
+        StmtUse s(**stmt);
+        s->bind(1, bound);
+        int rc;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            const CompileLinkRow row = read_compile_link(s.get());
+            if (!skip_complete ||
+                std::find(complete.begin(), complete.end(), row.domain_id) == complete.end()) {
+                on_link(row);
+            }
+        }
+        return rc == SQLITE_DONE ? Status::ok()
+                                 : detail::sqlite_error(m_impl->db.get(), rc, "cannot read links");
+    };
+    for (const std::int64_t id : complete) {
+        st = read_links(std::string("SELECT ") + k_compile_link_columns +
+                            " FROM links l WHERE l.domain_id = ?1",
+                        id, false);
+        if (!st) {
+            return finish(st);
+        }
+    }
+    // Every link an audit row after `since` names: by its id, or in the id range of an early
+    // import's batch row. Links keep their ids for ever (deletes are soft), so the current row
+    // is the link's current state.
+    st = read_links(std::string("SELECT ") + k_compile_link_columns +
+                        " FROM links l JOIN domains d ON d.id = l.domain_id AND d.removed = 0 "
+                        "WHERE l.id IN (SELECT link_id FROM audit_log WHERE id > ?1 AND link_id IS NOT NULL "
+                        "UNION SELECT l2.id FROM links l2 JOIN audit_log a ON a.id > ?1 "
+                        "AND a.last_link_id IS NOT NULL AND l2.id BETWEEN a.link_id AND a.last_link_id)",
+                    since, true);
+    return finish(st);
+}
+
 Result<std::uint64_t> Store::reserve_serial(std::string_view kind, std::uint64_t at_least) {
-    if (kind != "snapshot" && kind != "overlay" && kind != "rollback") {
+    if (kind != "snapshot" && kind != "patch" && kind != "overlay" && kind != "rollback") {
         return Status::invalid_argument("unknown kind of published file '" + std::string(kind) +
-                                        "' (snapshot, overlay or rollback)");
+                                        "' (snapshot, patch, overlay or rollback)");
     }
     if (at_least > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         return Status::invalid_argument("serial " + std::to_string(at_least) + " is beyond what the store can record");
@@ -398,15 +507,16 @@ Result<std::uint64_t> Store::highest_serial() {
 
 Status Store::complete_snapshot(const SnapshotRecord& r) {
     auto stmt = m_impl->prepare("UPDATE snapshots SET state = 'complete', created_at = ?2, sha256_hex = ?3, "
-                                "link_count = ?4, domain_count = ?5, bytes = ?6, key_id = ?7, path = ?8 "
-                                "WHERE serial = ?1");
+                                "link_count = ?4, domain_count = ?5, bytes = ?6, key_id = ?7, path = ?8, "
+                                "audit_mark = ?9 WHERE serial = ?1");
     if (!stmt) {
         return stmt.status();
     }
     StmtUse s(**stmt);
-    s->bind(1, static_cast<std::int64_t>(r.serial)).bind(2, r.created_at).bind(3, r.sha256_hex);
+    s->bind(1, static_cast<std::int64_t>(r.serial)).bind(2, r.created_at).bind(3, r.digest_hex);
     s->bind(4, static_cast<std::int64_t>(r.link_count)).bind(5, static_cast<std::int64_t>(r.domain_count));
     s->bind(6, static_cast<std::int64_t>(r.bytes)).bind(7, r.key_id).bind(8, r.path);
+    s->bind(9, r.audit_mark);
     int rc = s->step();
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(m_impl->db.get(), rc, "cannot record the snapshot");
@@ -439,9 +549,49 @@ Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, st
     return m_impl->commit_write();
 }
 
+namespace {
+
+constexpr const char* k_snapshot_columns =
+    "serial, created_at, sha256_hex, link_count, domain_count, bytes, key_id, path, kind, audit_mark";
+
+SnapshotRecord read_snapshot_record(detail::Stmt& s) {
+    SnapshotRecord r;
+    r.serial = static_cast<std::uint64_t>(s.i64(0));
+    r.created_at = s.i64(1);
+    r.digest_hex = std::string(s.text(2));
+    r.link_count = static_cast<std::uint64_t>(s.i64(3));
+    r.domain_count = static_cast<std::uint32_t>(s.i64(4));
+    r.bytes = static_cast<std::uint64_t>(s.i64(5));
+    r.key_id = std::string(s.text(6));
+    r.path = std::string(s.text(7));
+    r.kind = std::string(s.text(8));
+    r.audit_mark = s.i64(9);
+    return r;
+}
+
+}  // namespace
+
+Result<SnapshotRecord> Store::find_snapshot(std::uint64_t serial) {
+    auto stmt = m_impl->prepare(std::string("SELECT ") + k_snapshot_columns +
+                                " FROM snapshots WHERE serial = ?1 AND state = 'complete'");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, static_cast<std::int64_t>(serial));
+    const int rc = s->step();
+    if (rc == SQLITE_ROW) {
+        return read_snapshot_record(s.get());
+    }
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot read the published files");
+    }
+    return Status::not_found("serial " + std::to_string(serial) + " was not published from this database");
+}
+
 Result<std::vector<SnapshotRecord>> Store::list_snapshots() {
-    auto stmt = m_impl->prepare("SELECT serial, created_at, sha256_hex, link_count, domain_count, bytes, "
-                                "key_id, path FROM snapshots WHERE state = 'complete' ORDER BY serial");
+    auto stmt = m_impl->prepare(std::string("SELECT ") + k_snapshot_columns +
+                                " FROM snapshots WHERE state = 'complete' ORDER BY serial");
     if (!stmt) {
         return stmt.status();
     }
@@ -449,16 +599,7 @@ Result<std::vector<SnapshotRecord>> Store::list_snapshots() {
     std::vector<SnapshotRecord> out;
     int rc;
     while ((rc = s->step()) == SQLITE_ROW) {
-        SnapshotRecord r;
-        r.serial = static_cast<std::uint64_t>(s->i64(0));
-        r.created_at = s->i64(1);
-        r.sha256_hex = std::string(s->text(2));
-        r.link_count = static_cast<std::uint64_t>(s->i64(3));
-        r.domain_count = static_cast<std::uint32_t>(s->i64(4));
-        r.bytes = static_cast<std::uint64_t>(s->i64(5));
-        r.key_id = std::string(s->text(6));
-        r.path = std::string(s->text(7));
-        out.push_back(std::move(r));
+        out.push_back(read_snapshot_record(s.get()));
     }
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(m_impl->db.get(), rc, "cannot list snapshots");

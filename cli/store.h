@@ -61,10 +61,12 @@ struct CompileLinkRow {          // views valid only during the callback
     std::int64_t expires = 0;    // Unix seconds, 0: none
 };
 
-struct SnapshotRecord {
+struct SnapshotRecord {            // one published file (a snapshot, patch, overlay or rollback)
     std::uint64_t serial = 0;
+    std::string kind = "snapshot";   // as reserve_serial() was given it
+    std::int64_t audit_mark = -1;    // full snapshots: the highest audit id included; -1 unknown
     std::int64_t created_at = 0;
-    std::string sha256_hex;
+    std::string digest_hex;        // the signed file digest (SPEC.md "Signature"), not sha256sum's
     std::uint64_t link_count = 0;
     std::uint32_t domain_count = 0;
     std::uint64_t bytes = 0;
@@ -189,8 +191,19 @@ public:
     // particular key order: the compiler's output does not depend on it, and sorting 10M rows
     // was a third of a compile), streamed from SQLite (never all links in memory). Removed
     // domains and their links are left out.
+    // `audit_mark`, when given, gets the highest audit_log id, read in the same transaction: every
+    // change up to it is in what was read (what a later patch starts from).
     Status read_for_compile(const std::function<void(const DomainRecord&)>& on_domain,
-                            const std::function<void(const CompileLinkRow&)>& on_link);
+                            const std::function<void(const CompileLinkRow&)>& on_link,
+                            std::int64_t* audit_mark = nullptr);
+    // What a patch holds, in one read transaction: every domain (ordered by id), for which
+    // `on_domain` answers whether it is complete (every one of its links is read: a domain the
+    // base does not have, or whose defaults changed); then the links of the complete domains,
+    // then every other link an audit row after `since` names (once or more), with their current
+    // state. Removed domains and their links are left out. `audit_mark` gets the new mark.
+    Status read_changes(std::int64_t since, const std::function<bool(const DomainRecord&)>& on_domain,
+                        const std::function<void(const CompileLinkRow&)>& on_link,
+                        std::int64_t& audit_mark);
     // Reserves the serial of a file about to be published: max(at_least, highest serial + 1),
     // recorded as pending with `kind` ("snapshot", "overlay" or "rollback"; anything else is
     // invalid_argument). Every kind draws from one sequence, read and written in one IMMEDIATE
@@ -199,6 +212,7 @@ public:
     Result<std::uint64_t> highest_serial();  // of any kind and state; 0 when none
     Status complete_snapshot(const SnapshotRecord& record);
     Result<std::vector<SnapshotRecord>> list_snapshots();  // completed ones, by serial
+    Result<SnapshotRecord> find_snapshot(std::uint64_t serial);  // a completed one; not_found
     // Appends the audit row of a rollback: the content of serial `content_of` published again
     // as `serial` at `path` (action "rollback", the three as the after-image).
     Status record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path);

@@ -105,8 +105,11 @@ CREATE TABLE snapshots (
 // ASCII lowercase on a case-insensitive domain because that is how the snapshot stores the code
 // and how the server looks it up. Blocks name hosts rather than domain ids so that a block
 // outlives the removal of its domain and the destination blocks need no row of their own.
-// snapshots.kind: snapshots, deny overlays and rollback snapshots take their serials from the
-// one sequence of this table, so a server comparing serials never sees one go back.
+// snapshots.kind: snapshots, patches, deny overlays and rollback snapshots take their serials from
+// the one sequence of this table, so a server comparing serials never sees one go back.
+// snapshots.audit_mark: the highest audit_log id a full snapshot (or the content a rollback
+// republished) includes, read in the compile's read transaction; a patch holds every link an
+// audit row after it touched. -1: unknown (no patch can be built on that snapshot).
 constexpr const char* k_migration_2 = R"sql(
 CREATE TABLE blocks (
     id         INTEGER PRIMARY KEY,
@@ -120,7 +123,8 @@ CREATE TABLE blocks (
 );
 
 ALTER TABLE snapshots ADD COLUMN kind TEXT NOT NULL DEFAULT 'snapshot'
-    CHECK (kind = 'snapshot' OR kind = 'overlay' OR kind = 'rollback');
+    CHECK (kind = 'snapshot' OR kind = 'patch' OR kind = 'overlay' OR kind = 'rollback');
+ALTER TABLE snapshots ADD COLUMN audit_mark INTEGER NOT NULL DEFAULT -1;
 )sql";
 
 constexpr const char* k_migrations[] = {k_migration_1, k_migration_2};

@@ -163,6 +163,38 @@ Result<std::vector<std::string>> prune_published(const std::string& dir, formats
     return removed;
 }
 
+Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint32_t keep) {
+    if (keep == 0) {
+        return Status::invalid_argument("--keep must be at least 1");
+    }
+    const std::vector<formats::PublishedName> names = list_published(dir);
+    std::vector<std::string> removed;
+    std::uint32_t kept = 0;
+    for (auto it = names.rbegin(); it != names.rend(); ++it) {  // newest first
+        if (it->kind != formats::format::FileKind::patch) {
+            continue;
+        }
+        const bool has_base = std::any_of(names.begin(), names.end(), [&](const auto& n) {
+            return n.kind == formats::format::FileKind::snapshot && n.serial == it->base;
+        });
+        if (has_base && kept < keep) {
+            ++kept;
+            continue;
+        }
+        const std::string path = dir + "/" + formats::published_file_name(it->kind, it->serial, it->base);
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            return Status::io_error("cannot remove " + path + ": " + errno_text());
+        }
+        removed.push_back(path);
+    }
+    if (!removed.empty()) {
+        if (Status s = fsync_directory(dir); !s) {
+            return s;
+        }
+    }
+    return removed;
+}
+
 Result<std::vector<std::string>> remove_stale_temp_files(const std::string& dir) {
     std::vector<std::string> removed;
     DIR* d = ::opendir(dir.c_str());

@@ -62,6 +62,11 @@ Result<std::vector<std::string>> prune_published(const std::string& dir,
                                                  formats::format::FileKind kind,
                                                  std::uint32_t keep);
 
+// Removes the patches in `dir` whose base snapshot is no longer there (a full compile retired
+// them), and all but the newest `keep` of the others (each holds every change since its base, so
+// the newest supersedes the older ones). Returns removed paths.
+Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint32_t keep);
+
 // Removes the temporary files in `dir` that an AtomicFile of a process that no longer runs left
 // behind (a compile killed mid-way). Returns removed paths.
 Result<std::vector<std::string>> remove_stale_temp_files(const std::string& dir);

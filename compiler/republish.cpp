@@ -49,8 +49,10 @@ Result<formats::WrittenFile> republish(const formats::Container& source,
     // the source's, byte for byte (their checksums).
     const formats::TrustedKeys trusted{key.trusted()};
     std::vector<formats::SectionInfo> copied;
-    if (source.kind() == formats::format::FileKind::snapshot) {
-        auto reopened = formats::Snapshot::open(file->temp_path(), trusted);
+    if (source.kind() != formats::format::FileKind::deny) {
+        auto reopened = source.kind() == formats::format::FileKind::patch
+                            ? formats::Snapshot::open_patch(file->temp_path(), trusted)
+                            : formats::Snapshot::open(file->temp_path(), trusted);
         if (!reopened) {
             return Status::corruption("self-check: the republished file does not verify: " +
                                       reopened.status().message());

@@ -387,7 +387,17 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
     if (d.released) {
         return Status::invalid_argument("the compiled links were released by publish()");
     }
-    const bool has_deny = !d.deny_section.empty();
+    // A patch always states its deny set, an empty one too: it replaces the base's.
+    std::string empty_deny;
+    if (meta.base_serial != 0 && d.deny_section.empty()) {
+        auto encoded = formats::encode_deny_section({});
+        if (!encoded) {
+            return encoded.status();
+        }
+        empty_deny = std::move(encoded).value();
+    }
+    const std::string& deny_section = d.deny_section.empty() ? empty_deny : d.deny_section;
+    const bool has_deny = !deny_section.empty();
     formats::ContainerWriter w(fd, has_deny ? 5 : 4);
 
     // Section 1: fixed records, then hosts and root URLs.
@@ -409,7 +419,8 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             rec.default_redirect = dom.default_redirect;
             rec.flags = (dom.is_default ? fmt::k_domain_is_default : 0) |
                         (dom.case_insensitive ? fmt::k_domain_case_insensitive : 0) |
-                        (dom.forward_query ? fmt::k_domain_forward_query : 0);
+                        (dom.forward_query ? fmt::k_domain_forward_query : 0) |
+                        (dom.complete && meta.base_serial != 0 ? fmt::k_domain_complete : 0);
             rec.cache_max_age_s = dom.cache_max_age_s;
             rec.negative_max_age_s = dom.negative_max_age_s;
             std::uint8_t encoded[fmt::k_domain_record_size];
@@ -515,7 +526,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
     // Section 6: the deny set the compiler was given.
     if (has_deny) {
         w.begin_section(fmt::SectionType::deny);
-        w.append(d.deny_section.data(), d.deny_section.size());
+        w.append(deny_section.data(), deny_section.size());
         w.end_section();
     }
     formats::records::SnapshotHeader payload;
@@ -523,7 +534,8 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
     payload.domain_count = static_cast<std::uint32_t>(d.domains.size());
     payload.hash_seed = d.seed;
     formats::ContainerMeta header;
-    header.kind = fmt::FileKind::snapshot;
+    header.kind = meta.base_serial != 0 ? fmt::FileKind::patch : fmt::FileKind::snapshot;
+    header.base_serial = meta.base_serial;
     header.serial = meta.serial;
     header.created_at = meta.created_at;
     header.not_after = meta.not_after;
@@ -609,7 +621,9 @@ Result<formats::WrittenFile> CompiledSnapshot::write_file(const std::string& pat
         return written.status();
     }
     if (m_data->config.self_check) {
-        auto snap = formats::Snapshot::open(file->temp_path(), {key.trusted()});
+        auto snap = meta.base_serial != 0
+                        ? formats::Snapshot::open_patch(file->temp_path(), {key.trusted()})
+                        : formats::Snapshot::open(file->temp_path(), {key.trusted()});
         if (!snap) {
             return Status::corruption("self-check: the written snapshot does not verify: " +
                                       snap.status().message());
@@ -644,7 +658,9 @@ Result<formats::WrittenFile> CompiledSnapshot::publish(const std::string& path,
     std::vector<Block>().swap(d.blocks);
     d.released = true;
     if (self_check) {
-        auto snap = formats::Snapshot::open(file->temp_path(), {key.trusted()});
+        auto snap = meta.base_serial != 0
+                        ? formats::Snapshot::open_patch(file->temp_path(), {key.trusted()})
+                        : formats::Snapshot::open(file->temp_path(), {key.trusted()});
         if (!snap) {
             return Status::corruption("self-check: the written snapshot does not verify: " +
                                       snap.status().message());

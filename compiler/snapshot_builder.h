@@ -55,6 +55,7 @@ struct DomainInput {
     bool forward_query = true;
     std::uint32_t cache_max_age_s = 0;
     std::uint32_t negative_max_age_s = 0;
+    bool complete = false;  // patches only: every link of the domain is in the patch
 };
 
 struct LinkInput {
@@ -73,6 +74,9 @@ struct SnapshotMeta {
     std::uint64_t serial = 0;
     std::int64_t created_at = 0;
     std::int64_t not_after = 0;  // 0: none
+    // Non-zero: write a patch (patch-<base>-<serial>.slpatch) on the full snapshot with this
+    // serial; the builder then holds the patch's links and every current domain.
+    std::uint64_t base_serial = 0;
 };
 
 class CompiledSnapshot;

@@ -521,7 +521,8 @@ Result<format::FileKind> peek_file_kind(const std::string& path) {
     }
     const auto kind = bytes::load<std::uint32_t>(head + fmt::k_off_file_kind);
     if (kind != static_cast<std::uint32_t>(format::FileKind::snapshot) &&
-        kind != static_cast<std::uint32_t>(format::FileKind::deny)) {
+        kind != static_cast<std::uint32_t>(format::FileKind::deny) &&
+        kind != static_cast<std::uint32_t>(format::FileKind::patch)) {
         return Status::corruption(path + ": unknown file kind " + std::to_string(kind));
     }
     return static_cast<format::FileKind>(kind);

@@ -44,7 +44,7 @@ inline constexpr std::size_t k_off_not_after = 40;      // i64 Unix seconds, 0: 
 inline constexpr std::size_t k_off_key_id = 48;         // 8 bytes
 inline constexpr std::size_t k_off_file_kind = 56;      // u32, FileKind
 inline constexpr std::size_t k_off_section_count = 60;  // u32
-inline constexpr std::size_t k_off_base_serial = 64;    // u64, 0 unless the kind has a base
+inline constexpr std::size_t k_off_base_serial = 64;    // u64, a patch's base snapshot; else 0
 inline constexpr std::size_t k_off_reserved = 72;       // 8 zero bytes
 inline constexpr std::size_t k_off_payload_header = 80; // 48 bytes the file kind defines
 inline constexpr std::size_t k_payload_header_size = k_header_size - k_off_payload_header;
@@ -54,12 +54,14 @@ inline constexpr std::size_t k_key_id_size = 8;
 enum class FileKind : std::uint32_t {
     snapshot = 1,  // links-<serial>.slsnap: every link, indexed by a perfect hash
     deny = 2,      // deny-<serial>.sldeny: the whole current deny set
+    patch = 3,     // patch-<base>-<serial>.slpatch: every link changed since snapshot <base>
 };
 
 inline constexpr std::string_view file_kind_name(std::uint32_t kind) {
     switch (kind) {
     case 1: return "snapshot";
     case 2: return "deny overlay";
+    case 3: return "patch";
     default: return "unknown";
     }
 }

@@ -15,6 +15,7 @@ struct Pattern {
 constexpr Pattern k_patterns[] = {
     {format::FileKind::snapshot, "links-", ".slsnap"},
     {format::FileKind::deny, "deny-", ".sldeny"},
+    {format::FileKind::patch, "patch-", ".slpatch"},
 };
 
 const Pattern& pattern_of(format::FileKind kind) {
@@ -26,11 +27,17 @@ const Pattern& pattern_of(format::FileKind kind) {
     return k_patterns[0];
 }
 
+bool parse_serial(std::string_view digits, std::uint64_t& out) {
+    const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return ec == std::errc() && ptr == digits.data() + digits.size();
+}
+
 }  // namespace
 
-std::string published_file_name(format::FileKind kind, std::uint64_t serial) {
+std::string published_file_name(format::FileKind kind, std::uint64_t serial, std::uint64_t base) {
     const Pattern& p = pattern_of(kind);
-    return std::string(p.prefix) + std::to_string(serial) + std::string(p.suffix);
+    const std::string base_part = kind == format::FileKind::patch ? std::to_string(base) + "-" : "";
+    return std::string(p.prefix) + base_part + std::to_string(serial) + std::string(p.suffix);
 }
 
 std::optional<PublishedName> parse_published_name(std::string_view name) {
@@ -39,15 +46,21 @@ std::optional<PublishedName> parse_published_name(std::string_view name) {
             !name.ends_with(p.suffix)) {
             continue;
         }
-        const std::string_view digits =
+        std::string_view digits =
             name.substr(p.prefix.size(), name.size() - p.prefix.size() - p.suffix.size());
-        std::uint64_t serial = 0;
-        const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), serial);
-        if (ec != std::errc() || ptr != digits.data() + digits.size() ||
-            published_file_name(p.kind, serial) != name) {
+        PublishedName out{p.kind, 0, 0};
+        if (p.kind == format::FileKind::patch) {
+            const std::size_t dash = digits.find('-');
+            if (dash == std::string_view::npos || !parse_serial(digits.substr(0, dash), out.base)) {
+                return std::nullopt;
+            }
+            digits = digits.substr(dash + 1);
+        }
+        if (!parse_serial(digits, out.serial) ||
+            published_file_name(p.kind, out.serial, out.base) != name) {
             return std::nullopt;
         }
-        return PublishedName{p.kind, serial};
+        return out;
     }
     return std::nullopt;
 }

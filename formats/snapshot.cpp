@@ -35,10 +35,10 @@ Status check_reserved(const std::uint8_t* p, std::size_t from, std::size_t to, c
     return Status::ok();
 }
 
-// What a snapshot's container holds (SPEC.md "Sections").
-ContainerLayout snapshot_layout() {
+// What a snapshot's (or a patch's) container holds (SPEC.md "Sections").
+ContainerLayout snapshot_layout(fmt::FileKind kind) {
     ContainerLayout layout;
-    layout.kind = fmt::FileKind::snapshot;
+    layout.kind = kind;
     layout.required = section_bit(fmt::SectionType::domains) | section_bit(fmt::SectionType::index) |
                       section_bit(fmt::SectionType::slots) | section_bit(fmt::SectionType::strings);
     layout.allowed = layout.required | section_bit(fmt::SectionType::rules) |
@@ -50,6 +50,9 @@ ContainerLayout snapshot_layout() {
 Status load_domains(const Container& file, const SectionInfo& sec, std::uint64_t count,
                     std::vector<DomainView>& domains,
                     std::optional<std::uint32_t>& default_domain) {
+    const std::uint8_t known_flags = file.kind() == fmt::FileKind::patch
+                                         ? fmt::k_patch_domain_known_flags
+                                         : fmt::k_domain_known_flags;
     const std::string& name = file.path();
     const std::uint8_t* base = file.base() + sec.offset;
     const std::string where = name + ": " + section_label(sec.type);
@@ -77,7 +80,7 @@ Status load_domains(const Container& file, const SectionInfo& sec, std::uint64_t
         }
         if (std::find(fmt::k_redirect_codes.begin(), fmt::k_redirect_codes.end(), redirect) ==
                 fmt::k_redirect_codes.end() ||
-            (flags & ~fmt::k_domain_known_flags) != 0 || rec_fields.zero1 != 0 ||
+            (flags & ~known_flags) != 0 || rec_fields.zero1 != 0 ||
             rec_fields.zero2 != 0) {
             return Status::corruption(rec + ": invalid redirect type, flags or reserved bytes");
         }
@@ -88,6 +91,7 @@ Status load_domains(const Container& file, const SectionInfo& sec, std::uint64_t
         d.is_default = (flags & fmt::k_domain_is_default) != 0;
         d.case_insensitive = (flags & fmt::k_domain_case_insensitive) != 0;
         d.forward_query = (flags & fmt::k_domain_forward_query) != 0;
+        d.complete = (flags & fmt::k_domain_complete) != 0;
         d.cache_max_age_s = rec_fields.cache_max_age_s;
         d.negative_max_age_s = rec_fields.negative_max_age_s;
         if (!domains.empty() && !(domains.back().host < d.host)) {
@@ -243,21 +247,40 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::open(const std::string& path,
     if (!file) {
         return file.status();
     }
-    return load(std::move(file).value(), trusted, std::move(options));
+    return load(std::move(file).value(), trusted, std::move(options), fmt::FileKind::snapshot);
 }
 
 Result<std::shared_ptr<const Snapshot>> Snapshot::open_buffer(std::string_view data,
                                                               const TrustedKeys& trusted,
                                                               OpenOptions options,
                                                               std::string name) {
-    return load(Container::copy_buffer(data, std::move(name)), trusted, std::move(options));
+    return load(Container::copy_buffer(data, std::move(name)), trusted, std::move(options),
+                fmt::FileKind::snapshot);
+}
+
+Result<std::shared_ptr<const Snapshot>> Snapshot::open_patch(const std::string& path,
+                                                             const TrustedKeys& trusted,
+                                                             OpenOptions options) {
+    auto file = Container::map_file(path);
+    if (!file) {
+        return file.status();
+    }
+    return load(std::move(file).value(), trusted, std::move(options), fmt::FileKind::patch);
+}
+
+Result<std::shared_ptr<const Snapshot>> Snapshot::open_patch_buffer(std::string_view data,
+                                                                    const TrustedKeys& trusted,
+                                                                    OpenOptions options,
+                                                                    std::string name) {
+    return load(Container::copy_buffer(data, std::move(name)), trusted, std::move(options),
+                fmt::FileKind::patch);
 }
 
 Result<std::shared_ptr<const Snapshot>> Snapshot::load(std::unique_ptr<Container> file,
                                                        const TrustedKeys& trusted,
-                                                       OpenOptions options) {
+                                                       OpenOptions options, fmt::FileKind kind) {
     const bool lazy = options.lazy_content && options.verify_signature;
-    if (Status s = file->verify(snapshot_layout(), trusted, std::move(options)); !s) {
+    if (Status s = file->verify(snapshot_layout(kind), trusted, std::move(options)); !s) {
         return s;
     }
     std::unique_ptr<Snapshot> snap(new Snapshot(std::move(file)));
@@ -285,9 +308,12 @@ Status Snapshot::check_payload(bool lazy) {
                                       " is not zero");
         }
     }
-    if (file.base_serial() != 0) {
-        return Status::corruption(name + ": a full snapshot has no base serial (byte " +
-                                  std::to_string(fmt::k_off_base_serial) + ")");
+    const bool patch = file.kind() == fmt::FileKind::patch;
+    if (patch ? (file.base_serial() == 0 || file.base_serial() >= file.serial())
+              : file.base_serial() != 0) {
+        return Status::corruption(name + (patch ? ": a patch's base serial must be above 0 and below its own"
+                                                : ": a full snapshot has no base serial") +
+                                  " (byte " + std::to_string(fmt::k_off_base_serial) + ")");
     }
     m_link_count = header.link_count;
     m_domain_count = header.domain_count;
@@ -349,6 +375,8 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
 }
 
 std::uint64_t Snapshot::serial() const { return m_file->serial(); }
+bool Snapshot::is_patch() const { return m_file->kind() == fmt::FileKind::patch; }
+std::uint64_t Snapshot::base_serial() const { return m_file->base_serial(); }
 std::int64_t Snapshot::created_at() const { return m_file->created_at(); }
 std::int64_t Snapshot::not_after() const { return m_file->not_after(); }
 std::string_view Snapshot::key_id() const { return m_file->key_id(); }

@@ -53,6 +53,7 @@ struct DomainView {
     bool forward_query = true;    // default for links that do not override it
     std::uint32_t cache_max_age_s = 0;     // Cache-Control max-age on redirects
     std::uint32_t negative_max_age_s = 0;  // Cache-Control max-age on 404 answers
+    bool complete = false;        // patches only: all of its links are in the patch
 };
 
 // One link, as a redirect needs it: nothing to parse, join or compute.
@@ -79,6 +80,16 @@ public:
                                                         const TrustedKeys& trusted,
                                                         OpenOptions options = {});
 
+    // Maps and fully verifies a patch (patch-<base>-<serial>.slpatch, file kind 3): the same
+    // payload as a snapshot, holding the links changed since its base (SPEC.md "Patches").
+    static Result<std::shared_ptr<const Snapshot>> open_patch(const std::string& path,
+                                                              const TrustedKeys& trusted,
+                                                              OpenOptions options = {});
+    static Result<std::shared_ptr<const Snapshot>> open_patch_buffer(std::string_view bytes,
+                                                                     const TrustedKeys& trusted,
+                                                                     OpenOptions options = {},
+                                                                     std::string name = "<buffer>");
+
     // Verifies a snapshot held in memory (a copy is kept); same checks and errors as open().
     // For the fuzz target and tests; `name` stands in for the path in messages.
     static Result<std::shared_ptr<const Snapshot>> open_buffer(std::string_view bytes,
@@ -87,6 +98,8 @@ public:
                                                                std::string name = "<buffer>");
 
     std::uint64_t serial() const;
+    bool is_patch() const;
+    std::uint64_t base_serial() const;  // a patch's base snapshot; 0 for a full snapshot
     std::int64_t created_at() const;   // Unix seconds
     std::int64_t not_after() const;    // Unix seconds; 0: no expiry
     std::string_view key_id() const;   // id of the key that signed the file
@@ -141,7 +154,8 @@ private:
     explicit Snapshot(std::unique_ptr<Container> file);
     static Result<std::shared_ptr<const Snapshot>> load(std::unique_ptr<Container> file,
                                                         const TrustedKeys& trusted,
-                                                        OpenOptions options);
+                                                        OpenOptions options,
+                                                        formats::format::FileKind kind);
     Status check_payload(bool lazy);  // SPEC.md "Validation" steps 6 to 9
     LinkView view_of_slot(const std::uint8_t* slot) const;
     // lookup() while a lazy open's checks are outstanding: proves each block before reading it.

@@ -564,7 +564,7 @@ TEST_CASE("SnapshotSerialsIncrease", "[store]") {
     CHECK(s.list_snapshots()->empty());  // pending ones are not listed
     SnapshotRecord r;
     r.serial = *b;
-    r.sha256_hex = "ab";
+    r.digest_hex = "ab";
     r.link_count = 3;
     REQUIRE(s.complete_snapshot(r).is_ok());
     auto list = s.list_snapshots();
@@ -605,7 +605,7 @@ TEST_CASE("ReserveSerialNeverGoesBackAndHonoursAtLeast", "[store]") {
     CHECK(*s.reserve_serial("rollback", 50) == 101);  // at_least below the highest: highest + 1
     CHECK(*s.reserve_serial("snapshot", 101) == 102);
     CHECK(*s.highest_serial() == 102);
-    CHECK(s.reserve_serial("patch", 0).status().code() == Status::Code::invalid_argument);
+    CHECK(s.reserve_serial("bundle", 0).status().code() == Status::Code::invalid_argument);
     CHECK(s.reserve_serial("snapshot", std::uint64_t{1} << 63).status().code() == Status::Code::invalid_argument);
     CHECK(*s.highest_serial() == 102);  // refused reservations left nothing behind
 
@@ -1043,7 +1043,7 @@ TEST_CASE("BlocksTableRefusesWhatTheApiNeverWrites", "[store][blocks]") {
              "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('link', 'x', '', 'a', 1)",
              "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('domain', 'x', 'c', 'a', 1)",
              "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('destination', '', '', 'a', 1)",
-             "INSERT INTO snapshots (serial, state, created_at, kind) VALUES (1, 'pending', 1, 'patch')",
+             "INSERT INTO snapshots (serial, state, created_at, kind) VALUES (1, 'pending', 1, 'bundle')",
          }) {
         INFO(sql);
         CHECK(raw_exec(t.path, sql) == SQLITE_CONSTRAINT);

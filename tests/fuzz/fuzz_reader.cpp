@@ -87,6 +87,10 @@ int fuzz_reader_one(const std::uint8_t* data, std::size_t size) {
         sink += exercise_deny((*overlay)->deny());
         result = 1;
     }
+    if (auto patch = formats::Snapshot::open_patch_buffer(bytes, {}, options, "fuzz")) {
+        sink += exercise(**patch);
+        result = 1;
+    }
     options.verify_signature = true;
     options.lazy_content = true;
     if (auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()}, options, "fuzz")) {

@@ -22,9 +22,10 @@ def sl(binary, db, *args):
     subprocess.run([binary, "--db", db, *args], check=True, capture_output=True)
 
 
-def compile_db(binary, work, name, links, blocks=(), command="compile"):
+def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()):
     """Compiles a database of `links` with `blocks` (shortlink block arguments); with command
-    "overlay" returns the deny overlay instead of the snapshot."""
+    "overlay" returns the deny overlay instead of the snapshot; with `edits` (shortlink
+    arguments run after a full compile), the patch that holds them."""
     db = os.path.join(work, name + ".db")
     out = os.path.join(work, name)
     os.makedirs(out)
@@ -37,6 +38,11 @@ def compile_db(binary, work, name, links, blocks=(), command="compile"):
         sl(binary, db, "block", *block)
     sl(binary, db, command, "--key", os.path.join(work, "k.key"), "--out", out)
     suffix = ".slsnap" if command == "compile" else ".sldeny"
+    if edits:
+        for edit in edits:
+            sl(binary, db, *edit)
+        sl(binary, db, "compile", "--patch", "--key", os.path.join(work, "k.key"), "--out", out)
+        suffix = ".slpatch"
     [found] = [f for f in os.listdir(out) if f.endswith(suffix)]
     with open(os.path.join(out, found), "rb") as f:
         return bytearray(f.read())
@@ -72,6 +78,10 @@ def main():
         seeds["valid-snapshot-with-deny"] = compile_db(binary, work, "snapdeny", blocked, blocks)
         seeds["valid-overlay"] = compile_db(binary, work, "overlay", blocked, blocks, "overlay")
         seeds["valid-overlay-empty"] = compile_db(binary, work, "overlay0", [], (), "overlay")
+        seeds["valid-patch"] = compile_db(binary, work, "patch", blocked, [("link", "abc")],
+                                          edits=[("edit", "abc", "--url", "https://a.example/y"),
+                                                 ("domain", "set", "go.example", "--default-type", "308"),
+                                                 ("add", "https://n.example/", "--code", "new")])
         one = seeds["valid-one-link"]
         bad = {}
         bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
@@ -114,6 +124,9 @@ def main():
                 break
         bad["deny-tag-mismatch"] = v
         bad["overlay-truncated"] = overlay[: len(overlay) - 70]
+        v = bytearray(seeds["valid-patch"])
+        struct.pack_into("<Q", v, 64, 0)  # a patch without a base
+        bad["patch-base-zero"] = v
         v = bytearray(seeds["valid-two-domains"])
         _, off, _ = section(v, 2)
         struct.pack_into("<Q", v, off + 16, 1 << 40)
