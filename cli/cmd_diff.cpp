@@ -1,6 +1,7 @@
-// shortlink diff: links added, removed and changed between two snapshots. Both files are fully
-// checked except their signatures (diff compares files; verify decides whether to trust them).
-// A link is named by (domain host, code): domain indices differ between snapshots.
+// shortlink diff: links added, removed and changed between two snapshots, or the changes a patch
+// makes to its base. Both files are fully checked except their signatures (diff compares files;
+// verify decides whether to trust them). A link is named by (domain host, code): domain indices
+// differ between snapshots.
 #include <cstdio>
 #include <iostream>
 
@@ -76,6 +77,16 @@ void write_link(rapidjson::Writer<rapidjson::StringBuffer>& w, const formats::Sn
 void run_diff(const DiffOptions& opt) {
     const auto old_snap = open_snapshot(opt.old_file, {}, false);
     const auto new_snap = open_snapshot(opt.new_file, {}, false);
+    if (old_snap->is_patch()) {
+        throw Error(k_exit_usage, opt.old_file + " is a patch: give its base snapshot as OLD");
+    }
+    // A patch holds only what changed: nothing it lacks was removed.
+    const bool patch = new_snap->is_patch();
+    if (patch && new_snap->base_serial() != old_snap->serial()) {
+        throw Error(k_exit_usage, opt.new_file + " is a patch for serial " +
+                                      std::to_string(new_snap->base_serial()) + ", not for " +
+                                      std::to_string(old_snap->serial()));
+    }
     std::uint64_t added = 0;
     std::uint64_t removed = 0;
     std::uint64_t changed = 0;
@@ -92,7 +103,7 @@ void run_diff(const DiffOptions& opt) {
         w.StartArray();
     }
     check(old_snap->for_each_link([&](const formats::LinkView& l) {
-        if (!find_in(*old_snap, l, *new_snap)) {
+        if (!patch && !find_in(*old_snap, l, *new_snap)) {
             ++removed;
             if (opt.json) {
                 w.StartObject();
@@ -206,7 +217,7 @@ void setup_diff(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto opt = std::make_shared<DiffOptions>();
     CLI::App* sub = add_command(app, "diff");
     sub->add_option("OLD", opt->old_file, "The older snapshot")->required();
-    sub->add_option("NEW", opt->new_file, "The newer snapshot")->required();
+    sub->add_option("NEW", opt->new_file, "The newer snapshot, or a patch for OLD")->required();
     sub->add_flag("--json", opt->json, "One JSON object: removed, added, changed, summary");
     sub->callback([opt]() { run_diff(*opt); });
 }

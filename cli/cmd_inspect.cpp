@@ -75,6 +75,14 @@ void print_json(const formats::Snapshot& s) {
     w.Uint(s.format_version());
     w.Key("serial");
     w.Uint64(s.serial());
+    w.Key("kind");
+    w.String(s.is_patch() ? "patch" : "snapshot");
+    w.Key("base");
+    if (s.is_patch()) {
+        w.Uint64(s.base_serial());
+    } else {
+        w.Null();
+    }
     w.Key("created_at");
     w.String(timefmt::format_time(s.created_at()).c_str());
     w.Key("not_after");
@@ -143,6 +151,10 @@ void print_json(const formats::Snapshot& s) {
         w.Uint(d.cache_max_age_s);
         w.Key("negative_max_age_s");
         w.Uint(d.negative_max_age_s);
+        if (s.is_patch()) {
+            w.Key("complete");
+            w.Bool(d.complete);
+        }
         w.EndObject();
     }
     w.EndArray();
@@ -158,6 +170,11 @@ void print_human(const formats::Snapshot& s) {
     std::printf("format        version %u, hash slhash128-v1, seed %s\n", s.format_version(),
                 hex64(s.hash_seed()).c_str());
     std::printf("serial        %llu\n", static_cast<unsigned long long>(s.serial()));
+    if (s.is_patch()) {
+        std::printf("patch of      serial %llu (the links changed since it; domains marked complete "
+                    "hold all of theirs)\n",
+                    static_cast<unsigned long long>(s.base_serial()));
+    }
     std::printf("created       %s\n", timefmt::format_time(s.created_at()).c_str());
     std::printf("not after     %s\n",
                 s.not_after() == 0 ? "none" : timefmt::format_time(s.not_after()).c_str());
@@ -187,8 +204,9 @@ void print_human(const formats::Snapshot& s) {
     }
     for (std::uint32_t i = 0; i < s.domain_count(); ++i) {
         const formats::DomainView d = s.domain(i);
-        std::printf("  %s%s: %u, max-age %u/%u, %s, %s query%s%s\n", std::string(d.host).c_str(),
-                    d.is_default ? " (default)" : "", d.default_redirect, d.cache_max_age_s,
+        std::printf("  %s%s%s: %u, max-age %u/%u, %s, %s query%s%s\n", std::string(d.host).c_str(),
+                    d.is_default ? " (default)" : "", d.complete ? " (complete)" : "",
+                    d.default_redirect, d.cache_max_age_s,
                     d.negative_max_age_s, d.case_insensitive ? "case-insensitive" : "case-sensitive",
                     d.forward_query ? "forwards" : "drops",
                     d.root_url.empty() ? "" : ", root ", std::string(d.root_url).c_str());

@@ -12,7 +12,10 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/snapshot_cli.h"
+#include "compiler/publish.h"
+#include "formats/file_names.h"
 #include "formats/snapshot.h"
+#include "serve/patched.h"
 #include "serve/snapshot_manager.h"
 #include "serve/answer.h"
 #include "serve/config.h"
@@ -23,11 +26,13 @@ namespace {
 
 struct ResolveOptions {
     std::string file;
-    std::string url;
+    std::vector<std::string> urls;
     std::vector<std::string> trust;
     std::string at;
     std::string overlay;
     bool no_overlay = false;
+    std::string patch;
+    bool no_patch = false;
     bool head = false;
     bool json = false;
 };
@@ -38,6 +43,32 @@ std::string json_string(std::string_view s) {
     return out;
 }
 
+std::string directory_of(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// The newest patch for `base` in `dir` that verifies, as the server would apply it.
+std::shared_ptr<const formats::Snapshot> newest_patch(const std::string& dir, const formats::Snapshot& base,
+                                                      const formats::TrustedKeys& keys) {
+    std::shared_ptr<const formats::Snapshot> best;
+    for (const formats::PublishedName& n : compiler::list_published(dir)) {
+        if (n.kind != formats::format::FileKind::patch || n.base != base.serial()) {
+            continue;
+        }
+        formats::OpenOptions options;
+        options.verify_signature = !keys.empty();
+        const std::string path = dir + "/" + formats::published_file_name(n.kind, n.serial, n.base);
+        auto patch = formats::Snapshot::open_patch(path, keys, options);
+        if (!patch) {
+            std::cerr << "shortlink: warning: skipping " << patch.status().message() << "\n";
+        } else if ((*patch)->base_serial() == base.serial() && (!best || (*patch)->serial() > best->serial())) {
+            best = std::move(patch).value();
+        }
+    }
+    return best;
+}
+
 void run_resolve(const ResolveOptions& o) {
     formats::OpenOptions open_options;
     formats::TrustedKeys keys = unwrap(serve::load_trusted_keys(o.trust));
@@ -45,57 +76,80 @@ void run_resolve(const ResolveOptions& o) {
         open_options.verify_signature = false;  // structure and checksums are still verified
     }
     const auto snapshot = unwrap(formats::Snapshot::open(o.file, keys, open_options));
-    if (o.url.find("://") == std::string::npos) {
-        throw Error(k_exit_usage, "URL must be absolute (http://host/code), got '" + o.url + "'");
+    for (const std::string& url : o.urls) {
+        if (url.find("://") == std::string::npos) {
+            throw Error(k_exit_usage, "URL must be absolute (http://host/code), got '" + url + "'");
+        }
     }
     const std::int64_t now = o.at.empty() ? now_seconds() : time_arg(o.at, "--at");
-    // The overlay the server would hold: --overlay, else the newest valid one beside FILE.
-    std::shared_ptr<const formats::DenyOverlay> overlay;
+    serve::Serving serving;
+    serving.snapshot = snapshot;
+    // The patch and the overlay the server would hold: given, else the newest valid ones beside
+    // FILE.
+    if (!o.patch.empty()) {
+        auto patch = unwrap(formats::Snapshot::open_patch(o.patch, keys, open_options));
+        serving.patched = serve::PatchedSnapshot::make(snapshot, patch);
+        if (!serving.patched) {
+            throw Error(k_exit_usage, o.patch + " is a patch for serial " +
+                                          std::to_string(patch->base_serial()) + ", not for " +
+                                          std::to_string(snapshot->serial()));
+        }
+    } else if (!o.no_patch) {
+        if (auto patch = newest_patch(directory_of(o.file), *snapshot, keys)) {
+            serving.patched = serve::PatchedSnapshot::make(snapshot, std::move(patch));
+        }
+    }
     if (!o.overlay.empty()) {
-        formats::OpenOptions overlay_options;
-        overlay_options.verify_signature = !keys.empty();
-        overlay = unwrap(formats::DenyOverlay::open(o.overlay, keys, overlay_options));
+        serving.overlay = unwrap(formats::DenyOverlay::open(o.overlay, keys, open_options));
     } else if (!o.no_overlay) {
-        const std::size_t slash = o.file.rfind('/');
-        overlay = newest_overlay(slash == std::string::npos ? "." : o.file.substr(0, slash), keys,
-                                 !keys.empty());
+        serving.overlay = newest_overlay(directory_of(o.file), keys, !keys.empty());
     }
-    serve::Serving serving{snapshot, overlay};
-
-    // An absolute-form request-target carries its own authority, exactly as a proxy would send it.
-    serve::Request request;
-    request.method = o.head ? serve::Method::head : serve::Method::get;
-    request.target = o.url;
-    const serve::Response r = serve::answer(snapshot.get(), serving.deny(), request, now);
-    if (r.status == 400) {
-        throw Error(k_exit_usage, "URL is not a valid http(s) URL: '" + o.url + "'");
-    }
+    const formats::DenySet* deny = serving.deny();
+    const char* deny_from = deny == &snapshot->deny() ? "snapshot"
+                            : serving.overlay && deny == &serving.overlay->deny() ? "overlay"
+                                                                                   : "patch";
     if (keys.empty()) {
         std::cerr << "shortlink: warning: signature not checked (no --trust given)\n";
     }
-    const std::string location = serve::location_string(r);
-    const std::string cache = serve::cache_control_string(r);
-    if (o.json) {
-        std::cout << "{\"status\":" << r.status
-                  << ",\"reason\":" << json_string(serve::reason_name(r.reason))
-                  << ",\"location\":" << (location.empty() ? "null" : json_string(location))
-                  << ",\"cache_control\":" << (cache.empty() ? "null" : json_string(cache))
-                  << ",\"serial\":" << snapshot->serial() << ",\"overlay_serial\":"
-                  << (overlay ? std::to_string(overlay->serial()) : std::string("null"))
-                  << ",\"deny_from\":"
-                  << (serving.deny() == &snapshot->deny() ? "\"snapshot\"" : "\"overlay\"")
-                  << ",\"signature_checked\":" << (keys.empty() ? "false" : "true") << "}\n";
-        return;
-    }
-    std::cout << "HTTP/1.1 " << r.status << ' ' << serve::status_text(r.status) << '\n';
-    if (!location.empty()) {
-        std::cout << "Location: " << location << '\n';
-    }
-    if (!cache.empty()) {
-        std::cout << "Cache-Control: " << cache << '\n';
-    }
-    if (r.status == 405) {
-        std::cout << "Allow: GET, HEAD\n";
+    for (const std::string& url : o.urls) {
+        // An absolute-form request-target carries its own authority, exactly as a proxy sends it.
+        serve::Request request;
+        request.method = o.head ? serve::Method::head : serve::Method::get;
+        request.target = url;
+        const serve::Response r = serving.patched ? serve::answer(serving.patched.get(), deny, request, now)
+                                                  : serve::answer(snapshot.get(), deny, request, now);
+        if (r.status == 400) {
+            throw Error(k_exit_usage, "URL is not a valid http(s) URL: '" + url + "'");
+        }
+        const std::string location = serve::location_string(r);
+        const std::string cache = serve::cache_control_string(r);
+        if (o.json) {
+            std::cout << "{\"url\":" << json_string(url) << ",\"status\":" << r.status
+                      << ",\"reason\":" << json_string(serve::reason_name(r.reason))
+                      << ",\"location\":" << (location.empty() ? "null" : json_string(location))
+                      << ",\"cache_control\":" << (cache.empty() ? "null" : json_string(cache))
+                      << ",\"serial\":" << snapshot->serial() << ",\"patch_serial\":"
+                      << (serving.patched ? std::to_string(serving.patched->patch().serial())
+                                          : std::string("null"))
+                      << ",\"overlay_serial\":"
+                      << (serving.overlay ? std::to_string(serving.overlay->serial()) : std::string("null"))
+                      << ",\"deny_from\":\"" << deny_from << "\""
+                      << ",\"signature_checked\":" << (keys.empty() ? "false" : "true") << "}\n";
+            continue;
+        }
+        if (o.urls.size() > 1) {
+            std::cout << url << '\n';
+        }
+        std::cout << "HTTP/1.1 " << r.status << ' ' << serve::status_text(r.status) << '\n';
+        if (!location.empty()) {
+            std::cout << "Location: " << location << '\n';
+        }
+        if (!cache.empty()) {
+            std::cout << "Cache-Control: " << cache << '\n';
+        }
+        if (r.status == 405) {
+            std::cout << "Allow: GET, HEAD\n";
+        }
     }
 }
 
@@ -105,7 +159,8 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto o = std::make_shared<ResolveOptions>();
     CLI::App* sub = add_command(app, "resolve");
     sub->add_option("FILE", o->file, "Snapshot file (.slsnap)")->required();
-    sub->add_option("URL", o->url, "Absolute URL to resolve, e.g. https://go.example.com/docs")
+    sub->add_option("URL", o->urls,
+                    "Absolute URL to resolve, e.g. https://go.example.com/docs (several: one answer each)")
         ->required();
     sub->add_option("--trust", o->trust,
                     "Trusted public key file (repeatable); without it the signature is not checked")
@@ -114,6 +169,9 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--overlay", o->overlay,
                     "Deny overlay to apply (default: the newest valid deny-<serial>.sldeny beside FILE)");
     sub->add_flag("--no-overlay", o->no_overlay, "Apply no deny overlay, only the snapshot's own deny set");
+    sub->add_option("--patch", o->patch,
+                    "Patch to apply on FILE (default: the newest valid patch-<FILE's serial>-*.slpatch beside it)");
+    sub->add_flag("--no-patch", o->no_patch, "Apply no patch");
     sub->add_flag("--head", o->head, "Resolve a HEAD request instead of GET");
     sub->add_flag("--json", o->json, "Print the answer as one JSON object");
     sub->callback([o] { run_resolve(*o); });

@@ -76,7 +76,7 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
     store::SnapshotRecord record;
     record.serial = serial;
     record.created_at = now;
-    record.sha256_hex = written.digest_hex;
+    record.digest_hex = written.digest_hex;
     record.link_count = source->link_count();
     record.domain_count = source->domain_count();
     record.bytes = written.bytes;

@@ -29,7 +29,9 @@ void run_verify(const VerifyOptions& opt) {
         return;
     }
     const auto snap = open_snapshot(opt.file, trusted, true);
-    std::cout << opt.file << ": ok: serial " << snap->serial() << ", " << snap->link_count()
+    std::cout << opt.file << ": ok: "
+              << (snap->is_patch() ? "patch of serial " + std::to_string(snap->base_serial()) + ", " : "")
+              << "serial " << snap->serial() << ", " << snap->link_count()
               << " links, " << snap->domain_count() << " domains, signed by key "
               << snap->key_id() << ", digest " << snap->digest_hex() << "\n";
 }

@@ -7,7 +7,6 @@ namespace shortlink::cli {
 const std::vector<Command>& command_table() {
     static const std::vector<Command> k_table = {
         // control plane (the link store)
-        // ISSUE2-COMMANDS
         {"init", "Create the database (refuses to overwrite one)", setup_init},
         {"domain", "Add, list, change or remove domains and their defaults", setup_domain},
         {"add", "Create a short link", setup_add},
@@ -26,7 +25,6 @@ const std::vector<Command>& command_table() {
         {"unblock", "Lift a block", setup_unblock},
         {"blocks", "List the blocks in force", setup_blocks},
         // snapshots and keys
-        // ISSUE3-COMMANDS
         {"resolve", "Print what a server would answer for a URL, offline", setup_resolve},
         {"keygen", "Create an Ed25519 key pair for signing snapshots", setup_keygen},
         {"compile", "Compile the database into a signed snapshot, published atomically", setup_compile},
@@ -36,7 +34,6 @@ const std::vector<Command>& command_table() {
         {"overlay", "Publish the current deny set as a signed deny overlay, in milliseconds", setup_overlay},
         {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
         // redirect plane
-        // ISSUE4-COMMANDS
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
     };
     return k_table;

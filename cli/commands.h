@@ -5,7 +5,6 @@
 
 namespace shortlink::cli {
 
-// ISSUE2-SETUPS
 void setup_init(CLI::App& app, const GlobalOptions& globals);
 void setup_domain(CLI::App& app, const GlobalOptions& globals);
 void setup_add(CLI::App& app, const GlobalOptions& globals);
@@ -22,7 +21,6 @@ void setup_export(CLI::App& app, const GlobalOptions& globals);
 void setup_block(CLI::App& app, const GlobalOptions& globals);
 void setup_unblock(CLI::App& app, const GlobalOptions& globals);
 void setup_blocks(CLI::App& app, const GlobalOptions& globals);
-// ISSUE3-SETUPS
 void setup_resolve(CLI::App& app, const GlobalOptions& globals);
 void setup_keygen(CLI::App& app, const GlobalOptions& globals);
 void setup_compile(CLI::App& app, const GlobalOptions& globals);
@@ -31,7 +29,6 @@ void setup_inspect(CLI::App& app, const GlobalOptions& globals);
 void setup_diff(CLI::App& app, const GlobalOptions& globals);
 void setup_overlay(CLI::App& app, const GlobalOptions& globals);
 void setup_rollback(CLI::App& app, const GlobalOptions& globals);
-// ISSUE4-SETUPS
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 
 }  // namespace shortlink::cli

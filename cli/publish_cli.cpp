@@ -95,7 +95,7 @@ PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& ke
     store::SnapshotRecord record;
     record.serial = out.serial;
     record.created_at = now;
-    record.sha256_hex = out.written.digest_hex;
+    record.digest_hex = out.written.digest_hex;
     record.bytes = out.written.bytes;
     record.key_id = out.written.key_id;
     record.path = out.path;

@@ -95,6 +95,9 @@ std::shared_ptr<const formats::Snapshot> open_snapshot(const std::string& path,
                                                        bool verify_signature) {
     formats::OpenOptions options;
     options.verify_signature = verify_signature;
+    if (unwrap(formats::peek_file_kind(path)) == formats::format::FileKind::patch) {
+        return unwrap(formats::Snapshot::open_patch(path, trusted, options));
+    }
     return unwrap(formats::Snapshot::open(path, trusted, options));
 }
 

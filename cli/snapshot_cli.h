@@ -25,7 +25,8 @@ formats::SigningKey load_secret_key(const std::string& path);
 // Loads every --trust file; a usage error when there are none.
 formats::TrustedKeys load_trusted_keys(const std::vector<std::string>& paths);
 
-// Opens and verifies a snapshot; exit 3 for a missing file, 5 for one that fails a check.
+// Opens and verifies a snapshot or a patch (by the kind its header names); exit 3 for a missing
+// file, 5 for one that fails a check.
 std::shared_ptr<const formats::Snapshot> open_snapshot(const std::string& path,
                                                        const formats::TrustedKeys& trusted,
                                                        bool verify_signature);

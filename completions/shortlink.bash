@@ -29,7 +29,6 @@ _shortlink_commands+=" overlay "
 _shortlink_commands+=" rollback "
 _shortlink_commands+=" resolve "
 _shortlink_commands+=" serve "
-# COMMANDS-END
 
 _shortlink() {
     local cur prev cmd opts i
@@ -69,15 +68,16 @@ _shortlink() {
         export) opts+=" --format -o --output --domain" ;;
         serve) opts+=" --snapshots --trust --listen --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
             case "$prev" in --snapshots|--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
-        resolve) opts+=" --trust --at --overlay --no-overlay --head --json"
-            case "$prev" in --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; --overlay) COMPREPLY=($(compgen -f -X '!*.sldeny' -- "$cur")); return ;; esac
+        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json"
+            case "$prev" in --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; --overlay) COMPREPLY=($(compgen -f -X '!*.sldeny' -- "$cur")); return ;;
+                --patch) COMPREPLY=($(compgen -f -X '!*.slpatch' -- "$cur")); return ;; esac
             COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
         keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { COMPREPLY=($(compgen -d -- "$cur")); return; } ;;
-        compile) opts+=" --key --out --keep --not-after --serial --json"
+        compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
             case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
         verify) opts+=" --trust"; [ "$prev" = --trust ] && { COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return; }; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
         inspect) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
-        diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
+        diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
         overlay) opts+=" --key --out --keep --json"
             case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
         rollback) opts+=" --to --key --out --from --trust --keep --not-after --json"
@@ -97,7 +97,6 @@ _shortlink() {
             [ "$cmd" = block ] && opts+=" --reason"
             case "$prev" in --publish) COMPREPLY=($(compgen -d -- "$cur")); return ;; --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; esac ;;
         blocks) opts+=" --json" ;;
-        # COMMAND-OPTIONS-END
     esac
     COMPREPLY+=($(compgen -W "$opts" -- "$cur"))
 }

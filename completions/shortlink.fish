@@ -33,7 +33,6 @@ complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot he
 complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots'
 complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
 complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
-# COMMANDS-END
 
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add list set remove'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l default-type -x -a '301 302 307 308'
@@ -92,6 +91,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l state-dir -x -a 
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l at -x
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l overlay -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l no-overlay
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l patch -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l no-patch
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l head
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -F
@@ -104,6 +105,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from compile' -l out -x -a '(__
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l keep -x
 complete -c shortlink -n '__fish_seen_subcommand_from compile rollback' -l not-after -x
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l serial -x
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l patch
+complete -c shortlink -n '__fish_seen_subcommand_from compile' -l auto
 complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l key -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l keep -x
@@ -120,4 +123,3 @@ complete -c shortlink -n '__fish_seen_subcommand_from block' -l reason -x
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock blocks' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock' -l publish -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock' -l key -r -F
-# COMMAND-OPTIONS-END

@@ -1,5 +1,7 @@
 #include "serve/answer.h"
 
+#include "serve/patched.h"
+
 namespace shortlink::serve {
 
 std::string_view status_text(std::uint16_t status) {
@@ -72,6 +74,11 @@ std::string_view body_text(const Response& response) {
 Response answer(const formats::Snapshot* snapshot, const formats::DenySet* deny,
                 const Request& request, std::int64_t now) {
     return detail::answer_from(snapshot, deny, request, now);
+}
+
+Response answer(const PatchedSnapshot* patched, const formats::DenySet* deny,
+                const Request& request, std::int64_t now) {
+    return detail::answer_from(patched, deny, request, now);
 }
 
 }  // namespace shortlink::serve

@@ -22,6 +22,8 @@ class DenySet;
 
 namespace shortlink::serve {
 
+class PatchedSnapshot;
+
 enum class Method : std::uint8_t { get, head, other };
 
 struct Request {
@@ -90,6 +92,9 @@ std::string_view body_text(const Response& response);
 // with `deny` the current deny set (the newer of the snapshot's own and a deny overlay's;
 // nullptr or empty: nothing is blocked).
 Response answer(const formats::Snapshot* snapshot, const formats::DenySet* deny,
+                const Request& request, std::int64_t now);
+// The same with a patch on top of the snapshot (serve/patched.h); never nullptr.
+Response answer(const PatchedSnapshot* patched, const formats::DenySet* deny,
                 const Request& request, std::int64_t now);
 
 }  // namespace shortlink::serve

@@ -205,7 +205,10 @@ bool Connection::answer_current(std::uint64_t& answered) {
     request.target = std::string_view(base + p.target().offset, p.target().size);
     request.host = std::string_view(base + p.host().offset, p.host().size);
     const formats::Snapshot* snapshot = m_worker.snapshot();
-    const Response response = answer(snapshot, m_worker.deny(), request, unix_now());
+    const PatchedSnapshot* patched = m_worker.patched();
+    const Response response = patched != nullptr
+                                  ? answer(patched, m_worker.deny(), request, unix_now())
+                                  : answer(snapshot, m_worker.deny(), request, unix_now());
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&

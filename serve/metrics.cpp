@@ -57,7 +57,7 @@ std::uint64_t sum(const std::vector<const WorkerMetrics*>& workers, F field) {
 
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& s, const OverlayMetrics& overlay,
-                              std::int64_t now) {
+                              const PatchMetrics& patch, std::int64_t now) {
     std::string out;
     header(out, "shortlink_requests_total", "counter", "Requests answered, by HTTP status.");
     for (std::size_t i = 0; i < k_counted_statuses.size(); ++i) {
@@ -135,6 +135,25 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     header(out, "shortlink_snapshot_deny_entries", "gauge",
            "Entries of the deny set baked into the serving snapshot.");
     line(out, "shortlink_snapshot_deny_entries", s.deny_entries);
+
+    const PatchMetrics& p = patch;
+    header(out, "shortlink_patch_loaded", "gauge", "1 when a patch is applied on the serving snapshot.");
+    line(out, "shortlink_patch_loaded", p.loaded ? 1 : 0);
+    header(out, "shortlink_patch_serial", "gauge", "Serial of the applied patch.");
+    line(out, "shortlink_patch_serial", p.serial);
+    header(out, "shortlink_patch_base_serial", "gauge", "Serial of the snapshot the applied patch is for.");
+    line(out, "shortlink_patch_base_serial", p.base);
+    header(out, "shortlink_patch_links", "gauge", "Links in the applied patch.");
+    line(out, "shortlink_patch_links", p.links);
+    header(out, "shortlink_patch_bytes", "gauge", "Size of the applied patch file.");
+    line(out, "shortlink_patch_bytes", p.bytes);
+    header(out, "shortlink_patch_swaps_total", "counter", "Patches applied.");
+    line(out, "shortlink_patch_swaps_total", p.swaps);
+    header(out, "shortlink_patch_refused_total", "counter", "Candidate patches refused, by reason.");
+    line(out, "shortlink_patch_refused_total{reason=\"rollback\"}", p.refused_rollback);
+    line(out, "shortlink_patch_refused_total{reason=\"signature\"}", p.refused_signature);
+    line(out, "shortlink_patch_refused_total{reason=\"corrupt\"}", p.refused_corrupt);
+    line(out, "shortlink_patch_refused_total{reason=\"io\"}", p.refused_io);
 
     const OverlayMetrics& o = overlay;
     header(out, "shortlink_overlay_loaded", "gauge", "1 when a deny overlay is loaded.");

@@ -68,6 +68,21 @@ struct SnapshotMetrics {
     std::uint64_t deny_entries = 0;  // the deny set baked into the serving snapshot
 };
 
+// What the snapshot manager reports of patches.
+struct PatchMetrics {
+    bool loaded = false;
+    std::uint64_t serial = 0;
+    std::uint64_t base = 0;
+    std::int64_t created_at = 0;
+    std::uint64_t links = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t swaps = 0;
+    std::uint64_t refused_rollback = 0;
+    std::uint64_t refused_signature = 0;
+    std::uint64_t refused_corrupt = 0;
+    std::uint64_t refused_io = 0;
+};
+
 // What the snapshot manager reports of deny overlays.
 struct OverlayMetrics {
     bool loaded = false;
@@ -88,6 +103,6 @@ struct OverlayMetrics {
 // Prometheus text exposition (version 0.0.4) of everything above.
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
-                              std::int64_t now);
+                              const PatchMetrics& patch, std::int64_t now);
 
 }  // namespace shortlink::serve

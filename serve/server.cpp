@@ -64,6 +64,17 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     } else {
         out += ",\"snapshot\":null";
     }
+    if (r.patch.loaded) {
+        out += ",\"patch\":{\"serial\":" + std::to_string(r.patch.serial);
+        out += ",\"base\":" + std::to_string(r.patch.base);
+        out += ",\"path\":" + json_escape(r.patch_path);
+        out += ",\"created_at\":" + std::to_string(r.patch.created_at);
+        out += ",\"age_s\":" + std::to_string(now - r.patch.created_at);
+        out += ",\"links\":" + std::to_string(r.patch.links);
+        out += ",\"bytes\":" + std::to_string(r.patch.bytes) + "}";
+    } else {
+        out += ",\"patch\":null";
+    }
     if (r.overlay.loaded) {
         out += ",\"overlay\":{\"serial\":" + std::to_string(r.overlay.serial);
         out += ",\"path\":" + json_escape(r.overlay_path);
@@ -121,6 +132,7 @@ public:
 
     Status run() {
         m_manager.scan();  // cold start: a lazy load, milliseconds at any size
+        m_manager.scan_patches();
         m_manager.scan_overlays();
         start_loader();
         unsigned threads = m_config.threads;
@@ -198,7 +210,7 @@ private:
                 metrics.push_back(&w->metrics());
             }
             return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8",
-                              render_prometheus(metrics, r.metrics, r.overlay, now)};
+                              render_prometheus(metrics, r.metrics, r.overlay, r.patch, now)};
         }
         return AdminReply{404, "text/plain; charset=utf-8", "not found\n"};
     }
@@ -232,6 +244,8 @@ private:
                 for (auto& w : m_workers) {
                     w->post_refresh();
                 }
+                // A new base: its patch may be waiting in the directory already.
+                boost::asio::post(m_io, [this] { rescan_overlays(); });
             }
             if (done) {
                 boost::asio::post(m_io, std::move(done));
@@ -239,13 +253,15 @@ private:
         });
     }
 
-    // Deny overlays are verified here, on the control thread at normal priority: milliseconds
-    // for 100k entries, and never queued behind a snapshot verification on the loader.
+    // Deny overlays and patches are verified here, on the control thread at normal priority:
+    // milliseconds for 100k entries or thousands of changed links, and never queued behind a
+    // snapshot verification on the loader.
     void rescan_overlays() {
         if (m_draining) {
             return;
         }
-        if (m_manager.scan_overlays()) {
+        const bool patched = m_manager.scan_patches();
+        if (m_manager.scan_overlays() || patched) {
             for (auto& w : m_workers) {
                 w->post_refresh();
             }
@@ -299,8 +315,8 @@ private:
                                   });
     }
 
-    // An overlay's arrival is handled at once on this thread; anything else (a snapshot, a
-    // temporary file, a deletion) queues a coalesced snapshot rescan on the loader.
+    // An overlay's or a patch's arrival is handled at once on this thread; anything else (a
+    // snapshot, a temporary file, a deletion) queues a coalesced snapshot rescan on the loader.
     void dispatch_events(std::size_t n) {
         bool overlays = false;
         bool snapshots = false;
@@ -316,7 +332,8 @@ private:
                                         ::strnlen(m_events.data() + at + sizeof(inotify_event), event.len));
             if ((event.mask & IN_Q_OVERFLOW) != 0) {
                 overlays = snapshots = true;
-            } else if (formats::kind_of_suffix(name) == formats::format::FileKind::deny) {
+            } else if (formats::kind_of_suffix(name) == formats::format::FileKind::deny ||
+                       formats::kind_of_suffix(name) == formats::format::FileKind::patch) {
                 overlays = true;
             } else {
                 snapshots = true;

@@ -94,16 +94,30 @@ Status keep_file(const std::string& from, const std::string& to) {
     return Status::ok();
 }
 
+// The base serial a patch file's name carries (0 for other names).
+std::uint64_t base_of_name(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    const auto parsed =
+        formats::parse_published_name(slash == std::string::npos ? path : path.substr(slash + 1));
+    return parsed ? parsed->base : 0;
+}
+
 }  // namespace
 
 const formats::DenySet* Serving::deny() const {
     if (!snapshot) {
         return nullptr;
     }
-    if (overlay && overlay->serial() > snapshot->serial()) {
-        return &overlay->deny();
+    const formats::DenySet* deny = &snapshot->deny();
+    std::uint64_t newest = snapshot->serial();
+    if (patched && patched->patch().serial() > newest) {
+        deny = &patched->patch().deny();
+        newest = patched->patch().serial();
     }
-    return &snapshot->deny();
+    if (overlay && overlay->serial() > newest) {
+        deny = &overlay->deny();
+    }
+    return deny;
 }
 
 
@@ -136,6 +150,8 @@ void SnapshotManager::load_state() {
             m_floor_snapshot.store(serial);
         } else if (key == "overlay") {
             m_floor_overlay.store(serial);
+        } else if (key == "patch") {
+            m_floor_patch.store(serial);
         }
     }
     if (m_floor_snapshot.load() != 0 || m_floor_overlay.load() != 0) {
@@ -152,13 +168,15 @@ void SnapshotManager::keep_state(formats::format::FileKind kind, const std::stri
         return;
     }
     std::lock_guard state_lock(m_state_mutex);
-    const bool snapshot = kind == formats::format::FileKind::snapshot;
-    std::atomic<std::uint64_t>& floor = snapshot ? m_floor_snapshot : m_floor_overlay;
+    std::atomic<std::uint64_t>& floor = kind == formats::format::FileKind::snapshot ? m_floor_snapshot
+                                        : kind == formats::format::FileKind::deny   ? m_floor_overlay
+                                                                                    : m_floor_patch;
     if (serial > floor.load()) {
         floor.store(serial);
     }
     Status status;
-    const std::string kept = m_state_dir + "/" + formats::published_file_name(kind, serial);
+    const std::string kept =
+        m_state_dir + "/" + formats::published_file_name(kind, serial, base_of_name(path));
     if (path != kept) {
         status = keep_file(path, kept);
     }
@@ -182,7 +200,7 @@ void SnapshotManager::keep_state(formats::format::FileKind kind, const std::stri
         {
             std::ofstream out(temp, std::ios::trunc);
             out << "snapshot " << m_floor_snapshot.load() << "\noverlay " << m_floor_overlay.load()
-                << "\n";
+                << "\npatch " << m_floor_patch.load() << "\n";
             out.flush();
             if (!out) {
                 status = Status::io_error("cannot write " + temp);
@@ -235,6 +253,20 @@ SnapshotReport SnapshotManager::report(std::int64_t now) const {
         r.metrics.deny_entries = snap->deny().size();
         r.path = snap->path();
         r.key_id = std::string(snap->key_id());
+    }
+    r.patch = m_patch_counts;
+    r.patch.refused_rollback = m_patch_refusals.rollback;
+    r.patch.refused_signature = m_patch_refusals.signature;
+    r.patch.refused_corrupt = m_patch_refusals.corrupt;
+    r.patch.refused_io = m_patch_refusals.io;
+    if (const auto& patched = m_current.patched) {
+        r.patch.loaded = true;
+        r.patch.serial = patched->patch().serial();
+        r.patch.base = patched->patch().base_serial();
+        r.patch.created_at = patched->patch().created_at();
+        r.patch.links = patched->patch().link_count();
+        r.patch.bytes = patched->patch().file_size();
+        r.patch_path = patched->patch().path();
     }
     if (const auto& overlay = m_current.overlay) {
         r.overlay.loaded = true;
@@ -297,6 +329,7 @@ std::vector<SnapshotManager::Candidate> SnapshotManager::candidates(
             }
             out.push_back({path,
                            parsed ? parsed->serial : std::numeric_limits<std::uint64_t>::max(),
+                           parsed ? parsed->base : 0,
                            FileStamp{static_cast<std::uint64_t>(st.st_size),
                                      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
                                          st.st_mtim.tv_nsec,
@@ -351,6 +384,11 @@ void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot)
         std::lock_guard lock(m_mutex);
         old = std::move(m_current.snapshot);
         m_current.snapshot = std::move(snapshot);
+        // A newer full snapshot retires the patch of the old one (scan_patches() then looks for
+        // one for the new base).
+        if (m_current.patched && m_current.patched->base().serial() != serial) {
+            m_current.patched.reset();
+        }
         m_loaded_at = unix_now();
         ++m_counts.swaps;
         m_generation.fetch_add(1, std::memory_order_release);
@@ -386,6 +424,93 @@ void SnapshotManager::publish_overlay(std::shared_ptr<const formats::DenyOverlay
         .num("entries", static_cast<std::int64_t>(entries))
         .str("in_force", active ? "yes" : "no: the snapshot is newer").emit(m_log_fd);
     keep_state(formats::format::FileKind::deny, path, serial);
+}
+
+bool SnapshotManager::publish_patch(std::shared_ptr<const PatchedSnapshot> patched) {
+    const formats::Snapshot& patch = patched->patch();
+    const std::uint64_t serial = patch.serial();
+    const std::string path = patch.path();
+    std::shared_ptr<const PatchedSnapshot> old;
+    {
+        std::lock_guard lock(m_mutex);
+        // The loader may have published another base while the patch was verified.
+        if (m_current.snapshot == nullptr || m_current.snapshot->serial() != patch.base_serial()) {
+            return false;
+        }
+        old = std::move(m_current.patched);
+        m_current.patched = std::move(patched);
+        ++m_patch_counts.swaps;
+        m_generation.fetch_add(1, std::memory_order_release);
+    }
+    LogLine("info", "patch_loaded").str("path", path).num("serial", static_cast<std::int64_t>(serial))
+        .num("base", static_cast<std::int64_t>(patch.base_serial()))
+        .num("links", static_cast<std::int64_t>(patch.link_count())).emit(m_log_fd);
+    keep_state(formats::format::FileKind::patch, path, serial);
+    return true;
+}
+
+bool SnapshotManager::scan_patches() {
+    const std::vector<Candidate> found = candidates(formats::format::FileKind::patch, m_seen_patches);
+    const auto [serving, generation] = SnapshotManager::current();
+    (void)generation;
+    if (!serving.snapshot) {
+        return false;
+    }
+    const std::uint64_t base = serving.snapshot->serial();
+    const std::uint64_t current_serial = serving.patched ? serving.patched->patch().serial() : 0;
+    const std::uint64_t least = std::max(current_serial + 1, m_floor_patch.load());
+    std::shared_ptr<const formats::Snapshot> best;
+    for (const Candidate& c : found) {
+        const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
+        if (named && c.base != base) {
+            continue;  // another base's: it waits, unjudged, until that base is served
+        }
+        const auto seen = m_seen_patches.find(c.path);
+        if (seen != m_seen_patches.end() && seen->second == c.stamp) {
+            continue;
+        }
+        m_seen_patches[c.path] = c.stamp;
+        if (best && named && c.hint <= best->serial()) {
+            continue;
+        }
+        if (named && c.hint < least) {
+            if (c.hint < current_serial) {
+                refuse(c.path, "rollback",
+                       "file name serial " + std::to_string(c.hint) + " is below serial " +
+                           std::to_string(least) + " (served or accepted before)",
+                       m_patch_refusals, "patch_refused");
+            }
+            continue;
+        }
+        auto opened = formats::Snapshot::open_patch(c.path, m_trusted);
+        if (!opened) {
+            refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(),
+                   m_patch_refusals, "patch_refused");
+            continue;
+        }
+        std::shared_ptr<const formats::Snapshot> patch = std::move(opened).value();
+        if (patch->base_serial() != base) {
+            m_seen_patches.erase(c.path);  // a name that lied about its base: judge it again later
+            continue;
+        }
+        if (patch->serial() < least) {
+            if (patch->serial() < current_serial || !serving.patched ||
+                c.path != serving.patched->patch().path()) {
+                refuse(c.path, "rollback",
+                       "serial " + std::to_string(patch->serial()) + " is below serial " +
+                           std::to_string(least) + " (served or accepted before)",
+                       m_patch_refusals, "patch_refused");
+            }
+            continue;
+        }
+        if (!best || patch->serial() > best->serial()) {
+            best = std::move(patch);
+        }
+    }
+    if (!best) {
+        return false;
+    }
+    return publish_patch(PatchedSnapshot::make(serving.snapshot, std::move(best)));
 }
 
 bool SnapshotManager::scan() {

@@ -1,5 +1,5 @@
 // SnapshotManager: finds, verifies and publishes what the request threads answer from: the
-// snapshot, and the deny overlay beside it.
+// snapshot, the newest patch for it, and the deny overlay beside them.
 //
 // Publication is lock-free for readers: the current pair sits behind a mutex that only the
 // manager and refreshing workers take, plus an atomic generation counter. A request thread keeps
@@ -13,10 +13,14 @@
 // file that fails verification changes nothing but a counter and a log line, and is not opened
 // again until its size, mtime or inode changes. The same rules hold for overlays, separately.
 //
-// Deny sets: a snapshot carries the deny set it was compiled with; an overlay carries the whole
-// deny set at the time it was written. Serials come from one sequence (SPEC.md "Serials"), so the
-// newer of the two is the current deny set: an overlay newer than the snapshot wins, and a newer
-// compile, which baked in the same blocks, retires older overlays.
+// Patches: a patch applies only on top of the snapshot whose serial is its base; one for another
+// base waits (unjudged) until that base is served, and publishing a new snapshot drops the patch
+// of the old one. Patches take the overlays' path: verified in full on the control thread.
+//
+// Deny sets: a snapshot and a patch carry the deny set they were compiled with; an overlay
+// carries the whole deny set at the time it was written. Serials come from one sequence (SPEC.md
+// "Serials"), so the newest of them holds the current deny set: an overlay newer than the
+// snapshot wins, and a newer compile, which baked in the same blocks, retires older overlays.
 //
 // State directory: the highest serials accepted and a reference (hard link, else a copy) to the
 // files being served are kept there, so a restart starts from the last good files even if the
@@ -45,6 +49,7 @@
 #include "formats/deny.h"
 #include "formats/snapshot.h"
 #include "serve/metrics.h"
+#include "serve/patched.h"
 
 namespace shortlink::serve {
 
@@ -59,9 +64,10 @@ struct RefusedCandidate {
 struct Serving {
     std::shared_ptr<const formats::Snapshot> snapshot;
     std::shared_ptr<const formats::DenyOverlay> overlay;
+    std::shared_ptr<const PatchedSnapshot> patched;  // the snapshot with its patch; may be null
 
-    // The deny set in force: the overlay's when it is newer than the snapshot, else the
-    // snapshot's own; nullptr when there is no snapshot.
+    // The deny set in force: that of the newest of the snapshot, its patch and the overlay;
+    // nullptr when there is no snapshot.
     const formats::DenySet* deny() const;
 };
 
@@ -72,6 +78,8 @@ struct SnapshotReport {
     std::string path;
     std::string key_id;
     std::string overlay_path;
+    PatchMetrics patch;
+    std::string patch_path;
     std::int64_t loaded_at = 0;
     RefusedCandidate last_refused;  // path empty: none yet
     std::string state_dir;          // empty: no state directory
@@ -93,6 +101,8 @@ public:
     bool settle(const std::atomic<bool>& cancel);
     // The same as scan() for deny overlays: verified in full (milliseconds) and published.
     bool scan_overlays();
+    // The same for patches of the serving snapshot (control thread).
+    bool scan_patches();
 
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
     // What to answer from and the generation it belongs to.
@@ -109,6 +119,7 @@ private:
     struct Candidate {
         std::string path;
         std::uint64_t hint = 0;  // the serial the name promises; max() when it promises none
+        std::uint64_t base = 0;  // patches: the base serial the name promises
         FileStamp stamp;
     };
     struct Refusals {  // per file kind
@@ -124,6 +135,7 @@ private:
                 Refusals& counts, const char* event);
     void publish(std::shared_ptr<const formats::Snapshot> snapshot);
     void publish_overlay(std::shared_ptr<const formats::DenyOverlay> overlay);
+    bool publish_patch(std::shared_ptr<const PatchedSnapshot> patched);  // false: base replaced
     void withdraw(const std::shared_ptr<const formats::Snapshot>& snapshot);
     void note_missing(const std::string& path, std::uint64_t serial, bool& logged);
 
@@ -140,6 +152,7 @@ private:
     // Files already judged (loaded, refused or superseded), so a rescan does not repeat work.
     std::map<std::string, FileStamp> m_seen;          // loader thread only
     std::map<std::string, FileStamp> m_seen_overlays; // control thread only
+    std::map<std::string, FileStamp> m_seen_patches;  // control thread only
     bool m_missing_logged = false;                    // loader thread only
     bool m_overlay_missing_logged = false;            // control thread only
 
@@ -147,6 +160,7 @@ private:
     // The lowest serials acceptable after a restart (the state file's); never lowered.
     std::atomic<std::uint64_t> m_floor_snapshot{0};
     std::atomic<std::uint64_t> m_floor_overlay{0};
+    std::atomic<std::uint64_t> m_floor_patch{0};
 
     mutable std::mutex m_mutex;
     Serving m_current;                // guarded by m_mutex
@@ -155,6 +169,8 @@ private:
     RefusedCandidate m_last_refused;  // guarded by m_mutex
     SnapshotMetrics m_counts;         // guarded by m_mutex (counters only)
     OverlayMetrics m_overlay_counts;  // guarded by m_mutex (counters only)
+    PatchMetrics m_patch_counts;      // guarded by m_mutex (counters only)
+    Refusals m_patch_refusals;        // guarded by m_mutex
     Refusals m_snapshot_refusals;     // guarded by m_mutex
     Refusals m_overlay_refusals;      // guarded by m_mutex
     std::string m_state_error;        // guarded by m_mutex

@@ -156,7 +156,7 @@ void Worker::refresh() {
     m_serving = std::move(serving);
     m_deny = m_serving.deny();
     m_generation = generation;
-    if (old.snapshot || old.overlay) {
+    if (old.snapshot || old.overlay || old.patched) {
         // Unmapping a 1 GB file takes tens of milliseconds: the low-priority loader does it.
         boost::asio::post(m_release, [old = std::move(old)]() mutable { old = Serving{}; });
     }

@@ -84,6 +84,7 @@ public:
         return m_serving.snapshot.get();
     }
     const formats::DenySet* deny() const { return m_deny; }
+    const PatchedSnapshot* patched() const { return m_serving.patched.get(); }
     void link(Connection* c);
     void unlink(Connection* c);
     int log_fd() const { return m_log_fd; }

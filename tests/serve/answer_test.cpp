@@ -238,7 +238,7 @@ TEST_CASE("MethodsOtherThanGetAndHeadAre405", "[answer]") {
 }
 
 TEST_CASE("NoSnapshotIs503", "[answer]") {
-    const Response r = answer(nullptr, nullptr, Request{Method::get, "/abc", "x"}, k_now);
+    const Response r = answer(static_cast<const formats::Snapshot*>(nullptr), nullptr, Request{Method::get, "/abc", "x"}, k_now);
     CHECK(r.status == 503);
     CHECK(r.reason == Reason::no_snapshot);
     CHECK(cache_control_string(r) == "no-store");
