@@ -382,17 +382,8 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     // publish(): the builder's memory goes before the self-check maps the new file.
     const formats::WrittenFile written = unwrap(std::move(compiled).publish(path, meta, key));
 
-    store::SnapshotRecord record;
-    record.serial = serial;
-    record.created_at = now;
-    record.digest_hex = written.digest_hex;
-    record.link_count = compiled.link_count();
-    record.domain_count = compiled.domain_count();
-    record.bytes = written.bytes;
-    record.key_id = written.key_id;
-    record.path = path;
-    record.audit_mark = mark;
-    check(db.complete_snapshot(record));
+    record_published(db, serial, path, written, now, compiled.link_count(), compiled.domain_count(),
+                     mark);
     std::vector<std::string> removed;
     if (base == 0) {
         removed = unwrap(compiler::prune_published(opt.out_dir, formats::format::FileKind::snapshot,

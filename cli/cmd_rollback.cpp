@@ -73,16 +73,11 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
     meta.not_after = not_after;
     const formats::WrittenFile written = unwrap(compiler::republish(source->file(), meta, key, path));
 
-    store::SnapshotRecord record;
-    record.serial = serial;
-    record.created_at = now;
-    record.digest_hex = written.digest_hex;
-    record.link_count = source->link_count();
-    record.domain_count = source->domain_count();
-    record.bytes = written.bytes;
-    record.key_id = written.key_id;
-    record.path = path;
-    check(db.complete_snapshot(record));
+    // The content is the database as it was when serial --to was compiled: a patch can be built
+    // on the rollback from that compile's audit mark (when this database made it).
+    const auto content = db.find_snapshot(opt.to);
+    record_published(db, serial, path, written, now, source->link_count(), source->domain_count(),
+                     content ? content->audit_mark : -1);
     check(db.record_rollback(opt.to, serial, path));
     const std::vector<std::string> removed =
         unwrap(compiler::prune_published(opt.out_dir, formats::format::FileKind::snapshot, opt.keep));

@@ -80,6 +80,22 @@ std::uint64_t issue_serial(store::Store& db, const std::string& out_dir, std::st
     return unwrap(db.reserve_serial(kind, compiler::next_serial(out_dir, issued, now_ms())));
 }
 
+void record_published(store::Store& db, std::uint64_t serial, const std::string& path,
+                      const formats::WrittenFile& written, std::int64_t created_at,
+                      std::uint64_t link_count, std::uint32_t domain_count, std::int64_t audit_mark) {
+    store::SnapshotRecord record;
+    record.serial = serial;
+    record.created_at = created_at;
+    record.digest_hex = written.digest_hex;
+    record.link_count = link_count;
+    record.domain_count = domain_count;
+    record.bytes = written.bytes;
+    record.key_id = written.key_id;
+    record.path = path;
+    record.audit_mark = audit_mark;
+    check(db.complete_snapshot(record));
+}
+
 PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& key,
                                  const std::string& out_dir, std::uint32_t keep) {
     if (keep == 0) {
@@ -92,14 +108,7 @@ PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& ke
     out.path = out_dir + "/" + formats::published_file_name(formats::format::FileKind::deny, out.serial);
     const std::int64_t now = now_seconds();
     out.written = unwrap(compiler::write_deny_overlay(out.path, out.entries, {out.serial, now}, key));
-    store::SnapshotRecord record;
-    record.serial = out.serial;
-    record.created_at = now;
-    record.digest_hex = out.written.digest_hex;
-    record.bytes = out.written.bytes;
-    record.key_id = out.written.key_id;
-    record.path = out.path;
-    check(db.complete_snapshot(record));
+    record_published(db, out.serial, out.path, out.written, now);
     out.removed = unwrap(compiler::prune_published(out_dir, formats::format::FileKind::deny, keep));
     return out;
 }

@@ -31,6 +31,13 @@ void prepare_out_dir(const std::string& dir);
 std::uint64_t issue_serial(store::Store& db, const std::string& out_dir, std::string_view kind,
                            std::optional<std::uint64_t> requested);
 
+// Records a file just published into `path` (as reserved by issue_serial()) in the database:
+// its digest, size, key, counts and, for a full snapshot, the audit mark of what it holds.
+void record_published(store::Store& db, std::uint64_t serial, const std::string& path,
+                      const formats::WrittenFile& written, std::int64_t created_at,
+                      std::uint64_t link_count = 0, std::uint32_t domain_count = 0,
+                      std::int64_t audit_mark = -1);
+
 struct PublishedOverlay {
     std::string path;
     std::uint64_t serial = 0;

@@ -449,6 +449,65 @@ bool SnapshotManager::publish_patch(std::shared_ptr<const PatchedSnapshot> patch
     return true;
 }
 
+template <class File>
+std::shared_ptr<const File> SnapshotManager::pick_newest(
+    const std::vector<Candidate>& found, std::map<std::string, FileStamp>& seen,
+    std::uint64_t current_serial, const std::string& current_path, std::uint64_t floor,
+    Refusals& refusals, const char* event, const std::function<bool(const Candidate&)>& wanted,
+    const std::function<Result<std::shared_ptr<const File>>(const std::string&)>& open,
+    const std::function<bool(const File&)>& applies) {
+    const std::uint64_t least = std::max(current_serial + (current_path.empty() ? 0 : 1), floor);
+    const auto rollback = [&](const std::string& path, const std::string& what, std::uint64_t serial) {
+        // The serving file itself (or its copy in the state directory) is not a rollback.
+        if (current_path.empty() || serial < current_serial) {
+            refuse(path, "rollback",
+                   what + std::to_string(serial) + " is below serial " + std::to_string(least) +
+                       " (served or accepted before)",
+                   refusals, event);
+        }
+    };
+    std::shared_ptr<const File> best;
+    for (const Candidate& c : found) {
+        if (!wanted(c)) {
+            continue;  // not judged: it may apply later (a patch for another base)
+        }
+        const auto it = seen.find(c.path);
+        if (it != seen.end() && it->second == c.stamp) {
+            continue;
+        }
+        seen[c.path] = c.stamp;
+        const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
+        if (best && named && c.hint <= best->serial()) {
+            continue;  // superseded by what is about to be published
+        }
+        if (named && c.hint < least) {
+            rollback(c.path, "file name serial ", c.hint);
+            continue;
+        }
+        auto opened = open(c.path);
+        if (!opened) {
+            refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(), refusals,
+                   event);
+            continue;
+        }
+        std::shared_ptr<const File> file = std::move(opened).value();
+        if (!applies(*file)) {
+            seen.erase(c.path);  // a name that lied about what it is for: judge it again later
+            continue;
+        }
+        if (file->serial() < least) {
+            if (c.path != current_path) {
+                rollback(c.path, "serial ", file->serial());
+            }
+            continue;
+        }
+        if (!best || file->serial() > best->serial()) {
+            best = std::move(file);
+        }
+    }
+    return best;
+}
+
 bool SnapshotManager::scan_patches() {
     const std::vector<Candidate> found = candidates(formats::format::FileKind::patch, m_seen_patches);
     const auto [serving, generation] = SnapshotManager::current();
@@ -457,60 +516,14 @@ bool SnapshotManager::scan_patches() {
         return false;
     }
     const std::uint64_t base = serving.snapshot->serial();
-    const std::uint64_t current_serial = serving.patched ? serving.patched->patch().serial() : 0;
-    const std::uint64_t least = std::max(current_serial + 1, m_floor_patch.load());
-    std::shared_ptr<const formats::Snapshot> best;
-    for (const Candidate& c : found) {
-        const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
-        if (named && c.base != base) {
-            continue;  // another base's: it waits, unjudged, until that base is served
-        }
-        const auto seen = m_seen_patches.find(c.path);
-        if (seen != m_seen_patches.end() && seen->second == c.stamp) {
-            continue;
-        }
-        m_seen_patches[c.path] = c.stamp;
-        if (best && named && c.hint <= best->serial()) {
-            continue;
-        }
-        if (named && c.hint < least) {
-            if (c.hint < current_serial) {
-                refuse(c.path, "rollback",
-                       "file name serial " + std::to_string(c.hint) + " is below serial " +
-                           std::to_string(least) + " (served or accepted before)",
-                       m_patch_refusals, "patch_refused");
-            }
-            continue;
-        }
-        auto opened = formats::Snapshot::open_patch(c.path, m_trusted);
-        if (!opened) {
-            refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(),
-                   m_patch_refusals, "patch_refused");
-            continue;
-        }
-        std::shared_ptr<const formats::Snapshot> patch = std::move(opened).value();
-        if (patch->base_serial() != base) {
-            m_seen_patches.erase(c.path);  // a name that lied about its base: judge it again later
-            continue;
-        }
-        if (patch->serial() < least) {
-            if (patch->serial() < current_serial || !serving.patched ||
-                c.path != serving.patched->patch().path()) {
-                refuse(c.path, "rollback",
-                       "serial " + std::to_string(patch->serial()) + " is below serial " +
-                           std::to_string(least) + " (served or accepted before)",
-                       m_patch_refusals, "patch_refused");
-            }
-            continue;
-        }
-        if (!best || patch->serial() > best->serial()) {
-            best = std::move(patch);
-        }
-    }
-    if (!best) {
-        return false;
-    }
-    return publish_patch(PatchedSnapshot::make(serving.snapshot, std::move(best)));
+    const formats::Snapshot* current = serving.patched ? &serving.patched->patch() : nullptr;
+    std::shared_ptr<const formats::Snapshot> best = pick_newest<formats::Snapshot>(
+        found, m_seen_patches, current ? current->serial() : 0, current ? current->path() : "",
+        m_floor_patch.load(), m_patch_refusals, "patch_refused",
+        [&](const Candidate& c) { return c.hint == std::numeric_limits<std::uint64_t>::max() || c.base == base; },
+        [&](const std::string& path) { return formats::Snapshot::open_patch(path, m_trusted); },
+        [&](const formats::Snapshot& patch) { return patch.base_serial() == base; });
+    return best && publish_patch(PatchedSnapshot::make(serving.snapshot, std::move(best)));
 }
 
 bool SnapshotManager::scan() {
@@ -592,52 +605,15 @@ bool SnapshotManager::scan_overlays() {
     const auto [serving, generation] = SnapshotManager::current();
     (void)generation;
     const std::shared_ptr<const formats::DenyOverlay>& current = serving.overlay;
-    const std::uint64_t current_serial = current ? current->serial() : 0;
     if (current) {
-        note_missing(current->path(), current_serial, m_overlay_missing_logged);
+        note_missing(current->path(), current->serial(), m_overlay_missing_logged);
     }
-    const std::uint64_t floor = m_floor_overlay.load();
-    const std::uint64_t least = std::max(current ? current_serial + 1 : 0, floor);
-    std::shared_ptr<const formats::DenyOverlay> best;
-    for (const Candidate& c : found) {
-        const auto seen = m_seen_overlays.find(c.path);
-        if (seen != m_seen_overlays.end() && seen->second == c.stamp) {
-            continue;
-        }
-        m_seen_overlays[c.path] = c.stamp;
-        const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
-        if (best && named && c.hint <= best->serial()) {
-            continue;  // superseded by what is about to be published
-        }
-        if (named && c.hint < least) {
-            if (!current || c.hint < current_serial) {
-                refuse(c.path, "rollback",
-                       "file name serial " + std::to_string(c.hint) + " is below serial " +
-                           std::to_string(least) + " (served or accepted before)",
-                       m_overlay_refusals, "overlay_refused");
-            }
-            continue;
-        }
-        auto opened = formats::DenyOverlay::open(c.path, m_trusted);
-        if (!opened) {
-            refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(),
-                   m_overlay_refusals, "overlay_refused");
-            continue;
-        }
-        std::shared_ptr<const formats::DenyOverlay> overlay = std::move(opened).value();
-        if (overlay->serial() < least) {
-            if (!current || overlay->serial() < current_serial || c.path != current->path()) {
-                refuse(c.path, "rollback",
-                       "serial " + std::to_string(overlay->serial()) + " is below serial " +
-                           std::to_string(least) + " (served or accepted before)",
-                       m_overlay_refusals, "overlay_refused");
-            }
-            continue;
-        }
-        if (!best || overlay->serial() > best->serial()) {
-            best = std::move(overlay);
-        }
-    }
+    std::shared_ptr<const formats::DenyOverlay> best = pick_newest<formats::DenyOverlay>(
+        found, m_seen_overlays, current ? current->serial() : 0, current ? current->path() : "",
+        m_floor_overlay.load(), m_overlay_refusals, "overlay_refused",
+        [](const Candidate&) { return true; },
+        [&](const std::string& path) { return formats::DenyOverlay::open(path, m_trusted); },
+        [](const formats::DenyOverlay&) { return true; });
     if (!best) {
         return false;
     }

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -131,6 +132,17 @@ private:
 
     std::vector<Candidate> candidates(formats::format::FileKind kind,
                                       std::map<std::string, FileStamp>& seen) const;
+    // The acceptable file with the highest serial among `found` (highest promised serial
+    // first): at or above `floor` and above the serving one (`current_path` empty: none), for
+    // which `wanted` (before opening) and `applies` (after) hold. Judged files are remembered in
+    // `seen`; refusals are counted and logged. Overlays and patches, on the control thread.
+    template <class File>
+    std::shared_ptr<const File> pick_newest(
+        const std::vector<Candidate>& found, std::map<std::string, FileStamp>& seen,
+        std::uint64_t current_serial, const std::string& current_path, std::uint64_t floor,
+        Refusals& refusals, const char* event, const std::function<bool(const Candidate&)>& wanted,
+        const std::function<Result<std::shared_ptr<const File>>(const std::string&)>& open,
+        const std::function<bool(const File&)>& applies);
     void refuse(const std::string& path, const std::string& reason, const std::string& message,
                 Refusals& counts, const char* event);
     void publish(std::shared_ptr<const formats::Snapshot> snapshot);
