@@ -142,6 +142,23 @@ class ServeBlocks(ServeCase):
         # A server that only ever receives snapshots blocks too.
         self.assertIn("410", self.sl("resolve", snap, "http://x.example/phish", "--trust", self.pub).stdout)
 
+    def test_a_key_that_cannot_sign_leaves_the_store_unchanged(self):
+        out = os.path.join(self.tmp, "out")
+        for key, code in ((self.pub, 2), (os.path.join(self.tmp, "missing.key"), 3)):
+            proc = self.sl("block", "link", "phish", "--publish", out, "--key", key, expect=code)
+            self.assertIn("key", proc.stderr)
+        self.sl("block", "link", "phish", "--publish", out, expect=2)  # --key missing
+        self.assertEqual(self.sl("blocks", "--json").stdout, "")
+        self.assertFalse(os.path.exists(out))
+        self.sl("overlay", "--key", self.pub, "--out", out, expect=2)
+        self.sl("rollback", "--to", "1", "--key", self.pub, "--out", out, expect=2)
+        damaged = os.path.join(self.tmp, "damaged.key")
+        with open(self.key) as f, open(damaged, "w") as g:
+            g.write(f.read()[:-40])
+        proc = self.sl("block", "link", "phish", "--publish", out, "--key", damaged, expect=None)
+        self.assertIn(proc.returncode, (2, 5), proc.stderr)
+        self.assertEqual(self.sl("blocks", "--json").stdout, "")
+
     def test_fresh_database_is_accepted_after_the_old_ones_serials(self):
         for _ in range(3):
             self.compile()
