@@ -43,6 +43,10 @@ ContainerLayout snapshot_layout(fmt::FileKind kind) {
                       section_bit(fmt::SectionType::slots) | section_bit(fmt::SectionType::strings);
     layout.allowed = layout.required | section_bit(fmt::SectionType::rules) |
                      section_bit(fmt::SectionType::deny);
+    if (kind == fmt::FileKind::patch) {
+        // A patch states its deny set, empty or not: it replaces the base's.
+        layout.required |= section_bit(fmt::SectionType::deny);
+    }
     layout.deferred = section_bit(fmt::SectionType::slots) | section_bit(fmt::SectionType::strings);
     return layout;
 }
