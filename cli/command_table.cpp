@@ -31,7 +31,7 @@ const std::vector<Command>& command_table() {
         {"verify", "Check a snapshot's or deny overlay's structure, checksums and signature", setup_verify},
         {"inspect", "Show a snapshot's or deny overlay's header, sections and entries", setup_inspect},
         {"diff", "Links added, removed and changed between two snapshots", setup_diff},
-        {"overlay", "Publish the current deny set as a signed deny overlay, in milliseconds", setup_overlay},
+        {"overlay", "Publish the current deny set as a signed deny overlay, without a compile", setup_overlay},
         {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
         // redirect plane
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},

@@ -39,9 +39,9 @@ std::int64_t now_ms() {
 
 std::vector<formats::DenyEntry> deny_entries(store::Store& db) {
     std::vector<formats::DenyEntry> out;
-    for (const store::BlockRecord& b : unwrap(db.list_blocks())) {
-        out.push_back({to_deny_kind(b.kind), b.host, b.code});
-    }
+    check(db.read_deny_set([&](store::BlockKind kind, std::string_view host, std::string_view code) {
+        out.push_back({to_deny_kind(kind), std::string(host), std::string(code)});
+    }));
     return out;
 }
 

@@ -267,7 +267,11 @@ public:
                                   std::string_view reason);
     // Returns the removed block. Works on blocks of removed domains too.
     Result<BlockRecord> remove_block(BlockKind kind, std::string_view host, std::string_view code);
-    Result<std::vector<BlockRecord>> list_blocks();  // ordered by kind (link, domain, destination), host, code
+    Result<std::vector<BlockRecord>> list_blocks();
+    // The deny set alone, streamed in no particular order (what the compiler bakes in and an
+    // overlay carries). Views are valid only during the callback.
+    Status read_deny_set(
+        const std::function<void(BlockKind, std::string_view host, std::string_view code)>& on_block);  // ordered by kind (link, domain, destination), host, code
 
     // ---- audit ---------------------------------------------------------------------------------
     // Newest first; `code` empty: every entry. The callback returns false to stop.

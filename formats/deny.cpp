@@ -54,6 +54,12 @@ RecordView read_record(const std::uint8_t* p) {
 
 std::uint8_t kind_byte(DenyKind kind) { return static_cast<std::uint8_t>(kind); }
 
+unsigned label_count(std::string_view host) {
+    return 1 + static_cast<unsigned>(std::count(host.begin(), host.end(), '.'));
+}
+
+std::uint64_t label_bit(unsigned labels) { return std::uint64_t{1} << std::min(labels, 63u); }
+
 }  // namespace
 
 std::string_view deny_kind_name(DenyKind kind) {
@@ -177,6 +183,9 @@ Result<DenySet> DenySet::load(const Container& file, const SectionInfo& section)
             }
         }
         ++counts[kind];
+        if (kind == fmt::k_deny_destination) {
+            set.m_destination_labels |= label_bit(label_count(rec.host));
+        }
     }
     if (counts[fmt::k_deny_link] != h.link_count || counts[fmt::k_deny_domain] != h.domain_count ||
         counts[fmt::k_deny_destination] != h.destination_count) {
@@ -215,17 +224,20 @@ bool DenySet::blocks_destination(std::string_view url) const {
         return false;
     }
     std::string_view host = destination_host(url);
-    while (!host.empty()) {
-        if (find(fmt::k_deny_destination, host, {})) {
+    if (host.empty()) {
+        return false;
+    }
+    for (unsigned labels = label_count(host);; --labels) {
+        if ((m_destination_labels & label_bit(labels)) != 0 &&
+            find(fmt::k_deny_destination, host, {})) {
             return true;
         }
         const std::size_t dot = host.find('.');
         if (dot == std::string_view::npos) {
-            break;
+            return false;
         }
         host.remove_prefix(dot + 1);
     }
-    return false;
 }
 
 void DenySet::for_each(

@@ -5,7 +5,8 @@
 // A DenySet is a view into a verified deny section: its load() proves every table entry and
 // record (bounds, kinds, lengths, that the entry's tag is the hash of its record and that a probe
 // from the tag's home reaches it), so the lookups trust the bytes, allocate nothing and cost one
-// seeded hash and about one cache miss each; an empty set costs one comparison.
+// seeded hash and about one cache miss each; an empty set costs one comparison. A destination
+// is looked up only at the suffixes whose label count some destination entry has.
 //
 // Thread-safety: immutable after load; any number of threads may look up at once.
 // Ownership: a DenySet points into the mapping of the file that holds it (a Snapshot or a
@@ -85,6 +86,9 @@ private:
     std::uint32_t m_domain_count = 0;
     std::uint32_t m_destination_count = 0;
     std::uint64_t m_mask = 0;  // table size - 1
+    // Bit n: some destination entry has n labels (n >= 63 in bit 63). A destination's suffixes
+    // with a label count no entry has are not looked up: most of them miss the cache.
+    std::uint64_t m_destination_labels = 0;
     std::uint64_t m_seed = 0;
     const std::uint8_t* m_table = nullptr;
     const std::uint8_t* m_records = nullptr;
