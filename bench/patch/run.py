@@ -39,6 +39,7 @@ state directory, CLI runner, load detection, table helpers) rather than copying 
 """
 import argparse
 import datetime
+import functools
 import importlib.util
 import json
 import os
@@ -667,14 +668,7 @@ def links_label(count):
 def build_figures(result):
     """Rows of (figure, ours, anchor, anchor value, ratio, target, spread)."""
     rows = []
-
-    def row(figure, ours, anchor="", anchor_value=None, ratio=None, target="", spread="",
-            unit=""):
-        if ratio is None and isinstance(ours, (int, float)) and anchor_value:
-            ratio = ours / anchor_value
-        rows.append({"figure": figure, "ours": ours, "anchor": anchor,
-                     "anchor_value": anchor_value, "ratio": ratio, "target": target,
-                     "spread": spread, "unit": unit})
+    row = functools.partial(safety.add_figure, rows)
 
     publish = result.get("publish")
     if publish and publish["rounds"]:

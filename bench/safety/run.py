@@ -24,6 +24,7 @@ in a temp dir under bench/data/ and are stopped by PID; the temp dir is removed 
 databases it blocks in are copies: the cached ones of bench/serve stay as imported.
 """
 import argparse
+import functools
 import datetime
 import importlib.util
 import json
@@ -552,17 +553,20 @@ def range_text(values, unit=" ms"):
                                            " ".join(fmt(v) for v in values))
 
 
+def add_figure(rows, figure, ours, anchor="", anchor_value=None, ratio=None, target="",
+               spread="", unit=""):
+    """Appends one table row; the ratio is ours / anchor_value unless given."""
+    if ratio is None and isinstance(ours, (int, float)) and anchor_value:
+        ratio = ours / anchor_value
+    rows.append({"figure": figure, "ours": ours, "anchor": anchor,
+                 "anchor_value": anchor_value, "ratio": ratio, "target": target,
+                 "spread": spread, "unit": unit})
+
+
 def build_figures(result):
     """Rows of (figure, ours, anchor, anchor value, ratio, target, spread)."""
     rows = []
-
-    def row(figure, ours, anchor="", anchor_value=None, ratio=None, target="", spread="",
-            unit=""):
-        if ratio is None and isinstance(ours, (int, float)) and anchor_value:
-            ratio = ours / anchor_value
-        rows.append({"figure": figure, "ours": ours, "anchor": anchor,
-                     "anchor_value": anchor_value, "ratio": ratio, "target": target,
-                     "spread": spread, "unit": unit})
+    row = functools.partial(add_figure, rows)
 
     block = result.get("block")
     if block:
