@@ -6,7 +6,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
-#include "cli/validate.h"
+#include "store/validate.h"
 
 namespace shortlink::cli {
 namespace {

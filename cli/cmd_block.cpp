@@ -15,7 +15,7 @@
 #include "cli/output.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
-#include "cli/validate.h"
+#include "store/validate.h"
 
 namespace shortlink::cli {
 namespace {

@@ -23,7 +23,7 @@
 #include "cli/errors.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
-#include "cli/store.h"
+#include "store/store.h"
 #include "compiler/publish.h"
 #include "compiler/snapshot_builder.h"
 #include "formats/file_names.h"

@@ -26,10 +26,10 @@
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
-#include "cli/csv.h"
+#include "store/csv.h"
 #include "cli/errors.h"
-#include "cli/timefmt.h"
-#include "cli/validate.h"
+#include "store/timefmt.h"
+#include "store/validate.h"
 
 namespace shortlink::cli {
 namespace {

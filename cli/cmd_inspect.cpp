@@ -12,7 +12,7 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/snapshot_cli.h"
-#include "cli/timefmt.h"
+#include "store/timefmt.h"
 #include "formats/container.h"
 
 namespace shortlink::cli {

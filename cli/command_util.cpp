@@ -10,8 +10,8 @@
 
 #include "cli/errors.h"
 #include "cli/output.h"
-#include "cli/timefmt.h"
-#include "cli/validate.h"
+#include "store/timefmt.h"
+#include "store/validate.h"
 
 namespace shortlink::cli {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cli/command_table.h"
-#include "cli/store.h"
+#include "store/store.h"
 
 namespace CLI {
 class App;

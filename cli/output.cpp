@@ -10,9 +10,9 @@
 #include <rapidjson/writer.h>
 
 #include "cli/command_util.h"
-#include "cli/csv.h"
+#include "store/csv.h"
 #include "cli/errors.h"
-#include "cli/timefmt.h"
+#include "store/timefmt.h"
 
 namespace shortlink::cli {
 namespace {

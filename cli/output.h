@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/store.h"
+#include "store/store.h"
 
 namespace shortlink::cli {
 

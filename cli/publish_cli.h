@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/store.h"
+#include "store/store.h"
 #include "formats/container_format.h"
 #include "formats/deny.h"
 #include "formats/keys.h"

@@ -1,6 +1,6 @@
 // RFC 3339 and relative time parsing. Hand-written because GCC 12's <chrono> lacks
 // std::chrono::parse and the format is small enough to check field by field.
-#include "cli/timefmt.h"
+#include "store/timefmt.h"
 
 #include <cstdio>
 #include <limits>

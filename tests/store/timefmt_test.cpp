@@ -1,7 +1,7 @@
 // RFC 3339 and relative time parsing and printing.
 #include <catch2/catch.hpp>
 
-#include "cli/timefmt.h"
+#include "store/timefmt.h"
 
 using namespace shortlink::timefmt;
 

@@ -1,5 +1,5 @@
 // Punycode (RFC 3492 section 6.3, the encoding procedure) for one label. See punycode.h.
-#include "cli/punycode.h"
+#include "store/punycode.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,5 +1,5 @@
 // RFC 4180 CSV reader and writer. See csv.h.
-#include "cli/csv.h"
+#include "store/csv.h"
 
 namespace shortlink::csv {
 

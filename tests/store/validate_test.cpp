@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "cli/punycode.h"
-#include "cli/validate.h"
+#include "store/punycode.h"
+#include "store/validate.h"
 
 using namespace shortlink::validate;
 

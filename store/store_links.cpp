@@ -8,7 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "cli/store_internal.h"
+#include "store/store_internal.h"
 
 namespace shortlink::store {
 

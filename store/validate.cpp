@@ -1,5 +1,5 @@
 // Validation and normalization of user input. See validate.h.
-#include "cli/validate.h"
+#include "store/validate.h"
 
 #include <openssl/rand.h>
 
@@ -10,7 +10,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
-#include "cli/punycode.h"
+#include "store/punycode.h"
 
 namespace shortlink::validate {
 namespace {

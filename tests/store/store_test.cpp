@@ -12,9 +12,9 @@
 #include <fstream>
 #include <string>
 
-#include "cli/store.h"
-#include "cli/validate.h"
-#include "cli/store_internal.h"  // link_audit_json: the shape an import row must match
+#include "store/store.h"
+#include "store/validate.h"
+#include "store/store_internal.h"  // link_audit_json: the shape an import row must match
 
 using namespace shortlink;
 using namespace shortlink::store;

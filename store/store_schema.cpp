@@ -4,7 +4,7 @@
 #include <iterator>
 #include <string>
 
-#include "cli/store_internal.h"
+#include "store/store_internal.h"
 
 namespace shortlink::store {
 namespace {

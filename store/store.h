@@ -1,12 +1,12 @@
 // The link store: the SQLite database that is the source of truth for domains, links, the audit
 // log and the record of compiled snapshots (DESIGN.md, "The source of truth").
 //
-// The schema lives in cli/store_schema.cpp as forward-only migrations numbered by
+// The schema lives in store/store_schema.cpp as forward-only migrations numbered by
 // `PRAGMA user_version`. The database runs in WAL mode with foreign keys on and a busy timeout, so
 // two processes may write at once (the second waits). The audit log is append-only: triggers in
 // the schema refuse UPDATE and DELETE on it, whoever the writer is.
 //
-// Inputs are validated by the caller (cli/validate.h) before they reach the store; the store
+// Inputs are validated by the caller (store/validate.h) before they reach the store; the store
 // enforces uniqueness (a link is unique on (domain, code); a case-insensitive domain also refuses
 // two codes that differ only in ASCII case) and referential rules.
 //
@@ -168,7 +168,7 @@ struct BlockRecord {             // one row of the blocks table
     std::int64_t created_at = 0; // Unix seconds
 };
 
-// Generates a candidate code for add_link when none is given (a CSPRNG in cli/validate.h).
+// Generates a candidate code for add_link when none is given (a CSPRNG in store/validate.h).
 using CodeGenerator = std::function<std::string()>;
 
 class Store {

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "cli/csv.h"
+#include "store/csv.h"
 
 using namespace shortlink;
 

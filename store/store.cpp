@@ -1,7 +1,7 @@
 // The link store: connection set-up, the compiler's view, snapshots, link state names and
 // reading the audit trail. Links, their audit rows and bulk import are in store_links.cpp,
 // domains in store_domains.cpp, blocks in store_blocks.cpp, the schema in store_schema.cpp.
-#include "cli/store.h"
+#include "store/store.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -17,7 +17,7 @@
 #include <limits>
 #include <utility>
 
-#include "cli/store_internal.h"
+#include "store/store_internal.h"
 
 namespace shortlink::store {
 

@@ -3,9 +3,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "cli/store_internal.h"
-#include "cli/timefmt.h"
-#include "cli/validate.h"
+#include "store/store_internal.h"
+#include "store/timefmt.h"
+#include "store/validate.h"
 
 namespace shortlink::store {
 

@@ -1,4 +1,4 @@
-// Internals of the link store shared by cli/store*.cpp: a small RAII layer over the SQLite C API
+// Internals of the link store shared by store/store*.cpp: a small RAII layer over the SQLite C API
 // and the Store's private state. Not part of the store's API.
 //
 // Ownership: Db owns the sqlite3 connection; Stmt owns one prepared statement and must not
@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cli/store.h"
+#include "store/store.h"
 
 namespace shortlink::store::detail {
 
