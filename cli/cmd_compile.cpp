@@ -18,6 +18,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
@@ -316,7 +317,7 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     if (opt.patch && opt.automatic) {
         throw Error(k_exit_usage, "--patch and --auto exclude each other");
     }
-    const std::int64_t now = now_seconds();
+    const std::int64_t now = clock::unix_seconds();
     std::int64_t not_after = 0;
     if (!opt.not_after.empty()) {
         not_after = time_arg(opt.not_after, "--not-after");

@@ -24,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "store/csv.h"
@@ -559,7 +560,7 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
             stage.reserve(size);
         }
     }
-    std::int64_t now = now_seconds();
+    std::int64_t now = clock::unix_seconds();
     // The domain of each host seen, resolved (or created) once, in file order.
     std::map<std::string, store::DomainRecord, std::less<>> domains;
     std::vector<Row> batch(k_batch_rows);

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
@@ -81,7 +82,7 @@ void run_resolve(const ResolveOptions& o) {
             throw Error(k_exit_usage, "URL must be absolute (http://host/code), got '" + url + "'");
         }
     }
-    const std::int64_t now = o.at.empty() ? now_seconds() : time_arg(o.at, "--at");
+    const std::int64_t now = o.at.empty() ? clock::unix_seconds() : time_arg(o.at, "--at");
     serve::Serving serving;
     serving.snapshot = snapshot;
     // The patch and the overlay the server would hold: given, else the newest valid ones beside

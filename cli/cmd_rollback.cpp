@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
@@ -54,7 +55,7 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
         throw Error(k_exit_usage, source_path + " holds serial " + std::to_string(source->serial()) +
                                       ", not --to " + std::to_string(opt.to));
     }
-    const std::int64_t now = now_seconds();
+    const std::int64_t now = clock::unix_seconds();
     std::int64_t not_after = 0;
     if (!opt.not_after.empty()) {
         not_after = time_arg(opt.not_after, "--not-after");

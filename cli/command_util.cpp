@@ -1,4 +1,5 @@
 // Helpers shared by the store commands. See command_util.h.
+#include "formats/clock.h"
 #include "cli/command_util.h"
 
 #include <cerrno>
@@ -62,10 +63,9 @@ void code_arg(const std::string& code) {
 
 std::uint16_t type_arg(const std::string& type) { return usage_unwrap(validate::parse_redirect_type(type)); }
 
-std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::int64_t time_arg(const std::string& text, const char* option) {
-    auto t = timefmt::parse_time(text, now_seconds());
+    auto t = timefmt::parse_time(text, clock::unix_seconds());
     if (!t) {
         throw Error(k_exit_usage, std::string(option) + ": " + t.status().message());
     }

@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "cli/publish_cli.h"
 
 #include <sys/stat.h>
@@ -27,12 +28,6 @@ formats::DenyKind to_deny_kind(store::BlockKind kind) {
     case store::BlockKind::destination: return formats::DenyKind::destination;
     }
     return formats::DenyKind::link;
-}
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 }  // namespace
@@ -77,7 +72,7 @@ std::uint64_t issue_serial(store::Store& db, const std::string& out_dir, std::st
         }
         return serial;
     }
-    return unwrap(db.reserve_serial(kind, compiler::next_serial(out_dir, issued, now_ms())));
+    return unwrap(db.reserve_serial(kind, compiler::next_serial(out_dir, issued, clock::unix_millis())));
 }
 
 void record_published(store::Store& db, std::uint64_t serial, const std::string& path,
@@ -106,7 +101,7 @@ PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& ke
     out.entries = deny_entries(db);
     out.serial = issue_serial(db, out_dir, "overlay", std::nullopt);
     out.path = out_dir + "/" + formats::published_file_name(formats::format::FileKind::deny, out.serial);
-    const std::int64_t now = now_seconds();
+    const std::int64_t now = clock::unix_seconds();
     out.written = unwrap(compiler::write_deny_overlay(out.path, out.entries, {out.serial, now}, key));
     record_published(db, out.serial, out.path, out.written, now);
     out.removed = unwrap(compiler::prune_published(out_dir, formats::format::FileKind::deny, keep));

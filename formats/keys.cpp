@@ -1,4 +1,5 @@
 #include "formats/keys.h"
+#include "formats/bytes.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -150,13 +151,7 @@ std::string key_id_for(const PublicKeyBytes& public_key) {
     msg.append(reinterpret_cast<const char*>(public_key.data()), public_key.size());
     unsigned int len = 0;
     EVP_Digest(msg.data(), msg.size(), digest, &len, EVP_sha256(), nullptr);
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < 8; ++i) {
-        out += k_hex[digest[i] >> 4];
-        out += k_hex[digest[i] & 15];
-    }
-    return out;
+    return bytes::hex_encode(digest, 8);
 }
 
 void SigningKey::PkeyDeleter::operator()(void* pkey) const {

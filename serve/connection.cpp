@@ -2,6 +2,7 @@
 // boost::optional inside Beast's basic_parser<true>::put, instantiated in this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "formats/clock.h"
 #include "serve/connection.h"
 
 #include <cstring>
@@ -43,12 +44,6 @@ Method method_of(http::verb verb) {
     }
 }
 
-std::int64_t unix_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return ts.tv_sec;
-}
-
 }  // namespace
 
 Connection::Connection(Worker& worker, boost::asio::ip::tcp::socket socket)
@@ -66,7 +61,7 @@ void Connection::start() {
     boost::system::error_code ec;
     m_socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
     m_wait = Wait::header;
-    m_deadline_ms = monotonic_ms() + m_worker.limits().header_timeout_ms;
+    m_deadline_ms = clock::monotonic_ms() + m_worker.limits().header_timeout_ms;
     read();
 }
 
@@ -116,7 +111,7 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
         close();
         return;
     }
-    const std::uint64_t started_ns = monotonic_ns();
+    const std::uint64_t started_ns = clock::monotonic_ns();
     if (m_wait == Wait::idle) {
         // First bytes of a new request: the header deadline starts now.
         m_wait = Wait::header;
@@ -127,7 +122,7 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
     std::uint64_t answered = 0;
     const bool keep = process(answered);
     if (answered > 0) {
-        m_worker.mutable_metrics().observe_latency_ns(monotonic_ns() - started_ns, answered);
+        m_worker.mutable_metrics().observe_latency_ns(clock::monotonic_ns() - started_ns, answered);
     }
     if (!keep) {
         m_close_after_write = true;
@@ -207,8 +202,8 @@ bool Connection::answer_current(std::uint64_t& answered) {
     const formats::Snapshot* snapshot = m_worker.snapshot();
     const PatchedSnapshot* patched = m_worker.patched();
     const Response response = patched != nullptr
-                                  ? answer(patched, m_worker.deny(), request, unix_now())
-                                  : answer(snapshot, m_worker.deny(), request, unix_now());
+                                  ? answer(patched, m_worker.deny(), request, clock::coarse_unix_seconds())
+                                  : answer(snapshot, m_worker.deny(), request, clock::coarse_unix_seconds());
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&
@@ -247,7 +242,7 @@ void Connection::fail(std::uint16_t status) {
 void Connection::write() {
     m_phase = Phase::writing;
     m_wait = Wait::send;
-    m_deadline_ms = monotonic_ms() + m_worker.limits().send_timeout_ms;
+    m_deadline_ms = clock::monotonic_ms() + m_worker.limits().send_timeout_ms;
     boost::asio::async_write(m_socket, boost::asio::buffer(m_out),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          std::size_t) { self->on_write(ec); });
@@ -270,10 +265,10 @@ void Connection::on_write(const boost::system::error_code& ec) {
     }
     if (idle) {
         m_wait = Wait::idle;
-        m_deadline_ms = monotonic_ms() + m_worker.limits().keepalive_timeout_ms;
+        m_deadline_ms = clock::monotonic_ms() + m_worker.limits().keepalive_timeout_ms;
     } else {
         m_wait = Wait::header;
-        m_deadline_ms = monotonic_ms() + m_worker.limits().header_timeout_ms;
+        m_deadline_ms = clock::monotonic_ms() + m_worker.limits().header_timeout_ms;
     }
     read();
 }
@@ -285,7 +280,7 @@ void Connection::linger() {
     if (m_phase != Phase::lingering) {
         m_phase = Phase::lingering;
         m_wait = Wait::linger;
-        m_deadline_ms = monotonic_ms() + m_worker.limits().linger_ms;
+        m_deadline_ms = clock::monotonic_ms() + m_worker.limits().linger_ms;
         boost::system::error_code ignored;
         m_socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     }

@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/log.h"
 
 #include <chrono>
@@ -26,10 +27,9 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 LogLine::LogLine(std::string_view level, std::string_view event) {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        now.time_since_epoch()).count() % 1000;
+    const std::int64_t now_ms = clock::unix_millis();
+    const std::time_t secs = static_cast<std::time_t>(now_ms / 1000);
+    const std::int64_t ms = now_ms % 1000;
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char ts[40];

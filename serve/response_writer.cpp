@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/response_writer.h"
 
 #include <array>
@@ -226,10 +227,9 @@ void write_error(std::string& out, std::uint16_t status, std::string_view date) 
 }
 
 std::string_view HttpDate::now() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    if (ts.tv_sec != m_second) {
-        m_second = ts.tv_sec;
+    const std::time_t second = clock::coarse_unix_seconds();
+    if (second != m_second) {
+        m_second = second;
         std::tm tm{};
         gmtime_r(&m_second, &tm);
         m_size = std::strftime(m_text, sizeof(m_text), "%a, %d %b %Y %H:%M:%S GMT", &tm);

@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/server.h"
 
 #include <atomic>
@@ -34,7 +35,6 @@ namespace shortlink::serve {
 
 namespace {
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 // Thread names show in top -H, ps -L and perf, so an operator can tell the request threads from
 // the loader (at most 15 characters).
@@ -194,7 +194,7 @@ public:
 
 private:
     AdminReply admin_reply(const std::string& path) {
-        const std::int64_t now = unix_now();
+        const std::int64_t now = clock::unix_seconds();
         if (path == "/healthz") {
             return AdminReply{200, "text/plain; charset=utf-8", "ok\n"};
         }

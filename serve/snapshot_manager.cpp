@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/snapshot_manager.h"
 
 #include <algorithm>
@@ -31,7 +32,6 @@ std::string refusal_reason(const Status& status) {
     }
 }
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 // The loader's passes over a snapshot (verifying, prefaulting, unmapping: seconds of CPU at 10M
 // links) sleep 50 us after every 200 us of work. SCHED_IDLE alone does not keep them off a busy
@@ -286,7 +286,7 @@ void SnapshotManager::refuse(const std::string& path, const std::string& reason,
                              const std::string& message, Refusals& counts, const char* event) {
     {
         std::lock_guard lock(m_mutex);
-        m_last_refused = RefusedCandidate{path, reason, message, unix_now()};
+        m_last_refused = RefusedCandidate{path, reason, message, clock::unix_seconds()};
         if (reason == "rollback") {
             ++counts.rollback;
         } else if (reason == "signature") {
@@ -389,7 +389,7 @@ void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot)
         if (m_current.patched && m_current.patched->base().serial() != serial) {
             m_current.patched.reset();
         }
-        m_loaded_at = unix_now();
+        m_loaded_at = clock::unix_seconds();
         ++m_counts.swaps;
         m_generation.fetch_add(1, std::memory_order_release);
     }
@@ -414,7 +414,7 @@ void SnapshotManager::publish_overlay(std::shared_ptr<const formats::DenyOverlay
         std::lock_guard lock(m_mutex);
         old = std::move(m_current.overlay);
         m_current.overlay = std::move(overlay);
-        m_overlay_loaded_at = unix_now();
+        m_overlay_loaded_at = clock::unix_seconds();
         ++m_overlay_counts.swaps;
         active = m_current.deny() == &m_current.overlay->deny();
         m_generation.fetch_add(1, std::memory_order_release);

@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/worker.h"
 
 #include <algorithm>
@@ -23,14 +24,6 @@ constexpr std::int64_t k_max_sweep_ms = 100;
 std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0); }
 
 }  // namespace
-
-std::int64_t monotonic_ms() { return static_cast<std::int64_t>(monotonic_ns() / 1000000); }
-
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
                std::atomic<std::uint32_t>& open_connections,
@@ -186,7 +179,7 @@ void Worker::sweep() {
         m_manager.generation() != m_generation) {
         refresh();
     }
-    const std::int64_t now = monotonic_ms();
+    const std::int64_t now = clock::monotonic_ms();
     for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
         c->check_deadline(now);
     }

@@ -44,10 +44,6 @@ struct ConnectionLimits {
     std::uint32_t max_requests = 1000;
 };
 
-// Monotonic milliseconds (the clock every deadline uses).
-std::int64_t monotonic_ms();
-std::uint64_t monotonic_ns();
-
 class Worker {
 public:
     Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,

@@ -1,6 +1,7 @@
 // The link store: connection set-up, the compiler's view, snapshots, link state names and
 // reading the audit trail. Links, their audit rows and bulk import are in store_links.cpp,
 // domains in store_domains.cpp, blocks in store_blocks.cpp, the schema in store_schema.cpp.
+#include "formats/clock.h"
 #include "store/store.h"
 
 #include <rapidjson/stringbuffer.h>
@@ -21,7 +22,6 @@
 
 namespace shortlink::store {
 
-using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -39,7 +39,6 @@ Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
     return Status::io_error(message);
 }
 
-std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 }  // namespace detail
 
@@ -195,7 +194,7 @@ Status Store::Impl::audit(std::string_view action, std::string_view host, std::s
             return st;
         }
     }
-    return write_audit(now_seconds(), action, host, code, link_id, before_json, after_json, last_link_id);
+    return write_audit(clock::unix_seconds(), action, host, code, link_id, before_json, after_json, last_link_id);
 }
 
 Status Store::Impl::write_audit(std::int64_t at, std::string_view action, std::string_view host,
@@ -473,7 +472,7 @@ Result<std::uint64_t> Store::reserve_serial(std::string_view kind, std::uint64_t
     std::uint64_t serial = 0;
     {
         StmtUse s(**stmt);
-        s->bind(1, now_seconds()).bind(2, static_cast<std::int64_t>(at_least)).bind(3, kind);
+        s->bind(1, clock::unix_seconds()).bind(2, static_cast<std::int64_t>(at_least)).bind(3, kind);
         int rc = s->step();
         if (rc != SQLITE_ROW) {
             Status err = detail::sqlite_error(m_impl->db.get(), rc, "cannot reserve a serial");

@@ -3,13 +3,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/clock.h"
 #include "store/store_internal.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
 
 namespace shortlink::store {
 
-using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -260,7 +260,7 @@ Result<BlockRecord> Store::add_block(BlockKind kind, std::string_view host, std:
     b.code = target->code;
     b.reason = std::string(reason);
     b.actor = m_impl->actor;
-    b.created_at = now_seconds();
+    b.created_at = clock::unix_seconds();
     auto stmt = m_impl->prepare("INSERT INTO blocks (kind, host, code, reason, actor, created_at) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!stmt) {

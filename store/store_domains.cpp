@@ -3,11 +3,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/clock.h"
 #include "store/store_internal.h"
 
 namespace shortlink::store {
 
-using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -69,7 +69,7 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
         StmtUse s(**stmt);
         s->bind(1, record.host);
         bind_domain_settings(s.get(), record);
-        s->bind(8, now_seconds());
+        s->bind(8, clock::unix_seconds());
         int rc = s->step();
         if (rc != SQLITE_DONE) {
             return fail(detail::sqlite_error(m_impl->db.get(), rc, "cannot add domain " + record.host));
@@ -176,7 +176,7 @@ Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch&
         StmtUse s(**stmt);
         s->bind(1, after.id);
         bind_domain_settings(s.get(), after);
-        s->bind(8, now_seconds());
+        s->bind(8, clock::unix_seconds());
         int rc = s->step();
         if (rc != SQLITE_DONE) {
             return fail(detail::sqlite_error(m_impl->db.get(), rc, "cannot update domain"));
@@ -278,7 +278,7 @@ Status Store::remove_domain(std::string_view host, bool force) {
     }
     {
         StmtUse s(**stmt);
-        s->bind(1, d->id).bind(2, now_seconds());
+        s->bind(1, d->id).bind(2, clock::unix_seconds());
         int rc = s->step();
         if (rc != SQLITE_DONE) {
             return fail(detail::sqlite_error(m_impl->db.get(), rc, "cannot remove domain"));

@@ -30,7 +30,6 @@ struct StmtFinalizer {
 Status sqlite_error(sqlite3* db, int rc, std::string_view what);
 
 // The store's one clock: Unix seconds, for created/updated times and audit rows.
-std::int64_t now_seconds();
 
 // A prepared statement; reset() before reuse, bind by 1-based index.
 class Stmt {

@@ -8,11 +8,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/clock.h"
 #include "store/store_internal.h"
 
 namespace shortlink::store {
 
-using detail::now_seconds;
 using detail::Stmt;
 using detail::StmtUse;
 
@@ -296,7 +296,7 @@ Result<Link> Store::add_link(const LinkInput& input, const CodeGenerator& genera
     if (!domain) {
         return fail(domain.status());
     }
-    std::int64_t now = now_seconds();
+    std::int64_t now = clock::unix_seconds();
     std::string code = input.code;
     Result<std::int64_t> id = Status::conflict("no code could be generated");
     for (int attempt = 0; attempt < (input.code.empty() ? k_code_attempts : 1); ++attempt) {
@@ -399,7 +399,7 @@ Result<Link> change_link(Store::Impl& impl, std::string_view host, std::string_v
         impl.rollback_write();
         return link;
     }
-    st = update_link(impl, link, now_seconds());
+    st = update_link(impl, link, clock::unix_seconds());
     if (st) {
         st = impl.audit(*action, link.host, link.code, link.id, before, link_audit_json(link));
     }
@@ -672,7 +672,7 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         return found_domain.status();
     }
     const DomainRecord& domain = **found_domain;
-    std::int64_t now = now_seconds();
+    std::int64_t now = clock::unix_seconds();
     std::string tags = encode_tags(input.tags);
     auto id = insert_link(*m_impl, domain, input, input.code, tags, now);
     if (id) {
@@ -744,7 +744,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             }
             m_impl->insert_links_stmt = *stmt;
         }
-        std::int64_t now = now_seconds();
+        std::int64_t now = clock::unix_seconds();
         static thread_local std::vector<std::string> tags(k_link_batch);
         int rc = SQLITE_OK;
         {
