@@ -618,7 +618,7 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
         }
         stage.flush(s, on_conflict, counts);
     } catch (...) {
-        s.end_bulk(false);
+        (void)s.end_bulk(false);  // rolls back; the error being thrown is the one to report
         throw;
     }
     std::uint64_t domains_created = s.bulk_domains_created();

@@ -41,7 +41,8 @@ inline int exit_code_for(const Status& status) {
     case Status::Code::corruption:
     case Status::Code::unsupported:
     case Status::Code::permission_denied: return k_exit_invalid;
-    case Status::Code::io_error: return k_exit_runtime;
+    case Status::Code::io_error:
+    case Status::Code::cancelled: return k_exit_runtime;
     }
     return k_exit_runtime;
 }

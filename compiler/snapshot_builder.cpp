@@ -34,11 +34,12 @@ struct BlockUnmap {
 };
 using Block = std::unique_ptr<char, BlockUnmap>;
 
+// Null when the kernel refuses the memory.
 Block map_block() {
     void* p = ::mmap(nullptr, k_block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0);
     if (p == MAP_FAILED) {
-        throw std::bad_alloc();  // as make_unique would on exhaustion
+        return nullptr;
     }
     // Writing the records reads the arena in slot order, i.e. at random: with 4 KiB pages
     // nearly every read also missed the TLB (a 1 GB arena is 250,000 pages). Transparent huge
@@ -154,9 +155,14 @@ struct SnapshotBuilder::Data {
     }
     bool is_occupied(std::uint64_t s) const { return (occupied[s >> 6] >> (s & 63)) & 1; }
 
+    // Null when a new block cannot be mapped.
     char* reserve(std::size_t n, std::uint64_t& pos) {
         if (block_fill + n > k_block_size) {
-            blocks.push_back(map_block());
+            Block block = map_block();
+            if (!block) {
+                return nullptr;
+            }
+            blocks.push_back(std::move(block));
             block_fill = 0;
         }
         pos = ((blocks.size() - 1) << k_block_bits) | block_fill;
@@ -282,6 +288,10 @@ Status SnapshotBuilder::add_link(const LinkInput& link) {
               (has_times ? k_flag_has_times : 0);
     e.domain = link.domain;
     char* p = d.reserve(e.code_len + e.dest_len + (has_times ? 16 : 0), e.pos);
+    if (p == nullptr) {
+        return Status::io_error("out of memory: cannot map another " +
+                                std::to_string(k_block_size >> 20) + " MiB for link data");
+    }
     std::memcpy(p, link.code.data(), e.code_len);
     if (domain.case_insensitive) {
         for (std::size_t i = 0; i < e.code_len; ++i) {
@@ -427,10 +437,18 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             rec.encode(encoded);
             records.append(reinterpret_cast<const char*>(encoded), sizeof(encoded));
         }
-        w.begin_section(fmt::SectionType::domains);
-        w.append(records.data(), records.size());
-        w.append(strings.data(), strings.size());
-        w.end_section();
+        if (Status st = w.begin_section(fmt::SectionType::domains); !st) {
+            return st;
+        }
+        if (Status st = w.append(records.data(), records.size()); !st) {
+            return st;
+        }
+        if (Status st = w.append(strings.data(), strings.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
     }
     // Section 2: perfect-hash parameters and pilots.
     {
@@ -439,15 +457,25 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
                                             p.dense_buckets, p.dense_threshold};
         std::uint8_t head[fmt::k_index_header_size];
         index.encode(head);
-        w.begin_section(fmt::SectionType::index);
-        w.append(head, sizeof(head));
-        w.append(d.mphf.pilots.data(), d.mphf.pilots.size());
-        w.end_section();
+        if (Status st = w.begin_section(fmt::SectionType::index); !st) {
+            return st;
+        }
+        if (Status st = w.append(head, sizeof(head)); !st) {
+            return st;
+        }
+        if (Status st = w.append(d.mphf.pilots.data(), d.mphf.pilots.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
     }
     // Section 3: one 16-byte record per slot. Links are in slot order, so both this section and
     // the next read the link table sequentially; record offsets accumulate in the same order.
     {
-        w.begin_section(fmt::SectionType::slots);
+        if (Status st = w.begin_section(fmt::SectionType::slots); !st) {
+            return st;
+        }
         std::vector<std::uint8_t> buf;
         buf.reserve(4096 * fmt::k_slot_size);
         std::uint64_t offset = 0;
@@ -467,17 +495,25 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             }
             buf.insert(buf.end(), rec, rec + sizeof(rec));
             if (buf.size() >= 4096 * fmt::k_slot_size) {
-                w.append(buf.data(), buf.size());
+                if (Status st = w.append(buf.data(), buf.size()); !st) {
+                    return st;
+                }
                 buf.clear();
             }
         }
-        w.append(buf.data(), buf.size());
-        w.end_section();
+        if (Status st = w.append(buf.data(), buf.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
     }
     // Section 4: link records in slot order. The arena is read at random (it is in add order):
     // fetch a few links ahead.
     {
-        w.begin_section(fmt::SectionType::strings);
+        if (Status st = w.begin_section(fmt::SectionType::strings); !st) {
+            return st;
+        }
         std::vector<std::uint8_t> buf;
         buf.reserve(1 << 20);
         if (digests != nullptr) {
@@ -516,18 +552,30 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
                                                (e.flags & k_flag_forward_query) != 0, nb, ex));
             }
             if (buf.size() >= (1 << 20) - 70000) {
-                w.append(buf.data(), buf.size());
+                if (Status st = w.append(buf.data(), buf.size()); !st) {
+                    return st;
+                }
                 buf.clear();
             }
         }
-        w.append(buf.data(), buf.size());
-        w.end_section();
+        if (Status st = w.append(buf.data(), buf.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
     }
     // Section 6: the deny set the compiler was given.
     if (has_deny) {
-        w.begin_section(fmt::SectionType::deny);
-        w.append(deny_section.data(), deny_section.size());
-        w.end_section();
+        if (Status st = w.begin_section(fmt::SectionType::deny); !st) {
+            return st;
+        }
+        if (Status st = w.append(deny_section.data(), deny_section.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
     }
     formats::records::SnapshotHeader payload;
     payload.link_count = d.link_count;

@@ -438,7 +438,7 @@ Status Container::finish(const std::atomic<bool>* cancel) const {
     // The same order as a full open, so a damaged file gets the same message either way.
     for (const SectionInfo& sec : m_deferred) {
         if (cancelled()) {
-            return Status::ok();
+            return Status::cancelled("verification stopped before the checksums were checked");
         }
         if (Status s = check_checksum(sec); !s) {
             return fail(s);
@@ -446,7 +446,7 @@ Status Container::finish(const std::atomic<bool>* cancel) const {
     }
     for (std::uint64_t i = 0; i < m_block_count && m_block_state; ++i) {
         if (cancelled()) {
-            return Status::ok();
+            return Status::cancelled("verification stopped before every block was proven");
         }
         const std::uint8_t state = m_block_state[i].load(std::memory_order_acquire);
         if (state == 1) {
@@ -490,7 +490,7 @@ bool Container::prove(const std::uint8_t* p, std::uint64_t length) const {
             m_block_state[i].store(2, std::memory_order_release);
             std::int64_t none = -1;
             m_failed_block.compare_exchange_strong(none, static_cast<std::int64_t>(i));
-            fail(block_mismatch(i));  // finish() refines it
+            record_failure(block_mismatch(i));  // finish() refines the message
             return false;
         }
         m_block_state[i].store(1, std::memory_order_release);

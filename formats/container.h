@@ -118,13 +118,16 @@ public:
     bool prove(const std::uint8_t* p, std::uint64_t length) const;
     // Runs the deferred checksums and every unproven block digest, in the order of a full
     // verify(). The payload then runs its own deferred walk and calls mark_verified(). Returns
-    // ok early, still unverified, when `cancel` turns true.
+    // Code::cancelled, the file still unverified, when `cancel` turns true.
     Status finish(const std::atomic<bool>* cancel) const;
     // The payload's deferred checks passed too; returns the failure if one was recorded meanwhile.
     Status mark_verified() const;
     // Records the first failure and marks the file failed for good; returns the failure that is
     // kept (the first one).
     Status fail(const Status& status) const;
+    // The same, where the caller reports the failure by other means (a lookup that answers
+    // "no such link", a proof that returns false).
+    void record_failure(const Status& status) const { (void)fail(status); }
     Status failure() const;
     void pause() const {
         if (m_pace) {

@@ -367,7 +367,7 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
         return m_file->finish(nullptr);  // a lookup met a bad block meanwhile: its precise error
     }
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-        return Status::ok();
+        return Status::cancelled("verification stopped before the slots were checked");
     }
     const Container& file = *m_file;
     if (Status s = load_slots(file, *file.section(fmt::SectionType::slots),
@@ -478,7 +478,7 @@ std::optional<LinkView> Snapshot::lookup_verifying(std::uint32_t domain_index,
         check_slot(s, m_strings, m_strings_length, m_domain_count, record_end) != SlotDefect::none ||
         !file.prove(m_strings + off, record_end - off)) {
         if (file.intact()) {
-            file.fail(Status::corruption(file.path() + ": " +
+            file.record_failure(Status::corruption(file.path() + ": " +
                                          section_label(static_cast<std::uint32_t>(fmt::SectionType::slots)) +
                                          ": slot " + std::to_string(slot) + " is malformed"));
         }

@@ -128,7 +128,8 @@ public:
 
     // Completes the checks a lazy_content open deferred: section checksums, every block digest,
     // the slot walk. Returns the first failure (and intact() turns false), or ok once the
-    // snapshot is fully verified. Stops early, still unverified, when `cancel` becomes true.
+    // snapshot is fully verified. Stops early with Code::cancelled, still unverified, when
+    // `cancel` becomes true.
     Status finish_verification(const std::atomic<bool>* cancel = nullptr) const;
     // Every check passed (always true after a full open).
     bool fully_verified() const { return m_file->fully_verified(); }

@@ -16,7 +16,7 @@
 
 namespace shortlink {
 
-class Status {
+class [[nodiscard]] Status {
 public:
     enum class Code {
         ok = 0,
@@ -27,6 +27,7 @@ public:
         conflict,          // already exists / would clobber / lost a race
         unsupported,       // valid but not handled by this build (format version too new, ...)
         permission_denied, // signature does not verify, wrong key, wrong passphrase
+        cancelled,         // stopped on request before it finished; nothing was decided
     };
 
     Status() = default;
@@ -39,6 +40,7 @@ public:
     static Status conflict(std::string msg) { return {Code::conflict, std::move(msg)}; }
     static Status unsupported(std::string msg) { return {Code::unsupported, std::move(msg)}; }
     static Status permission_denied(std::string msg) { return {Code::permission_denied, std::move(msg)}; }
+    static Status cancelled(std::string msg) { return {Code::cancelled, std::move(msg)}; }
 
     [[nodiscard]] bool is_ok() const { return m_code == Code::ok; }
     explicit operator bool() const { return is_ok(); }
@@ -63,6 +65,7 @@ public:
         case Code::conflict: return "conflict";
         case Code::unsupported: return "unsupported";
         case Code::permission_denied: return "permission denied";
+        case Code::cancelled: return "cancelled";
         }
         return "unknown";
     }

@@ -647,7 +647,7 @@ bool SnapshotManager::settle(const std::atomic<bool>& cancel) {
         }
         const auto started = std::chrono::steady_clock::now();
         const Status status = snapshot->finish_verification(&cancel);
-        if (cancel.load()) {
+        if (status.code() == Status::Code::cancelled) {
             return changed;
         }
         if (status) {

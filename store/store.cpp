@@ -152,7 +152,7 @@ Status Store::Impl::commit_write() {
 
 void Store::Impl::rollback_write() {
     if (!in_bulk && sqlite3_get_autocommit(db.get()) == 0) {
-        exec("ROLLBACK");
+        exec_best_effort("ROLLBACK");  // the caller reports the error that made it roll back
     }
 }
 
@@ -327,8 +327,8 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
         return st;
     }
     auto finish = [&](Status result) {
-        m_impl->exec("COMMIT");
-        return result;
+        Status ended = m_impl->exec("COMMIT");  // ends the read snapshot
+        return result.is_ok() ? ended : result;
     };
     if (audit_mark != nullptr) {
         auto mark = read_audit_mark(*m_impl);
@@ -382,8 +382,8 @@ Status Store::read_changes(std::int64_t since,
         return st;
     }
     auto finish = [&](Status result) {
-        m_impl->exec("COMMIT");
-        return result;
+        Status ended = m_impl->exec("COMMIT");  // ends the read snapshot
+        return result.is_ok() ? ended : result;
     };
     auto mark = read_audit_mark(*m_impl);
     if (!mark) {

@@ -121,6 +121,10 @@ struct Store::Impl {
 
     Result<detail::Stmt*> prepare(const std::string& sql);
     Status exec(const char* sql);
+    // For statements whose failure changes nothing the caller reports: a ROLLBACK after an
+    // error (SQLite also rolls back when the connection closes), a cache-size hint, an
+    // opportunistic checkpoint.
+    void exec_best_effort(const char* sql) { (void)exec(sql); }
     Status begin_write();             // BEGIN IMMEDIATE unless inside a bulk transaction
     Status commit_write();
     void rollback_write();

@@ -488,7 +488,7 @@ Status Store::begin_bulk(bool create_missing_domains) {
         // free rowids). Read it once under the write lock; no other writer can change it.
         auto max_id = m_impl->prepare("SELECT COALESCE(MAX(id), 0) FROM links");
         if (!max_id) {
-            m_impl->exec("ROLLBACK");
+            m_impl->exec_best_effort("ROLLBACK");
             m_impl->in_bulk = false;
             return max_id.status();
         }
@@ -590,8 +590,8 @@ Status Store::end_bulk(bool commit) {
         Status st = m_impl->flush_import_audit();
         if (!st) {
             m_impl->in_bulk = false;
-            m_impl->exec("PRAGMA cache_size = -2000");
-            m_impl->exec("ROLLBACK");
+            m_impl->exec_best_effort("PRAGMA cache_size = -2000");
+            m_impl->exec_best_effort("ROLLBACK");
             m_impl->domain_cache.clear();
             return st;
         }
@@ -600,11 +600,11 @@ Status Store::end_bulk(bool commit) {
         m_impl->pending_text.clear();
     }
     m_impl->in_bulk = false;
-    m_impl->exec("PRAGMA cache_size = -2000");
+    m_impl->exec_best_effort("PRAGMA cache_size = -2000");
     if (commit) {
         Status st = m_impl->exec("COMMIT");
         if (!st) {
-            m_impl->exec("ROLLBACK");
+            m_impl->exec_best_effort("ROLLBACK");
             m_impl->domain_cache.clear();
             return st;
         }
@@ -613,7 +613,7 @@ Status Store::end_bulk(bool commit) {
         // rebuild its index (about 0.9 s per `add` after a 1M-link import). Move it into the
         // database now and truncate it; if a reader holds it, SQLite checkpoints what it can and
         // the automatic checkpoint finishes later, so this is best effort.
-        m_impl->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        m_impl->exec_best_effort("PRAGMA wal_checkpoint(TRUNCATE)");
         return Status::ok();
     }
     // Domains created by the rolled-back import no longer exist.

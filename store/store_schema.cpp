@@ -143,6 +143,11 @@ int read_user_version(sqlite3* db) {
     return version;
 }
 
+Status exec(sqlite3* db, const std::string& sql, std::string_view what);
+
+// After a failed step of a migration: the error that made it roll back is what is reported.
+void roll_back(sqlite3* db) { (void)exec(db, "ROLLBACK", "rollback"); }
+
 Status exec(sqlite3* db, const std::string& sql, std::string_view what) {
     char* err = nullptr;
     int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
@@ -174,11 +179,11 @@ Status migrate(sqlite3* db, int target) {
     }
     int version = read_user_version(db);
     if (version < 0) {
-        exec(db, "ROLLBACK", "rollback");
+        roll_back(db);
         return Status::corruption("cannot read the schema version: " + std::string(sqlite3_errmsg(db)));
     }
     if (version > k_schema_version) {
-        exec(db, "ROLLBACK", "rollback");
+        roll_back(db);
         return Status::unsupported("database schema version " + std::to_string(version) +
                                    " is newer than this shortlink understands (" +
                                    std::to_string(k_schema_version) + "); upgrade shortlink");
@@ -189,7 +194,7 @@ Status migrate(sqlite3* db, int target) {
             st = exec(db, "PRAGMA user_version = " + std::to_string(next + 1), "set user_version");
         }
         if (!st) {
-            exec(db, "ROLLBACK", "rollback");
+            roll_back(db);
             return st;
         }
     }
