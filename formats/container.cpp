@@ -3,12 +3,14 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "formats/bytes.h"
 #include "formats/hash.h"
@@ -83,6 +85,96 @@ Result<std::unique_ptr<Container>> Container::map_file(const std::string& path) 
     }
     ::close(fd);  // the mapping keeps the file alive
     return c;
+}
+
+namespace {
+
+// The file name for a memory file's name (shown in /proc/PID/maps as /memfd:NAME).
+std::string base_name(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Container>> Container::copy_file(const std::string& path) {
+    const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        if (errno == ENOENT) {
+            return Status::not_found(path + ": no such file");
+        }
+        return Status::io_error(path + ": cannot open: " + std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(in);
+        return Status::io_error(path + ": not a regular file");
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const int out = ::memfd_create(base_name(path).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (out < 0) {
+        const int err = errno;
+        ::close(in);
+        return Status::io_error(path + ": cannot create a memory copy: " + std::strerror(err));
+    }
+    const auto fail = [&](std::string what) -> Status {
+        ::close(in);
+        ::close(out);
+        return Status::io_error(path + ": " + what);
+    };
+    if (::ftruncate(out, static_cast<off_t>(size)) != 0) {
+        return fail(std::string("cannot size the memory copy: ") + std::strerror(errno));
+    }
+    // sendfile copies in the kernel without mapping the source, so a file truncated meanwhile
+    // gives a short copy (caught below), never a SIGBUS.
+    std::uint64_t done = 0;
+    while (done < size) {
+        off_t offset = static_cast<off_t>(done);
+        const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(size - done, 1u << 30));
+        if (::lseek(out, offset, SEEK_SET) < 0) {
+            return fail(std::string("cannot copy: ") + std::strerror(errno));
+        }
+        const ssize_t n = ::sendfile(out, in, &offset, chunk);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return fail(std::string("cannot copy: ") + std::strerror(errno));
+        }
+        if (n == 0) {
+            return fail("changed while it was copied: " + std::to_string(done) + " of " +
+                        std::to_string(size) + " bytes read");
+        }
+        done += static_cast<std::uint64_t>(n);
+    }
+    ::close(in);
+    if (::fcntl(out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        const int err = errno;
+        ::close(out);
+        return Status::io_error(path + ": cannot seal the memory copy: " + std::strerror(err));
+    }
+    std::unique_ptr<Container> c(new Container());
+    c->m_path = path;
+    c->m_size = size;
+    if (size > 0) {
+        void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, out, 0);
+        if (p == MAP_FAILED) {
+            const int err = errno;
+            ::close(out);
+            return Status::io_error(path + ": cannot map the memory copy: " + std::strerror(err));
+        }
+        c->m_base = static_cast<const std::uint8_t*>(p);
+        c->m_mapped = true;
+    } else {
+        c->m_base = reinterpret_cast<const std::uint8_t*>("");
+    }
+    ::close(out);  // the mapping keeps the memory file alive
+    return c;
+}
+
+Result<std::unique_ptr<Container>> Container::open_file(const std::string& path,
+                                                        const OpenOptions& options) {
+    return options.private_copy ? copy_file(path) : map_file(path);
 }
 
 std::unique_ptr<Container> Container::copy_buffer(std::string_view bytes, std::string name) {

@@ -60,6 +60,12 @@ struct OpenOptions {
     // function that gives the core back to its request threads now and then; the passes run on
     // whatever thread calls them, and the request path never calls it. Empty: run through.
     std::function<void()> pace;
+    // Read the file into a sealed in-memory copy (memfd_create, sealed against writes, growing
+    // and shrinking) and check and read that copy instead of mapping the file. What was verified
+    // then can never change: the file may be written in place, truncated or replaced while it is
+    // served, and nothing that reads the copy sees it (no unsigned byte, no SIGBUS). Costs one
+    // copy (a sequential read of the file) and memory the size of the file. For a server.
+    bool private_copy = false;
 };
 
 // What a payload expects of its container. Bit t of a mask stands for section type t.
@@ -85,6 +91,11 @@ public:
 
     // Maps `path` read-only; nothing is checked yet.
     static Result<std::unique_ptr<Container>> map_file(const std::string& path);
+    // Copies `path` into a sealed memory file and maps that (OpenOptions::private_copy).
+    static Result<std::unique_ptr<Container>> copy_file(const std::string& path);
+    // map_file() or copy_file(), as `options` asks.
+    static Result<std::unique_ptr<Container>> open_file(const std::string& path,
+                                                        const OpenOptions& options);
     // Keeps a copy of `bytes`; `name` stands in for the path in messages.
     static std::unique_ptr<Container> copy_buffer(std::string_view bytes, std::string name);
 
@@ -154,7 +165,8 @@ private:
     Status block_mismatch(std::uint64_t i) const;
     Status explain_block(std::uint64_t i) const;
 
-    // Either a read-only mapping or an owned copy (copy_buffer).
+    // Either a read-only mapping (of the file, or of its sealed copy) or an owned copy
+    // (copy_buffer).
     const std::uint8_t* m_base = nullptr;
     std::uint64_t m_size = 0;
     bool m_mapped = false;

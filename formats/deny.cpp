@@ -352,7 +352,7 @@ Result<std::shared_ptr<const DenyOverlay>> DenyOverlay::load(std::unique_ptr<Con
 Result<std::shared_ptr<const DenyOverlay>> DenyOverlay::open(const std::string& path,
                                                              const TrustedKeys& trusted,
                                                              OpenOptions options) {
-    auto file = Container::map_file(path);
+    auto file = Container::open_file(path, options);
     if (!file) {
         return file.status();
     }

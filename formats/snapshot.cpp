@@ -247,7 +247,7 @@ Snapshot::~Snapshot() = default;
 Result<std::shared_ptr<const Snapshot>> Snapshot::open(const std::string& path,
                                                        const TrustedKeys& trusted,
                                                        OpenOptions options) {
-    auto file = Container::map_file(path);
+    auto file = Container::open_file(path, options);
     if (!file) {
         return file.status();
     }
@@ -265,7 +265,7 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::open_buffer(std::string_view d
 Result<std::shared_ptr<const Snapshot>> Snapshot::open_patch(const std::string& path,
                                                              const TrustedKeys& trusted,
                                                              OpenOptions options) {
-    auto file = Container::map_file(path);
+    auto file = Container::open_file(path, options);
     if (!file) {
         return file.status();
     }

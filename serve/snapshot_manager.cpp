@@ -55,43 +55,59 @@ void pace_loader() {
 // replaced atomically (temp file, fsync, rename).
 constexpr const char* k_state_file = "state";
 
-// A reference to `from` at `to` that survives the removal of `from`: a hard link, or a copy
-// when the two are on different file systems. `to` is replaced atomically either way.
-Status keep_file(const std::string& from, const std::string& to) {
+// Replaces `to` with `size` bytes at `data` durably: temp file, fsync, rename, fsync of the
+// directory. `pace` runs between 1 MiB pieces (the loader's pacing).
+Status write_durably(const std::string& to, const std::uint8_t* data, std::uint64_t size,
+                     void (*pace)()) {
     const std::string temp = to + ".tmp";
-    ::unlink(temp.c_str());
-    if (::link(from.c_str(), temp.c_str()) != 0) {
-        const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
-        if (in < 0) {
-            return Status::io_error("cannot open " + from + ": " + std::strerror(errno));
+    const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        return Status::io_error("cannot create " + temp + ": " + std::strerror(errno));
+    }
+    constexpr std::uint64_t k_piece = std::uint64_t{1} << 20;
+    std::uint64_t done = 0;
+    bool ok = true;
+    while (ok && done < size) {
+        const std::uint64_t n = std::min(k_piece, size - done);
+        const ssize_t w = ::write(out, data + done, static_cast<std::size_t>(n));
+        if (w < 0 && errno == EINTR) {
+            continue;
         }
-        const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (out < 0) {
-            const int err = errno;
-            ::close(in);
-            return Status::io_error("cannot create " + temp + ": " + std::strerror(err));
+        ok = w > 0;
+        done += ok ? static_cast<std::uint64_t>(w) : 0;
+        if (pace != nullptr) {
+            pace();
         }
-        bool ok = true;
-        char buf[1 << 16];
-        ssize_t n = 0;
-        while ((n = ::read(in, buf, sizeof(buf))) > 0 && ok) {
-            ok = ::write(out, buf, static_cast<std::size_t>(n)) == n;
-        }
-        ok = ok && n == 0 && ::fsync(out) == 0;
-        const int err = errno;
-        ::close(in);
-        ::close(out);
-        if (!ok) {
-            ::unlink(temp.c_str());
-            return Status::io_error("cannot copy " + from + " to " + temp + ": " + std::strerror(err));
-        }
+    }
+    ok = ok && ::fsync(out) == 0;
+    const int err = errno;
+    ::close(out);
+    if (!ok) {
+        ::unlink(temp.c_str());
+        return Status::io_error("cannot write " + temp + ": " + std::strerror(err));
     }
     if (::rename(temp.c_str(), to.c_str()) != 0) {
-        const int err = errno;
+        const int rename_err = errno;
         ::unlink(temp.c_str());
-        return Status::io_error("cannot rename " + temp + ": " + std::strerror(err));
+        return Status::io_error("cannot rename " + temp + ": " + std::strerror(rename_err));
+    }
+    const std::string dir = to.substr(0, to.rfind('/'));
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
     }
     return Status::ok();
+}
+
+// Every file the server answers from is read into a sealed private copy and verified there:
+// a publisher that writes the file in place (cp, rsync --inplace), truncates it or replaces its
+// bytes can never make the server answer from unsigned bytes or fault on a vanished page. A
+// changed file is simply a new candidate, judged like any other.
+formats::OpenOptions served_file_options() {
+    formats::OpenOptions options;
+    options.private_copy = true;
+    return options;
 }
 
 // The base serial a patch file's name carries (0 for other names).
@@ -162,8 +178,9 @@ void SnapshotManager::load_state() {
     }
 }
 
-void SnapshotManager::keep_state(formats::format::FileKind kind, const std::string& path,
-                                 std::uint64_t serial) {
+void SnapshotManager::keep_state(formats::format::FileKind kind, const formats::Container& file) {
+    const std::string& path = file.path();
+    const std::uint64_t serial = file.serial();
     if (m_state_dir.empty()) {
         return;
     }
@@ -178,7 +195,10 @@ void SnapshotManager::keep_state(formats::format::FileKind kind, const std::stri
     const std::string kept =
         m_state_dir + "/" + formats::published_file_name(kind, serial, base_of_name(path));
     if (path != kept) {
-        status = keep_file(path, kept);
+        // The verified bytes, not the published file: a restart then finds exactly what was
+        // verified even if the published file was later changed in place or removed.
+        status = write_durably(kept, file.base(), file.size(),
+                               kind == formats::format::FileKind::snapshot ? pace_loader : nullptr);
     }
     if (status) {
         // Older kept files of this kind go: only the serving one is needed after a restart.
@@ -195,20 +215,11 @@ void SnapshotManager::keep_state(formats::format::FileKind kind, const std::stri
                 ::unlink((m_state_dir + "/" + name).c_str());
             }
         }
-        const std::string file = m_state_dir + "/" + k_state_file;
-        const std::string temp = file + ".tmp";
-        {
-            std::ofstream out(temp, std::ios::trunc);
-            out << "snapshot " << m_floor_snapshot.load() << "\noverlay " << m_floor_overlay.load()
-                << "\npatch " << m_floor_patch.load() << "\n";
-            out.flush();
-            if (!out) {
-                status = Status::io_error("cannot write " + temp);
-            }
-        }
-        if (status && ::rename(temp.c_str(), file.c_str()) != 0) {
-            status = Status::io_error("cannot rename " + temp + ": " + std::strerror(errno));
-        }
+        const std::string text = "snapshot " + std::to_string(m_floor_snapshot.load()) +
+                                 "\noverlay " + std::to_string(m_floor_overlay.load()) +
+                                 "\npatch " + std::to_string(m_floor_patch.load()) + "\n";
+        status = write_durably(m_state_dir + "/" + k_state_file,
+                               reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), nullptr);
     }
     std::lock_guard lock(m_mutex);
     if (!status) {
@@ -369,9 +380,17 @@ void SnapshotManager::note_missing(const std::string& path, std::uint64_t serial
         logged = true;
         LogLine("warn", "serving_file_removed").str("path", path)
             .num("serial", static_cast<std::int64_t>(serial))
-            .str("detail", "still served from its mapping; the state directory keeps a reference")
+            .str("detail", "still served from its verified copy; the state directory keeps a reference")
             .emit(m_log_fd);
     }
+}
+
+void SnapshotManager::note_changed(const std::string& path, std::uint64_t serial) {
+    LogLine("warn", "serving_file_changed").str("path", path)
+        .num("serial", static_cast<std::int64_t>(serial))
+        .str("detail", "changed after it was verified; answers still come from the verified copy, "
+                       "and a restart starts from the state directory's; publish by rename")
+        .emit(m_log_fd);
 }
 
 void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot) {
@@ -379,6 +398,7 @@ void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot)
     const std::uint64_t serial = snapshot->serial();
     const std::uint64_t links = snapshot->link_count();
     const std::string path = snapshot->path();
+    const std::shared_ptr<const formats::Snapshot> kept = snapshot;
     std::shared_ptr<const formats::Snapshot> old;
     {
         std::lock_guard lock(m_mutex);
@@ -399,7 +419,7 @@ void SnapshotManager::publish(std::shared_ptr<const formats::Snapshot> snapshot)
     // A lazily loaded snapshot is kept once settle() has verified it: a file that turns out
     // damaged must not become the floor a restart cannot go below.
     if (verified) {
-        keep_state(formats::format::FileKind::snapshot, path, serial);
+        keep_state(formats::format::FileKind::snapshot, kept->file());
     }
     // `old` is released here, on the loader thread, unless a worker still holds it.
 }
@@ -408,6 +428,7 @@ void SnapshotManager::publish_overlay(std::shared_ptr<const formats::DenyOverlay
     const std::uint64_t serial = overlay->serial();
     const std::uint64_t entries = overlay->deny().size();
     const std::string path = overlay->path();
+    const std::shared_ptr<const formats::DenyOverlay> kept_overlay = overlay;
     std::shared_ptr<const formats::DenyOverlay> old;
     bool active = false;
     {
@@ -423,13 +444,14 @@ void SnapshotManager::publish_overlay(std::shared_ptr<const formats::DenyOverlay
     LogLine("info", "overlay_loaded").str("path", path).num("serial", static_cast<std::int64_t>(serial))
         .num("entries", static_cast<std::int64_t>(entries))
         .str("in_force", active ? "yes" : "no: the snapshot is newer").emit(m_log_fd);
-    keep_state(formats::format::FileKind::deny, path, serial);
+    keep_state(formats::format::FileKind::deny, kept_overlay->file());
 }
 
 bool SnapshotManager::publish_patch(std::shared_ptr<const PatchedSnapshot> patched) {
     const formats::Snapshot& patch = patched->patch();
     const std::uint64_t serial = patch.serial();
     const std::string path = patch.path();
+    const std::shared_ptr<const PatchedSnapshot> kept_patch = patched;
     std::shared_ptr<const PatchedSnapshot> old;
     {
         std::lock_guard lock(m_mutex);
@@ -445,7 +467,7 @@ bool SnapshotManager::publish_patch(std::shared_ptr<const PatchedSnapshot> patch
     LogLine("info", "patch_loaded").str("path", path).num("serial", static_cast<std::int64_t>(serial))
         .num("base", static_cast<std::int64_t>(patch.base_serial()))
         .num("links", static_cast<std::int64_t>(patch.link_count())).emit(m_log_fd);
-    keep_state(formats::format::FileKind::patch, path, serial);
+    keep_state(formats::format::FileKind::patch, kept_patch->patch().file());
     return true;
 }
 
@@ -475,7 +497,11 @@ std::shared_ptr<const File> SnapshotManager::pick_newest(
         if (it != seen.end() && it->second == c.stamp) {
             continue;
         }
+        const bool changed = it != seen.end();
         seen[c.path] = c.stamp;
+        if (changed && c.path == current_path) {
+            note_changed(c.path, current_serial);
+        }
         const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
         if (best && named && c.hint <= best->serial()) {
             continue;  // superseded by what is about to be published
@@ -521,7 +547,9 @@ bool SnapshotManager::scan_patches() {
         found, m_seen_patches, current ? current->serial() : 0, current ? current->path() : "",
         m_floor_patch.load(), m_patch_refusals, "patch_refused",
         [&](const Candidate& c) { return c.hint == std::numeric_limits<std::uint64_t>::max() || c.base == base; },
-        [&](const std::string& path) { return formats::Snapshot::open_patch(path, m_trusted); },
+        [&](const std::string& path) {
+            return formats::Snapshot::open_patch(path, m_trusted, served_file_options());
+        },
         [&](const formats::Snapshot& patch) { return patch.base_serial() == base; });
     return best && publish_patch(PatchedSnapshot::make(serving.snapshot, std::move(best)));
 }
@@ -544,7 +572,11 @@ bool SnapshotManager::scan() {
         if (seen != m_seen.end() && seen->second == c.stamp) {
             continue;
         }
+        const bool changed = seen != m_seen.end();
         m_seen[c.path] = c.stamp;
+        if (changed && current && c.path == current->path()) {
+            note_changed(c.path, current_serial);
+        }
         const bool named = c.hint != std::numeric_limits<std::uint64_t>::max();
         if (best && named && c.hint <= best->serial()) {
             continue;  // older than what is about to be published: superseded, not an attack
@@ -566,7 +598,7 @@ bool SnapshotManager::scan() {
                    m_snapshot_refusals, "snapshot_refused");
             continue;
         }
-        formats::OpenOptions options;
+        formats::OpenOptions options = served_file_options();
         options.lazy_content = !current;  // cold start: answer first, finish in settle()
         options.pace = pace_loader;
         auto opened = formats::Snapshot::open(c.path, m_trusted, options);
@@ -612,7 +644,9 @@ bool SnapshotManager::scan_overlays() {
         found, m_seen_overlays, current ? current->serial() : 0, current ? current->path() : "",
         m_floor_overlay.load(), m_overlay_refusals, "overlay_refused",
         [](const Candidate&) { return true; },
-        [&](const std::string& path) { return formats::DenyOverlay::open(path, m_trusted); },
+        [&](const std::string& path) {
+            return formats::DenyOverlay::open(path, m_trusted, served_file_options());
+        },
         [](const formats::DenyOverlay&) { return true; });
     if (!best) {
         return false;
@@ -655,7 +689,7 @@ bool SnapshotManager::settle(const std::atomic<bool>& cancel) {
             LogLine("info", "snapshot_verified").str("path", snapshot->path())
                 .num("serial", static_cast<std::int64_t>(snapshot->serial()))
                 .real("seconds", took.count()).emit(m_log_fd);
-            keep_state(formats::format::FileKind::snapshot, snapshot->path(), snapshot->serial());
+            keep_state(formats::format::FileKind::snapshot, snapshot->file());
             return changed;
         }
         // Damage in a deferred block: stop serving it and load the next best file. Files judged

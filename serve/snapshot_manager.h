@@ -22,8 +22,13 @@
 // "Serials"), so the newest of them holds the current deny set: an overlay newer than the
 // snapshot wins, and a newer compile, which baked in the same blocks, retires older overlays.
 //
-// State directory: the highest serials accepted and a reference (hard link, else a copy) to the
-// files being served are kept there, so a restart starts from the last good files even if the
+// Private copies: every file is read into a sealed memory copy (OpenOptions::private_copy) and
+// verified and served from there, so nothing done to the published file afterwards (written in
+// place, truncated, replaced) changes an answer or faults a request thread; a changed file is a
+// new candidate, judged like any other.
+//
+// State directory: the highest serials accepted and a copy of the verified bytes of the files
+// being served are kept there, so a restart starts from the last good files even if the
 // watched directory lost them, and never accepts an older serial than before.
 //
 // Cold start: with nothing to answer from, scan() opens candidates lazily (formats/snapshot.h:
@@ -150,10 +155,12 @@ private:
     bool publish_patch(std::shared_ptr<const PatchedSnapshot> patched);  // false: base replaced
     void withdraw(const std::shared_ptr<const formats::Snapshot>& snapshot);
     void note_missing(const std::string& path, std::uint64_t serial, bool& logged);
+    // The serving file changed on disk after it was verified (written in place).
+    void note_changed(const std::string& path, std::uint64_t serial);
 
     // The state directory: load at construction, then keep after every publication.
     void load_state();
-    void keep_state(formats::format::FileKind kind, const std::string& path, std::uint64_t serial);
+    void keep_state(formats::format::FileKind kind, const formats::Container& file);
 
     const std::string m_dir;
     const std::string m_state_dir;

@@ -1,5 +1,8 @@
 // The reader is a verifier: every corruption, truncation, foreign signature or unknown version
 // is rejected with the error that names it (leveldb's corruption_test.cc in spirit).
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -393,4 +396,55 @@ TEST_CASE("PaceRunsBetweenBoundedPiecesOfEveryLongPass", "[reader]") {
     const Status paced = formats::Snapshot::open(path, {key.trusted()}, options).status();
     CHECK(paced.message() == formats::Snapshot::open(path, {key.trusted()}).status().message());
     CHECK(contains(paced, "section 4 (strings) checksum mismatch"));
+}
+
+TEST_CASE("PrivateCopyIsImmuneToChangesOfTheFile", "[reader]") {
+    // A server reads every file into a sealed private copy: writing the file in place or
+    // truncating it afterwards changes no answer and faults no lookup (a shared mapping of the
+    // file would answer the new bytes, or raise SIGBUS past the new end).
+    auto key = test::test_key();
+    test::TempDir dir;
+    const std::string path = dir.path + "/links-3.slsnap";
+    const std::string original = make_snapshot(key, 5000);
+    test::write_file(path, original);
+    formats::OpenOptions options;
+    options.private_copy = true;
+    for (const bool lazy : {false, true}) {
+        test::write_file(path, original);
+        options.lazy_content = lazy;
+        auto snap = formats::Snapshot::open(path, {key.trusted()}, options);
+        REQUIRE(snap);
+        const formats::Snapshot& s = **snap;
+        const auto before = s.lookup(domain_of(s, 7), code_of(7));
+        REQUIRE(before);
+        const std::string destination(before->destination);
+
+        std::string changed = original;
+        const std::size_t at = changed.find(destination);
+        REQUIRE(at != std::string::npos);
+        changed[at + 8] = 'X';  // same length, in place
+        {
+            std::FILE* f = std::fopen(path.c_str(), "r+b");
+            REQUIRE(f != nullptr);
+            REQUIRE(std::fwrite(changed.data(), 1, changed.size(), f) == changed.size());
+            std::fclose(f);
+        }
+        const auto after = s.lookup(domain_of(s, 7), code_of(7));
+        REQUIRE(after);
+        CHECK(after->destination == destination);
+
+        REQUIRE(::truncate(path.c_str(), 0) == 0);
+        for (int i = 0; i < 5000; i += 7) {
+            REQUIRE(s.lookup(domain_of(s, i), code_of(i)));
+        }
+        CHECK(s.finish_verification().is_ok());
+        CHECK(s.fully_verified());
+    }
+    // A file shorter than its header when copied is refused like any truncated file.
+    REQUIRE(::truncate(path.c_str(), 100) == 0);
+    const Status short_copy = formats::Snapshot::open(path, {key.trusted()}, options).status();
+    CHECK(short_copy.code() == Status::Code::corruption);
+    CHECK(contains(short_copy, "truncated"));
+    CHECK(formats::Snapshot::open(dir.path + "/absent", {key.trusted()}, options).status().code() ==
+          Status::Code::not_found);
 }
