@@ -24,6 +24,8 @@ constexpr std::size_t k_paced_piece = std::size_t{1} << 20;
 // Bounds the header's link count before anything is multiplied by it: 2^40 links would be a
 // file of tens of terabytes.
 constexpr std::uint64_t k_max_links = std::uint64_t{1} << 40;
+// The smallest link record: two one-byte varints, a one-byte code and a one-byte destination.
+constexpr std::uint64_t k_min_record_size = 4;
 
 // Reserved bytes [from, to) of a section header must be zero.
 Status check_reserved(const std::uint8_t* p, std::size_t from, std::size_t to, const std::string& where) {
@@ -328,6 +330,13 @@ Status Snapshot::check_payload(bool lazy) {
     const SectionInfo& strings = *file.section(fmt::SectionType::strings);
     if (Status s = load_domains(file, domains, m_domain_count, m_domains, m_default_domain); !s) {
         return s;
+    }
+    // Every count is bounded by the bytes of the section that holds its records before anything
+    // is sized or walked from it.
+    if (m_link_count > strings.length / k_min_record_size) {
+        return Status::corruption(name + ": " + section_label(strings.type) + ": " +
+                                  std::to_string(m_link_count) + " links cannot fit in " +
+                                  std::to_string(strings.length) + " bytes");
     }
     if (Status s = load_index(file, index, m_link_count, m_mphf, m_pilots); !s) {
         return s;

@@ -448,3 +448,43 @@ TEST_CASE("PrivateCopyIsImmuneToChangesOfTheFile", "[reader]") {
     CHECK(formats::Snapshot::open(dir.path + "/absent", {key.trusted()}, options).status().code() ==
           Status::Code::not_found);
 }
+
+TEST_CASE("EveryCountIsBoundedByItsSection", "[reader]") {
+    // Files a trusted key signed that still lie about their counts: each count must be checked
+    // against the length of the section holding its records, without overflow, before use.
+    auto key = test::test_key();
+    const std::string good = make_snapshot(key);
+    const formats::SectionInfo index = section_named(good, "index");
+    const auto with = [&](std::size_t offset, auto value) {
+        std::string bytes = good;
+        formats::bytes::store(reinterpret_cast<std::uint8_t*>(bytes.data()) + offset, value);
+        return open_bytes(test::reseal(bytes, key), key);
+    };
+    struct Case {
+        const char* what;
+        Status status;
+        const char* message;
+    };
+    const std::uint64_t huge = ~std::uint64_t{0};
+    const Case cases[] = {
+        {"link count past the strings section", with(fmt::k_off_link_count, std::uint64_t{1} << 39),
+         "links cannot fit in"},
+        {"link count that overflows any product", with(fmt::k_off_link_count, huge), "links cannot fit in"},
+        {"domain count past the domains section", with(fmt::k_off_domain_count, std::uint32_t{100000}),
+         "domain records do not fit"},
+        {"slot count far above the keys", with(index.offset + 8, std::uint64_t{1} << 40),
+         "inconsistent perfect-hash parameters"},
+        {"slot count that overflows", with(index.offset + 8, huge), "inconsistent perfect-hash parameters"},
+        {"slot count below the keys", with(index.offset + 8, std::uint64_t{10}),
+         "inconsistent perfect-hash parameters"},
+        {"bucket count that overflows", with(index.offset + 16, huge), "inconsistent perfect-hash parameters"},
+        {"key count other than the link count", with(index.offset, std::uint64_t{299}),
+         "differs from the header's link count"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.what << ": " << c.status.to_string());
+        CHECK(c.status.code() == Status::Code::corruption);
+        CHECK(contains(c.status, c.message));
+    }
+    CHECK(open_bytes(test::reseal(good, key), key).is_ok());  // reseal alone changes nothing
+}
