@@ -110,6 +110,16 @@ formats::OpenOptions served_file_options() {
     return options;
 }
 
+// A file that could not be read (descriptors or memory exhausted, a file changing while it was
+// copied) is judged again at the next scan even if it has not changed; one whose bytes were
+// judged is not, until it changes.
+template <class Seen>
+void forget_if_transient(Seen& seen, const std::string& path, const Status& status) {
+    if (status.code() == Status::Code::io_error || status.code() == Status::Code::not_found) {
+        seen.erase(path);
+    }
+}
+
 // The base serial a patch file's name carries (0 for other names).
 std::uint64_t base_of_name(const std::string& path) {
     const std::size_t slash = path.rfind('/');
@@ -514,6 +524,7 @@ std::shared_ptr<const File> SnapshotManager::pick_newest(
         if (!opened) {
             refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(), refusals,
                    event);
+            forget_if_transient(seen, c.path, opened.status());
             continue;
         }
         std::shared_ptr<const File> file = std::move(opened).value();
@@ -605,6 +616,7 @@ bool SnapshotManager::scan() {
         if (!opened) {
             refuse(c.path, refusal_reason(opened.status()), opened.status().to_string(),
                    m_snapshot_refusals, "snapshot_refused");
+            forget_if_transient(m_seen, c.path, opened.status());
             continue;
         }
         std::shared_ptr<const formats::Snapshot> snapshot = std::move(opened).value();
