@@ -18,12 +18,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
+#include "formats/clock.h"
 #include "store/store.h"
 #include "compiler/publish.h"
 #include "compiler/snapshot_builder.h"
@@ -374,6 +374,7 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     const std::uint64_t serial =
         issue_serial(db, opt.out_dir, base != 0 ? "patch" : "snapshot", opt.serial);
     const std::string path = opt.out_dir + "/" + formats::published_file_name(kind, serial, base);
+    SerialReservation reservation(db, serial, path);
     progress.phase("writing, signing and checking");
     compiler::SnapshotMeta meta;
     meta.serial = serial;
@@ -385,6 +386,7 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
 
     record_published(db, serial, path, written, now, compiled.link_count(), compiled.domain_count(),
                      mark);
+    reservation.published();
     std::vector<std::string> removed;
     if (base == 0) {
         removed = unwrap(compiler::prune_published(opt.out_dir, formats::format::FileKind::snapshot,

@@ -24,9 +24,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
+#include "formats/clock.h"
 #include "store/csv.h"
 #include "cli/errors.h"
 #include "store/timefmt.h"

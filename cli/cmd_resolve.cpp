@@ -8,12 +8,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/snapshot_cli.h"
 #include "compiler/publish.h"
+#include "formats/clock.h"
 #include "formats/file_names.h"
 #include "formats/snapshot.h"
 #include "serve/patched.h"

@@ -10,7 +10,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "formats/clock.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
@@ -18,6 +17,7 @@
 #include "cli/snapshot_cli.h"
 #include "compiler/publish.h"
 #include "compiler/republish.h"
+#include "formats/clock.h"
 #include "formats/file_names.h"
 
 namespace shortlink::cli {
@@ -68,6 +68,7 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
     const std::uint64_t serial = issue_serial(db, opt.out_dir, "rollback", std::nullopt);
     const std::string path =
         opt.out_dir + "/" + formats::published_file_name(formats::format::FileKind::snapshot, serial);
+    SerialReservation reservation(db, serial, path);
     formats::ContainerMeta meta;
     meta.serial = serial;
     meta.created_at = now;
@@ -80,6 +81,7 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
     record_published(db, serial, path, written, now, source->link_count(), source->domain_count(),
                      content ? content->audit_mark : -1);
     check(db.record_rollback(opt.to, serial, path));
+    reservation.published();
     const std::vector<std::string> removed =
         unwrap(compiler::prune_published(opt.out_dir, formats::format::FileKind::snapshot, opt.keep));
 

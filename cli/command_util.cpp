@@ -1,5 +1,4 @@
 // Helpers shared by the store commands. See command_util.h.
-#include "formats/clock.h"
 #include "cli/command_util.h"
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "formats/clock.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
 

@@ -1,4 +1,3 @@
-#include "formats/clock.h"
 #include "cli/publish_cli.h"
 
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
 #include "cli/errors.h"
 #include "compiler/deny_publish.h"
 #include "compiler/publish.h"
+#include "formats/clock.h"
 #include "formats/file_names.h"
 
 namespace shortlink::cli {
@@ -75,6 +75,15 @@ std::uint64_t issue_serial(store::Store& db, const std::string& out_dir, std::st
     return unwrap(db.reserve_serial(kind, compiler::next_serial(out_dir, issued, clock::unix_millis())));
 }
 
+SerialReservation::~SerialReservation() {
+    struct stat st {};
+    if (m_published || ::stat(m_path.c_str(), &st) == 0) {
+        return;
+    }
+    // Best effort: a reservation left behind only skips a serial.
+    (void)m_db.release_serial(m_serial);
+}
+
 void record_published(store::Store& db, std::uint64_t serial, const std::string& path,
                       const formats::WrittenFile& written, std::int64_t created_at,
                       std::uint64_t link_count, std::uint32_t domain_count, std::int64_t audit_mark) {
@@ -101,9 +110,11 @@ PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& ke
     out.entries = deny_entries(db);
     out.serial = issue_serial(db, out_dir, "overlay", std::nullopt);
     out.path = out_dir + "/" + formats::published_file_name(formats::format::FileKind::deny, out.serial);
+    SerialReservation reservation(db, out.serial, out.path);
     const std::int64_t now = clock::unix_seconds();
     out.written = unwrap(compiler::write_deny_overlay(out.path, out.entries, {out.serial, now}, key));
     record_published(db, out.serial, out.path, out.written, now);
+    reservation.published();
     out.removed = unwrap(compiler::prune_published(out_dir, formats::format::FileKind::deny, keep));
     return out;
 }

@@ -31,6 +31,26 @@ void prepare_out_dir(const std::string& dir);
 std::uint64_t issue_serial(store::Store& db, const std::string& out_dir, std::string_view kind,
                            std::optional<std::uint64_t> requested);
 
+// The serial issue_serial() reserved for a file about to be written to `path`. Unless
+// published() is called once the file is recorded, the reservation is released when this goes
+// out of scope (an error thrown while writing: a full disk, a read-only directory), so a failed
+// run leaves the database as it was; never while a file sits under `path`.
+class SerialReservation {
+public:
+    SerialReservation(store::Store& db, std::uint64_t serial, std::string path)
+        : m_db(db), m_serial(serial), m_path(std::move(path)) {}
+    ~SerialReservation();
+    SerialReservation(const SerialReservation&) = delete;
+    SerialReservation& operator=(const SerialReservation&) = delete;
+    void published() { m_published = true; }
+
+private:
+    store::Store& m_db;
+    std::uint64_t m_serial;
+    std::string m_path;
+    bool m_published = false;
+};
+
 // Records a file just published into `path` (as reserved by issue_serial()) in the database:
 // its digest, size, key, counts and, for a full snapshot, the audit mark of what it holds.
 void record_published(store::Store& db, std::uint64_t serial, const std::string& path,

@@ -2,7 +2,6 @@
 // boost::optional inside Beast's basic_parser<true>::put, instantiated in this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "formats/clock.h"
 #include "serve/connection.h"
 
 #include <cstring>
@@ -10,6 +9,7 @@
 
 #include <boost/asio/write.hpp>
 
+#include "formats/clock.h"
 #include "serve/answer.h"
 #include "serve/response_writer.h"
 #include "serve/worker.h"

@@ -1,10 +1,11 @@
-#include "formats/clock.h"
 #include "serve/log.h"
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <unistd.h>
+
+#include "formats/clock.h"
 
 namespace shortlink::serve {
 

@@ -1,10 +1,11 @@
-#include "formats/clock.h"
 #include "serve/response_writer.h"
 
 #include <array>
 #include <charconv>
 #include <cstring>
 #include <time.h>
+
+#include "formats/clock.h"
 
 namespace shortlink::serve {
 

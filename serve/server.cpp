@@ -1,4 +1,3 @@
-#include "formats/clock.h"
 #include "serve/server.h"
 
 #include <atomic>
@@ -24,6 +23,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "formats/clock.h"
 #include "formats/file_names.h"
 #include "serve/admin.h"
 #include "serve/log.h"

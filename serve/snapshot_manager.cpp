@@ -1,4 +1,3 @@
-#include "formats/clock.h"
 #include "serve/snapshot_manager.h"
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "formats/clock.h"
 #include "formats/file_names.h"
 #include "serve/log.h"
 

@@ -1,4 +1,3 @@
-#include "formats/clock.h"
 #include "serve/worker.h"
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
+#include "formats/clock.h"
 #include "serve/connection.h"
 #include "serve/log.h"
 

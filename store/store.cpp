@@ -1,7 +1,6 @@
 // The link store: connection set-up, the compiler's view, snapshots, link state names and
 // reading the audit trail. Links, their audit rows and bulk import are in store_links.cpp,
 // domains in store_domains.cpp, blocks in store_blocks.cpp, the schema in store_schema.cpp.
-#include "formats/clock.h"
 #include "store/store.h"
 
 #include <rapidjson/stringbuffer.h>
@@ -18,6 +17,7 @@
 #include <limits>
 #include <utility>
 
+#include "formats/clock.h"
 #include "store/store_internal.h"
 
 namespace shortlink::store {
@@ -522,6 +522,20 @@ Status Store::complete_snapshot(const SnapshotRecord& r) {
     }
     if (sqlite3_changes(m_impl->db.get()) == 0) {
         return Status::not_found("snapshot serial " + std::to_string(r.serial) + " was never reserved");
+    }
+    return Status::ok();
+}
+
+Status Store::release_serial(std::uint64_t serial) {
+    auto stmt = m_impl->prepare("DELETE FROM snapshots WHERE serial = ?1 AND state = 'pending'");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    s->bind(1, static_cast<std::int64_t>(serial));
+    const int rc = s->step();
+    if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(m_impl->db.get(), rc, "cannot release serial " + std::to_string(serial));
     }
     return Status::ok();
 }

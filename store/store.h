@@ -211,6 +211,9 @@ public:
     Result<std::uint64_t> reserve_serial(std::string_view kind, std::uint64_t at_least);
     Result<std::uint64_t> highest_serial();  // of any kind and state; 0 when none
     Status complete_snapshot(const SnapshotRecord& record);
+    // Forgets a reservation whose file was never written (a compile that failed cleanly), so a
+    // failed run leaves the database as it was. Completed serials are never released.
+    Status release_serial(std::uint64_t serial);
     Result<std::vector<SnapshotRecord>> list_snapshots();  // completed ones, by serial
     Result<SnapshotRecord> find_snapshot(std::uint64_t serial);  // a completed one; not_found
     // Appends the audit row of a rollback: the content of serial `content_of` published again
