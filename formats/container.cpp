@@ -95,7 +95,56 @@ std::string base_name(const std::string& path) {
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Linux 6.3+: the memory file can never be made executable (required where vm.memfd_noexec=2).
+#ifdef MFD_NOEXEC_SEAL
+constexpr unsigned k_noexec_seal = MFD_NOEXEC_SEAL;
+#else
+constexpr unsigned k_noexec_seal = 0;
+#endif
+
 }  // namespace
+
+// Where memory files are not allowed: the same private copy in anonymous memory, made read-only.
+// Not sealed, but no other process can reach it. Takes ownership of `in`.
+Result<std::unique_ptr<Container>> Container::copy_to_anonymous_memory(int in, const std::string& path,
+                                                                       std::uint64_t size) {
+    void* p = size == 0 ? nullptr
+                        : ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        const int err = errno;
+        ::close(in);
+        return Status::io_error(path + ": cannot allocate a memory copy: " + std::strerror(err));
+    }
+    std::uint64_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::pread(in, static_cast<std::uint8_t*>(p) + done,
+                                  static_cast<std::size_t>(std::min<std::uint64_t>(size - done, 1u << 30)),
+                                  static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            const int err = errno;
+            ::close(in);
+            ::munmap(p, size);
+            return Status::io_error(path + (n == 0 ? ": changed while it was copied"
+                                                   : ": cannot copy: " + std::string(std::strerror(err))));
+        }
+        done += static_cast<std::uint64_t>(n);
+    }
+    ::close(in);
+    std::unique_ptr<Container> c(new Container());
+    c->m_path = path;
+    c->m_size = size;
+    if (size > 0) {
+        ::mprotect(p, size, PROT_READ);
+        c->m_base = static_cast<const std::uint8_t*>(p);
+        c->m_mapped = true;
+    } else {
+        c->m_base = reinterpret_cast<const std::uint8_t*>("");
+    }
+    return c;
+}
 
 Result<std::unique_ptr<Container>> Container::copy_file(const std::string& path) {
     const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -111,7 +160,13 @@ Result<std::unique_ptr<Container>> Container::copy_file(const std::string& path)
         return Status::io_error(path + ": not a regular file");
     }
     const auto size = static_cast<std::uint64_t>(st.st_size);
-    const int out = ::memfd_create(base_name(path).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int out = ::memfd_create(base_name(path).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING | k_noexec_seal);
+    if (out < 0 && errno == EINVAL && k_noexec_seal != 0) {
+        out = ::memfd_create(base_name(path).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);  // before Linux 6.3
+    }
+    if (out < 0 && (errno == ENOSYS || errno == EPERM || errno == EACCES)) {
+        return copy_to_anonymous_memory(in, path, size);  // memfd_create filtered (seccomp)
+    }
     if (out < 0) {
         const int err = errno;
         ::close(in);

@@ -150,6 +150,9 @@ public:
     Status check_checksum(const SectionInfo& s) const;
 
 private:
+    // copy_file() where memory files are not allowed; takes ownership of `fd`.
+    static Result<std::unique_ptr<Container>> copy_to_anonymous_memory(int fd, const std::string& path,
+                                                                       std::uint64_t size);
     static constexpr std::uint8_t k_verified = 0;
     static constexpr std::uint8_t k_verifying = 1;
     static constexpr std::uint8_t k_failed = 2;

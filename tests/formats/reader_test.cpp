@@ -1,8 +1,17 @@
 // The reader is a verifier: every corruption, truncation, foreign signature or unknown version
 // is rejected with the error that names it (leveldb's corruption_test.cc in spirit).
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <iterator>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -487,4 +496,48 @@ TEST_CASE("EveryCountIsBoundedByItsSection", "[reader]") {
         CHECK(contains(c.status, c.message));
     }
     CHECK(open_bytes(test::reseal(good, key), key).is_ok());  // reseal alone changes nothing
+}
+
+TEST_CASE("PrivateCopyWithoutMemoryFiles", "[reader]") {
+    // Where a seccomp filter refuses memfd_create (as some service managers' sandboxes do), the
+    // private copy is made in anonymous memory instead, with the same guarantees for the reader.
+    auto key = test::test_key();
+    test::TempDir dir;
+    const std::string path = dir.path + "/links-3.slsnap";
+    test::write_file(path, make_snapshot(key, 2000));
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_create, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+            ::_exit(2);
+        }
+        if (::memfd_create("probe", 0) >= 0 || errno != EPERM) {
+            ::_exit(3);
+        }
+        formats::OpenOptions options;
+        options.private_copy = true;
+        auto snap = formats::Snapshot::open(path, {key.trusted()}, options);
+        if (!snap) {
+            ::_exit(4);
+        }
+        ::truncate(path.c_str(), 0);
+        for (int i = 0; i < 2000; ++i) {
+            if (!(*snap)->lookup(domain_of(**snap, i), code_of(i))) {
+                ::_exit(5);
+            }
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }
