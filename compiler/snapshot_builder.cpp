@@ -274,7 +274,7 @@ Status SnapshotBuilder::add_link(const LinkInput& link) {
         return Status::invalid_argument("link " + std::string(link.code) +
                                         ": redirect type must be 301, 302, 307 or 308");
     }
-    if (static_cast<unsigned>(link.status) > 2) {
+    if (!formats::link_state_from_number(static_cast<std::uint8_t>(link.status))) {
         return Status::invalid_argument("link " + std::string(link.code) + ": invalid status");
     }
     const bool forward = link.forward_query < 0 ? domain.forward_query : link.forward_query != 0;

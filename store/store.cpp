@@ -620,28 +620,6 @@ Result<std::vector<SnapshotRecord>> Store::list_snapshots() {
     return out;
 }
 
-std::string_view link_state_name(LinkState state) {
-    switch (state) {
-    case LinkState::active: return "active";
-    case LinkState::disabled: return "disabled";
-    case LinkState::deleted: return "deleted";
-    }
-    return "unknown";
-}
-
-std::optional<LinkState> parse_link_state(std::string_view name) {
-    if (name == "active") {
-        return LinkState::active;
-    }
-    if (name == "disabled") {
-        return LinkState::disabled;
-    }
-    if (name == "deleted") {
-        return LinkState::deleted;
-    }
-    return std::nullopt;
-}
-
 Status Store::history(std::string_view host, std::string_view code, std::int64_t limit,
                       const std::function<bool(const AuditRecord&)>& on_record) {
     std::int64_t link_id = 0;

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/link_state.h"
 #include "formats/status.h"
 
 namespace shortlink::store {
@@ -45,10 +46,11 @@ struct DomainRecord {            // one row of the domains table
     std::uint32_t negative_max_age_s = k_default_negative_max_age_s;
 };
 
-enum class LinkState : std::uint8_t { active = 0, disabled = 1, deleted = 2 };
-
-std::string_view link_state_name(LinkState state);            // "active", "disabled", "deleted"
-std::optional<LinkState> parse_link_state(std::string_view name);
+// A link's state: the one enum of every library (formats/link_state.h), so the compiler copies
+// a stored state into a snapshot without a mapping of its own.
+using formats::LinkState;
+using formats::link_state_name;   // "active", "disabled", "deleted"
+using formats::parse_link_state;
 
 struct CompileLinkRow {          // views valid only during the callback
     std::int64_t domain_id = 0;

@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <type_traits>
 
+#include "formats/snapshot.h"
 #include "store/store.h"
 #include "store/validate.h"
 #include "store/store_internal.h"  // link_audit_json: the shape an import row must match
@@ -981,6 +983,18 @@ TEST_CASE("BlockKindNamesRoundTrip", "[store][blocks]") {
     }
     CHECK_FALSE(parse_block_kind("Link").has_value());
     CHECK_FALSE(parse_block_kind("").has_value());
+}
+
+TEST_CASE("LinkStateIsTheSnapshotsLinkState", "[store]") {
+    // One enum: a stored state goes into a snapshot record and comes back out with no mapping.
+    STATIC_REQUIRE(std::is_same_v<LinkState, formats::LinkState>);
+    STATIC_REQUIRE(std::is_same_v<decltype(formats::LinkView::status), LinkState>);
+    for (LinkState state : {LinkState::active, LinkState::disabled, LinkState::deleted}) {
+        CHECK(parse_link_state(link_state_name(state)) == state);
+        CHECK(formats::link_state_from_number(static_cast<std::uint8_t>(state)) == state);
+    }
+    CHECK_FALSE(formats::link_state_from_number(3).has_value());  // the fourth value of two meta bits
+    CHECK_FALSE(parse_link_state("Active").has_value());
 }
 
 TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
