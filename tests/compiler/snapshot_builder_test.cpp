@@ -217,6 +217,22 @@ TEST_CASE("HostileInputsRefused", "[builder]") {
     CHECK_FALSE(builder.add_link({.domain = *d, .code = "a", .destination = "https://x/", .redirect_type = 200}));
 }
 
+TEST_CASE("RootUrlWithControlCharactersRefused", "[builder]") {
+    for (const std::string& bad : {std::string("https://x/\r\nSet-Cookie: a=b"), std::string("https://x/\n"),
+                                  std::string("https://x/\ta"), std::string("https://x/\x7f"),
+                                  std::string("https://x/\0a", 12)}) {
+        INFO(bad);
+        SnapshotBuilder builder;
+        auto d = builder.add_domain({.host = "go.example", .root_url = bad});
+        REQUIRE_FALSE(d);
+        CHECK(d.status().code() == Status::Code::invalid_argument);
+        CHECK_THAT(d.status().message(), Catch::StartsWith("domain go.example: root URL contains control character 0x"));
+        CHECK_THAT(d.status().message(), Catch::EndsWith(" at byte 10"));
+    }
+    SnapshotBuilder builder;
+    CHECK(builder.add_domain({.host = "go.example", .root_url = "https://x/home?a=b"}));
+}
+
 TEST_CASE("DeterministicApartFromSerialAndTime", "[builder]") {
     test::TempDir dir;
     auto key = test::test_key();
