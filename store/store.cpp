@@ -17,6 +17,7 @@
 #include <limits>
 #include <utility>
 
+#include "formats/bytes.h"
 #include "formats/clock.h"
 #include "store/store_internal.h"
 
@@ -138,6 +139,7 @@ Status Store::Impl::begin_write() {
     if (in_bulk) {
         return Status::ok();
     }
+    chain_known = false;  // another writer may have appended since this connection last wrote
     // IMMEDIATE takes the write lock up front: a deferred transaction that reads then writes can
     // fail with SQLITE_BUSY at once when another process writes, bypassing the busy timeout.
     return exec("BEGIN IMMEDIATE");
@@ -152,6 +154,7 @@ Status Store::Impl::commit_write() {
 
 void Store::Impl::rollback_write() {
     if (!in_bulk && sqlite3_get_autocommit(db.get()) == 0) {
+        chain_known = false;
         exec_best_effort("ROLLBACK");  // the caller reports the error that made it roll back
     }
 }
@@ -197,34 +200,84 @@ Status Store::Impl::audit(std::string_view action, std::string_view host, std::s
     return write_audit(clock::unix_seconds(), action, host, code, link_id, before_json, after_json, last_link_id);
 }
 
+Status Store::Impl::load_chain_head() {
+    if (chain_known) {
+        return Status::ok();
+    }
+    if (sqlite3_get_autocommit(db.get()) != 0) {
+        // Read and append in one transaction, or another writer could append in between.
+        return Status::invalid_argument("an audit row is written only inside a write transaction");
+    }
+    auto stmt = prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    const int rc = s->step();
+    chain_id = 0;
+    chain_hash = {};
+    if (rc == SQLITE_ROW) {
+        chain_id = s->i64(0);
+        // A missing or malformed hash (a row written without shortlink) is chained onto as zeros;
+        // `history --verify` names that row.
+        const detail::AuditValue h = detail::audit_value(s->raw(), 1);
+        if (h.type == SQLITE_BLOB && h.bytes.size() == chain_hash.size()) {
+            std::memcpy(chain_hash.data(), h.bytes.data(), chain_hash.size());
+        }
+    } else if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(db.get(), rc, "cannot read the audit log");
+    }
+    chain_known = true;
+    return Status::ok();
+}
+
+void Store::Impl::chain_next(detail::AuditValue (&values)[detail::k_audit_chain_column_count],
+                             detail::AuditHash& hash) {
+    chain_id += 1;
+    values[0] = detail::AuditValue::of(chain_id);
+    hash = chain_hasher.row_hash(chain_hash, values);
+    chain_hash = hash;
+}
+
 Status Store::Impl::write_audit(std::int64_t at, std::string_view action, std::string_view host,
                                 std::string_view code, std::int64_t link_id, std::string_view before_json,
                                 std::string_view after_json, std::int64_t last_link_id) {
+    if (Status st = load_chain_head(); !st) {
+        return st;
+    }
     if (audit_stmt == nullptr) {
-        auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        auto stmt = prepare("INSERT INTO audit_log (id, at, actor, action, host, code, link_id, before, after, "
+                            "last_link_id, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
         if (!stmt) {
             return stmt.status();
         }
         audit_stmt = *stmt;
     }
+    using detail::AuditValue;
+    AuditValue values[] = {AuditValue::null(),
+                           AuditValue::of(at),
+                           AuditValue::of(actor),
+                           AuditValue::of(action),
+                           AuditValue::of(host),
+                           AuditValue::of(code),
+                           AuditValue::id_or_null(link_id),
+                           AuditValue::text_or_null(before_json),
+                           AuditValue::text_or_null(after_json),
+                           AuditValue::id_or_null(last_link_id)};
+    detail::AuditHash hash;
+    chain_next(values, hash);
     // Every text is bound without a copy: the statement is stepped and reset before returning.
     StmtUse s(*audit_stmt);
-    s->bind(1, at).bind_static(2, actor).bind_static(3, action).bind_static(4, host).bind_static(5, code);
-    if (link_id > 0) {
-        s->bind(6, link_id);
+    for (int col = 0; col < detail::k_audit_chain_column_count; ++col) {
+        s->bind_static(col + 1, values[col]);
     }
-    if (!before_json.empty()) {
-        s->bind_static(7, before_json);
-    }
-    if (!after_json.empty()) {
-        s->bind_static(8, after_json);
-    }
-    if (last_link_id > 0) {
-        s->bind(9, last_link_id);
-    }
+    s->bind_static(detail::k_audit_chain_column_count + 1, hash);
     int rc = s->step();
-    return rc == SQLITE_DONE ? Status::ok() : detail::sqlite_error(db.get(), rc, "cannot write the audit log");
+    if (rc != SQLITE_DONE) {
+        chain_known = false;
+        return detail::sqlite_error(db.get(), rc, "cannot write the audit log");
+    }
+    return Status::ok();
 }
 
 // ---- Store --------------------------------------------------------------------------------------
@@ -277,8 +330,15 @@ Result<Store> Store::create(const std::string& path, const std::string& actor) {
     }
     Store store(std::move(impl).value());
     store.set_actor(actor);
-    Status st = store.m_impl->audit("init", k_default_host, "", 0, "", "");
+    Status st = store.m_impl->begin_write();
+    if (st) {
+        st = store.m_impl->audit("init", k_default_host, "", 0, "", "");
+    }
+    if (st) {
+        st = store.m_impl->commit_write();
+    }
     if (!st) {
+        store.m_impl->rollback_write();
         return st;
     }
     return store;
@@ -663,6 +723,92 @@ Status Store::history(std::string_view host, std::string_view code, std::int64_t
         return detail::sqlite_error(m_impl->db.get(), rc, "cannot read the audit log");
     }
     return Status::ok();
+}
+
+Result<AuditChainHead> Store::verify_audit_log() {
+    Status st = m_impl->exec("BEGIN");  // one read snapshot: a writer appending meanwhile is not seen
+    if (!st) {
+        return st;
+    }
+    auto finish = [&](Result<AuditChainHead> result) -> Result<AuditChainHead> {
+        Status ended = m_impl->exec("COMMIT");  // ends the read snapshot
+        if (result.is_ok() && !ended) {
+            return ended;
+        }
+        return result;
+    };
+    auto stmt = m_impl->prepare(std::string("SELECT ") + detail::k_audit_chain_columns +
+                                ", hash FROM audit_log ORDER BY id");
+    if (!stmt) {
+        return finish(stmt.status());
+    }
+    AuditChainHead head;
+    detail::AuditChainHasher hasher;
+    detail::AuditHash previous{};
+    {
+        StmtUse s(**stmt);
+        const auto row = [](std::int64_t id) { return "audit row " + std::to_string(id) + ": "; };
+        int rc;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            detail::AuditValue values[detail::k_audit_chain_column_count];
+            for (int col = 0; col < detail::k_audit_chain_column_count; ++col) {
+                values[col] = detail::audit_value(s->raw(), col);
+            }
+            const std::int64_t id = values[0].integer;
+            const std::int64_t expected = head.last_id + 1;
+            if (id != expected) {
+                const std::string missing = id == expected + 1
+                                                ? "row " + std::to_string(expected) + " is missing"
+                                                : "rows " + std::to_string(expected) + " to " +
+                                                      std::to_string(id - 1) + " are missing";
+                return finish(Status::corruption(row(id) + (head.last_id == 0 ? "the log starts here: "
+                                                                                  : "follows row " +
+                                                                                        std::to_string(head.last_id) + ": ") +
+                                                 missing + " (removed?)"));
+            }
+            const detail::AuditValue stored = detail::audit_value(s->raw(), detail::k_audit_chain_column_count);
+            if (stored.type != SQLITE_BLOB || stored.bytes.size() != previous.size()) {
+                return finish(Status::corruption(row(id) + "has no chain hash (written without shortlink?)"));
+            }
+            const detail::AuditHash computed = hasher.row_hash(previous, values);
+            if (std::memcmp(computed.data(), stored.bytes.data(), computed.size()) != 0) {
+                return finish(Status::corruption(
+                    row(id) + "its hash does not match its contents chained to " +
+                    (head.last_id == 0 ? std::string("the start of the log") : "row " + std::to_string(head.last_id)) +
+                    " (the row was changed, or the one before it was replaced)"));
+            }
+            previous = computed;
+            head.last_id = id;
+            head.rows += 1;
+        }
+        if (rc != SQLITE_DONE) {
+            return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read the audit log"));
+        }
+    }
+    // Rows removed from the end leave the chain intact; a snapshot compiled from rows past the
+    // last one shows it. (Anything else needs an anchor kept outside the database: the head.)
+    auto marks = m_impl->prepare("SELECT serial, audit_mark FROM snapshots WHERE state = 'complete' "
+                                 "ORDER BY audit_mark DESC LIMIT 1");
+    if (!marks) {
+        return finish(marks.status());
+    }
+    {
+        StmtUse s(**marks);
+        const int rc = s->step();
+        if (rc == SQLITE_ROW && s->i64(1) > head.last_id) {
+            return finish(Status::corruption(
+                "audit row " + std::to_string(head.last_id + 1) + ": missing: the log ends at row " +
+                std::to_string(head.last_id) + " but serial " + std::to_string(s->i64(0)) +
+                " was compiled from rows up to " + std::to_string(s->i64(1)) + " (rows removed from the end?)"));
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read the published files"));
+        }
+    }
+    if (head.last_id > 0) {
+        head.hash_hex = formats::bytes::hex_encode(previous.data(), previous.size());
+    }
+    return finish(head);
 }
 
 }  // namespace shortlink::store

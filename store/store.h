@@ -2,9 +2,11 @@
 // log and the record of compiled snapshots (DESIGN.md, "The source of truth").
 //
 // The schema lives in store/store_schema.cpp as forward-only migrations numbered by
-// `PRAGMA user_version`. The database runs in WAL mode with foreign keys on and a busy timeout, so
-// two processes may write at once (the second waits). The audit log is append-only: triggers in
-// the schema refuse UPDATE and DELETE on it, whoever the writer is.
+// `PRAGMA user_version`; `PRAGMA application_id` says the file is shortlink's. The database runs
+// in WAL mode with foreign keys on and a busy timeout, so two processes may write at once (the
+// second waits). The audit log is append-only: triggers in the schema refuse UPDATE, DELETE and
+// an INSERT over an existing row, whoever the writer is; and it is tamper-evident: each row
+// carries a SHA-256 chained to the previous row's, written in the transaction of its change.
 //
 // Inputs are validated by the caller (store/validate.h) before they reach the store; the store
 // enforces uniqueness (a link is unique on (domain, code); a case-insensitive domain also refuses
@@ -149,6 +151,13 @@ struct AuditRecord {
     std::string after_json;
 };
 
+// The end of an audit log whose hash chain verified (Store::verify_audit_log).
+struct AuditChainHead {
+    std::int64_t rows = 0;       // rows in the log
+    std::int64_t last_id = 0;    // the last row's id; 0: an empty log
+    std::string hash_hex;        // the last row's chain hash, 64 hex digits; "" for an empty log
+};
+
 enum class OnConflict { fail, skip, update };
 
 enum class PutOutcome { inserted, updated, skipped };
@@ -282,6 +291,12 @@ public:
     // Newest first; `code` empty: every entry. The callback returns false to stop.
     Status history(std::string_view host, std::string_view code, std::int64_t limit,
                    const std::function<bool(const AuditRecord&)>& on_record);
+
+    // Checks the whole audit log in one read transaction: ids run 1, 2, 3, ..., and each row's
+    // hash is the SHA-256 of its columns chained to the previous row's hash (store/audit_chain.h
+    // and man/shortlink-history.1 give the encoding); no published snapshot counts rows past the
+    // last one. Corruption naming the first row that does not fit, and how, when it fails.
+    Result<AuditChainHead> verify_audit_log();
 
     // The schema version this build writes (PRAGMA user_version after migration).
     static int schema_version();

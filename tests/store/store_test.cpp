@@ -1026,6 +1026,10 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     auto rows = all_history(s, "", "old");
     REQUIRE(rows.size() == 1);
     CHECK(rows[0].actor == "v1");
+    // Migration 3 chained the rows it found; new rows chain on.
+    auto head = s.verify_audit_log();
+    REQUIRE(head.is_ok());
+    CHECK(head->rows == 1);
     auto snaps = s.list_snapshots();
     REQUIRE(snaps->size() == 1);
     CHECK((*snaps)[0].serial == 7);
@@ -1047,6 +1051,87 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     CHECK(kind == "snapshot");  // files compiled before migration 2 were all snapshots
+}
+
+TEST_CASE("AuditLogRefusesReplaceAndUpsert", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path, "test").value());
+        REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+    }
+    const std::string before = dump(t.path);
+    const std::string row = "(id, at, actor, action, host, code) VALUES (1, 0, 'mallory', 'init', '*', '')";
+    for (const std::string& sql :
+         {"REPLACE INTO audit_log " + row, "INSERT OR REPLACE INTO audit_log " + row,
+          "PRAGMA recursive_triggers = ON; INSERT OR REPLACE INTO audit_log " + row,
+          "INSERT INTO audit_log " + row + " ON CONFLICT (id) DO UPDATE SET actor = 'mallory'",
+          "INSERT OR IGNORE INTO audit_log " + row, std::string("UPDATE OR REPLACE audit_log SET id = 1 WHERE id = 2")}) {
+        INFO(sql);
+        std::string message;
+        CHECK(raw_exec(t.path, sql, &message) == SQLITE_CONSTRAINT);
+        CHECK_THAT(message, Catch::Contains("audit_log is append-only"));
+        CHECK(dump(t.path) == before);
+    }
+    Store s = std::move(Store::open(t.path).value());
+    CHECK(s.verify_audit_log().is_ok());
+}
+
+TEST_CASE("AuditChainVerifiesAndNamesTheFirstBadRow", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path, "test").value());
+        for (const char* code : {"a", "b", "c"}) {
+            REQUIRE(s.add_link(make_link(code), no_code).is_ok());
+        }
+        REQUIRE(s.change_state("", "b", StateAction::disable).is_ok());
+        auto head = s.verify_audit_log();
+        REQUIRE(head.is_ok());
+        CHECK(head->rows == 5);
+        CHECK(head->last_id == 5);
+        CHECK(head->hash_hex.size() == 64);
+    }
+    REQUIRE(raw_exec(t.path, "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET code = 'x' WHERE id = 3") ==
+            SQLITE_OK);
+    Store s = std::move(Store::open(t.path).value());
+    auto broken = s.verify_audit_log();
+    REQUIRE_FALSE(broken.is_ok());
+    CHECK(broken.status().code() == Status::Code::corruption);
+    CHECK_THAT(broken.status().message(), Catch::StartsWith("audit row 3: its hash does not match"));
+}
+
+TEST_CASE("AuditChainHasNoForkAcrossConnectionsAndRollbacks", "[store]") {
+    TempDb t;
+    Store a = std::move(Store::create(t.path, "test").value());
+    Store b = std::move(Store::open(t.path).value());
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(a.add_link(make_link("a" + std::to_string(i)), no_code).is_ok());
+        REQUIRE(b.add_link(make_link("b" + std::to_string(i)), no_code).is_ok());
+    }
+    // A rolled-back import forgets the chain head it advanced.
+    REQUIRE(a.begin_bulk().is_ok());
+    for (int i = 0; i < 40; ++i) {
+        REQUIRE(a.put_link(make_link("r" + std::to_string(i)), OnConflict::fail).is_ok());
+    }
+    REQUIRE(a.end_bulk(false).is_ok());
+    REQUIRE(b.add_link(make_link("after-rollback-b"), no_code).is_ok());
+    REQUIRE(a.add_link(make_link("after-rollback-a"), no_code).is_ok());
+    // A committed one, batches and single rows mixed, then the other connection again.
+    REQUIRE(a.begin_bulk().is_ok());
+    std::vector<LinkInput> batch;
+    for (std::size_t i = 0; i < Store::k_link_batch; ++i) {
+        batch.push_back(make_link("bulk" + std::to_string(i)));
+    }
+    std::vector<PutOutcome> outcomes;
+    REQUIRE(a.put_links(batch, OnConflict::fail, outcomes).is_ok());
+    REQUIRE(a.put_link(make_link("single"), OnConflict::fail).is_ok());
+    REQUIRE(a.put_link(make_link("a0"), OnConflict::update).is_ok());
+    REQUIRE(a.end_bulk(true).is_ok());
+    REQUIRE(b.change_state("", "single", StateAction::disable).is_ok());
+    auto head = b.verify_audit_log();
+    INFO((head.is_ok() ? std::string() : head.status().message()));
+    REQUIRE(head.is_ok());
+    CHECK(head->rows == 1 + 10 + 2 + 16 + 1 + 1 + 1);
+    CHECK(head->last_id == head->rows);
 }
 
 TEST_CASE("BlocksTableRefusesWhatTheApiNeverWrites", "[store][blocks]") {
