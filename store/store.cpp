@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <limits>
@@ -49,11 +50,87 @@ namespace {
 // an import of 1M links in another terminal to finish, short enough to notice a stuck process.
 constexpr int k_busy_timeout_ms = 30000;
 
-Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
+Status not_a_database(const std::string& path, std::string_view why) {
+    return Status::invalid_argument("not a shortlink database: " + path + " (" + std::string(why) + ")");
+}
+
+// What the first bytes of every SQLite database file are (its file format, "The Database Header").
+constexpr std::string_view k_sqlite_magic("SQLite format 3\0", 16);
+
+// Refuses what cannot be a database before SQLite opens it: an empty file (SQLite would take it
+// for a new database and write one into it) or one without SQLite's header.
+Status check_file_header(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return Status::io_error("cannot open database " + path + ": " + std::strerror(errno));
+    }
+    char head[16];
+    ssize_t n = ::read(fd, head, sizeof head);
+    const int read_errno = errno;
+    ::close(fd);
+    if (n < 0) {
+        return Status::io_error("cannot read database " + path + ": " + std::strerror(read_errno));
+    }
+    if (n == 0) {
+        return not_a_database(path, "an empty file; `shortlink init` creates a database");
+    }
+    if (std::string_view(head, static_cast<std::size_t>(n)) != k_sqlite_magic) {
+        return not_a_database(path, "not an SQLite database");
+    }
+    return Status::ok();
+}
+
+// Refuses an SQLite database that shortlink did not make, or that a newer shortlink made, by
+// reading its header and catalogue only: nothing is written to a file that is not ours. A database
+// says it is shortlink's by its application_id (migration 3 on) or, made before that, by a schema
+// version 1 or 2 with shortlink's tables.
+Status check_is_shortlink(sqlite3* db, const std::string& path) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT (SELECT application_id FROM pragma_application_id), "
+                                "(SELECT user_version FROM pragma_user_version), "
+                                "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                "name IN ('domains', 'links', 'audit_log', 'snapshots'))",
+                                -1, &raw, nullptr);
+    std::unique_ptr<sqlite3_stmt, detail::StmtFinalizer> stmt(raw);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt.get());
+    }
+    if ((rc & 0xff) == SQLITE_NOTADB) {
+        return not_a_database(path, "not an SQLite database");
+    }
+    if (rc != SQLITE_ROW) {
+        return detail::sqlite_error(db, rc, "cannot read database " + path);
+    }
+    const auto application_id = static_cast<std::int32_t>(sqlite3_column_int64(stmt.get(), 0));
+    const int version = sqlite3_column_int(stmt.get(), 1);
+    const bool has_tables = sqlite3_column_int(stmt.get(), 2) == 4;
+    if (application_id != k_application_id && application_id != 0) {
+        char id[16];
+        std::snprintf(id, sizeof id, "0x%08x", static_cast<unsigned>(application_id));
+        return not_a_database(path, std::string("the SQLite database of another program, application_id ") + id);
+    }
+    if (application_id == 0 && (!has_tables || version < 1)) {
+        return not_a_database(path, "an SQLite database without the shortlink schema");
+    }
+    if (version > current_schema_version()) {
+        return Status::invalid_argument("cannot use database " + path + ": " + newer_schema(version).message());
+    }
+    return Status::ok();
+}
+
+// Opens `path` (an existing shortlink database, or with `fresh` the empty file init just made) and
+// brings its schema up to date.
+Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh) {
     // Memory statistics take a global mutex on every allocation; nothing here reads them.
     // Must precede sqlite3_initialize(); later calls fail harmlessly with SQLITE_MISUSE.
     static const int k_config_once = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     (void)k_config_once;
+    if (!fresh) {
+        if (Status st = check_file_header(path); !st) {
+            return st;
+        }
+    }
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
     auto impl = std::make_unique<Store::Impl>();
@@ -62,20 +139,23 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
         return detail::sqlite_error(raw, rc, "cannot open database " + path);
     }
     sqlite3_busy_timeout(raw, k_busy_timeout_ms);
-    // Without this the last connection to close checkpoints the WAL into the database and
-    // fsyncs it, which made each one-shot `add` cost a checkpoint; SQLite's automatic
-    // checkpoint (every 1000 WAL pages) still bounds the WAL.
-    sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     sqlite3_extended_result_codes(raw, 1);
+    if (!fresh) {
+        if (Status st = check_is_shortlink(raw, path); !st) {
+            return st;
+        }
+    }
     // WAL: readers never block the writer. synchronous=FULL: every commit fsyncs the WAL, so a
     // change that `shortlink` reported as done survives a power loss (NORMAL could lose the last
     // commits). One WAL fsync costs well under a millisecond on the disks measured here
-    // (bench/store/README.md), small beside process start-up.
+    // (bench/store/README.md), small beside process start-up. The last connection to close
+    // checkpoints the WAL into the database and removes it (SQLite's default), so between
+    // commands the database is the one file and a plain copy of it is complete.
     for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
                                "PRAGMA foreign_keys = ON"}) {
         Status st = impl->exec(pragma);
         if (!st) {
-            return Status(detail::sqlite_error(raw, SQLITE_NOTADB, path + " is not a shortlink database"));
+            return Status::io_error("cannot open database " + path + ": " + st.message());
         }
     }
     Status st = migrate(raw);
@@ -306,7 +386,7 @@ Result<Store> Store::open(const std::string& path) {
     if (!S_ISREG(info.st_mode)) {
         return Status::invalid_argument(path + " is not a regular file");
     }
-    auto impl = connect(path);
+    auto impl = connect(path, false);
     if (!impl) {
         return impl.status();
     }
@@ -323,7 +403,7 @@ Result<Store> Store::create(const std::string& path, const std::string& actor) {
         return Status::io_error("cannot create " + path + ": " + std::strerror(errno));
     }
     ::close(fd);
-    auto impl = connect(path);
+    auto impl = connect(path, true);
     if (!impl) {
         ::unlink(path.c_str());
         return impl.status();

@@ -2,7 +2,7 @@
 // log and the record of compiled snapshots (DESIGN.md, "The source of truth").
 //
 // The schema lives in store/store_schema.cpp as forward-only migrations numbered by
-// `PRAGMA user_version`; `PRAGMA application_id` says the file is shortlink's. The database runs
+// `PRAGMA user_version`; `PRAGMA application_id` marks the file as shortlink's. The database runs
 // in WAL mode with foreign keys on and a busy timeout, so two processes may write at once (the
 // second waits). The audit log is append-only: triggers in the schema refuse UPDATE, DELETE and
 // an INSERT over an existing row, whoever the writer is; and it is tamper-evident: each row
@@ -14,6 +14,8 @@
 //
 // Thread-safety: a Store is one SQLite connection; use it from one thread at a time. Ownership:
 // the Store owns its connection and its cached prepared statements; it is movable, not copyable.
+// Destroying it finalizes the statements and closes the connection; the last connection to a
+// database checkpoints the WAL into it and removes the WAL, so keep no Store past the command.
 // Views handed to callbacks (CompileLinkRow, LinkRow fields) are valid only during the callback.
 #pragma once
 
@@ -184,7 +186,10 @@ using CodeGenerator = std::function<std::string()>;
 
 class Store {
 public:
-    static Result<Store> open(const std::string& path);          // existing db, migrated
+    // An existing shortlink database, migrated to this build's schema. A file that is not one
+    // (empty, not SQLite, another program's SQLite database) or that a newer shortlink made is
+    // invalid_argument ("not a shortlink database: PATH (...)"), left unmodified.
+    static Result<Store> open(const std::string& path);
     // init; conflict if anything exists at `path`. `actor` is recorded on the init audit row.
     static Result<Store> create(const std::string& path, const std::string& actor);
 

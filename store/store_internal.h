@@ -182,6 +182,8 @@ struct Store::Impl {
 // PRAGMA application_id of a shortlink database: "SLNK" (0x534c4e4b), set by migration 3.
 inline constexpr std::int32_t k_application_id = 0x534c4e4b;
 int current_schema_version();
+// The refusal of a database whose schema version is above current_schema_version().
+Status newer_schema(int version);
 // Brings the database to schema version `target` (tests build older databases with a lower one);
 // a database already past `target` is left alone, one newer than this build refused.
 Status migrate(sqlite3* db, int target = current_schema_version());

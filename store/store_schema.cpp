@@ -141,8 +141,8 @@ ALTER TABLE snapshots ADD COLUMN audit_mark INTEGER NOT NULL DEFAULT -1;
 // old row without firing the DELETE trigger unless recursive_triggers is on; a BEFORE INSERT
 // trigger runs before any conflict resolution, so it refuses that, and an UPSERT's insert, for
 // every writer and setting.
-// application_id: "SLNK" in the database header, so a shortlink database can be told from any
-// other SQLite file.
+// application_id: "SLNK" in the database header, so a shortlink database is recognized before
+// anything is written to a file (Store::open) and file(1) can name it.
 constexpr const char* k_migration_3 = R"sql(
 ALTER TABLE audit_log ADD COLUMN hash BLOB;
 DROP TRIGGER audit_log_no_update;
@@ -278,9 +278,7 @@ Status migrate(sqlite3* db, int target) {
     }
     if (version > k_schema_version) {
         roll_back(db);
-        return Status::unsupported("database schema version " + std::to_string(version) +
-                                   " is newer than this shortlink understands (" +
-                                   std::to_string(k_schema_version) + "); upgrade shortlink");
+        return newer_schema(version);
     }
     for (int next = version; next < target; ++next) {
         st = run_migration(db, k_migrations[next], next + 1);
@@ -290,6 +288,12 @@ Status migrate(sqlite3* db, int target) {
         }
     }
     return exec(db, "COMMIT", "cannot commit the migration");
+}
+
+Status newer_schema(int version) {
+    return Status::invalid_argument("made by a newer shortlink: schema " + std::to_string(version) +
+                                    ", this build knows " + std::to_string(k_schema_version) +
+                                    " (upgrade shortlink)");
 }
 
 }  // namespace shortlink::store

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <type_traits>
 
@@ -81,17 +82,17 @@ TEST_CASE("OpenMissingIsNotFound", "[store]") {
     CHECK(s.status().code() == Status::Code::not_found);
 }
 
-TEST_CASE("MigratesFromEmptyFile", "[store]") {
+TEST_CASE("OpenRefusesAnEmptyFileAndLeavesItEmpty", "[store]") {
     TempDb t;
     { std::ofstream(t.path).flush(); }
     auto s = Store::open(t.path);
-    REQUIRE(s.is_ok());
-    auto domains = s->list_domains();
-    REQUIRE(domains.is_ok());
-    REQUIRE(domains->size() == 1);
-    CHECK((*domains)[0].host == "*");
-    CHECK((*domains)[0].is_default);
-    CHECK((*domains)[0].default_redirect == 302);
+    REQUIRE_FALSE(s.is_ok());
+    CHECK(s.status().code() == Status::Code::invalid_argument);
+    CHECK(s.status().message() == "not a shortlink database: " + t.path +
+                                      " (an empty file; `shortlink init` creates a database)");
+    std::ifstream in(t.path, std::ios::binary | std::ios::ate);
+    CHECK(in.tellg() == 0);
+    CHECK(access((t.path + "-wal").c_str(), F_OK) != 0);
 }
 
 TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
@@ -100,11 +101,55 @@ TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
     REQUIRE(raw_exec(t.path, "PRAGMA user_version = 99") == SQLITE_OK);
     auto s = Store::open(t.path);
     REQUIRE_FALSE(s.is_ok());
-    CHECK(s.status().code() == Status::Code::unsupported);
+    CHECK(s.status().code() == Status::Code::invalid_argument);
+    CHECK(s.status().message() == "cannot use database " + t.path + ": made by a newer shortlink: schema 99, this build knows " +
+                                      std::to_string(Store::schema_version()) + " (upgrade shortlink)");
 
     TempDb g;
     { std::ofstream(g.path) << std::string(4096, 'x'); }
-    CHECK_FALSE(Store::open(g.path).is_ok());
+    auto garbage = Store::open(g.path);
+    REQUIRE_FALSE(garbage.is_ok());
+    CHECK(garbage.status().message() == "not a shortlink database: " + g.path + " (not an SQLite database)");
+}
+
+TEST_CASE("OpenRefusesAnotherProgramsDatabaseUntouched", "[store]") {
+    for (const char* schema : {"", "CREATE TABLE notes (body TEXT); PRAGMA user_version = 2;",
+                               "CREATE TABLE t (x); PRAGMA application_id = 7;"}) {
+        INFO(schema);
+        TempDb t;
+        REQUIRE(raw_exec(t.path, std::string("PRAGMA page_size = 4096; ") + schema + " VACUUM;") == SQLITE_OK);
+        std::ifstream in(t.path, std::ios::binary);
+        const std::string before((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        REQUIRE_FALSE(before.empty());
+        auto s = Store::open(t.path);
+        REQUIRE_FALSE(s.is_ok());
+        CHECK(s.status().code() == Status::Code::invalid_argument);
+        CHECK_THAT(s.status().message(), Catch::StartsWith("not a shortlink database: " + t.path + " ("));
+        std::ifstream again(t.path, std::ios::binary);
+        CHECK(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()) == before);
+    }
+}
+
+TEST_CASE("ClosingTheLastStoreCheckpointsTheWal", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path, "test").value());
+        REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+        CHECK(access((t.path + "-wal").c_str(), F_OK) == 0);  // WAL mode while open
+        REQUIRE(s.list_links({}, [](const Link&) { return false; }).is_ok());  // a read stopped early
+    }
+    CHECK(access((t.path + "-wal").c_str(), F_OK) != 0);
+    CHECK(access((t.path + "-shm").c_str(), F_OK) != 0);
+    // The database file alone holds everything: a copy of it (without WAL) has the link.
+    TempDb copy;
+    {
+        std::ifstream in(t.path, std::ios::binary);
+        std::ofstream out(copy.path, std::ios::binary);
+        out << in.rdbuf();
+    }
+    auto s = Store::open(copy.path);
+    REQUIRE(s.is_ok());
+    CHECK(s->get_link("", "a").is_ok());
 }
 
 TEST_CASE("LinksAreUniquePerDomain", "[store]") {
