@@ -80,6 +80,23 @@ Status check_file_header(const std::string& path) {
     return Status::ok();
 }
 
+// Why SQLite could not open or read `path` (rc, the connection's message), naming the usual cause:
+// a WAL database needs PATH-wal and PATH-shm created beside it, so a directory this process cannot
+// write (a read-only file system, its permissions) fails even a read.
+Status cannot_open(sqlite3* db, int rc, const std::string& path) {
+    std::string message = "cannot open database " + path + ": " + sqlite3_errmsg(db);
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) {
+        const std::size_t slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+        if (::access(dir.c_str(), W_OK) != 0) {
+            message += " (cannot write in " + dir + ": " + std::strerror(errno) + "; SQLite keeps " + path +
+                       "-wal and " + path + "-shm there)";
+        }
+    }
+    return Status::io_error(message);
+}
+
 // Refuses an SQLite database that shortlink did not make, or that a newer shortlink made, by
 // reading its header and catalogue only: nothing is written to a file that is not ours. A database
 // says it is shortlink's by its application_id (migration 3 on) or, made before that, by a schema
@@ -100,7 +117,7 @@ Status check_is_shortlink(sqlite3* db, const std::string& path) {
         return not_a_database(path, "not an SQLite database");
     }
     if (rc != SQLITE_ROW) {
-        return detail::sqlite_error(db, rc, "cannot read database " + path);
+        return cannot_open(db, rc, path);
     }
     const auto application_id = static_cast<std::int32_t>(sqlite3_column_int64(stmt.get(), 0));
     const int version = sqlite3_column_int(stmt.get(), 1);
@@ -136,7 +153,7 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh
     auto impl = std::make_unique<Store::Impl>();
     impl->db.reset(raw);
     if (rc != SQLITE_OK) {
-        return detail::sqlite_error(raw, rc, "cannot open database " + path);
+        return cannot_open(raw, rc, path);
     }
     sqlite3_busy_timeout(raw, k_busy_timeout_ms);
     sqlite3_extended_result_codes(raw, 1);
@@ -153,9 +170,9 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh
     // commands the database is the one file and a plain copy of it is complete.
     for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
                                "PRAGMA foreign_keys = ON"}) {
-        Status st = impl->exec(pragma);
-        if (!st) {
-            return Status::io_error("cannot open database " + path + ": " + st.message());
+        rc = sqlite3_exec(raw, pragma, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) {
+            return cannot_open(raw, rc, path);
         }
     }
     Status st = migrate(raw);
