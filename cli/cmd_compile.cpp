@@ -74,15 +74,6 @@ private:
     bool m_dirty = false;
 };
 
-formats::LinkStatus to_status(store::LinkState s) {
-    switch (s) {
-    case store::LinkState::active: return formats::LinkStatus::active;
-    case store::LinkState::disabled: return formats::LinkStatus::disabled;
-    case store::LinkState::deleted: return formats::LinkStatus::deleted;
-    }
-    return formats::LinkStatus::disabled;
-}
-
 // Feeds domains and store rows into a builder, mapping domain ids to builder handles. Deleted and
 // disabled links are compiled (they answer 410), not dropped.
 class BuilderFeed {
@@ -134,7 +125,7 @@ public:
         in.domain = m_last_handle;
         in.code = row.code;
         in.destination = row.destination;
-        in.status = to_status(row.status);
+        in.status = row.status;
         in.redirect_type = row.redirect_type;
         in.forward_query = row.forward_query;
         in.not_before = row.not_before;

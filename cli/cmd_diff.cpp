@@ -69,7 +69,7 @@ void write_link(rapidjson::Writer<rapidjson::StringBuffer>& w, const formats::Sn
     w.Key("destination");
     w.String(l.destination.data(), static_cast<rapidjson::SizeType>(l.destination.size()));
     w.Key("status");
-    w.String(std::string(link_status_name(l.status)).c_str());
+    w.String(std::string(formats::link_state_name(l.status)).c_str());
     w.Key("redirect_type");
     w.Uint(l.redirect_type);
 }
@@ -165,7 +165,7 @@ void run_diff(const DiffOptions& opt) {
             w.String(before->destination.data(),
                      static_cast<rapidjson::SizeType>(before->destination.size()));
             w.Key("old_status");
-            w.String(std::string(link_status_name(before->status)).c_str());
+            w.String(std::string(formats::link_state_name(before->status)).c_str());
             w.EndObject();
         } else {
             text += "~ " + link_key(*new_snap, l) + ":";
@@ -177,8 +177,8 @@ void run_diff(const DiffOptions& opt) {
                         std::string(l.destination) + ")";
             }
             if (before->status != l.status) {
-                text += " (" + std::string(link_status_name(before->status)) + " -> " +
-                        std::string(link_status_name(l.status)) + ")";
+                text += " (" + std::string(formats::link_state_name(before->status)) + " -> " +
+                        std::string(formats::link_state_name(l.status)) + ")";
             }
             text += "\n";
         }

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "store/validate.h"
 
 namespace shortlink::cli {
 namespace {
@@ -45,11 +46,20 @@ void add_setting_options(CLI::App* sub, DomainOptions& o, bool for_set) {
     sub->add_flag("--json", o.json, "Print the domain as JSON");
 }
 
+// --root-url: "" clears it; anything else must be a valid destination (store/validate.h), since
+// the server sends it in a Location header exactly as links' destinations.
 std::optional<std::string> root_url_arg(const std::optional<std::string>& root) {
     if (!root) {
         return std::nullopt;
     }
-    return root->empty() ? std::string() : destination_arg(*root);
+    if (root->empty()) {
+        return std::string();
+    }
+    auto url = validate::normalize_destination(*root);
+    if (!url) {
+        throw Error(k_exit_usage, "--root-url: " + url.status().message());
+    }
+    return std::move(url).value();
 }
 
 void print_domain(const store::DomainRecord& d, bool json, const char* verb) {

@@ -1,4 +1,5 @@
-// shortlink history [CODE]: the audit trail, newest first.
+// shortlink history [CODE]: the audit trail, newest first; --verify checks its hash chain.
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -18,9 +19,33 @@ struct HistoryOptions {
     std::string domain;
     std::int64_t limit = 0;
     bool json = false;
+    bool verify = false;
 };
 
+// Exit 0 with the head of the chain when the whole log verifies; 5 naming the first row that
+// does not fit otherwise (a database error stays 1).
+void run_verify(const GlobalOptions& globals) {
+    store::Store s = open_store(globals);
+    auto head = s.verify_audit_log();
+    if (!head) {
+        if (head.status().code() == Status::Code::corruption) {
+            throw Error(k_exit_invalid, "audit log does not verify: " + head.status().message());
+        }
+        check(head.status());
+    }
+    if (head->rows == 0) {
+        std::printf("audit log intact: empty\n");
+    } else {
+        std::printf("audit log intact: %lld rows, last row %lld, hash %s\n", static_cast<long long>(head->rows),
+                    static_cast<long long>(head->last_id), head->hash_hex.c_str());
+    }
+}
+
 void run_history(const HistoryOptions& o, const GlobalOptions& globals) {
+    if (o.verify) {
+        run_verify(globals);
+        return;
+    }
     store::Store s = open_store(globals);
     OutputSink out(stdout);
     check(s.history(host_arg(o.domain), o.code, o.limit, [&](const store::AuditRecord& r) {
@@ -44,7 +69,12 @@ void setup_history(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("CODE", o->code, "Only this link's history");
     sub->add_option("--domain", o->domain, "Domain of CODE; without CODE, only this domain's entries");
     sub->add_option("--limit", o->limit, "At most this many entries")->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
-    sub->add_flag("--json", o->json, "One JSON object per line, with before/after");
+    CLI::Option* json = sub->add_flag("--json", o->json, "One JSON object per line, with before/after");
+    sub->add_flag("--verify", o->verify, "Check the audit log's hash chain (exit 5 naming the first bad row)")
+        ->excludes("CODE")
+        ->excludes("--domain")
+        ->excludes("--limit")
+        ->excludes(json);
     sub->callback([o, &globals] { run_history(*o, globals); });
 }
 

@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::cerr << "shortlink: error: " << e.what() << '\n';
         return k_exit_runtime;
+    } catch (...) {
+        // Caught rather than left to std::terminate so the stack unwinds: each command's Store
+        // closes its database (checkpointing the WAL into it) on every way out.
+        std::cerr << "shortlink: error: unexpected failure\n";
+        return k_exit_runtime;
     }
     return k_exit_ok;
 }

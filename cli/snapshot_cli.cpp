@@ -141,15 +141,6 @@ std::string deny_summary(const formats::DenySet& deny) {
            plural(deny.destination_count(), "destination", "destinations") + ")";
 }
 
-std::string_view link_status_name(formats::LinkStatus status) {
-    switch (status) {
-    case formats::LinkStatus::active: return "active";
-    case formats::LinkStatus::disabled: return "disabled";
-    case formats::LinkStatus::deleted: return "deleted";
-    }
-    return "unknown";
-}
-
 std::string link_key(const formats::Snapshot& snapshot, const formats::LinkView& link) {
     const formats::DomainView d = snapshot.domain(link.domain_index);
     return std::string(d.host) + "/" + std::string(link.code);

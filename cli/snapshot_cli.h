@@ -46,8 +46,6 @@ std::shared_ptr<const formats::DenyOverlay> newest_overlay(const std::string& di
 // "5 entries (2 links, 1 domain, 2 destinations)"
 std::string deny_summary(const formats::DenySet& deny);
 
-std::string_view link_status_name(formats::LinkStatus status);
-
 // "https://go.example/abc" for a named domain, "*/abc" for the default domain.
 std::string link_key(const formats::Snapshot& snapshot, const formats::LinkView& link);
 

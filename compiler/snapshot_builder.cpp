@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -239,6 +240,17 @@ Result<std::uint32_t> SnapshotBuilder::add_domain(const DomainInput& domain) {
     if (domain.root_url.size() > fmt::k_max_destination_length) {
         return Status::invalid_argument("domain " + host + ": root URL too long");
     }
+    // The server sends it as the Location of "/": a control character there would split or
+    // corrupt the response, whoever wrote it into the database.
+    for (std::size_t i = 0; i < domain.root_url.size(); ++i) {
+        const auto c = static_cast<unsigned char>(domain.root_url[i]);
+        if (c < 0x20 || c == 0x7f) {
+            char shown[8];
+            std::snprintf(shown, sizeof shown, "0x%02x", c);
+            return Status::invalid_argument("domain " + host + ": root URL contains control character " + shown +
+                                            " at byte " + std::to_string(i));
+        }
+    }
     for (const DomainInput& other : d.domains) {
         if (other.host == host) {
             return Status::conflict("domain " + host + " added twice");
@@ -274,7 +286,7 @@ Status SnapshotBuilder::add_link(const LinkInput& link) {
         return Status::invalid_argument("link " + std::string(link.code) +
                                         ": redirect type must be 301, 302, 307 or 308");
     }
-    if (static_cast<unsigned>(link.status) > 2) {
+    if (!formats::link_state_from_number(static_cast<std::uint8_t>(link.status))) {
         return Status::invalid_argument("link " + std::string(link.code) + ": invalid status");
     }
     const bool forward = link.forward_query < 0 ? domain.forward_query : link.forward_query != 0;

@@ -62,7 +62,7 @@ struct LinkInput {
     std::uint32_t domain = 0;  // handle returned by add_domain()
     std::string_view code;
     std::string_view destination;
-    formats::LinkStatus status = formats::LinkStatus::active;
+    formats::LinkState status = formats::LinkState::active;
     std::uint16_t redirect_type = 0;  // 0: the domain's default
     int forward_query = -1;           // -1: the domain's default; 0 or 1: override
     std::int64_t not_before = 0;      // Unix seconds, 0: none

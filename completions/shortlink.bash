@@ -63,7 +63,7 @@ _shortlink() {
         list) opts+=" --domain --status --tag --limit --format --json" ;;
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete|restore) opts+=" --domain --json" ;;
-        history) opts+=" --domain --limit --json" ;;
+        history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
         serve) opts+=" --snapshots --trust --listen --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"

@@ -63,6 +63,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit 
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
 complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
+complete -c shortlink -n '__fish_seen_subcommand_from history' -l verify -d 'Check the audit log hash chain'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'
 complete -c shortlink -n '__fish_seen_subcommand_from import export' -l format -x -a 'csv json'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -F

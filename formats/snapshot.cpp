@@ -163,7 +163,7 @@ SlotDefect check_slot(const std::uint8_t* s, const std::uint8_t* strings,
     const records::SlotRecord slot = records::SlotRecord::decode(s);
     const std::uint32_t meta = slot.meta;
     const std::uint64_t off = slot.record_offset;
-    if ((meta & fmt::k_meta_status_mask) > 2 || (meta & fmt::k_meta_reserved_bit) != 0 ||
+    if (!link_state_from_number(meta & fmt::k_meta_status_mask) || (meta & fmt::k_meta_reserved_bit) != 0 ||
         (meta >> fmt::k_meta_domain_shift) >= domain_count) {
         return SlotDefect::meta;
     }
@@ -428,7 +428,7 @@ LinkView Snapshot::view_of_slot(const std::uint8_t* slot) const {
     v.code = std::string_view(reinterpret_cast<const char*>(r), code_len);
     v.destination = std::string_view(reinterpret_cast<const char*>(r + code_len), dest_len);
     v.domain_index = rec.meta >> fmt::k_meta_domain_shift;
-    v.status = static_cast<LinkStatus>(rec.meta & fmt::k_meta_status_mask);
+    v.status = static_cast<LinkState>(rec.meta & fmt::k_meta_status_mask);  // proven <= 2 by verify
     v.redirect_type =
         fmt::k_redirect_codes[(rec.meta >> fmt::k_meta_redirect_shift) & fmt::k_meta_redirect_mask];
     v.forward_query = (rec.meta & fmt::k_meta_forward_query) != 0;

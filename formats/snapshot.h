@@ -36,12 +36,11 @@
 
 #include "formats/container.h"
 #include "formats/deny.h"
+#include "formats/link_state.h"
 #include "formats/mphf_query.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
-
-enum class LinkStatus : std::uint8_t { active = 0, disabled = 1, deleted = 2 };
 
 // A domain's precomputed redirect policy.
 struct DomainView {
@@ -61,7 +60,7 @@ struct LinkView {
     std::string_view code;         // the stored key (lowercase on case-insensitive domains)
     std::string_view destination;  // normalized absolute URL, free of CR/LF/NUL
     std::uint32_t domain_index = 0;
-    LinkStatus status = LinkStatus::active;
+    LinkState status = LinkState::active;
     std::uint16_t redirect_type = 302;  // already resolved: link override or domain default
     bool forward_query = true;          // already resolved against the domain default
     std::int64_t not_before = 0;        // Unix seconds; 0: no lower bound

@@ -43,7 +43,7 @@ inline constexpr std::size_t k_index_header_size = 64;
 // Slot record: 16 bytes: u32 fingerprint, u32 meta, u64 record offset into the strings section.
 inline constexpr std::size_t k_slot_size = 16;
 // meta bits
-inline constexpr std::uint32_t k_meta_status_mask = 0x3;       // LinkStatus
+inline constexpr std::uint32_t k_meta_status_mask = 0x3;       // LinkState (formats/link_state.h)
 inline constexpr std::uint32_t k_meta_redirect_shift = 2;      // 2 bits: 301, 302, 307, 308
 inline constexpr std::uint32_t k_meta_redirect_mask = 0x3;
 inline constexpr std::uint32_t k_meta_forward_query = 1u << 4;

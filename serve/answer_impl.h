@@ -104,11 +104,11 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                     } else if (deny != nullptr &&
                                deny->blocks(domain.host, link->code, link->destination)) {
                         r = blocked();
-                    } else if (link->status == formats::LinkStatus::disabled ||
-                               link->status == formats::LinkStatus::deleted) {
+                    } else if (link->status == formats::LinkState::disabled ||
+                               link->status == formats::LinkState::deleted) {
                         // Short-lived like a 404: the link may be restored or re-enabled.
                         r = simple(410,
-                                   link->status == formats::LinkStatus::disabled ? Reason::disabled
+                                   link->status == formats::LinkState::disabled ? Reason::disabled
                                                                                  : Reason::deleted,
                                    CacheKind::max_age, domain.negative_max_age_s);
                     } else if (link->not_before != 0 && now < link->not_before) {

@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <limits>
 #include <utility>
 
+#include "formats/bytes.h"
 #include "formats/clock.h"
 #include "store/store_internal.h"
 
@@ -48,33 +50,129 @@ namespace {
 // an import of 1M links in another terminal to finish, short enough to notice a stuck process.
 constexpr int k_busy_timeout_ms = 30000;
 
-Result<std::unique_ptr<Store::Impl>> connect(const std::string& path) {
+Status not_a_database(const std::string& path, std::string_view why) {
+    return Status::invalid_argument("not a shortlink database: " + path + " (" + std::string(why) + ")");
+}
+
+// What the first bytes of every SQLite database file are (its file format, "The Database Header").
+constexpr std::string_view k_sqlite_magic("SQLite format 3\0", 16);
+
+// Refuses what cannot be a database before SQLite opens it: an empty file (SQLite would take it
+// for a new database and write one into it) or one without SQLite's header.
+Status check_file_header(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return Status::io_error("cannot open database " + path + ": " + std::strerror(errno));
+    }
+    char head[16];
+    ssize_t n = ::read(fd, head, sizeof head);
+    const int read_errno = errno;
+    ::close(fd);
+    if (n < 0) {
+        return Status::io_error("cannot read database " + path + ": " + std::strerror(read_errno));
+    }
+    if (n == 0) {
+        return not_a_database(path, "an empty file; `shortlink init` creates a database");
+    }
+    if (std::string_view(head, static_cast<std::size_t>(n)) != k_sqlite_magic) {
+        return not_a_database(path, "not an SQLite database");
+    }
+    return Status::ok();
+}
+
+// Why SQLite could not open or read `path` (rc, the connection's message), naming the usual cause:
+// a WAL database needs PATH-wal and PATH-shm created beside it, so a directory this process cannot
+// write (a read-only file system, its permissions) fails even a read.
+Status cannot_open(sqlite3* db, int rc, const std::string& path) {
+    std::string message = "cannot open database " + path + ": " + sqlite3_errmsg(db);
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) {
+        const std::size_t slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+        if (::access(dir.c_str(), W_OK) != 0) {
+            message += " (cannot write in " + dir + ": " + std::strerror(errno) + "; SQLite keeps " + path +
+                       "-wal and " + path + "-shm there)";
+        }
+    }
+    return Status::io_error(message);
+}
+
+// Refuses an SQLite database that shortlink did not make, or that a newer shortlink made, by
+// reading its header and catalogue only: nothing is written to a file that is not ours. A database
+// says it is shortlink's by its application_id (migration 3 on) or, made before that, by a schema
+// version 1 or 2 with shortlink's tables.
+Status check_is_shortlink(sqlite3* db, const std::string& path) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT (SELECT application_id FROM pragma_application_id), "
+                                "(SELECT user_version FROM pragma_user_version), "
+                                "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                "name IN ('domains', 'links', 'audit_log', 'snapshots'))",
+                                -1, &raw, nullptr);
+    std::unique_ptr<sqlite3_stmt, detail::StmtFinalizer> stmt(raw);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt.get());
+    }
+    if ((rc & 0xff) == SQLITE_NOTADB) {
+        return not_a_database(path, "not an SQLite database");
+    }
+    if (rc != SQLITE_ROW) {
+        return cannot_open(db, rc, path);
+    }
+    const auto application_id = static_cast<std::int32_t>(sqlite3_column_int64(stmt.get(), 0));
+    const int version = sqlite3_column_int(stmt.get(), 1);
+    const bool has_tables = sqlite3_column_int(stmt.get(), 2) == 4;
+    if (application_id != k_application_id && application_id != 0) {
+        char id[16];
+        std::snprintf(id, sizeof id, "0x%08x", static_cast<unsigned>(application_id));
+        return not_a_database(path, std::string("the SQLite database of another program, application_id ") + id);
+    }
+    if (application_id == 0 && (!has_tables || version < 1)) {
+        return not_a_database(path, "an SQLite database without the shortlink schema");
+    }
+    if (version > current_schema_version()) {
+        return Status::invalid_argument("cannot use database " + path + ": " + newer_schema(version).message());
+    }
+    return Status::ok();
+}
+
+// Opens `path` (an existing shortlink database, or with `fresh` the empty file init just made) and
+// brings its schema up to date.
+Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh) {
     // Memory statistics take a global mutex on every allocation; nothing here reads them.
     // Must precede sqlite3_initialize(); later calls fail harmlessly with SQLITE_MISUSE.
     static const int k_config_once = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     (void)k_config_once;
+    if (!fresh) {
+        if (Status st = check_file_header(path); !st) {
+            return st;
+        }
+    }
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
     auto impl = std::make_unique<Store::Impl>();
     impl->db.reset(raw);
     if (rc != SQLITE_OK) {
-        return detail::sqlite_error(raw, rc, "cannot open database " + path);
+        return cannot_open(raw, rc, path);
     }
     sqlite3_busy_timeout(raw, k_busy_timeout_ms);
-    // Without this the last connection to close checkpoints the WAL into the database and
-    // fsyncs it, which made each one-shot `add` cost a checkpoint; SQLite's automatic
-    // checkpoint (every 1000 WAL pages) still bounds the WAL.
-    sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     sqlite3_extended_result_codes(raw, 1);
+    if (!fresh) {
+        if (Status st = check_is_shortlink(raw, path); !st) {
+            return st;
+        }
+    }
     // WAL: readers never block the writer. synchronous=FULL: every commit fsyncs the WAL, so a
     // change that `shortlink` reported as done survives a power loss (NORMAL could lose the last
     // commits). One WAL fsync costs well under a millisecond on the disks measured here
-    // (bench/store/README.md), small beside process start-up.
+    // (bench/store/README.md), small beside process start-up. The last connection to close
+    // checkpoints the WAL into the database and removes it (SQLite's default), so between
+    // commands the database is the one file and a plain copy of it is complete.
     for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
                                "PRAGMA foreign_keys = ON"}) {
-        Status st = impl->exec(pragma);
-        if (!st) {
-            return Status(detail::sqlite_error(raw, SQLITE_NOTADB, path + " is not a shortlink database"));
+        rc = sqlite3_exec(raw, pragma, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) {
+            return cannot_open(raw, rc, path);
         }
     }
     Status st = migrate(raw);
@@ -138,6 +236,7 @@ Status Store::Impl::begin_write() {
     if (in_bulk) {
         return Status::ok();
     }
+    chain_known = false;  // another writer may have appended since this connection last wrote
     // IMMEDIATE takes the write lock up front: a deferred transaction that reads then writes can
     // fail with SQLITE_BUSY at once when another process writes, bypassing the busy timeout.
     return exec("BEGIN IMMEDIATE");
@@ -152,6 +251,7 @@ Status Store::Impl::commit_write() {
 
 void Store::Impl::rollback_write() {
     if (!in_bulk && sqlite3_get_autocommit(db.get()) == 0) {
+        chain_known = false;
         exec_best_effort("ROLLBACK");  // the caller reports the error that made it roll back
     }
 }
@@ -197,34 +297,84 @@ Status Store::Impl::audit(std::string_view action, std::string_view host, std::s
     return write_audit(clock::unix_seconds(), action, host, code, link_id, before_json, after_json, last_link_id);
 }
 
+Status Store::Impl::load_chain_head() {
+    if (chain_known) {
+        return Status::ok();
+    }
+    if (sqlite3_get_autocommit(db.get()) != 0) {
+        // Read and append in one transaction, or another writer could append in between.
+        return Status::invalid_argument("an audit row is written only inside a write transaction");
+    }
+    auto stmt = prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
+    if (!stmt) {
+        return stmt.status();
+    }
+    StmtUse s(**stmt);
+    const int rc = s->step();
+    chain_id = 0;
+    chain_hash = {};
+    if (rc == SQLITE_ROW) {
+        chain_id = s->i64(0);
+        // A missing or malformed hash (a row written without shortlink) is chained onto as zeros;
+        // `history --verify` names that row.
+        const detail::AuditValue h = detail::audit_value(s->raw(), 1);
+        if (h.type == SQLITE_BLOB && h.bytes.size() == chain_hash.size()) {
+            std::memcpy(chain_hash.data(), h.bytes.data(), chain_hash.size());
+        }
+    } else if (rc != SQLITE_DONE) {
+        return detail::sqlite_error(db.get(), rc, "cannot read the audit log");
+    }
+    chain_known = true;
+    return Status::ok();
+}
+
+void Store::Impl::chain_next(detail::AuditValue (&values)[detail::k_audit_chain_column_count],
+                             detail::AuditHash& hash) {
+    chain_id += 1;
+    values[0] = detail::AuditValue::of(chain_id);
+    hash = chain_hasher.row_hash(chain_hash, values);
+    chain_hash = hash;
+}
+
 Status Store::Impl::write_audit(std::int64_t at, std::string_view action, std::string_view host,
                                 std::string_view code, std::int64_t link_id, std::string_view before_json,
                                 std::string_view after_json, std::int64_t last_link_id) {
+    if (Status st = load_chain_head(); !st) {
+        return st;
+    }
     if (audit_stmt == nullptr) {
-        auto stmt = prepare("INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        auto stmt = prepare("INSERT INTO audit_log (id, at, actor, action, host, code, link_id, before, after, "
+                            "last_link_id, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
         if (!stmt) {
             return stmt.status();
         }
         audit_stmt = *stmt;
     }
+    using detail::AuditValue;
+    AuditValue values[] = {AuditValue::null(),
+                           AuditValue::of(at),
+                           AuditValue::of(actor),
+                           AuditValue::of(action),
+                           AuditValue::of(host),
+                           AuditValue::of(code),
+                           AuditValue::id_or_null(link_id),
+                           AuditValue::text_or_null(before_json),
+                           AuditValue::text_or_null(after_json),
+                           AuditValue::id_or_null(last_link_id)};
+    detail::AuditHash hash;
+    chain_next(values, hash);
     // Every text is bound without a copy: the statement is stepped and reset before returning.
     StmtUse s(*audit_stmt);
-    s->bind(1, at).bind_static(2, actor).bind_static(3, action).bind_static(4, host).bind_static(5, code);
-    if (link_id > 0) {
-        s->bind(6, link_id);
+    for (int col = 0; col < detail::k_audit_chain_column_count; ++col) {
+        s->bind_static(col + 1, values[col]);
     }
-    if (!before_json.empty()) {
-        s->bind_static(7, before_json);
-    }
-    if (!after_json.empty()) {
-        s->bind_static(8, after_json);
-    }
-    if (last_link_id > 0) {
-        s->bind(9, last_link_id);
-    }
+    s->bind_static(detail::k_audit_chain_column_count + 1, hash);
     int rc = s->step();
-    return rc == SQLITE_DONE ? Status::ok() : detail::sqlite_error(db.get(), rc, "cannot write the audit log");
+    if (rc != SQLITE_DONE) {
+        chain_known = false;
+        return detail::sqlite_error(db.get(), rc, "cannot write the audit log");
+    }
+    return Status::ok();
 }
 
 // ---- Store --------------------------------------------------------------------------------------
@@ -253,7 +403,7 @@ Result<Store> Store::open(const std::string& path) {
     if (!S_ISREG(info.st_mode)) {
         return Status::invalid_argument(path + " is not a regular file");
     }
-    auto impl = connect(path);
+    auto impl = connect(path, false);
     if (!impl) {
         return impl.status();
     }
@@ -270,15 +420,22 @@ Result<Store> Store::create(const std::string& path, const std::string& actor) {
         return Status::io_error("cannot create " + path + ": " + std::strerror(errno));
     }
     ::close(fd);
-    auto impl = connect(path);
+    auto impl = connect(path, true);
     if (!impl) {
         ::unlink(path.c_str());
         return impl.status();
     }
     Store store(std::move(impl).value());
     store.set_actor(actor);
-    Status st = store.m_impl->audit("init", k_default_host, "", 0, "", "");
+    Status st = store.m_impl->begin_write();
+    if (st) {
+        st = store.m_impl->audit("init", k_default_host, "", 0, "", "");
+    }
+    if (st) {
+        st = store.m_impl->commit_write();
+    }
     if (!st) {
+        store.m_impl->rollback_write();
         return st;
     }
     return store;
@@ -620,28 +777,6 @@ Result<std::vector<SnapshotRecord>> Store::list_snapshots() {
     return out;
 }
 
-std::string_view link_state_name(LinkState state) {
-    switch (state) {
-    case LinkState::active: return "active";
-    case LinkState::disabled: return "disabled";
-    case LinkState::deleted: return "deleted";
-    }
-    return "unknown";
-}
-
-std::optional<LinkState> parse_link_state(std::string_view name) {
-    if (name == "active") {
-        return LinkState::active;
-    }
-    if (name == "disabled") {
-        return LinkState::disabled;
-    }
-    if (name == "deleted") {
-        return LinkState::deleted;
-    }
-    return std::nullopt;
-}
-
 Status Store::history(std::string_view host, std::string_view code, std::int64_t limit,
                       const std::function<bool(const AuditRecord&)>& on_record) {
     std::int64_t link_id = 0;
@@ -685,6 +820,92 @@ Status Store::history(std::string_view host, std::string_view code, std::int64_t
         return detail::sqlite_error(m_impl->db.get(), rc, "cannot read the audit log");
     }
     return Status::ok();
+}
+
+Result<AuditChainHead> Store::verify_audit_log() {
+    Status st = m_impl->exec("BEGIN");  // one read snapshot: a writer appending meanwhile is not seen
+    if (!st) {
+        return st;
+    }
+    auto finish = [&](Result<AuditChainHead> result) -> Result<AuditChainHead> {
+        Status ended = m_impl->exec("COMMIT");  // ends the read snapshot
+        if (result.is_ok() && !ended) {
+            return ended;
+        }
+        return result;
+    };
+    auto stmt = m_impl->prepare(std::string("SELECT ") + detail::k_audit_chain_columns +
+                                ", hash FROM audit_log ORDER BY id");
+    if (!stmt) {
+        return finish(stmt.status());
+    }
+    AuditChainHead head;
+    detail::AuditChainHasher hasher;
+    detail::AuditHash previous{};
+    {
+        StmtUse s(**stmt);
+        const auto row = [](std::int64_t id) { return "audit row " + std::to_string(id) + ": "; };
+        int rc;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            detail::AuditValue values[detail::k_audit_chain_column_count];
+            for (int col = 0; col < detail::k_audit_chain_column_count; ++col) {
+                values[col] = detail::audit_value(s->raw(), col);
+            }
+            const std::int64_t id = values[0].integer;
+            const std::int64_t expected = head.last_id + 1;
+            if (id != expected) {
+                const std::string missing = id == expected + 1
+                                                ? "row " + std::to_string(expected) + " is missing"
+                                                : "rows " + std::to_string(expected) + " to " +
+                                                      std::to_string(id - 1) + " are missing";
+                return finish(Status::corruption(row(id) + (head.last_id == 0 ? "the log starts here: "
+                                                                                  : "follows row " +
+                                                                                        std::to_string(head.last_id) + ": ") +
+                                                 missing + " (removed?)"));
+            }
+            const detail::AuditValue stored = detail::audit_value(s->raw(), detail::k_audit_chain_column_count);
+            if (stored.type != SQLITE_BLOB || stored.bytes.size() != previous.size()) {
+                return finish(Status::corruption(row(id) + "has no chain hash (written without shortlink?)"));
+            }
+            const detail::AuditHash computed = hasher.row_hash(previous, values);
+            if (std::memcmp(computed.data(), stored.bytes.data(), computed.size()) != 0) {
+                return finish(Status::corruption(
+                    row(id) + "its hash does not match its contents chained to " +
+                    (head.last_id == 0 ? std::string("the start of the log") : "row " + std::to_string(head.last_id)) +
+                    " (the row was changed, or the one before it was replaced)"));
+            }
+            previous = computed;
+            head.last_id = id;
+            head.rows += 1;
+        }
+        if (rc != SQLITE_DONE) {
+            return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read the audit log"));
+        }
+    }
+    // Rows removed from the end leave the chain intact; a snapshot compiled from rows past the
+    // last one shows it. (Anything else needs an anchor kept outside the database: the head.)
+    auto marks = m_impl->prepare("SELECT serial, audit_mark FROM snapshots WHERE state = 'complete' "
+                                 "ORDER BY audit_mark DESC LIMIT 1");
+    if (!marks) {
+        return finish(marks.status());
+    }
+    {
+        StmtUse s(**marks);
+        const int rc = s->step();
+        if (rc == SQLITE_ROW && s->i64(1) > head.last_id) {
+            return finish(Status::corruption(
+                "audit row " + std::to_string(head.last_id + 1) + ": missing: the log ends at row " +
+                std::to_string(head.last_id) + " but serial " + std::to_string(s->i64(0)) +
+                " was compiled from rows up to " + std::to_string(s->i64(1)) + " (rows removed from the end?)"));
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read the published files"));
+        }
+    }
+    if (head.last_id > 0) {
+        head.hash_hex = formats::bytes::hex_encode(previous.data(), previous.size());
+    }
+    return finish(head);
 }
 
 }  // namespace shortlink::store

@@ -2,9 +2,11 @@
 // log and the record of compiled snapshots (DESIGN.md, "The source of truth").
 //
 // The schema lives in store/store_schema.cpp as forward-only migrations numbered by
-// `PRAGMA user_version`. The database runs in WAL mode with foreign keys on and a busy timeout, so
-// two processes may write at once (the second waits). The audit log is append-only: triggers in
-// the schema refuse UPDATE and DELETE on it, whoever the writer is.
+// `PRAGMA user_version`; `PRAGMA application_id` marks the file as shortlink's. The database runs
+// in WAL mode with foreign keys on and a busy timeout, so two processes may write at once (the
+// second waits). The audit log is append-only: triggers in the schema refuse UPDATE, DELETE and
+// an INSERT over an existing row, whoever the writer is; and it is tamper-evident: each row
+// carries a SHA-256 chained to the previous row's, written in the transaction of its change.
 //
 // Inputs are validated by the caller (store/validate.h) before they reach the store; the store
 // enforces uniqueness (a link is unique on (domain, code); a case-insensitive domain also refuses
@@ -12,6 +14,8 @@
 //
 // Thread-safety: a Store is one SQLite connection; use it from one thread at a time. Ownership:
 // the Store owns its connection and its cached prepared statements; it is movable, not copyable.
+// Destroying it finalizes the statements and closes the connection; the last connection to a
+// database checkpoints the WAL into it and removes the WAL, so keep no Store past the command.
 // Views handed to callbacks (CompileLinkRow, LinkRow fields) are valid only during the callback.
 #pragma once
 
@@ -23,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/link_state.h"
 #include "formats/status.h"
 
 namespace shortlink::store {
@@ -45,10 +50,11 @@ struct DomainRecord {            // one row of the domains table
     std::uint32_t negative_max_age_s = k_default_negative_max_age_s;
 };
 
-enum class LinkState : std::uint8_t { active = 0, disabled = 1, deleted = 2 };
-
-std::string_view link_state_name(LinkState state);            // "active", "disabled", "deleted"
-std::optional<LinkState> parse_link_state(std::string_view name);
+// A link's state: the one enum of every library (formats/link_state.h), so the compiler copies
+// a stored state into a snapshot without a mapping of its own.
+using formats::LinkState;
+using formats::link_state_name;   // "active", "disabled", "deleted"
+using formats::parse_link_state;
 
 struct CompileLinkRow {          // views valid only during the callback
     std::int64_t domain_id = 0;
@@ -147,6 +153,13 @@ struct AuditRecord {
     std::string after_json;
 };
 
+// The end of an audit log whose hash chain verified (Store::verify_audit_log).
+struct AuditChainHead {
+    std::int64_t rows = 0;       // rows in the log
+    std::int64_t last_id = 0;    // the last row's id; 0: an empty log
+    std::string hash_hex;        // the last row's chain hash, 64 hex digits; "" for an empty log
+};
+
 enum class OnConflict { fail, skip, update };
 
 enum class PutOutcome { inserted, updated, skipped };
@@ -173,7 +186,10 @@ using CodeGenerator = std::function<std::string()>;
 
 class Store {
 public:
-    static Result<Store> open(const std::string& path);          // existing db, migrated
+    // An existing shortlink database, migrated to this build's schema. A file that is not one
+    // (empty, not SQLite, another program's SQLite database) or that a newer shortlink made is
+    // invalid_argument ("not a shortlink database: PATH (...)"), left unmodified.
+    static Result<Store> open(const std::string& path);
     // init; conflict if anything exists at `path`. `actor` is recorded on the init audit row.
     static Result<Store> create(const std::string& path, const std::string& actor);
 
@@ -280,6 +296,12 @@ public:
     // Newest first; `code` empty: every entry. The callback returns false to stop.
     Status history(std::string_view host, std::string_view code, std::int64_t limit,
                    const std::function<bool(const AuditRecord&)>& on_record);
+
+    // Checks the whole audit log in one read transaction: ids run 1, 2, 3, ..., and each row's
+    // hash is the SHA-256 of its columns chained to the previous row's hash (store/audit_chain.h
+    // and man/shortlink-history.1 give the encoding); no published snapshot counts rows past the
+    // last one. Corruption naming the first row that does not fit, and how, when it fails.
+    Result<AuditChainHead> verify_audit_log();
 
     // The schema version this build writes (PRAGMA user_version after migration).
     static int schema_version();

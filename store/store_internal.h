@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/audit_chain.h"
 #include "store/store.h"
 
 namespace shortlink::store::detail {
@@ -50,6 +51,22 @@ public:
         sqlite3_bind_text(m_stmt.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
         return *this;
     }
+    // An audit column by its storage class; text and blobs bound without a copy, as above.
+    Stmt& bind_static(int i, const AuditValue& v) {
+        switch (v.type) {
+        case SQLITE_INTEGER: return bind(i, v.integer);
+        case SQLITE_FLOAT: sqlite3_bind_double(m_stmt.get(), i, v.real); return *this;
+        case SQLITE_TEXT: return bind_static(i, v.bytes);
+        case SQLITE_BLOB:
+            sqlite3_bind_blob(m_stmt.get(), i, v.bytes.data(), static_cast<int>(v.bytes.size()), SQLITE_STATIC);
+            return *this;
+        default: return bind_null(i);
+        }
+    }
+    Stmt& bind_static(int i, const AuditHash& hash) {
+        sqlite3_bind_blob(m_stmt.get(), i, hash.data(), static_cast<int>(hash.size()), SQLITE_STATIC);
+        return *this;
+    }
     Stmt& bind_null(int i) {
         sqlite3_bind_null(m_stmt.get(), i);
         return *this;
@@ -68,6 +85,7 @@ public:
     }
     bool is_null(int col) const { return sqlite3_column_type(m_stmt.get(), col) == SQLITE_NULL; }
     sqlite3* db() const { return m_db; }
+    sqlite3_stmt* raw() const { return m_stmt.get(); }
 
 private:
     sqlite3* m_db = nullptr;
@@ -114,6 +132,14 @@ struct Store::Impl {
     std::vector<PendingAudit> pending_audit;
     std::string pending_text;
     detail::Stmt* audit_batch_stmt = nullptr;
+    // The end of the audit log's hash chain: the last row's id and hash, read under the write lock
+    // by the first audit row of a write transaction and advanced by every row written after it.
+    // Starting a write transaction (begin_write, begin_bulk) or ending one forgets it, so it never
+    // outlives the lock it was read under and two writers cannot fork the chain.
+    bool chain_known = false;
+    std::int64_t chain_id = 0;
+    detail::AuditHash chain_hash{};
+    detail::AuditChainHasher chain_hasher;
     detail::Stmt* insert_links_stmt = nullptr;  // k_link_batch rows (store_links.cpp)
     bool bulk_rowids_sequential = false;  // put_links() may insert a batch per statement
     // Domains by host, filled lazily; cleared whenever a domain changes.
@@ -144,10 +170,20 @@ struct Store::Impl {
     Status queue_import_audit(std::int64_t at, std::string_view host, std::string_view code,
                               std::int64_t link_id, std::string_view after_json);
     Status flush_import_audit();  // writes every queued row, in order
+    // Reads the end of the chain unless chain_known; refuses outside a write transaction.
+    Status load_chain_head();
+    // The id (into values[0]) and hash of the next audit row, whose other columns are `values`
+    // from index 1 on; advances the chain head. The caller writes the row in the same
+    // transaction or, on failure, sets chain_known = false.
+    void chain_next(detail::AuditValue (&values)[detail::k_audit_chain_column_count], detail::AuditHash& hash);
 };
 
 // Schema and migrations (store_schema.cpp).
+// PRAGMA application_id of a shortlink database: "SLNK" (0x534c4e4b), set by migration 3.
+inline constexpr std::int32_t k_application_id = 0x534c4e4b;
 int current_schema_version();
+// The refusal of a database whose schema version is above current_schema_version().
+Status newer_schema(int version);
 // Brings the database to schema version `target` (tests build older databases with a lower one);
 // a database already past `target` is left alone, one newer than this build refused.
 Status migrate(sqlite3* db, int target = current_schema_version());

@@ -1,6 +1,7 @@
 // The link store: links (add, get, list, edit, state changes), their audit images and bulk import.
 // Reading the audit trail (history) and the link state names are in store.cpp.
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <functional>
 #include <utility>
@@ -478,8 +479,10 @@ Status Store::begin_bulk(bool create_missing_domains) {
         st = m_impl->exec("BEGIN IMMEDIATE");
     }
     if (st) {
-        // Domains read before the write lock may have changed since; read them again under it.
+        // Domains and the audit chain read before the write lock may have changed since; read
+        // them again under it.
         m_impl->domain_cache.clear();
+        m_impl->chain_known = false;
         m_impl->in_bulk = true;
         m_impl->bulk_create_domains = create_missing_domains;
         m_impl->bulk_domains_created = 0;
@@ -506,12 +509,11 @@ namespace {
 
 // Import audit rows per INSERT statement. Each statement execution has a fixed cost (start,
 // halt, reset, clearing bindings) about as large as writing a row: 1M single-row inserts took
-// 2.5 s of CPU in a micro-benchmark, 16-row ones 1.7 s. 16 x 9 parameters stay far below
-// SQLite's limit.
+// 2.5 s of CPU in a micro-benchmark, 16-row ones 1.7 s.
 constexpr std::size_t k_audit_batch = 16;
-// Links per multi-row INSERT in put_links(), for the same reason (a links-shaped micro-benchmark:
-// 3.5 s of CPU for 1M single-row INSERTs, 2.0 s for 16-row ones).
-constexpr int k_audit_columns = 9;
+// The parameters of one row of that INSERT: every column but the NULL before and last_link_id.
+// 16 x 9 parameters stay far below SQLite's limit.
+constexpr int k_audit_batch_params = 9;
 
 }  // namespace
 
@@ -542,10 +544,12 @@ Status Store::Impl::flush_import_audit() {
     std::size_t i = 0;
     Status st = Status::ok();
     if (rows.size() >= k_audit_batch) {
-        if (audit_batch_stmt == nullptr) {
-            std::string sql = "INSERT INTO audit_log (at, actor, action, host, code, link_id, before, after, last_link_id) VALUES ";
+        st = load_chain_head();
+        if (st && audit_batch_stmt == nullptr) {
+            std::string sql = "INSERT INTO audit_log (id, at, actor, action, host, code, link_id, before, after, "
+                              "last_link_id, hash) VALUES ";
             for (std::size_t r = 0; r < k_audit_batch; ++r) {
-                sql += r == 0 ? "(?, ?, ?, ?, ?, ?, NULL, ?, NULL)" : ", (?, ?, ?, ?, ?, ?, NULL, ?, NULL)";
+                sql += r == 0 ? "(?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)" : ", (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)";
             }
             auto stmt = prepare(sql);
             if (!stmt) {
@@ -554,17 +558,32 @@ Status Store::Impl::flush_import_audit() {
                 audit_batch_stmt = *stmt;
             }
         }
+        using detail::AuditValue;
+        std::array<detail::AuditHash, k_audit_batch> hashes;
         for (; st && rows.size() - i >= k_audit_batch; i += k_audit_batch) {
             StmtUse s(*audit_batch_stmt);
             for (std::size_t r = 0; r < k_audit_batch; ++r) {
                 const PendingAudit& p = rows[i + r];
-                int base = static_cast<int>(r) * (k_audit_columns - 2);
-                s->bind(base + 1, p.at).bind_static(base + 2, actor).bind_static(base + 3, "import");
-                s->bind_static(base + 4, view(p.host, p.host_len)).bind_static(base + 5, view(p.code, p.code_len));
-                s->bind(base + 6, p.link_id).bind_static(base + 7, view(p.after, p.after_len));
+                AuditValue values[] = {AuditValue::null(),
+                                       AuditValue::of(p.at),
+                                       AuditValue::of(actor),
+                                       AuditValue::of(std::string_view("import")),
+                                       AuditValue::of(view(p.host, p.host_len)),
+                                       AuditValue::of(view(p.code, p.code_len)),
+                                       AuditValue::of(p.link_id),
+                                       AuditValue::null(),
+                                       AuditValue::of(view(p.after, p.after_len)),
+                                       AuditValue::null()};
+                chain_next(values, hashes[r]);
+                int base = static_cast<int>(r) * k_audit_batch_params;
+                s->bind(base + 1, values[0].integer).bind(base + 2, p.at).bind_static(base + 3, actor);
+                s->bind_static(base + 4, "import").bind_static(base + 5, view(p.host, p.host_len));
+                s->bind_static(base + 6, view(p.code, p.code_len)).bind(base + 7, p.link_id);
+                s->bind_static(base + 8, view(p.after, p.after_len)).bind_static(base + 9, hashes[r]);
             }
             int rc = s->step();
             if (rc != SQLITE_DONE) {
+                chain_known = false;
                 st = detail::sqlite_error(db.get(), rc, "cannot write the audit log");
             }
         }
@@ -590,6 +609,7 @@ Status Store::end_bulk(bool commit) {
         Status st = m_impl->flush_import_audit();
         if (!st) {
             m_impl->in_bulk = false;
+            m_impl->chain_known = false;
             m_impl->exec_best_effort("PRAGMA cache_size = -2000");
             m_impl->exec_best_effort("ROLLBACK");
             m_impl->domain_cache.clear();
@@ -600,6 +620,7 @@ Status Store::end_bulk(bool commit) {
         m_impl->pending_text.clear();
     }
     m_impl->in_bulk = false;
+    m_impl->chain_known = false;
     m_impl->exec_best_effort("PRAGMA cache_size = -2000");
     if (commit) {
         Status st = m_impl->exec("COMMIT");

@@ -2,8 +2,10 @@
 // N-1 to N inside one transaction; a database newer than this build is refused, never touched.
 // Add a migration by appending to k_migrations; never edit a released one.
 #include <iterator>
+#include <memory>
 #include <string>
 
+#include "store/audit_chain.h"
 #include "store/store_internal.h"
 
 namespace shortlink::store {
@@ -127,7 +129,84 @@ ALTER TABLE snapshots ADD COLUMN kind TEXT NOT NULL DEFAULT 'snapshot'
 ALTER TABLE snapshots ADD COLUMN audit_mark INTEGER NOT NULL DEFAULT -1;
 )sql";
 
-constexpr const char* k_migrations[] = {k_migration_1, k_migration_2};
+// Migration 3: the audit log becomes tamper-evident and the file says it is a shortlink database.
+//
+// audit_log.hash: SHA-256 over the previous row's hash and every column of the row
+// (store/audit_chain.h has the encoding), so `shortlink history --verify` catches a row edited,
+// removed or slipped in by a writer who dropped the triggers. Rows written before this migration
+// get their hashes computed by it, in id order (the UPDATE trigger is dropped for that and
+// created again). The writer gives every row an explicit id, last id + 1, inside the write
+// transaction of the change it records, so two writers can never fork the chain.
+// audit_log_no_overwrite: a REPLACE (INSERT OR REPLACE, REPLACE INTO) of an existing id deletes the
+// old row without firing the DELETE trigger unless recursive_triggers is on; a BEFORE INSERT
+// trigger runs before any conflict resolution, so it refuses that, and an UPSERT's insert, for
+// every writer and setting.
+// application_id: "SLNK" in the database header, so a shortlink database is recognized before
+// anything is written to a file (Store::open) and file(1) can name it.
+constexpr const char* k_migration_3 = R"sql(
+ALTER TABLE audit_log ADD COLUMN hash BLOB;
+DROP TRIGGER audit_log_no_update;
+)sql";
+
+constexpr const char* k_migration_3_after = R"sql(
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused');
+END;
+CREATE TRIGGER audit_log_no_overwrite BEFORE INSERT ON audit_log
+WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only: INSERT over an existing row refused');
+END;
+PRAGMA application_id = 1397509707;
+)sql";
+
+static_assert(k_application_id == 1397509707, "migration 3 writes k_application_id");
+
+// Fills audit_log.hash of every existing row, in id order (migration 3).
+Status chain_existing_audit_rows(sqlite3* db) {
+    sqlite3_stmt* raw = nullptr;
+    const std::string select = std::string("SELECT ") + detail::k_audit_chain_columns + " FROM audit_log ORDER BY id";
+    if (sqlite3_prepare_v2(db, select.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+        return detail::sqlite_error(db, SQLITE_ERROR, "cannot read the audit log");
+    }
+    std::unique_ptr<sqlite3_stmt, detail::StmtFinalizer> rows(raw);
+    if (sqlite3_prepare_v2(db, "UPDATE audit_log SET hash = ?2 WHERE id = ?1", -1, &raw, nullptr) != SQLITE_OK) {
+        return detail::sqlite_error(db, SQLITE_ERROR, "cannot chain the audit log");
+    }
+    std::unique_ptr<sqlite3_stmt, detail::StmtFinalizer> update(raw);
+    detail::AuditChainHasher hasher;
+    detail::AuditHash previous{};
+    int rc;
+    while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
+        detail::AuditValue values[detail::k_audit_chain_column_count];
+        for (int col = 0; col < detail::k_audit_chain_column_count; ++col) {
+            values[col] = detail::audit_value(rows.get(), col);
+        }
+        previous = hasher.row_hash(previous, values);
+        sqlite3_bind_int64(update.get(), 1, sqlite3_column_int64(rows.get(), 0));
+        sqlite3_bind_blob(update.get(), 2, previous.data(), static_cast<int>(previous.size()), SQLITE_STATIC);
+        const int urc = sqlite3_step(update.get());
+        sqlite3_reset(update.get());
+        if (urc != SQLITE_DONE) {
+            return detail::sqlite_error(db, urc, "cannot chain the audit log");
+        }
+    }
+    return rc == SQLITE_DONE ? Status::ok() : detail::sqlite_error(db, rc, "cannot read the audit log");
+}
+
+// One schema step: `sql`, then (when set) `fill` on the rows, then `sql_after`.
+struct Migration {
+    const char* sql;
+    Status (*fill)(sqlite3* db) = nullptr;
+    const char* sql_after = nullptr;
+};
+
+const Migration k_migrations[] = {
+    {k_migration_1},
+    {k_migration_2},
+    {k_migration_3, chain_existing_audit_rows, k_migration_3_after},
+};
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 
 int read_user_version(sqlite3* db) {
@@ -159,6 +238,21 @@ Status exec(sqlite3* db, const std::string& sql, std::string_view what) {
     return Status::ok();
 }
 
+Status run_migration(sqlite3* db, const Migration& m, int number) {
+    const std::string what = "migration " + std::to_string(number) + " failed";
+    Status st = exec(db, m.sql, what);
+    if (st && m.fill != nullptr) {
+        st = m.fill(db);
+    }
+    if (st && m.sql_after != nullptr) {
+        st = exec(db, m.sql_after, what);
+    }
+    if (st) {
+        st = exec(db, "PRAGMA user_version = " + std::to_string(number), "set user_version");
+    }
+    return st;
+}
+
 }  // namespace
 
 int current_schema_version() { return k_schema_version; }
@@ -184,21 +278,22 @@ Status migrate(sqlite3* db, int target) {
     }
     if (version > k_schema_version) {
         roll_back(db);
-        return Status::unsupported("database schema version " + std::to_string(version) +
-                                   " is newer than this shortlink understands (" +
-                                   std::to_string(k_schema_version) + "); upgrade shortlink");
+        return newer_schema(version);
     }
     for (int next = version; next < target; ++next) {
-        st = exec(db, k_migrations[next], "migration " + std::to_string(next + 1) + " failed");
-        if (st) {
-            st = exec(db, "PRAGMA user_version = " + std::to_string(next + 1), "set user_version");
-        }
+        st = run_migration(db, k_migrations[next], next + 1);
         if (!st) {
             roll_back(db);
             return st;
         }
     }
     return exec(db, "COMMIT", "cannot commit the migration");
+}
+
+Status newer_schema(int version) {
+    return Status::invalid_argument("made by a newer shortlink: schema " + std::to_string(version) +
+                                    ", this build knows " + std::to_string(k_schema_version) +
+                                    " (upgrade shortlink)");
 }
 
 }  // namespace shortlink::store

@@ -18,7 +18,7 @@
 
 using namespace shortlink;
 using namespace shortlink::compiler;
-using shortlink::formats::LinkStatus;
+using shortlink::formats::LinkState;
 
 TEST_CASE("RoundTripRandomLinksAndForeignKeysMiss", "[builder]") {
     const std::uint64_t seed = test::random_seed();
@@ -38,7 +38,7 @@ TEST_CASE("RoundTripRandomLinksAndForeignKeysMiss", "[builder]") {
         std::uint32_t domain;
         std::string code;
         std::string dest;
-        LinkStatus status;
+        LinkState status;
         std::uint16_t redirect;
         bool forward;
         std::int64_t nb, ex;
@@ -58,7 +58,7 @@ TEST_CASE("RoundTripRandomLinksAndForeignKeysMiss", "[builder]") {
             continue;
         }
         Expect e{dom, code, "https://dest.example/" + test::random_code(rng, 10 + rng() % 60),
-                 static_cast<LinkStatus>(rng() % 3), 0, true, 0, 0};
+                 static_cast<LinkState>(rng() % 3), 0, true, 0, 0};
         const std::uint16_t types[] = {0, 301, 302, 307, 308};
         const std::uint16_t t = types[rng() % 5];
         const int fwd = static_cast<int>(rng() % 3) - 1;
@@ -217,6 +217,22 @@ TEST_CASE("HostileInputsRefused", "[builder]") {
     CHECK_FALSE(builder.add_link({.domain = *d, .code = "a", .destination = "https://x/", .redirect_type = 200}));
 }
 
+TEST_CASE("RootUrlWithControlCharactersRefused", "[builder]") {
+    for (const std::string& bad : {std::string("https://x/\r\nSet-Cookie: a=b"), std::string("https://x/\n"),
+                                  std::string("https://x/\ta"), std::string("https://x/\x7f"),
+                                  std::string("https://x/\0a", 12)}) {
+        INFO(bad);
+        SnapshotBuilder builder;
+        auto d = builder.add_domain({.host = "go.example", .root_url = bad});
+        REQUIRE_FALSE(d);
+        CHECK(d.status().code() == Status::Code::invalid_argument);
+        CHECK_THAT(d.status().message(), Catch::StartsWith("domain go.example: root URL contains control character 0x"));
+        CHECK_THAT(d.status().message(), Catch::EndsWith(" at byte 10"));
+    }
+    SnapshotBuilder builder;
+    CHECK(builder.add_domain({.host = "go.example", .root_url = "https://x/home?a=b"}));
+}
+
 TEST_CASE("DeterministicApartFromSerialAndTime", "[builder]") {
     test::TempDir dir;
     auto key = test::test_key();
@@ -261,7 +277,7 @@ TEST_CASE("InputOrderDoesNotChangeTheFile", "[builder]") {
         int domain;  // 0: "*", 1: go.example, 2: b.example
         std::string code;
         std::string dest;
-        LinkStatus status;
+        LinkState status;
         std::uint16_t redirect;
         std::int64_t nb, ex;
     };
@@ -269,7 +285,7 @@ TEST_CASE("InputOrderDoesNotChangeTheFile", "[builder]") {
     std::set<std::pair<int, std::string>> seen;
     while (links.size() < 30000) {
         Link l{static_cast<int>(rng() % 3), test::random_code(rng, 1 + rng() % 10), "",
-               static_cast<LinkStatus>(rng() % 3), static_cast<std::uint16_t>(rng() % 2 ? 0 : 307),
+               static_cast<LinkState>(rng() % 3), static_cast<std::uint16_t>(rng() % 2 ? 0 : 307),
                0, 0};
         if (l.domain == 1) {
             std::transform(l.code.begin(), l.code.end(), l.code.begin(),

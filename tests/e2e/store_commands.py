@@ -131,15 +131,6 @@ class StoreCommands(ShortlinkTestCase):
             self.assertIn("append-only", str(ctx.exception))
         con.close()
 
-    def test_migrates_empty_file(self):
-        empty = os.path.join(self.tmp, "empty.db")
-        open(empty, "wb").close()
-        proc = harness.run(["list", "--format", "csv"], db=empty)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        con = sqlite3.connect(empty)
-        self.assertGreaterEqual(con.execute("PRAGMA user_version").fetchone()[0], 1)
-        con.close()
-
     def test_help_and_version(self):
         self.assertEqual(harness.run(["--version"]).returncode, 0)
         for cmd in ("add", "import", "domain"):

@@ -1,5 +1,6 @@
 """End-to-end: two processes writing the same database at once. WAL plus the busy timeout and
-BEGIN IMMEDIATE make both succeed; no write is lost and the audit log has every change."""
+BEGIN IMMEDIATE make both succeed; no write is lost, the audit log has every change and its hash
+chain has no fork (each row appended in the transaction of its change)."""
 import json
 import os
 import subprocess
@@ -44,6 +45,9 @@ class StoreConcurrency(ShortlinkTestCase):
         imports = [h for h in history if h["action"] == "import"]
         self.assertEqual(len(imports), 20000)
         self.assertTrue(all(h["code"] and h["after"]["code"] == h["code"] for h in imports))
+        # One chain through both writers' rows: ids 1..n with no gap, and every hash fits.
+        rows = 1 + N + 20000
+        self.assertEqual(self.sl("history", "--verify").stdout.split(",")[0], f"audit log intact: {rows} rows")
 
 
 if __name__ == "__main__":

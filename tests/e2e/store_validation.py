@@ -1,5 +1,8 @@
 """End-to-end: hostile URLs, codes, hosts, times and options through the real binary. Every bad
 input exits 2 with a message and leaves the database unchanged; nothing crashes or hangs."""
+import os
+import subprocess
+
 import harness
 from harness import ShortlinkTestCase
 
@@ -62,6 +65,42 @@ class StoreValidation(ShortlinkTestCase):
         for url in BAD_URLS[:10]:
             self.sl("add", url, expect=2)
         self.assertEqual(self.sl("list", "--format", "json").stdout, "")
+
+    def test_bad_root_urls(self):
+        self.sl("domain", "add", "go.example.com", "--root-url", "https://example.com/home")
+        before = self.sl("domain", "list", "--json").stdout
+        for url in BAD_URLS[1:]:  # "" is no root URL at all
+            with self.subTest(url=url[:60]):
+                for args in (["domain", "add", "new.example.com"], ["domain", "set", "go.example.com"]):
+                    proc = self.sl(*args, "--root-url", url, expect=2)
+                    self.assertTrue(proc.stderr.startswith("shortlink: error: --root-url: "), proc.stderr)
+        self.assertEqual(self.sl("domain", "list", "--json").stdout, before)
+        proc = self.sl("domain", "set", "go.example.com", "--root-url", "https://example.com/a\r\nSet-Cookie: a=b",
+                       expect=2)
+        self.assertEqual(proc.stderr.strip(), "shortlink: error: --root-url: URL contains control character 0x0d at "
+                                              "byte 21 (CR/LF or NUL would corrupt the Location header)")
+        history = self.sl("history").stdout
+        self.assertEqual(history.count("domain-add"), 1)
+        self.assertNotIn("domain-set", history)
+
+    def test_compile_refuses_a_root_url_with_control_characters(self):
+        # Written around the command line (the sqlite3 shell): the compiler still never writes it.
+        self.sl("domain", "add", "go.example.com", "--root-url", "https://example.com/home")
+        keys = os.path.join(self.tmp, "keys")
+        out = os.path.join(self.tmp, "out")
+        self.sl("keygen", "--out", keys, "--name", "ci", input="")
+        for bad, shown in (("'https://example.com/' || char(13, 10) || 'Set-Cookie: a=b'", "0x0d at byte 20"),
+                           ("'https://example.com/' || char(10)", "0x0a at byte 20"),
+                           ("'https://example.com/' || char(9)", "0x09 at byte 20"),
+                           ("'https://example.com/' || char(0) || 'x'", "0x00 at byte 20")):
+            with self.subTest(bad=bad):
+                proc = subprocess.run(["sqlite3", self.db, f"UPDATE domains SET root_url = {bad} "
+                                                           "WHERE host = 'go.example.com'"],
+                                      capture_output=True, text=True)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                proc = self.sl("compile", "--key", os.path.join(keys, "ci.key"), "--out", out, input="", expect=2)
+                self.assertIn(f"domain go.example.com: root URL contains control character {shown}", proc.stderr)
+                self.assertEqual(os.listdir(out) if os.path.isdir(out) else [], [])
 
     def test_messages_name_the_problem(self):
         self.assertIn("control character 0x0d",

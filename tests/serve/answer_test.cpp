@@ -21,7 +21,7 @@ constexpr std::int64_t k_now = 1'800'000'000;
 struct FakeLink {
     std::string code;
     std::string destination;
-    formats::LinkStatus status = formats::LinkStatus::active;
+    formats::LinkState status = formats::LinkState::active;
     std::uint16_t redirect_type = 302;
     bool forward_query = true;
     std::int64_t not_before = 0;
@@ -98,24 +98,24 @@ struct Fixture {
         g.cache_max_age_s = 3600;
         g.negative_max_age_s = 10;
         go = snap.add_domain(g);
-        snap.add_link(def, {"abc", "https://dest.example/a", formats::LinkStatus::active, 302});
-        snap.add_link(def, {"q", "https://dest.example/q?x=1", formats::LinkStatus::active, 307});
+        snap.add_link(def, {"abc", "https://dest.example/a", formats::LinkState::active, 302});
+        snap.add_link(def, {"q", "https://dest.example/q?x=1", formats::LinkState::active, 307});
         snap.add_link(def, {"frag", "https://dest.example/f#top"});
         snap.add_link(def, {"qfrag", "https://dest.example/f?x=1#top"});
         snap.add_link(def, {"amp", "https://dest.example/f?x=1&"});
-        snap.add_link(def, {"nofwd", "https://dest.example/n", formats::LinkStatus::active, 302, false});
-        snap.add_link(def, {"off", "https://dest.example/off", formats::LinkStatus::disabled});
-        snap.add_link(def, {"gone", "https://dest.example/gone", formats::LinkStatus::deleted});
-        snap.add_link(def, {"old", "https://dest.example/old", formats::LinkStatus::active, 302, true,
+        snap.add_link(def, {"nofwd", "https://dest.example/n", formats::LinkState::active, 302, false});
+        snap.add_link(def, {"off", "https://dest.example/off", formats::LinkState::disabled});
+        snap.add_link(def, {"gone", "https://dest.example/gone", formats::LinkState::deleted});
+        snap.add_link(def, {"old", "https://dest.example/old", formats::LinkState::active, 302, true,
                             0, k_now - 1});
-        snap.add_link(def, {"soon", "https://dest.example/soon", formats::LinkStatus::active, 302, true,
+        snap.add_link(def, {"soon", "https://dest.example/soon", formats::LinkState::active, 302, true,
                             k_now + 5, 0});
-        snap.add_link(def, {"ending", "https://dest.example/e", formats::LinkStatus::active, 302, true,
+        snap.add_link(def, {"ending", "https://dest.example/e", formats::LinkState::active, 302, true,
                             0, k_now + 100});
         snap.add_link(def, {"a/b", "https://dest.example/slash"});
         snap.add_link(def, {"caf\xc3\xa9", "https://dest.example/utf8"});
         snap.add_link(def, {"Case", "https://dest.example/case-sensitive"});
-        snap.add_link(go, {"docs", "https://docs.example.com/", formats::LinkStatus::active, 301});
+        snap.add_link(go, {"docs", "https://docs.example.com/", formats::LinkState::active, 301});
     }
     Response get(std::string_view target, std::string_view host = "") const {
         return detail::answer_from(&snap, nullptr, Request{Method::get, target, host}, k_now);

@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <type_traits>
 
+#include "formats/snapshot.h"
 #include "store/store.h"
 #include "store/validate.h"
 #include "store/store_internal.h"  // link_audit_json: the shape an import row must match
@@ -79,17 +82,17 @@ TEST_CASE("OpenMissingIsNotFound", "[store]") {
     CHECK(s.status().code() == Status::Code::not_found);
 }
 
-TEST_CASE("MigratesFromEmptyFile", "[store]") {
+TEST_CASE("OpenRefusesAnEmptyFileAndLeavesItEmpty", "[store]") {
     TempDb t;
     { std::ofstream(t.path).flush(); }
     auto s = Store::open(t.path);
-    REQUIRE(s.is_ok());
-    auto domains = s->list_domains();
-    REQUIRE(domains.is_ok());
-    REQUIRE(domains->size() == 1);
-    CHECK((*domains)[0].host == "*");
-    CHECK((*domains)[0].is_default);
-    CHECK((*domains)[0].default_redirect == 302);
+    REQUIRE_FALSE(s.is_ok());
+    CHECK(s.status().code() == Status::Code::invalid_argument);
+    CHECK(s.status().message() == "not a shortlink database: " + t.path +
+                                      " (an empty file; `shortlink init` creates a database)");
+    std::ifstream in(t.path, std::ios::binary | std::ios::ate);
+    CHECK(in.tellg() == 0);
+    CHECK(access((t.path + "-wal").c_str(), F_OK) != 0);
 }
 
 TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
@@ -98,11 +101,55 @@ TEST_CASE("RefusesNewerSchemaAndGarbage", "[store]") {
     REQUIRE(raw_exec(t.path, "PRAGMA user_version = 99") == SQLITE_OK);
     auto s = Store::open(t.path);
     REQUIRE_FALSE(s.is_ok());
-    CHECK(s.status().code() == Status::Code::unsupported);
+    CHECK(s.status().code() == Status::Code::invalid_argument);
+    CHECK(s.status().message() == "cannot use database " + t.path + ": made by a newer shortlink: schema 99, this build knows " +
+                                      std::to_string(Store::schema_version()) + " (upgrade shortlink)");
 
     TempDb g;
     { std::ofstream(g.path) << std::string(4096, 'x'); }
-    CHECK_FALSE(Store::open(g.path).is_ok());
+    auto garbage = Store::open(g.path);
+    REQUIRE_FALSE(garbage.is_ok());
+    CHECK(garbage.status().message() == "not a shortlink database: " + g.path + " (not an SQLite database)");
+}
+
+TEST_CASE("OpenRefusesAnotherProgramsDatabaseUntouched", "[store]") {
+    for (const char* schema : {"", "CREATE TABLE notes (body TEXT); PRAGMA user_version = 2;",
+                               "CREATE TABLE t (x); PRAGMA application_id = 7;"}) {
+        INFO(schema);
+        TempDb t;
+        REQUIRE(raw_exec(t.path, std::string("PRAGMA page_size = 4096; ") + schema + " VACUUM;") == SQLITE_OK);
+        std::ifstream in(t.path, std::ios::binary);
+        const std::string before((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        REQUIRE_FALSE(before.empty());
+        auto s = Store::open(t.path);
+        REQUIRE_FALSE(s.is_ok());
+        CHECK(s.status().code() == Status::Code::invalid_argument);
+        CHECK_THAT(s.status().message(), Catch::StartsWith("not a shortlink database: " + t.path + " ("));
+        std::ifstream again(t.path, std::ios::binary);
+        CHECK(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()) == before);
+    }
+}
+
+TEST_CASE("ClosingTheLastStoreCheckpointsTheWal", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path, "test").value());
+        REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+        CHECK(access((t.path + "-wal").c_str(), F_OK) == 0);  // WAL mode while open
+        REQUIRE(s.list_links({}, [](const Link&) { return false; }).is_ok());  // a read stopped early
+    }
+    CHECK(access((t.path + "-wal").c_str(), F_OK) != 0);
+    CHECK(access((t.path + "-shm").c_str(), F_OK) != 0);
+    // The database file alone holds everything: a copy of it (without WAL) has the link.
+    TempDb copy;
+    {
+        std::ifstream in(t.path, std::ios::binary);
+        std::ofstream out(copy.path, std::ios::binary);
+        out << in.rdbuf();
+    }
+    auto s = Store::open(copy.path);
+    REQUIRE(s.is_ok());
+    CHECK(s->get_link("", "a").is_ok());
 }
 
 TEST_CASE("LinksAreUniquePerDomain", "[store]") {
@@ -983,6 +1030,18 @@ TEST_CASE("BlockKindNamesRoundTrip", "[store][blocks]") {
     CHECK_FALSE(parse_block_kind("").has_value());
 }
 
+TEST_CASE("LinkStateIsTheSnapshotsLinkState", "[store]") {
+    // One enum: a stored state goes into a snapshot record and comes back out with no mapping.
+    STATIC_REQUIRE(std::is_same_v<LinkState, formats::LinkState>);
+    STATIC_REQUIRE(std::is_same_v<decltype(formats::LinkView::status), LinkState>);
+    for (LinkState state : {LinkState::active, LinkState::disabled, LinkState::deleted}) {
+        CHECK(parse_link_state(link_state_name(state)) == state);
+        CHECK(formats::link_state_from_number(static_cast<std::uint8_t>(state)) == state);
+    }
+    CHECK_FALSE(formats::link_state_from_number(3).has_value());  // the fourth value of two meta bits
+    CHECK_FALSE(parse_link_state("Active").has_value());
+}
+
 TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     TempDb t;
     {
@@ -1012,6 +1071,10 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     auto rows = all_history(s, "", "old");
     REQUIRE(rows.size() == 1);
     CHECK(rows[0].actor == "v1");
+    // Migration 3 chained the rows it found; new rows chain on.
+    auto head = s.verify_audit_log();
+    REQUIRE(head.is_ok());
+    CHECK(head->rows == 1);
     auto snaps = s.list_snapshots();
     REQUIRE(snaps->size() == 1);
     CHECK((*snaps)[0].serial == 7);
@@ -1033,6 +1096,87 @@ TEST_CASE("MigratesVersion1DatabaseKeepingItsRows", "[store]") {
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     CHECK(kind == "snapshot");  // files compiled before migration 2 were all snapshots
+}
+
+TEST_CASE("AuditLogRefusesReplaceAndUpsert", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path, "test").value());
+        REQUIRE(s.add_link(make_link("a"), no_code).is_ok());
+    }
+    const std::string before = dump(t.path);
+    const std::string row = "(id, at, actor, action, host, code) VALUES (1, 0, 'mallory', 'init', '*', '')";
+    for (const std::string& sql :
+         {"REPLACE INTO audit_log " + row, "INSERT OR REPLACE INTO audit_log " + row,
+          "PRAGMA recursive_triggers = ON; INSERT OR REPLACE INTO audit_log " + row,
+          "INSERT INTO audit_log " + row + " ON CONFLICT (id) DO UPDATE SET actor = 'mallory'",
+          "INSERT OR IGNORE INTO audit_log " + row, std::string("UPDATE OR REPLACE audit_log SET id = 1 WHERE id = 2")}) {
+        INFO(sql);
+        std::string message;
+        CHECK(raw_exec(t.path, sql, &message) == SQLITE_CONSTRAINT);
+        CHECK_THAT(message, Catch::Contains("audit_log is append-only"));
+        CHECK(dump(t.path) == before);
+    }
+    Store s = std::move(Store::open(t.path).value());
+    CHECK(s.verify_audit_log().is_ok());
+}
+
+TEST_CASE("AuditChainVerifiesAndNamesTheFirstBadRow", "[store]") {
+    TempDb t;
+    {
+        Store s = std::move(Store::create(t.path, "test").value());
+        for (const char* code : {"a", "b", "c"}) {
+            REQUIRE(s.add_link(make_link(code), no_code).is_ok());
+        }
+        REQUIRE(s.change_state("", "b", StateAction::disable).is_ok());
+        auto head = s.verify_audit_log();
+        REQUIRE(head.is_ok());
+        CHECK(head->rows == 5);
+        CHECK(head->last_id == 5);
+        CHECK(head->hash_hex.size() == 64);
+    }
+    REQUIRE(raw_exec(t.path, "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET code = 'x' WHERE id = 3") ==
+            SQLITE_OK);
+    Store s = std::move(Store::open(t.path).value());
+    auto broken = s.verify_audit_log();
+    REQUIRE_FALSE(broken.is_ok());
+    CHECK(broken.status().code() == Status::Code::corruption);
+    CHECK_THAT(broken.status().message(), Catch::StartsWith("audit row 3: its hash does not match"));
+}
+
+TEST_CASE("AuditChainHasNoForkAcrossConnectionsAndRollbacks", "[store]") {
+    TempDb t;
+    Store a = std::move(Store::create(t.path, "test").value());
+    Store b = std::move(Store::open(t.path).value());
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(a.add_link(make_link("a" + std::to_string(i)), no_code).is_ok());
+        REQUIRE(b.add_link(make_link("b" + std::to_string(i)), no_code).is_ok());
+    }
+    // A rolled-back import forgets the chain head it advanced.
+    REQUIRE(a.begin_bulk().is_ok());
+    for (int i = 0; i < 40; ++i) {
+        REQUIRE(a.put_link(make_link("r" + std::to_string(i)), OnConflict::fail).is_ok());
+    }
+    REQUIRE(a.end_bulk(false).is_ok());
+    REQUIRE(b.add_link(make_link("after-rollback-b"), no_code).is_ok());
+    REQUIRE(a.add_link(make_link("after-rollback-a"), no_code).is_ok());
+    // A committed one, batches and single rows mixed, then the other connection again.
+    REQUIRE(a.begin_bulk().is_ok());
+    std::vector<LinkInput> batch;
+    for (std::size_t i = 0; i < Store::k_link_batch; ++i) {
+        batch.push_back(make_link("bulk" + std::to_string(i)));
+    }
+    std::vector<PutOutcome> outcomes;
+    REQUIRE(a.put_links(batch, OnConflict::fail, outcomes).is_ok());
+    REQUIRE(a.put_link(make_link("single"), OnConflict::fail).is_ok());
+    REQUIRE(a.put_link(make_link("a0"), OnConflict::update).is_ok());
+    REQUIRE(a.end_bulk(true).is_ok());
+    REQUIRE(b.change_state("", "single", StateAction::disable).is_ok());
+    auto head = b.verify_audit_log();
+    INFO((head.is_ok() ? std::string() : head.status().message()));
+    REQUIRE(head.is_ok());
+    CHECK(head->rows == 1 + 10 + 2 + 16 + 1 + 1 + 1);
+    CHECK(head->last_id == head->rows);
 }
 
 TEST_CASE("BlocksTableRefusesWhatTheApiNeverWrites", "[store][blocks]") {
