@@ -10,6 +10,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "serve/listen_socket.h"
+
 namespace shortlink::serve {
 
 namespace {
@@ -81,20 +83,8 @@ AdminListener::AdminListener(boost::asio::io_context& io, Handler handler, int l
     : m_io(io), m_handler(std::move(handler)), m_log_fd(log_fd), m_acceptor(io) {}
 
 Status AdminListener::listen(boost::asio::ip::tcp::endpoint& endpoint) {
-    boost::system::error_code ec;
-    m_acceptor.open(endpoint.protocol(), ec);
-    if (!ec) {
-        m_acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
-    }
-    if (!ec) {
-        m_acceptor.bind(endpoint, ec);
-    }
-    if (!ec) {
-        m_acceptor.listen(64, ec);
-    }
-    if (ec) {
-        return Status::io_error("cannot listen on admin address " + endpoint.address().to_string() +
-                                ":" + std::to_string(endpoint.port()) + ": " + ec.message());
+    if (Status s = open_listener(m_acceptor, endpoint, false, 64, "admin "); !s) {
+        return s;
     }
     endpoint = m_acceptor.local_endpoint();
     accept();

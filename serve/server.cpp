@@ -26,6 +26,7 @@
 #include "formats/clock.h"
 #include "formats/file_names.h"
 #include "serve/admin.h"
+#include "serve/listen_socket.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
 #include "serve/snapshot_manager.h"
@@ -131,6 +132,26 @@ public:
     Control& operator=(const Control&) = delete;
 
     Status run() {
+        std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+        for (const Endpoint& e : m_config.listen) {
+            endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
+        }
+        const bool with_admin = m_config.admin.port != 0 || !m_config.admin.address.empty();
+        boost::asio::ip::tcp::endpoint admin;
+        if (with_admin) {
+            admin = {boost::asio::ip::make_address(m_config.admin.address), m_config.admin.port};
+        }
+        // Before anything else: a server that cannot own its addresses says so and stops.
+        for (const auto& e : endpoints) {
+            if (Status s = claim_address(e, ""); !s) {
+                return s;
+            }
+        }
+        if (with_admin) {
+            if (Status s = claim_address(admin, "admin "); !s) {
+                return s;
+            }
+        }
         m_manager.scan();  // cold start: a lazy load, milliseconds at any size
         m_manager.scan_patches();
         m_manager.scan_overlays();
@@ -138,10 +159,6 @@ public:
         unsigned threads = m_config.threads;
         if (threads == 0) {
             threads = std::max(1u, std::thread::hardware_concurrency());
-        }
-        std::vector<boost::asio::ip::tcp::endpoint> endpoints;
-        for (const Endpoint& e : m_config.listen) {
-            endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
         }
         for (unsigned i = 0; i < threads; ++i) {
             m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
@@ -151,9 +168,7 @@ public:
                 return s;
             }
         }
-        if (m_config.admin.port != 0 || !m_config.admin.address.empty()) {
-            boost::asio::ip::tcp::endpoint admin(boost::asio::ip::make_address(m_config.admin.address),
-                                                 m_config.admin.port);
+        if (with_admin) {
             Status s = m_admin.listen(admin);
             if (!s) {
                 return s;

@@ -2,21 +2,17 @@
 
 #include <algorithm>
 #include <ctime>
-#include <sys/socket.h>
 
-#include <boost/asio/detail/socket_option.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
 #include "formats/clock.h"
 #include "serve/connection.h"
+#include "serve/listen_socket.h"
 #include "serve/log.h"
 
 namespace shortlink::serve {
 
 namespace {
-
-using reuse_port = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 // Longest pause between sweeps: bounds how late a drain, stop or snapshot release is noticed.
 constexpr std::int64_t k_max_sweep_ms = 100;
@@ -61,27 +57,10 @@ Worker::~Worker() {
 Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints) {
     for (auto& endpoint : endpoints) {
         auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);
-        boost::system::error_code ec;
-        acceptor->open(endpoint.protocol(), ec);
-        if (!ec) {
-            acceptor->set_option(boost::asio::socket_base::reuse_address(true), ec);
-        }
-        if (!ec) {
-            acceptor->set_option(reuse_port(true), ec);
-        }
-        if (!ec && endpoint.address().is_v6()) {
-            // As nginx's ipv6only=on: [::]:80 and 0.0.0.0:80 can be listed side by side.
-            acceptor->set_option(boost::asio::ip::v6_only(true), ec);
-        }
-        if (!ec) {
-            acceptor->bind(endpoint, ec);
-        }
-        if (!ec) {
-            acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
-        }
-        if (ec) {
-            return Status::io_error("cannot listen on " + endpoint.address().to_string() + ":" +
-                                    std::to_string(endpoint.port()) + ": " + ec.message());
+        if (Status s = open_listener(*acceptor, endpoint, true,
+                                     boost::asio::socket_base::max_listen_connections, "");
+            !s) {
+            return s;
         }
         if (endpoint.port() == 0) {
             endpoint = acceptor->local_endpoint();
