@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/admin.h"
 
 #include <chrono>
@@ -80,7 +81,12 @@ private:
 }  // namespace
 
 AdminListener::AdminListener(boost::asio::io_context& io, Handler handler, int log_fd)
-    : m_io(io), m_handler(std::move(handler)), m_log_fd(log_fd), m_acceptor(io) {}
+    : m_io(io),
+      m_handler(std::move(handler)),
+      m_log_fd(log_fd),
+      m_acceptor(io),
+      m_pause(io),
+      m_failures("admin", log_fd) {}
 
 Status AdminListener::listen(boost::asio::ip::tcp::endpoint& endpoint) {
     if (Status s = open_listener(m_acceptor, endpoint, false, 64, "admin "); !s) {
@@ -94,6 +100,7 @@ Status AdminListener::listen(boost::asio::ip::tcp::endpoint& endpoint) {
 void AdminListener::close() {
     boost::system::error_code ignored;
     m_acceptor.close(ignored);
+    m_pause.cancel();
 }
 
 void AdminListener::accept() {
@@ -102,9 +109,16 @@ void AdminListener::accept() {
         if (ec == boost::asio::error::operation_aborted) {
             return;
         }
-        if (!ec) {
-            std::make_shared<AdminSession>(std::move(socket), m_handler)->start();
+        if (ec) {
+            m_pause.expires_after(m_failures.on_error(ec, clock::monotonic_ms()));
+            m_pause.async_wait([this](const boost::system::error_code& error) {
+                if (!error && m_acceptor.is_open()) {
+                    accept();
+                }
+            });
+            return;
         }
+        std::make_shared<AdminSession>(std::move(socket), m_handler)->start();
         accept();
     });
 }

@@ -1,10 +1,14 @@
 #include "serve/listen_socket.h"
 
+#include <cerrno>
+
 #include <sys/socket.h>
 
 #include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/system_executor.hpp>
+
+#include "serve/log.h"
 
 namespace shortlink::serve {
 
@@ -72,6 +76,58 @@ Status open_listener(boost::asio::ip::tcp::acceptor& acceptor,
         return bind_error(ec, endpoint, what);
     }
     return Status::ok();
+}
+
+AcceptError classify_accept_error(const boost::system::error_code& ec) {
+    if (ec.category() != boost::system::system_category()) {
+        return AcceptError::other;
+    }
+    switch (ec.value()) {
+    case EMFILE: return AcceptError::emfile;
+    case ENFILE: return AcceptError::enfile;
+    case ENOBUFS: return AcceptError::enobufs;
+    case ENOMEM: return AcceptError::enomem;
+    default: return AcceptError::other;
+    }
+}
+
+std::string_view accept_error_name(AcceptError kind) {
+    switch (kind) {
+    case AcceptError::emfile: return "EMFILE";
+    case AcceptError::enfile: return "ENFILE";
+    case AcceptError::enobufs: return "ENOBUFS";
+    case AcceptError::enomem: return "ENOMEM";
+    case AcceptError::other: return "other";
+    }
+    return "other";
+}
+
+std::chrono::milliseconds AcceptFailures::on_error(const boost::system::error_code& ec,
+                                                   std::int64_t now_ms) {
+    m_last = ec;
+    ++m_unlogged;
+    flush(now_ms);
+    return classify_accept_error(ec) == AcceptError::other ? k_other_pause : k_shortage_pause;
+}
+
+void AcceptFailures::flush(std::int64_t now_ms) {
+    if (m_unlogged > 0 && now_ms >= m_next_log_ms) {
+        log(now_ms);
+    }
+}
+
+void AcceptFailures::log(std::int64_t now_ms) {
+    const AcceptError kind = classify_accept_error(m_last);
+    const auto pause = kind == AcceptError::other ? k_other_pause : k_shortage_pause;
+    LogLine("warn", "accept_failed")
+        .str("listener", m_listener)
+        .str("error", m_last.message())
+        .str("errno", accept_error_name(kind))
+        .num("failures", static_cast<std::int64_t>(m_unlogged))
+        .num("pause_ms", pause.count())
+        .emit(m_log_fd);
+    m_unlogged = 0;
+    m_next_log_ms = now_ms + k_log_interval_ms;
 }
 
 }  // namespace shortlink::serve

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <pthread.h>
 #include <sched.h>
@@ -105,6 +106,45 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     return out;
 }
 
+// Descriptors the server holds besides client connections: stdio, the log, inotify, the state
+// directory, snapshot files being verified, each io_context's epoll, eventfd and timerfd, and
+// the admin listener's short-lived connections. Generous on purpose: a warning that fires a bit
+// early is better than EMFILE with no warning.
+constexpr std::uint64_t k_reserved_descriptors = 64;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (the soft default of 1024 fits 1000
+// connections at best) and says at start when --max-connections cannot fit even so: beyond that,
+// accept() fails with EMFILE and accepting pauses (serve/listen_socket.h) until connections close.
+void raise_descriptor_limit(const ServeConfig& config, unsigned threads, int log_fd) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        // RLIM_INFINITY is refused above fs.nr_open (1048576 by default).
+        raised.rlim_cur = std::min<rlim_t>(limit.rlim_max, 1u << 20);
+        if (raised.rlim_cur > limit.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    const std::uint64_t others = k_reserved_descriptors + std::uint64_t{threads} * config.listen.size();
+    if (limit.rlim_cur != RLIM_INFINITY && config.max_connections + others > limit.rlim_cur) {
+        const std::uint64_t fit = limit.rlim_cur > others ? limit.rlim_cur - others : 0;
+        LogLine("warn", "descriptor_limit")
+            .num("max_connections", config.max_connections)
+            .num("nofile", static_cast<std::int64_t>(limit.rlim_cur))
+            .num("connections_that_fit", static_cast<std::int64_t>(fit))
+            .str("detail", "--max-connections " + std::to_string(config.max_connections) +
+                               " does not fit in the descriptor limit of " +
+                               std::to_string(limit.rlim_cur) + " (RLIMIT_NOFILE, hard limit " +
+                               std::to_string(limit.rlim_max) + "): about " + std::to_string(fit) +
+                               " connections fit; beyond that accepting pauses until some close. "
+                               "Raise LimitNOFILE= or ulimit -n, or lower --max-connections")
+            .emit(log_fd);
+    }
+}
+
 // The loader thread verifies snapshots: seconds of CPU for 10M links. It runs under SCHED_IDLE,
 // which the kernel preempts the moment a request thread of this process wakes. At nice 10 it
 // still held a core for milliseconds after a wake-up (the scheduler's sleeper credit), and p99
@@ -152,14 +192,15 @@ public:
                 return s;
             }
         }
-        m_manager.scan();  // cold start: a lazy load, milliseconds at any size
-        m_manager.scan_patches();
-        m_manager.scan_overlays();
-        start_loader();
         unsigned threads = m_config.threads;
         if (threads == 0) {
             threads = std::max(1u, std::thread::hardware_concurrency());
         }
+        raise_descriptor_limit(m_config, threads, m_log_fd);
+        m_manager.scan();  // cold start: a lazy load, milliseconds at any size
+        m_manager.scan_patches();
+        m_manager.scan_overlays();
+        start_loader();
         for (unsigned i = 0; i < threads; ++i) {
             m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
                                                          m_loader_io.get_executor(), m_log_fd));

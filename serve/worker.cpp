@@ -29,7 +29,8 @@ Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manag
       m_manager(manager),
       m_open_connections(open_connections),
       m_release(std::move(release_executor)),
-      m_log_fd(log_fd) {
+      m_log_fd(log_fd),
+      m_accept_failures("public", log_fd) {
     m_limits.max_header_bytes = config.max_header_bytes;
     m_limits.max_header_count = config.max_header_count;
     m_limits.max_body_bytes = config.max_body_bytes;
@@ -50,6 +51,7 @@ Worker::~Worker() {
         acceptor->close(ignored);
     }
     m_sweep_timer.cancel();
+    m_accept_timer.cancel();
     m_io.restart();
     m_io.poll();
 }
@@ -95,10 +97,31 @@ void Worker::accept(std::size_t i) {
                     std::make_shared<Connection>(*this, std::move(socket))->start();
                 }
             } else {
-                LogLine("warn", "accept_failed").str("error", ec.message()).emit(m_log_fd);
+                m_metrics.accept_errors[static_cast<std::size_t>(classify_accept_error(ec))].add();
+                pause_accepting(i, m_accept_failures.on_error(ec, clock::monotonic_ms()));
+                return;
             }
             accept(i);
         });
+}
+
+// Every acceptor that failed waits for the same timer; they resume together.
+void Worker::pause_accepting(std::size_t i, std::chrono::milliseconds pause) {
+    m_paused_acceptors.push_back(i);
+    if (m_paused_acceptors.size() > 1) {
+        return;  // the timer is already running
+    }
+    m_accept_timer.expires_after(pause);
+    m_accept_timer.async_wait([this](const boost::system::error_code& ec) {
+        std::vector<std::size_t> paused;
+        paused.swap(m_paused_acceptors);
+        if (ec || m_draining) {
+            return;
+        }
+        for (std::size_t index : paused) {
+            accept(index);
+        }
+    });
 }
 
 void Worker::link(Connection* c) {
@@ -159,6 +182,7 @@ void Worker::sweep() {
         refresh();
     }
     const std::int64_t now = clock::monotonic_ms();
+    m_accept_failures.flush(now);
     for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
         c->check_deadline(now);
     }
@@ -173,6 +197,7 @@ void Worker::begin_drain() {
         return;
     }
     m_draining = true;
+    m_accept_timer.cancel();
     for (auto& acceptor : m_acceptors) {
         boost::system::error_code ignored;
         acceptor->close(ignored);

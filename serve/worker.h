@@ -24,6 +24,7 @@
 
 #include "formats/snapshot.h"
 #include "serve/config.h"
+#include "serve/listen_socket.h"
 #include "serve/metrics.h"
 #include "serve/response_writer.h"
 #include "serve/snapshot_manager.h"
@@ -88,6 +89,7 @@ public:
 private:
     void refresh();
     void accept(std::size_t i);
+    void pause_accepting(std::size_t i, std::chrono::milliseconds pause);
     void arm_sweep();
     void sweep();
     void begin_drain();
@@ -103,6 +105,9 @@ private:
     boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
     boost::asio::steady_timer m_sweep_timer{m_io};
+    boost::asio::steady_timer m_accept_timer{m_io};  // the pause after an accept() failure
+    std::vector<std::size_t> m_paused_acceptors;
+    AcceptFailures m_accept_failures;
     WorkerMetrics m_metrics;
     HttpDate m_date;
     Serving m_serving;
