@@ -141,6 +141,13 @@ bool Connection::process(std::uint64_t& answered) {
         if (!m_parser) {
             emplace_parser();
         }
+        if (!m_parser->got_some()) {
+            m_parse += leading_empty_lines(m_in.get() + m_parse, m_in.get() + m_end);
+            m_begin = m_parse;
+            if (m_end - m_parse == 1 && m_in[m_parse] == '\r') {
+                return true;  // an empty line or a request line: the next byte says which
+            }
+        }
         if (m_parse == m_end) {
             return true;
         }
@@ -148,6 +155,12 @@ bool Connection::process(std::uint64_t& answered) {
         const std::size_t used =
             m_parser->put(boost::asio::const_buffer(m_in.get() + m_parse, m_end - m_parse), ec);
         m_parse += used;
+        if (ec == http::error::bad_version && !m_parser->is_header_done() &&
+            downgrade_minor_version(m_in.get() + m_begin, m_in.get() + m_end)) {
+            m_parser.reset();  // HTTP/1.2 and up read as HTTP/1.1: parse the request again
+            m_parse = m_begin;
+            continue;
+        }
         if (ec == http::error::need_more) {
             if (!m_parser->is_header_done() && m_end - m_begin > m_worker.limits().max_header_bytes) {
                 fail(431);
