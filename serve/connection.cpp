@@ -4,6 +4,7 @@
 
 #include "serve/connection.h"
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -61,7 +62,8 @@ void Connection::start() {
     boost::system::error_code ec;
     m_socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
     m_wait = Wait::header;
-    m_deadline_ms = clock::monotonic_ms() + m_worker.limits().header_timeout_ms;
+    m_idle_since_ms = clock::monotonic_ms();
+    m_deadline_ms = m_idle_since_ms + m_worker.limits().header_timeout_ms;
     read();
 }
 
@@ -112,7 +114,7 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
         return;
     }
     const std::uint64_t started_ns = clock::monotonic_ns();
-    if (m_wait == Wait::idle) {
+    if (m_wait == Wait::idle || m_wait == Wait::drain) {
         // First bytes of a new request: the header deadline starts now.
         m_wait = Wait::header;
         m_deadline_ms = static_cast<std::int64_t>(started_ns / 1000000) +
@@ -271,19 +273,25 @@ void Connection::on_write(const boost::system::error_code& ec) {
         linger();
         return;
     }
-    const bool idle = m_begin == m_end && (!m_parser || !m_parser->got_some());
-    if (idle && m_worker.draining()) {
-        close();
-        return;
-    }
-    if (idle) {
-        m_wait = Wait::idle;
-        m_deadline_ms = clock::monotonic_ms() + m_worker.limits().keepalive_timeout_ms;
-    } else {
-        m_wait = Wait::header;
-        m_deadline_ms = clock::monotonic_ms() + m_worker.limits().header_timeout_ms;
-    }
+    wait_for_next_request(clock::monotonic_ms());
     read();
+}
+
+void Connection::wait_for_next_request(std::int64_t now_ms) {
+    m_idle_since_ms = now_ms;
+    const bool idle = m_begin == m_end && (!m_parser || !m_parser->got_some());
+    if (!idle) {
+        m_wait = Wait::header;  // the next request has begun (pipelined)
+        m_deadline_ms = now_ms + m_worker.limits().header_timeout_ms;
+    } else if (m_worker.draining()) {
+        // This answer was composed before the drain began and promised keep-alive: the client
+        // may be sending its next request now. It gets the grace time, and a Connection: close.
+        m_wait = Wait::drain;
+        m_deadline_ms = now_ms + std::min(k_drain_grace_ms, m_worker.limits().keepalive_timeout_ms);
+    } else {
+        m_wait = Wait::idle;
+        m_deadline_ms = now_ms + m_worker.limits().keepalive_timeout_ms;
+    }
 }
 
 // After a final response: stop sending and read (discarding) until the client closes or a short
@@ -326,17 +334,29 @@ void Connection::check_deadline(std::int64_t now_ms) {
     case Wait::header: metrics.timeouts_header.add(); break;
     case Wait::idle: metrics.timeouts_idle.add(); break;
     case Wait::send: metrics.timeouts_send.add(); break;
-    case Wait::linger: break;
+    case Wait::linger:
+    case Wait::drain: break;
     }
     close();
 }
 
-void Connection::drain() {
+void Connection::drain(std::int64_t now_ms) {
     const bool idle = m_phase == Phase::reading && m_begin == m_end &&
                       (!m_parser || !m_parser->got_some());
-    if (idle) {
-        close();
+    if (!idle) {
+        return;  // its answer says Connection: close, then it closes
     }
+    boost::system::error_code ec;
+    if (m_socket.available(ec) > 0 && !ec) {
+        return;  // a request arrived and is about to be read: it is answered
+    }
+    const std::int64_t until = m_idle_since_ms + k_drain_grace_ms;
+    if (now_ms >= until) {
+        close();
+        return;
+    }
+    m_wait = Wait::drain;
+    m_deadline_ms = std::min(m_deadline_ms, until);
 }
 
 }  // namespace shortlink::serve

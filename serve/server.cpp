@@ -145,6 +145,11 @@ void raise_descriptor_limit(const ServeConfig& config, unsigned threads, int log
     }
 }
 
+// A reload starts once SIGHUPs have stopped for k_reload_quiet_ms, or k_reload_gather_max_ms
+// after the first of a storm that goes on.
+constexpr std::int64_t k_reload_quiet_ms = 50;
+constexpr std::int64_t k_reload_gather_max_ms = 1000;
+
 // The loader thread verifies snapshots: seconds of CPU for 10M links. It runs under SCHED_IDLE,
 // which the kernel preempts the moment a request thread of this process wakes. At nice 10 it
 // still held a core for milliseconds after a wake-up (the scheduler's sleeper credit), and p99
@@ -164,6 +169,7 @@ public:
           m_signals(m_io, SIGHUP, SIGTERM, SIGINT),
           m_rescan_timer(m_io),
           m_drain_timer(m_io),
+          m_reload_timer(m_io),
           m_inotify(m_io),
           m_admin(m_io, [this](const std::string& path) { return admin_reply(path); }, log_fd) {}
 
@@ -203,7 +209,8 @@ public:
         start_loader();
         for (unsigned i = 0; i < threads; ++i) {
             m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
-                                                         m_loader_io.get_executor(), m_log_fd));
+                                                         m_stopping, m_loader_io.get_executor(),
+                                                         m_log_fd));
             Status s = m_workers.back()->listen(endpoints);
             if (!s) {
                 return s;
@@ -410,13 +417,51 @@ private:
                 return;
             }
             if (signal == SIGHUP) {
-                sd_notify(0, "RELOADING=1");
-                LogLine("info", "reload").str("trigger", "SIGHUP").emit(m_log_fd);
-                rescan_overlays();
-                rescan([] { sd_notify(0, "READY=1"); });
+                on_sighup();
                 wait_signals();
             } else {
                 begin_drain(signal);
+            }
+        });
+    }
+
+    // A storm of SIGHUPs is one reload: the reload starts once no SIGHUP came for
+    // k_reload_quiet_ms (at most k_reload_gather_max_ms after the first), and signals that come
+    // while its rescan runs make one more. Each reload writes one log line with the number of
+    // signals it answers, never a line and a queued verification per signal.
+    void on_sighup() {
+        ++m_reload_signals;
+        if (m_reload_state == ReloadState::rescanning) {
+            return;  // one more reload follows this one
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (m_reload_state == ReloadState::idle) {
+            m_reload_state = ReloadState::gathering;
+            m_reload_first = now;
+        }
+        const auto until = std::min(now + std::chrono::milliseconds(k_reload_quiet_ms),
+                                    m_reload_first + std::chrono::milliseconds(k_reload_gather_max_ms));
+        m_reload_timer.expires_at(until);  // cancels the wait armed by the previous signal
+        m_reload_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec && !m_draining) {
+                reload();
+            }
+        });
+    }
+
+    void reload() {
+        m_reload_state = ReloadState::rescanning;
+        sd_notify(0, "RELOADING=1");
+        LogLine("info", "reload").str("trigger", "SIGHUP")
+            .num("signals", static_cast<std::int64_t>(m_reload_signals)).emit(m_log_fd);
+        m_reload_signals = 0;
+        rescan_overlays();
+        rescan([this] {
+            sd_notify(0, "READY=1");
+            m_reload_state = ReloadState::idle;
+            if (m_reload_signals > 0) {
+                --m_reload_signals;  // on_sighup() counts it again
+                on_sighup();
             }
         });
     }
@@ -435,12 +480,14 @@ private:
 
     void begin_drain(int signal) {
         m_draining = true;
+        m_stopping.store(true, std::memory_order_relaxed);
         m_cancel_load.store(true);  // a verification in progress is abandoned, not waited for
         sd_notify(0, "STOPPING=1");
         LogLine("info", "draining").str("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")
             .real("deadline_s", m_config.drain_timeout_s).emit(m_log_fd);
         m_signals.cancel();
         m_rescan_timer.cancel();
+        m_reload_timer.cancel();
         boost::system::error_code ignored;
         m_inotify.close(ignored);
         m_admin.close();
@@ -481,12 +528,18 @@ private:
     boost::asio::signal_set m_signals;
     boost::asio::steady_timer m_rescan_timer;
     boost::asio::steady_timer m_drain_timer;
+    boost::asio::steady_timer m_reload_timer;
+    enum class ReloadState { idle, gathering, rescanning };
+    ReloadState m_reload_state = ReloadState::idle;
+    std::chrono::steady_clock::time_point m_reload_first;  // first SIGHUP of the gathering
+    std::uint64_t m_reload_signals = 0;  // SIGHUPs not yet answered by a reload
     boost::asio::posix::stream_descriptor m_inotify;
     AdminListener m_admin;
     std::array<char, 4096> m_events{};
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
     bool m_draining = false;
+    std::atomic<bool> m_stopping{false};  // m_draining, for the workers to read per answer
     std::atomic<bool> m_deadline_passed{false};
     std::thread m_watcher;
 };

@@ -22,12 +22,13 @@ std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 
 }  // namespace
 
 Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
-               std::atomic<std::uint32_t>& open_connections,
+               std::atomic<std::uint32_t>& open_connections, const std::atomic<bool>& stopping,
                boost::asio::any_io_executor release_executor, int log_fd)
     : m_index(index),
       m_config(config),
       m_manager(manager),
       m_open_connections(open_connections),
+      m_stopping(stopping),
       m_release(std::move(release_executor)),
       m_log_fd(log_fd),
       m_accept_failures("public", log_fd) {
@@ -87,15 +88,7 @@ void Worker::accept(std::size_t i) {
                 return;
             }
             if (!ec) {
-                if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >=
-                    m_config.max_connections) {
-                    m_open_connections.fetch_sub(1, std::memory_order_relaxed);
-                    m_metrics.connections_rejected.add();
-                    // `socket` closes as it goes out of scope
-                } else {
-                    m_metrics.connections_opened.add();
-                    std::make_shared<Connection>(*this, std::move(socket))->start();
-                }
+                start_connection(std::move(socket));
             } else {
                 m_metrics.accept_errors[static_cast<std::size_t>(classify_accept_error(ec))].add();
                 pause_accepting(i, m_accept_failures.on_error(ec, clock::monotonic_ms()));
@@ -103,6 +96,16 @@ void Worker::accept(std::size_t i) {
             }
             accept(i);
         });
+}
+
+void Worker::start_connection(boost::asio::ip::tcp::socket socket) {
+    if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections) {
+        m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+        m_metrics.connections_rejected.add();
+        return;  // `socket` closes as it goes out of scope
+    }
+    m_metrics.connections_opened.add();
+    std::make_shared<Connection>(*this, std::move(socket))->start();
 }
 
 // Every acceptor that failed waits for the same timer; they resume together.
@@ -199,11 +202,24 @@ void Worker::begin_drain() {
     m_draining = true;
     m_accept_timer.cancel();
     for (auto& acceptor : m_acceptors) {
-        boost::system::error_code ignored;
-        acceptor->close(ignored);
+        // Connections the kernel completed but nobody accepted yet would be reset by the close,
+        // requests and all: take them in (their answers say Connection: close), then close.
+        boost::system::error_code ec;
+        acceptor->non_blocking(true, ec);
+        while (!ec) {
+            boost::asio::ip::tcp::socket socket(m_io);
+            acceptor->accept(socket, ec);
+            if (!ec) {
+                start_connection(std::move(socket));
+            }
+        }
+        acceptor->close(ec);
     }
-    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-        c->drain();
+    const std::int64_t now = clock::monotonic_ms();
+    for (Connection* c = m_connections; c != nullptr;) {
+        Connection* next = c->m_next;  // drain() may close c, never unlink it: handlers hold it
+        c->drain(now);
+        c = next;
     }
 }
 
