@@ -340,6 +340,19 @@ void Connection::check_deadline(std::int64_t now_ms) {
     close();
 }
 
+Connection::EvictionRank Connection::eviction_rank() const {
+    switch (m_phase) {
+    case Phase::lingering: return {0, m_idle_since_ms};
+    case Phase::reading: {
+        const bool partial = m_begin != m_end || (m_parser && m_parser->got_some());
+        return {partial ? 1 : 2, m_idle_since_ms};
+    }
+    case Phase::writing:
+    case Phase::closed: break;
+    }
+    return k_never_evict;
+}
+
 void Connection::drain(std::int64_t now_ms) {
     const bool idle = m_phase == Phase::reading && m_begin == m_end &&
                       (!m_parser || !m_parser->got_some());

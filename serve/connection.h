@@ -40,6 +40,21 @@ public:
     // Closes the socket now (worker shutdown); pending handlers complete with an error.
     void abort() { close(); }
 
+    // How readily this connection gives up its place when the connection limit is reached
+    // (serve/worker.cpp evicts the smallest): first one lingering after its last answer, then
+    // one in the middle of a request header (a slowloris client holds its connections that
+    // way), then one idle between requests or not yet sent anything; within a kind, the one
+    // waiting longest since its last answer (or its start). Busy or closed: never.
+    struct EvictionRank {
+        int kind = 0;
+        std::int64_t since_ms = 0;
+        bool operator<(const EvictionRank& o) const {
+            return kind != o.kind ? kind < o.kind : since_ms < o.since_ms;
+        }
+    };
+    static constexpr EvictionRank k_never_evict{3, 0};
+    EvictionRank eviction_rank() const;
+
     Connection* m_prev = nullptr;  // worker's intrusive list
     Connection* m_next = nullptr;
 

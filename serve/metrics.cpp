@@ -96,9 +96,14 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     header(out, "shortlink_connections_total", "counter", "Client connections accepted.");
     line(out, "shortlink_connections_total", opened);
     header(out, "shortlink_connections_rejected_total", "counter",
-           "Connections closed at accept because --max-connections was reached.");
+           "Connections closed at accept: --max-connections reached and every connection busy.");
     line(out, "shortlink_connections_rejected_total",
          sum(workers, [](const WorkerMetrics& w) { return w.connections_rejected.get(); }));
+    header(out, "shortlink_connections_evicted_total", "counter",
+           "Waiting connections (idle, or slow to send a header) closed at --max-connections "
+           "to make room for a new one.");
+    line(out, "shortlink_connections_evicted_total",
+         sum(workers, [](const WorkerMetrics& w) { return w.connections_evicted.get(); }));
     static_assert(std::tuple_size_v<decltype(WorkerMetrics::accept_errors)> == k_accept_error_kinds);
     header(out, "shortlink_accept_errors_total", "counter",
            "accept() failures on the public listeners, by errno (each pauses accepting).");

@@ -41,7 +41,8 @@ struct alignas(64) WorkerMetrics {
     Counter latency_sum_ns;
     Counter connections_opened;
     Counter connections_closed;
-    Counter connections_rejected;  // over --max-connections
+    Counter connections_rejected;  // over --max-connections with every connection busy
+    Counter connections_evicted;   // closed at --max-connections to make room for a new one
     Counter timeouts_header;
     Counter timeouts_idle;
     Counter timeouts_send;

@@ -98,11 +98,29 @@ void Worker::accept(std::size_t i) {
         });
 }
 
+// At the limit a new connection takes the place of a connection on this thread that waits on
+// its client (Connection::eviction_rank: lingering, then stuck in a request header as slowloris
+// clients keep theirs, then idle; the longest waiting first). Only when every connection here is
+// busy is the new one refused. A client that sends its request at once is answered, and a busy
+// keep-alive client outranks any slow header. The scan is linear, and runs only at the limit.
 void Worker::start_connection(boost::asio::ip::tcp::socket socket) {
     if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections) {
-        m_open_connections.fetch_sub(1, std::memory_order_relaxed);
-        m_metrics.connections_rejected.add();
-        return;  // `socket` closes as it goes out of scope
+        Connection* victim = nullptr;
+        Connection::EvictionRank best = Connection::k_never_evict;
+        for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
+            if (const Connection::EvictionRank rank = c->eviction_rank(); rank < best) {
+                best = rank;
+                victim = c;
+            }
+        }
+        if (victim == nullptr) {
+            m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+            m_metrics.connections_rejected.add();
+            return;  // `socket` closes as it goes out of scope
+        }
+        // Its count goes when its handlers let go of it, a moment from now.
+        victim->abort();
+        m_metrics.connections_evicted.add();
     }
     m_metrics.connections_opened.add();
     std::make_shared<Connection>(*this, std::move(socket))->start();
