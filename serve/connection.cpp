@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "formats/clock.h"
@@ -61,6 +62,7 @@ Connection::~Connection() { m_worker.unlink(this); }
 void Connection::start() {
     boost::system::error_code ec;
     m_socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    m_socket.non_blocking(true, ec);  // write() sends without waiting; EAGAIN falls back to async
     m_wait = Wait::header;
     m_idle_since_ms = clock::monotonic_ms();
     m_deadline_ms = m_idle_since_ms + m_worker.limits().header_timeout_ms;
@@ -254,13 +256,27 @@ void Connection::fail(std::uint16_t status) {
     m_begin = m_parse = m_end = 0;
 }
 
+// Every answer produced from one read goes out in one send. Nearly always the socket buffer
+// takes it all at once, so it is sent right here, without a completion handler's round trip
+// through the event loop; only the rest of a partial send waits for the socket.
 void Connection::write() {
     m_phase = Phase::writing;
     m_wait = Wait::send;
     m_deadline_ms = clock::monotonic_ms() + m_worker.limits().send_timeout_ms;
+    boost::system::error_code ec;
+    const std::size_t sent = m_socket.write_some(boost::asio::buffer(m_out), ec);
+    if (!ec && sent == m_out.size()) {
+        on_write(ec);
+        return;
+    }
+    if (ec && ec != boost::asio::error::would_block) {
+        close();
+        return;
+    }
+    m_out.erase(0, sent);
     boost::asio::async_write(m_socket, boost::asio::buffer(m_out),
-                             [self = shared_from_this()](const boost::system::error_code& ec,
-                                                         std::size_t) { self->on_write(ec); });
+                             [self = shared_from_this()](const boost::system::error_code& error,
+                                                         std::size_t) { self->on_write(error); });
 }
 
 void Connection::on_write(const boost::system::error_code& ec) {
@@ -274,7 +290,17 @@ void Connection::on_write(const boost::system::error_code& ec) {
         return;
     }
     wait_for_next_request(clock::monotonic_ms());
-    read();
+    // The next read waits until the event loop has served the other ready connections. Asio
+    // starts every read with a speculative recv: issued right after the answer, that recv finds
+    // nothing (the client has not even received the answer) and says EAGAIN; issued after the
+    // others, it finds the client's next request there more often (1.57 -> 1.46 recv per
+    // request at 64 connections, bench/README.md), and otherwise waits for epoll as before.
+    m_phase = Phase::reading;
+    boost::asio::post(m_socket.get_executor(), [self = shared_from_this()] {
+        if (self->m_phase == Phase::reading) {
+            self->read();
+        }
+    });
 }
 
 void Connection::wait_for_next_request(std::int64_t now_ms) {
