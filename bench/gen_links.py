@@ -92,6 +92,60 @@ def random_codes(rng, count):
     return codes
 
 
+# Real-shaped keys (BENCH.md, "Data"): package-style names of varied length, with dots, dashes,
+# underscores and slashes, such as "com.example-app/v2.3/release-notes" or "org.acme.net/tls-util".
+PKG_TLDS = ["com", "org", "io", "net", "dev", "de", "fr", "co", "app", "cloud"]
+PKG_WORDS = [
+    "acme", "example", "contoso", "fabrikam", "northwind", "tailspin", "apache", "google",
+    "commons", "core", "util", "utils", "http", "client", "server", "json", "yaml", "xml",
+    "parser", "codec", "crypto", "tls", "net", "io", "async", "stream", "cache", "redis",
+    "sql", "db", "orm", "auth", "oauth", "jwt", "log", "logging", "metrics", "trace", "test",
+    "mock", "cli", "ui", "react", "vue", "web", "api", "sdk", "data", "math", "image", "video",
+    "audio", "text", "lang", "time", "date", "config", "plugin", "loader", "build", "tools",
+    "lint", "format", "types", "compat", "legacy", "native", "bindings", "runtime", "kit",
+]
+PKG_DOCS = ["release-notes", "changelog", "docs", "readme", "download", "install", "api",
+            "license", "security", "migration-guide", "examples", "issues"]
+
+
+def package_codes(rng, count):
+    """`count` distinct package-style names, lowercase (nginx's map folds case), 8 to about 90
+    characters: reverse-domain groups, dashed artifact names, versions and doc pages."""
+    seen = set()
+    codes = []
+    words, tlds, docs = PKG_WORDS, PKG_TLDS, PKG_DOCS
+    while len(codes) < count:
+        roll = rng.random()
+        artifact = "-".join(rng.choice(words) for _ in range(rng.choice((1, 1, 2, 2, 3))))
+        if rng.random() < 0.3:
+            artifact += rng.choice(("", "_", "-")) + str(rng.randrange(2, 40))
+        if roll < 0.45:
+            group = "%s.%s" % (rng.choice(tlds), rng.choice(words))
+            if rng.random() < 0.5:
+                group += "." + rng.choice(words)
+            code = group + "." + artifact
+        elif roll < 0.75:
+            code = "%s-%s" % (rng.choice(words), artifact)
+        else:
+            code = "%s.%s/%s" % (rng.choice(words), rng.choice(tlds), artifact)
+        tail = rng.random()
+        if tail < 0.35:
+            code += "/v%d.%d" % (rng.randrange(0, 12), rng.randrange(0, 30))
+        elif tail < 0.55:
+            code += "/%d.%d.%d" % (rng.randrange(0, 8), rng.randrange(0, 40), rng.randrange(0, 60))
+        if rng.random() < 0.4:
+            code += "/" + rng.choice(docs)
+        if len(code) <= 100 and code not in seen and code.split("/")[0] not in RESERVED:
+            seen.add(code)
+            codes.append(code)
+    return codes
+
+
+# First segments `shortlink add` refuses (store/validate.cpp).
+RESERVED = {"healthz", "readyz", "livez", "metrics", ".well-known", "favicon.ico", "robots.txt",
+            "api", "admin", "_shortlink", "static", "sitemap.xml"}
+
+
 def case_collisions(codes):
     """The later code of each group of codes equal but for case, in order: what nginx's
     case-insensitive map cannot hold."""
@@ -121,6 +175,9 @@ def main():
     parser.add_argument("count", type=int, help="number of links (e.g. 1000000)")
     parser.add_argument("out_dir", help="directory for the generated files (created)")
     parser.add_argument("--seed", type=int, default=20261128, help="fixed seed (default %(default)s)")
+    parser.add_argument("--keys", choices=("random", "package"), default="random",
+                        help="random: base62 codes of 7 characters; package: package-style names "
+                             "of varied length such as com.example-app/v2.3/release-notes")
     parser.add_argument("--wrk-codes", type=int, default=1_000_000,
                         help="at most this many codes in codes.txt, a random sample when the set "
                              "is larger (wrk builds one request per code in every thread)")
@@ -131,7 +188,7 @@ def main():
     started = time.monotonic()
     rng = random.Random(args.seed)
 
-    codes = random_codes(rng, args.count)
+    codes = random_codes(rng, args.count) if args.keys == "random" else package_codes(rng, args.count)
     nginx_dropped = case_collisions(codes)
     dropped_set = set(nginx_dropped)
 
@@ -179,7 +236,8 @@ def main():
     meta = {
         "count": args.count,
         "seed": args.seed,
-        "code_length": CODE_LEN,
+        "keys": args.keys,
+        "code_length": CODE_LEN if args.keys == "random" else "8-100",
         "url_length": [URL_MIN, URL_MAX],
         "wrk_codes": len(served),
         "nginx_dropped_case_collisions": len(nginx_dropped),

@@ -1,3 +1,4 @@
+#include "formats/clock.h"
 #include "serve/admin.h"
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include "serve/listen_socket.h"
 
 namespace shortlink::serve {
 
@@ -78,23 +81,16 @@ private:
 }  // namespace
 
 AdminListener::AdminListener(boost::asio::io_context& io, Handler handler, int log_fd)
-    : m_io(io), m_handler(std::move(handler)), m_log_fd(log_fd), m_acceptor(io) {}
+    : m_io(io),
+      m_handler(std::move(handler)),
+      m_log_fd(log_fd),
+      m_acceptor(io),
+      m_pause(io),
+      m_failures("admin", log_fd) {}
 
 Status AdminListener::listen(boost::asio::ip::tcp::endpoint& endpoint) {
-    boost::system::error_code ec;
-    m_acceptor.open(endpoint.protocol(), ec);
-    if (!ec) {
-        m_acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
-    }
-    if (!ec) {
-        m_acceptor.bind(endpoint, ec);
-    }
-    if (!ec) {
-        m_acceptor.listen(64, ec);
-    }
-    if (ec) {
-        return Status::io_error("cannot listen on admin address " + endpoint.address().to_string() +
-                                ":" + std::to_string(endpoint.port()) + ": " + ec.message());
+    if (Status s = open_listener(m_acceptor, endpoint, false, 64, "admin "); !s) {
+        return s;
     }
     endpoint = m_acceptor.local_endpoint();
     accept();
@@ -104,6 +100,7 @@ Status AdminListener::listen(boost::asio::ip::tcp::endpoint& endpoint) {
 void AdminListener::close() {
     boost::system::error_code ignored;
     m_acceptor.close(ignored);
+    m_pause.cancel();
 }
 
 void AdminListener::accept() {
@@ -112,9 +109,16 @@ void AdminListener::accept() {
         if (ec == boost::asio::error::operation_aborted) {
             return;
         }
-        if (!ec) {
-            std::make_shared<AdminSession>(std::move(socket), m_handler)->start();
+        if (ec) {
+            m_pause.expires_after(m_failures.on_error(ec, clock::monotonic_ms()));
+            m_pause.async_wait([this](const boost::system::error_code& error) {
+                if (!error && m_acceptor.is_open()) {
+                    accept();
+                }
+            });
+            return;
         }
+        std::make_shared<AdminSession>(std::move(socket), m_handler)->start();
         accept();
     });
 }

@@ -10,8 +10,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "formats/status.h"
+#include "serve/listen_socket.h"
 
 namespace shortlink::serve {
 
@@ -36,6 +38,8 @@ private:
     Handler m_handler;
     int m_log_fd;
     boost::asio::ip::tcp::acceptor m_acceptor;
+    boost::asio::steady_timer m_pause;  // after an accept() failure
+    AcceptFailures m_failures;
 };
 
 }  // namespace shortlink::serve

@@ -50,7 +50,7 @@ std::string location_string(const Response& r) {
     if (r.query_separator != '\0') {
         out.push_back(r.query_separator);
     }
-    out.append(r.location_query);
+    append_forwarded_query(out, r.location_query);
     out.append(r.location_suffix);
     return out;
 }

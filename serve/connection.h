@@ -32,17 +32,35 @@ public:
 
     // Called by the worker's sweep: closes the connection if its deadline passed.
     void check_deadline(std::int64_t now_ms);
-    // Called when draining starts: close now if idle, else after the current response.
-    void drain();
+    // Called when draining starts. A connection in the middle of a request finishes it (its
+    // answer says Connection: close). An idle one is closed now, unless it got an answer less
+    // than k_drain_grace_ms ago: a busy keep-alive client may have its next request on the way,
+    // so it gets the rest of that time for one more request instead of losing it.
+    void drain(std::int64_t now_ms);
     // Closes the socket now (worker shutdown); pending handlers complete with an error.
     void abort() { close(); }
+
+    // How readily this connection gives up its place when the connection limit is reached
+    // (serve/worker.cpp evicts the smallest): first one lingering after its last answer, then
+    // one in the middle of a request header (a slowloris client holds its connections that
+    // way), then one idle between requests or not yet sent anything; within a kind, the one
+    // waiting longest since its last answer (or its start). Busy or closed: never.
+    struct EvictionRank {
+        int kind = 0;
+        std::int64_t since_ms = 0;
+        bool operator<(const EvictionRank& o) const {
+            return kind != o.kind ? kind < o.kind : since_ms < o.since_ms;
+        }
+    };
+    static constexpr EvictionRank k_never_evict{3, 0};
+    EvictionRank eviction_rank() const;
 
     Connection* m_prev = nullptr;  // worker's intrusive list
     Connection* m_next = nullptr;
 
 private:
     enum class Phase : std::uint8_t { reading, writing, lingering, closed };
-    enum class Wait : std::uint8_t { header, idle, send, linger };
+    enum class Wait : std::uint8_t { header, idle, send, linger, drain };
 
     void read();
     void on_read(const boost::system::error_code& ec, std::size_t n);
@@ -54,6 +72,7 @@ private:
     void write();
     void on_write(const boost::system::error_code& ec);
     void linger();
+    void wait_for_next_request(std::int64_t now_ms);
     void close();
     void compact();
     void emplace_parser();
@@ -74,6 +93,11 @@ private:
     Phase m_phase = Phase::reading;
     Wait m_wait = Wait::header;
     std::int64_t m_deadline_ms = 0;
+    std::int64_t m_idle_since_ms = 0;  // connection start or last answer written
 };
+
+// How long a connection that just got an answer is kept during a drain for the next request a
+// busy keep-alive client may already have sent (about one round trip; a second is generous).
+inline constexpr std::int64_t k_drain_grace_ms = 1000;
 
 }  // namespace shortlink::serve

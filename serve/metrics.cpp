@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "serve/listen_socket.h"
+
 namespace shortlink::serve {
 
 std::size_t status_slot(std::uint16_t status) {
@@ -94,9 +96,22 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     header(out, "shortlink_connections_total", "counter", "Client connections accepted.");
     line(out, "shortlink_connections_total", opened);
     header(out, "shortlink_connections_rejected_total", "counter",
-           "Connections closed at accept because --max-connections was reached.");
+           "Connections closed at accept: --max-connections reached and every connection busy.");
     line(out, "shortlink_connections_rejected_total",
          sum(workers, [](const WorkerMetrics& w) { return w.connections_rejected.get(); }));
+    header(out, "shortlink_connections_evicted_total", "counter",
+           "Waiting connections (idle, or slow to send a header) closed at --max-connections "
+           "to make room for a new one.");
+    line(out, "shortlink_connections_evicted_total",
+         sum(workers, [](const WorkerMetrics& w) { return w.connections_evicted.get(); }));
+    static_assert(std::tuple_size_v<decltype(WorkerMetrics::accept_errors)> == k_accept_error_kinds);
+    header(out, "shortlink_accept_errors_total", "counter",
+           "accept() failures on the public listeners, by errno (each pauses accepting).");
+    for (std::size_t i = 0; i < k_accept_error_kinds; ++i) {
+        line(out, "shortlink_accept_errors_total{errno=\"" +
+                      std::string(accept_error_name(static_cast<AcceptError>(i))) + "\"}",
+             sum(workers, [i](const WorkerMetrics& w) { return w.accept_errors[i].get(); }));
+    }
     header(out, "shortlink_timeouts_total", "counter", "Connections closed by a timeout, by kind.");
     line(out, "shortlink_timeouts_total{kind=\"header\"}",
          sum(workers, [](const WorkerMetrics& w) { return w.timeouts_header.get(); }));

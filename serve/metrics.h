@@ -41,11 +41,15 @@ struct alignas(64) WorkerMetrics {
     Counter latency_sum_ns;
     Counter connections_opened;
     Counter connections_closed;
-    Counter connections_rejected;  // over --max-connections
+    Counter connections_rejected;  // over --max-connections with every connection busy
+    Counter connections_evicted;   // closed at --max-connections to make room for a new one
     Counter timeouts_header;
     Counter timeouts_idle;
     Counter timeouts_send;
     Counter unsafe_location;       // Location refused by the response writer
+    // accept() failures, indexed by AcceptError (serve/listen_socket.h: EMFILE, ENFILE, ENOBUFS,
+    // ENOMEM, other).
+    std::array<Counter, 5> accept_errors;
 
     void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
     void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);

@@ -83,21 +83,48 @@ bool has_obs_fold(const char* begin, const char* end) {
     return false;
 }
 
-bool is_unsupported_version(const char* begin, const char* end) {
+const char* request_line_version(const char* begin, const char* end) {
     const void* hit = std::memchr(begin, '\n', static_cast<std::size_t>(end - begin));
     if (hit == nullptr) {
-        return false;
+        return nullptr;
     }
     const std::string_view line(begin, static_cast<std::size_t>(static_cast<const char*>(hit) - begin));
     // "METHOD SP target SP HTTP/d.d CR": the version is the last 8 bytes before CR.
     constexpr std::string_view k_prefix = " HTTP/";
-    if (line.size() < 1 + k_prefix.size() + 3 + 1 || line.back() != '\r') {
+    constexpr std::size_t k_tail = k_prefix.size() + 3;  // " HTTP/d.d"
+    if (line.size() < 1 + k_tail + 1 || line.back() != '\r') {
+        return nullptr;
+    }
+    const std::size_t at = line.size() - 1 - k_tail;
+    const std::string_view tail = line.substr(at, k_tail);
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (tail.substr(0, k_prefix.size()) != k_prefix || !digit(tail[6]) || tail[7] != '.' ||
+        !digit(tail[8]) || line.find(' ') >= at) {
+        return nullptr;
+    }
+    return begin + at + 1;
+}
+
+bool is_unsupported_version(const char* begin, const char* end) {
+    const char* version = request_line_version(begin, end);
+    return version != nullptr && version[5] != '1';
+}
+
+bool downgrade_minor_version(char* begin, const char* end) {
+    const char* version = request_line_version(begin, end);
+    if (version == nullptr || version[5] != '1' || version[7] < '2') {
         return false;
     }
-    const std::string_view tail = line.substr(line.size() - 1 - 3 - k_prefix.size(), k_prefix.size() + 3);
-    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    return tail.substr(0, k_prefix.size()) == k_prefix && digit(tail[6]) && tail[7] == '.' &&
-           digit(tail[8]) && tail[6] != '1' && line.find(' ') < line.size() - 1 - 3 - k_prefix.size();
+    begin[version + 7 - begin] = '1';
+    return true;
+}
+
+std::size_t leading_empty_lines(const char* begin, const char* end) {
+    const char* p = begin;
+    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
+        p += 2;
+    }
+    return static_cast<std::size_t>(p - begin);
 }
 
 }  // namespace shortlink::serve

@@ -102,9 +102,24 @@ private:
 // True when the header block [begin, end) continues a field on a following line (obs-fold).
 bool has_obs_fold(const char* begin, const char* end);
 
+// Where the version ("HTTP/<digit>.<digit>") of the first line in [begin, end) starts, when that
+// line is a complete request line (method, target, version, CRLF); nullptr otherwise.
+const char* request_line_version(const char* begin, const char* end);
+
 // True when the first line in [begin, end) is a complete, well-formed request line whose version
 // is HTTP/<digit>.<digit> with a major version other than 1. Beast refuses such a line as a bad
 // version; it deserves 505 (RFC 9110 15.6.6), not the 400 a malformed version gets.
 bool is_unsupported_version(const char* begin, const char* end);
+
+// HTTP/1.2 to HTTP/1.9: a server must treat any HTTP/1.x it does not know as the highest minor
+// version it implements (RFC 9110 section 2.5), but Beast refuses them as bad versions. When the
+// first line in [begin, end) is a complete request line with such a version, its minor digit is
+// rewritten to '1' in place and true returned, so that the request parses again as HTTP/1.1.
+bool downgrade_minor_version(char* begin, const char* end);
+
+// How many bytes of empty lines (CRLF) start [begin, end): RFC 9112 section 2.2 asks a server
+// to ignore at least one before a request line (some clients send one after a POST body).
+// A trailing CR whose LF has not arrived yet is not counted.
+std::size_t leading_empty_lines(const char* begin, const char* end);
 
 }  // namespace shortlink::serve

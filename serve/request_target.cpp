@@ -9,6 +9,54 @@ namespace shortlink::serve {
 
 namespace {
 
+// The query bytes RFC 3986 allows raw: unreserved, sub-delims, ':', '@', '/', '?' ('%' is
+// checked apart), and the ones clients send raw anyway (query_byte_needs_encoding).
+constexpr std::array<bool, 256> make_query_table(bool lenient) {
+    std::array<bool, 256> t{};
+    for (char c = 'a'; c <= 'z'; ++c) {
+        t[static_cast<unsigned char>(c)] = !lenient;
+    }
+    for (char c = 'A'; c <= 'Z'; ++c) {
+        t[static_cast<unsigned char>(c)] = !lenient;
+    }
+    for (char c = '0'; c <= '9'; ++c) {
+        t[static_cast<unsigned char>(c)] = !lenient;
+    }
+    for (char c : std::string_view("-._~!$&'()*+,;=:@/?")) {
+        t[static_cast<unsigned char>(c)] = !lenient;
+    }
+    for (char c : std::string_view("\"<>[\\]^`{|}")) {
+        t[static_cast<unsigned char>(c)] = lenient;
+    }
+    for (unsigned b = 0x80; b < 0x100; ++b) {
+        t[b] = lenient;
+    }
+    return t;
+}
+
+constexpr std::array<bool, 256> k_query_byte = make_query_table(false);
+constexpr std::array<bool, 256> k_raw_query_byte = make_query_table(true);
+
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// A query as clients send it: RFC 3986's grammar plus the raw bytes of k_raw_query_byte.
+bool is_lenient_query(std::string_view query) {
+    for (std::size_t i = 0; i < query.size(); ++i) {
+        const auto b = static_cast<unsigned char>(query[i]);
+        if (query[i] == '%') {
+            if (i + 2 >= query.size() || !is_hex(query[i + 1]) || !is_hex(query[i + 2])) {
+                return false;
+            }
+            i += 2;
+        } else if (!k_query_byte[b] && !k_raw_query_byte[b]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
@@ -89,7 +137,9 @@ bool normalize_host(std::string_view raw, std::array<char, k_max_host_bytes>& ou
     return true;
 }
 
-TargetError parse_target(std::string_view target, std::string_view host_header, ParsedTarget& out) {
+namespace {
+
+TargetError parse_strict(std::string_view target, std::string_view host_header, ParsedTarget& out) {
     const boost::core::string_view t(target.data(), target.size());
     if (!target.empty() && target.front() == '/') {
         auto url = boost::urls::parse_origin_form(t);
@@ -119,6 +169,42 @@ TargetError parse_target(std::string_view target, std::string_view host_header, 
     }
     take_query(*url, out);
     return decode_path(*url, out);
+}
+
+}  // namespace
+
+TargetError parse_target(std::string_view target, std::string_view host_header, ParsedTarget& out) {
+    const TargetError strict = parse_strict(target, host_header, out);
+    if (strict != TargetError::malformed) {
+        return strict;
+    }
+    // Boost.URL follows RFC 3986 to the letter; a query the way clients send it gets a second
+    // chance, with the part before '?' still parsed strictly.
+    const std::size_t q = target.find('?');
+    if (q == std::string_view::npos || !is_lenient_query(target.substr(q + 1))) {
+        return strict;
+    }
+    const TargetError head = parse_strict(target.substr(0, q), host_header, out);
+    out.query = target.substr(q + 1);
+    return head;
+}
+
+bool query_byte_needs_encoding(char c) { return k_raw_query_byte[static_cast<unsigned char>(c)]; }
+
+void append_forwarded_query(std::string& out, std::string_view query) {
+    constexpr char k_hex[] = "0123456789ABCDEF";
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < query.size(); ++i) {
+        if (query_byte_needs_encoding(query[i])) {
+            const auto b = static_cast<unsigned char>(query[i]);
+            out.append(query.substr(start, i - start));
+            out.push_back('%');
+            out.push_back(k_hex[b >> 4]);
+            out.push_back(k_hex[b & 0xf]);
+            start = i + 1;
+        }
+    }
+    out.append(query.substr(start));
 }
 
 void fold_code(ParsedTarget& target) {

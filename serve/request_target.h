@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace shortlink::serve {
@@ -49,7 +50,21 @@ bool normalize_host(std::string_view raw, std::array<char, k_max_host_bytes>& ou
 
 // Parses `target` (origin-form or absolute-form) with `host_header` as the fallback authority.
 // `fold_case` is applied later by the caller once the domain is known (see fold_code()).
+//
+// The query is accepted as real clients send it: besides RFC 3986's query characters, the bytes
+// that browsers, `curl -g` and Python's http.client leave raw (" < > [ \ ] ^ ` { | } and bytes
+// above 0x7f), as nginx accepts them. Such a query is forwarded percent-encoded
+// (append_forwarded_query). Space, '#', control bytes and a '%' not followed by two hex digits
+// stay malformed, and the path keeps the strict grammar.
 TargetError parse_target(std::string_view target, std::string_view host_header, ParsedTarget& out);
+
+// True for a query byte that parse_target() accepts but a URI may not hold raw, so that it is
+// percent-encoded when the query is forwarded.
+bool query_byte_needs_encoding(char c);
+
+// Appends `query` (as parse_target() accepted it) to a Location: the bytes a URI may not hold
+// raw become %XX (uppercase hex), everything else is copied, '%XX' escapes included.
+void append_forwarded_query(std::string& out, std::string_view query);
 
 // ASCII-lowercases the code in place (case-insensitive domains store codes folded).
 void fold_code(ParsedTarget& target);

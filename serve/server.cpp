@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,6 +27,7 @@
 #include "formats/clock.h"
 #include "formats/file_names.h"
 #include "serve/admin.h"
+#include "serve/listen_socket.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
 #include "serve/snapshot_manager.h"
@@ -104,6 +106,50 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     return out;
 }
 
+// Descriptors the server holds besides client connections: stdio, the log, inotify, the state
+// directory, snapshot files being verified, each io_context's epoll, eventfd and timerfd, and
+// the admin listener's short-lived connections. Generous on purpose: a warning that fires a bit
+// early is better than EMFILE with no warning.
+constexpr std::uint64_t k_reserved_descriptors = 64;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (the soft default of 1024 fits 1000
+// connections at best) and says at start when --max-connections cannot fit even so: beyond that,
+// accept() fails with EMFILE and accepting pauses (serve/listen_socket.h) until connections close.
+void raise_descriptor_limit(const ServeConfig& config, unsigned threads, int log_fd) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        // RLIM_INFINITY is refused above fs.nr_open (1048576 by default).
+        raised.rlim_cur = std::min<rlim_t>(limit.rlim_max, 1u << 20);
+        if (raised.rlim_cur > limit.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    const std::uint64_t others = k_reserved_descriptors + std::uint64_t{threads} * config.listen.size();
+    if (limit.rlim_cur != RLIM_INFINITY && config.max_connections + others > limit.rlim_cur) {
+        const std::uint64_t fit = limit.rlim_cur > others ? limit.rlim_cur - others : 0;
+        LogLine("warn", "descriptor_limit")
+            .num("max_connections", config.max_connections)
+            .num("nofile", static_cast<std::int64_t>(limit.rlim_cur))
+            .num("connections_that_fit", static_cast<std::int64_t>(fit))
+            .str("detail", "--max-connections " + std::to_string(config.max_connections) +
+                               " does not fit in the descriptor limit of " +
+                               std::to_string(limit.rlim_cur) + " (RLIMIT_NOFILE, hard limit " +
+                               std::to_string(limit.rlim_max) + "): about " + std::to_string(fit) +
+                               " connections fit; beyond that accepting pauses until some close. "
+                               "Raise LimitNOFILE= or ulimit -n, or lower --max-connections")
+            .emit(log_fd);
+    }
+}
+
+// A reload starts once SIGHUPs have stopped for k_reload_quiet_ms, or k_reload_gather_max_ms
+// after the first of a storm that goes on.
+constexpr std::int64_t k_reload_quiet_ms = 50;
+constexpr std::int64_t k_reload_gather_max_ms = 1000;
+
 // The loader thread verifies snapshots: seconds of CPU for 10M links. It runs under SCHED_IDLE,
 // which the kernel preempts the moment a request thread of this process wakes. At nice 10 it
 // still held a core for milliseconds after a wake-up (the scheduler's sleeper credit), and p99
@@ -123,6 +169,7 @@ public:
           m_signals(m_io, SIGHUP, SIGTERM, SIGINT),
           m_rescan_timer(m_io),
           m_drain_timer(m_io),
+          m_reload_timer(m_io),
           m_inotify(m_io),
           m_admin(m_io, [this](const std::string& path) { return admin_reply(path); }, log_fd) {}
 
@@ -131,29 +178,45 @@ public:
     Control& operator=(const Control&) = delete;
 
     Status run() {
-        m_manager.scan();  // cold start: a lazy load, milliseconds at any size
-        m_manager.scan_patches();
-        m_manager.scan_overlays();
-        start_loader();
-        unsigned threads = m_config.threads;
-        if (threads == 0) {
-            threads = std::max(1u, std::thread::hardware_concurrency());
-        }
         std::vector<boost::asio::ip::tcp::endpoint> endpoints;
         for (const Endpoint& e : m_config.listen) {
             endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
         }
+        const bool with_admin = m_config.admin.port != 0 || !m_config.admin.address.empty();
+        boost::asio::ip::tcp::endpoint admin;
+        if (with_admin) {
+            admin = {boost::asio::ip::make_address(m_config.admin.address), m_config.admin.port};
+        }
+        // Before anything else: a server that cannot own its addresses says so and stops.
+        for (const auto& e : endpoints) {
+            if (Status s = claim_address(e, ""); !s) {
+                return s;
+            }
+        }
+        if (with_admin) {
+            if (Status s = claim_address(admin, "admin "); !s) {
+                return s;
+            }
+        }
+        unsigned threads = m_config.threads;
+        if (threads == 0) {
+            threads = std::max(1u, std::thread::hardware_concurrency());
+        }
+        raise_descriptor_limit(m_config, threads, m_log_fd);
+        m_manager.scan();  // cold start: a lazy load, milliseconds at any size
+        m_manager.scan_patches();
+        m_manager.scan_overlays();
+        start_loader();
         for (unsigned i = 0; i < threads; ++i) {
             m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
-                                                         m_loader_io.get_executor(), m_log_fd));
+                                                         m_stopping, m_loader_io.get_executor(),
+                                                         m_log_fd));
             Status s = m_workers.back()->listen(endpoints);
             if (!s) {
                 return s;
             }
         }
-        if (m_config.admin.port != 0 || !m_config.admin.address.empty()) {
-            boost::asio::ip::tcp::endpoint admin(boost::asio::ip::make_address(m_config.admin.address),
-                                                 m_config.admin.port);
+        if (with_admin) {
             Status s = m_admin.listen(admin);
             if (!s) {
                 return s;
@@ -354,13 +417,51 @@ private:
                 return;
             }
             if (signal == SIGHUP) {
-                sd_notify(0, "RELOADING=1");
-                LogLine("info", "reload").str("trigger", "SIGHUP").emit(m_log_fd);
-                rescan_overlays();
-                rescan([] { sd_notify(0, "READY=1"); });
+                on_sighup();
                 wait_signals();
             } else {
                 begin_drain(signal);
+            }
+        });
+    }
+
+    // A storm of SIGHUPs is one reload: the reload starts once no SIGHUP came for
+    // k_reload_quiet_ms (at most k_reload_gather_max_ms after the first), and signals that come
+    // while its rescan runs make one more. Each reload writes one log line with the number of
+    // signals it answers, never a line and a queued verification per signal.
+    void on_sighup() {
+        ++m_reload_signals;
+        if (m_reload_state == ReloadState::rescanning) {
+            return;  // one more reload follows this one
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (m_reload_state == ReloadState::idle) {
+            m_reload_state = ReloadState::gathering;
+            m_reload_first = now;
+        }
+        const auto until = std::min(now + std::chrono::milliseconds(k_reload_quiet_ms),
+                                    m_reload_first + std::chrono::milliseconds(k_reload_gather_max_ms));
+        m_reload_timer.expires_at(until);  // cancels the wait armed by the previous signal
+        m_reload_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec && !m_draining) {
+                reload();
+            }
+        });
+    }
+
+    void reload() {
+        m_reload_state = ReloadState::rescanning;
+        sd_notify(0, "RELOADING=1");
+        LogLine("info", "reload").str("trigger", "SIGHUP")
+            .num("signals", static_cast<std::int64_t>(m_reload_signals)).emit(m_log_fd);
+        m_reload_signals = 0;
+        rescan_overlays();
+        rescan([this] {
+            sd_notify(0, "READY=1");
+            m_reload_state = ReloadState::idle;
+            if (m_reload_signals > 0) {
+                --m_reload_signals;  // on_sighup() counts it again
+                on_sighup();
             }
         });
     }
@@ -379,12 +480,14 @@ private:
 
     void begin_drain(int signal) {
         m_draining = true;
+        m_stopping.store(true, std::memory_order_relaxed);
         m_cancel_load.store(true);  // a verification in progress is abandoned, not waited for
         sd_notify(0, "STOPPING=1");
         LogLine("info", "draining").str("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")
             .real("deadline_s", m_config.drain_timeout_s).emit(m_log_fd);
         m_signals.cancel();
         m_rescan_timer.cancel();
+        m_reload_timer.cancel();
         boost::system::error_code ignored;
         m_inotify.close(ignored);
         m_admin.close();
@@ -425,12 +528,18 @@ private:
     boost::asio::signal_set m_signals;
     boost::asio::steady_timer m_rescan_timer;
     boost::asio::steady_timer m_drain_timer;
+    boost::asio::steady_timer m_reload_timer;
+    enum class ReloadState { idle, gathering, rescanning };
+    ReloadState m_reload_state = ReloadState::idle;
+    std::chrono::steady_clock::time_point m_reload_first;  // first SIGHUP of the gathering
+    std::uint64_t m_reload_signals = 0;  // SIGHUPs not yet answered by a reload
     boost::asio::posix::stream_descriptor m_inotify;
     AdminListener m_admin;
     std::array<char, 4096> m_events{};
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
     bool m_draining = false;
+    std::atomic<bool> m_stopping{false};  // m_draining, for the workers to read per answer
     std::atomic<bool> m_deadline_passed{false};
     std::thread m_watcher;
 };

@@ -2,21 +2,17 @@
 
 #include <algorithm>
 #include <ctime>
-#include <sys/socket.h>
 
-#include <boost/asio/detail/socket_option.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
 #include "formats/clock.h"
 #include "serve/connection.h"
+#include "serve/listen_socket.h"
 #include "serve/log.h"
 
 namespace shortlink::serve {
 
 namespace {
-
-using reuse_port = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 // Longest pause between sweeps: bounds how late a drain, stop or snapshot release is noticed.
 constexpr std::int64_t k_max_sweep_ms = 100;
@@ -26,14 +22,16 @@ std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 
 }  // namespace
 
 Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
-               std::atomic<std::uint32_t>& open_connections,
+               std::atomic<std::uint32_t>& open_connections, const std::atomic<bool>& stopping,
                boost::asio::any_io_executor release_executor, int log_fd)
     : m_index(index),
       m_config(config),
       m_manager(manager),
       m_open_connections(open_connections),
+      m_stopping(stopping),
       m_release(std::move(release_executor)),
-      m_log_fd(log_fd) {
+      m_log_fd(log_fd),
+      m_accept_failures("public", log_fd) {
     m_limits.max_header_bytes = config.max_header_bytes;
     m_limits.max_header_count = config.max_header_count;
     m_limits.max_body_bytes = config.max_body_bytes;
@@ -54,6 +52,7 @@ Worker::~Worker() {
         acceptor->close(ignored);
     }
     m_sweep_timer.cancel();
+    m_accept_timer.cancel();
     m_io.restart();
     m_io.poll();
 }
@@ -61,27 +60,10 @@ Worker::~Worker() {
 Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints) {
     for (auto& endpoint : endpoints) {
         auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);
-        boost::system::error_code ec;
-        acceptor->open(endpoint.protocol(), ec);
-        if (!ec) {
-            acceptor->set_option(boost::asio::socket_base::reuse_address(true), ec);
-        }
-        if (!ec) {
-            acceptor->set_option(reuse_port(true), ec);
-        }
-        if (!ec && endpoint.address().is_v6()) {
-            // As nginx's ipv6only=on: [::]:80 and 0.0.0.0:80 can be listed side by side.
-            acceptor->set_option(boost::asio::ip::v6_only(true), ec);
-        }
-        if (!ec) {
-            acceptor->bind(endpoint, ec);
-        }
-        if (!ec) {
-            acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
-        }
-        if (ec) {
-            return Status::io_error("cannot listen on " + endpoint.address().to_string() + ":" +
-                                    std::to_string(endpoint.port()) + ": " + ec.message());
+        if (Status s = open_listener(*acceptor, endpoint, true,
+                                     boost::asio::socket_base::max_listen_connections, "");
+            !s) {
+            return s;
         }
         if (endpoint.port() == 0) {
             endpoint = acceptor->local_endpoint();
@@ -106,20 +88,61 @@ void Worker::accept(std::size_t i) {
                 return;
             }
             if (!ec) {
-                if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >=
-                    m_config.max_connections) {
-                    m_open_connections.fetch_sub(1, std::memory_order_relaxed);
-                    m_metrics.connections_rejected.add();
-                    // `socket` closes as it goes out of scope
-                } else {
-                    m_metrics.connections_opened.add();
-                    std::make_shared<Connection>(*this, std::move(socket))->start();
-                }
+                start_connection(std::move(socket));
             } else {
-                LogLine("warn", "accept_failed").str("error", ec.message()).emit(m_log_fd);
+                m_metrics.accept_errors[static_cast<std::size_t>(classify_accept_error(ec))].add();
+                pause_accepting(i, m_accept_failures.on_error(ec, clock::monotonic_ms()));
+                return;
             }
             accept(i);
         });
+}
+
+// At the limit a new connection takes the place of a connection on this thread that waits on
+// its client (Connection::eviction_rank: lingering, then stuck in a request header as slowloris
+// clients keep theirs, then idle; the longest waiting first). Only when every connection here is
+// busy is the new one refused. A client that sends its request at once is answered, and a busy
+// keep-alive client outranks any slow header. The scan is linear, and runs only at the limit.
+void Worker::start_connection(boost::asio::ip::tcp::socket socket) {
+    if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections) {
+        Connection* victim = nullptr;
+        Connection::EvictionRank best = Connection::k_never_evict;
+        for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
+            if (const Connection::EvictionRank rank = c->eviction_rank(); rank < best) {
+                best = rank;
+                victim = c;
+            }
+        }
+        if (victim == nullptr) {
+            m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+            m_metrics.connections_rejected.add();
+            return;  // `socket` closes as it goes out of scope
+        }
+        // Its count goes when its handlers let go of it, a moment from now.
+        victim->abort();
+        m_metrics.connections_evicted.add();
+    }
+    m_metrics.connections_opened.add();
+    std::make_shared<Connection>(*this, std::move(socket))->start();
+}
+
+// Every acceptor that failed waits for the same timer; they resume together.
+void Worker::pause_accepting(std::size_t i, std::chrono::milliseconds pause) {
+    m_paused_acceptors.push_back(i);
+    if (m_paused_acceptors.size() > 1) {
+        return;  // the timer is already running
+    }
+    m_accept_timer.expires_after(pause);
+    m_accept_timer.async_wait([this](const boost::system::error_code& ec) {
+        std::vector<std::size_t> paused;
+        paused.swap(m_paused_acceptors);
+        if (ec || m_draining) {
+            return;
+        }
+        for (std::size_t index : paused) {
+            accept(index);
+        }
+    });
 }
 
 void Worker::link(Connection* c) {
@@ -180,6 +203,7 @@ void Worker::sweep() {
         refresh();
     }
     const std::int64_t now = clock::monotonic_ms();
+    m_accept_failures.flush(now);
     for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
         c->check_deadline(now);
     }
@@ -194,12 +218,26 @@ void Worker::begin_drain() {
         return;
     }
     m_draining = true;
+    m_accept_timer.cancel();
     for (auto& acceptor : m_acceptors) {
-        boost::system::error_code ignored;
-        acceptor->close(ignored);
+        // Connections the kernel completed but nobody accepted yet would be reset by the close,
+        // requests and all: take them in (their answers say Connection: close), then close.
+        boost::system::error_code ec;
+        acceptor->non_blocking(true, ec);
+        while (!ec) {
+            boost::asio::ip::tcp::socket socket(m_io);
+            acceptor->accept(socket, ec);
+            if (!ec) {
+                start_connection(std::move(socket));
+            }
+        }
+        acceptor->close(ec);
     }
-    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-        c->drain();
+    const std::int64_t now = clock::monotonic_ms();
+    for (Connection* c = m_connections; c != nullptr;) {
+        Connection* next = c->m_next;  // drain() may close c, never unlink it: handlers hold it
+        c->drain(now);
+        c = next;
     }
 }
 

@@ -24,6 +24,7 @@
 
 #include "formats/snapshot.h"
 #include "serve/config.h"
+#include "serve/listen_socket.h"
 #include "serve/metrics.h"
 #include "serve/response_writer.h"
 #include "serve/snapshot_manager.h"
@@ -46,8 +47,11 @@ struct ConnectionLimits {
 
 class Worker {
 public:
+    // `stopping` is the server's drain flag: set once by the control thread on SIGTERM and read
+    // by every answer, so that each response composed after it says Connection: close at once,
+    // not at the worker's next sweep.
     Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
-           std::atomic<std::uint32_t>& open_connections,
+           std::atomic<std::uint32_t>& open_connections, const std::atomic<bool>& stopping,
            boost::asio::any_io_executor release_executor, int log_fd);
     ~Worker();
 
@@ -69,7 +73,7 @@ public:
     // --- used by Connection, on this worker's thread ---
     WorkerMetrics& mutable_metrics() { return m_metrics; }
     const ConnectionLimits& limits() const { return m_limits; }
-    bool draining() const { return m_draining; }
+    bool draining() const { return m_stopping.load(std::memory_order_relaxed); }
     std::string_view date() { return m_date.now(); }
     // The snapshot to answer from, refreshed when the manager published a newer one (or a new
     // deny overlay); deny() is the deny set in force beside it.
@@ -88,6 +92,8 @@ public:
 private:
     void refresh();
     void accept(std::size_t i);
+    void start_connection(boost::asio::ip::tcp::socket socket);
+    void pause_accepting(std::size_t i, std::chrono::milliseconds pause);
     void arm_sweep();
     void sweep();
     void begin_drain();
@@ -96,6 +102,7 @@ private:
     const ServeConfig& m_config;
     SnapshotManager& m_manager;
     std::atomic<std::uint32_t>& m_open_connections;
+    const std::atomic<bool>& m_stopping;
     boost::asio::any_io_executor m_release;  // where a replaced snapshot is dropped (unmapped)
     const int m_log_fd;
     ConnectionLimits m_limits;
@@ -103,13 +110,16 @@ private:
     boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
     boost::asio::steady_timer m_sweep_timer{m_io};
+    boost::asio::steady_timer m_accept_timer{m_io};  // the pause after an accept() failure
+    std::vector<std::size_t> m_paused_acceptors;
+    AcceptFailures m_accept_failures;
     WorkerMetrics m_metrics;
     HttpDate m_date;
     Serving m_serving;
     const formats::DenySet* m_deny = nullptr;  // m_serving.deny(), computed at refresh
     std::uint64_t m_generation = 0;
     Connection* m_connections = nullptr;  // intrusive list of live connections
-    bool m_draining = false;
+    bool m_draining = false;  // begin_drain() ran: acceptors closed, idle connections told
     std::atomic<bool> m_want_refresh{false};
     std::atomic<bool> m_want_drain{false};
     std::atomic<bool> m_want_stop{false};

@@ -25,6 +25,8 @@ import tempfile
 import time
 import urllib.request
 
+import servers as servers_module
+import wrk as wrk_module
 from servers import (HaproxyServer, NginxServer, OursServer, RedirectWatch, get_once, pss_kib,
                      rss_split_kib, wait_for_redirect)
 from wrk import WrkRun, run_wrk, wait_until
@@ -40,18 +42,19 @@ def log(message):
           flush=True)
 
 
-def ensure_data(count, data_root, seed):
-    """bench/data/<count>/ from gen_links.py, generated once and reused."""
-    out_dir = os.path.join(data_root, str(count))
+def ensure_data(count, data_root, seed, keys="random"):
+    """bench/data/<count>/ (random codes) or bench/data/package-<count>/ (package-style names)
+    from gen_links.py, generated once and reused."""
+    out_dir = os.path.join(data_root, str(count) if keys == "random" else "%s-%d" % (keys, count))
     meta_path = os.path.join(out_dir, "meta.json")
     if os.path.exists(meta_path):
         with open(meta_path) as meta_file:
             meta = json.load(meta_file)
         if meta.get("count") == count and meta.get("seed") == seed:
             return out_dir, meta
-    log("generating %d links into %s" % (count, out_dir))
+    log("generating %d links (%s keys) into %s" % (count, keys, out_dir))
     subprocess.run([sys.executable, os.path.join(BENCH_DIR, "gen_links.py"), str(count), out_dir,
-                    "--seed", str(seed)], check=True)
+                    "--seed", str(seed), "--keys", keys], check=True)
     with open(meta_path) as meta_file:
         return out_dir, json.load(meta_file)
 
@@ -515,6 +518,12 @@ def parse_args():
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--keys", choices=("random", "package"), default="random",
+                        help="random base62 codes of 7 characters (default), or package-style "
+                             "names of varied length (gen_links.py --keys package)")
+    parser.add_argument("--pin", metavar="SERVER_CPUS:WRK_CPUS",
+                        help="pin every server process and wrk to these CPU lists (taskset), "
+                             "e.g. 1:0")
     parser.add_argument("--bin", default=os.path.join(REPO_DIR, "build-rel", "cli", "shortlink"),
                         help="the shortlink binary (default build-rel/cli/shortlink)")
     parser.add_argument("--skip-ours", action="store_true", help="anchors only")
@@ -543,7 +552,10 @@ def parse_args():
 def main():
     args = parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
-    data_dir, meta = ensure_data(args.links, args.data_dir, args.seed)
+    if args.pin:
+        # One core for the servers (each with its one worker), the other for wrk.
+        servers_module.PIN_CPUS, wrk_module.PIN_CPUS = args.pin.split(":")
+    data_dir, meta = ensure_data(args.links, args.data_dir, args.seed, args.keys)
     codes_file = os.path.join(data_dir, "codes.txt")
     codes = load_codes(data_dir)
     rng = random.Random(args.seed)
@@ -555,7 +567,8 @@ def main():
 
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "links": args.links, "large_links": args.large_links, "threads": args.threads,
+        "links": args.links, "keys": args.keys, "pin": args.pin,
+        "large_links": args.large_links, "threads": args.threads,
         "wrk_threads": args.wrk_threads, "connections": args.connections, "runs": args.runs,
         "duration_s": args.duration, "cpus": os.cpu_count(),
         "nginx_dropped_case_collisions": meta["nginx_dropped_case_collisions"],

@@ -14,6 +14,8 @@ import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# CPU list every server process is pinned to (taskset), or None; run.py --pin sets it.
+PIN_CPUS = None
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KEEPALIVE_REQUESTS = 1000000
 
@@ -258,7 +260,10 @@ class Server:
         """Starts the process and returns the monotonic time just before the exec."""
         log = open(self.log_path, "ab")
         started = time.monotonic()
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+        command = self.command()
+        if PIN_CPUS is not None:
+            command = ["taskset", "-c", PIN_CPUS] + command
+        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         return started

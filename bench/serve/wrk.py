@@ -44,6 +44,10 @@ def parse_wrk(output):
     return result
 
 
+# CPU list wrk is pinned to (taskset), or None; run.py --pin sets it.
+PIN_CPUS = None
+
+
 class WrkRun:
     """One bounded wrk run in the background, with the server's CPU time and a PSS sampler
     around it. start(), then wait() for the parsed figures."""
@@ -55,6 +59,8 @@ class WrkRun:
         self.cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", "%ds" % duration_s,
                     "--latency", "-s", LUA_SCRIPT, "http://127.0.0.1:%d" % server.port,
                     "--", codes_file]
+        if PIN_CPUS is not None:
+            self.cmd = ["taskset", "-c", PIN_CPUS] + self.cmd
         self.duration_s = duration_s
         self.proc = None
         self.cpu_before = 0.0

@@ -73,8 +73,9 @@ class ServeCase(harness.ShortlinkTestCase):
         name = os.path.basename(path)
         return int(name[name.index("-") + 1:name.index(".")])
 
-    def serve(self, *extra, threads=2, wait_ready=True):
-        """Starts `shortlink serve` on free ports; returns (proc, port, admin_port)."""
+    def serve(self, *extra, threads=2, wait_ready=True, preexec_fn=None):
+        """Starts `shortlink serve` on free ports; returns (proc, port, admin_port).
+        `preexec_fn` runs in the child before exec (say, to lower a resource limit)."""
         port, admin = harness.free_port(), harness.free_port()
         args = [harness.BIN, "serve", "--snapshots", self.snaps, "--trust", self.pub,
                 "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
@@ -84,7 +85,7 @@ class ServeCase(harness.ShortlinkTestCase):
             args += ["--state-dir", os.path.join(self.tmp, "state")]
         self.stderr_path = os.path.join(self.tmp, f"serve-{len(self.procs)}.log")
         err = open(self.stderr_path, "wb")
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=preexec_fn)
         err.close()
         self.procs.append(proc)
         self.assertTrue(harness.wait_for_port(port), "server did not start listening")
@@ -107,6 +108,18 @@ class ServeCase(harness.ShortlinkTestCase):
     def readyz(self):
         status, body = self.admin("/readyz")
         return status, json.loads(body)
+
+    def log_lines(self, event):
+        """The server's JSON log lines (stderr) whose event is `event`, parsed."""
+        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+            lines = [json.loads(line) for line in f if line.startswith("{")]
+        return [line for line in lines if line.get("event") == event]
+
+    def cpu_seconds(self, proc):
+        """User plus system CPU time the process has used so far (/proc/PID/stat)."""
+        with open(f"/proc/{proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def metric(self, name):
         _, body = self.admin("/metrics")

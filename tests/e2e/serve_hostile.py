@@ -50,7 +50,12 @@ TABLE = [
     ("chunk over body limit", b"POST /abc HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nfffffff\r\nabc", 413, True),
     ("CL over body limit", b"POST /abc HTTP/1.1\r\n" + H + b"Content-Length: 5000000\r\n\r\n", 413, True),
     ("garbage bytes", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, True),
-    ("empty line then garbage", b"\r\n\r\n", 400, True),
+    ("empty lines then garbage", b"\r\n\r\n\x16\x03\x01\x02\x00\r\n\r\n", 400, True),
+    ("bare CR before a request", b"\rGET /abc HTTP/1.1\r\n" + H + b"\r\n", 400, True),
+    ("bare CR in the request line", b"GET /abc\rHTTP/1.1\r\n" + H + b"\r\n", 400, True),
+    ("raw brackets in the path", b"GET /a[b] HTTP/1.1\r\n" + H + b"\r\n", 400, False),
+    ("space in the query", b"GET /abc?a=1 2 HTTP/1.1\r\n" + H + b"\r\n", 400, True),
+    ("HTTP/1.2 without Host", b"GET /abc HTTP/1.2\r\n\r\n", 400, True),
     # Well framed but not answerable: the connection stays usable.
     ("unknown method", b"BREW /abc HTTP/1.1\r\n" + H + b"\r\n", 405, False),
     ("POST with body", b"POST /abc HTTP/1.1\r\n" + H + b"Content-Length: 5\r\n\r\nhello", 405, False),
@@ -72,6 +77,24 @@ TABLE = [
     ("obs-text in a value is tolerated", b"GET /abc HTTP/1.1\r\n" + H + b"X-A: \xe9\r\n\r\n", 302, False),
     ("GET with body is answered", b"GET /abc HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nxyz", 302, False),
     ("HTTP/1.0 without Host", b"GET /abc HTTP/1.0\r\n\r\n", 302, True),
+    # What real clients send, accepted as nginx does.
+    ("raw [ ] { } | ^ ` \\ in the query (curl -g)", b"GET /abc?a[0]={x}|^`\\ HTTP/1.1\r\n" + H + b"\r\n", 302, False),
+    ("raw quote and angle brackets in the query", b"GET /abc?q=\"<b>\" HTTP/1.1\r\n" + H + b"\r\n", 302, False),
+    ("UTF-8 bytes in the query", b"GET /abc?q=caf\xc3\xa9 HTTP/1.1\r\n" + H + b"\r\n", 302, False),
+    ("empty line before the request", b"\r\nGET /abc HTTP/1.1\r\n" + H + b"\r\n", 302, False),
+    ("empty lines before the request", b"\r\n\r\n\r\nGET /abc HTTP/1.1\r\n" + H + b"\r\n", 302, False),
+    ("HTTP/1.2 is read as HTTP/1.1", b"GET /abc HTTP/1.2\r\n" + H + b"\r\n", 302, False),
+    ("HTTP/1.9 is read as HTTP/1.1", b"GET /abc HTTP/1.9\r\n" + H + b"\r\n", 302, False),
+]
+
+# Query forwarding of what clients send raw: (request target, Location the server must send).
+FORWARDED = [
+    ("/abc?a[0]=1&b={x}", "https://dest.example/a?a%5B0%5D=1&b=%7Bx%7D"),
+    ("/abc?p=a|b^c`d\\e", "https://dest.example/a?p=a%7Cb%5Ec%60d%5Ce"),
+    ("/abc?q=\"<script>\"", "https://dest.example/a?q=%22%3Cscript%3E%22"),
+    ("/q?k=[1]", "https://dest.example/q?x=1&k=%5B1%5D"),
+    ("/frag?k=[1]", "https://dest.example/f?k=%5B1%5D#top"),
+    ("/abc?already=%5B", "https://dest.example/a?already=%5B"),
 ]
 
 
@@ -103,6 +126,35 @@ class ServeHostile(ServeCase):
         # The server survived all of it.
         self.assertEqual(self.get("/abc").status, 302)
         self.assertIsNone(self.proc.poll())
+
+    def test_raw_query_bytes_are_forwarded_encoded(self):
+        self.compile()
+        self.serve()
+        for target, location in FORWARDED:
+            with self.subTest(target=target):
+                with Client(self.port) as c:
+                    c.send(b"GET " + target.encode("latin-1") + b" HTTP/1.1\r\n" + H + b"\r\n")
+                    r = c.response()
+                    self.assertIn(r.status, (302, 307), r)  # /q is a 307 link
+                    self.assertEqual(r.headers["location"], location)
+                    # The page repeats the Location, HTML-escaped: no raw quote or bracket.
+                    self.assertIn(location.replace("&", "&amp;").encode(), r.body)
+
+    def test_pipelined_requests_after_empty_lines(self):
+        self.compile()
+        self.serve()
+        with Client(self.port) as c:
+            request = b"GET /abc HTTP/1.1\r\n" + H + b"\r\n"
+            c.send(request + b"\r\n" + request + b"\r\n\r\n" + request)
+            for _ in range(3):
+                r = c.response()
+                self.assertIsNotNone(r)
+                self.assertEqual(r.status, 302)
+            # An empty line split from its request by a pause is still ignored.
+            c.send(b"\r")
+            time.sleep(0.1)
+            c.send(b"\n" + request)
+            self.assertEqual(c.response().status, 302)
 
     def test_smuggled_request_after_rejection_is_not_answered(self):
         self.compile()

@@ -179,6 +179,30 @@ TEST_CASE("QueryForwardingMergesWithDestinationQuery", "[answer]") {
     CHECK(f.get("/q?utm=1").status == 307);
 }
 
+// What curl -g, Python's http.client and browsers send raw in a query is accepted, and forwarded
+// percent-encoded so that the Location stays a valid URI.
+TEST_CASE("RawQueryBytesClientsSendAreForwardedEncoded", "[answer]") {
+    Fixture f;
+    const Response r = f.get("/abc?a[]=1&b={x}|^`y\\z");
+    CHECK(r.status == 302);
+    CHECK(location_string(r) == "https://dest.example/a?a%5B%5D=1&b=%7Bx%7D%7C%5E%60y%5Cz");
+    CHECK(location_string(f.get("/q?s=\"<p>\"")) == "https://dest.example/q?x=1&s=%22%3Cp%3E%22");
+    CHECK(location_string(f.get("/frag?k=caf\xc3\xa9")) == "https://dest.example/f?k=caf%C3%A9#top");
+    CHECK(location_string(f.get("/abc?ok=%5B")) == "https://dest.example/a?ok=%5B");
+    CHECK(location_string(f.get("http://short.example/abc?a=[1]")) == "https://dest.example/a?a=%5B1%5D");
+    CHECK(location_string(f.get("/nofwd?a=[1]")) == "https://dest.example/n");
+    CHECK(f.get("/nope?a=[1]").status == 404);
+    // Still malformed: a bad escape, space, '#', control bytes, and raw brackets in the path.
+    CHECK(f.get("/abc?a=[%zz]").status == 400);
+    CHECK(f.get("/abc?a=[%4").status == 400);
+    CHECK(f.get("/abc?a=[ ]").status == 400);
+    CHECK(f.get("/abc?a=[#]").status == 400);
+    CHECK(f.get("/abc?a=[\x01]").status == 400);
+    CHECK(f.get("/abc?a=[\r\n]").status == 400);
+    CHECK(f.get("/a[b]?x=1").status == 400);
+    CHECK(f.get("/a[b]").status == 400);
+}
+
 TEST_CASE("UnknownCodeIs404WithNegativeCache", "[answer]") {
     Fixture f;
     const Response r = f.get("/nope");

@@ -152,3 +152,29 @@ TEST_CASE("UnsupportedVersionIsToldFromMalformed", "[parser]") {
     CHECK_FALSE(check("GET /abc HTTP/2.0"));         // incomplete line
     CHECK_FALSE(check("HTTP/2.0\r\n"));
 }
+
+TEST_CASE("LaterMinorVersionsAreDowngradedInPlace", "[parser]") {
+    std::string line = "GET /abc HTTP/1.2\r\nHost: a\r\n\r\n";
+    REQUIRE(downgrade_minor_version(line.data(), line.data() + line.size()));
+    CHECK(line == "GET /abc HTTP/1.1\r\nHost: a\r\n\r\n");
+    const Parsed p = parse(line);
+    CHECK_FALSE(p.ec);
+    CHECK(p.target == "/abc");
+    for (std::string other : {"GET /abc HTTP/1.1\r\n", "GET /abc HTTP/1.0\r\n", "GET /abc HTTP/2.0\r\n",
+                              "GET /abc HTTP/1.2x\r\n", "GET HTTP/1.2\r\n", "GET /abc HTTP/1.2",
+                              "GET /abc HTTP/1.2\n"}) {
+        const std::string before = other;
+        CHECK_FALSE(downgrade_minor_version(other.data(), other.data() + other.size()));
+        CHECK(other == before);
+    }
+}
+
+TEST_CASE("LeadingEmptyLinesAreCounted", "[parser]") {
+    const auto count = [](std::string_view s) { return leading_empty_lines(s.data(), s.data() + s.size()); };
+    CHECK(count("GET / HTTP/1.1\r\n") == 0);
+    CHECK(count("\r\nGET / HTTP/1.1\r\n") == 2);
+    CHECK(count("\r\n\r\n\r\nGET") == 6);
+    CHECK(count("\r\n\r") == 2);  // the CR may start another empty line
+    CHECK(count("\n\nGET") == 0);   // bare LF is not an empty line here
+    CHECK(count("\r\r\n") == 0);   // a bare CR is refused by the parser
+}

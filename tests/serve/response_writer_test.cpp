@@ -81,17 +81,30 @@ TEST_CASE("PlainLocationBodyIsVerbatimWithExactContentLength", "[writer]") {
 }
 
 // Every piece is escaped on its own, the '&' separator included, and sized exactly.
+// The forwarded query is percent-encoded where a URI may not hold a byte raw, before escaping.
 TEST_CASE("EscapesEveryPieceAndSizesTheBody", "[writer]") {
     Response r = redirect("https://a.example/<p>");
     r.query_separator = '&';
-    r.location_query = "q=\"x\"";
+    r.location_query = "q=\"x\"&r=[1]";
     r.location_suffix = "#a&b";
     std::string out;
     REQUIRE(write_response(out, r, {}, "D"));
-    CHECK(out.find("Location: https://a.example/<p>&q=\"x\"#a&b\r\n") != std::string::npos);
-    const std::string html = "https://a.example/&lt;p&gt;&amp;q=&quot;x&quot;#a&amp;b";
+    CHECK(out.find("Location: https://a.example/<p>&q=%22x%22&r=%5B1%5D#a&b\r\n") != std::string::npos);
+    const std::string html = "https://a.example/&lt;p&gt;&amp;q=%22x%22&amp;r=%5B1%5D#a&amp;b";
     const std::string body = body_of(out);
     CHECK(body == "<a href=\"" + html + "\">" + html + "</a>\n");
+    CHECK(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string::npos);
+}
+
+TEST_CASE("EncodedQueryWithNothingToEscapeIsSizedExactly", "[writer]") {
+    Response r = redirect("https://a.example/p");
+    r.query_separator = '?';
+    r.location_query = "a={x}|y";
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("Location: https://a.example/p?a=%7Bx%7D%7Cy\r\n") != std::string::npos);
+    const std::string body = body_of(out);
+    CHECK(body == "<a href=\"https://a.example/p?a=%7Bx%7D%7Cy\">https://a.example/p?a=%7Bx%7D%7Cy</a>\n");
     CHECK(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string::npos);
 }
 
