@@ -337,6 +337,9 @@ Status Container::check_header(const ContainerLayout& layout) {
                                   " trailing bytes after the declared end at byte " +
                                   std::to_string(header.file_size));
     }
+    if (fmt::file_kind_name(header.file_kind) == "unknown") {
+        return Status::corruption(name + ": unknown file kind " + std::to_string(header.file_kind));
+    }
     if (header.file_kind != static_cast<std::uint32_t>(layout.kind)) {
         return Status::invalid_argument(
             name + ": is a " + std::string(fmt::file_kind_name(header.file_kind)) + " (file kind " +

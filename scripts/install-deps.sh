@@ -14,7 +14,7 @@ if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
   packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine linux-perf)
 fi
 if [ "${SHORTLINK_WITH_FUZZ:-0}" = 1 ]; then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev openssl)
 fi
 
 missing=()

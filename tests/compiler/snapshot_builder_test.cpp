@@ -205,16 +205,25 @@ TEST_CASE("DuplicateAfterCaseFoldingIsAConflict", "[builder]") {
 
 TEST_CASE("HostileInputsRefused", "[builder]") {
     SnapshotBuilder builder;
-    CHECK_FALSE(builder.add_domain({.host = "Upper.example"}));
-    CHECK_FALSE(builder.add_domain({.host = "*"}));  // "*" must be the default
-    CHECK_FALSE(builder.add_domain({.host = "a.example", .default_redirect = 303}));
+    const auto refused = [](const Status& st) { return st.to_string(); };
+    CHECK(refused(builder.add_domain({.host = "Upper.example"}).status()) ==
+          "invalid argument: domain host \"Upper.example\" must be lowercase");
+    CHECK(refused(builder.add_domain({.host = "*"}).status()) ==  // "*" must be the default
+          "invalid argument: the default domain, and only it, has host \"*\"");
+    CHECK(refused(builder.add_domain({.host = "a.example", .default_redirect = 303}).status()) ==
+          "invalid argument: domain a.example: redirect type must be 301, 302, 307 or 308");
     auto d = builder.add_domain({.host = "a.example"});
     REQUIRE(d);
-    CHECK_FALSE(builder.add_domain({.host = "a.example"}));
-    CHECK_FALSE(builder.add_link({.domain = *d, .code = "", .destination = "https://x/"}));
-    CHECK_FALSE(builder.add_link({.domain = *d, .code = "a", .destination = "https://x/\r\nSet-Cookie: a"}));
-    CHECK_FALSE(builder.add_link({.domain = 9, .code = "a", .destination = "https://x/"}));
-    CHECK_FALSE(builder.add_link({.domain = *d, .code = "a", .destination = "https://x/", .redirect_type = 200}));
+    CHECK(refused(builder.add_domain({.host = "a.example"}).status()) == "conflict: domain a.example added twice");
+    CHECK(refused(builder.add_link({.domain = *d, .code = "", .destination = "https://x/"})) ==
+          "invalid argument: code must be 1 to 1024 bytes");
+    CHECK(refused(builder.add_link({.domain = *d, .code = "a", .destination = "https://x/\r\nSet-Cookie: a"})) ==
+          "invalid argument: destination of a contains CR, LF or NUL");
+    CHECK(refused(builder.add_link({.domain = 9, .code = "a", .destination = "https://x/"})) ==
+          "invalid argument: link names an unknown domain handle");
+    CHECK(refused(builder.add_link({.domain = *d, .code = "a", .destination = "https://x/", .redirect_type = 200})) ==
+          "invalid argument: link a: redirect type must be 301, 302, 307 or 308");
+    CHECK(builder.link_count() == 0);
 }
 
 TEST_CASE("RootUrlWithControlCharactersRefused", "[builder]") {
@@ -375,6 +384,7 @@ TEST_CASE("PublishChecksAndFreesTheLinks", "[builder]") {
     REQUIRE(v);
     CHECK(v->destination == "https://e.example/999");
     // The links are gone: a second write is refused, not written from freed memory.
-    CHECK_FALSE(compiled->write_file(dir.path + "/links-2.slsnap", {.serial = 2}, key));
+    CHECK(compiled->write_file(dir.path + "/links-2.slsnap", {.serial = 2}, key).status().to_string() ==
+          "invalid argument: the compiled links were released by publish()");
     CHECK_FALSE(std::filesystem::exists(dir.path + "/links-2.slsnap"));
 }

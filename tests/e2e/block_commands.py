@@ -223,41 +223,52 @@ class BlockCommands(ShortlinkTestCase):
     def test_hostile_input_never_changes_the_database(self):
         self.sl("block", "destination", "evil.example")  # a deny set that must survive untouched
         long_host = "a" * 100000
+        subcommand = "A subcommand is required"
+        # (arguments, exit code, what the error says)
         cases = [
-            ("block", "link", ""),
-            ("block", "link", "", "--domain", ""),
-            ("block", "domain", ""),
-            ("block", "destination", ""),
-            ("unblock", "link", ""),
-            ("unblock", "destination", ""),
-            ("block", "domain", long_host),
-            ("block", "destination", long_host),
-            ("block", "destination", long_host[:300] + ".example"),
-            ("block", "link", "spring", "--domain", long_host),
-            ("block", "link", "https://" + long_host + "/spring"),
-            ("block", "link", "x" * 100000),
-            ("block", "domain", "go.example.com\x1b[2J"),
-            ("block", "destination", "evil\r\n.example"),
-            ("block", "destination", "evil.example\x07"),
-            ("block", "link", "spring\x01", "--domain", "go.example.com"),
-            ("block", "link", "https://go.example.com/spring%0a"),
-            ("block", "link", "https://go.example.com/spr ing"),
-            ("block", "link", "https://go.example.com/spring?x=1"),
-            ("block", "link", "https://unknown.example/spring"),
-            ("block", "link", "https://go.example.com/../etc/passwd"),
-            ("block", "link", "javascript://go.example.com/spring"),
-            ("block", "domain", "go.example.com", "--reason", "\x1b]0;pwned\x07"),
-            ("block", "domain", "go.example.com", "--reason", "rtl \u202e override"),
-            ("block", "user", "spring"),
-            ("block", "links", "spring"),
-            ("unblock", "everything"),
-            ("block", "destination", "evil.example", "--reason", "dup"),
+            (("block", "link", ""), 2, "error: code is empty"),
+            (("block", "link", "", "--domain", ""), 2, "error: code is empty"),
+            (("block", "domain", ""), 2, "error: HOST is empty (the default domain is '*')"),
+            (("block", "destination", ""), 2, "error: destination host is empty"),
+            (("unblock", "link", ""), 2, "error: code is empty"),
+            (("unblock", "destination", ""), 2, "error: destination host is empty"),
+            (("block", "domain", long_host), 2, "error: host '" + "a" * 253 + "...'"),
+            (("block", "destination", long_host), 2,
+             "error: destination host is 100000 bytes; a host name is at most 253"),
+            (("block", "destination", long_host[:300] + ".example"), 2, "error: host '" + "a" * 253 + "...'"),
+            (("block", "link", "spring", "--domain", long_host), 2, "error: host '" + "a" * 253 + "...'"),
+            (("block", "link", "https://" + long_host + "/spring"), 2,
+             "error: short URL is 100015 bytes; the limit is 8192"),
+            (("block", "link", "x" * 100000), 2, "error: code is 100000 bytes; the limit is 128"),
+            (("block", "domain", "go.example.com\x1b[2J"), 2, "error: host 'go.example.com\\x1b[2J': control character"),
+            (("block", "destination", "evil\r\n.example"), 2,
+             "error: destination host contains control character 0x0d at byte 4"),
+            (("block", "destination", "evil.example\x07"), 2,
+             "error: destination host contains control character 0x07 at byte 12"),
+            (("block", "link", "spring\x01", "--domain", "go.example.com"), 2, "error: code contains 0x01 at byte 6"),
+            (("block", "link", "https://go.example.com/spring%0a"), 2, "error: code contains 0x0a at byte 6"),
+            (("block", "link", "https://go.example.com/spr ing"), 2,
+             "error: 'https://go.example.com/spr ing' is not a short URL (expected http(s)://HOST/CODE)"),
+            (("block", "link", "https://go.example.com/spring?x=1"), 2, "has a query or fragment"),
+            (("block", "link", "https://unknown.example/spring"), 3,
+             "error: short URL host 'unknown.example' is not a domain in the store"),
+            (("block", "link", "https://go.example.com/../etc/passwd"), 2, "error: code '../etc/passwd' has a '..' segment"),
+            (("block", "link", "javascript://go.example.com/spring"), 2, "is not http or https"),
+            (("block", "domain", "go.example.com", "--reason", "\x1b]0;pwned\x07"), 2,
+             "error: reason must be one line of UTF-8 text: control character at byte 0"),
+            (("block", "domain", "go.example.com", "--reason", "rtl \u202e override"), 2,
+             "error: reason contains a bidirectional or line-separator character"),
+            (("block", "user", "spring"), 2, subcommand),
+            (("block", "links", "spring"), 2, subcommand),
+            (("unblock", "everything"), 2, subcommand),
+            (("block", "destination", "evil.example", "--reason", "dup"), 4,
+             "error: destination host 'evil.example' is already blocked since "),
         ]
         before = self.dump()
-        for args in cases:
+        for args, code, message in cases:
             with self.subTest(args=tuple(a[:40] for a in args)):
-                proc = self.sl(*args, expect=None)
-                self.assertIn(proc.returncode, (2, 3, 4), proc.stderr[:500])
+                proc = self.sl(*args, expect=code)
+                self.assertIn(message, proc.stderr[:2000])
                 self.assertEqual(proc.stdout, "")
                 self.assertLess(len(proc.stderr), 2000)
                 for control in ("\x1b", "\x07", "\x01", "\r"):

@@ -287,7 +287,9 @@ class ServeAnswers(ServeCase):
         self.sl("resolve", path, "--trust", other_pub, "http://x/abc", expect=5)
         self.sl("resolve", path, "not-a-url", expect=2)
         self.sl("resolve", path, "http://x/%zz", expect=2)
-        self.sl("resolve", os.path.join(self.tmp, "missing.slsnap"), "http://x/abc", expect=None)
+        missing = os.path.join(self.tmp, "missing.slsnap")
+        proc = self.sl("resolve", missing, "http://x/abc", expect=3)
+        self.assertEqual(proc.stderr, f"shortlink: error: {missing}: no such file\n")
         with open(os.path.join(self.tmp, "junk.slsnap"), "wb") as f:
             f.write(b"\0" * 300)
         self.sl("resolve", os.path.join(self.tmp, "junk.slsnap"), "http://x/abc", expect=5)
@@ -299,8 +301,9 @@ class ServeAnswers(ServeCase):
         self.sl("serve", "--snapshots", self.snaps, "--trust", self.pub, "--listen", "127.0.0.1:99999",
                 expect=2)
         self.sl("serve", "--snapshots", os.path.join(self.tmp, "none"), "--trust", self.pub, expect=3)
-        self.sl("serve", "--snapshots", self.snaps, "--trust", os.path.join(self.tmp, "none.pub"),
-                expect=None)
+        none = os.path.join(self.tmp, "none.pub")
+        proc = self.sl("serve", "--snapshots", self.snaps, "--trust", none, expect=3)
+        self.assertIn(f"public key {none} does not exist", proc.stderr)
 
     def test_config_file(self):
         self.compile()

@@ -245,28 +245,42 @@ class StoreImportExport(ShortlinkTestCase):
         self.assertEqual(link["type"], 308)
 
     def test_hostile_files(self):
+        # (input, exit code, the whole error line): each names what is wrong and where.
         cases = {
-            "empty": "",
-            "no header columns": "foo,bar\n1,2\n",
-            "unterminated quote": 'code,url\n"a,https://example.com/\n',
-            "wrong field count": "code,url\na,https://example.com/,extra\n",
-            "unknown domain": "code,url,domain\na,https://example.com/,nope.example\n",
-            "nul byte": "code,url\na\x00,https://example.com/\n",
-            "stray quote": 'code,url\na"b,https://example.com/\n',
+            "empty": ("", 2, "empty input: a CSV header row with code,url is required"),
+            "no header columns": ("foo,bar\n1,2\n", 2,
+                                  "line 1: unknown column 'foo' (known: domain, code, url, type, expires, "
+                                  "not_before, tags, status, forward_query)"),
+            "unterminated quote": ('code,url\n"a,https://example.com/\n', 2, "line 2: unterminated quoted field"),
+            "wrong field count": ("code,url\na,https://example.com/,extra\n", 2, "line 2: 3 fields, the header has 2"),
+            "unknown domain": ("code,url,domain\na,https://example.com/,nope.example\n", 3,
+                               "line 2: domain 'nope.example' does not exist (add it with `shortlink domain add "
+                               "nope.example`, or import with --create-domains) (nothing was imported)"),
+            "nul byte": ("code,url\na\x00,https://example.com/\n", 2,
+                         "line 2: code contains 0x00 at byte 1; allowed: A-Z a-z 0-9 - _ . ~ and / between "
+                         "segments (nothing was imported)"),
+            "stray quote": ('code,url\na"b,https://example.com/\n', 2, "line 2: quote inside an unquoted field"),
         }
-        for name, text in cases.items():
+        for name, (text, code, message) in cases.items():
             with self.subTest(case=name):
-                proc = self.sl("import", "-", input=text, expect=None)
-                self.assertIn(proc.returncode, (2, 3), proc.stderr)
-                self.assertIn("shortlink: error:", proc.stderr)
-        bad_json = ['{"code": "a"', '[1,2]', '{"code":"a","url":"https://example.com/","evil":1}',
-                    '{"code":1.5,"url":"https://example.com/"}']
-        for text in bad_json:
+                proc = self.sl("import", "-", input=text, expect=code)
+                self.assertEqual(proc.stderr, f"shortlink: error: {message}\n")
+        bad_json = {
+            '{"code": "a"': "invalid JSON: Missing a comma or '}' after an object member.",
+            '[1,2]': "expected a JSON object",
+            '{"code":"a","url":"https://example.com/","evil":1}': "unknown key 'evil'",
+            '{"code":1.5,"url":"https://example.com/"}': "key 'code' has the wrong type",
+            '{"code":"a","url":"https://example.com/"} {"code":"b"}':
+                "invalid JSON: The document root must not be followed by other values.",
+        }
+        for text, message in bad_json.items():
             with self.subTest(json=text):
                 proc = self.sl("import", "-", "--format", "json", input=text + "\n", expect=2)
-                self.assertIn("line 1", proc.stderr)
+                self.assertEqual(proc.stderr, f"shortlink: error: line 1: {message}\n")
         self.assertEqual(self.count(), 0)
-        self.sl("import", os.path.join(self.tmp, "missing.csv"), expect=3)
+        missing = os.path.join(self.tmp, "missing.csv")
+        proc = self.sl("import", missing, expect=3)
+        self.assertEqual(proc.stderr, f"shortlink: error: cannot open {missing}\n")
 
     def test_binary_header_is_escaped_in_the_error(self):
         proc = self.sl("import", "-", input=b"\x1b[2J\xff\xfe,url\na,https://example.com/\n", expect=2)

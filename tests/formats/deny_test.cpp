@@ -114,10 +114,19 @@ TEST_CASE("EmptyOverlayBlocksNothing", "[deny]") {
 }
 
 TEST_CASE("EntriesTheFormatCannotHoldAreRefused", "[deny]") {
-    CHECK_FALSE(formats::encode_deny_section({{DenyKind::link, "*", ""}}));
-    CHECK_FALSE(formats::encode_deny_section({{DenyKind::domain, "x.example", "code"}}));
-    CHECK_FALSE(formats::encode_deny_section({{DenyKind::destination, "", ""}}));
-    CHECK_FALSE(formats::encode_deny_section({{DenyKind::destination, std::string(254, 'a'), ""}}));
+    const auto refused = [](std::vector<formats::DenyEntry> entries) {
+        const Status st = formats::encode_deny_section(std::move(entries)).status();
+        CHECK(st.code() == Status::Code::invalid_argument);
+        return st.message();
+    };
+    CHECK(refused({{DenyKind::link, "*", ""}}) == "deny entry link *: the code must be 1 to 1024 bytes");
+    CHECK(refused({{DenyKind::link, "*", std::string(1025, 'c')}}) ==
+          "deny entry link *: the code must be 1 to 1024 bytes");
+    CHECK(refused({{DenyKind::domain, "x.example", "code"}}) == "deny entry domain x.example: only a link entry has a code");
+    CHECK(refused({{DenyKind::destination, "", ""}}) == "deny entry host \"\" is empty or longer than 253 bytes");
+    CHECK(refused({{DenyKind::destination, std::string(254, 'a'), ""}}) ==
+          "deny entry host \"" + std::string(254, 'a') + "\" is empty or longer than 253 bytes");
+    CHECK(formats::encode_deny_section({{DenyKind::destination, std::string(253, 'a'), ""}}));  // the limit itself
 }
 
 TEST_CASE("LargeSetEveryEntryFound", "[deny]") {

@@ -53,7 +53,9 @@ TEST_CASE("EncryptedKeyAndWrongPassphrase", "[keys]") {
     CHECK(wrong.status().message().find("wrong passphrase") != std::string::npos);
     auto none = SigningKey::load(dir.path + "/k", std::nullopt);
     REQUIRE_FALSE(none);
-    CHECK(none.status().message().find("is encrypted") != std::string::npos);
+    CHECK(none.status().code() == Status::Code::permission_denied);
+    CHECK(none.status().message() ==
+          dir.path + "/k is encrypted: give its passphrase (SHORTLINK_KEY_PASSPHRASE or a terminal)");
 }
 
 TEST_CASE("TruncatedKeyFile", "[keys]") {
@@ -61,16 +63,21 @@ TEST_CASE("TruncatedKeyFile", "[keys]") {
     auto key = test::test_key();
     REQUIRE(key.write_secret(dir.path + "/k", std::nullopt, false));
     const std::string full = test::read_file(dir.path + "/k");
-    for (std::size_t len : {std::size_t{0}, std::size_t{10}, full.size() / 2, full.size() - 30}) {
-        test::write_file(dir.path + "/t", full.substr(0, len));
-        auto r = SigningKey::load(dir.path + "/t", std::nullopt);
+    const std::string t = dir.path + "/t";
+    const std::pair<std::size_t, std::string> cases[] = {
+        {0, t + ": empty key file"},
+        {10, t + ": not a shortlink key file (no PEM key block)"},  // the comment line only
+        {full.size() / 2, t + ": truncated key file (no END line)"},
+        {full.size() - 30, t + ": truncated key file (no END line)"},
+    };
+    for (const auto& [len, message] : cases) {
+        test::write_file(t, full.substr(0, len));
+        auto r = SigningKey::load(t, std::nullopt);
         INFO("length " << len);
         REQUIRE_FALSE(r);
         CHECK(r.status().code() == Status::Code::corruption);
+        CHECK(r.status().message() == message);
     }
-    test::write_file(dir.path + "/t", full.substr(0, full.size() / 2));
-    CHECK(SigningKey::load(dir.path + "/t", std::nullopt).status().message().find("truncated") !=
-          std::string::npos);
 }
 
 TEST_CASE("PublicKeyWhereSecretNeeded", "[keys]") {

@@ -97,8 +97,10 @@ TEST_CASE("EveryByteFlipIsRejected", "[reader]") {
         std::string bad = bytes;
         bad[i] = static_cast<char>(bad[i] ^ 0x01);
         const Status st = open_bytes(bad, key);
-        INFO("byte " << i);
-        REQUIRE_FALSE(st.is_ok());
+        INFO("byte " << i << ": " << st.to_string());
+        // Refused as a file that fails verification (exit 5), never as something else.
+        REQUIRE((st.code() == Status::Code::corruption || st.code() == Status::Code::permission_denied ||
+                 st.code() == Status::Code::unsupported));
     }
 }
 

@@ -1,5 +1,5 @@
-#include "tests/fuzz/fuzz_reader.h"
-
+// The signed file fuzz target: snapshots, deny overlays and patches (formats/), and the redirect
+// answer for every link of a file that opens (serve/answer.h, serve/response_writer.h).
 #include <string>
 
 #include "formats/bytes.h"
@@ -7,7 +7,11 @@
 #include "formats/hash.h"
 #include "formats/snapshot.h"
 #include "formats/snapshot_format.h"
+#include "serve/answer.h"
+#include "serve/response_writer.h"
 #include "tests/formats/snapshot_fixture.h"
+#include "tests/fuzz/fuzz_checks.h"
+#include "tests/fuzz/fuzz_targets.h"
 
 namespace shortlink::fuzz {
 
@@ -34,6 +38,24 @@ std::size_t exercise_deny(const formats::DenySet& deny) {
     return sink;
 }
 
+// What a server answers for a link: whatever the signed bytes say, the response it writes is
+// well framed, and a Location it would not send (CR, LF, NUL) is refused, never written.
+std::size_t answer_for(const formats::Snapshot& s, const formats::LinkView& l) {
+    const formats::DomainView domain = s.domain(l.domain_index);
+    const std::string target = "/" + std::string(l.code) + "?q=1";
+    serve::Request request;
+    request.target = target;
+    request.host = domain.is_default ? std::string_view("any.example") : domain.host;
+    const serve::Response response = serve::answer(&s, &s.deny(), request, 1'800'000'000);
+    std::string out;
+    const bool written = serve::write_response(out, response, {}, "Fri, 15 Jan 2027 08:00:00 GMT");
+    const std::string location = serve::location_string(response);
+    if (written != serve::is_safe_header_value(location)) {
+        fail("write_response and is_safe_header_value disagree on a Location", location);
+    }
+    return check_response(out, false);
+}
+
 // Lookups of every link the walk finds, of a foreign code in every domain, and of absurd keys.
 std::size_t exercise(const formats::Snapshot& s) {
     std::size_t sink = 0;
@@ -42,6 +64,7 @@ std::size_t exercise(const formats::Snapshot& s) {
         auto again = s.lookup(l.domain_index, l.code);
         sink += again ? again->code.size() : 0;
         sink += s.deny().blocks(s.domain(l.domain_index).host, l.code, l.destination) ? 1 : 0;
+        sink += answer_for(s, l);
     });
     sink += walked.is_ok() ? 1 : 0;
     sink += exercise_deny(s.deny());
@@ -72,34 +95,47 @@ std::size_t exercise_lazy(const formats::Snapshot& s) {
 int fuzz_reader_one(const std::uint8_t* data, std::size_t size) {
     // Two passes over the input: as it is but without the signature (inspect's path, the
     // checksums recomputed so the fuzzer gets past them), and re-signed by a trusted key and
-    // opened lazily (a server's cold start over authentic but arbitrary content).
+    // opened lazily (a server's cold start over authentic but arbitrary content). The two must
+    // agree: a file a full open refuses must fail the lazy open or its deferred checks.
     static const formats::SigningKey key = test::test_key();
     const std::string bytes = test::reseal(std::string(reinterpret_cast<const char*>(data), size), key);
     std::size_t sink = 0;
-    int result = 0;
     formats::OpenOptions options;
     options.verify_signature = false;
-    if (auto snap = formats::Snapshot::open_buffer(bytes, {}, options, "fuzz")) {
-        sink += exercise(**snap);
-        result = 1;
+    bool snapshot = false;
+    bool patch = false;
+    bool overlay = false;
+    if (auto opened = formats::Snapshot::open_buffer(bytes, {}, options, "fuzz")) {
+        sink += exercise(**opened);
+        snapshot = true;
     }
-    if (auto overlay = formats::DenyOverlay::open_buffer(bytes, {}, options, "fuzz")) {
-        sink += exercise_deny((*overlay)->deny());
-        result = 1;
+    if (auto opened = formats::DenyOverlay::open_buffer(bytes, {}, options, "fuzz")) {
+        sink += exercise_deny((*opened)->deny());
+        overlay = true;
     }
-    if (auto patch = formats::Snapshot::open_patch_buffer(bytes, {}, options, "fuzz")) {
-        sink += exercise(**patch);
-        result = 1;
+    if (auto opened = formats::Snapshot::open_patch_buffer(bytes, {}, options, "fuzz")) {
+        sink += exercise(**opened);
+        patch = true;
     }
     options.verify_signature = true;
     options.lazy_content = true;
-    if (auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()}, options, "fuzz")) {
-        sink += exercise_lazy(**snap);
+    const auto lazily = [&](const Result<std::shared_ptr<const formats::Snapshot>>& opened, bool full, const char* kind) {
+        bool verified = false;
+        if (opened) {
+            sink += exercise_lazy(**opened);
+            verified = (*opened)->intact() && (*opened)->fully_verified();
+        }
+        if (verified != full) {
+            fail(full ? "a lazy open refuses what a full open accepts" : "a lazy open accepts what a full open refuses",
+                 kind);
+        }
+    };
+    lazily(formats::Snapshot::open_buffer(bytes, {key.trusted()}, options, "fuzz"), snapshot, "snapshot");
+    lazily(formats::Snapshot::open_patch_buffer(bytes, {key.trusted()}, options, "fuzz"), patch, "patch");
+    if (auto opened = formats::DenyOverlay::open_buffer(bytes, {key.trusted()}, {}, "fuzz")) {
+        sink += exercise_deny((*opened)->deny());
     }
-    if (auto overlay = formats::DenyOverlay::open_buffer(bytes, {key.trusted()}, {}, "fuzz")) {
-        sink += exercise_deny((*overlay)->deny());
-    }
-    return sink == static_cast<std::size_t>(-1) ? 2 : result;
+    return sink == static_cast<std::size_t>(-1) ? 2 : (snapshot || patch || overlay ? 1 : 0);
 }
 
 }  // namespace shortlink::fuzz

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Regenerates the readers' seed corpus (tests/fuzz/corpus/reader: snapshots and deny overlays)
-with the built binary.
+"""Regenerates the seed corpus of every fuzz target (tests/fuzz/corpus/<target>/) with the built
+binary (snapshots, overlays, patches and keys are made by the real commands; keys are converted
+with the openssl command for the DER seeds).
 
-    python3 tests/fuzz/make_corpus.py build/cli/shortlink
+    python3 tests/fuzz/make_corpus.py build/cli/shortlink [TARGET...]
 
-Seeds named valid-* are real snapshots or deny overlays (the replay test requires them to open);
-every other seed is one of them damaged in one named way and must be refused. Run it after a format change and
-commit the result with the change (formats/SPEC.md).
+Seeds named valid-* must be accepted by their target's harness and bad-* refused
+(tests/fuzz/fuzz_targets.h); the replay test checks both on every run. Inputs the fuzzer found
+are not made here: they are committed by hand under the same naming, and this script leaves
+every file it does not write alone. Run it after a format change and commit the result with the
+change (formats/SPEC.md).
 """
+import base64
 import os
 import struct
 import subprocess
@@ -57,101 +61,300 @@ def section(data, type_):
     raise SystemExit(f"no section {type_}")
 
 
+def reader_seeds(binary, work):
+    """Snapshots, deny overlays and patches, and each damaged in one named way."""
+    subprocess.run([binary, "keygen", "--out", work, "--name", "k"], check=True,
+                   capture_output=True)
+    seeds = {
+        "valid-empty": compile_db(binary, work, "empty", []),
+        "valid-one-link": compile_db(binary, work, "one", [("*", "abc", "https://a.example/x")]),
+        "valid-two-domains": compile_db(binary, work, "two", [
+            ("*", "docs/setup", "https://a.example/setup?x=1"),
+            ("go.example", "a.b~c", "https://b.example/%C3%BC"),
+            ("go.example", "k1", "https://c.example/"),
+        ]),
+    }
+    blocked = [("*", "abc", "https://a.example/x"), ("go.example", "k1", "https://c.example/")]
+    blocks = [("link", "abc"), ("domain", "go.example"), ("destination", "evil.example")]
+    seeds["valid-snapshot-with-deny"] = compile_db(binary, work, "snapdeny", blocked, blocks)
+    seeds["valid-overlay"] = compile_db(binary, work, "overlay", blocked, blocks, "overlay")
+    seeds["valid-overlay-empty"] = compile_db(binary, work, "overlay0", [], (), "overlay")
+    seeds["valid-patch"] = compile_db(binary, work, "patch", blocked, [("link", "abc")],
+                                      edits=[("edit", "abc", "--url", "https://a.example/y"),
+                                             ("domain", "set", "go.example", "--default-type", "308"),
+                                             ("add", "https://n.example/", "--code", "new")])
+    one = seeds["valid-one-link"]
+    bad = {}
+    bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
+    bad["bad-truncated-header"] = one[:100]
+    bad["bad-truncated-half"] = one[: len(one) // 2]
+    v = bytearray(one)
+    struct.pack_into("<I", v, 8, 99)
+    bad["bad-version-too-new"] = v
+    v = bytearray(one)
+    struct.pack_into("<I", v, 8, 1)
+    bad["bad-version-1-too-old"] = v
+    v = bytearray(one)
+    struct.pack_into("<I", v, 8, 2)
+    bad["bad-version-2-too-old"] = v
+    v = bytearray(one)
+    struct.pack_into("<I", v, 56, 2)  # a snapshot that claims to be an overlay
+    bad["bad-kind-mismatch"] = v
+    overlay = seeds["valid-overlay"]
+    v = bytearray(overlay)
+    _, off, _ = section(v, 6)
+    struct.pack_into("<Q", v, off, 1 << 30)  # entry count over the limit
+    bad["bad-deny-entry-count-huge"] = v
+    v = bytearray(overlay)
+    _, off, _ = section(v, 6)
+    struct.pack_into("<Q", v, off + 24, 3)  # table size not a power of two
+    bad["bad-deny-table-size-bad"] = v
+    v = bytearray(overlay)
+    _, off, length = section(v, 6)
+    table = struct.unpack_from("<Q", v, off + 24)[0]
+    for e in range(off + 64, off + 64 + 16 * table, 16):
+        if struct.unpack_from("<Q", v, e)[0] != 0:
+            struct.pack_into("<Q", v, e + 8, 1 << 40)  # record offset far out
+            break
+    bad["bad-deny-record-offset-out-of-bounds"] = v
+    v = bytearray(overlay)
+    _, off, length = section(v, 6)
+    for e in range(off + 64, off + 64 + 16 * table, 16):
+        if struct.unpack_from("<Q", v, e)[0] != 0:
+            struct.pack_into("<Q", v, e, struct.unpack_from("<Q", v, e)[0] ^ 0x100)  # wrong tag
+            break
+    bad["bad-deny-tag-mismatch"] = v
+    bad["bad-overlay-truncated"] = overlay[: len(overlay) - 70]
+    v = bytearray(seeds["valid-patch"])
+    struct.pack_into("<Q", v, 64, 0)  # a patch without a base
+    bad["bad-patch-base-zero"] = v
+    v = bytearray(seeds["valid-two-domains"])
+    _, off, _ = section(v, 2)
+    struct.pack_into("<Q", v, off + 16, 1 << 40)
+    bad["bad-index-bucket-count-huge"] = v
+    v = bytearray(seeds["valid-two-domains"])
+    _, off, length = section(v, 3)
+    for s in range(off, off + length, 16):
+        if struct.unpack_from("<I", v, s + 4)[0] & 0x40:
+            struct.pack_into("<Q", v, s + 8, 1 << 33)
+            break
+    bad["bad-slot-offset-out-of-bounds"] = v
+    v = bytearray(one)
+    _, off, _ = section(v, 15)
+    struct.pack_into("<Q", v, off, 1000)  # not a power of two
+    bad["bad-digests-block-size-bad"] = v
+    v = bytearray(one)
+    _, off, _ = section(v, 15)
+    struct.pack_into("<Q", v, off + 24, 5)  # more blocks than the content has
+    bad["bad-digests-block-count-wrong"] = v
+    return {**seeds, **bad}
+
+
+def http_seeds(binary, work):
+    """Request streams; the first byte is the harness's mode: bits 0-5 the bytes per read (0: all
+    at once), bit 6 answer through the patch, bit 7 with the overlay's deny set."""
+    def req(target, host="x.example", method="GET", extra=""):
+        return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+
+    seeds = {
+        "valid-redirect": b"\x00" + req("/abc"),
+        "valid-pipelined-byte-by-byte": b"\x01" + req("/abc") + req("/q?utm=1&x=%20", method="HEAD")
+        + req("/frag?z=1") + req("/nofwd?y=2"),
+        "valid-absolute-form-case-insensitive": b"\x07" + req("http://GO.example.com:8080/DOCS/?a=1", host="ignored.example"),
+        "valid-root-and-unknown": b"\x00" + req("/", host="go.example.com") + req("/", host="x.example")
+        + req("/nope", host="Go.Example.Com."),
+        "valid-every-state": b"\x05" + b"".join(req(p) for p in ("/off", "/gone", "/old", "/soon", "/blocked", "/evil",
+                                                                   "/a/b~c.d", "/a%2Fb%7Ec.d/", "/" + "x" * 1100)),
+        "valid-bodies": b"\x03" + req("/abc", method="POST", extra="Content-Length: 5\r\n") + b"hello"
+        + req("/abc", method="PUT", extra="Transfer-Encoding: chunked\r\n") + b"3\r\nabc\r\n0\r\n\r\n" + req("/q"),
+        "valid-http10": b"\x00GET /abc HTTP/1.0\r\n\r\nGET /ignored HTTP/1.0\r\n\r\n",
+        "valid-http10-keep-alive": b"\x00GET /abc HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + req("/q"),
+        "valid-connection-close": b"\x00" + req("/abc", extra="Connection: close\r\n") + b"GARBAGE",
+        "valid-patched": b"\x40" + req("/abc") + req("/new") + req("/edit", host="go.example.com") + req("/keep"),
+        "valid-overlay": b"\x80" + req("/abc") + req("/q") + req("/blocked"),
+        "valid-bad-target-answered-400": b"\x00" + req("/%zz") + req("ftp://x.example/a") + req("/abc", host="u@x.example"),
+        "bad-obs-fold": b"\x00GET /abc HTTP/1.1\r\nHost: x.example\r\nX-A: 1\r\n  folded\r\n\r\n",
+        "bad-duplicate-host": b"\x00" + req("/abc", extra="Host: y.example\r\n"),
+        "bad-content-length-and-chunked": b"\x00" + req("/abc", method="POST",
+                                                        extra="Content-Length: 3\r\nTransfer-Encoding: chunked\r\n")
+        + b"0\r\n\r\n",
+        "bad-duplicate-content-length": b"\x00" + req("/abc", method="POST",
+                                                      extra="Content-Length: 1\r\nContent-Length: 1\r\n") + b"x",
+        "bad-content-length-list": b"\x00" + req("/abc", method="POST", extra="Content-Length: 1, 1\r\n") + b"x",
+        "bad-transfer-encoding-gzip": b"\x00" + req("/abc", method="POST", extra="Transfer-Encoding: gzip, chunked\r\n"),
+        "bad-http2": b"\x00GET /abc HTTP/2.0\r\nHost: x.example\r\n\r\n",
+        "bad-missing-host": b"\x00GET /abc HTTP/1.1\r\n\r\n",
+        "bad-header-too-large": b"\x3f" + req("/abc", extra="X-Big: " + "a" * 9000 + "\r\n"),
+        "bad-too-many-fields": b"\x00" + req("/abc", extra="".join(f"X-{i}: v\r\n" for i in range(101))),
+        "bad-request-line": b"\x00GET  /abc HTTP/1.1\r\nHost: x.example\r\n\r\n",
+        "bad-closed-mid-header": b"\x02" + req("/abc") + b"GET /q HTTP/1.1\r\nHo",
+        "bad-body-too-large": b"\x00" + req("/abc", method="POST", extra="Content-Length: 2000000\r\n"),
+        "bad-nul-in-target": b"\x00GET /a\x00bc HTTP/1.1\r\nHost: x.example\r\n\r\n",
+    }
+    return seeds
+
+
+CSV_HEADER = "code,url,domain,type,expires,not_before,tags,status,forward_query\r\n"
+
+
+def import_csv_seeds(binary, work):
+    return {k: v.encode() if isinstance(v, str) else v for k, v in {
+        "valid-every-column": CSV_HEADER
+        + "a,https://example.com/a,,301,2030-01-01T00:00:00Z,,x;y,active,true\r\n"
+        + "\"b/c\",\"https://example.com/b?x=1,2\",go.example,,,2029-01-01T00:00:00+02:00,,disabled,\r\n"
+        + "d,HTTPS://Example.COM/./d/../e,*,308,7d,1h,\"t1 t2\",deleted,0\r\n",
+        "valid-quoted-fields": "url,code\n\"https://example.com/x?a=1,2\",\"q\"\n\n\"https://e.com/\",r\n",
+        "valid-idn-domain": "code,url,domain\nx,https://xn--bcher-kva.example/,b\xc3\xbccher.example\n",
+        "bad-empty": "",
+        "bad-header-only": "code,url\r\n",
+        "bad-unknown-column": "code,url,evil\na,https://e.com/,1\n",
+        "bad-binary-header": b"\x1b[2J\xff\xfe,url\na,https://example.com/\n",
+        "bad-duplicate-column": "code,url,code\na,https://e.com/,b\n",
+        "bad-no-url-column": "code,domain\na,b.example\n",
+        "bad-wrong-field-count": "code,url\na,https://e.com/,extra\n",
+        "bad-unterminated-quote": "code,url\n\"a,https://example.com/\n",
+        "bad-stray-quote": "code,url\na\"b,https://example.com/\n",
+        "bad-quoted-newline-in-code": "code,url\n\"a\r\nb\",https://e.com/\n\"c\"\"\",https://e.com/\n",
+        "bad-text-after-closing-quote": "code,url\n\"a\"b,https://example.com/\n",
+        "bad-invalid-url": "code,url\nok,https://e.com/\nbad,javascript:alert(1)\n",
+        "bad-reserved-code": "code,url\nhealthz,https://e.com/\n",
+        "bad-nul-byte": "code,url\na\x00,https://example.com/\n",
+        "bad-bad-status-and-time": "code,url,status,expires\na,https://e.com/,gone,yesterday\n",
+        "bad-bad-host": "code,url,domain\nr,https://example.com/r,bad_host!\n",
+    }.items()}
+
+
+def import_json_seeds(binary, work):
+    return {k: v.encode() if isinstance(v, str) else v for k, v in {
+        "valid-lines": '{"code":"j1","url":"https://example.com/1","tags":["a","b"]}\n\n'
+        '{"code":"j2","url":"https://example.com/2","type":308,"domain":"go.example"}\r\n'
+        '  \t\n{"code":"j3","url":"https://example.com/3","forward_query":false,"expires":"2030-01-01T00:00:00Z",'
+        '"not_before":null,"status":"disabled"}',
+        "valid-export-shape": '{"domain":"*","code":"a","url":"https://e.com/","type":301,"status":"active",'
+        '"tags":[],"forward_query":true,"expires":null,"not_before":null,"version":2,'
+        '"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z","short_url":"https://s/a"}\n',
+        "valid-escapes": '{"code":"a\\u002fb","url":"https://e.com/\\u00fc"}\n'.replace("\\u00fc", "%C3%BC"),
+        "bad-invalid-json": '{"code": "a"\n',
+        "bad-array-root": "[1,2]\n",
+        "bad-unknown-key": '{"code":"a","url":"https://example.com/","evil":1}\n',
+        "bad-wrong-type": '{"code":1.5,"url":"https://example.com/"}\n',
+        "bad-two-values-on-a-line": '{"code":"a","url":"https://e.com/"} {"code":"b","url":"https://e.com/"}\n',
+        "bad-duplicate-key": '{"code":"a","url":"https://e.com/","code":"b"}\n',
+        "bad-deep-nesting": "[" * 20000 + "\n",
+        "bad-tags-not-strings": '{"code":"a","url":"https://e.com/","tags":["x",1]}\n',
+        "bad-invalid-row": '{"code":"a","url":"ftp://e.com/"}\n',
+        "bad-nul-after-object": b'{"code":"a","url":"https://e.com/"}\x00x\n',
+        "bad-empty": "",
+    }.items()}
+
+
+def validate_seeds(binary, work):
+    """The first byte picks the function: 0 destination, 1 code, 2 host, 3 blocked host, 4 label,
+    5 time, 6 tag / redirect type / block reason."""
+    cases = [
+        ("valid-destination", 0, "https://Example.COM:443/a/./b/../c?x=%7e#f"),
+        ("valid-destination-ipv6", 0, "http://[::1]:8080"),
+        ("valid-destination-idn", 0, "https://xn--bcher-kva.example/%C3%BC"),
+        ("bad-destination-javascript", 0, "javascript:alert(1)"),
+        ("bad-destination-userinfo", 0, "https://user@host.example/"),
+        ("bad-destination-port", 0, "https://h.example:99999/"),
+        ("bad-destination-encoded-host", 0, "https://%41.example/"),
+        ("bad-destination-crlf", 0, "https://h.example/\r\nSet-Cookie: x"),
+        ("valid-code", 1, "docs/setup.v2~x_y-z"),
+        ("bad-code-reserved", 1, "Healthz/x"),
+        ("bad-code-dot-segment", 1, "a/../b"),
+        ("bad-code-space", 1, "a b"),
+        ("valid-host", 2, "Go.Example."),
+        ("valid-host-idn", 2, "b\xc3\xbccher.example"),
+        ("valid-host-default", 2, "*"),
+        ("bad-host-empty-label", 2, "a..b"),
+        ("bad-host-hyphen", 2, "-a.example"),
+        ("bad-host-port", 2, "host.example:80"),
+        ("valid-blocked-host", 3, "Evil.Example"),
+        ("bad-blocked-host-url", 3, "https://evil.example/"),
+        ("bad-blocked-host-wildcard", 3, "*.evil.example"),
+        ("valid-label", 4, "b\xc3\xbccher"),
+        ("bad-label-truncated", 4, "\xc3"),
+        ("bad-label-surrogate", 4, "\xed\xa0\x80"),
+        ("bad-label-control", 4, "a\x01"),
+        ("valid-time", 5, "2026-12-31T23:59:60.5+02:00"),
+        ("valid-time-relative", 5, "2w"),
+        ("bad-time-zero", 5, "0d"),
+        ("bad-time-epoch", 5, "1970-01-01T00:00:00Z"),
+        ("bad-time-date", 5, "2026-02-30T00:00:00Z"),
+        ("valid-redirect-type", 6, "308"),
+        ("valid-block-reason", 6, "phishing, reported by abuse@ \xe2\x80\x94 see ticket"),
+        ("bad-bidi-override", 6, "x\xe2\x80\xaey" + "z" * 600),
+    ]
+    return {name: bytes([sel]) + text.encode("latin-1") for name, sel, text in cases}
+
+
+def keys_seeds(binary, work):
+    """Key files; the first byte is the harness's mode: bits 0-1 the rest is the file's text (0)
+    or DER to wrap as PRIVATE KEY (1), ENCRYPTED PRIVATE KEY (2) or PUBLIC KEY (3); bit 2 the
+    passphrase "fuzz passphrase" is given."""
+    passphrase = "fuzz passphrase"
+    keydir = os.path.join(work, "keys")
+    os.makedirs(keydir)
+    subprocess.run([binary, "keygen", "--out", keydir, "--name", "plain"], check=True, capture_output=True)
+    env = dict(os.environ, SHORTLINK_KEY_PASSPHRASE=passphrase)
+    subprocess.run([binary, "keygen", "--out", keydir, "--name", "enc"], check=True, capture_output=True, env=env)
+    env["SHORTLINK_KEY_PASSPHRASE"] = "another passphrase"
+    subprocess.run([binary, "keygen", "--out", keydir, "--name", "other"], check=True, capture_output=True, env=env)
+
+    def read(name):
+        with open(os.path.join(keydir, name), "rb") as f:
+            return f.read()
+
+    def openssl(*args):
+        return subprocess.run(["openssl", *args], check=True, capture_output=True).stdout
+
+    plain = os.path.join(keydir, "plain.key")
+    pbkdf2 = openssl("pkcs8", "-topk8", "-in", plain, "-v2", "aes-256-cbc", "-iter", "1000",
+                     "-passout", "pass:" + passphrase, "-outform", "DER")
+    ec = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    text = read("plain.key")
+    return {
+        "valid-secret": b"\x00" + text,
+        "valid-public": b"\x00" + read("plain.pub"),
+        "valid-encrypted-scrypt": b"\x04" + read("enc.key"),
+        "valid-secret-der": b"\x01" + openssl("pkey", "-in", plain, "-outform", "DER"),
+        "valid-public-der": b"\x03" + openssl("pkey", "-in", plain, "-pubout", "-outform", "DER"),
+        "valid-encrypted-pbkdf2-der": b"\x06" + pbkdf2,
+        "bad-encrypted-without-passphrase": b"\x00" + read("enc.key"),
+        "bad-wrong-passphrase": b"\x04" + read("other.key"),
+        "bad-not-ed25519": b"\x00" + ec,
+        "bad-truncated": b"\x00" + text[: len(text) // 2],
+        "bad-no-end-line": b"\x00" + text.split(b"-----END")[0],
+        "bad-damaged-base64": b"\x00" + text.replace(b"MC4CAQAwBQYDK2VwBCIEI", b"MC4CAQAwBQYDK2VwBCIE!"),
+        "bad-empty": b"\x00",
+        "bad-der-garbage": b"\x01\x30\x82\xff\xff\x02\x01\x00",
+    }
+
+
+TARGETS = {
+    "reader": reader_seeds,
+    "http": http_seeds,
+    "import_csv": import_csv_seeds,
+    "import_json": import_json_seeds,
+    "validate": validate_seeds,
+    "keys": keys_seeds,
+}
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build/cli/shortlink"
-    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "reader")
-    os.makedirs(target, exist_ok=True)
-    with tempfile.TemporaryDirectory() as work:
-        subprocess.run([binary, "keygen", "--out", work, "--name", "k"], check=True,
-                       capture_output=True)
-        seeds = {
-            "valid-empty": compile_db(binary, work, "empty", []),
-            "valid-one-link": compile_db(binary, work, "one", [("*", "abc", "https://a.example/x")]),
-            "valid-two-domains": compile_db(binary, work, "two", [
-                ("*", "docs/setup", "https://a.example/setup?x=1"),
-                ("go.example", "a.b~c", "https://b.example/%C3%BC"),
-                ("go.example", "k1", "https://c.example/"),
-            ]),
-        }
-        blocked = [("*", "abc", "https://a.example/x"), ("go.example", "k1", "https://c.example/")]
-        blocks = [("link", "abc"), ("domain", "go.example"), ("destination", "evil.example")]
-        seeds["valid-snapshot-with-deny"] = compile_db(binary, work, "snapdeny", blocked, blocks)
-        seeds["valid-overlay"] = compile_db(binary, work, "overlay", blocked, blocks, "overlay")
-        seeds["valid-overlay-empty"] = compile_db(binary, work, "overlay0", [], (), "overlay")
-        seeds["valid-patch"] = compile_db(binary, work, "patch", blocked, [("link", "abc")],
-                                          edits=[("edit", "abc", "--url", "https://a.example/y"),
-                                                 ("domain", "set", "go.example", "--default-type", "308"),
-                                                 ("add", "https://n.example/", "--code", "new")])
-        one = seeds["valid-one-link"]
-        bad = {}
-        bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
-        bad["truncated-header"] = one[:100]
-        bad["truncated-half"] = one[: len(one) // 2]
-        v = bytearray(one)
-        struct.pack_into("<I", v, 8, 99)
-        bad["version-too-new"] = v
-        v = bytearray(one)
-        struct.pack_into("<I", v, 8, 1)
-        bad["version-1-too-old"] = v
-        v = bytearray(one)
-        struct.pack_into("<I", v, 8, 2)
-        bad["version-2-too-old"] = v
-        v = bytearray(one)
-        struct.pack_into("<I", v, 56, 2)  # a snapshot that claims to be an overlay
-        bad["kind-mismatch"] = v
-        overlay = seeds["valid-overlay"]
-        v = bytearray(overlay)
-        _, off, _ = section(v, 6)
-        struct.pack_into("<Q", v, off, 1 << 30)  # entry count over the limit
-        bad["deny-entry-count-huge"] = v
-        v = bytearray(overlay)
-        _, off, _ = section(v, 6)
-        struct.pack_into("<Q", v, off + 24, 3)  # table size not a power of two
-        bad["deny-table-size-bad"] = v
-        v = bytearray(overlay)
-        _, off, length = section(v, 6)
-        table = struct.unpack_from("<Q", v, off + 24)[0]
-        for e in range(off + 64, off + 64 + 16 * table, 16):
-            if struct.unpack_from("<Q", v, e)[0] != 0:
-                struct.pack_into("<Q", v, e + 8, 1 << 40)  # record offset far out
-                break
-        bad["deny-record-offset-out-of-bounds"] = v
-        v = bytearray(overlay)
-        _, off, length = section(v, 6)
-        for e in range(off + 64, off + 64 + 16 * table, 16):
-            if struct.unpack_from("<Q", v, e)[0] != 0:
-                struct.pack_into("<Q", v, e, struct.unpack_from("<Q", v, e)[0] ^ 0x100)  # wrong tag
-                break
-        bad["deny-tag-mismatch"] = v
-        bad["overlay-truncated"] = overlay[: len(overlay) - 70]
-        v = bytearray(seeds["valid-patch"])
-        struct.pack_into("<Q", v, 64, 0)  # a patch without a base
-        bad["patch-base-zero"] = v
-        v = bytearray(seeds["valid-two-domains"])
-        _, off, _ = section(v, 2)
-        struct.pack_into("<Q", v, off + 16, 1 << 40)
-        bad["index-bucket-count-huge"] = v
-        v = bytearray(seeds["valid-two-domains"])
-        _, off, length = section(v, 3)
-        for s in range(off, off + length, 16):
-            if struct.unpack_from("<I", v, s + 4)[0] & 0x40:
-                struct.pack_into("<Q", v, s + 8, 1 << 33)
-                break
-        bad["slot-offset-out-of-bounds"] = v
-        v = bytearray(one)
-        _, off, _ = section(v, 15)
-        struct.pack_into("<Q", v, off, 1000)  # not a power of two
-        bad["digests-block-size-bad"] = v
-        v = bytearray(one)
-        _, off, _ = section(v, 15)
-        struct.pack_into("<Q", v, off + 24, 5)  # more blocks than the content has
-        bad["digests-block-count-wrong"] = v
-        for old in os.listdir(target):
-            os.remove(os.path.join(target, old))
-        for name, data in {**seeds, **bad}.items():
-            with open(os.path.join(target, name + ".bin"), "wb") as f:
+    targets = sys.argv[2:] or list(TARGETS)
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    for name in targets:
+        directory = os.path.join(root, name)
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryDirectory() as work:
+            seeds = TARGETS[name](binary, work)
+        for seed, data in seeds.items():
+            with open(os.path.join(directory, seed), "wb") as f:
                 f.write(data)
-        print(f"{len(seeds) + len(bad)} seeds in {target}")
+        print(f"{len(seeds)} seeds in {directory}")
 
 
 if __name__ == "__main__":

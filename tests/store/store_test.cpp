@@ -1012,11 +1012,19 @@ TEST_CASE("RefusedBlockLeavesTheStoreUnchanged", "[store][blocks]") {
     BlockFixture f;
     REQUIRE(f.s.add_block(BlockKind::link, "go.example", "spring", "first").is_ok());
     const std::string before = dump(f.t.path);
-    CHECK_FALSE(f.s.add_block(BlockKind::link, "go.example", "spring", "second").is_ok());
-    CHECK_FALSE(f.s.add_block(BlockKind::link, "go.example", "", "").is_ok());
-    CHECK_FALSE(f.s.add_block(BlockKind::domain, "", "", std::string(1000, 'x')).is_ok());
-    CHECK_FALSE(f.s.add_block(BlockKind::destination, "evil.example:443", "", "").is_ok());
-    CHECK_FALSE(f.s.remove_block(BlockKind::domain, "go.example", "").is_ok());
+    const auto refused = [](const Result<BlockRecord>& r) { return r.status().to_string(); };
+    CHECK_THAT(refused(f.s.add_block(BlockKind::link, "go.example", "spring", "second")),
+               Catch::StartsWith("conflict: link 'spring' on domain 'go.example' is already blocked since ") &&
+                   Catch::EndsWith(" by alice: first"));
+    CHECK(refused(f.s.add_block(BlockKind::link, "go.example", "", "")) ==
+          "not found: no link '' on domain 'go.example' to block");
+    CHECK(refused(f.s.add_block(BlockKind::domain, "", "", std::string(1000, 'x'))) ==
+          "invalid argument: reason is 1000 bytes; the limit is 512");
+    CHECK(refused(f.s.add_block(BlockKind::destination, "evil.example:443", "", "")) ==
+          "invalid argument: destination host 'evil.example:443' has a port or is an IPv6 literal; give the host "
+          "name alone (a block covers every port)");
+    CHECK(refused(f.s.remove_block(BlockKind::domain, "go.example", "")) ==
+          "not found: domain 'go.example' is not blocked");
     CHECK(dump(f.t.path) == before);
     // The connection is still usable: no transaction was left open.
     CHECK(f.s.add_block(BlockKind::domain, "go.example", "", "").is_ok());
