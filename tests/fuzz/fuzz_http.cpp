@@ -61,7 +61,7 @@ struct Served {
 
     Served() {
         const formats::SigningKey key = test::test_key();
-        using formats::LinkStatus;
+        using formats::LinkState;
         compiler::SnapshotBuilder b;
         const std::uint32_t star = *b.add_domain({.host = "*", .is_default = true, .cache_max_age_s = 300});
         const std::uint32_t go = *b.add_domain({.host = "go.example.com", .root_url = "https://www.example.com/",
@@ -73,8 +73,8 @@ struct Served {
             {.domain = star, .code = "q", .destination = "https://dest.example/q?x=1", .redirect_type = 307},
             {.domain = star, .code = "frag", .destination = "https://dest.example/f?a=<b>&c=\"d\"#top"},
             {.domain = star, .code = "nofwd", .destination = "https://dest.example/n", .forward_query = 0},
-            {.domain = star, .code = "off", .destination = "https://dest.example/off", .status = LinkStatus::disabled},
-            {.domain = star, .code = "gone", .destination = "https://dest.example/g", .status = LinkStatus::deleted},
+            {.domain = star, .code = "off", .destination = "https://dest.example/off", .status = LinkState::disabled},
+            {.domain = star, .code = "gone", .destination = "https://dest.example/g", .status = LinkState::deleted},
             {.domain = star, .code = "old", .destination = "https://dest.example/old", .expires = k_now - 1},
             {.domain = star, .code = "soon", .destination = "https://dest.example/soon", .not_before = k_now + 1},
             {.domain = star, .code = "a/b~c.d", .destination = "https://dest.example/%C3%BC"},
