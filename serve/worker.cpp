@@ -107,8 +107,12 @@ void Worker::start_connection(boost::asio::ip::tcp::socket socket) {
     if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections) {
         Connection* victim = nullptr;
         Connection::EvictionRank best = Connection::k_never_evict;
+        // The list runs from the newest connection to the oldest, and waiting times tie at the
+        // clock's millisecond: on a tie the later (older) one goes, never a newcomer whose
+        // request may be on the way.
         for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-            if (const Connection::EvictionRank rank = c->eviction_rank(); rank < best) {
+            const Connection::EvictionRank rank = c->eviction_rank();
+            if (rank < Connection::k_never_evict && !(best < rank)) {
                 best = rank;
                 victim = c;
             }

@@ -146,6 +146,7 @@ class ServeAnswers(ServeCase):
             self.assertEqual(r.headers.get("connection"), "close")
             self.assertTrue(c.closed())
         with Client(self.port) as a, Client(self.port) as b:
+            time.sleep(0.01)  # waiting times are kept in milliseconds: a's answer comes later
             a.send(b"GET /abc HTTP/1.1\r\nHost: a\r\n\r\n")
             self.assertEqual(a.response().status, 302)
             with Client(self.port) as third:
