@@ -129,7 +129,8 @@ class CompileFaults(ServeCase):
             self.skipTest("mounting a tmpfs needs root")
         small = os.path.join(self.tmp, "small")
         os.mkdir(small)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small], check=True)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small]).returncode != 0:
+            self.skipTest("this machine does not let the test mount a tmpfs")
         try:
             before = db_rows(self.db)
             proc = self.sl("compile", "--key", self.key, "--out", small, expect=1)
