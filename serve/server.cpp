@@ -145,8 +145,9 @@ void raise_descriptor_limit(const ServeConfig& config, unsigned threads, int log
     }
 }
 
-// A reload starts once SIGHUPs have stopped for k_reload_quiet_ms, or k_reload_gather_max_ms
-// after the first of a storm that goes on.
+// SIGHUPs that arrive during a reload's rescan, or within k_reload_quiet_ms of its end, start one
+// more reload once they have stopped for k_reload_quiet_ms, or k_reload_gather_max_ms after the
+// first of them if they go on.
 constexpr std::int64_t k_reload_quiet_ms = 50;
 constexpr std::int64_t k_reload_gather_max_ms = 1000;
 
@@ -425,17 +426,31 @@ private:
         });
     }
 
-    // A storm of SIGHUPs is one reload: the reload starts once no SIGHUP came for
-    // k_reload_quiet_ms (at most k_reload_gather_max_ms after the first), and signals that come
-    // while its rescan runs make one more. Each reload writes one log line with the number of
-    // signals it answers, never a line and a queued verification per signal.
+    // A storm of SIGHUPs is a few reloads, not one each. A SIGHUP is answered at once unless a
+    // reload ended less than k_reload_quiet_ms ago; signals that come while a rescan runs or
+    // just after it are gathered until none came for k_reload_quiet_ms (at most
+    // k_reload_gather_max_ms after the first of them) and answered by one more reload. Each
+    // reload writes one log line with the number of signals it answers.
     void on_sighup() {
         ++m_reload_signals;
-        if (m_reload_state == ReloadState::rescanning) {
-            return;  // one more reload follows this one
+        switch (m_reload_state) {
+        case ReloadState::idle:
+            // Right after a reload, a signal is more likely part of a storm than news: gather.
+            if (std::chrono::steady_clock::now() <
+                m_reload_done + std::chrono::milliseconds(k_reload_quiet_ms)) {
+                gather();
+            } else {
+                reload();
+            }
+            return;
+        case ReloadState::rescanning: return;  // gathered once the rescan is done
+        case ReloadState::gathering: gather(); return;
         }
+    }
+
+    void gather() {
         const auto now = std::chrono::steady_clock::now();
-        if (m_reload_state == ReloadState::idle) {
+        if (m_reload_state != ReloadState::gathering) {
             m_reload_state = ReloadState::gathering;
             m_reload_first = now;
         }
@@ -459,9 +474,9 @@ private:
         rescan([this] {
             sd_notify(0, "READY=1");
             m_reload_state = ReloadState::idle;
+            m_reload_done = std::chrono::steady_clock::now();
             if (m_reload_signals > 0) {
-                --m_reload_signals;  // on_sighup() counts it again
-                on_sighup();
+                gather();  // signals that came during the rescan
             }
         });
     }
@@ -532,6 +547,7 @@ private:
     enum class ReloadState { idle, gathering, rescanning };
     ReloadState m_reload_state = ReloadState::idle;
     std::chrono::steady_clock::time_point m_reload_first;  // first SIGHUP of the gathering
+    std::chrono::steady_clock::time_point m_reload_done;   // end of the last reload's rescan
     std::uint64_t m_reload_signals = 0;  // SIGHUPs not yet answered by a reload
     boost::asio::posix::stream_descriptor m_inotify;
     AdminListener m_admin;
