@@ -28,6 +28,13 @@ constexpr std::size_t k_max_key_file = 64 * 1024;
 constexpr std::uint64_t k_scrypt_n = 1u << 14;
 constexpr std::uint64_t k_scrypt_r = 8;
 constexpr std::uint64_t k_scrypt_p = 1;
+// An encrypted key file names its own key derivation cost, and OpenSSL pays it before it can tell
+// a wrong passphrase: 2^31 PBKDF2 iterations, or an scrypt parallelism of 2^17 within the 32 MiB
+// memory limit, is hours of CPU. Costs above these are refused unread. PBKDF2: OpenSSL writes
+// 2048 iterations by default, current advice is 600,000 (about 0.3 s). scrypt: N * r * p at most
+// 8 times what keygen writes.
+constexpr std::uint64_t k_max_pbkdf2_iterations = 1'000'000;
+constexpr std::uint64_t k_max_scrypt_cost = 8 * k_scrypt_n * k_scrypt_r * k_scrypt_p;
 
 struct BioFree {
     void operator()(BIO* b) const { BIO_free(b); }
@@ -37,6 +44,18 @@ struct PkeyFree {
     void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+struct SigFree {
+    void operator()(X509_SIG* s) const { X509_SIG_free(s); }
+};
+struct Pbe2Free {
+    void operator()(PBE2PARAM* p) const { PBE2PARAM_free(p); }
+};
+struct Pbkdf2Free {
+    void operator()(PBKDF2PARAM* p) const { PBKDF2PARAM_free(p); }
+};
+struct ScryptFree {
+    void operator()(SCRYPT_PARAMS* p) const { SCRYPT_PARAMS_free(p); }
+};
 struct MdCtxFree {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
@@ -93,6 +112,76 @@ Result<std::string> classify_pem(const std::string& text, const std::string& pat
         return Status::corruption(path + ": empty key file");
     }
     return Status::corruption(path + ": not a shortlink key file (no PEM key block)");
+}
+
+// The parameters of `algorithm` decoded as `T` (an OpenSSL ASN.1 type); nullptr if they are not.
+template <class T, class Free>
+std::unique_ptr<T, Free> algorithm_parameters(const X509_ALGOR* algorithm, const ASN1_ITEM* item) {
+    int type = 0;
+    const void* value = nullptr;
+    X509_ALGOR_get0(nullptr, &type, &value, algorithm);
+    if (type != V_ASN1_SEQUENCE || value == nullptr) {
+        return nullptr;
+    }
+    return std::unique_ptr<T, Free>(
+        static_cast<T*>(ASN1_item_unpack(static_cast<const ASN1_STRING*>(value), item)));
+}
+
+bool integer_over(const ASN1_INTEGER* n, std::uint64_t limit, std::uint64_t& value) {
+    return n == nullptr || ASN1_INTEGER_get_uint64(&value, n) != 1 || value > limit;
+}
+
+// Refuses an encrypted secret key whose key derivation would cost more than the limits above
+// (or that uses a scheme other than PBES2 with PBKDF2 or scrypt), before anything derives a key.
+// Encryption it cannot decode is left to the decryption, which reports the file as damaged.
+Status check_encryption_cost(const std::string& text, const std::string& path) {
+    BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    std::unique_ptr<X509_SIG, SigFree> sealed(PEM_read_bio_PKCS8(bio.get(), nullptr, nullptr, nullptr));
+    ERR_clear_error();
+    if (!sealed) {
+        return Status::ok();
+    }
+    const X509_ALGOR* scheme = nullptr;
+    X509_SIG_get0(sealed.get(), &scheme, nullptr);
+    const ASN1_OBJECT* scheme_id = nullptr;
+    X509_ALGOR_get0(&scheme_id, nullptr, nullptr, scheme);
+    if (OBJ_obj2nid(scheme_id) != NID_pbes2) {
+        return Status::unsupported(path + ": encrypted with a scheme other than PBES2 (keygen writes "
+                                          "PBES2 with scrypt)");
+    }
+    auto pbe2 = algorithm_parameters<PBE2PARAM, Pbe2Free>(scheme, ASN1_ITEM_rptr(PBE2PARAM));
+    if (!pbe2 || pbe2->keyfunc == nullptr) {
+        return Status::ok();
+    }
+    const ASN1_OBJECT* kdf_id = nullptr;
+    X509_ALGOR_get0(&kdf_id, nullptr, nullptr, pbe2->keyfunc);
+    std::uint64_t iterations = 0;
+    std::uint64_t n = 0;
+    std::uint64_t r = 0;
+    std::uint64_t p = 0;
+    switch (OBJ_obj2nid(kdf_id)) {
+    case NID_id_pbkdf2: {
+        auto kdf = algorithm_parameters<PBKDF2PARAM, Pbkdf2Free>(pbe2->keyfunc, ASN1_ITEM_rptr(PBKDF2PARAM));
+        if (kdf && integer_over(kdf->iter, k_max_pbkdf2_iterations, iterations)) {
+            return Status::unsupported(path + ": its PBKDF2 iteration count is over the limit of " +
+                                       std::to_string(k_max_pbkdf2_iterations));
+        }
+        return Status::ok();
+    }
+    case NID_id_scrypt: {
+        auto kdf = algorithm_parameters<SCRYPT_PARAMS, ScryptFree>(pbe2->keyfunc, ASN1_ITEM_rptr(SCRYPT_PARAMS));
+        if (kdf && (integer_over(kdf->costParameter, k_max_scrypt_cost, n) ||
+                    integer_over(kdf->blockSize, k_max_scrypt_cost, r) ||
+                    integer_over(kdf->parallelizationParameter, k_max_scrypt_cost, p) ||
+                    n * r > k_max_scrypt_cost || n * r * p > k_max_scrypt_cost)) {
+            return Status::unsupported(path + ": its scrypt cost (N * r * p) is over the limit of " +
+                                       std::to_string(k_max_scrypt_cost));
+        }
+        return Status::ok();
+    }
+    default:
+        return Status::unsupported(path + ": encrypted with a key derivation other than scrypt or PBKDF2");
+    }
 }
 
 Result<PublicKeyBytes> raw_public(EVP_PKEY* pkey) {
@@ -200,6 +289,11 @@ Result<SigningKey> SigningKey::load(const std::string& path,
     if (encrypted && !passphrase) {
         return Status::permission_denied(
             path + " is encrypted: give its passphrase (SHORTLINK_KEY_PASSPHRASE or a terminal)");
+    }
+    if (encrypted) {
+        if (Status st = check_encryption_cost(*text, path); !st) {
+            return st;
+        }
     }
     BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
     ERR_clear_error();

@@ -4,6 +4,14 @@
 
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <chrono>
+
 #include <catch2/catch.hpp>
 
 #include "tests/formats/snapshot_fixture.h"
@@ -108,4 +116,95 @@ TEST_CASE("SignAndVerify", "[keys]") {
     CHECK_FALSE(formats::verify_signature(key.trusted(),
                                           reinterpret_cast<const std::uint8_t*>(msg.data()),
                                           msg.size(), bad));
+}
+
+namespace {
+
+// The DER of the PEM block in `pem` with the first `from` replaced by `to` (same length), as a
+// PEM block again: a key file whose encryption parameters were edited.
+std::string edit_der(const std::string& pem, const std::string& label, const std::string& from, const std::string& to) {
+    const std::string begin = "-----BEGIN " + label + "-----\n";
+    const std::size_t start = pem.find(begin) + begin.size();
+    std::string b64;
+    for (char c : pem.substr(start, pem.find("-----END") - start)) {
+        if (c != '\n') {
+            b64.push_back(c);
+        }
+    }
+    std::string der(b64.size(), '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(der.data()),
+                            reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+    REQUIRE(n > 0);
+    der.resize(static_cast<std::size_t>(n) - static_cast<std::size_t>(std::count(b64.end() - 2, b64.end(), '=')));
+    const std::size_t at = der.find(from);
+    REQUIRE(at != std::string::npos);
+    der.replace(at, from.size(), to);
+    std::string out(4 * ((der.size() + 2) / 3) + 1, '\0');
+    n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                        reinterpret_cast<const unsigned char*>(der.data()), static_cast<int>(der.size()));
+    out.resize(static_cast<std::size_t>(n));
+    std::string text = begin;
+    for (std::size_t i = 0; i < out.size(); i += 64) {
+        text += out.substr(i, 64) + "\n";
+    }
+    return text + "-----END " + label + "-----\n";
+}
+
+// A key encrypted with PBKDF2 (2^16 iterations), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it.
+std::string pbkdf2_key(const SigningKey& key, const std::string& dir, const std::string& passphrase) {
+    REQUIRE(key.write_secret(dir + "/plain", std::nullopt, false));
+    const std::string plain = test::read_file(dir + "/plain");
+    BIO* in = BIO_new_mem_buf(plain.data(), static_cast<int>(plain.size()));
+    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(in, nullptr, nullptr, const_cast<char*>(""));
+    BIO_free(in);
+    REQUIRE(pkey != nullptr);
+    X509_ALGOR* pbe = PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), 1 << 16, nullptr, 0, nullptr, NID_hmacWithSHA256);
+    PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(pkey);
+    X509_SIG* sealed = PKCS8_set0_pbe(passphrase.data(), static_cast<int>(passphrase.size()), p8, pbe);
+    REQUIRE(sealed != nullptr);
+    BIO* out = BIO_new(BIO_s_mem());
+    REQUIRE(PEM_write_bio_PKCS8(out, sealed) == 1);
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(out, &data);
+    std::string text(data, static_cast<std::size_t>(len));
+    BIO_free(out);
+    X509_SIG_free(sealed);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    EVP_PKEY_free(pkey);
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("EncryptionCostOverTheLimitIsRefusedUnread", "[keys]") {
+    test::TempDir dir;
+    auto key = test::test_key();
+    const std::string k = dir.path + "/k";
+    const std::string label = "ENCRYPTED PRIVATE KEY";
+    const auto load = [&](const std::string& text) {
+        test::write_file(k, text);
+        const auto start = std::chrono::steady_clock::now();
+        auto r = SigningKey::load(k, std::string("pw"));
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+        return r;
+    };
+    // PBKDF2: 2^16 iterations load; 2^23 - 1 are refused before any is run.
+    const std::string pbkdf2 = pbkdf2_key(key, dir.path, "pw");
+    REQUIRE(load(pbkdf2));
+    auto refused = load(edit_der(pbkdf2, label, std::string("\x02\x03\x01\x00\x00", 5), "\x02\x03\x7f\xff\xff"));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.status().code() == Status::Code::unsupported);
+    CHECK(refused.status().message() == k + ": its PBKDF2 iteration count is over the limit of 1000000");
+    // scrypt as keygen writes it (N = 2^14, r = 8, p = 1), then with p = 127.
+    REQUIRE(key.write_secret(k, std::string("pw"), true));
+    const std::string scrypt = test::read_file(k);
+    REQUIRE(load(scrypt));
+    const std::string params("\x02\x02\x40\x00\x02\x01\x08\x02\x01\x01", 10);
+    refused = load(edit_der(scrypt, label, params, std::string("\x02\x02\x40\x00\x02\x01\x08\x02\x01\x7f", 10)));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.status().code() == Status::Code::unsupported);
+    CHECK(refused.status().message() == k + ": its scrypt cost (N * r * p) is over the limit of 1048576");
+    // r = 127 costs as much.
+    refused = load(edit_der(scrypt, label, params, std::string("\x02\x02\x40\x00\x02\x01\x7f\x02\x01\x01", 10)));
+    CHECK(refused.status().code() == Status::Code::unsupported);
 }

@@ -314,6 +314,15 @@ def keys_seeds(binary, work):
                      "-passout", "pass:" + passphrase, "-outform", "DER")
     ec = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
     text = read("plain.key")
+    # Encryption that would cost hours to try: 2^16 PBKDF2 iterations edited to 2^23 - 1, and
+    # keygen's scrypt (N=2^14, r=8, p=1) edited to p=127.
+    pbkdf2_16 = openssl("pkcs8", "-topk8", "-in", plain, "-v2", "aes-256-cbc", "-iter", "65536",
+                        "-passout", "pass:" + passphrase, "-outform", "DER")
+    pbkdf2_huge = pbkdf2_16.replace(b"\x02\x03\x01\x00\x00", b"\x02\x03\x7f\xff\xff", 1)
+    scrypt_der = base64.b64decode(b"".join(read("enc.key").split(b"-----")[2].split()))
+    scrypt_huge = scrypt_der.replace(b"\x02\x02\x40\x00\x02\x01\x08\x02\x01\x01",
+                                     b"\x02\x02\x40\x00\x02\x01\x08\x02\x01\x7f", 1)
+    assert pbkdf2_huge != pbkdf2_16 and scrypt_huge != scrypt_der
     return {
         "valid-secret": b"\x00" + text,
         "valid-public": b"\x00" + read("plain.pub"),
@@ -323,6 +332,8 @@ def keys_seeds(binary, work):
         "valid-encrypted-pbkdf2-der": b"\x06" + pbkdf2,
         "bad-encrypted-without-passphrase": b"\x00" + read("enc.key"),
         "bad-wrong-passphrase": b"\x04" + read("other.key"),
+        "bad-pbkdf2-iterations-huge": b"\x06" + pbkdf2_huge,
+        "bad-scrypt-parallelism-huge": b"\x06" + scrypt_huge,
         "bad-not-ed25519": b"\x00" + ec,
         "bad-truncated": b"\x00" + text[: len(text) // 2],
         "bad-no-end-line": b"\x00" + text.split(b"-----END")[0],
