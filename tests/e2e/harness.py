@@ -15,6 +15,29 @@ import unittest
 BIN = os.environ.get("SHORTLINK_BIN", "build/cli/shortlink")
 SOURCE_DIR = os.environ.get("SHORTLINK_SOURCE_DIR", os.getcwd())
 
+# What a sanitizer prints when it finds something (scripts/test.sh runs the suite against
+# ASan+UBSan and TSan builds): any of these on a process's stderr fails the test.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
+
+
+def sanitizer_report(stderr):
+    """The sanitizer report in `stderr` (str or bytes) from its first line on, or None."""
+    if isinstance(stderr, (bytes, bytearray)):
+        stderr = stderr.decode("utf-8", "replace")
+    starts = [stderr.find(m) for m in SANITIZER_MARKERS if m in stderr]
+    if not starts:
+        return None
+    begin = stderr.rfind("\n", 0, min(starts)) + 1
+    return stderr[begin:begin + 8000]
+
+
+def assert_no_sanitizer_report(stderr, what):
+    """Raises AssertionError with the report if `stderr` holds one."""
+    report = sanitizer_report(stderr or "")
+    if report is not None:
+        raise AssertionError(f"sanitizer report from {what}:\n{report}")
+
 
 def run(args, db=None, input=None, env=None, timeout=120, cwd=None):
     """Runs `shortlink ARGS` and returns the CompletedProcess (text mode, never raises on exit
@@ -29,8 +52,10 @@ def run(args, db=None, input=None, env=None, timeout=120, cwd=None):
     if env:
         full_env.update(env)
     binary_input = isinstance(input, (bytes, bytearray))
-    return subprocess.run(cmd, input=input, capture_output=True, text=not binary_input,
+    proc = subprocess.run(cmd, input=input, capture_output=True, text=not binary_input,
                           env=full_env, timeout=timeout, cwd=cwd)
+    assert_no_sanitizer_report(proc.stderr, "shortlink " + " ".join(cmd[1:]))
+    return proc
 
 
 def free_port():

@@ -315,8 +315,9 @@ class ServeAnswers(ServeCase):
                     f'listen = ["127.0.0.1:{port}"]\nadmin = "127.0.0.1:{admin}"\nthreads = 1\n'
                     f'max-requests = 2\n')
         import subprocess
-        proc = subprocess.Popen([harness.BIN, "serve", "--config", config],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with self.server_log() as err:
+            proc = subprocess.Popen([harness.BIN, "serve", "--config", config],
+                                    stdout=subprocess.DEVNULL, stderr=err)
         self.procs.append(proc)
         self.assertTrue(harness.wait_for_port(port))
         self.port, self.admin_port = port, admin

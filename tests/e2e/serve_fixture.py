@@ -34,6 +34,7 @@ class ServeCase(harness.ShortlinkTestCase):
     def setUp(self):
         super().setUp()
         self.procs = []
+        self.logs = []
         self.snaps = os.path.join(self.tmp, "snaps")
         os.mkdir(self.snaps)
         self.sl("init")
@@ -55,7 +56,19 @@ class ServeCase(harness.ShortlinkTestCase):
             for f in (proc.stdout, proc.stderr):
                 if f:
                     f.close()
-        super().tearDown()
+        try:
+            for path in self.logs:
+                with open(path, "rb") as f:
+                    harness.assert_no_sanitizer_report(f.read(), f"the server ({path})")
+        finally:
+            super().tearDown()
+
+    def server_log(self):
+        """A new file for a server's stderr (pass it as Popen's stderr and close it after); it is
+        checked for sanitizer reports when the test ends."""
+        path = os.path.join(self.tmp, f"serve-{len(self.logs)}.log")
+        self.logs.append(path)
+        return open(path, "wb")
 
     def keygen(self, name):
         self.sl("keygen", "--out", self.tmp, "--name", name)
@@ -83,8 +96,8 @@ class ServeCase(harness.ShortlinkTestCase):
         if "--state-dir" not in args:
             # Each test keeps its state to itself (the default is shared by the whole host).
             args += ["--state-dir", os.path.join(self.tmp, "state")]
-        self.stderr_path = os.path.join(self.tmp, f"serve-{len(self.procs)}.log")
-        err = open(self.stderr_path, "wb")
+        err = self.server_log()
+        self.stderr_path = err.name
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=preexec_fn)
         err.close()
         self.procs.append(proc)

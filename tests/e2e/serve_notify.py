@@ -22,10 +22,11 @@ class ServeNotify(ServeCase):
         self.addCleanup(sock.close)
         port, admin = harness.free_port(), harness.free_port()
         env = dict(os.environ, NOTIFY_SOCKET=path)
-        proc = subprocess.Popen(
-            [harness.BIN, "serve", "--snapshots", self.snaps, "--trust", self.pub,
-             "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads", "1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with self.server_log() as err:
+            proc = subprocess.Popen(
+                [harness.BIN, "serve", "--snapshots", self.snaps, "--trust", self.pub,
+                 "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads", "1"],
+                env=env, stdout=subprocess.DEVNULL, stderr=err)
         self.procs.append(proc)
 
         def next_message():

@@ -147,7 +147,8 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 killed += 1
-            proc.communicate(timeout=60)
+            _, err = proc.communicate(timeout=60)
+            harness.assert_no_sanitizer_report(err, "a compile killed after %s s" % delay)
             if os.path.isdir(self.out):
                 for name in os.listdir(self.out):
                     if name.endswith(".slsnap"):

@@ -35,6 +35,8 @@ class StoreConcurrency(ShortlinkTestCase):
             for p in (importer, adder):
                 if p.poll() is None:
                     p.kill()
+        harness.assert_no_sanitizer_report(err1, "the import")
+        harness.assert_no_sanitizer_report(err2, "an add")
         self.assertEqual(importer.returncode, 0, err1)
         self.assertEqual(adder.returncode, 0, err2)
         links = self.sl("list", "--format", "json").stdout.splitlines()
