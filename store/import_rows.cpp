@@ -368,8 +368,10 @@ void validate_batch(const std::vector<Row>& rows, std::vector<ImportRow>& out, s
 Status read_import(std::istream& in, const ImportSettings& settings,
                    const std::function<void(const ImportRow&)>& on_row) {
     RowReader reader(in, settings.format);
-    std::vector<Row> raw(k_import_batch_rows);
-    std::vector<ImportRow> rows(k_import_batch_rows);
+    // Grown as rows arrive (a small import allocates for its rows only), then reused by every
+    // batch: a row's strings keep their buffers from one batch to the next.
+    std::vector<Row> raw;
+    std::vector<ImportRow> rows;
     while (true) {
         // A record that cannot be read ends the input here, but the rows before it are still
         // delivered first, so the first error in the file is the first one a caller sees.
@@ -377,6 +379,10 @@ Status read_import(std::istream& in, const ImportSettings& settings,
         Status read_error;
         bool at_end = false;
         while (n < k_import_batch_rows) {
+            if (n == raw.size()) {
+                raw.emplace_back();
+                rows.emplace_back();
+            }
             auto more = reader.next(raw[n]);
             if (!more || !*more) {
                 read_error = more.status();
