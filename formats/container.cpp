@@ -575,14 +575,23 @@ Status Container::failure() const {
 }
 
 Status Container::finish(const std::atomic<bool>* cancel) const {
+    const Status status = verify_deferred(cancel);
+    const std::int64_t block = m_failed_block.exchange(-1);
+    if (status.is_ok() || status.code() == Status::Code::cancelled || block < 0) {
+        return status;
+    }
+    // prove() met a bad block: its message says only that the block's digest did not match.
+    // Whichever check failed first, say what a full open would have said about that block.
+    std::lock_guard lock(m_failure_mutex);
+    if (m_failure.message() == block_mismatch(static_cast<std::uint64_t>(block)).message()) {
+        m_failure = explain_block(static_cast<std::uint64_t>(block));
+    }
+    return m_failure;
+}
+
+Status Container::verify_deferred(const std::atomic<bool>* cancel) const {
     const auto cancelled = [&] { return cancel != nullptr && cancel->load(std::memory_order_relaxed); };
     if (m_state.load(std::memory_order_acquire) == k_failed) {
-        const std::int64_t block = m_failed_block.exchange(-1);
-        if (block >= 0) {  // prove() met it: say what a full open would have said
-            const Status precise = explain_block(static_cast<std::uint64_t>(block));
-            std::lock_guard lock(m_failure_mutex);
-            m_failure = precise;
-        }
         return failure();
     }
     // The same order as a full open, so a damaged file gets the same message either way.

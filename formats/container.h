@@ -150,6 +150,7 @@ public:
     Status check_checksum(const SectionInfo& s) const;
 
 private:
+    Status verify_deferred(const std::atomic<bool>* cancel) const;  // finish() but its wording
     // copy_file() where memory files are not allowed; takes ownership of `fd`.
     static Result<std::unique_ptr<Container>> copy_to_anonymous_memory(int fd, const std::string& path,
                                                                        std::uint64_t size);

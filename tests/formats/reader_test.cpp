@@ -327,6 +327,50 @@ TEST_CASE("LazyOpenTamperedBlockFailsOnTouchAndInBackground", "[reader]") {
     CHECK_FALSE(s.fully_verified());
 }
 
+// A request meets the damaged block while the background pass is checking the section checksums
+// (here from the pass's own pace hook, which runs between checksum pieces): the report must not
+// depend on which of them got there first.
+TEST_CASE("LazyOpenDamageMetByALookupDuringTheBackgroundPassIsReportedAsCorruption", "[reader]") {
+    auto key = test::test_key();
+    std::string bytes = make_snapshot(key, 5000);
+    std::vector<std::pair<std::uint32_t, std::string>> links;
+    {
+        auto pristine = formats::Snapshot::open_buffer(bytes, {key.trusted()});
+        REQUIRE(pristine);
+        CHECK((*pristine)->for_each_link([&](const formats::LinkView& l) {
+            links.emplace_back(l.domain_index, std::string(l.code));
+        }));
+    }
+    const formats::SectionInfo strings = section_named(bytes, "strings");
+    bytes[strings.offset + strings.length - 100] ^= 0x20;
+    test::TempDir dir;
+    const std::string path = dir.path + "/links-3.slsnap";
+    test::write_file(path, bytes);
+
+    const formats::Snapshot* opened = nullptr;
+    bool met = false;
+    formats::OpenOptions options;
+    options.lazy_content = true;
+    options.pace = [&] {
+        if (opened == nullptr || met) {
+            return;
+        }
+        met = true;
+        for (auto it = links.rbegin(); it != links.rend() && opened->intact(); ++it) {
+            (void)opened->lookup(it->first, it->second);  // the last records sit in the damage
+        }
+    };
+    auto snap = formats::Snapshot::open(path, {key.trusted()}, options);
+    REQUIRE(snap);
+    opened = snap->get();
+    const Status st = (*snap)->finish_verification();
+    CHECK(met);
+    CHECK_FALSE((*snap)->intact());
+    CHECK(st.code() == Status::Code::corruption);
+    CHECK(contains(st, "section 4 (strings) checksum mismatch"));
+    CHECK((*snap)->finish_verification().code() == Status::Code::corruption);
+}
+
 TEST_CASE("LazyOpenMalformedSlotSignedByTrustedKey", "[reader]") {
     // A trusted key signed a file whose slot points outside section 4 (a compiler bug, say):
     // the lazy lookup must refuse it without reading out of bounds, and so must the slot walk.
