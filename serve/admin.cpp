@@ -110,6 +110,7 @@ void AdminListener::accept() {
             return;
         }
         if (ec) {
+            m_metrics.accept_errors[static_cast<std::size_t>(classify_accept_error(ec))].add();
             m_pause.expires_after(m_failures.on_error(ec, clock::monotonic_ms()));
             m_pause.async_wait([this](const boost::system::error_code& error) {
                 if (!error && m_acceptor.is_open()) {

@@ -14,6 +14,7 @@
 
 #include "formats/status.h"
 #include "serve/listen_socket.h"
+#include "serve/metrics.h"
 
 namespace shortlink::serve {
 
@@ -30,6 +31,8 @@ public:
     AdminListener(boost::asio::io_context& io, Handler handler, int log_fd);
     Status listen(boost::asio::ip::tcp::endpoint& endpoint);
     void close();
+    // Its accept() failures (accept_errors only), summed into /metrics with the workers'.
+    const WorkerMetrics& metrics() const { return m_metrics; }
 
 private:
     void accept();
@@ -40,6 +43,7 @@ private:
     boost::asio::ip::tcp::acceptor m_acceptor;
     boost::asio::steady_timer m_pause;  // after an accept() failure
     AcceptFailures m_failures;
+    WorkerMetrics m_metrics;
 };
 
 }  // namespace shortlink::serve

@@ -106,7 +106,7 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
          sum(workers, [](const WorkerMetrics& w) { return w.connections_evicted.get(); }));
     static_assert(std::tuple_size_v<decltype(WorkerMetrics::accept_errors)> == k_accept_error_kinds);
     header(out, "shortlink_accept_errors_total", "counter",
-           "accept() failures on the public listeners, by errno (each pauses accepting).");
+           "accept() failures on the public and admin listeners, by errno (each pauses accepting).");
     for (std::size_t i = 0; i < k_accept_error_kinds; ++i) {
         line(out, "shortlink_accept_errors_total{errno=\"" +
                       std::string(accept_error_name(static_cast<AcceptError>(i))) + "\"}",

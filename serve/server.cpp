@@ -273,6 +273,7 @@ private:
             for (const auto& w : m_workers) {
                 metrics.push_back(&w->metrics());
             }
+            metrics.push_back(&m_admin.metrics());
             return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8",
                               render_prometheus(metrics, r.metrics, r.overlay, r.patch, now)};
         }

@@ -1,6 +1,7 @@
 """Descriptor exhaustion is a normal event: with more idle connections than RLIMIT_NOFILE lets
 the server accept, accept() fails with EMFILE. The server pauses accepting (instead of retrying
-at once on both cores), logs a bounded number of lines, counts the failures in /metrics by errno,
+at once on both cores), logs a bounded number of lines, counts the failures in /metrics by errno
+(the admin listener's too),
 says at start that --max-connections does not fit, and answers again by itself once the idle
 connections close."""
 import resource
@@ -34,6 +35,8 @@ class ServeDescriptors(ServeCase):
             for _ in range(IDLE):
                 idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
             time.sleep(0.5)  # the server runs out of descriptors
+            # The admin listener cannot accept either; it pauses the same way.
+            idle.append(socket.create_connection(("127.0.0.1", self.admin_port), timeout=5))
             before = self.cpu_seconds(proc)
             time.sleep(3.0)
             used = self.cpu_seconds(proc) - before
@@ -61,6 +64,11 @@ class ServeDescriptors(ServeCase):
         self.assertLessEqual(len(failed), 9, f"{len(failed)} accept_failed lines")
         self.assertGreater(sum(line["failures"] for line in failed), len(failed) - 1)
         self.assertEqual(failed[0]["errno"], "EMFILE")
+        self.assertIn("admin", {line["listener"] for line in failed})
+        # Every failure a line reports is counted, the admin listener's too.
+        counted = sum(self.metric(f'shortlink_accept_errors_total{{errno="{e}"}}')
+                      for e in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM", "other"))
+        self.assertGreaterEqual(counted, sum(line["failures"] for line in failed))
         self.assertEqual(self.stop(proc), 0)
 
 
