@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds shortlink into ${BUILD_DIR:-build} (Release with debug info).
+# Configures and builds shortlink into ${BUILD_DIR:-build} (Release with line tables: -O2 -g1).
 # Extra arguments go to cmake, e.g. scripts/build.sh -DSHORTLINK_SANITIZE=ON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
