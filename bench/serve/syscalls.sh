@@ -22,7 +22,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 events=raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read
 events=$events,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_write
-events=$events,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl,context-switches
+events=$events,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_io_uring_enter
+events=$events,context-switches
 perf stat -x, -o "$out/perf.txt" -e "$events" -- taskset -c "${SERVER_CPU:-1}" "$@" \
     > "$out/server.log" 2>&1 &
 perf_pid=$!
