@@ -230,6 +230,9 @@ TEST_CASE("PunycodeRfc3492Vectors", "[validate]") {
     CHECK(*label_to_ascii("plain") == "plain");
     CHECK_FALSE(label_to_ascii("\xc0\xaf").is_ok());  // overlong '/'
     CHECK_FALSE(label_to_ascii("\xed\xa0\x80").is_ok());  // surrogate
+    // 64 code points, one of them outside ASCII: refused before encoding; all ASCII: unchanged.
+    CHECK(label_to_ascii(std::string(63, 'a') + "\xc3\xbc").status().message() == "label is longer than 63 characters");
+    CHECK(*label_to_ascii(std::string(64, 'a')) == std::string(64, 'a'));
 }
 
 TEST_CASE("TagsAndTypes", "[validate]") {
