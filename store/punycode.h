@@ -19,7 +19,8 @@ namespace shortlink::validate {
 Result<std::vector<std::uint32_t>> decode_utf8(std::string_view s);
 
 // Encodes a UTF-8 label into "xn--..." form; an all-ASCII label is returned unchanged.
-// invalid_argument on malformed UTF-8 or a code point that is a control character.
+// invalid_argument on malformed UTF-8, a code point that is a control character, or more than
+// 63 code points (an encoded label never fits in 63 bytes then).
 Result<std::string> label_to_ascii(std::string_view utf8_label);
 
 }  // namespace shortlink::validate

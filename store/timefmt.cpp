@@ -51,6 +51,10 @@ unsigned days_in_month(unsigned y, unsigned m) {
     return m == 2 && leap ? 29 : k_days[m - 1];
 }
 
+// 9999-12-31T23:59:59Z: RFC 3339 has four-digit years, so a later time would print as
+// something parse_time refuses, and an exported link would not import back.
+constexpr std::int64_t k_last_time = 253'402'300'799;
+
 Status bad(std::string_view text, const char* why) {
     return Status::invalid_argument("time '" + std::string(text) + "' " + why +
                                     " (expected RFC 3339 like 2026-12-31T23:59:59Z, or 30m, 12h, 7d)");
@@ -79,6 +83,9 @@ Result<std::int64_t> parse_relative(std::string_view text, std::int64_t now) {
     }
     if (value == 0) {
         return bad(text, "is zero");
+    }
+    if (value * unit > k_last_time - now) {
+        return bad(text, "is after 9999-12-31T23:59:59Z");
     }
     return now + value * unit;
 }
@@ -133,6 +140,9 @@ Result<std::int64_t> parse_time(std::string_view text, std::int64_t now) {
     std::int64_t t = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
     if (t <= 0) {
         return bad(text, "is not after 1970-01-01");
+    }
+    if (t > k_last_time) {
+        return bad(text, "is after 9999-12-31T23:59:59Z");
     }
     return t;
 }

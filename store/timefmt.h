@@ -11,7 +11,8 @@
 
 namespace shortlink::timefmt {
 
-// RFC 3339 date-time (fractions truncated) or a positive relative duration added to `now`.
+// RFC 3339 date-time (fractions truncated) or a positive relative duration added to `now`;
+// after 1970-01-01T00:00:00Z and at most 9999-12-31T23:59:59Z, so format_time prints it back.
 Result<std::int64_t> parse_time(std::string_view text, std::int64_t now);
 
 // RFC 3339 in UTC with a "Z" suffix; "" for 0.

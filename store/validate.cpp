@@ -115,6 +115,14 @@ Result<std::string> normalize_destination(std::string_view url) {
     if (!u.has_authority() || u.encoded_host().empty()) {
         return Status::invalid_argument("URL has no host");
     }
+    // After the authority a path is empty or starts with '/' (RFC 3986 path-abempty), but
+    // Boost.URL 1.81 also takes text glued to an IP literal or a port as a path: a browser reads
+    // "https://[::1]@evil.example/" as user info and the host evil.example, and
+    // "https://example.com:80x/" as no URL at all.
+    if (const std::string_view path = u.encoded_path(); !path.empty() && path.front() != '/') {
+        return Status::invalid_argument("URL has '" + printable(path, 32) +
+                                        "' right after its host or port; a path starts with '/'");
+    }
     if (u.has_userinfo()) {
         return Status::invalid_argument("URL contains credentials (user@host); they are refused because they "
                                         "disguise the real host");

@@ -33,6 +33,26 @@ TEST_CASE("RejectsBadTimes", "[timefmt]") {
     }
 }
 
+TEST_CASE("RejectsTimesAfterYear9999", "[timefmt]") {
+    // A later time would print with a five-digit year that parse_time refuses.
+    const std::int64_t last = 253402300799;
+    const std::int64_t week = 7 * 86400;
+    CHECK(*parse_time("9999-12-31T23:59:59Z", 1'800'000'000) == last);
+    CHECK(*parse_time("1000w", last - 1000 * week) == last);
+    CHECK(format_time(last) == "9999-12-31T23:59:59Z");
+    const struct {
+        const char* text;
+        std::int64_t now;
+    } late[] = {{"1001w", last - 1000 * week}, {"1s", last}, {"226555555h", 1'800'000'000},
+                {"10000000000w", 1'800'000'000}, {"9999-12-31T23:59:59-00:01", 1'800'000'000}};
+    for (const auto& c : late) {
+        INFO(c.text);
+        auto t = parse_time(c.text, c.now);
+        REQUIRE_FALSE(t.is_ok());
+        CHECK_THAT(t.status().message(), Catch::Contains("is after 9999-12-31T23:59:59Z"));
+    }
+}
+
 TEST_CASE("FormatsUtc", "[timefmt]") {
     CHECK(format_time(0).empty());
     CHECK(format_time(1795882483) == "2026-11-28T16:14:43Z");

@@ -102,6 +102,20 @@ TEST_CASE("DestinationMessagesNameTheProblem", "[validate]") {
     CHECK_THAT(normalize_destination("https://a:b@example.com/").status().message(), Catch::Contains("credentials"));
 }
 
+TEST_CASE("RejectsTextGluedToTheHostOrPort", "[validate]") {
+    // Boost.URL reads what follows an IP literal or a port as a path even without a '/'; a
+    // browser would go elsewhere (user info before '@') or nowhere (a port that is not a number).
+    for (const char* url : {"https://[::1]@evil.example/", "http://[::0]@8=", "https://[::1]x/", "https://example.com:80x/",
+                            "https://example.com:66.", "https://example.com:66.l", "https://1.2.3.4:5x"}) {
+        INFO(url);
+        auto r = normalize_destination(url);
+        REQUIRE_FALSE(r.is_ok());
+        CHECK_THAT(r.status().message(), Catch::Contains("right after its host or port; a path starts with '/'"));
+    }
+    CHECK(*normalize_destination("https://example.com:1?q") == "https://example.com:1/?q");
+    CHECK(*normalize_destination("https://[::1]:8443#f") == "https://[::1]:8443/#f");
+}
+
 TEST_CASE("AcceptsValidCodes", "[validate]") {
     const std::string good[] = {"a", "Abc", "docs/setup", "a-b_c.d~e", "x/y/z", "2024.report", std::string(128, 'a')};
     for (const std::string& code : good) {
@@ -230,6 +244,9 @@ TEST_CASE("PunycodeRfc3492Vectors", "[validate]") {
     CHECK(*label_to_ascii("plain") == "plain");
     CHECK_FALSE(label_to_ascii("\xc0\xaf").is_ok());  // overlong '/'
     CHECK_FALSE(label_to_ascii("\xed\xa0\x80").is_ok());  // surrogate
+    // 64 code points, one of them outside ASCII: refused before encoding; all ASCII: unchanged.
+    CHECK(label_to_ascii(std::string(63, 'a') + "\xc3\xbc").status().message() == "label is longer than 63 characters");
+    CHECK(*label_to_ascii(std::string(64, 'a')) == std::string(64, 'a'));
 }
 
 TEST_CASE("TagsAndTypes", "[validate]") {
