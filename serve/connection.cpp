@@ -379,6 +379,11 @@ Connection::EvictionRank Connection::eviction_rank() const {
     return k_never_evict;
 }
 
+bool Connection::has_unread_bytes() const {
+    boost::system::error_code ec;
+    return m_phase != Phase::closed && m_socket.available(ec) > 0 && !ec;
+}
+
 void Connection::drain(std::int64_t now_ms) {
     const bool idle = m_phase == Phase::reading && m_begin == m_end &&
                       (!m_parser || !m_parser->got_some());

@@ -54,6 +54,9 @@ public:
     };
     static constexpr EvictionRank k_never_evict{3, 0};
     EvictionRank eviction_rank() const;
+    // Bytes the kernel holds that this connection has not read yet: a request that arrived in the
+    // same turn of the event loop as the accept that wants its place.
+    bool has_unread_bytes() const;
 
     Connection* m_prev = nullptr;  // worker's intrusive list
     Connection* m_next = nullptr;

@@ -1,6 +1,7 @@
 #include "serve/worker.h"
 
 #include <algorithm>
+#include <array>
 #include <ctime>
 
 #include <boost/asio/post.hpp>
@@ -105,17 +106,30 @@ void Worker::accept(std::size_t i) {
 // keep-alive client outranks any slow header. The scan is linear, and runs only at the limit.
 void Worker::start_connection(boost::asio::ip::tcp::socket socket) {
     if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections) {
-        Connection* victim = nullptr;
-        Connection::EvictionRank best = Connection::k_never_evict;
         // The list runs from the newest connection to the oldest, and waiting times tie at the
         // clock's millisecond: on a tie the later (older) one goes, never a newcomer whose
-        // request may be on the way.
-        for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-            const Connection::EvictionRank rank = c->eviction_rank();
-            if (rank < Connection::k_never_evict && !(best < rank)) {
-                best = rank;
-                victim = c;
+        // request may be on the way. A choice whose request has arrived but is not read yet
+        // (its read completes later in this turn of the loop) is passed over: closing it would
+        // lose that request, and reset the client.
+        constexpr int k_choices = 4;
+        std::array<Connection*, k_choices> passed_over{};
+        Connection* victim = nullptr;
+        for (int choice = 0; choice < k_choices; ++choice) {
+            victim = nullptr;
+            Connection::EvictionRank best = Connection::k_never_evict;
+            for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
+                const Connection::EvictionRank rank = c->eviction_rank();
+                if (rank < Connection::k_never_evict && !(best < rank) &&
+                    std::find(passed_over.begin(), passed_over.end(), c) == passed_over.end()) {
+                    best = rank;
+                    victim = c;
+                }
             }
+            if (victim == nullptr || !victim->has_unread_bytes()) {
+                break;
+            }
+            passed_over[static_cast<std::size_t>(choice)] = victim;
+            victim = nullptr;
         }
         if (victim == nullptr) {
             m_open_connections.fetch_sub(1, std::memory_order_relaxed);
