@@ -103,11 +103,8 @@ void Connection::read() {
         write();
         return;
     }
-    m_socket.async_read_some(
-        boost::asio::buffer(m_in.get() + m_end, m_capacity - m_end),
-        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-            self->on_read(ec, n);
-        });
+    m_read.start(m_socket, boost::asio::buffer(m_in.get() + m_end, m_capacity - m_end),
+                 ReadDone{shared_from_this(), &Connection::on_read});
 }
 
 void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -290,17 +287,10 @@ void Connection::on_write(const boost::system::error_code& ec) {
         return;
     }
     wait_for_next_request(clock::monotonic_ms());
-    // The next read waits until the event loop has served the other ready connections. Asio
-    // starts every read with a speculative recv: issued right after the answer, that recv finds
-    // nothing (the client has not even received the answer) and says EAGAIN; issued after the
-    // others, it finds the client's next request there more often (1.57 -> 1.46 recv per
-    // request at 64 connections, bench/README.md), and otherwise waits for epoll as before.
-    m_phase = Phase::reading;
-    boost::asio::post(m_socket.get_executor(), [self = shared_from_this()] {
-        if (self->m_phase == Phase::reading) {
-            self->read();
-        }
-    });
+    // The read that brought this request drained the socket, so this one waits for the next
+    // readiness edge without trying a recv first (serve/drained_read.h); a pipelined request
+    // already in the buffer is parsed first.
+    read();
 }
 
 void Connection::wait_for_next_request(std::int64_t now_ms) {
@@ -331,15 +321,16 @@ void Connection::linger() {
         boost::system::error_code ignored;
         m_socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     }
-    m_socket.async_read_some(boost::asio::buffer(m_in.get(), m_capacity),
-                             [self = shared_from_this()](const boost::system::error_code& ec,
-                                                         std::size_t) {
-                                 if (ec || self->m_phase == Phase::closed) {
-                                     self->close();
-                                 } else {
-                                     self->linger();
-                                 }
-                             });
+    m_read.start(m_socket, boost::asio::buffer(m_in.get(), m_capacity),
+                 ReadDone{shared_from_this(), &Connection::on_linger_read});
+}
+
+void Connection::on_linger_read(const boost::system::error_code& ec, std::size_t) {
+    if (ec || m_phase == Phase::closed) {
+        close();
+    } else {
+        linger();
+    }
 }
 
 void Connection::close() {

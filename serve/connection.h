@@ -17,6 +17,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "serve/drained_read.h"
 #include "serve/request_parser.h"
 
 namespace shortlink::serve {
@@ -75,13 +76,24 @@ private:
     void write();
     void on_write(const boost::system::error_code& ec);
     void linger();
+    void on_linger_read(const boost::system::error_code& ec, std::size_t n);
     void wait_for_next_request(std::int64_t now_ms);
     void close();
     void compact();
     void emplace_parser();
 
     Worker& m_worker;
-    boost::asio::ip::tcp::socket m_socket;
+    // Calls one of this connection's methods when a read completes, holding the connection.
+    struct ReadDone {
+        std::shared_ptr<Connection> self;
+        void (Connection::*method)(const boost::system::error_code&, std::size_t);
+        void operator()(const boost::system::error_code& ec, std::size_t n) const {
+            ((*self).*method)(ec, n);
+        }
+    };
+
+    StreamSocket m_socket;
+    DrainedRead<ReadDone> m_read;
     std::unique_ptr<char[]> m_in;
     std::size_t m_capacity;
     std::size_t m_begin = 0;  // start of the request being parsed
