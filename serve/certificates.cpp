@@ -139,6 +139,18 @@ Status parse_pem(const std::string& bytes, const std::string& path, PemContents&
     }
 }
 
+// Reads and parses one file into `out`; the refusal when it cannot.
+std::optional<LoadedCertificate> read_pem(const std::string& path, PemContents& out) {
+    auto bytes = read_small_file(path);
+    if (!bytes) {
+        return refused(CertRefusal::io, bytes.status().message());
+    }
+    if (Status s = parse_pem(*bytes, path, out); !s) {
+        return refused(CertRefusal::parse, s.message());
+    }
+    return std::nullopt;
+}
+
 std::int64_t unix_time_of(const ASN1_TIME* t) {
     std::tm tm{};
     if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
@@ -282,22 +294,14 @@ std::optional<CertFileName> parse_cert_file_name(std::string_view file_name) {
 LoadedCertificate load_certificate(const std::string& host, const std::string& cert_path,
                                    const std::string& key_path, std::int64_t now) {
     ERR_clear_error();
-    auto cert_bytes = read_small_file(cert_path);
-    if (!cert_bytes) {
-        return refused(CertRefusal::io, cert_bytes.status().message());
-    }
     PemContents pem;
-    if (Status s = parse_pem(*cert_bytes, cert_path, pem); !s) {
-        return refused(CertRefusal::parse, s.message());
+    if (auto refusal = read_pem(cert_path, pem)) {
+        return std::move(*refusal);
     }
     if (!key_path.empty()) {
-        auto key_bytes = read_small_file(key_path);
-        if (!key_bytes) {
-            return refused(CertRefusal::io, key_bytes.status().message());
-        }
         PemContents key_pem;
-        if (Status s = parse_pem(*key_bytes, key_path, key_pem); !s) {
-            return refused(CertRefusal::parse, s.message());
+        if (auto refusal = read_pem(key_path, key_pem)) {
+            return std::move(*refusal);
         }
         if (key_pem.keys == 0) {
             return refused(CertRefusal::parse, key_path + ": no private key in it");
