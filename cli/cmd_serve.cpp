@@ -26,6 +26,7 @@ struct ServeOptions {
     serve::ServeConfig config;  // limits are bound straight into it
     std::vector<std::string> trust;
     std::vector<std::string> listen;
+    std::vector<std::string> tls_listen;
     std::string admin = "127.0.0.1:9090";
     std::string config_file;
 };
@@ -125,6 +126,18 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     for (const std::string& l : o.listen) {
         config.listen.push_back(endpoint_arg(l, "--listen"));
     }
+    for (const std::string& l : o.tls_listen) {
+        config.tls_listen.push_back(endpoint_arg(l, "--tls-listen"));
+    }
+    if (!config.tls_listen.empty() && config.certs_dir.empty()) {
+        throw Error(k_exit_usage, "--tls-listen needs --certs DIR (the certificates to serve)");
+    }
+    if (config.tls_listen.empty() && !config.certs_dir.empty()) {
+        throw Error(k_exit_usage, "--certs is only used with --tls-listen ADDR:PORT");
+    }
+    if (!config.certs_dir.empty() && !std::filesystem::is_directory(config.certs_dir)) {
+        throw Error(k_exit_not_found, "--certs: '" + config.certs_dir + "' is not a directory");
+    }
     if (o.admin != "none" && !o.admin.empty()) {
         config.admin = endpoint_arg(o.admin, "--admin");
     }
@@ -144,6 +157,18 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->allow_extra_args(false);
     sub->add_option("--listen", o->listen, "Public listener ADDR:PORT (repeatable; default 127.0.0.1:8080)")
         ->allow_extra_args(false);
+    sub->add_option("--tls-listen", o->tls_listen,
+                    "Public TLS listener ADDR:PORT (repeatable; needs --certs)")
+        ->allow_extra_args(false);
+    sub->add_option("--certs", c.certs_dir,
+                    "Directory of HOST.crt + HOST.key or HOST.pem files for --tls-listen");
+    sub->add_option("--handshake-timeout", c.handshake_timeout_s, "Seconds a TLS handshake may take (10)")
+        ->check(CLI::Range(0.01, 3600.0));
+    sub->add_option("--max-handshakes", c.max_handshakes, "TLS handshakes in progress, all threads (1000)")
+        ->check(CLI::Range(1u, 10000000u));
+    sub->add_option("--cert-warn-days", c.cert_warn_days,
+                    "/readyz warns about a certificate expiring within this many days (14)")
+        ->check(CLI::Range(0.0, 3650.0));
     sub->add_option("--admin", o->admin, "Admin listener ADDR:PORT, or 'none' (default 127.0.0.1:9090)");
     sub->add_option("--threads", c.threads, "Request threads (default: one per core)")
         ->check(CLI::Range(0u, 1024u));

@@ -75,6 +75,11 @@ complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r 
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l snapshots -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l listen -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-listen -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l certs -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l handshake-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-handshakes -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l cert-warn-days -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l admin -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l threads -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l config -r -F

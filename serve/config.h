@@ -32,6 +32,8 @@ struct ServeConfig {
     std::string state_dir;
     formats::TrustedKeys trusted_keys;
     std::vector<Endpoint> listen;      // public listeners; default 127.0.0.1:8080
+    std::vector<Endpoint> tls_listen;  // public TLS listeners; none by default
+    std::string certs_dir;             // HOST.crt + HOST.key or HOST.pem files (serve/certificates.h)
     Endpoint admin;                    // admin listener; port 0 disables it
     unsigned threads = 0;              // request threads; 0: one per core
 
@@ -46,6 +48,15 @@ struct ServeConfig {
     double rescan_interval_s = 10;           // backstop for missed inotify events
     double drain_timeout_s = 10;             // SIGTERM: time given to in-flight requests
     bool prefault = true;                    // touch every page of a new snapshot before publishing
+    // TLS: a handshake takes two round trips; ten seconds covers a slow mobile link many times
+    // over and frees a stalled one long before --header-timeout would (nginx uses its header
+    // timeout, 60s).
+    double handshake_timeout_s = 10;
+    // TLS handshakes in progress, all threads together: bounds the memory and the CPU (about a
+    // millisecond of one core per full RSA-2048 handshake) a flood of new connections can take.
+    std::uint32_t max_handshakes = 1000;
+    // /readyz warns about a certificate this close to its expiry (Let's Encrypt renews at 30).
+    double cert_warn_days = 14;
 };
 
 }  // namespace shortlink::serve

@@ -48,28 +48,86 @@ Method method_of(http::verb verb) {
 
 }  // namespace
 
-Connection::Connection(Worker& worker, boost::asio::ip::tcp::socket socket)
+template <class Transport>
+template <class... TransportArgs>
+Connection<Transport>::Connection(Worker& worker, TransportArgs&&... transport)
     : m_worker(worker),
-      m_socket(std::move(socket)),
+      m_transport(std::forward<TransportArgs>(transport)...),
       m_capacity(std::max<std::size_t>(k_min_buffer, worker.limits().max_header_bytes + k_buffer_slack)) {
     m_in = std::make_unique<char[]>(m_capacity);
     m_out.reserve(k_out_reserve);
     m_worker.link(this);
 }
 
-Connection::~Connection() { m_worker.unlink(this); }
+template <class Transport>
+Connection<Transport>::~Connection() {
+    if constexpr (Transport::k_tls) {
+        if (m_counted_handshake) {
+            m_worker.handshake_ended();  // it went before its handshake ended
+        }
+    }
+    m_worker.unlink(this);
+}
 
-void Connection::start() {
+template <class Transport>
+void Connection<Transport>::start() {
     boost::system::error_code ec;
-    m_socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
-    m_socket.non_blocking(true, ec);  // write() sends without waiting; EAGAIN falls back to async
+    m_transport.socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    m_transport.start();
+    if constexpr (Transport::k_tls) {
+        handshake();
+    } else {
+        begin_requests();
+    }
+}
+
+// The first request's header deadline starts when the connection can carry one.
+template <class Transport>
+void Connection<Transport>::begin_requests() {
     m_wait = Wait::header;
     m_idle_since_ms = clock::monotonic_ms();
     m_deadline_ms = m_idle_since_ms + m_worker.limits().header_timeout_ms;
     read();
 }
 
-void Connection::emplace_parser() {
+template <class Transport>
+void Connection<Transport>::handshake() {
+    if constexpr (Transport::k_tls) {
+        m_phase = Phase::handshaking;
+        m_wait = Wait::handshake;
+        m_idle_since_ms = clock::monotonic_ms();
+        m_deadline_ms = m_idle_since_ms + m_worker.limits().handshake_timeout_ms;
+        m_transport.async_handshake([self = this->shared_from_this()](const boost::system::error_code& ec) {
+            self->on_handshake(ec);
+        });
+    }
+}
+
+template <class Transport>
+void Connection<Transport>::on_handshake(const boost::system::error_code& ec) {
+    if constexpr (Transport::k_tls) {
+        m_counted_handshake = false;
+        m_worker.handshake_ended();
+        m_transport.handshake_done();
+        WorkerMetrics& metrics = m_worker.mutable_metrics();
+        if (m_phase == Phase::closed) {
+            return;  // timed out, evicted or aborted: counted where it was closed
+        }
+        if (ec) {
+            metrics.tls_handshakes_failed.add();
+            close();
+            return;
+        }
+        metrics.tls_handshakes_completed.add();
+        if (SSL_session_reused(m_transport.ssl()) == 1) {
+            metrics.tls_handshakes_resumed.add();
+        }
+        begin_requests();
+    }
+}
+
+template <class Transport>
+void Connection<Transport>::emplace_parser() {
     m_parser.emplace(m_in.get(), m_capacity, m_worker.limits().max_header_count);
     m_parser->header_limit(m_worker.limits().max_header_bytes);
     m_parser->body_limit(m_worker.limits().max_body_bytes);
@@ -77,7 +135,8 @@ void Connection::emplace_parser() {
     m_begin = m_parse;
 }
 
-void Connection::compact() {
+template <class Transport>
+void Connection<Transport>::compact() {
     if (m_begin == m_end) {
         m_begin = m_parse = m_end = 0;
         return;
@@ -95,7 +154,8 @@ void Connection::compact() {
     }
 }
 
-void Connection::read() {
+template <class Transport>
+void Connection<Transport>::read() {
     m_phase = Phase::reading;
     compact();
     if (m_end == m_capacity) {
@@ -103,11 +163,16 @@ void Connection::read() {
         write();
         return;
     }
-    m_read.start(m_socket, boost::asio::buffer(m_in.get() + m_end, m_capacity - m_end),
-                 ReadDone{shared_from_this(), &Connection::on_read});
+    m_transport.async_read_some(boost::asio::buffer(m_in.get() + m_end, m_capacity - m_end),
+                                ReadCompletion{this->shared_from_this(),
+                                               [](void* self, const boost::system::error_code& ec,
+                                                  std::size_t n) {
+                                                   static_cast<Connection*>(self)->on_read(ec, n);
+                                               }});
 }
 
-void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
+template <class Transport>
+void Connection<Transport>::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (ec || m_phase == Phase::closed) {
         close();
         return;
@@ -137,7 +202,8 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
     }
 }
 
-bool Connection::process(std::uint64_t& answered) {
+template <class Transport>
+bool Connection<Transport>::process(std::uint64_t& answered) {
     while (true) {
         if (!m_parser) {
             emplace_parser();
@@ -194,7 +260,8 @@ bool Connection::process(std::uint64_t& answered) {
     }
 }
 
-bool Connection::answer_current(std::uint64_t& answered) {
+template <class Transport>
+bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     RequestParser& p = *m_parser;
     if (has_obs_fold(m_in.get() + m_begin, m_in.get() + m_parse)) {
         fail(400);
@@ -242,7 +309,8 @@ bool Connection::answer_current(std::uint64_t& answered) {
     return true;
 }
 
-void Connection::fail(std::uint16_t status) {
+template <class Transport>
+void Connection<Transport>::fail(std::uint16_t status) {
     if (m_answered) {
         m_out.resize(m_answer_mark);  // the request turned out malformed after its header
     }
@@ -254,14 +322,16 @@ void Connection::fail(std::uint16_t status) {
 }
 
 // Every answer produced from one read goes out in one send. Nearly always the socket buffer
-// takes it all at once, so it is sent right here, without a completion handler's round trip
-// through the event loop; only the rest of a partial send waits for the socket.
-void Connection::write() {
+// takes it all at once, so a plain connection sends it right here, without a completion
+// handler's round trip through the event loop; only the rest of a partial send waits for the
+// socket. A TLS connection always sends through the event loop (TlsTransport::write_now).
+template <class Transport>
+void Connection<Transport>::write() {
     m_phase = Phase::writing;
     m_wait = Wait::send;
     m_deadline_ms = clock::monotonic_ms() + m_worker.limits().send_timeout_ms;
     boost::system::error_code ec;
-    const std::size_t sent = m_socket.write_some(boost::asio::buffer(m_out), ec);
+    const std::size_t sent = m_transport.write_now(boost::asio::buffer(m_out), ec);
     if (!ec && sent == m_out.size()) {
         on_write(ec);
         return;
@@ -271,12 +341,13 @@ void Connection::write() {
         return;
     }
     m_out.erase(0, sent);
-    boost::asio::async_write(m_socket, boost::asio::buffer(m_out),
-                             [self = shared_from_this()](const boost::system::error_code& error,
-                                                         std::size_t) { self->on_write(error); });
+    m_transport.async_write(boost::asio::buffer(m_out),
+                            [self = this->shared_from_this()](const boost::system::error_code& error,
+                                                              std::size_t) { self->on_write(error); });
 }
 
-void Connection::on_write(const boost::system::error_code& ec) {
+template <class Transport>
+void Connection<Transport>::on_write(const boost::system::error_code& ec) {
     if (ec || m_phase == Phase::closed) {
         close();
         return;
@@ -287,13 +358,14 @@ void Connection::on_write(const boost::system::error_code& ec) {
         return;
     }
     wait_for_next_request(clock::monotonic_ms());
-    // The read that brought this request drained the socket, so this one waits for the next
-    // readiness edge without trying a recv first (serve/drained_read.h); a pipelined request
-    // already in the buffer is parsed first.
+    // On the plain transport the read that brought this request drained the socket, so this one
+    // waits for the next readiness edge without trying a recv first (serve/drained_read.h); a
+    // pipelined request already in the buffer is parsed first.
     read();
 }
 
-void Connection::wait_for_next_request(std::int64_t now_ms) {
+template <class Transport>
+void Connection<Transport>::wait_for_next_request(std::int64_t now_ms) {
     m_idle_since_ms = now_ms;
     const bool idle = m_begin == m_end && (!m_parser || !m_parser->got_some());
     if (!idle) {
@@ -312,42 +384,66 @@ void Connection::wait_for_next_request(std::int64_t now_ms) {
 
 // After a final response: stop sending and read (discarding) until the client closes or a short
 // deadline passes. Closing with unread data would make the kernel send RST, which can destroy the
-// response before the client reads it (the reason for nginx's lingering_close).
-void Connection::linger() {
-    if (m_phase != Phase::lingering) {
-        m_phase = Phase::lingering;
-        m_wait = Wait::linger;
-        m_deadline_ms = clock::monotonic_ms() + m_worker.limits().linger_ms;
+// response before the client reads it (the reason for nginx's lingering_close). A TLS connection
+// first sends close_notify and waits for the client's within the same deadline.
+template <class Transport>
+void Connection<Transport>::linger() {
+    if (m_phase == Phase::lingering) {
+        return;
+    }
+    m_phase = Phase::lingering;
+    m_wait = Wait::linger;
+    m_deadline_ms = clock::monotonic_ms() + m_worker.limits().linger_ms;
+    const auto stop_sending = [this] {
         boost::system::error_code ignored;
-        m_socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-    }
-    m_read.start(m_socket, boost::asio::buffer(m_in.get(), m_capacity),
-                 ReadDone{shared_from_this(), &Connection::on_linger_read});
-}
-
-void Connection::on_linger_read(const boost::system::error_code& ec, std::size_t) {
-    if (ec || m_phase == Phase::closed) {
-        close();
+        m_transport.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    };
+    if constexpr (Transport::k_tls) {
+        m_transport.async_shutdown([self = this->shared_from_this(), stop_sending](
+                                       const boost::system::error_code&) {
+            if (self->m_phase == Phase::closed) {
+                return;
+            }
+            stop_sending();
+            self->linger_read();
+        });
     } else {
-        linger();
+        stop_sending();
+        linger_read();
     }
 }
 
-void Connection::close() {
+template <class Transport>
+void Connection<Transport>::linger_read() {
+    m_transport.socket().async_read_some(
+        boost::asio::buffer(m_in.get(), m_capacity),
+        [self = this->shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+            if (ec || self->m_phase == Phase::closed) {
+                self->close();
+            } else {
+                self->linger_read();
+            }
+        });
+}
+
+template <class Transport>
+void Connection<Transport>::close() {
     if (m_phase == Phase::closed) {
         return;
     }
     m_phase = Phase::closed;
     boost::system::error_code ignored;
-    m_socket.close(ignored);
+    m_transport.socket().close(ignored);
 }
 
-void Connection::check_deadline(std::int64_t now_ms) {
+template <class Transport>
+void Connection<Transport>::check_deadline(std::int64_t now_ms) {
     if (m_phase == Phase::closed || now_ms < m_deadline_ms) {
         return;
     }
     WorkerMetrics& metrics = m_worker.mutable_metrics();
     switch (m_wait) {
+    case Wait::handshake: metrics.tls_handshakes_timeout.add(); break;
     case Wait::header: metrics.timeouts_header.add(); break;
     case Wait::idle: metrics.timeouts_idle.add(); break;
     case Wait::send: metrics.timeouts_send.add(); break;
@@ -357,9 +453,11 @@ void Connection::check_deadline(std::int64_t now_ms) {
     close();
 }
 
-Connection::EvictionRank Connection::eviction_rank() const {
+template <class Transport>
+EvictionRank Connection<Transport>::eviction_rank() const {
     switch (m_phase) {
     case Phase::lingering: return {0, m_idle_since_ms};
+    case Phase::handshaking: return {1, m_idle_since_ms};
     case Phase::reading: {
         const bool partial = m_begin != m_end || (m_parser && m_parser->got_some());
         return {partial ? 1 : 2, m_idle_since_ms};
@@ -370,19 +468,21 @@ Connection::EvictionRank Connection::eviction_rank() const {
     return k_never_evict;
 }
 
-bool Connection::has_unread_bytes() const {
+template <class Transport>
+bool Connection<Transport>::has_unread_bytes() const {
     boost::system::error_code ec;
-    return m_phase != Phase::closed && m_socket.available(ec) > 0 && !ec;
+    return m_phase != Phase::closed && m_transport.socket().available(ec) > 0 && !ec;
 }
 
-void Connection::drain(std::int64_t now_ms) {
+template <class Transport>
+void Connection<Transport>::drain(std::int64_t now_ms) {
     const bool idle = m_phase == Phase::reading && m_begin == m_end &&
                       (!m_parser || !m_parser->got_some());
     if (!idle) {
-        return;  // its answer says Connection: close, then it closes
+        return;  // its answer says Connection: close, then it closes (a handshake: its request)
     }
     boost::system::error_code ec;
-    if (m_socket.available(ec) > 0 && !ec) {
+    if (m_transport.socket().available(ec) > 0 && !ec) {
         return;  // a request arrived and is about to be read: it is answered
     }
     const std::int64_t until = m_idle_since_ms + k_drain_grace_ms;
@@ -393,5 +493,11 @@ void Connection::drain(std::int64_t now_ms) {
     m_wait = Wait::drain;
     m_deadline_ms = std::min(m_deadline_ms, until);
 }
+
+template class Connection<PlainTransport>;
+template class Connection<TlsTransport>;
+template PlainConnection::Connection(Worker&, boost::asio::ip::tcp::socket&&);
+template TlsConnection::Connection(Worker&, boost::asio::ip::tcp::socket&&, SSL*&,
+                                   std::shared_ptr<const CertTable>&&);
 
 }  // namespace shortlink::serve

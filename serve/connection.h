@@ -6,8 +6,12 @@
 // Reads and writes alternate (never both outstanding), which keeps pipelining trivially ordered
 // and bounds the output buffer by what one input buffer of requests can produce.
 //
+// A connection is a template on its transport (serve/transport.h): PlainConnection for the
+// --listen listeners, TlsConnection for --tls-listen, whose connection first completes a TLS
+// handshake within the handshake deadline, then runs the same HTTP logic.
+//
 // Lifetime: owned by shared_ptrs held in its pending I/O handlers; linked into its worker's
-// connection list for timeout sweeps and draining. Thread-safety: worker thread only.
+// connection list of its kind for timeout sweeps and draining. Thread-safety: worker thread only.
 #pragma once
 
 #include <cstdint>
@@ -17,16 +21,32 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "serve/drained_read.h"
 #include "serve/request_parser.h"
+#include "serve/transport.h"
 
 namespace shortlink::serve {
 
 class Worker;
 
-class Connection : public std::enable_shared_from_this<Connection> {
+// How readily a connection gives up its place when the connection limit is reached
+// (serve/worker.cpp evicts the smallest): first one lingering after its last answer, then
+// one in the middle of a request header or a TLS handshake (a slowloris client holds its
+// connections that way), then one idle between requests or not yet sent anything; within a
+// kind, the one waiting longest since its last answer (or its start). Busy or closed: never.
+struct EvictionRank {
+    int kind = 0;
+    std::int64_t since_ms = 0;
+    bool operator<(const EvictionRank& o) const {
+        return kind != o.kind ? kind < o.kind : since_ms < o.since_ms;
+    }
+};
+inline constexpr EvictionRank k_never_evict{3, 0};
+
+template <class Transport>
+class Connection : public std::enable_shared_from_this<Connection<Transport>> {
 public:
-    Connection(Worker& worker, boost::asio::ip::tcp::socket socket);
+    template <class... TransportArgs>
+    explicit Connection(Worker& worker, TransportArgs&&... transport);
     ~Connection();
 
     void start();
@@ -42,18 +62,7 @@ public:
     void abort() { close(); }
 
     // How readily this connection gives up its place when the connection limit is reached
-    // (serve/worker.cpp evicts the smallest): first one lingering after its last answer, then
-    // one in the middle of a request header (a slowloris client holds its connections that
-    // way), then one idle between requests or not yet sent anything; within a kind, the one
-    // waiting longest since its last answer (or its start). Busy or closed: never.
-    struct EvictionRank {
-        int kind = 0;
-        std::int64_t since_ms = 0;
-        bool operator<(const EvictionRank& o) const {
-            return kind != o.kind ? kind < o.kind : since_ms < o.since_ms;
-        }
-    };
-    static constexpr EvictionRank k_never_evict{3, 0};
+    // (serve/worker.cpp evicts the smallest); see EvictionRank.
     EvictionRank eviction_rank() const;
     // Bytes the kernel holds that this connection has not read yet: a request that arrived in the
     // same turn of the event loop as the accept that wants its place.
@@ -63,9 +72,12 @@ public:
     Connection* m_next = nullptr;
 
 private:
-    enum class Phase : std::uint8_t { reading, writing, lingering, closed };
-    enum class Wait : std::uint8_t { header, idle, send, linger, drain };
+    enum class Phase : std::uint8_t { handshaking, reading, writing, lingering, closed };
+    enum class Wait : std::uint8_t { handshake, header, idle, send, linger, drain };
 
+    void handshake();
+    void on_handshake(const boost::system::error_code& ec);
+    void begin_requests();
     void read();
     void on_read(const boost::system::error_code& ec, std::size_t n);
     // Parses and answers every complete request in the buffer. Returns false to close after
@@ -76,24 +88,14 @@ private:
     void write();
     void on_write(const boost::system::error_code& ec);
     void linger();
-    void on_linger_read(const boost::system::error_code& ec, std::size_t n);
+    void linger_read();
     void wait_for_next_request(std::int64_t now_ms);
     void close();
     void compact();
     void emplace_parser();
 
     Worker& m_worker;
-    // Calls one of this connection's methods when a read completes, holding the connection.
-    struct ReadDone {
-        std::shared_ptr<Connection> self;
-        void (Connection::*method)(const boost::system::error_code&, std::size_t);
-        void operator()(const boost::system::error_code& ec, std::size_t n) const {
-            ((*self).*method)(ec, n);
-        }
-    };
-
-    StreamSocket m_socket;
-    DrainedRead<ReadDone> m_read;
+    Transport m_transport;
     std::unique_ptr<char[]> m_in;
     std::size_t m_capacity;
     std::size_t m_begin = 0;  // start of the request being parsed
@@ -105,11 +107,15 @@ private:
     std::size_t m_answer_mark = 0;  // m_out size before the current request's response
     bool m_close_after_write = false;
     std::uint32_t m_requests = 0;
-    Phase m_phase = Phase::reading;
+    Phase m_phase = Transport::k_tls ? Phase::handshaking : Phase::reading;
+    bool m_counted_handshake = Transport::k_tls;  // holds a place under --max-handshakes
     Wait m_wait = Wait::header;
     std::int64_t m_deadline_ms = 0;
     std::int64_t m_idle_since_ms = 0;  // connection start or last answer written
 };
+
+using PlainConnection = Connection<PlainTransport>;
+using TlsConnection = Connection<TlsTransport>;
 
 // How long a connection that just got an answer is kept during a drain for the next request a
 // busy keep-alive client may already have sent (about one round trip; a second is generous).

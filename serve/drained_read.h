@@ -10,9 +10,10 @@
 //
 // It is built on Asio's reactor interface (boost/asio/detail), which is stable within a Boost
 // release; where that interface is not the epoll reactor this code was written for (another
-// Boost, or the io_uring backend), async_drained_read is plain async_read_some.
+// Boost, or the io_uring backend), a DrainedRead is plain async_read_some.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -31,7 +32,17 @@
 
 namespace shortlink::serve {
 
-// A TCP socket whose reads can be started with async_drained_read.
+// What a DrainedRead calls when it completes: a function of its owner, which it keeps alive
+// until then. Not a std::function, so that starting a read allocates nothing.
+struct ReadCompletion {
+    std::shared_ptr<void> owner;
+    void (*call)(void* owner, const boost::system::error_code& ec, std::size_t bytes) = nullptr;
+    void operator()(const boost::system::error_code& ec, std::size_t bytes) const {
+        call(owner.get(), ec, bytes);
+    }
+};
+
+// A TCP socket whose reads can be started by a DrainedRead.
 class StreamSocket : public boost::asio::ip::tcp::socket {
 public:
     explicit StreamSocket(boost::asio::ip::tcp::socket&& socket)
@@ -45,17 +56,17 @@ public:
 #ifdef SHORTLINK_DRAINED_READ
 
 // One read at a time on one socket; the operation object is reused, so a read allocates
-// nothing. Handler is called as handler(error_code, bytes) from the socket's io_context, or
-// destroyed uncalled if the io_context is destroyed first.
-template <typename Handler>
+// nothing. The completion is called from the socket's io_context, or destroyed uncalled if the
+// io_context is destroyed first.
 class DrainedRead : private boost::asio::detail::reactor_op {
 public:
     DrainedRead() : reactor_op(boost::system::error_code(), &perform, &complete) {}
     DrainedRead(const DrainedRead&) = delete;
     DrainedRead& operator=(const DrainedRead&) = delete;
 
-    void start(StreamSocket& socket, boost::asio::mutable_buffer buffer, Handler handler) {
+    void start(StreamSocket& socket, boost::asio::mutable_buffer buffer, ReadCompletion handler) {
         namespace detail = boost::asio::detail;
+        assert(!m_handler && "one read at a time");
         auto& impl = socket.implementation();
         m_socket = impl.socket_;
         m_buffer = buffer;
@@ -98,7 +109,7 @@ private:
                          const boost::system::error_code&, std::size_t) {
         auto* self = static_cast<DrainedRead*>(base);
         // The handler may start the next read on this object, or destroy it: take what it needs.
-        Handler handler = std::move(*self->m_handler);
+        ReadCompletion handler = std::move(*self->m_handler);
         self->m_handler.reset();
         const boost::system::error_code ec = self->ec_;
         const std::size_t bytes = self->bytes_transferred_;
@@ -110,15 +121,14 @@ private:
     boost::asio::detail::reactor* m_reactor = nullptr;
     boost::asio::detail::socket_type m_socket = boost::asio::detail::invalid_socket;
     boost::asio::mutable_buffer m_buffer;
-    std::optional<Handler> m_handler;
+    std::optional<ReadCompletion> m_handler;
 };
 
 #else
 
-template <typename Handler>
 class DrainedRead {
 public:
-    void start(StreamSocket& socket, boost::asio::mutable_buffer buffer, Handler handler) {
+    void start(StreamSocket& socket, boost::asio::mutable_buffer buffer, ReadCompletion handler) {
         socket.async_read_some(buffer, std::move(handler));
     }
 };

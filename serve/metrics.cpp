@@ -55,11 +55,53 @@ std::uint64_t sum(const std::vector<const WorkerMetrics*>& workers, F field) {
     return total;
 }
 
+void render_tls(std::string& out, const std::vector<const WorkerMetrics*>& workers,
+                const CertificateReport& c, std::int64_t now) {
+    header(out, "shortlink_tls_handshakes_total", "counter",
+           "TLS handshakes by result (resumed ones are counted in completed too).");
+    line(out, "shortlink_tls_handshakes_total{result=\"completed\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.tls_handshakes_completed.get(); }));
+    line(out, "shortlink_tls_handshakes_total{result=\"resumed\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.tls_handshakes_resumed.get(); }));
+    line(out, "shortlink_tls_handshakes_total{result=\"failed\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.tls_handshakes_failed.get(); }));
+    line(out, "shortlink_tls_handshakes_total{result=\"timeout\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.tls_handshakes_timeout.get(); }));
+    line(out, "shortlink_tls_handshakes_total{result=\"rejected\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.tls_handshakes_rejected.get(); }));
+    header(out, "shortlink_tls_certificate_expiry_days", "gauge",
+           "Days until the certificate served for a host name expires (the earliest notAfter of its chain).");
+    const auto certs = c.table ? c.table->certificates() : std::vector<std::shared_ptr<const Certificate>>{};
+    for (const auto& cert : certs) {
+        char days[32];
+        std::snprintf(days, sizeof(days), "%.2f", static_cast<double>(cert->not_after - now) / 86400.0);
+        std::string labeled = "shortlink_tls_certificate_expiry_days{host=\"";
+        labeled += cert->host;  // a host name: letters, digits, '-', '.', '*'; nothing to escape
+        labeled += "\"} ";
+        labeled += days;
+        labeled += '\n';
+        out += labeled;
+    }
+    header(out, "shortlink_tls_certificates", "gauge", "Certificates being served.");
+    line(out, "shortlink_tls_certificates", certs.size());
+    header(out, "shortlink_tls_certificate_swaps_total", "counter",
+           "Certificate tables published (a certificate added, renewed or removed).");
+    line(out, "shortlink_tls_certificate_swaps_total", c.swaps);
+    header(out, "shortlink_tls_certificates_refused_total", "counter",
+           "Certificate files refused, by reason (the previous certificate keeps serving).");
+    for (std::size_t i = 0; i < k_cert_refusal_kinds; ++i) {
+        line(out, "shortlink_tls_certificates_refused_total{reason=\"" +
+                      std::string(cert_refusal_name(static_cast<CertRefusal>(i))) + "\"}",
+             c.refused[i]);
+    }
+}
+
 }  // namespace
 
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& s, const OverlayMetrics& overlay,
-                              const PatchMetrics& patch, std::int64_t now) {
+                              const PatchMetrics& patch, const CertificateReport* certificates,
+                              std::int64_t now) {
     std::string out;
     header(out, "shortlink_requests_total", "counter", "Requests answered, by HTTP status.");
     for (std::size_t i = 0; i < k_counted_statuses.size(); ++i) {
@@ -193,6 +235,9 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     line(out, "shortlink_overlay_refused_total{reason=\"signature\"}", o.refused_signature);
     line(out, "shortlink_overlay_refused_total{reason=\"corrupt\"}", o.refused_corrupt);
     line(out, "shortlink_overlay_refused_total{reason=\"io\"}", o.refused_io);
+    if (certificates != nullptr) {
+        render_tls(out, workers, *certificates, now);
+    }
     return out;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "serve/certificates.h"
+
 namespace shortlink::serve {
 
 // A monotonically increasing count with one writer thread.
@@ -50,6 +52,12 @@ struct alignas(64) WorkerMetrics {
     // accept() failures, indexed by AcceptError (serve/listen_socket.h: EMFILE, ENFILE, ENOBUFS,
     // ENOMEM, other).
     std::array<Counter, 5> accept_errors;
+    // TLS handshakes by how they ended; resumed ones (a session ticket) are also completed.
+    Counter tls_handshakes_completed;
+    Counter tls_handshakes_resumed;
+    Counter tls_handshakes_failed;    // the client's bytes or choices were refused, or it left
+    Counter tls_handshakes_timeout;   // --handshake-timeout passed
+    Counter tls_handshakes_rejected;  // closed at accept: --max-handshakes in progress
 
     void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
     void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);
@@ -104,9 +112,11 @@ struct OverlayMetrics {
     std::uint64_t refused_io = 0;
 };
 
-// Prometheus text exposition (version 0.0.4) of everything above.
+// Prometheus text exposition (version 0.0.4) of everything above; `certificates` is null when
+// the server has no TLS listener (the shortlink_tls_* families are then left out).
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
-                              const PatchMetrics& patch, std::int64_t now);
+                              const PatchMetrics& patch, const CertificateReport* certificates,
+                              std::int64_t now);
 
 }  // namespace shortlink::serve

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,10 +28,12 @@
 #include "formats/clock.h"
 #include "formats/file_names.h"
 #include "serve/admin.h"
+#include "serve/certificates.h"
 #include "serve/listen_socket.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
 #include "serve/snapshot_manager.h"
+#include "serve/tls_context.h"
 #include "serve/worker.h"
 
 namespace shortlink::serve {
@@ -46,6 +49,16 @@ std::string json_escape(std::string_view s) {
     std::string out;
     append_json_string(out, s);
     return out;
+}
+
+// The last file refused (a snapshot, patch, overlay or certificate), or null.
+template <class Refused>
+std::string refused_json(const Refused& refused) {
+    if (refused.path.empty()) {
+        return "null";
+    }
+    return "{\"path\":" + json_escape(refused.path) + ",\"reason\":" + json_escape(refused.reason) +
+           ",\"detail\":" + json_escape(refused.message) + ",\"at\":" + std::to_string(refused.at) + "}";
 }
 
 std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
@@ -94,15 +107,47 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     if (!r.state_error.empty()) {
         out += ",\"state_error\":" + json_escape(r.state_error);
     }
-    if (r.last_refused.path.empty()) {
-        out += ",\"last_refused\":null";
-    } else {
-        out += ",\"last_refused\":{\"path\":" + json_escape(r.last_refused.path);
-        out += ",\"reason\":" + json_escape(r.last_refused.reason);
-        out += ",\"detail\":" + json_escape(r.last_refused.message);
-        out += ",\"at\":" + std::to_string(r.last_refused.at) + "}";
-    }
+    out += ",\"last_refused\":" + refused_json(r.last_refused);
     out += ",\"swaps\":" + std::to_string(r.metrics.swaps) + "}\n";
+    return out;
+}
+
+// The "tls" member of /readyz: every certificate served, with a warning when it expires within
+// `warn_days`, and the last refused file.
+std::string readyz_tls(const CertificateReport& c, double warn_days, std::int64_t now) {
+    std::string out = "{\"certs_dir\":" + json_escape(c.dir);
+    out += ",\"warn_days\":" + std::to_string(static_cast<std::int64_t>(warn_days));
+    out += ",\"certificates\":[";
+    bool first = true;
+    for (const auto& cert : c.table->certificates()) {
+        out += first ? "{" : ",{";
+        first = false;
+        const double days = static_cast<double>(cert->not_after - now) / 86400.0;
+        out += "\"host\":" + json_escape(cert->host);
+        out += ",\"path\":" + json_escape(cert->path);
+        out += ",\"subject\":" + json_escape(cert->subject);
+        out += ",\"names\":[";
+        for (std::size_t i = 0; i < cert->names.size(); ++i) {
+            out += (i == 0 ? "" : ",") + json_escape(cert->names[i]);
+        }
+        out += "],\"not_before\":" + std::to_string(cert->not_before);
+        out += ",\"not_after\":" + std::to_string(cert->not_after);
+        out += ",\"expiry_days\":" + std::to_string(static_cast<std::int64_t>(days));
+        if (cert->not_after <= now) {
+            out += ",\"warning\":" + json_escape("expired: clients refuse it; renew it now");
+        } else if (days < warn_days) {
+            out += ",\"warning\":" +
+                   json_escape("expires in " + std::to_string(static_cast<std::int64_t>(days)) +
+                               " days (below " + std::to_string(static_cast<std::int64_t>(warn_days)) +
+                               "): renew it");
+        } else {
+            out += ",\"warning\":null";
+        }
+        out += "}";
+    }
+    out += "]";
+    out += ",\"last_refused\":" + refused_json(c.last_refused);
+    out += "}";
     return out;
 }
 
@@ -128,7 +173,8 @@ void raise_descriptor_limit(const ServeConfig& config, unsigned threads, int log
             limit = raised;
         }
     }
-    const std::uint64_t others = k_reserved_descriptors + std::uint64_t{threads} * config.listen.size();
+    const std::uint64_t others =
+        k_reserved_descriptors + std::uint64_t{threads} * (config.listen.size() + config.tls_listen.size());
     if (limit.rlim_cur != RLIM_INFINITY && config.max_connections + others > limit.rlim_cur) {
         const std::uint64_t fit = limit.rlim_cur > others ? limit.rlim_cur - others : 0;
         LogLine("warn", "descriptor_limit")
@@ -183,6 +229,10 @@ public:
         for (const Endpoint& e : m_config.listen) {
             endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
         }
+        std::vector<boost::asio::ip::tcp::endpoint> tls_endpoints;
+        for (const Endpoint& e : m_config.tls_listen) {
+            tls_endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
+        }
         const bool with_admin = m_config.admin.port != 0 || !m_config.admin.address.empty();
         boost::asio::ip::tcp::endpoint admin;
         if (with_admin) {
@@ -191,6 +241,11 @@ public:
         // Before anything else: a server that cannot own its addresses says so and stops.
         for (const auto& e : endpoints) {
             if (Status s = claim_address(e, ""); !s) {
+                return s;
+            }
+        }
+        for (const auto& e : tls_endpoints) {
+            if (Status s = claim_address(e, "TLS "); !s) {
                 return s;
             }
         }
@@ -204,15 +259,20 @@ public:
             threads = std::max(1u, std::thread::hardware_concurrency());
         }
         raise_descriptor_limit(m_config, threads, m_log_fd);
+        if (!tls_endpoints.empty()) {
+            if (Status s = load_certificates(); !s) {
+                return s;
+            }
+        }
         m_manager.scan();  // cold start: a lazy load, milliseconds at any size
         m_manager.scan_patches();
         m_manager.scan_overlays();
         start_loader();
         for (unsigned i = 0; i < threads; ++i) {
-            m_workers.push_back(std::make_unique<Worker>(i, m_config, m_manager, m_open_connections,
-                                                         m_stopping, m_loader_io.get_executor(),
-                                                         m_log_fd));
-            Status s = m_workers.back()->listen(endpoints);
+            m_workers.push_back(std::make_unique<Worker>(
+                i, m_config, m_manager, m_open_connections, m_handshakes, m_stopping,
+                m_loader_io.get_executor(), m_certificates.get(), m_tls_context.get(), m_log_fd));
+            Status s = m_workers.back()->listen(endpoints, tls_endpoints);
             if (!s) {
                 return s;
             }
@@ -234,6 +294,10 @@ public:
         for (const auto& e : endpoints) {
             LogLine("info", "listening").str("address", e.address().to_string())
                 .num("port", e.port()).num("threads", threads).emit(m_log_fd);
+        }
+        for (const auto& e : tls_endpoints) {
+            LogLine("info", "listening").str("address", e.address().to_string())
+                .num("port", e.port()).num("threads", threads).boolean("tls", true).emit(m_log_fd);
         }
         std::vector<std::thread> threads_running;
         for (std::size_t i = 0; i < m_workers.size(); ++i) {
@@ -257,6 +321,34 @@ public:
     }
 
 private:
+    // At start: a TLS listener with no certificate to serve is a configuration error.
+    Status load_certificates() {
+        m_certificates = std::make_unique<CertificateDirectory>(m_config.certs_dir, m_log_fd);
+        m_certificates->scan(clock::unix_seconds());
+        const CertificateReport r = m_certificates->report();
+        if (r.table->empty()) {
+            std::string detail = r.last_refused.path.empty()
+                                     ? "no HOST.crt with HOST.key, HOST.pem or default.* file in it"
+                                     : "every file was refused; the last: " + r.last_refused.message;
+            return Status::invalid_argument("--tls-listen: no usable certificate in " +
+                                            m_config.certs_dir + " (" + detail + ")");
+        }
+        auto context = make_listener_context();
+        if (!context) {
+            return context.status();
+        }
+        m_tls_context = std::move(context).value();
+        return Status::ok();
+    }
+
+    // Certificates are read and validated here, on the control thread: milliseconds per file,
+    // never on a request thread. A new table reaches the workers through its generation.
+    void rescan_certificates() {
+        if (m_certificates && !m_draining) {
+            m_certificates->scan(clock::unix_seconds());
+        }
+    }
+
     AdminReply admin_reply(const std::string& path) {
         const std::int64_t now = clock::unix_seconds();
         if (path == "/healthz") {
@@ -264,8 +356,17 @@ private:
         }
         if (path == "/readyz") {
             const SnapshotReport r = m_manager.report(now);
-            return AdminReply{r.metrics.loaded && !m_draining ? 200u : 503u,
-                              "application/json", readyz_body(r, now)};
+            std::string body = readyz_body(r, now);
+            bool ready = r.metrics.loaded && !m_draining;
+            body.resize(body.size() - 2);  // "}\n": the tls member goes last
+            if (m_certificates) {
+                const CertificateReport c = m_certificates->report();
+                ready = ready && !c.table->empty();
+                body += ",\"tls\":" + readyz_tls(c, m_config.cert_warn_days, now) + "}\n";
+            } else {
+                body += ",\"tls\":null}\n";
+            }
+            return AdminReply{ready ? 200u : 503u, "application/json", std::move(body)};
         }
         if (path == "/metrics") {
             const SnapshotReport r = m_manager.report(now);
@@ -274,8 +375,13 @@ private:
                 metrics.push_back(&w->metrics());
             }
             metrics.push_back(&m_admin.metrics());
+            std::optional<CertificateReport> certificates;
+            if (m_certificates) {
+                certificates = m_certificates->report();
+            }
             return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8",
-                              render_prometheus(metrics, r.metrics, r.overlay, r.patch, now)};
+                              render_prometheus(metrics, r.metrics, r.overlay, r.patch,
+                                                certificates ? &*certificates : nullptr, now)};
         }
         return AdminReply{404, "text/plain; charset=utf-8", "not found\n"};
     }
@@ -357,10 +463,17 @@ private:
             return Status::io_error("inotify_init1 failed");
         }
         // Deletions too, so that losing the serving file is noticed (and logged) at once.
-        if (inotify_add_watch(fd, m_config.snapshot_dir.c_str(),
-                              IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM) < 0) {
+        constexpr std::uint32_t k_events = IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM;
+        if (inotify_add_watch(fd, m_config.snapshot_dir.c_str(), k_events) < 0) {
             ::close(fd);
             return Status::io_error("cannot watch snapshot directory " + m_config.snapshot_dir);
+        }
+        if (m_certificates) {
+            m_certs_watch = inotify_add_watch(fd, m_config.certs_dir.c_str(), k_events);
+            if (m_certs_watch < 0) {
+                ::close(fd);
+                return Status::io_error("cannot watch certificate directory " + m_config.certs_dir);
+            }
         }
         m_inotify.assign(fd);
         read_inotify();
@@ -380,11 +493,13 @@ private:
                                   });
     }
 
-    // An overlay's or a patch's arrival is handled at once on this thread; anything else (a
-    // snapshot, a temporary file, a deletion) queues a coalesced snapshot rescan on the loader.
+    // An overlay's or a patch's arrival is handled at once on this thread, and so is any change
+    // in the certificate directory; anything else (a snapshot, a temporary file, a deletion)
+    // queues a coalesced snapshot rescan on the loader.
     void dispatch_events(std::size_t n) {
         bool overlays = false;
         bool snapshots = false;
+        bool certificates = false;
         std::size_t at = 0;
         while (at + sizeof(inotify_event) <= n) {
             inotify_event event{};
@@ -396,7 +511,9 @@ private:
             const std::string_view name(m_events.data() + at + sizeof(inotify_event),
                                         ::strnlen(m_events.data() + at + sizeof(inotify_event), event.len));
             if ((event.mask & IN_Q_OVERFLOW) != 0) {
-                overlays = snapshots = true;
+                overlays = snapshots = certificates = true;
+            } else if (event.wd == m_certs_watch) {
+                certificates = true;
             } else if (formats::kind_of_suffix(name) == formats::format::FileKind::deny ||
                        formats::kind_of_suffix(name) == formats::format::FileKind::patch) {
                 overlays = true;
@@ -404,6 +521,9 @@ private:
                 snapshots = true;
             }
             at = end;
+        }
+        if (certificates) {
+            rescan_certificates();
         }
         if (overlays) {
             rescan_overlays();
@@ -471,6 +591,7 @@ private:
         LogLine("info", "reload").str("trigger", "SIGHUP")
             .num("signals", static_cast<std::int64_t>(m_reload_signals)).emit(m_log_fd);
         m_reload_signals = 0;
+        rescan_certificates();
         rescan_overlays();
         rescan([this] {
             sd_notify(0, "READY=1");
@@ -487,6 +608,7 @@ private:
             std::chrono::milliseconds(static_cast<std::int64_t>(m_config.rescan_interval_s * 1000)));
         m_rescan_timer.async_wait([this](const boost::system::error_code& ec) {
             if (!ec) {
+                rescan_certificates();
                 rescan_overlays();
                 rescan();
                 arm_rescan();
@@ -553,6 +675,11 @@ private:
     boost::asio::posix::stream_descriptor m_inotify;
     AdminListener m_admin;
     std::array<char, 4096> m_events{};
+    // Declared before the workers, which use them until their last connection is gone.
+    std::atomic<std::uint32_t> m_handshakes{0};  // TLS handshakes in progress, all workers
+    std::unique_ptr<CertificateDirectory> m_certificates;  // null without --tls-listen
+    std::shared_ptr<SSL_CTX> m_tls_context;  // shared by every worker's TLS connections
+    int m_certs_watch = -1;  // inotify watch of the certificate directory
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
     bool m_draining = false;

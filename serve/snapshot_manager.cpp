@@ -351,10 +351,7 @@ std::vector<SnapshotManager::Candidate> SnapshotManager::candidates(
             out.push_back({path,
                            parsed ? parsed->serial : std::numeric_limits<std::uint64_t>::max(),
                            parsed ? parsed->base : 0,
-                           FileStamp{static_cast<std::uint64_t>(st.st_size),
-                                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-                                         st.st_mtim.tv_nsec,
-                                     static_cast<std::uint64_t>(st.st_ino)}});
+                           FileStamp::of(st)});
         }
         ::closedir(d);
     };

@@ -54,6 +54,7 @@
 
 #include "formats/deny.h"
 #include "formats/snapshot.h"
+#include "serve/file_stamp.h"
 #include "serve/metrics.h"
 #include "serve/patched.h"
 
@@ -116,12 +117,6 @@ public:
     SnapshotReport report(std::int64_t now) const;
 
 private:
-    struct FileStamp {
-        std::uint64_t size = 0;
-        std::int64_t mtime_ns = 0;
-        std::uint64_t inode = 0;
-        bool operator==(const FileStamp&) const = default;
-    };
     struct Candidate {
         std::string path;
         std::uint64_t hint = 0;  // the serial the name promises; max() when it promises none

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
+#include <type_traits>
+
+#include <openssl/err.h>
 
 #include <boost/asio/post.hpp>
 
@@ -23,14 +26,18 @@ std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 
 }  // namespace
 
 Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
-               std::atomic<std::uint32_t>& open_connections, const std::atomic<bool>& stopping,
-               boost::asio::any_io_executor release_executor, int log_fd)
+               std::atomic<std::uint32_t>& open_connections, std::atomic<std::uint32_t>& handshakes,
+               const std::atomic<bool>& stopping, boost::asio::any_io_executor release_executor,
+               CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd)
     : m_index(index),
       m_config(config),
       m_manager(manager),
       m_open_connections(open_connections),
+      m_handshakes(handshakes),
       m_stopping(stopping),
       m_release(std::move(release_executor)),
+      m_certificates(certificates),
+      m_tls_context(tls_context),
       m_log_fd(log_fd),
       m_accept_failures("public", log_fd) {
     m_limits.max_header_bytes = config.max_header_bytes;
@@ -40,14 +47,27 @@ Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manag
     m_limits.keepalive_timeout_ms = to_ms(config.keepalive_timeout_s);
     m_limits.send_timeout_ms = to_ms(config.send_timeout_s);
     m_limits.max_requests = config.max_requests_per_connection;
+    m_limits.handshake_timeout_ms = to_ms(config.handshake_timeout_s);
+}
+
+template <class F>
+void Worker::for_each_connection(F f) {
+    for (PlainConnection* c = m_connections; c != nullptr;) {
+        PlainConnection* next = c->m_next;  // f may close c, never unlink it: handlers hold it
+        f(*c);
+        c = next;
+    }
+    for (TlsConnection* c = m_tls_connections; c != nullptr;) {
+        TlsConnection* next = c->m_next;
+        f(*c);
+        c = next;
+    }
 }
 
 Worker::~Worker() {
     // Connections live in their pending handlers. Abort them and run those handlers now, while
     // the members they touch (metrics, the connection list) still exist.
-    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-        c->abort();
-    }
+    for_each_connection([](auto& c) { c.abort(); });
     for (auto& acceptor : m_acceptors) {
         boost::system::error_code ignored;
         acceptor->close(ignored);
@@ -58,18 +78,23 @@ Worker::~Worker() {
     m_io.poll();
 }
 
-Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints) {
-    for (auto& endpoint : endpoints) {
-        auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);
-        if (Status s = open_listener(*acceptor, endpoint, true,
-                                     boost::asio::socket_base::max_listen_connections, "");
-            !s) {
-            return s;
+Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
+                      std::vector<boost::asio::ip::tcp::endpoint>& tls_endpoints) {
+    for (auto* list : {&endpoints, &tls_endpoints}) {
+        for (auto& endpoint : *list) {
+            auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);
+            if (Status s = open_listener(*acceptor, endpoint, true,
+                                         boost::asio::socket_base::max_listen_connections,
+                                         list == &tls_endpoints ? "TLS " : "");
+                !s) {
+                return s;
+            }
+            if (endpoint.port() == 0) {
+                endpoint = acceptor->local_endpoint();
+            }
+            m_acceptors.push_back(std::move(acceptor));
+            m_acceptor_tls.push_back(list == &tls_endpoints);
         }
-        if (endpoint.port() == 0) {
-            endpoint = acceptor->local_endpoint();
-        }
-        m_acceptors.push_back(std::move(acceptor));
     }
     return Status::ok();
 }
@@ -89,7 +114,7 @@ void Worker::accept(std::size_t i) {
                 return;
             }
             if (!ec) {
-                start_connection(std::move(socket));
+                start_connection(std::move(socket), m_acceptor_tls[i]);
             } else {
                 m_metrics.accept_errors[static_cast<std::size_t>(classify_accept_error(ec))].add();
                 pause_accepting(i, m_accept_failures.on_error(ec, clock::monotonic_ms()));
@@ -100,48 +125,96 @@ void Worker::accept(std::size_t i) {
 }
 
 // At the limit a new connection takes the place of a connection on this thread that waits on
-// its client (Connection::eviction_rank: lingering, then stuck in a request header as slowloris
-// clients keep theirs, then idle; the longest waiting first). Only when every connection here is
-// busy is the new one refused. A client that sends its request at once is answered, and a busy
-// keep-alive client outranks any slow header. The scan is linear, and runs only at the limit.
-void Worker::start_connection(boost::asio::ip::tcp::socket socket) {
-    if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections) {
-        // The list runs from the newest connection to the oldest, and waiting times tie at the
-        // clock's millisecond: on a tie the later (older) one goes, never a newcomer whose
-        // request may be on the way. A choice whose request has arrived but is not read yet
-        // (its read completes later in this turn of the loop) is passed over: closing it would
-        // lose that request, and reset the client.
-        constexpr int k_choices = 4;
-        std::array<Connection*, k_choices> passed_over{};
-        Connection* victim = nullptr;
-        for (int choice = 0; choice < k_choices; ++choice) {
-            victim = nullptr;
-            Connection::EvictionRank best = Connection::k_never_evict;
-            for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-                const Connection::EvictionRank rank = c->eviction_rank();
-                if (rank < Connection::k_never_evict && !(best < rank) &&
-                    std::find(passed_over.begin(), passed_over.end(), c) == passed_over.end()) {
-                    best = rank;
-                    victim = c;
-                }
-            }
-            if (victim == nullptr || !victim->has_unread_bytes()) {
-                break;
-            }
-            passed_over[static_cast<std::size_t>(choice)] = victim;
-            victim = nullptr;
-        }
-        if (victim == nullptr) {
-            m_open_connections.fetch_sub(1, std::memory_order_relaxed);
-            m_metrics.connections_rejected.add();
-            return;  // `socket` closes as it goes out of scope
-        }
-        // Its count goes when its handlers let go of it, a moment from now.
-        victim->abort();
-        m_metrics.connections_evicted.add();
+// its client (Connection::eviction_rank: lingering, then stuck in a request header or a TLS
+// handshake as slowloris clients keep theirs, then idle; the longest waiting first). Only when
+// every connection here is busy is the new one refused. A client that sends its request at once
+// is answered, and a busy keep-alive client outranks any slow header. The scan is linear, and
+// runs only at the limit.
+void Worker::start_connection(boost::asio::ip::tcp::socket socket, bool tls) {
+    if (m_open_connections.fetch_add(1, std::memory_order_relaxed) >= m_config.max_connections &&
+        !make_room()) {
+        m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+        m_metrics.connections_rejected.add();
+        return;  // `socket` closes as it goes out of scope
     }
     m_metrics.connections_opened.add();
-    std::make_shared<Connection>(*this, std::move(socket))->start();
+    if (tls) {
+        start_tls(std::move(socket));
+    } else {
+        std::make_shared<PlainConnection>(*this, std::move(socket))->start();
+    }
+}
+
+bool Worker::make_room() {
+    // The lists run from the newest connection to the oldest, and waiting times tie at the
+    // clock's millisecond: on a tie the later (older) one goes, never a newcomer whose request
+    // may be on the way. A choice whose request has arrived but is not read yet (its read
+    // completes later in this turn of the loop) is passed over: closing it would lose that
+    // request, and reset the client.
+    constexpr int k_choices = 4;
+    std::array<const void*, k_choices> passed_over{};
+    for (int choice = 0; choice < k_choices; ++choice) {
+        PlainConnection* plain = nullptr;
+        TlsConnection* tls = nullptr;
+        EvictionRank best = k_never_evict;
+        for_each_connection([&](auto& c) {
+            const EvictionRank rank = c.eviction_rank();
+            if (rank < k_never_evict && !(best < rank) &&
+                std::find(passed_over.begin(), passed_over.end(), &c) == passed_over.end()) {
+                best = rank;
+                if constexpr (std::is_same_v<std::decay_t<decltype(c)>, PlainConnection>) {
+                    plain = &c;
+                    tls = nullptr;
+                } else {
+                    tls = &c;
+                    plain = nullptr;
+                }
+            }
+        });
+        if (plain == nullptr && tls == nullptr) {
+            return false;
+        }
+        if (plain != nullptr ? plain->has_unread_bytes() : tls->has_unread_bytes()) {
+            passed_over[static_cast<std::size_t>(choice)] =
+                plain != nullptr ? static_cast<const void*>(plain) : tls;
+            continue;
+        }
+        // Its count goes when its handlers let go of it, a moment from now.
+        if (plain != nullptr) {
+            plain->abort();
+        } else {
+            tls->abort();
+        }
+        m_metrics.connections_evicted.add();
+        return true;
+    }
+    return false;
+}
+
+// Past --max-handshakes a new TLS connection is closed at once: a flood of connections that
+// never finish their handshake holds at most that many, for at most --handshake-timeout each.
+void Worker::start_tls(boost::asio::ip::tcp::socket socket) {
+    if (m_handshakes.fetch_add(1, std::memory_order_relaxed) >= m_config.max_handshakes) {
+        m_handshakes.fetch_sub(1, std::memory_order_relaxed);
+        m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+        m_metrics.connections_closed.add();
+        m_metrics.tls_handshakes_rejected.add();
+        return;
+    }
+    if (m_certificates->generation() != m_cert_generation) {
+        m_cert_generation = m_certificates->generation();
+        m_cert_table = m_certificates->current();
+    }
+    SSL* ssl = SSL_new(m_tls_context);
+    if (ssl == nullptr) {
+        ERR_clear_error();
+        m_handshakes.fetch_sub(1, std::memory_order_relaxed);
+        m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+        m_metrics.connections_closed.add();
+        m_metrics.tls_handshakes_failed.add();
+        return;
+    }
+    std::make_shared<TlsConnection>(*this, std::move(socket), ssl, std::shared_ptr(m_cert_table))->start();
 }
 
 // Every acceptor that failed waits for the same timer; they resume together.
@@ -163,23 +236,43 @@ void Worker::pause_accepting(std::size_t i, std::chrono::milliseconds pause) {
     });
 }
 
-void Worker::link(Connection* c) {
-    c->m_next = m_connections;
-    if (m_connections != nullptr) {
-        m_connections->m_prev = c;
+namespace {
+
+template <class C>
+void link_into(C*& head, C* c) {
+    c->m_next = head;
+    if (head != nullptr) {
+        head->m_prev = c;
     }
-    m_connections = c;
+    head = c;
 }
 
-void Worker::unlink(Connection* c) {
+template <class C>
+void unlink_from(C*& head, C* c) {
     if (c->m_prev != nullptr) {
         c->m_prev->m_next = c->m_next;
     } else {
-        m_connections = c->m_next;
+        head = c->m_next;
     }
     if (c->m_next != nullptr) {
         c->m_next->m_prev = c->m_prev;
     }
+}
+
+}  // namespace
+
+void Worker::link(PlainConnection* c) { link_into(m_connections, c); }
+
+void Worker::link(TlsConnection* c) { link_into(m_tls_connections, c); }
+
+void Worker::unlink(PlainConnection* c) {
+    unlink_from(m_connections, c);
+    m_metrics.connections_closed.add();
+    m_open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::unlink(TlsConnection* c) {
+    unlink_from(m_tls_connections, c);
     m_metrics.connections_closed.add();
     m_open_connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -197,8 +290,9 @@ void Worker::refresh() {
 }
 
 void Worker::arm_sweep() {
-    const std::int64_t shortest = std::min({m_limits.header_timeout_ms, m_limits.keepalive_timeout_ms,
-                                            m_limits.send_timeout_ms, m_limits.linger_ms});
+    const std::int64_t shortest =
+        std::min({m_limits.header_timeout_ms, m_limits.keepalive_timeout_ms, m_limits.send_timeout_ms,
+                  m_limits.linger_ms, m_limits.handshake_timeout_ms});
     const std::int64_t period = std::clamp<std::int64_t>(shortest / 4, 20, k_max_sweep_ms);
     m_sweep_timer.expires_after(std::chrono::milliseconds(period));
     m_sweep_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -222,10 +316,8 @@ void Worker::sweep() {
     }
     const std::int64_t now = clock::monotonic_ms();
     m_accept_failures.flush(now);
-    for (Connection* c = m_connections; c != nullptr; c = c->m_next) {
-        c->check_deadline(now);
-    }
-    if (m_draining && m_connections == nullptr) {
+    for_each_connection([now](auto& c) { c.check_deadline(now); });
+    if (m_draining && m_connections == nullptr && m_tls_connections == nullptr) {
         return;  // nothing left: let run() return
     }
     arm_sweep();
@@ -237,7 +329,8 @@ void Worker::begin_drain() {
     }
     m_draining = true;
     m_accept_timer.cancel();
-    for (auto& acceptor : m_acceptors) {
+    for (std::size_t i = 0; i < m_acceptors.size(); ++i) {
+        auto& acceptor = m_acceptors[i];
         // Connections the kernel completed but nobody accepted yet would be reset by the close,
         // requests and all: take them in (their answers say Connection: close), then close.
         boost::system::error_code ec;
@@ -246,17 +339,13 @@ void Worker::begin_drain() {
             boost::asio::ip::tcp::socket socket(m_io);
             acceptor->accept(socket, ec);
             if (!ec) {
-                start_connection(std::move(socket));
+                start_connection(std::move(socket), m_acceptor_tls[i]);
             }
         }
         acceptor->close(ec);
     }
     const std::int64_t now = clock::monotonic_ms();
-    for (Connection* c = m_connections; c != nullptr;) {
-        Connection* next = c->m_next;  // drain() may close c, never unlink it: handlers hold it
-        c->drain(now);
-        c = next;
-    }
+    for_each_connection([now](auto& c) { c.drain(now); });
 }
 
 void Worker::post_refresh() { m_want_refresh.store(true, std::memory_order_release); }

@@ -1,7 +1,7 @@
 // Worker: one request thread. It owns an io_context, its own SO_REUSEPORT acceptor on every
-// public endpoint (the kernel spreads connections across workers, so nothing is shared between
-// threads on the request path), the connections it accepted, its metrics, and its cached
-// references to the current snapshot and deny overlay.
+// public endpoint, plain and TLS (the kernel spreads connections across workers, so nothing is
+// shared between threads on the request path), the connections it accepted, its metrics, and
+// its cached references to the current snapshot, deny overlay and certificate table.
 //
 // Timeouts are enforced by one coarse sweep timer per worker that walks the connection list
 // (a store of one integer per request instead of arming a timer per read).
@@ -23,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "formats/snapshot.h"
+#include "serve/certificates.h"
 #include "serve/config.h"
 #include "serve/listen_socket.h"
 #include "serve/metrics.h"
@@ -31,7 +32,12 @@
 
 namespace shortlink::serve {
 
+template <class Transport>
 class Connection;
+class PlainTransport;
+class TlsTransport;
+using PlainConnection = Connection<PlainTransport>;
+using TlsConnection = Connection<TlsTransport>;
 
 // Limits in the units the request path uses, computed once from ServeConfig.
 struct ConnectionLimits {
@@ -42,6 +48,7 @@ struct ConnectionLimits {
     std::int64_t keepalive_timeout_ms = 75000;
     std::int64_t send_timeout_ms = 60000;
     std::int64_t linger_ms = 2000;  // reading leftovers after a final response before closing
+    std::int64_t handshake_timeout_ms = 10000;
     std::uint32_t max_requests = 1000;
 };
 
@@ -50,14 +57,19 @@ public:
     // `stopping` is the server's drain flag: set once by the control thread on SIGTERM and read
     // by every answer, so that each response composed after it says Connection: close at once,
     // not at the worker's next sweep.
+    // `handshakes` counts TLS handshakes in progress on every thread (--max-handshakes);
+    // `certificates` and `tls_context` are null when there is no TLS listener.
     Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
-           std::atomic<std::uint32_t>& open_connections, const std::atomic<bool>& stopping,
-           boost::asio::any_io_executor release_executor, int log_fd);
+           std::atomic<std::uint32_t>& open_connections, std::atomic<std::uint32_t>& handshakes,
+           const std::atomic<bool>& stopping, boost::asio::any_io_executor release_executor,
+           CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd);
     ~Worker();
 
-    // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers).
-    // `endpoints` is updated with the bound port when a port of 0 was asked for.
-    Status listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+    // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers),
+    // plain ones on `endpoints` and TLS ones on `tls_endpoints`. Both are updated with the bound
+    // port when a port of 0 was asked for.
+    Status listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
+                  std::vector<boost::asio::ip::tcp::endpoint>& tls_endpoints);
     // Runs the event loop on the calling thread until stop or drain completes.
     void run();
 
@@ -85,14 +97,23 @@ public:
     }
     const formats::DenySet* deny() const { return m_deny; }
     const PatchedSnapshot* patched() const { return m_serving.patched.get(); }
-    void link(Connection* c);
-    void unlink(Connection* c);
+    void link(PlainConnection* c);
+    void link(TlsConnection* c);
+    void unlink(PlainConnection* c);
+    void unlink(TlsConnection* c);
+    // A TLS handshake ended (or its connection went before it did).
+    void handshake_ended() { m_handshakes.fetch_sub(1, std::memory_order_relaxed); }
     int log_fd() const { return m_log_fd; }
 
 private:
     void refresh();
     void accept(std::size_t i);
-    void start_connection(boost::asio::ip::tcp::socket socket);
+    void start_connection(boost::asio::ip::tcp::socket socket, bool tls);
+    // Makes room under --max-connections; false when every connection here is busy.
+    bool make_room();
+    void start_tls(boost::asio::ip::tcp::socket socket);
+    template <class F>
+    void for_each_connection(F f);
     void pause_accepting(std::size_t i, std::chrono::milliseconds pause);
     void arm_sweep();
     void sweep();
@@ -102,13 +123,17 @@ private:
     const ServeConfig& m_config;
     SnapshotManager& m_manager;
     std::atomic<std::uint32_t>& m_open_connections;
+    std::atomic<std::uint32_t>& m_handshakes;
     const std::atomic<bool>& m_stopping;
     boost::asio::any_io_executor m_release;  // where a replaced snapshot is dropped (unmapped)
+    CertificateDirectory* const m_certificates;
+    SSL_CTX* const m_tls_context;
     const int m_log_fd;
     ConnectionLimits m_limits;
 
     boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
+    std::vector<bool> m_acceptor_tls;  // per acceptor: a --tls-listen one
     boost::asio::steady_timer m_sweep_timer{m_io};
     boost::asio::steady_timer m_accept_timer{m_io};  // the pause after an accept() failure
     std::vector<std::size_t> m_paused_acceptors;
@@ -118,7 +143,10 @@ private:
     Serving m_serving;
     const formats::DenySet* m_deny = nullptr;  // m_serving.deny(), computed at refresh
     std::uint64_t m_generation = 0;
-    Connection* m_connections = nullptr;  // intrusive list of live connections
+    PlainConnection* m_connections = nullptr;  // intrusive lists of live connections
+    TlsConnection* m_tls_connections = nullptr;
+    std::shared_ptr<const CertTable> m_cert_table;  // what new TLS connections choose from
+    std::uint64_t m_cert_generation = 0;
     bool m_draining = false;  // begin_drain() ran: acceptors closed, idle connections told
     std::atomic<bool> m_want_refresh{false};
     std::atomic<bool> m_want_drain{false};
