@@ -77,15 +77,15 @@ public:
             m_reactor = &boost::asio::use_service<detail::reactor>(
                 boost::asio::query(socket.get_executor(), boost::asio::execution::context));
         }
-        if (buffer.size() == 0 || m_socket == detail::invalid_socket ||
-            (impl.state_ & detail::socket_ops::non_blocking) == 0) {
-            // Asio's own read handles these (an empty read completes at once; a blocking
-            // socket is made non-blocking first); they never happen on the request path.
-            if (m_socket == detail::invalid_socket) {
-                ec_ = boost::asio::error::bad_descriptor;
-            } else if (buffer.size() != 0) {
-                ec_ = boost::asio::error::operation_not_supported;
-            }
+        // As Asio's own read: an empty read completes at once, and a socket the user left
+        // blocking is made non-blocking underneath (reads through the reactor never block).
+        if (m_socket == detail::invalid_socket) {
+            ec_ = boost::asio::error::bad_descriptor;
+        }
+        if (ec_ || buffer.size() == 0 ||
+            ((impl.state_ & detail::socket_ops::non_blocking) == 0 &&
+             !detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true,
+                                                            ec_))) {
             m_reactor->post_immediate_completion(this, false);
             return;
         }
