@@ -16,7 +16,7 @@ import time
 import unittest
 
 import harness
-from serve_fixture import ServeCase
+from serve_fixture import Client, ServeCase
 from serve_tls import Pki, put
 
 HOST = "go.example.com"
@@ -29,27 +29,19 @@ SETTLE_S = 0.6        # load after each change, before the next one
 CHANGE_TIMEOUT_S = 10
 
 
-def read_response(tls, buffered):
-    """Reads one response from `tls` (bytes already read in `buffered`): (status, headers, rest)."""
-    data = buffered
-    while b"\r\n\r\n" not in data:
-        chunk = tls.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed before a whole response head")
-        data += chunk
-    head, rest = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        chunk = tls.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed before the whole body")
-        rest += chunk
-    return int(lines[0].split(" ")[1]), headers, rest[length:]
+class TlsClient(Client):
+    """serve_fixture's raw HTTP/1.1 client over an established TLS connection."""
+
+    def __init__(self, tls):  # noqa: super().__init__ would open a plain connection
+        self.sock = tls
+        self.buf = b""
+
+    def get(self, request):
+        self.send(request)
+        response = self.response()
+        if response is None:
+            raise ConnectionError("closed before a whole response")
+        return response
 
 
 class Load:
@@ -90,9 +82,9 @@ class Load:
         with self.lock:
             self.failures.append(f"{kind}: {type(error).__name__}: {error}")
 
-    def check(self, status, headers):
-        if status != 301 or headers.get("location") != LOCATION:
-            raise AssertionError(f"answered {status} {headers.get('location')}")
+    def check(self, response):
+        if response.status != 301 or response.headers.get("location") != LOCATION:
+            raise AssertionError(f"answered {response.status} {response.headers.get('location')}")
 
     def connect(self, session=None):
         raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
@@ -108,11 +100,9 @@ class Load:
             with self.connect() as tls:
                 with self.lock:
                     self.keep_alive_connections += 1
-                buffered = b""
+                client = TlsClient(tls)
                 while not self.stopping.is_set():
-                    tls.sendall(request)
-                    status, headers, buffered = read_response(tls, buffered)
-                    self.check(status, headers)
+                    self.check(client.get(request))
                     with self.lock:
                         self.requests["keep-alive"] += 1
         except Exception as error:  # noqa: BLE001 - every failure is reported by the test
@@ -127,9 +117,7 @@ class Load:
                 started = time.monotonic()
                 with self.connect(session if resume else None) as tls:
                     serial = tls.getpeercert()["serialNumber"] if not tls.session_reused else None
-                    tls.sendall(request)
-                    status, headers, _ = read_response(tls, b"")
-                    self.check(status, headers)
+                    self.check(TlsClient(tls).get(request))
                     ended = time.monotonic()
                     with self.lock:
                         self.requests[kind] += 1
