@@ -222,10 +222,12 @@ def check_answers(server, root, sample):
         raise RuntimeError("%s answered wrongly over TLS: %s" % (server.name, wrong[:5]))
 
 
-def negotiated(port, root):
-    """Protocol, cipher suite, signature and key exchange a default OpenSSL client gets."""
+def negotiated(port, root, protocol=None):
+    """Protocol, cipher suite, signature and key exchange a default OpenSSL client gets (with
+    protocol "tls1_2": one limited to TLS 1.2)."""
     proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-brief",
-                           "-servername", SERVER_NAME, "-alpn", "http/1.1", "-CAfile", root], input="",
+                           "-servername", SERVER_NAME, "-alpn", "http/1.1", "-CAfile", root]
+                          + (["-" + protocol] if protocol else []), input="",
                           capture_output=True, text=True, timeout=20)
     facts = {}
     for line in (proc.stdout + proc.stderr).splitlines():
@@ -303,7 +305,8 @@ def run_s_time(server, mode, code, args):
     # look for an issuer in /etc/ssl/certs at every handshake.
     command = pinned(["openssl", "s_time", "-connect", "127.0.0.1:%d" % server.tls_port,
                       "-new" if mode == "full" else "-reuse", "-time", str(args.duration),
-                      "-no-CAfile", "-no-CApath", "-no-CAstore", "-www", s_time_request(code)])
+                      "-no-CAfile", "-no-CApath", "-no-CAstore", "-www", s_time_request(code)]
+                     + (["-tls1_2"] if args.tls12 else []))
     before = server.handshakes() if isinstance(server, OursTls) else None
     outputs, cpu, wall, steal = measured(server, [command] * args.handshake_clients,
                                          args.duration + S_TIME_SLACK_S + 30, align=True)
@@ -363,9 +366,10 @@ def fmt(value, unit=""):
 
 def print_tables(result, out=sys.stdout):
     print("\nTLS benchmark %s, commit %s: one server worker pinned to CPU %s, clients on CPU %s; "
-          "%d round(s) of %d s; wrk -t1 -c%d (keep-alive), %d s_time processes (handshakes)"
+          "%d round(s) of %d s; wrk -t1 -c%d (keep-alive), %d s_time processes (handshakes, %s)"
           % (result["date"], result["commit"], result["pin"][0], result["pin"][1], result["rounds"],
-             result["duration_s"], result["connections"], result["handshake_clients"]), file=out)
+             result["duration_s"], result["connections"], result["handshake_clients"],
+             result["handshakes_over"]), file=out)
     print("%-34s %10s %10s %7s %-8s %-22s %s" % ("figure", "ours", "nginx", "ratio", "target",
                                                  "per-round ratios", "spread"), file=out)
     for row in result["figures"]:
@@ -399,6 +403,8 @@ def parse_args():
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
     parser.add_argument("--handshake-clients", type=int, default=8,
                         help="openssl s_time processes at once (resumed and full)")
+    parser.add_argument("--tls12", action="store_true",
+                        help="handshakes over TLS 1.2 (s_time -tls1_2); keep-alive stays on wrk's TLS 1.3")
     parser.add_argument("--pin", default="1:0", help="SERVER_CPUS:CLIENT_CPUS for taskset ('' for none)")
     parser.add_argument("--modes", default=",".join(MODES), help="subset of " + ",".join(MODES))
     parser.add_argument("--seed", type=int, default=20261128)
@@ -440,6 +446,7 @@ def main():
               "links": args.links, "rounds": args.rounds, "duration_s": args.duration,
               "connections": args.connections, "handshake_clients": args.handshake_clients,
               "pin": [server_cpus or "any", client_cpus or "any"], "settings": settings,
+              "handshakes_over": "TLS 1.2" if args.tls12 else "TLS 1.3",
               "certificate": "ECDSA P-256 leaf + intermediate (chain of 2), signature ecdsa-with-SHA256",
               "runs": {m: {"ours": [], "nginx": []} for m in args.modes}, "notes": []}
     with open("/proc/loadavg") as loadavg:
@@ -471,6 +478,8 @@ def main():
         for server in (ours, nginx):
             check_answers(server, root, sample)
         facts = {s.name: negotiated(s.tls_port, root) for s in (ours, nginx)}
+        if args.tls12:
+            facts = {s.name: [facts[s.name], negotiated(s.tls_port, root, "tls1_2")] for s in (ours, nginx)}
         result["negotiated"] = facts
         if facts["ours"] != facts["nginx"]:
             raise RuntimeError("the servers negotiate differently: %s" % facts)
@@ -501,8 +510,8 @@ def main():
         result["notes"].append("load average at the end: " + " ".join(loadavg.read().split()[:3]))
     steals = [r["steal_pct"] for m in result["runs"].values() for s in m.values() for r in s]
     result["notes"].append("CPU steal per run: max %.1f%%" % max(steals))
-    result["notes"].append("negotiated by both: %s" % ", ".join(
-        "%s %s" % (k, v) for k, v in result["negotiated"]["ours"].items()))
+    for facts in (result["negotiated"]["ours"] if args.tls12 else [result["negotiated"]["ours"]]):
+        result["notes"].append("negotiated by both: %s" % ", ".join("%s %s" % kv for kv in facts.items()))
     result["figures"] = figures(result)
     print_tables(result)
     if args.json:
