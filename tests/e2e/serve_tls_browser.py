@@ -175,14 +175,6 @@ class WebDriver:
 class ServeTlsBrowser(ServeCase):
 
     def setUp(self):
-        super().setUp()
-        try:
-            self.start()
-        except BaseException:  # a skip too: tearDown does not run after a setUp that raised
-            self.tearDown()
-            raise
-
-    def start(self):
         missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
         if missing:
             if os.environ.get("SHORTLINK_DEPS_INSTALLED") == "1":
@@ -190,6 +182,14 @@ class ServeTlsBrowser(ServeCase):
                           "install ran (scripts/install-deps.sh lists them)")
             self.skipTest(f"needs the Debian packages {', '.join(missing)} "
                           "(scripts/install-deps.sh installs them)")
+        super().setUp()
+        try:
+            self.start()
+        except BaseException:  # tearDown does not run after a setUp that raised
+            self.tearDown()
+            raise
+
+    def start(self):
         self.sl("domain", "add", "go.test")
         self.sl("add", "https://dest.test/landing/spring?src=qr", "--code", "launch", "--domain", "go.test")
         self.sl("domain", "add", "untrusted.test")
