@@ -7,7 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev libsqlite3-dev libcereal-dev libzstd-dev libssl-dev
   libboost1.81-dev libboost-url1.81-dev libsystemd-dev catch2
-  python3 sqlite3 curl
+  python3 sqlite3 curl openssl
+  # tests/e2e/serve_tls_browser.py: a headless browser, its WebDriver and NSS's certutil
+  chromium chromium-driver libnss3-tools
   rapidjson-dev
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then

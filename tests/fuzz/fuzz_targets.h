@@ -43,4 +43,11 @@ int fuzz_validate_one(const std::uint8_t* data, std::size_t size);
 // whether a passphrase is given.
 int fuzz_keys_one(const std::uint8_t* data, std::size_t size);
 
+// The certificate a TLS handshake gets (serve/certificates.h): lines naming the files of a
+// certificate directory, then the server name a client sends. Each file name goes through
+// parse_cert_file_name(), the hosts they name make a CertTable, and its select() must agree with
+// name_covers(), in any case and with a root dot. Accepted when a certificate was chosen,
+// refused when the handshake would end with unrecognized_name.
+int fuzz_sni_one(const std::uint8_t* data, std::size_t size);
+
 }  // namespace shortlink::fuzz

@@ -204,7 +204,7 @@ def import_csv_seeds(binary, work):
         + "\"b/c\",\"https://example.com/b?x=1,2\",go.example,,,2029-01-01T00:00:00+02:00,,disabled,\r\n"
         + "d,HTTPS://Example.COM/./d/../e,*,308,7d,1h,\"t1 t2\",deleted,0\r\n",
         "valid-quoted-fields": "url,code\n\"https://example.com/x?a=1,2\",\"q\"\n\n\"https://e.com/\",r\n",
-        "valid-idn-domain": "code,url,domain\nx,https://xn--bcher-kva.example/,b\xc3\xbccher.example\n",
+        "valid-idn-domain": "code,url,domain\nx,https://xn--bcher-kva.example/,b\u00fccher.example\n",
         "bad-empty": "",
         "bad-header-only": "code,url\r\n",
         "bad-unknown-column": "code,url,evil\na,https://e.com/,1\n",
@@ -265,7 +265,7 @@ def validate_seeds(binary, work):
         ("bad-code-dot-segment", 1, "a/../b"),
         ("bad-code-space", 1, "a b"),
         ("valid-host", 2, "Go.Example."),
-        ("valid-host-idn", 2, "b\xc3\xbccher.example"),
+        ("valid-host-idn", 2, "b\u00fccher.example"),
         ("valid-host-default", 2, "*"),
         ("bad-host-empty-label", 2, "a..b"),
         ("bad-host-hyphen", 2, "-a.example"),
@@ -343,6 +343,47 @@ def keys_seeds(binary, work):
     }
 
 
+def sni_seeds(binary, work):
+    """Certificate directories and server names: lines naming the files, then the name a client
+    sends (the last line; empty when it sends none). valid-* seeds get a certificate, bad-* end
+    the handshake with unrecognized_name."""
+    label63 = "a" * 63
+    long_host = ".".join([label63] * 3 + ["b" * 61])  # 253 bytes, the longest host name
+    cases = [
+        ("valid-exact", ["go.example.com.crt", "go.example.com.key"], "go.example.com"),
+        ("valid-pem", ["go.example.com.pem", "default.pem"], "go.example.com"),
+        ("valid-wildcard", ["_.example.com.pem", "other.example.com.crt"], "docs.example.com"),
+        ("valid-exact-over-wildcard", ["_.example.com.pem", "docs.example.com.pem"], "docs.example.com"),
+        ("valid-default-for-unknown", ["default.crt", "default.key", "go.example.com.pem"], "unknown.test"),
+        ("valid-default-without-server-name", ["default.pem"], ""),
+        ("valid-case-and-root-dot", ["Go.Example.COM.crt", "_.EXAMPLE.org.pem"], "GO.EXAMPLE.COM."),
+        ("valid-wildcard-case", ["_.Example.Org.pem"], "WWW.example.ORG."),
+        ("valid-default-for-two-labels", ["_.example.com.pem", "default.pem"], "a.b.example.com"),
+        ("valid-idn-a-label", ["xn--bcher-kva.example.pem"], "XN--BCHER-KVA.example."),
+        ("valid-longest-name", [long_host + ".pem"], long_host.upper() + "."),
+        ("valid-too-long-gets-default", [long_host + "c.pem", "default.pem"], long_host + "c"),
+        ("valid-default-is-a-file-not-a-name", ["default.pem"], "default"),
+        ("valid-star-label-gets-the-wildcard", ["_.example.com.pem"], "*x.example.com"),
+        ("bad-unknown-without-default", ["go.example.com.pem"], "unknown.test"),
+        ("bad-no-server-name-no-default", ["go.example.com.crt", "go.example.com.key"], ""),
+        ("bad-wildcard-not-the-apex", ["_.example.com.pem"], "example.com"),
+        ("bad-wildcard-one-label-only", ["_.example.com.pem"], "a.b.example.com"),
+        ("bad-wildcard-empty-label", ["_.example.com.pem"], ".example.com"),
+        ("bad-two-root-dots", ["go.example.com.pem"], "go.example.com.."),
+        ("bad-idn-u-label-file", ["b\u00fccher.example.pem"], "xn--bcher-kva.example"),
+        ("bad-idn-u-label-name", ["xn--bcher-kva.example.pem"], "b\u00fccher.example"),
+        ("bad-dot-files", [".go.example.com.pem.tmp", ".go.example.com.pem"], "go.example.com"),
+        ("bad-other-suffixes", ["go.example.com.csr", "go.example.com.pem.bak", "go.example.com.PEM"],
+         "go.example.com"),
+        ("bad-star-in-file-name", ["*.example.com.pem", "a b.crt", "go..example.com.pem"], "x.example.com"),
+        ("bad-nul-in-name", ["go.example.com.pem"], "go.example.com\x00.evil.test"),
+        ("bad-label-too-long", [label63 + "a.example.pem"], label63 + "a.example"),
+        ("bad-too-long-without-default", [long_host + "c.pem"], long_host + "c"),
+        ("bad-empty", [], ""),
+    ]
+    return {name: "\n".join(files + [server_name]).encode("utf-8") for name, files, server_name in cases}
+
+
 TARGETS = {
     "reader": reader_seeds,
     "http": http_seeds,
@@ -350,6 +391,7 @@ TARGETS = {
     "import_json": import_json_seeds,
     "validate": validate_seeds,
     "keys": keys_seeds,
+    "sni": sni_seeds,
 }
 
 
