@@ -138,6 +138,10 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     if (!config.certs_dir.empty() && !std::filesystem::is_directory(config.certs_dir)) {
         throw Error(k_exit_not_found, "--certs: '" + config.certs_dir + "' is not a directory");
     }
+    if (!config.acme_webroot.empty() && !std::filesystem::is_directory(config.acme_webroot)) {
+        throw Error(k_exit_not_found, "--acme-webroot: '" + config.acme_webroot +
+                                          "' is not a directory (create it before certbot runs)");
+    }
     if (o.admin != "none" && !o.admin.empty()) {
         config.admin = endpoint_arg(o.admin, "--admin");
     }
@@ -162,6 +166,8 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->allow_extra_args(false);
     sub->add_option("--certs", c.certs_dir,
                     "Directory of HOST.crt + HOST.key or HOST.pem files for --tls-listen");
+    sub->add_option("--acme-webroot", c.acme_webroot,
+                    "Answer /.well-known/acme-challenge/TOKEN on --listen from the file DIR/TOKEN");
     sub->add_option("--handshake-timeout", c.handshake_timeout_s, "Seconds a TLS handshake may take (10)")
         ->check(CLI::Range(0.01, 3600.0));
     sub->add_option("--max-handshakes", c.max_handshakes, "TLS handshakes in progress, all threads (1000)")

@@ -34,6 +34,8 @@ struct ServeConfig {
     std::vector<Endpoint> listen;      // public listeners; default 127.0.0.1:8080
     std::vector<Endpoint> tls_listen;  // public TLS listeners; none by default
     std::string certs_dir;             // HOST.crt + HOST.key or HOST.pem files (serve/certificates.h)
+    // ACME HTTP-01 challenge files answered on the plain listeners (serve/acme.h); empty: none.
+    std::string acme_webroot;
     Endpoint admin;                    // admin listener; port 0 disables it
     unsigned threads = 0;              // request threads; 0: one per core
 

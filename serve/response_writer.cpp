@@ -249,6 +249,18 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
     return true;
 }
 
+void write_text(std::string& out, std::uint16_t status, std::string_view body,
+                const FramingOptions& framing, std::string_view date, bool head) {
+    append_status_line(out, status);
+    out.append("Content-Type: text/plain\r\nCache-Control: no-store\r\nContent-Length: ");
+    append_uint(out, body.size());
+    out.append("\r\n");
+    append_tail(out, date, framing);
+    if (!head) {
+        out.append(body);
+    }
+}
+
 void write_error(std::string& out, std::uint16_t status, std::string_view date) {
     append_status_line(out, status);
     out.append(k_html_type);

@@ -41,3 +41,4 @@ TEST_CASE("ImportCsvCorpus", "[fuzz]") { replay("import_csv", shortlink::fuzz::f
 TEST_CASE("ImportJsonCorpus", "[fuzz]") { replay("import_json", shortlink::fuzz::fuzz_import_json_one); }
 TEST_CASE("ValidateCorpus", "[fuzz]") { replay("validate", shortlink::fuzz::fuzz_validate_one); }
 TEST_CASE("KeysCorpus", "[fuzz]") { replay("keys", shortlink::fuzz::fuzz_keys_one); }
+TEST_CASE("AcmeCorpus", "[fuzz]") { replay("acme", shortlink::fuzz::fuzz_acme_one); }

@@ -156,3 +156,14 @@ TEST_CASE("HttpDateIsImfFixdate", "[writer]") {
     REQUIRE(d.size() == 29);
     CHECK(d.substr(25) == " GMT");
 }
+
+TEST_CASE("TextAnswerIsPlainNeverCachedAndExactlyFramed", "[writer]") {
+    std::string out;
+    write_text(out, 200, "tok.thumb", {}, "D", false);
+    CHECK(out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
+                 "Content-Length: 9\r\nDate: D\r\n\r\ntok.thumb");
+    std::string head;
+    write_text(head, 404, "Not Found\n", {.close = true}, "D", true);
+    CHECK(head == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
+                  "Content-Length: 10\r\nDate: D\r\nConnection: close\r\n\r\n");
+}
