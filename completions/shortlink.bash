@@ -57,7 +57,7 @@ _shortlink() {
     opts="--help --db --actor"
     case "$cmd" in
         init) ;;
-        domain) opts+=" add list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --force --json" ;;
+        domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;
         add) opts+=" --code --domain --type --expires --not-before --tag --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --tag --limit --format --json" ;;

@@ -34,7 +34,7 @@ complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots
 complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
 complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
 
-complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add list set remove'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add show list set remove'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l default-type -x -a '301 302 307 308'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l root-url -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l case-insensitive
@@ -43,6 +43,11 @@ complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-forward-quer
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l cache-max-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l negative-max-age -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l https-redirect
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-https-redirect
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l hsts -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l hsts-include-subdomains
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-hsts-include-subdomains
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l force
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l type -x -a '301 302 307 308'
 complete -c shortlink -n '__fish_seen_subcommand_from add' -l code -x

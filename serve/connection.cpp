@@ -281,6 +281,7 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     request.method = method_of(p.verb());
     request.target = std::string_view(base + p.target().offset, p.target().size);
     request.host = std::string_view(base + p.host().offset, p.host().size);
+    request.tls = Transport::k_tls;
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&

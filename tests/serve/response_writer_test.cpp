@@ -167,3 +167,20 @@ TEST_CASE("TextAnswerIsPlainNeverCachedAndExactlyFramed", "[writer]") {
     CHECK(head == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
                   "Content-Length: 10\r\nDate: D\r\nConnection: close\r\n\r\n");
 }
+
+TEST_CASE("HttpsRedirectAuthorityIsLowercasedAndChecked", "[writer]") {
+    Response r;
+    r.status = 308;
+    r.reason = Reason::https_redirect;
+    r.location_prefix = "https://";
+    r.location_authority = "Go.Example.COM";
+    r.location_query = "/a?b=<c>";
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nLocation: https://go.example.com/a?b=%3Cc%3E\r\n") != std::string::npos);
+    CHECK(body_of(out) == "<a href=\"https://go.example.com/a?b=%3Cc%3E\">https://go.example.com/a?b=%3Cc%3E</a>\n");
+    r.location_authority = std::string_view("a\r\nX: y", 7);
+    std::string bad;
+    CHECK_FALSE(write_response(bad, r, {}, "D"));
+    CHECK(bad.find("X: y") == std::string::npos);
+}
