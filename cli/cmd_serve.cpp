@@ -135,6 +135,9 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     if (config.tls_listen.empty() && !config.certs_dir.empty()) {
         throw Error(k_exit_usage, "--certs is only used with --tls-listen ADDR:PORT");
     }
+    if (config.tls_listen.empty() && sub->get_option("--tls-ticket-rotation")->count() > 0) {
+        throw Error(k_exit_usage, "--tls-ticket-rotation is only used with --tls-listen ADDR:PORT");
+    }
     if (!config.certs_dir.empty() && !std::filesystem::is_directory(config.certs_dir)) {
         throw Error(k_exit_not_found, "--certs: '" + config.certs_dir + "' is not a directory");
     }
@@ -172,6 +175,9 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->check(CLI::Range(0.01, 3600.0));
     sub->add_option("--max-handshakes", c.max_handshakes, "TLS handshakes in progress, all threads (1000)")
         ->check(CLI::Range(1u, 10000000u));
+    sub->add_option("--tls-ticket-rotation", c.ticket_rotation_s,
+                    "Seconds between new TLS session ticket keys (3600; the previous key still resumes)")
+        ->check(CLI::Range(1.0, 604800.0));
     sub->add_option("--cert-warn-days", c.cert_warn_days,
                     "/readyz warns about a certificate expiring within this many days (14)")
         ->check(CLI::Range(0.0, 3650.0));

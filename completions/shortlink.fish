@@ -83,6 +83,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l listen -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-listen -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l certs -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l acme-webroot -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-ticket-rotation -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l handshake-timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-handshakes -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l cert-warn-days -x

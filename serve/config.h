@@ -59,6 +59,9 @@ struct ServeConfig {
     std::uint32_t max_handshakes = 1000;
     // /readyz warns about a certificate this close to its expiry (Let's Encrypt renews at 30).
     double cert_warn_days = 14;
+    // TLS: how often the session ticket keys rotate (serve/ticket_keys.h); a ticket resumes for
+    // one to two of these periods (nginx leaves rotation to the operator; an hour is common).
+    double ticket_rotation_s = 3600;
 };
 
 }  // namespace shortlink::serve
