@@ -29,6 +29,7 @@ _shortlink_commands+=" overlay "
 _shortlink_commands+=" rollback "
 _shortlink_commands+=" resolve "
 _shortlink_commands+=" serve "
+_shortlink_commands+=" probe "
 
 _shortlink() {
     local cur prev cmd opts i
@@ -68,6 +69,8 @@ _shortlink() {
         export) opts+=" --format -o --output --domain" ;;
         serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
             case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+        probe) opts+=" --connect --servername --ca --warn-days --timeout --json"
+            [ "$prev" = --ca ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
         resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json"
             case "$prev" in --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; --overlay) COMPREPLY=($(compgen -f -X '!*.sldeny' -- "$cur")); return ;;
                 --patch) COMPREPLY=($(compgen -f -X '!*.slpatch' -- "$cur")); return ;; esac

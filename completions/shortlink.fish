@@ -33,6 +33,7 @@ complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot he
 complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots'
 complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
 complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
+complete -c shortlink -n __fish_use_subcommand -a probe -d 'Check an HTTPS server certificate and one answer'
 
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add show list set remove'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l default-type -x -a '301 302 307 308'
@@ -84,6 +85,12 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-listen -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l certs -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l acme-webroot -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-ticket-rotation -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l ca -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l warn-days -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l handshake-timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-handshakes -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l cert-warn-days -x
