@@ -30,6 +30,7 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "formats/clock.h"
+#include "formats/unique_fd.h"
 #include "serve/certificates.h"
 #include "serve/log.h"
 #include "store/timefmt.h"
@@ -132,25 +133,8 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
     }
 }
 
-class Socket {
-public:
-    explicit Socket(int fd) : m_fd(fd) {}
-    ~Socket() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    Socket(Socket&& o) noexcept : m_fd(o.m_fd) { o.m_fd = -1; }
-    Socket(const Socket&) = delete;
-    Socket& operator=(const Socket&) = delete;
-    int get() const { return m_fd; }
-
-private:
-    int m_fd;
-};
-
 // Connects to the first address of host:port that answers within the deadline.
-Socket connect_to(const std::string& host, const std::string& port, Clock::time_point deadline,
+formats::UniqueFd connect_to(const std::string& host, const std::string& port, Clock::time_point deadline,
                   std::string& connected) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
@@ -165,7 +149,7 @@ Socket connect_to(const std::string& host, const std::string& port, Clock::time_
         ::getnameinfo(a->ai_addr, a->ai_addrlen, name, sizeof(name), nullptr, 0, NI_NUMERICHOST);
         const std::string where = (a->ai_family == AF_INET6 ? "[" + std::string(name) + "]" : std::string(name)) +
                                   ":" + port;
-        Socket s(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
+        formats::UniqueFd s(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
         if (s.get() < 0) {
             last_error = std::string("socket: ") + std::strerror(errno);
             continue;
@@ -188,17 +172,6 @@ Socket connect_to(const std::string& host, const std::string& port, Clock::time_
         return s;
     }
     fail(last_error);
-}
-
-std::string openssl_reason() {
-    const unsigned long code = ERR_peek_last_error();
-    std::string out;
-    if (code != 0) {
-        const char* reason = ERR_reason_error_string(code);
-        out = reason != nullptr ? reason : "unknown OpenSSL error";
-    }
-    ERR_clear_error();
-    return out;
 }
 
 // Runs a non-blocking OpenSSL call until it completes or the deadline passes; `what` names it in
@@ -266,7 +239,7 @@ void request(SSL* ssl, int fd, const std::string& host, const std::string& path,
     int error = 0;
     if (drive(ssl, fd, deadline, [&] { return SSL_write(ssl, head.data(), static_cast<int>(head.size())); },
               error) <= 0) {
-        fail("cannot send GET " + path + (error == -1 ? ": timed out" : ": " + openssl_reason()));
+        fail("cannot send GET " + path + (error == -1 ? ": timed out" : ": " + serve::openssl_detail()));
     }
     std::string response;
     char buf[4096];
@@ -317,7 +290,7 @@ Report probe(const ProbeOptions& o) {
 
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
     if (!ctx) {
-        fail("cannot make a TLS context: " + openssl_reason());
+        fail("cannot make a TLS context: " + serve::openssl_detail());
     }
     // Verification is judged after the handshake, so that a bad chain is reported, not just refused.
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
@@ -326,7 +299,7 @@ Report probe(const ProbeOptions& o) {
         throw Error(o.ca.empty() ? k_exit_runtime : k_exit_usage,
                     (o.ca.empty() ? std::string("cannot load the system's trusted certificates")
                                   : "--ca " + o.ca + ": not a readable PEM file of certificates") +
-                        " (" + openssl_reason() + ")");
+                        " (" + serve::openssl_detail() + ")");
     }
     static constexpr unsigned char k_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(ctx.get(), k_alpn, sizeof(k_alpn));
@@ -334,10 +307,10 @@ Report probe(const ProbeOptions& o) {
     const auto deadline_after = [&] {
         return Clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
     };
-    Socket sock = connect_to(connect_host, connect_port, deadline_after(), r.connected);
+    formats::UniqueFd sock = connect_to(connect_host, connect_port, deadline_after(), r.connected);
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
     if (!ssl || SSL_set_fd(ssl.get(), sock.get()) != 1) {
-        fail("cannot make a TLS connection: " + openssl_reason());
+        fail("cannot make a TLS connection: " + serve::openssl_detail());
     }
     SSL_set_tlsext_host_name(ssl.get(), r.servername.c_str());
     int error = 0;
@@ -346,7 +319,7 @@ Report probe(const ProbeOptions& o) {
             fail("TLS handshake with " + r.connected + " timed out after " + std::to_string(static_cast<int>(o.timeout_s)) +
                  " s (the server accepted the connection but did not answer)");
         }
-        const std::string reason = openssl_reason();
+        const std::string reason = serve::openssl_detail();
         if (error == SSL_ERROR_SYSCALL || error == SSL_ERROR_ZERO_RETURN || reason.empty()) {
             fail("TLS handshake with " + r.connected + " failed: the server closed the connection" +
                  (reason.empty() ? "" : " (" + reason + ")"));

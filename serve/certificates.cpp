@@ -33,17 +33,6 @@ LoadedCertificate refused(CertRefusal reason, std::string message) {
     return out;
 }
 
-std::string openssl_detail() {
-    const unsigned long code = ERR_peek_last_error();
-    std::string out;
-    if (code != 0) {
-        const char* reason = ERR_reason_error_string(code);
-        out = reason != nullptr ? reason : "unknown OpenSSL error";
-    }
-    ERR_clear_error();
-    return out;
-}
-
 Result<std::string> read_small_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -243,6 +232,17 @@ std::string name_text(const X509_NAME* name) {
 std::string subject_of(X509* cert) { return name_text(X509_get_subject_name(cert)); }
 
 std::string issuer_of(X509* cert) { return name_text(X509_get_issuer_name(cert)); }
+
+std::string openssl_detail() {
+    const unsigned long code = ERR_peek_last_error();
+    std::string out;
+    if (code != 0) {
+        const char* reason = ERR_reason_error_string(code);
+        out = reason != nullptr ? reason : "unknown OpenSSL error";
+    }
+    ERR_clear_error();
+    return out;
+}
 
 std::string_view cert_refusal_name(CertRefusal reason) {
     switch (reason) {

@@ -84,6 +84,8 @@ std::vector<std::string> dns_names(X509* cert);
 std::string subject_of(X509* cert);
 std::string issuer_of(X509* cert);
 std::int64_t unix_time_of(const ASN1_TIME* t);
+// The reason of the last error on OpenSSL's queue ("" when it is empty); clears the queue.
+std::string openssl_detail();
 
 // True when a subjectAltName DNS entry `pattern` covers `host` (both lowercase): equal, or
 // pattern "*.example.com" and host one label under example.com (RFC 6125 6.4.3: the wildcard
