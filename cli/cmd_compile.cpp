@@ -94,6 +94,9 @@ public:
         in.forward_query = d.forward_query;
         in.cache_max_age_s = d.cache_max_age_s;
         in.negative_max_age_s = d.negative_max_age_s;
+        in.https_redirect = d.https_redirect;
+        in.hsts_max_age_s = d.hsts_max_age_s;
+        in.hsts_include_subdomains = d.hsts_include_subdomains;
         in.complete = complete;
         auto handle = m_builder.add_domain(in);
         if (!handle) {

@@ -151,6 +151,12 @@ void print_json(const formats::Snapshot& s) {
         w.Uint(d.cache_max_age_s);
         w.Key("negative_max_age_s");
         w.Uint(d.negative_max_age_s);
+        w.Key("https_redirect");
+        w.Bool(d.https_redirect);
+        w.Key("hsts_max_age_s");
+        w.Uint(d.hsts_max_age_s);
+        w.Key("hsts_include_subdomains");
+        w.Bool(d.hsts_include_subdomains);
         if (s.is_patch()) {
             w.Key("complete");
             w.Bool(d.complete);
@@ -204,12 +210,16 @@ void print_human(const formats::Snapshot& s) {
     }
     for (std::uint32_t i = 0; i < s.domain_count(); ++i) {
         const formats::DomainView d = s.domain(i);
-        std::printf("  %s%s%s: %u, max-age %u/%u, %s, %s query%s%s\n", std::string(d.host).c_str(),
+        const std::string hsts = d.hsts_max_age_s == 0
+                                     ? std::string()
+                                     : ", hsts " + std::to_string(d.hsts_max_age_s) +
+                                           (d.hsts_include_subdomains ? " includeSubDomains" : "");
+        std::printf("  %s%s%s: %u, max-age %u/%u, %s, %s query%s%s%s%s\n", std::string(d.host).c_str(),
                     d.is_default ? " (default)" : "", d.complete ? " (complete)" : "",
                     d.default_redirect, d.cache_max_age_s,
                     d.negative_max_age_s, d.case_insensitive ? "case-insensitive" : "case-sensitive",
-                    d.forward_query ? "forwards" : "drops",
-                    d.root_url.empty() ? "" : ", root ", std::string(d.root_url).c_str());
+                    d.forward_query ? "forwards" : "drops", d.https_redirect ? ", https redirect" : "",
+                    hsts.c_str(), d.root_url.empty() ? "" : ", root ", std::string(d.root_url).c_str());
     }
     if (!s.deny().empty()) {
         std::printf("deny set      %s\n", deny_summary(s.deny()).c_str());

@@ -117,6 +117,8 @@ void run_resolve(const ResolveOptions& o) {
         serve::Request request;
         request.method = o.head ? serve::Method::head : serve::Method::get;
         request.target = url;
+        // An https:// URL is answered as the TLS listener would (HSTS), http:// as a plain one.
+        request.tls = url.size() >= 8 && (url.compare(0, 8, "https://") == 0 || url.compare(0, 8, "HTTPS://") == 0);
         const serve::Response r = serving.patched ? serve::answer(serving.patched.get(), deny, request, now)
                                                   : serve::answer(snapshot.get(), deny, request, now);
         if (r.status == 400) {
@@ -124,11 +126,13 @@ void run_resolve(const ResolveOptions& o) {
         }
         const std::string location = serve::location_string(r);
         const std::string cache = serve::cache_control_string(r);
+        const std::string hsts = serve::hsts_string(r);
         if (o.json) {
             std::cout << "{\"url\":" << json_string(url) << ",\"status\":" << r.status
                       << ",\"reason\":" << json_string(serve::reason_name(r.reason))
                       << ",\"location\":" << (location.empty() ? "null" : json_string(location))
                       << ",\"cache_control\":" << (cache.empty() ? "null" : json_string(cache))
+                      << ",\"strict_transport_security\":" << (hsts.empty() ? "null" : json_string(hsts))
                       << ",\"serial\":" << snapshot->serial() << ",\"patch_serial\":"
                       << (serving.patched ? std::to_string(serving.patched->patch().serial())
                                           : std::string("null"))
@@ -147,6 +151,9 @@ void run_resolve(const ResolveOptions& o) {
         }
         if (!cache.empty()) {
             std::cout << "Cache-Control: " << cache << '\n';
+        }
+        if (!hsts.empty()) {
+            std::cout << "Strict-Transport-Security: " << hsts << '\n';
         }
         if (r.status == 405) {
             std::cout << "Allow: GET, HEAD\n";

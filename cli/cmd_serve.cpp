@@ -135,8 +135,15 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     if (config.tls_listen.empty() && !config.certs_dir.empty()) {
         throw Error(k_exit_usage, "--certs is only used with --tls-listen ADDR:PORT");
     }
+    if (config.tls_listen.empty() && sub->get_option("--tls-ticket-rotation")->count() > 0) {
+        throw Error(k_exit_usage, "--tls-ticket-rotation is only used with --tls-listen ADDR:PORT");
+    }
     if (!config.certs_dir.empty() && !std::filesystem::is_directory(config.certs_dir)) {
         throw Error(k_exit_not_found, "--certs: '" + config.certs_dir + "' is not a directory");
+    }
+    if (!config.acme_webroot.empty() && !std::filesystem::is_directory(config.acme_webroot)) {
+        throw Error(k_exit_not_found, "--acme-webroot: '" + config.acme_webroot +
+                                          "' is not a directory (create it before certbot runs)");
     }
     if (o.admin != "none" && !o.admin.empty()) {
         config.admin = endpoint_arg(o.admin, "--admin");
@@ -162,10 +169,15 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->allow_extra_args(false);
     sub->add_option("--certs", c.certs_dir,
                     "Directory of HOST.crt + HOST.key or HOST.pem files for --tls-listen");
+    sub->add_option("--acme-webroot", c.acme_webroot,
+                    "Answer /.well-known/acme-challenge/TOKEN on --listen from the file DIR/TOKEN");
     sub->add_option("--handshake-timeout", c.handshake_timeout_s, "Seconds a TLS handshake may take (10)")
         ->check(CLI::Range(0.01, 3600.0));
     sub->add_option("--max-handshakes", c.max_handshakes, "TLS handshakes in progress, all threads (1000)")
         ->check(CLI::Range(1u, 10000000u));
+    sub->add_option("--tls-ticket-rotation", c.ticket_rotation_s,
+                    "Seconds between new TLS session ticket keys (3600; the previous key still resumes)")
+        ->check(CLI::Range(1.0, 604800.0));
     sub->add_option("--cert-warn-days", c.cert_warn_days,
                     "/readyz warns about a certificate expiring within this many days (14)")
         ->check(CLI::Range(0.0, 3650.0));

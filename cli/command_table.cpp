@@ -35,6 +35,7 @@ const std::vector<Command>& command_table() {
         {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
         // redirect plane
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
+        {"probe", "Check an HTTPS server's certificate (names, chain, expiry) and one answer", setup_probe},
     };
     return k_table;
 }

@@ -19,6 +19,7 @@ enum ExitCode : int {
     k_exit_not_found = 3,  // the link, domain, file or key does not exist
     k_exit_conflict = 4,   // already exists, would clobber, or a uniqueness rule refuses it
     k_exit_invalid = 5,    // a snapshot or key file fails verification (corrupt, tampered, untrusted)
+    k_exit_expiring = 6,   // probe: a sound certificate that expires within --warn-days
 };
 
 class Error : public std::runtime_error {

@@ -115,6 +115,12 @@ std::string domain_json(const store::DomainRecord& d) {
     w.Uint(d.cache_max_age_s);
     w.Key("negative_max_age");
     w.Uint(d.negative_max_age_s);
+    w.Key("https_redirect");
+    w.Bool(d.https_redirect);
+    w.Key("hsts_max_age");
+    w.Uint(d.hsts_max_age_s);
+    w.Key("hsts_include_subdomains");
+    w.Bool(d.hsts_include_subdomains);
     w.EndObject();
     return buf.GetString();
 }
@@ -242,15 +248,47 @@ void print_link_table_row(std::ostream& out, const store::Link& link) {
         << link.destination << '\n';
 }
 
+namespace {
+
+// "-" without HSTS, else the max-age, with "+sub" for includeSubDomains.
+std::string hsts_text(const store::DomainRecord& d) {
+    if (d.hsts_max_age_s == 0) {
+        return "-";
+    }
+    return std::to_string(d.hsts_max_age_s) + (d.hsts_include_subdomains ? "+sub" : "");
+}
+
+}  // namespace
+
 void print_domain_table(std::ostream& out, const std::vector<store::DomainRecord>& domains) {
     out << std::left << std::setw(28) << "HOST" << ' ' << std::setw(4) << "TYPE" << ' ' << std::setw(5) << "CASE"
         << ' ' << std::setw(5) << "QUERY" << ' ' << std::setw(6) << "CACHE" << ' ' << std::setw(6) << "NEG"
-        << ' ' << "ROOT URL" << '\n';
+        << ' ' << std::setw(5) << "HTTPS" << ' ' << std::setw(13) << "HSTS" << ' ' << "ROOT URL" << '\n';
     for (const store::DomainRecord& d : domains) {
         out << std::left << std::setw(28) << (d.is_default ? d.host + " (default)" : d.host) << ' ' << std::setw(4)
             << d.default_redirect << ' ' << std::setw(5) << (d.case_insensitive ? "ci" : "cs") << ' '
             << std::setw(5) << (d.forward_query ? "yes" : "no") << ' ' << std::setw(6) << d.cache_max_age_s
-            << ' ' << std::setw(6) << d.negative_max_age_s << ' ' << (d.root_url.empty() ? "-" : d.root_url)
+            << ' ' << std::setw(6) << d.negative_max_age_s << ' ' << std::setw(5)
+            << (d.https_redirect ? "308" : "no") << ' ' << std::setw(13) << hsts_text(d) << ' '
+            << (d.root_url.empty() ? "-" : d.root_url) << '\n';
+    }
+}
+
+void print_domain_settings(std::ostream& out, const store::DomainRecord& d) {
+    out << "host:                 " << d.host << (d.is_default ? " (default domain)" : "") << '\n'
+        << "default type:         " << d.default_redirect << '\n'
+        << "root url:             " << (d.root_url.empty() ? "- (/ answers 404)" : d.root_url) << '\n'
+        << "codes:                " << (d.case_insensitive ? "case-insensitive" : "case-sensitive") << '\n'
+        << "forward query:        " << (d.forward_query ? "yes" : "no") << '\n'
+        << "cache max-age:        " << d.cache_max_age_s << " s\n"
+        << "negative max-age:     " << d.negative_max_age_s << " s\n"
+        << "https redirect:       "
+        << (d.https_redirect ? "yes (plain HTTP answers 308 to https://)" : "no") << '\n'
+        << "hsts:                 ";
+    if (d.hsts_max_age_s == 0) {
+        out << "no\n";
+    } else {
+        out << "max-age=" << d.hsts_max_age_s << (d.hsts_include_subdomains ? "; includeSubDomains" : "")
             << '\n';
     }
 }

@@ -44,6 +44,8 @@ void print_link_details(std::ostream& out, const store::Link& link);
 void print_link_table_header(std::ostream& out);
 void print_link_table_row(std::ostream& out, const store::Link& link);
 void print_domain_table(std::ostream& out, const std::vector<store::DomainRecord>& domains);
+// Every setting of one domain, one per line (domain show).
+void print_domain_settings(std::ostream& out, const store::DomainRecord& d);
 void print_audit_row(std::ostream& out, const store::AuditRecord& record);
 void print_block_table(std::ostream& out, const std::vector<store::BlockRecord>& blocks);
 

@@ -442,9 +442,12 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             rec.flags = (dom.is_default ? fmt::k_domain_is_default : 0) |
                         (dom.case_insensitive ? fmt::k_domain_case_insensitive : 0) |
                         (dom.forward_query ? fmt::k_domain_forward_query : 0) |
-                        (dom.complete && meta.base_serial != 0 ? fmt::k_domain_complete : 0);
+                        (dom.complete && meta.base_serial != 0 ? fmt::k_domain_complete : 0) |
+                        (dom.https_redirect ? fmt::k_domain_https_redirect : 0) |
+                        (dom.hsts_include_subdomains ? fmt::k_domain_hsts_include_subdomains : 0);
             rec.cache_max_age_s = dom.cache_max_age_s;
             rec.negative_max_age_s = dom.negative_max_age_s;
+            rec.hsts_max_age_s = dom.hsts_max_age_s;
             std::uint8_t encoded[fmt::k_domain_record_size];
             rec.encode(encoded);
             records.append(reinterpret_cast<const char*>(encoded), sizeof(encoded));

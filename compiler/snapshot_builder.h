@@ -56,6 +56,9 @@ struct DomainInput {
     std::uint32_t cache_max_age_s = 0;
     std::uint32_t negative_max_age_s = 0;
     bool complete = false;  // patches only: every link of the domain is in the patch
+    bool https_redirect = false;
+    std::uint32_t hsts_max_age_s = 0;  // 0: no Strict-Transport-Security header
+    bool hsts_include_subdomains = false;
 };
 
 struct LinkInput {

@@ -29,6 +29,7 @@ _shortlink_commands+=" overlay "
 _shortlink_commands+=" rollback "
 _shortlink_commands+=" resolve "
 _shortlink_commands+=" serve "
+_shortlink_commands+=" probe "
 
 _shortlink() {
     local cur prev cmd opts i
@@ -57,7 +58,7 @@ _shortlink() {
     opts="--help --db --actor"
     case "$cmd" in
         init) ;;
-        domain) opts+=" add list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --force --json" ;;
+        domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;
         add) opts+=" --code --domain --type --expires --not-before --tag --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --tag --limit --format --json" ;;
@@ -66,8 +67,10 @@ _shortlink() {
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
-        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
-            case "$prev" in --snapshots|--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
+            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+        probe) opts+=" --connect --servername --ca --warn-days --timeout --json"
+            [ "$prev" = --ca ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
         resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json"
             case "$prev" in --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; --overlay) COMPREPLY=($(compgen -f -X '!*.sldeny' -- "$cur")); return ;;
                 --patch) COMPREPLY=($(compgen -f -X '!*.slpatch' -- "$cur")); return ;; esac

@@ -33,8 +33,9 @@ complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot he
 complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots'
 complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
 complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
+complete -c shortlink -n __fish_use_subcommand -a probe -d 'Check an HTTPS server certificate and one answer'
 
-complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add list set remove'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add show list set remove'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l default-type -x -a '301 302 307 308'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l root-url -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l case-insensitive
@@ -43,6 +44,11 @@ complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-forward-quer
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l cache-max-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l negative-max-age -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l https-redirect
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-https-redirect
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l hsts -x
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l hsts-include-subdomains
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-hsts-include-subdomains
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l force
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l type -x -a '301 302 307 308'
 complete -c shortlink -n '__fish_seen_subcommand_from add' -l code -x
@@ -77,6 +83,14 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l trust -r
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l listen -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-listen -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l certs -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l acme-webroot -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-ticket-rotation -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l ca -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l warn-days -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l handshake-timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-handshakes -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l cert-warn-days -x

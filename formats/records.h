@@ -134,7 +134,7 @@ struct DomainRecord {  // k_domain_record_size bytes
     std::uint8_t zero1 = 0;
     std::uint32_t cache_max_age_s = 0;
     std::uint32_t negative_max_age_s = 0;
-    std::uint32_t zero2 = 0;
+    std::uint32_t hsts_max_age_s = 0;  // 0: no Strict-Transport-Security header
 
     void encode(std::uint8_t* r) const {
         bytes::store<std::uint32_t>(r, host_offset);
@@ -146,7 +146,7 @@ struct DomainRecord {  // k_domain_record_size bytes
         r[19] = 0;
         bytes::store<std::uint32_t>(r + 20, cache_max_age_s);
         bytes::store<std::uint32_t>(r + 24, negative_max_age_s);
-        bytes::store<std::uint32_t>(r + 28, 0);
+        bytes::store<std::uint32_t>(r + 28, hsts_max_age_s);
     }
     static DomainRecord decode(const std::uint8_t* r) {
         return {bytes::load<std::uint32_t>(r),      bytes::load<std::uint32_t>(r + 4),

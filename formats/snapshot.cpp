@@ -86,8 +86,7 @@ Status load_domains(const Container& file, const SectionInfo& sec, std::uint64_t
         }
         if (std::find(fmt::k_redirect_codes.begin(), fmt::k_redirect_codes.end(), redirect) ==
                 fmt::k_redirect_codes.end() ||
-            (flags & ~known_flags) != 0 || rec_fields.zero1 != 0 ||
-            rec_fields.zero2 != 0) {
+            (flags & ~known_flags) != 0 || rec_fields.zero1 != 0) {
             return Status::corruption(rec + ": invalid redirect type, flags or reserved bytes");
         }
         DomainView d;
@@ -100,6 +99,9 @@ Status load_domains(const Container& file, const SectionInfo& sec, std::uint64_t
         d.complete = (flags & fmt::k_domain_complete) != 0;
         d.cache_max_age_s = rec_fields.cache_max_age_s;
         d.negative_max_age_s = rec_fields.negative_max_age_s;
+        d.https_redirect = (flags & fmt::k_domain_https_redirect) != 0;
+        d.hsts_max_age_s = rec_fields.hsts_max_age_s;
+        d.hsts_include_subdomains = (flags & fmt::k_domain_hsts_include_subdomains) != 0;
         if (!domains.empty() && !(domains.back().host < d.host)) {
             return Status::corruption(rec + ": hosts are not sorted and unique");
         }

@@ -53,6 +53,9 @@ struct DomainView {
     std::uint32_t cache_max_age_s = 0;     // Cache-Control max-age on redirects
     std::uint32_t negative_max_age_s = 0;  // Cache-Control max-age on 404 answers
     bool complete = false;        // patches only: all of its links are in the patch
+    bool https_redirect = false;  // plain HTTP answers 308 to https://HOST/same-target
+    std::uint32_t hsts_max_age_s = 0;     // Strict-Transport-Security over TLS; 0: none
+    bool hsts_include_subdomains = false;
 };
 
 // One link, as a redirect needs it: nothing to parse, join or compute.

@@ -30,11 +30,14 @@ inline constexpr std::size_t k_domain_record_size = 32;
 inline constexpr std::uint8_t k_domain_is_default = 1;
 inline constexpr std::uint8_t k_domain_case_insensitive = 2;
 inline constexpr std::uint8_t k_domain_forward_query = 4;
-inline constexpr std::uint8_t k_domain_known_flags = 7;
 // Patches only: every link of the domain is in the patch, so a lookup never falls through to the
 // base for it (a domain the base lacks, or whose defaults changed since the base).
 inline constexpr std::uint8_t k_domain_complete = 8;
-inline constexpr std::uint8_t k_patch_domain_known_flags = 15;
+// Plain HTTP answers 308 to https://HOST; the HSTS header carries includeSubDomains.
+inline constexpr std::uint8_t k_domain_https_redirect = 16;
+inline constexpr std::uint8_t k_domain_hsts_include_subdomains = 32;
+inline constexpr std::uint8_t k_domain_known_flags = 1 | 2 | 4 | 16 | 32;
+inline constexpr std::uint8_t k_patch_domain_known_flags = k_domain_known_flags | k_domain_complete;
 inline constexpr std::size_t k_max_host_length = 253;  // DNS name limit
 
 // Index section header: 64 bytes, then one pilot byte per bucket.

@@ -30,6 +30,7 @@ std::string_view status_text(std::uint16_t status) {
 std::string_view reason_name(Reason reason) {
     switch (reason) {
     case Reason::redirect: return "redirect";
+    case Reason::https_redirect: return "https_redirect";
     case Reason::not_found: return "not_found";
     case Reason::unknown_host: return "unknown_host";
     case Reason::disabled: return "disabled";
@@ -47,6 +48,7 @@ std::string_view reason_name(Reason reason) {
 
 std::string location_string(const Response& r) {
     std::string out(r.location_prefix);
+    append_lowercase(out, r.location_authority);
     if (r.query_separator != '\0') {
         out.push_back(r.query_separator);
     }
@@ -62,6 +64,13 @@ std::string cache_control_string(const Response& r) {
     case CacheKind::none: return "";
     }
     return "";
+}
+
+std::string hsts_string(const Response& r) {
+    if (r.hsts_max_age_s == 0) {
+        return "";
+    }
+    return "max-age=" + std::to_string(r.hsts_max_age_s) + (r.hsts_include_subdomains ? "; includeSubDomains" : "");
 }
 
 std::string_view body_text(const Response& response) {

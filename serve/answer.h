@@ -30,11 +30,13 @@ struct Request {
     Method method = Method::get;
     std::string_view target;  // request-target as received (origin-form or absolute-form)
     std::string_view host;    // Host header value as received; empty when absent
+    bool tls = false;         // arrived on a TLS listener (HTTPS redirects, HSTS)
 };
 
 // Why the answer is what it is; picks the body text and appears in `resolve --json`.
 enum class Reason : std::uint8_t {
     redirect,            // active link or root URL
+    https_redirect,      // 308 to https://: the domain's --https-redirect, on a plain listener
     not_found,           // unknown code, or "/" without a root URL
     unknown_host,        // no domain answers this host and there is no default domain
     disabled,            // 410
@@ -55,19 +57,28 @@ struct Response {
     Reason reason = Reason::no_snapshot;
     bool head = false;  // HEAD: same headers, no body
 
-    // Location = prefix + separator + query + suffix. prefix/suffix point into the snapshot
-    // (the destination split before its '#fragment'), query into the request target.
+    // Location = prefix + authority + separator + query + suffix. A link's: prefix and suffix
+    // point into the snapshot (the destination split before its '#fragment'), the query into
+    // the request target, and the separator is '?', '&' or none. An HTTPS redirect's: prefix
+    // "https://", the authority (written in lowercase) the domain's host from the snapshot or,
+    // for the default domain, the request's host as it spelt it, and the query the request's
+    // path and query, after a separator '/' when that is empty or starts with '?'.
     std::string_view location_prefix;
-    char query_separator = '\0';  // '?', '&' or none
+    std::string_view location_authority;
+    char query_separator = '\0';
     std::string_view location_query;
     std::string_view location_suffix;
 
     CacheKind cache = CacheKind::none;
     std::uint32_t max_age_s = 0;
 
+    // Strict-Transport-Security: only over TLS, for a domain with an HSTS max-age.
+    std::uint32_t hsts_max_age_s = 0;  // 0: no header
+    bool hsts_include_subdomains = false;
+
     bool has_location() const { return !location_prefix.empty(); }
     std::size_t location_size() const {
-        return location_prefix.size() + (query_separator != '\0' ? 1 : 0) +
+        return location_prefix.size() + location_authority.size() + (query_separator != '\0' ? 1 : 0) +
                location_query.size() + location_suffix.size();
     }
 };
@@ -83,6 +94,8 @@ std::string_view reason_name(Reason reason);
 // the server writes them without building strings). Empty when the response has none.
 std::string location_string(const Response& response);
 std::string cache_control_string(const Response& response);
+// "max-age=N" or "max-age=N; includeSubDomains"; empty without HSTS.
+std::string hsts_string(const Response& response);
 
 // The text of the short HTML body of an answer without a Location ("Not Found", or for a blocked
 // link a sentence saying it was disabled: never its destination).

@@ -47,6 +47,22 @@ inline Response simple(std::uint16_t status, Reason reason, CacheKind cache,
 // Blocked answers are never cached: an unblock must take effect at once.
 inline Response blocked() { return simple(410, Reason::blocked, CacheKind::no_store, 0); }
 
+// 308 to the same path and query on https://HOST. HOST is the domain's own host, never taken
+// from the request, except on the default domain, which answers any host: there it is the host
+// the request named (normalize_host() accepted it: no userinfo, path or port survives). The
+// redirect is cached like the domain's redirects, as it is as permanent as its setting.
+inline Response https_redirect(const formats::DomainView& domain, const ParsedTarget& target,
+                               std::string_view request_target) {
+    Response r = simple(308, Reason::https_redirect, CacheKind::max_age, domain.cache_max_age_s);
+    r.location_prefix = "https://";
+    r.location_authority = domain.is_default ? target.raw_host : domain.host;
+    r.location_query = path_and_query(request_target);
+    if (r.location_query.empty() || r.location_query.front() != '/') {
+        r.query_separator = '/';
+    }
+    return r;
+}
+
 template <class SnapshotT>
 Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                      const Request& request, std::int64_t now) {
@@ -77,6 +93,12 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 };
                 if (deny != nullptr && deny->blocks_domain(domain.host)) {
                     r = blocked();  // a suspended domain: every path, its root included
+                } else if (domain.https_redirect && !request.tls) {
+                    // Every path. The default domain redirects to the host the request named,
+                    // so that must be a plain host name.
+                    r = !domain.is_default || is_plain_host(target.raw_host)
+                            ? https_redirect(domain, target, request.target)
+                            : simple(400, Reason::bad_request, CacheKind::no_store, 0);
                 } else if (err == TargetError::code_too_long) {
                     r = not_found();
                 } else if (target.is_root) {
@@ -131,6 +153,11 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                                    max_age);
                         set_location(r, link->destination, target.query, link->forward_query);
                     }
+                }
+                // Over TLS, every answer for the domain (404 and 410 too) renews the policy.
+                if (request.tls && domain.hsts_max_age_s != 0) {
+                    r.hsts_max_age_s = domain.hsts_max_age_s;
+                    r.hsts_include_subdomains = domain.hsts_include_subdomains;
                 }
             }
         }

@@ -33,17 +33,6 @@ LoadedCertificate refused(CertRefusal reason, std::string message) {
     return out;
 }
 
-std::string openssl_detail() {
-    const unsigned long code = ERR_peek_last_error();
-    std::string out;
-    if (code != 0) {
-        const char* reason = ERR_reason_error_string(code);
-        out = reason != nullptr ? reason : "unknown OpenSSL error";
-    }
-    ERR_clear_error();
-    return out;
-}
-
 Result<std::string> read_small_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -151,14 +140,6 @@ std::optional<LoadedCertificate> read_pem(const std::string& path, PemContents& 
     return std::nullopt;
 }
 
-std::int64_t unix_time_of(const ASN1_TIME* t) {
-    std::tm tm{};
-    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
-        return 0;
-    }
-    return static_cast<std::int64_t>(timegm(&tm));
-}
-
 std::string time_text(std::int64_t t) {
     const std::time_t tt = static_cast<std::time_t>(t);
     std::tm tm{};
@@ -176,35 +157,6 @@ std::string lowercase(std::string_view s) {
         }
     }
     return out;
-}
-
-std::vector<std::string> dns_names(X509* cert) {
-    std::vector<std::string> names;
-    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-    if (sans == nullptr) {
-        return names;
-    }
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
-        const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
-        if (name->type != GEN_DNS) {
-            continue;
-        }
-        const ASN1_IA5STRING* s = name->d.dNSName;
-        names.push_back(lowercase(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                                   static_cast<std::size_t>(ASN1_STRING_length(s)))));
-    }
-    GENERAL_NAMES_free(sans);
-    return names;
-}
-
-std::string subject_of(X509* cert) {
-    BioPtr bio(BIO_new(BIO_s_mem()), BIO_free);
-    if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0) {
-        return "";
-    }
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
 }
 
 // A label of a host name: letters, digits and hyphens, 1 to 63 of them.
@@ -235,6 +187,62 @@ bool valid_host(std::string_view host) {
 }
 
 }  // namespace
+
+std::int64_t unix_time_of(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return 0;
+    }
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::vector<std::string> dns_names(X509* cert) {
+    std::vector<std::string> names;
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (sans == nullptr) {
+        return names;
+    }
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+        const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
+        if (name->type != GEN_DNS) {
+            continue;
+        }
+        const ASN1_IA5STRING* s = name->d.dNSName;
+        names.push_back(lowercase(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                                   static_cast<std::size_t>(ASN1_STRING_length(s)))));
+    }
+    GENERAL_NAMES_free(sans);
+    return names;
+}
+
+namespace {
+
+std::string name_text(const X509_NAME* name) {
+    BioPtr bio(BIO_new(BIO_s_mem()), BIO_free);
+    if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) {
+        return "";
+    }
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+std::string subject_of(X509* cert) { return name_text(X509_get_subject_name(cert)); }
+
+std::string issuer_of(X509* cert) { return name_text(X509_get_issuer_name(cert)); }
+
+std::string openssl_detail() {
+    const unsigned long code = ERR_peek_last_error();
+    std::string out;
+    if (code != 0) {
+        const char* reason = ERR_reason_error_string(code);
+        out = reason != nullptr ? reason : "unknown OpenSSL error";
+    }
+    ERR_clear_error();
+    return out;
+}
 
 std::string_view cert_refusal_name(CertRefusal reason) {
     switch (reason) {

@@ -77,6 +77,16 @@ struct LoadedCertificate {
 LoadedCertificate load_certificate(const std::string& host, const std::string& cert_path,
                                    const std::string& key_path, std::int64_t now);
 
+// Facts of a certificate, shared with `shortlink probe`: the subjectAltName DNS names
+// (lowercase), the subject and issuer on one line (RFC 2253), and a time as Unix seconds (0 when
+// it cannot be read).
+std::vector<std::string> dns_names(X509* cert);
+std::string subject_of(X509* cert);
+std::string issuer_of(X509* cert);
+std::int64_t unix_time_of(const ASN1_TIME* t);
+// The reason of the last error on OpenSSL's queue ("" when it is empty); clears the queue.
+std::string openssl_detail();
+
 // True when a subjectAltName DNS entry `pattern` covers `host` (both lowercase): equal, or
 // pattern "*.example.com" and host one label under example.com (RFC 6125 6.4.3: the wildcard
 // stands for exactly one whole label). A wildcard host ("*.example.com") is covered only by

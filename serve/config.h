@@ -34,6 +34,8 @@ struct ServeConfig {
     std::vector<Endpoint> listen;      // public listeners; default 127.0.0.1:8080
     std::vector<Endpoint> tls_listen;  // public TLS listeners; none by default
     std::string certs_dir;             // HOST.crt + HOST.key or HOST.pem files (serve/certificates.h)
+    // ACME HTTP-01 challenge files answered on the plain listeners (serve/acme.h); empty: none.
+    std::string acme_webroot;
     Endpoint admin;                    // admin listener; port 0 disables it
     unsigned threads = 0;              // request threads; 0: one per core
 
@@ -57,6 +59,9 @@ struct ServeConfig {
     std::uint32_t max_handshakes = 1000;
     // /readyz warns about a certificate this close to its expiry (Let's Encrypt renews at 30).
     double cert_warn_days = 14;
+    // TLS: how often the session ticket keys rotate (serve/ticket_keys.h); a ticket resumes for
+    // one to two of these periods (nginx leaves rotation to the operator; an hour is common).
+    double ticket_rotation_s = 3600;
 };
 
 }  // namespace shortlink::serve

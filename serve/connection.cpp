@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "formats/clock.h"
+#include "serve/acme.h"
 #include "serve/answer.h"
 #include "serve/response_writer.h"
 #include "serve/worker.h"
@@ -280,11 +281,7 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     request.method = method_of(p.verb());
     request.target = std::string_view(base + p.target().offset, p.target().size);
     request.host = std::string_view(base + p.host().offset, p.host().size);
-    const formats::Snapshot* snapshot = m_worker.snapshot();
-    const PatchedSnapshot* patched = m_worker.patched();
-    const Response response = patched != nullptr
-                                  ? answer(patched, m_worker.deny(), request, clock::coarse_unix_seconds())
-                                  : answer(snapshot, m_worker.deny(), request, clock::coarse_unix_seconds());
+    request.tls = Transport::k_tls;
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&
@@ -294,6 +291,29 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     framing.http10_keep_alive = keep_alive && p.version() == 10;
     m_answer_mark = m_out.size();
     WorkerMetrics& metrics = m_worker.mutable_metrics();
+    if constexpr (!Transport::k_tls) {
+        // ACME challenges are answered on the plain listeners only (serve/acme.h), before any
+        // link or HTTPS redirect: a CA validating HTTP-01 must reach them over port 80.
+        if (!m_worker.acme_webroot().empty() && request.method != Method::other &&
+            is_acme_challenge(request.target)) {
+            const AcmeAnswer acme = answer_acme(m_worker.acme_webroot(), request.target);
+            write_text(m_out, acme.status, acme.status == 200 ? std::string_view(acme.body) : "Not Found\n",
+                       framing, m_worker.date(), request.method == Method::head);
+            metrics.count_request(acme.status);
+            metrics.acme_challenges[acme.status == 200 ? 0 : 1].add();
+            m_answered = true;
+            if (!keep_alive) {
+                m_close_after_write = true;
+            }
+            ++answered;
+            return true;
+        }
+    }
+    const formats::Snapshot* snapshot = m_worker.snapshot();
+    const PatchedSnapshot* patched = m_worker.patched();
+    const Response response = patched != nullptr
+                                  ? answer(patched, m_worker.deny(), request, clock::coarse_unix_seconds())
+                                  : answer(snapshot, m_worker.deny(), request, clock::coarse_unix_seconds());
     if (write_response(m_out, response, framing, m_worker.date())) {
         metrics.count_request(response.status);
     } else {

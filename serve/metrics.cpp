@@ -166,6 +166,13 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     line(out, "shortlink_unsafe_location_total",
          sum(workers, [](const WorkerMetrics& w) { return w.unsafe_location.get(); }));
 
+    header(out, "shortlink_acme_challenges_total", "counter",
+           "ACME challenge requests on the plain listeners (--acme-webroot), by answer.");
+    line(out, "shortlink_acme_challenges_total{result=\"served\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.acme_challenges[0].get(); }));
+    line(out, "shortlink_acme_challenges_total{result=\"not_found\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.acme_challenges[1].get(); }));
+
     header(out, "shortlink_snapshot_loaded", "gauge", "1 when a snapshot is being served.");
     line(out, "shortlink_snapshot_loaded", s.loaded ? 1 : 0);
     header(out, "shortlink_snapshot_serial", "gauge", "Serial of the snapshot being served.");

@@ -52,6 +52,8 @@ struct alignas(64) WorkerMetrics {
     // accept() failures, indexed by AcceptError (serve/listen_socket.h: EMFILE, ENFILE, ENOBUFS,
     // ENOMEM, other).
     std::array<Counter, 5> accept_errors;
+    // ACME challenge requests (serve/acme.h): [0] answered with the file, [1] 404.
+    std::array<Counter, 2> acme_challenges;
     // TLS handshakes by how they ended; resumed ones (a session ticket) are also completed.
     Counter tls_handshakes_completed;
     Counter tls_handshakes_resumed;

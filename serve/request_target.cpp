@@ -112,9 +112,12 @@ void take_query(const boost::urls::url_view& url, ParsedTarget& out) {
 }  // namespace
 
 bool normalize_host(std::string_view raw, std::array<char, k_max_host_bytes>& out,
-                    std::string_view& host) {
+                    std::string_view& host, std::string_view* spelt) {
     if (raw.empty()) {
         host = {};
+        if (spelt != nullptr) {
+            *spelt = {};
+        }
         return true;
     }
     auto parsed = boost::urls::parse_authority(boost::core::string_view(raw.data(), raw.size()));
@@ -134,7 +137,48 @@ bool normalize_host(std::string_view raw, std::array<char, k_max_host_bytes>& ou
         out[i] = ascii_lower(h[i]);
     }
     host = std::string_view(out.data(), h.size());
+    if (spelt != nullptr) {
+        *spelt = h;
+    }
     return true;
+}
+
+void append_lowercase(std::string& out, std::string_view s) {
+    for (char c : s) {
+        out.push_back(ascii_lower(c));
+    }
+}
+
+bool is_plain_host(std::string_view host) {
+    if (host.empty()) {
+        return false;
+    }
+    const bool literal = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    if (literal) {
+        host = host.substr(1, host.size() - 2);
+    }
+    for (char c : host) {
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        const bool ok = literal ? hex || c == ':' || c == '.'
+                                : hex || (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') || c == '-' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string_view path_and_query(std::string_view target) {
+    if (!target.empty() && target.front() == '/') {
+        return target;
+    }
+    const std::size_t scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos) {
+        return {};
+    }
+    const std::string_view rest = target.substr(scheme_end + 3);
+    const std::size_t authority_end = rest.find_first_of("/?");
+    return authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
 }
 
 namespace {
@@ -146,7 +190,7 @@ TargetError parse_strict(std::string_view target, std::string_view host_header, 
         if (!url) {
             return TargetError::malformed;
         }
-        if (!normalize_host(host_header, out.host_buffer, out.host)) {
+        if (!normalize_host(host_header, out.host_buffer, out.host, &out.raw_host)) {
             return TargetError::bad_host;
         }
         take_query(*url, out);
@@ -164,7 +208,7 @@ TargetError parse_strict(std::string_view target, std::string_view host_header, 
     const auto authority = url->encoded_authority();
     if (!url->has_authority() || authority.empty() ||
         !normalize_host(std::string_view(authority.data(), authority.size()), out.host_buffer,
-                        out.host)) {
+                        out.host, &out.raw_host)) {
         return TargetError::bad_host;
     }
     take_query(*url, out);

@@ -34,6 +34,8 @@ enum class TargetError {
 // the owning ParsedTarget's buffers.
 struct ParsedTarget {
     std::string_view host;    // lowercase, no port, no trailing dot; empty if none was given
+    std::string_view raw_host;  // the same host as the request spells it (case kept), a view
+                                // into the request bytes that outlives this ParsedTarget
     std::string_view code;    // percent-decoded path without the leading '/' and one trailing '/'
     std::string_view query;   // encoded query without '?'; empty when absent or empty
     bool is_root = false;     // the path was "/" (or empty in absolute-form)
@@ -45,8 +47,14 @@ struct ParsedTarget {
 
 // Lowercases `raw` (a Host header value or an authority) into `out` and strips the port and one
 // trailing dot. Returns false for anything that is not a valid host[:port] without userinfo.
+// `spelt`, when given, gets the host as `raw` spells it (a view into `raw`, without the port and
+// the trailing dot).
 bool normalize_host(std::string_view raw, std::array<char, k_max_host_bytes>& out,
-                    std::string_view& host);
+                    std::string_view& host, std::string_view* spelt = nullptr);
+
+// The path and query of a request-target that parse_target() accepted: the target itself in
+// origin-form, what follows the authority in absolute-form (empty when nothing does).
+std::string_view path_and_query(std::string_view target);
 
 // Parses `target` (origin-form or absolute-form) with `host_header` as the fallback authority.
 // `fold_case` is applied later by the caller once the domain is known (see fold_code()).
@@ -65,6 +73,14 @@ bool query_byte_needs_encoding(char c);
 // Appends `query` (as parse_target() accepted it) to a Location: the bytes a URI may not hold
 // raw become %XX (uppercase hex), everything else is copied, '%XX' escapes included.
 void append_forwarded_query(std::string& out, std::string_view query);
+
+// Appends `s` with ASCII letters lowercased.
+void append_lowercase(std::string& out, std::string_view s);
+
+// True for a host made of letters, digits, '-' and '.' (a DNS name or an IPv4 address) or a
+// bracketed IPv6 literal: what a Location may name as its host without any escaping. A reg-name
+// may also hold sub-delimiters ("a&b"), which no served name has.
+bool is_plain_host(std::string_view host);
 
 // ASCII-lowercases the code in place (case-insensitive domains store codes folded).
 void fold_code(ParsedTarget& target);

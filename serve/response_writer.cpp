@@ -80,6 +80,7 @@ void scan_query(LocationScan& scan, std::string_view query) {
 LocationScan scan_location(const Response& r) {
     LocationScan scan;
     scan_piece(scan, r.location_prefix);
+    scan_piece(scan, r.location_authority);
     if (r.query_separator != '\0') {
         scan_piece(scan, std::string_view(&r.query_separator, 1));
     }
@@ -90,6 +91,7 @@ LocationScan scan_location(const Response& r) {
 
 void append_location(std::string& out, const Response& r) {
     out.append(r.location_prefix);
+    append_lowercase(out, r.location_authority);
     if (r.query_separator != '\0') {
         out.push_back(r.query_separator);
     }
@@ -138,6 +140,9 @@ void append_location_html(std::string& out, const Response& r, const LocationSca
         return;
     }
     append_escaped(out, r.location_prefix);
+    std::string authority;
+    append_lowercase(authority, r.location_authority);
+    append_escaped(out, authority);
     if (r.query_separator != '\0') {
         append_escaped(out, std::string_view(&r.query_separator, 1));
     }
@@ -222,6 +227,11 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
     case CacheKind::none:
         break;
     }
+    if (r.hsts_max_age_s != 0) {
+        out.append("Strict-Transport-Security: max-age=");
+        append_uint(out, r.hsts_max_age_s);
+        out.append(r.hsts_include_subdomains ? "; includeSubDomains\r\n" : "\r\n");
+    }
     if (r.status == 405) {
         out.append("Allow: GET, HEAD\r\n");
     } else if (r.status == 503) {
@@ -247,6 +257,18 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         out.append("</p>\n");
     }
     return true;
+}
+
+void write_text(std::string& out, std::uint16_t status, std::string_view body,
+                const FramingOptions& framing, std::string_view date, bool head) {
+    append_status_line(out, status);
+    out.append("Content-Type: text/plain\r\nCache-Control: no-store\r\nContent-Length: ");
+    append_uint(out, body.size());
+    out.append("\r\n");
+    append_tail(out, date, framing);
+    if (!head) {
+        out.append(body);
+    }
 }
 
 void write_error(std::string& out, std::uint16_t status, std::string_view date) {

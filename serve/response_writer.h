@@ -28,6 +28,11 @@ struct FramingOptions {
 bool write_response(std::string& out, const Response& response, const FramingOptions& framing,
                     std::string_view date);
 
+// Appends a text/plain response with `body` (an ACME challenge's key authorization, or its 404),
+// never cached; `head`: the headers only.
+void write_text(std::string& out, std::uint16_t status, std::string_view body,
+                const FramingOptions& framing, std::string_view date, bool head);
+
 // Appends a minimal error response (400, 408, 413, 431, 500, 505), always with Connection: close.
 void write_error(std::string& out, std::uint16_t status, std::string_view date);
 

@@ -33,6 +33,7 @@
 #include "serve/log.h"
 #include "serve/metrics.h"
 #include "serve/snapshot_manager.h"
+#include "serve/ticket_keys.h"
 #include "serve/tls_context.h"
 #include "serve/worker.h"
 
@@ -217,6 +218,7 @@ public:
           m_rescan_timer(m_io),
           m_drain_timer(m_io),
           m_reload_timer(m_io),
+          m_ticket_timer(m_io),
           m_inotify(m_io),
           m_admin(m_io, [this](const std::string& path) { return admin_reply(path); }, log_fd) {}
 
@@ -290,6 +292,9 @@ public:
         }
         wait_signals();
         arm_rescan();
+        if (m_ticket_keys) {
+            arm_ticket_rotation();
+        }
 
         for (const auto& e : endpoints) {
             LogLine("info", "listening").str("address", e.address().to_string())
@@ -333,12 +338,37 @@ private:
             return Status::invalid_argument("--tls-listen: no usable certificate in " +
                                             m_config.certs_dir + " (" + detail + ")");
         }
-        auto context = make_listener_context();
+        auto tickets = TicketKeys::make();
+        if (!tickets) {
+            return tickets.status();
+        }
+        m_ticket_keys = std::move(tickets).value();
+        auto context = make_listener_context(m_ticket_keys);
         if (!context) {
             return context.status();
         }
         m_tls_context = std::move(context).value();
         return Status::ok();
+    }
+
+    // New ticket keys every --tls-ticket-rotation, drawn on the control thread; the workers'
+    // handshakes read them through an atomic pointer, with no mutex (serve/ticket_keys.h).
+    void arm_ticket_rotation() {
+        m_ticket_timer.expires_after(
+            std::chrono::milliseconds(static_cast<std::int64_t>(m_config.ticket_rotation_s * 1000)));
+        m_ticket_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) {
+                return;
+            }
+            if (Status s = m_ticket_keys->rotate(); !s) {
+                LogLine("error", "tls_ticket_keys_not_rotated").str("detail", s.message()).emit(m_log_fd);
+            } else {
+                LogLine("info", "tls_ticket_keys_rotated")
+                    .num("rotations", static_cast<std::int64_t>(m_ticket_keys->rotations()))
+                    .emit(m_log_fd);
+            }
+            arm_ticket_rotation();
+        });
     }
 
     // Certificates are read and validated here, on the control thread: milliseconds per file,
@@ -626,6 +656,7 @@ private:
         m_signals.cancel();
         m_rescan_timer.cancel();
         m_reload_timer.cancel();
+        m_ticket_timer.cancel();
         boost::system::error_code ignored;
         m_inotify.close(ignored);
         m_admin.close();
@@ -667,6 +698,7 @@ private:
     boost::asio::steady_timer m_rescan_timer;
     boost::asio::steady_timer m_drain_timer;
     boost::asio::steady_timer m_reload_timer;
+    boost::asio::steady_timer m_ticket_timer;  // --tls-ticket-rotation
     enum class ReloadState { idle, gathering, rescanning };
     ReloadState m_reload_state = ReloadState::idle;
     std::chrono::steady_clock::time_point m_reload_first;  // first SIGHUP of the gathering
@@ -678,6 +710,7 @@ private:
     // Declared before the workers, which use them until their last connection is gone.
     std::atomic<std::uint32_t> m_handshakes{0};  // TLS handshakes in progress, all workers
     std::unique_ptr<CertificateDirectory> m_certificates;  // null without --tls-listen
+    std::shared_ptr<TicketKeys> m_ticket_keys;  // null without --tls-listen
     std::shared_ptr<SSL_CTX> m_tls_context;  // shared by every worker's TLS connections
     int m_certs_watch = -1;  // inotify watch of the certificate directory
     std::vector<std::unique_ptr<Worker>> m_workers;

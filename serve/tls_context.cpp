@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 
 #include "serve/certificates.h"
+#include "serve/ticket_keys.h"
 
 namespace shortlink::serve {
 
@@ -47,6 +48,25 @@ int table_index() {
     return index;
 }
 
+int listener_tickets_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+int connection_tickets_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+int ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+               EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int seal) {
+    const auto* tickets = static_cast<const TicketKeys*>(SSL_get_ex_data(ssl, connection_tickets_index()));
+    if (tickets == nullptr) {
+        return 0;  // no ticket issued, none accepted: a full handshake
+    }
+    return seal != 0 ? tickets->seal(key_name, iv, cipher, mac) : tickets->open(key_name, iv, cipher, mac);
+}
+
 int select_certificate(SSL* ssl, int* alert, void*) {
     const auto* table = static_cast<const CertTable*>(SSL_get_ex_data(ssl, table_index()));
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -85,17 +105,32 @@ Status configure_tls_context(SSL_CTX* ctx) {
     return Status::ok();
 }
 
-Result<std::shared_ptr<SSL_CTX>> make_listener_context() {
-    std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
-    if (!ctx) {
+Result<std::shared_ptr<SSL_CTX>> make_listener_context(std::shared_ptr<TicketKeys> tickets) {
+    SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
+    if (raw == nullptr) {
         return Status::io_error(openssl_error("cannot make a TLS context"));
     }
+    const TicketKeys* keys = tickets.get();
+    std::shared_ptr<SSL_CTX> ctx(raw, [tickets = std::move(tickets)](SSL_CTX* c) { SSL_CTX_free(c); });
     if (Status s = configure_tls_context(ctx.get()); !s) {
         return s;
     }
     table_index();  // allocated once, before the threads start
+    connection_tickets_index();
     SSL_CTX_set_tlsext_servername_callback(ctx.get(), select_certificate);
+    if (SSL_CTX_set_ex_data(ctx.get(), listener_tickets_index(), const_cast<TicketKeys*>(keys)) != 1 ||
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx.get(), ticket_key) != 1) {
+        return Status::io_error(openssl_error("cannot set the session ticket keys"));
+    }
     return ctx;
+}
+
+SSL* new_connection_ssl(SSL_CTX* listener) {
+    SSL* ssl = SSL_new(listener);
+    if (ssl != nullptr) {
+        SSL_set_ex_data(ssl, connection_tickets_index(), SSL_CTX_get_ex_data(listener, listener_tickets_index()));
+    }
+    return ssl;
 }
 
 void attach_cert_table(SSL* ssl, const CertTable* table) {

@@ -4,10 +4,10 @@
 //
 // Protocols TLS 1.2 and 1.3 only; forward-secret AEAD ciphers only (Mozilla's "intermediate"
 // list without DHE); ALPN http/1.1 only; no renegotiation; session resumption by tickets
-// (RFC 5077 and TLS 1.3 PSK). Tickets are sealed with keys OpenSSL draws at random when the
-// listener context is made: one set for the whole process, shared by every thread, held in
-// memory only, so they change at each restart (outstanding tickets then fall back to a full
-// handshake) and a ticket is accepted for k_ticket_lifetime_s. No stateful session cache: a
+// (RFC 5077 and TLS 1.3 PSK). Tickets are sealed with the listener's TicketKeys
+// (serve/ticket_keys.h): one set for the whole process, shared by every thread, held in memory
+// only and rotated while the server runs (--tls-ticket-rotation), so a ticket resumes for one
+// to two rotation periods and at most k_ticket_lifetime_s. No stateful session cache: a
 // resumption takes no lock.
 //
 // Thread-safety: call the functions before the worker threads start; the contexts they
@@ -23,6 +23,7 @@
 namespace shortlink::serve {
 
 class CertTable;
+class TicketKeys;
 
 // TLS 1.2 cipher suites, in OpenSSL's names; the client's order wins among them, all are strong.
 inline constexpr const char* k_tls12_ciphers =
@@ -44,7 +45,14 @@ Status configure_tls_context(SSL_CTX* ctx);
 // moves each connection to the context of the certificate CertTable::select() picks from the
 // table attach_cert_table() gave that connection, or ends the handshake with an
 // unrecognized_name alert when none applies.
-Result<std::shared_ptr<SSL_CTX>> make_listener_context();
+// `tickets` seals and opens every session ticket; the context keeps it alive.
+Result<std::shared_ptr<SSL_CTX>> make_listener_context(std::shared_ptr<TicketKeys> tickets);
+
+// A new connection's SSL on the listener context (SSL_new), told where its tickets' keys are:
+// OpenSSL takes the ticket callback from the listener context, but after the SNI callback has
+// moved the connection to its certificate's context nothing else leads back to the keys.
+// nullptr when OpenSSL cannot make one.
+SSL* new_connection_ssl(SSL_CTX* listener);
 
 // Gives a connection's SSL the table its SNI callback chooses from. The caller keeps `table`
 // alive until the handshake is done.

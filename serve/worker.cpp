@@ -13,6 +13,7 @@
 #include "serve/connection.h"
 #include "serve/listen_socket.h"
 #include "serve/log.h"
+#include "serve/tls_context.h"
 
 namespace shortlink::serve {
 
@@ -205,7 +206,7 @@ void Worker::start_tls(boost::asio::ip::tcp::socket socket) {
         m_cert_generation = m_certificates->generation();
         m_cert_table = m_certificates->current();
     }
-    SSL* ssl = SSL_new(m_tls_context);
+    SSL* ssl = new_connection_ssl(m_tls_context);
     if (ssl == nullptr) {
         ERR_clear_error();
         m_handshakes.fetch_sub(1, std::memory_order_relaxed);

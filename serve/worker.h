@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -104,6 +105,8 @@ public:
     // A TLS handshake ended (or its connection went before it did).
     void handshake_ended() { m_handshakes.fetch_sub(1, std::memory_order_relaxed); }
     int log_fd() const { return m_log_fd; }
+    // --acme-webroot: where the plain listeners' challenge answers come from; empty: none.
+    const std::string& acme_webroot() const { return m_config.acme_webroot; }
 
 private:
     void refresh();

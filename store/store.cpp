@@ -182,6 +182,10 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh
     return impl;
 }
 
+}  // namespace
+
+namespace detail {
+
 DomainRecord read_domain(Stmt& s) {
     DomainRecord d;
     d.id = s.i64(0);
@@ -193,14 +197,13 @@ DomainRecord read_domain(Stmt& s) {
     d.forward_query = s.i64(6) != 0;
     d.cache_max_age_s = static_cast<std::uint32_t>(s.i64(7));
     d.negative_max_age_s = static_cast<std::uint32_t>(s.i64(8));
+    d.https_redirect = s.i64(9) != 0;
+    d.hsts_max_age_s = static_cast<std::uint32_t>(s.i64(10));
+    d.hsts_include_subdomains = s.i64(11) != 0;
     return d;
 }
 
-constexpr const char* k_domain_columns =
-    "id, host, is_default, default_redirect, root_url, case_insensitive, forward_query, "
-    "cache_max_age_s, negative_max_age_s";
-
-}  // namespace
+}  // namespace detail
 
 // ---- Impl ---------------------------------------------------------------------------------------
 
@@ -264,7 +267,7 @@ Result<DomainRecord> Store::Impl::domain(std::string_view host) {
     if (it != domain_cache.end()) {
         return it->second;
     }
-    auto stmt = prepare(std::string("SELECT ") + k_domain_columns +
+    auto stmt = prepare(std::string("SELECT ") + detail::k_domain_columns +
                         " FROM domains WHERE host = ?1 AND removed = 0");
     if (!stmt) {
         return stmt.status();
@@ -273,7 +276,7 @@ Result<DomainRecord> Store::Impl::domain(std::string_view host) {
     s->bind(1, host);
     int rc = s->step();
     if (rc == SQLITE_ROW) {
-        DomainRecord d = read_domain(s.get());
+        DomainRecord d = detail::read_domain(s.get());
         domain_cache.emplace(std::string(host), d);
         return d;
     }
@@ -495,7 +498,7 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
         *audit_mark = *mark;
     }
     {
-        auto stmt = m_impl->prepare(std::string("SELECT ") + k_domain_columns +
+        auto stmt = m_impl->prepare(std::string("SELECT ") + detail::k_domain_columns +
                                     " FROM domains WHERE removed = 0 ORDER BY id");
         if (!stmt) {
             return finish(stmt.status());
@@ -503,7 +506,7 @@ Status Store::read_for_compile(const std::function<void(const DomainRecord&)>& o
         StmtUse s(**stmt);
         int rc;
         while ((rc = s->step()) == SQLITE_ROW) {
-            on_domain(read_domain(s.get()));
+            on_domain(detail::read_domain(s.get()));
         }
         if (rc != SQLITE_DONE) {
             return finish(detail::sqlite_error(m_impl->db.get(), rc, "cannot read domains"));
@@ -549,7 +552,7 @@ Status Store::read_changes(std::int64_t since,
     audit_mark = *mark;
     std::vector<std::int64_t> complete;  // domains whose every link is read
     {
-        auto stmt = m_impl->prepare(std::string("SELECT ") + k_domain_columns +
+        auto stmt = m_impl->prepare(std::string("SELECT ") + detail::k_domain_columns +
                                     " FROM domains WHERE removed = 0 ORDER BY id");
         if (!stmt) {
             return finish(stmt.status());
@@ -557,7 +560,7 @@ Status Store::read_changes(std::int64_t since,
         StmtUse s(**stmt);
         int rc;
         while ((rc = s->step()) == SQLITE_ROW) {
-            const DomainRecord d = read_domain(s.get());
+            const DomainRecord d = detail::read_domain(s.get());
             if (on_domain(d)) {
                 complete.push_back(d.id);
             }

@@ -48,6 +48,9 @@ struct DomainRecord {            // one row of the domains table
     bool forward_query = true;
     std::uint32_t cache_max_age_s = k_default_cache_max_age_s;
     std::uint32_t negative_max_age_s = k_default_negative_max_age_s;
+    bool https_redirect = false;         // plain HTTP answers 308 to https://HOST/same-target
+    std::uint32_t hsts_max_age_s = 0;    // Strict-Transport-Security max-age over TLS; 0: none
+    bool hsts_include_subdomains = false;
 };
 
 // A link's state: the one enum of every library (formats/link_state.h), so the compiler copies
@@ -130,6 +133,9 @@ struct DomainPatch {
     std::optional<bool> forward_query;
     std::optional<std::uint32_t> cache_max_age_s;
     std::optional<std::uint32_t> negative_max_age_s;
+    std::optional<bool> https_redirect;
+    std::optional<std::uint32_t> hsts_max_age_s;
+    std::optional<bool> hsts_include_subdomains;
 };
 
 // disable / enable / delete / restore.

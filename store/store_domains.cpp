@@ -13,11 +13,14 @@ using detail::StmtUse;
 
 namespace {
 
-// Binds a domain's settings to ?2 .. ?7, the parameter order that both add and set use.
+// Binds a domain's settings to ?2 .. ?7 and ?9 .. ?11, the parameter order that both add and set
+// use (?8 is the time of the change).
 void bind_domain_settings(Stmt& s, const DomainRecord& d) {
     s.bind(2, std::int64_t{d.default_redirect}).bind(3, d.root_url);
     s.bind(4, std::int64_t{d.case_insensitive}).bind(5, std::int64_t{d.forward_query});
     s.bind(6, std::int64_t{d.cache_max_age_s}).bind(7, std::int64_t{d.negative_max_age_s});
+    s.bind(9, std::int64_t{d.https_redirect}).bind(10, std::int64_t{d.hsts_max_age_s});
+    s.bind(11, std::int64_t{d.hsts_include_subdomains});
 }
 
 std::string domain_json(const DomainRecord& d) {
@@ -38,6 +41,12 @@ std::string domain_json(const DomainRecord& d) {
     w.Uint(d.cache_max_age_s);
     w.Key("negative_max_age_s");
     w.Uint(d.negative_max_age_s);
+    w.Key("https_redirect");
+    w.Bool(d.https_redirect);
+    w.Key("hsts_max_age_s");
+    w.Uint(d.hsts_max_age_s);
+    w.Key("hsts_include_subdomains");
+    w.Bool(d.hsts_include_subdomains);
     w.EndObject();
     return buf.GetString();
 }
@@ -57,10 +66,12 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
     // A removed domain with the same host comes back with the new settings.
     auto stmt = m_impl->prepare(
         "INSERT INTO domains (host, default_redirect, root_url, case_insensitive, forward_query, "
-        "cache_max_age_s, negative_max_age_s, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+        "cache_max_age_s, negative_max_age_s, https_redirect, hsts_max_age_s, hsts_include_subdomains, "
+        "created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?8, ?8) "
         "ON CONFLICT (host) DO UPDATE SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, "
-        "forward_query = ?5, cache_max_age_s = ?6, negative_max_age_s = ?7, updated_at = ?8, removed = 0 "
+        "forward_query = ?5, cache_max_age_s = ?6, negative_max_age_s = ?7, https_redirect = ?9, "
+        "hsts_max_age_s = ?10, hsts_include_subdomains = ?11, updated_at = ?8, removed = 0 "
         "WHERE removed = 1");
     if (!stmt) {
         return fail(stmt.status());
@@ -115,9 +126,8 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
 Result<DomainRecord> Store::find_domain(std::string_view host) { return m_impl->domain(host); }
 
 Result<std::vector<DomainRecord>> Store::list_domains() {
-    auto stmt = m_impl->prepare(
-        "SELECT id, host, is_default, default_redirect, root_url, case_insensitive, forward_query, "
-        "cache_max_age_s, negative_max_age_s FROM domains WHERE removed = 0 ORDER BY is_default DESC, host");
+    auto stmt = m_impl->prepare(std::string("SELECT ") + detail::k_domain_columns +
+                                " FROM domains WHERE removed = 0 ORDER BY is_default DESC, host");
     if (!stmt) {
         return stmt.status();
     }
@@ -125,17 +135,7 @@ Result<std::vector<DomainRecord>> Store::list_domains() {
     std::vector<DomainRecord> out;
     int rc;
     while ((rc = s->step()) == SQLITE_ROW) {
-        DomainRecord d;
-        d.id = s->i64(0);
-        d.host = std::string(s->text(1));
-        d.is_default = s->i64(2) != 0;
-        d.default_redirect = static_cast<std::uint16_t>(s->i64(3));
-        d.root_url = std::string(s->text(4));
-        d.case_insensitive = s->i64(5) != 0;
-        d.forward_query = s->i64(6) != 0;
-        d.cache_max_age_s = static_cast<std::uint32_t>(s->i64(7));
-        d.negative_max_age_s = static_cast<std::uint32_t>(s->i64(8));
-        out.push_back(std::move(d));
+        out.push_back(detail::read_domain(s.get()));
     }
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(m_impl->db.get(), rc, "cannot list domains");
@@ -165,10 +165,14 @@ Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch&
     after.forward_query = patch.forward_query.value_or(after.forward_query);
     after.cache_max_age_s = patch.cache_max_age_s.value_or(after.cache_max_age_s);
     after.negative_max_age_s = patch.negative_max_age_s.value_or(after.negative_max_age_s);
+    after.https_redirect = patch.https_redirect.value_or(after.https_redirect);
+    after.hsts_max_age_s = patch.hsts_max_age_s.value_or(after.hsts_max_age_s);
+    after.hsts_include_subdomains = patch.hsts_include_subdomains.value_or(after.hsts_include_subdomains);
 
     auto stmt = m_impl->prepare(
         "UPDATE domains SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, forward_query = ?5, "
-        "cache_max_age_s = ?6, negative_max_age_s = ?7, updated_at = ?8 WHERE id = ?1");
+        "cache_max_age_s = ?6, negative_max_age_s = ?7, https_redirect = ?9, hsts_max_age_s = ?10, "
+        "hsts_include_subdomains = ?11, updated_at = ?8 WHERE id = ?1");
     if (!stmt) {
         return fail(stmt.status());
     }

@@ -106,6 +106,13 @@ private:
     Stmt& m_stmt;
 };
 
+// The columns of a domain row in the order read_domain() reads them.
+inline constexpr const char* k_domain_columns =
+    "id, host, is_default, default_redirect, root_url, case_insensitive, forward_query, "
+    "cache_max_age_s, negative_max_age_s, https_redirect, hsts_max_age_s, hsts_include_subdomains";
+// A DomainRecord from a row of k_domain_columns.
+DomainRecord read_domain(Stmt& s);
+
 }  // namespace shortlink::store::detail
 
 namespace shortlink::store {

@@ -163,6 +163,18 @@ PRAGMA application_id = 1397509707;
 
 static_assert(k_application_id == 1397509707, "migration 3 writes k_application_id");
 
+// Migration 4: a domain's HTTPS policy. https_redirect: a plain-HTTP request for the domain is
+// answered 308 to the same path on https://HOST. hsts_max_age_s (0: none) and
+// hsts_include_subdomains: the Strict-Transport-Security header of its answers over TLS.
+constexpr const char* k_migration_4 = R"sql(
+ALTER TABLE domains ADD COLUMN https_redirect INTEGER NOT NULL DEFAULT 0
+    CHECK (https_redirect BETWEEN 0 AND 1);
+ALTER TABLE domains ADD COLUMN hsts_max_age_s INTEGER NOT NULL DEFAULT 0
+    CHECK (hsts_max_age_s BETWEEN 0 AND 4294967295);
+ALTER TABLE domains ADD COLUMN hsts_include_subdomains INTEGER NOT NULL DEFAULT 0
+    CHECK (hsts_include_subdomains BETWEEN 0 AND 1);
+)sql";
+
 // Fills audit_log.hash of every existing row, in id order (migration 3).
 Status chain_existing_audit_rows(sqlite3* db) {
     sqlite3_stmt* raw = nullptr;
@@ -206,6 +218,7 @@ const Migration k_migrations[] = {
     {k_migration_1},
     {k_migration_2},
     {k_migration_3, chain_existing_audit_rows, k_migration_3_after},
+    {k_migration_4},
 };
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 

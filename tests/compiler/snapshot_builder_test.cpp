@@ -31,7 +31,9 @@ TEST_CASE("RoundTripRandomLinksAndForeignKeysMiss", "[builder]") {
                                    .default_redirect = 302, .is_default = true});
     auto other = builder.add_domain({.host = "go.example", .default_redirect = 301,
                                      .case_insensitive = true, .forward_query = false,
-                                     .cache_max_age_s = 60, .negative_max_age_s = 5});
+                                     .cache_max_age_s = 60, .negative_max_age_s = 5,
+                                     .https_redirect = true, .hsts_max_age_s = 31536000,
+                                     .hsts_include_subdomains = true});
     REQUIRE(def);
     REQUIRE(other);
     struct Expect {
@@ -89,6 +91,12 @@ TEST_CASE("RoundTripRandomLinksAndForeignKeysMiss", "[builder]") {
     REQUIRE(s.find_domain("go.example") == std::optional<std::uint32_t>(1));
     REQUIRE(s.find_domain("unknown.example") == std::optional<std::uint32_t>(0));
     CHECK(s.domain(1).cache_max_age_s == 60);
+    CHECK(s.domain(1).https_redirect);
+    CHECK(s.domain(1).hsts_max_age_s == 31536000);
+    CHECK(s.domain(1).hsts_include_subdomains);
+    CHECK_FALSE(s.domain(0).https_redirect);
+    CHECK(s.domain(0).hsts_max_age_s == 0);
+    CHECK_FALSE(s.domain(0).hsts_include_subdomains);
     CHECK(s.domain(0).root_url == "https://root.example/");
     for (const Expect& e : expected) {
         const std::uint32_t index = e.domain == *def ? 0 : 1;

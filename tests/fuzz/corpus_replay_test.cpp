@@ -42,3 +42,4 @@ TEST_CASE("ImportJsonCorpus", "[fuzz]") { replay("import_json", shortlink::fuzz:
 TEST_CASE("ValidateCorpus", "[fuzz]") { replay("validate", shortlink::fuzz::fuzz_validate_one); }
 TEST_CASE("KeysCorpus", "[fuzz]") { replay("keys", shortlink::fuzz::fuzz_keys_one); }
 TEST_CASE("SniCorpus", "[fuzz]") { replay("sni", shortlink::fuzz::fuzz_sni_one); }
+TEST_CASE("AcmeCorpus", "[fuzz]") { replay("acme", shortlink::fuzz::fuzz_acme_one); }

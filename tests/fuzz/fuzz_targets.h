@@ -50,4 +50,9 @@ int fuzz_keys_one(const std::uint8_t* data, std::size_t size);
 // refused when the handshake would end with unrecognized_name.
 int fuzz_sni_one(const std::uint8_t* data, std::size_t size);
 
+// An ACME challenge request-target (serve/acme.h) answered from a webroot with a challenge file,
+// a symbolic link to a secret outside it, a directory and a FIFO; accepted when it is the
+// challenge file.
+int fuzz_acme_one(const std::uint8_t* data, std::size_t size);
+
 }  // namespace shortlink::fuzz

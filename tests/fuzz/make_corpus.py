@@ -384,6 +384,25 @@ def sni_seeds(binary, work):
     return {name: "\n".join(files + [server_name]).encode("utf-8") for name, files, server_name in cases}
 
 
+def acme_seeds(binary, work):
+    """Request-targets; the harness's webroot holds tok_EN-123, link (to a secret outside it),
+    dir and fifo."""
+    prefix = b"/.well-known/acme-challenge/"
+    return {
+        "valid-token": prefix + b"tok_EN-123",
+        "bad-dot-dot": prefix + b"../secret",
+        "bad-encoded-slash": prefix + b"..%2Fsecret",
+        "bad-symlink-to-secret": prefix + b"link",
+        "bad-fifo": prefix + b"fifo",
+        "bad-directory": prefix + b"dir",
+        "bad-query": prefix + b"tok_EN-123?x=1",
+        "bad-nul": prefix + b"tok_EN-123\x00",
+        "bad-trailing-slash": prefix + b"tok_EN-123/",
+        "bad-missing": prefix + b"missing",
+        "bad-prefix-case": b"/.well-known/ACME-challenge/tok_EN-123",
+    }
+
+
 TARGETS = {
     "reader": reader_seeds,
     "http": http_seeds,
@@ -392,6 +411,7 @@ TARGETS = {
     "validate": validate_seeds,
     "keys": keys_seeds,
     "sni": sni_seeds,
+    "acme": acme_seeds,
 }
 
 

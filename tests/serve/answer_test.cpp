@@ -6,10 +6,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "serve/answer.h"
+#include "serve/response_writer.h"
 
 using namespace shortlink;
 using namespace shortlink::serve;
@@ -32,6 +34,7 @@ struct FakeLink {
 // lookup compares the full code.
 class FakeSnapshot {
 public:
+    void set_domain(std::uint32_t i, formats::DomainView d) { m_domains[i] = d; }
     std::uint32_t add_domain(formats::DomainView d) {
         m_domains.push_back(d);
         return static_cast<std::uint32_t>(m_domains.size() - 1);
@@ -304,4 +307,83 @@ TEST_CASE("DamagedLazySnapshotAnswers503NotNotFound", "[answer]") {
     CHECK(cache_control_string(r) == "no-store");
     // The root URL comes from the domain table, proven before the snapshot was published.
     CHECK(f.get("/", "go.example.com").status == 301);
+}
+
+namespace {
+
+// go.example.com and the default domain with the HTTPS policy switched on.
+struct HttpsFixture : Fixture {
+    HttpsFixture() {
+        for (std::uint32_t i : {def, go}) {
+            formats::DomainView d = snap.domain(i);
+            d.https_redirect = true;
+            d.hsts_max_age_s = 600;
+            d.hsts_include_subdomains = i == go;
+            snap.set_domain(i, d);
+        }
+    }
+    Response plain(std::string_view target, std::string_view host = "") const {
+        return detail::answer_from(&snap, nullptr, Request{Method::get, target, host, false}, k_now);
+    }
+    Response tls(std::string_view target, std::string_view host = "") const {
+        return detail::answer_from(&snap, nullptr, Request{Method::get, target, host, true}, k_now);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("HttpsRedirectOnPlainKeepsPathAndQuery", "[answer]") {
+    HttpsFixture f;
+    for (const auto& [target, host, location] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"/docs", "go.example.com", "https://go.example.com/docs"},
+             {"/DOCS?a=1&b", "Go.Example.COM.:8080", "https://go.example.com/DOCS?a=1&b"},
+             {"/unknown", "go.example.com", "https://go.example.com/unknown"},
+             {"/", "go.example.com", "https://go.example.com/"},
+             {"//evil.example/", "go.example.com", "https://go.example.com//evil.example/"},
+             {"/q?x=\"<>", "go.example.com", "https://go.example.com/q?x=%22%3C%3E"},
+             {"http://go.example.com:80/docs?x", "evil.example", "https://go.example.com/docs?x"},
+             {"http://go.example.com", "", "https://go.example.com/"},
+             {"http://go.example.com?x", "", "https://go.example.com/?x"},
+             {"/abc", "Other.Example:81", "https://other.example/abc"},
+             {"/abc", "[::1]:8080", "https://[::1]/abc"},
+             {"/abc", "192.0.2.1", "https://192.0.2.1/abc"},
+         }) {
+        CAPTURE(target, host);
+        const Response r = f.plain(target, host);
+        CHECK(r.status == 308);
+        CHECK(r.reason == Reason::https_redirect);
+        CHECK(location_string(r) == location);
+        CHECK(hsts_string(r).empty());
+        std::string out;
+        REQUIRE(write_response(out, r, {}, "D"));
+        CHECK(out.find("\r\nLocation: " + location + "\r\n") != std::string::npos);
+        CHECK(out.find("Strict-Transport-Security") == std::string::npos);
+    }
+}
+
+TEST_CASE("HttpsRedirectOfTheDefaultDomainNeedsAPlainHost", "[answer]") {
+    HttpsFixture f;
+    for (const char* host : {"a&b.example", "a'b", "a$b", "a=b", "a!b"}) {
+        CAPTURE(host);
+        const Response r = f.plain("/abc", host);
+        CHECK(r.status == 400);
+        CHECK_FALSE(r.has_location());
+    }
+    CHECK(f.plain("/abc", "a@b").status == 400);  // userinfo: refused by the Host check itself
+}
+
+TEST_CASE("HstsOnlyOverTlsAndOnEveryAnswerOfTheDomain", "[answer]") {
+    HttpsFixture f;
+    const Response r = f.tls("/docs", "go.example.com");
+    CHECK(r.status == 301);
+    CHECK(hsts_string(r) == "max-age=600; includeSubDomains");
+    CHECK(hsts_string(f.tls("/nope", "go.example.com")) == "max-age=600; includeSubDomains");
+    CHECK(f.tls("/nope", "go.example.com").status == 404);
+    CHECK(hsts_string(f.tls("/abc", "x.example")) == "max-age=600");
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nStrict-Transport-Security: max-age=600; includeSubDomains\r\n") != std::string::npos);
+    // The plain listener never sends it, and an answer without a domain carries none.
+    Fixture off;
+    CHECK(hsts_string(detail::answer_from(&off.snap, nullptr, Request{Method::get, "/abc", "x", true}, k_now)).empty());
 }

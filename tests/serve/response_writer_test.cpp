@@ -156,3 +156,31 @@ TEST_CASE("HttpDateIsImfFixdate", "[writer]") {
     REQUIRE(d.size() == 29);
     CHECK(d.substr(25) == " GMT");
 }
+
+TEST_CASE("TextAnswerIsPlainNeverCachedAndExactlyFramed", "[writer]") {
+    std::string out;
+    write_text(out, 200, "tok.thumb", {}, "D", false);
+    CHECK(out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
+                 "Content-Length: 9\r\nDate: D\r\n\r\ntok.thumb");
+    std::string head;
+    write_text(head, 404, "Not Found\n", {.close = true}, "D", true);
+    CHECK(head == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
+                  "Content-Length: 10\r\nDate: D\r\nConnection: close\r\n\r\n");
+}
+
+TEST_CASE("HttpsRedirectAuthorityIsLowercasedAndChecked", "[writer]") {
+    Response r;
+    r.status = 308;
+    r.reason = Reason::https_redirect;
+    r.location_prefix = "https://";
+    r.location_authority = "Go.Example.COM";
+    r.location_query = "/a?b=<c>";
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nLocation: https://go.example.com/a?b=%3Cc%3E\r\n") != std::string::npos);
+    CHECK(body_of(out) == "<a href=\"https://go.example.com/a?b=%3Cc%3E\">https://go.example.com/a?b=%3Cc%3E</a>\n");
+    r.location_authority = std::string_view("a\r\nX: y", 7);
+    std::string bad;
+    CHECK_FALSE(write_response(bad, r, {}, "D"));
+    CHECK(bad.find("X: y") == std::string::npos);
+}

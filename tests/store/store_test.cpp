@@ -1205,3 +1205,39 @@ TEST_CASE("BlocksTableRefusesWhatTheApiNeverWrites", "[store][blocks]") {
     CHECK(raw_exec(t.path, "INSERT INTO blocks (kind, host, code, actor, created_at) VALUES ('link', 'x', 'c', 'b', 2)") ==
           SQLITE_CONSTRAINT);
 }
+
+TEST_CASE("DomainHttpsPolicyIsStoredChangedAndAudited", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    DomainRecord d;
+    d.host = "go.example";
+    d.https_redirect = true;
+    d.hsts_max_age_s = 600;
+    REQUIRE(s.add_domain(d).is_ok());
+    auto found = s.find_domain("go.example");
+    REQUIRE(found.is_ok());
+    CHECK(found->https_redirect);
+    CHECK(found->hsts_max_age_s == 600);
+    CHECK_FALSE(found->hsts_include_subdomains);
+    DomainPatch p;
+    p.hsts_include_subdomains = true;
+    p.hsts_max_age_s = 4294967295u;
+    auto set = s.set_domain("go.example", p);
+    REQUIRE(set.is_ok());
+    CHECK(set->https_redirect);  // left alone
+    CHECK(set->hsts_max_age_s == 4294967295u);
+    CHECK(set->hsts_include_subdomains);
+    auto listed = s.list_domains();
+    REQUIRE(listed.is_ok());
+    REQUIRE(listed->size() == 2);
+    CHECK((*listed)[1].hsts_max_age_s == 4294967295u);
+    CHECK_FALSE((*listed)[0].https_redirect);  // the default domain
+    std::string after;
+    REQUIRE(s.history("go.example", "", 1, [&](const AuditRecord& r) {
+                 CHECK(r.action == "domain-set");
+                 after = r.after_json;
+                 return true;
+             }).is_ok());
+    CHECK(after.find("\"https_redirect\":true,\"hsts_max_age_s\":4294967295,\"hsts_include_subdomains\":true") !=
+          std::string::npos);
+}
