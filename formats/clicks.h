@@ -33,6 +33,7 @@ inline constexpr std::size_t k_max_domain = 253;
 inline constexpr std::size_t k_max_code = 1024;
 inline constexpr std::size_t k_max_referrer = 253;
 inline constexpr std::size_t k_fixed_event_size = 39;  // up to and including the network tag
+inline constexpr std::size_t k_min_event_size = k_fixed_event_size + 1 + 2 + 1;  // empty strings
 // The largest event: fixed part, a /48, and the three strings at their caps with their lengths.
 inline constexpr std::size_t k_max_event_size =
     k_fixed_event_size + 6 + 1 + k_max_domain + 2 + k_max_code + 1 + k_max_referrer;
