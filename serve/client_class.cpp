@@ -612,9 +612,8 @@ void check_word(const unsigned char* p, std::size_t n, std::size_t start, std::s
         !ends_with_lower(word, size, "crawler")) {
         return;
     }
-    if ((size == 5 && ends_with_lower(word, size, "cubot")) ||
-        (size == 4 && ends_with_lower(word, size, "xbot"))) {
-        return;
+    if (size == 5 && ends_with_lower(word, size, "cubot")) {
+        return;  // the phone maker, which also ends Android builds ("Build/CUBOT)")
     }
     const bool product = end == n || p[end] == '/' || p[end] == ';' || p[end] == ')' ||
                          p[end] == '(' || p[end] == ',' || p[end] == '-' ||
