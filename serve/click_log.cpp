@@ -32,6 +32,7 @@ namespace {
 constexpr std::int64_t k_day_ms = 86400000;
 constexpr std::size_t k_visitor_slots = 1u << 16;
 constexpr std::size_t k_repeat_slots = 1u << 16;
+constexpr std::size_t k_class_slots = 1u << 12;
 constexpr std::int64_t k_failure_backoff_ms = 5000;
 
 std::size_t round8(std::size_t n) { return (n + 7) & ~static_cast<std::size_t>(7); }
@@ -168,6 +169,7 @@ Result<std::unique_ptr<ClickLog>> ClickLog::open(const ClickLogConfig& config, u
     }
     log->m_visitors.resize(k_visitor_slots);
     log->m_repeats.resize(k_repeat_slots);
+    log->m_classes.resize(k_class_slots);
     for (unsigned i = 0; i < rings; ++i) {
         log->m_rings.push_back(std::make_unique<ClickRing>(config.ring_bytes));
     }
@@ -265,8 +267,8 @@ void ClickLog::convert(const ClickRecordHead& head, const std::array<std::string
     e.code = text[static_cast<std::size_t>(ClickText::code)];
 
     const std::string_view ua = text[static_cast<std::size_t>(ClickText::user_agent)];
-    const ClientClass cls = classify_client(ua, text[static_cast<std::size_t>(ClickText::ch_mobile)],
-                                            text[static_cast<std::size_t>(ClickText::ch_platform)]);
+    const ClientClass cls = classify(ua, text[static_cast<std::size_t>(ClickText::ch_mobile)],
+                                     text[static_cast<std::size_t>(ClickText::ch_platform)]);
     e.device = static_cast<std::uint8_t>(cls.device);
     e.os = static_cast<std::uint8_t>(cls.os);
     e.browser = static_cast<std::uint8_t>(cls.browser);
@@ -310,11 +312,26 @@ void ClickLog::convert(const ClickRecordHead& head, const std::array<std::string
     }
 }
 
+// Traffic repeats a few thousand User-Agents: a cache in front of the classifier, keyed by a
+// hash of the three headers it reads (a 64-bit tag: a collision is a one-in-2^64 misclass).
+ClientClass ClickLog::classify(std::string_view user_agent, std::string_view ch_mobile,
+                               std::string_view ch_platform) {
+    const std::uint64_t seed = formats::hash128(ch_platform, formats::hash128(ch_mobile, 0).lo).lo;
+    const formats::Hash128 h = formats::hash128(user_agent, seed);
+    ClassSlot& slot = m_classes[h.hi & (k_class_slots - 1)];
+    if (slot.tag != (h.lo | 1)) {
+        slot.tag = h.lo | 1;
+        slot.value = classify_client(user_agent, ch_mobile, ch_platform);
+    }
+    return slot.value;
+}
+
 std::uint64_t ClickLog::visitor_key(const ClickRecordHead& head, std::string_view user_agent,
                                     std::string_view domain) {
     // address (16 bytes, IPv4 mapped into IPv6) || User-Agent || NUL || domain
-    std::array<unsigned char, 16 + 512 + 1 + clicks::k_max_domain> message{};
+    std::array<unsigned char, 16 + 512 + 1 + clicks::k_max_domain> message;  // filled below
     std::size_t n = 0;
+    std::memset(message.data(), 0, 16);
     if (head.family == 4) {
         message[10] = 0xff;
         message[11] = 0xff;

@@ -31,6 +31,7 @@
 
 #include "formats/clicks.h"
 #include "formats/status.h"
+#include "serve/client_class.h"
 
 namespace shortlink::serve {
 
@@ -154,6 +155,7 @@ private:
     void maybe_seal(std::int64_t now_ms);
     void seal();
     void rotate_key_if_needed(std::int64_t now_ms);
+    ClientClass classify(std::string_view user_agent, std::string_view ch_mobile, std::string_view ch_platform);
     std::uint64_t visitor_key(const ClickRecordHead& head, std::string_view user_agent, std::string_view domain);
     bool repeated(std::uint64_t visitor, std::string_view domain, std::string_view code, std::int64_t time_ms);
     void warn(std::string_view what, const std::string& detail);
@@ -185,6 +187,11 @@ private:
         std::uint32_t count = 0;
     };
     std::vector<RepeatSlot> m_repeats;
+    struct ClassSlot {
+        std::uint64_t tag = 0;
+        ClientClass value;
+    };
+    std::vector<ClassSlot> m_classes;
 
     std::thread m_thread;
     std::mutex m_mutex;
