@@ -31,7 +31,9 @@ namespace {
 
 constexpr std::int64_t k_day_ms = 86400000;
 constexpr std::size_t k_visitor_slots = 1u << 16;
-constexpr std::size_t k_repeat_slots = 1u << 16;
+// Small enough to stay in a core's cache; a collision only restarts a count (fewer repeats seen).
+constexpr std::size_t k_repeat_slots = 1u << 14;
+constexpr std::size_t k_referrer_slots = 1u << 12;
 constexpr std::size_t k_class_slots = 1u << 12;
 constexpr std::int64_t k_failure_backoff_ms = 5000;
 
@@ -170,6 +172,7 @@ Result<std::unique_ptr<ClickLog>> ClickLog::open(const ClickLogConfig& config, u
     log->m_visitors.resize(k_visitor_slots);
     log->m_repeats.resize(k_repeat_slots);
     log->m_classes.resize(k_class_slots);
+    log->m_referrers.resize(k_referrer_slots);
     for (unsigned i = 0; i < rings; ++i) {
         log->m_rings.push_back(std::make_unique<ClickRing>(config.ring_bytes));
     }
@@ -273,9 +276,7 @@ void ClickLog::convert(const ClickRecordHead& head, const std::array<std::string
     e.os = static_cast<std::uint8_t>(cls.os);
     e.browser = static_cast<std::uint8_t>(cls.browser);
 
-    const std::size_t rn = referrer_host(text[static_cast<std::size_t>(ClickText::referer)],
-                                         out.referrer_buffer.data());
-    e.referrer = std::string_view(out.referrer_buffer.data(), rn);
+    e.referrer = referrer(text[static_cast<std::size_t>(ClickText::referer)], out.referrer_buffer.data());
 
     const std::string_view country = text[static_cast<std::size_t>(ClickText::country)];
     if (country.size() == 2) {
@@ -324,6 +325,27 @@ ClientClass ClickLog::classify(std::string_view user_agent, std::string_view ch_
         slot.value = classify_client(user_agent, ch_mobile, ch_platform);
     }
     return slot.value;
+}
+
+// Referers repeat too (a campaign page, a social network): the host of a recent one is copied
+// from a cache instead of parsing the URL again. Hosts longer than a slot are parsed each time.
+std::string_view ClickLog::referrer(std::string_view referer, char* out) {
+    if (referer.empty()) {
+        return {};
+    }
+    const formats::Hash128 h = formats::hash128(referer, 0x5eed);
+    ReferrerSlot& slot = m_referrers[h.hi & (k_referrer_slots - 1)];
+    if (slot.tag == (h.lo | 1)) {
+        std::memcpy(out, slot.host.data(), slot.size);
+        return {out, slot.size};
+    }
+    const std::size_t n = referrer_host(referer, out);
+    if (n <= slot.host.size()) {
+        slot.tag = h.lo | 1;
+        slot.size = static_cast<std::uint8_t>(n);
+        std::memcpy(slot.host.data(), out, n);
+    }
+    return {out, n};
 }
 
 std::uint64_t ClickLog::visitor_key(const ClickRecordHead& head, std::string_view user_agent,

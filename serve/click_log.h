@@ -155,6 +155,7 @@ private:
     void maybe_seal(std::int64_t now_ms);
     void seal();
     void rotate_key_if_needed(std::int64_t now_ms);
+    std::string_view referrer(std::string_view referer, char* out);
     ClientClass classify(std::string_view user_agent, std::string_view ch_mobile, std::string_view ch_platform);
     std::uint64_t visitor_key(const ClickRecordHead& head, std::string_view user_agent, std::string_view domain);
     bool repeated(std::uint64_t visitor, std::string_view domain, std::string_view code, std::int64_t time_ms);
@@ -192,6 +193,12 @@ private:
         ClientClass value;
     };
     std::vector<ClassSlot> m_classes;
+    struct ReferrerSlot {
+        std::uint64_t tag = 0;
+        std::uint8_t size = 0;
+        std::array<char, 55> host{};
+    };
+    std::vector<ReferrerSlot> m_referrers;
 
     std::thread m_thread;
     std::mutex m_mutex;
