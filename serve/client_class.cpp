@@ -85,14 +85,15 @@ constexpr Token weak_verdict(std::string_view text, Bot b) {
 // kind.
 //
 // Mail scanners: most gateways cannot be told by User-Agent. Microsoft Defender Safe Links
-// detonates links from Microsoft's networks with an ordinary Windows Chrome User-Agent, or none
-// (no_user_agent); Proofpoint URL Defense, Mimecast URL Protect and Barracuda Email Security
-// Service's link checks send browser User-Agents too, and Cisco Secure Email (IronPort), Symantec
-// (Broadcom), Trend Micro and Sophos publish no User-Agent of their own. What does name itself is
-// Microsoft Office checking a link before it opens a browser (ms-office, "Microsoft Office Word
-// 2014", "Microsoft Office Existence Discovery"), Outlook's own fetches and Barracuda Sentinel.
-// The rest shows as a person from a datacenter network and is left to Bot::repeat and to a
-// network block list.
+// fetches links from Microsoft's networks with an ordinary Windows Chrome User-Agent, or with
+// none (no_user_agent), as reports of consumed one-time links show. Proofpoint URL Defense,
+// Mimecast URL Protect, Barracuda Email Security Service, Cisco Secure Email (IronPort), Symantec
+// (Broadcom), Trend Micro and Sophos publish no User-Agent of their own, and their vendors and
+// the mail senders who meet them tell administrators to recognise them by sender allow-lists or
+// network ranges instead. What does name itself is Microsoft Office checking a link before it
+// opens a browser (ms-office, "Microsoft Office Word 2014", "Microsoft Office Existence
+// Discovery"), Outlook's own fetches and Barracuda Sentinel. The rest shows as a person from a
+// datacenter network and is left to Bot::repeat and to a network block list.
 constexpr Token k_tokens[] = {
     // Platforms and device kinds.
     fact("windows", Fact::windows),
