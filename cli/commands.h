@@ -31,5 +31,6 @@ void setup_overlay(CLI::App& app, const GlobalOptions& globals);
 void setup_rollback(CLI::App& app, const GlobalOptions& globals);
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 void setup_probe(CLI::App& app, const GlobalOptions& globals);
+void setup_stats(CLI::App& app, const GlobalOptions& globals);
 
 }  // namespace shortlink::cli

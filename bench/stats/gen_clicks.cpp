@@ -4,6 +4,7 @@
 //
 //   gen_clicks --out DIR --events N [--seed S] [--links L] [--domains D] [--start UNIX_MS]
 //              [--days D] [--segment-events M] [--block-events B] [--part] [--truth FILE]
+//   gen_clicks --seal PART   seals an orphaned .part as the next server would (seal_orphan)
 //
 // Events are spread evenly over the days with jitter, in time order. Link popularity is Zipf
 // (s = 1.1) over L random codes on D domains; 4% of requests are misses for codes nobody made
@@ -200,6 +201,15 @@ void json_string(std::string& out, std::string_view s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 3 && std::string(argv[1]) == "--seal") {
+        auto sealed = clicks::seal_orphan(argv[2]);
+        if (!sealed) {
+            std::fprintf(stderr, "gen_clicks: %s\n", sealed.status().message().c_str());
+            return 1;
+        }
+        std::printf("%s\n", sealed->c_str());
+        return 0;
+    }
     Options o;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
