@@ -3,6 +3,8 @@
 // lives in serve/config.h and man/shortlink-serve.1.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <boost/beast/http/field.hpp>
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
@@ -148,6 +151,30 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     if (o.admin != "none" && !o.admin.empty()) {
         config.admin = endpoint_arg(o.admin, "--admin");
     }
+    if (config.clicks_dir.empty()) {
+        for (const char* name : {"--clicks-buffer", "--clicks-segment-size", "--clicks-segment-age",
+                                 "--clicks-networks", "--country-header"}) {
+            if (sub->get_option(name)->count() > 0) {
+                throw Error(k_exit_usage, std::string(name) + " is only used with --clicks DIR");
+            }
+        }
+    } else if (!std::filesystem::is_directory(config.clicks_dir)) {
+        throw Error(k_exit_not_found, "--clicks: '" + config.clicks_dir + "' is not a directory");
+    }
+    if (!config.country_header.empty()) {
+        const std::string& h = config.country_header;
+        const bool token = std::all_of(h.begin(), h.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
+        });
+        if (!token || h.size() > 64) {
+            throw Error(k_exit_usage, "--country-header: '" + h + "' is not a header name");
+        }
+        if (boost::beast::http::string_to_field(h) != boost::beast::http::field::unknown) {
+            throw Error(k_exit_usage, "--country-header: '" + h +
+                                          "' is a standard HTTP header; name the one your proxy sets "
+                                          "(for example CF-IPCountry)");
+        }
+    }
     check(serve::run_server(config));
 }
 
@@ -206,6 +233,21 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->check(CLI::Range(0.05, 86400.0));
     sub->add_option("--drain-timeout", c.drain_timeout_s, "Seconds SIGTERM waits for in-flight requests (10)")
         ->check(CLI::Range(0.0, 3600.0));
+    sub->add_option("--clicks", c.clicks_dir,
+                    "Record a click event per answered request into segment files in DIR");
+    sub->add_option("--clicks-buffer", c.clicks_buffer_bytes,
+                    "Bytes of click events each request thread buffers; more are dropped (4194304)")
+        ->check(CLI::Range(std::uint64_t{65536}, std::uint64_t{1} << 30));
+    sub->add_option("--clicks-segment-size", c.clicks_segment_bytes,
+                    "Seal a click segment at this many compressed bytes (16777216)")
+        ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 34));
+    sub->add_option("--clicks-segment-age", c.clicks_segment_age_s,
+                    "Seal a click segment after this many seconds (300)")
+        ->check(CLI::Range(1.0, 86400.0));
+    sub->add_flag("--clicks-networks", c.clicks_networks,
+                  "Also record the client's network (/24 for IPv4, /48 for IPv6); never its address");
+    sub->add_option("--country-header", c.country_header,
+                    "Request header a trusted proxy sets to the client's country (e.g. CF-IPCountry)");
     sub->callback([o, sub] { run_serve(*o, sub); });
 }
 

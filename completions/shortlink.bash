@@ -70,8 +70,8 @@ _shortlink() {
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
-        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout"
-            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header"
+            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --json"
             [ "$prev" = --ca ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
         resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json"

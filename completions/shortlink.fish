@@ -86,6 +86,12 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-listen -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l certs -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l acme-webroot -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l tls-ticket-rotation -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-buffer -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-size -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-age -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-networks
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l country-header -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l ca -r -F

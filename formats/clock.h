@@ -26,6 +26,12 @@ inline std::int64_t unix_millis() {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+// Milliseconds since the Unix epoch from the coarse clock (the request path's click events).
+inline std::int64_t coarse_unix_millis() {
+    const timespec ts = detail::read(CLOCK_REALTIME_COARSE);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 // Seconds since the Unix epoch from the coarse clock (the request path).
 inline std::int64_t coarse_unix_seconds() { return detail::read(CLOCK_REALTIME_COARSE).tv_sec; }
 

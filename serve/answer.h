@@ -76,6 +76,15 @@ struct Response {
     std::uint32_t hsts_max_age_s = 0;  // 0: no header
     bool hsts_include_subdomains = false;
 
+    // What the answer was about, for the click log: the domain's host (for an unknown host or
+    // the default domain, the Host as received) and the link's stored code (otherwise the
+    // requested path as received, without '/' and query); views into the snapshot or the
+    // request. Empty when the request never got that far.
+    std::string_view domain;
+    std::string_view code;
+    bool root = false;  // the domain's root ("/")
+    bool qr = false;    // the query began with the QR marker (SPEC.md "The QR marker"), removed
+
     bool has_location() const { return !location_prefix.empty(); }
     std::size_t location_size() const {
         return location_prefix.size() + location_authority.size() + (query_separator != '\0' ? 1 : 0) +

@@ -34,6 +34,36 @@ inline void set_location(Response& r, std::string_view destination, std::string_
     }
 }
 
+// The QR marker `shortlink qr` puts first in a short URL's query ("sl_qr=1", any case, any
+// value): true when `query` starts with it, and `query` is left with what follows it.
+inline bool strip_qr_marker(std::string_view& query) {
+    constexpr std::string_view name = "sl_qr";
+    if (query.size() < name.size() ||
+        (query.size() > name.size() && query[name.size()] != '=' && query[name.size()] != '&')) {
+        return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = query[i];
+        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != name[i]) {
+            return false;
+        }
+    }
+    const std::size_t amp = query.find('&');
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    return true;
+}
+
+// The path of a request-target as received, without its leading '/' and its query: what a
+// miss records (a view into the request, unlike ParsedTarget's decoded code).
+inline std::string_view requested_path(std::string_view request_target) {
+    std::string_view path = path_and_query(request_target);
+    path = path.substr(0, path.find('?'));
+    if (!path.empty() && path.front() == '/') {
+        path.remove_prefix(1);
+    }
+    return path;
+}
+
 inline Response simple(std::uint16_t status, Reason reason, CacheKind cache,
                        std::uint32_t max_age) {
     Response r;
@@ -78,6 +108,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
     } else {
         ParsedTarget target;
         const TargetError err = parse_target(request.target, request.host, target);
+        const bool qr = strip_qr_marker(target.query);
         if (err == TargetError::malformed || err == TargetError::bad_host ||
             err == TargetError::bad_scheme) {
             r = simple(400, Reason::bad_request, CacheKind::no_store, 0);
@@ -85,8 +116,11 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
             const std::optional<std::uint32_t> domain_index = snapshot->find_domain(target.host);
             if (!domain_index) {
                 r = simple(404, Reason::unknown_host, CacheKind::max_age, k_unknown_host_max_age_s);
+                r.domain = target.raw_host;
+                r.code = requested_path(request.target);
             } else {
                 const formats::DomainView domain = snapshot->domain(*domain_index);
+                std::string_view code = requested_path(request.target);
                 const auto not_found = [&] {
                     return simple(404, Reason::not_found, CacheKind::max_age,
                                   domain.negative_max_age_s);
@@ -117,6 +151,9 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                     }
                     const std::optional<formats::LinkView> link =
                         snapshot->lookup(*domain_index, target.code);
+                    if (link) {
+                        code = link->code;  // the stored spelling, not the request's
+                    }
                     if (!link) {
                         // A lazily loaded snapshot refuses every lookup once a block fails its
                         // digest: that is not evidence the link does not exist.
@@ -154,6 +191,9 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                         set_location(r, link->destination, target.query, link->forward_query);
                     }
                 }
+                r.domain = domain.is_default ? target.raw_host : domain.host;
+                r.code = code;
+                r.root = target.is_root;
                 // Over TLS, every answer for the domain (404 and 410 too) renews the policy.
                 if (request.tls && domain.hsts_max_age_s != 0) {
                     r.hsts_max_age_s = domain.hsts_max_age_s;
@@ -161,6 +201,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 }
             }
         }
+        r.qr = qr;
     }
     r.head = request.method == Method::head;
     return r;

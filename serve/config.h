@@ -62,6 +62,15 @@ struct ServeConfig {
     // TLS: how often the session ticket keys rotate (serve/ticket_keys.h); a ticket resumes for
     // one to two of these periods (nginx leaves rotation to the operator; an hour is common).
     double ticket_rotation_s = 3600;
+    // Click log (serve/click_log.h): where segments go; empty: no clicks are recorded.
+    std::string clicks_dir;
+    std::uint64_t clicks_buffer_bytes = 4u << 20;    // per request thread
+    std::uint64_t clicks_segment_bytes = 16u << 20;  // seal a segment at this much payload
+    double clicks_segment_age_s = 300;               // or this old
+    bool clicks_networks = false;                    // keep the client's /24 or /48
+    // A request header a trusted proxy in front sets to the client's ISO 3166 country
+    // (Cloudflare's CF-IPCountry); recorded in click events. Empty: none is trusted.
+    std::string country_header;
 };
 
 }  // namespace shortlink::serve

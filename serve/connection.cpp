@@ -47,6 +47,27 @@ Method method_of(http::verb verb) {
     }
 }
 
+// The click log's outcome for an answer (formats/clicks.h).
+formats::clicks::Outcome click_outcome(const Response& r) {
+    using formats::clicks::Outcome;
+    switch (r.reason) {
+    case Reason::redirect: return r.root ? Outcome::root : Outcome::redirect;
+    case Reason::https_redirect: return Outcome::https_redirect;
+    case Reason::not_found: return Outcome::miss;
+    case Reason::unknown_host: return Outcome::unknown_host;
+    case Reason::disabled: return Outcome::disabled;
+    case Reason::deleted: return Outcome::deleted;
+    case Reason::expired: return Outcome::expired;
+    case Reason::not_yet_valid: return Outcome::not_yet_valid;
+    case Reason::method_not_allowed: return Outcome::method_not_allowed;
+    case Reason::bad_request: return Outcome::bad_request;
+    case Reason::no_snapshot:
+    case Reason::snapshot_damaged: return Outcome::unavailable;
+    case Reason::blocked: return Outcome::blocked;
+    }
+    return Outcome::bad_request;
+}
+
 }  // namespace
 
 template <class Transport>
@@ -74,6 +95,25 @@ template <class Transport>
 void Connection<Transport>::start() {
     boost::system::error_code ec;
     m_transport.socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    if (m_worker.clicks() != nullptr) {
+        const auto peer = m_transport.socket().remote_endpoint(ec);
+        if (!ec) {
+            const boost::asio::ip::address a = peer.address();
+            if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+                const auto b = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).to_bytes();
+                std::copy(b.begin(), b.end(), m_peer.begin());
+                m_peer_family = 4;
+            } else if (a.is_v4()) {
+                const auto b = a.to_v4().to_bytes();
+                std::copy(b.begin(), b.end(), m_peer.begin());
+                m_peer_family = 4;
+            } else {
+                const auto b = a.to_v6().to_bytes();
+                std::copy(b.begin(), b.end(), m_peer.begin());
+                m_peer_family = 6;
+            }
+        }
+    }
     m_transport.start();
     if constexpr (Transport::k_tls) {
         handshake();
@@ -129,7 +169,8 @@ void Connection<Transport>::on_handshake(const boost::system::error_code& ec) {
 
 template <class Transport>
 void Connection<Transport>::emplace_parser() {
-    m_parser.emplace(m_in.get(), m_capacity, m_worker.limits().max_header_count);
+    m_parser.emplace(m_in.get(), m_capacity, m_worker.limits().max_header_count,
+                     m_worker.clicks() != nullptr, m_worker.country_header());
     m_parser->header_limit(m_worker.limits().max_header_bytes);
     m_parser->body_limit(m_worker.limits().max_body_bytes);
     m_answered = false;
@@ -314,6 +355,9 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     const Response response = patched != nullptr
                                   ? answer(patched, m_worker.deny(), request, clock::coarse_unix_seconds())
                                   : answer(snapshot, m_worker.deny(), request, clock::coarse_unix_seconds());
+    if (m_worker.clicks() != nullptr) {
+        record_click(request, response);
+    }
     if (write_response(m_out, response, framing, m_worker.date())) {
         metrics.count_request(response.status);
     } else {
@@ -327,6 +371,42 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     }
     ++answered;
     return true;
+}
+
+template <class Transport>
+void Connection<Transport>::record_click(const Request& request, const Response& response) {
+    namespace clicks = formats::clicks;
+    const RequestParser& p = *m_parser;
+    ClickRecord r;
+    r.time_ms = clock::coarse_unix_millis();
+    r.serial = m_worker.serving_serial();
+    r.status = response.status;
+    r.outcome = static_cast<std::uint8_t>(click_outcome(response));
+    r.method = static_cast<std::uint8_t>(p.verb() == boost::beast::http::verb::get    ? clicks::Method::get
+                                         : p.verb() == boost::beast::http::verb::head ? clicks::Method::head
+                                         : p.verb() == boost::beast::http::verb::post ? clicks::Method::post
+                                                                                      : clicks::Method::other);
+    r.flags = static_cast<std::uint8_t>((response.qr ? clicks::k_event_qr : 0) |
+                                        (request.tls ? clicks::k_event_tls : 0));
+    r.family = m_peer_family;
+    r.address = m_peer;
+    const char* base = m_in.get();
+    const auto field = [&](ClientField f) {
+        const RequestParser::Span s = p.client_field(f);
+        return std::string_view(base + s.offset, s.size);
+    };
+    r.text[static_cast<std::size_t>(ClickText::domain)] = response.domain;
+    r.text[static_cast<std::size_t>(ClickText::code)] = response.code;
+    r.text[static_cast<std::size_t>(ClickText::user_agent)] = field(ClientField::user_agent);
+    r.text[static_cast<std::size_t>(ClickText::referer)] = field(ClientField::referer);
+    r.text[static_cast<std::size_t>(ClickText::sec_purpose)] = field(ClientField::sec_purpose);
+    r.text[static_cast<std::size_t>(ClickText::purpose)] = field(ClientField::purpose);
+    r.text[static_cast<std::size_t>(ClickText::ch_mobile)] = field(ClientField::ch_mobile);
+    r.text[static_cast<std::size_t>(ClickText::ch_platform)] = field(ClientField::ch_platform);
+    r.text[static_cast<std::size_t>(ClickText::country)] = field(ClientField::country);
+    if (!m_worker.clicks()->push(r)) {
+        m_worker.mutable_metrics().clicks_dropped.add();
+    }
 }
 
 template <class Transport>

@@ -14,6 +14,7 @@
 // connection list of its kind for timeout sweeps and draining. Thread-safety: worker thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,6 +22,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "serve/answer.h"
 #include "serve/request_parser.h"
 #include "serve/transport.h"
 
@@ -93,6 +95,7 @@ private:
     void close();
     void compact();
     void emplace_parser();
+    void record_click(const Request& request, const Response& response);
 
     Worker& m_worker;
     Transport m_transport;
@@ -112,6 +115,9 @@ private:
     Wait m_wait = Wait::header;
     std::int64_t m_deadline_ms = 0;
     std::int64_t m_idle_since_ms = 0;  // connection start or last answer written
+    // The client's address, read once at start when clicks are recorded (family 0: unknown).
+    std::uint8_t m_peer_family = 0;
+    std::array<std::uint8_t, 16> m_peer{};
 };
 
 using PlainConnection = Connection<PlainTransport>;

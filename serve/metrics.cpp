@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "serve/click_log.h"
 #include "serve/listen_socket.h"
 
 namespace shortlink::serve {
@@ -101,7 +102,7 @@ void render_tls(std::string& out, const std::vector<const WorkerMetrics*>& worke
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& s, const OverlayMetrics& overlay,
                               const PatchMetrics& patch, const CertificateReport* certificates,
-                              std::int64_t now) {
+                              std::int64_t now, const ClickLogMetrics* clicks) {
     std::string out;
     header(out, "shortlink_requests_total", "counter", "Requests answered, by HTTP status.");
     for (std::size_t i = 0; i < k_counted_statuses.size(); ++i) {
@@ -244,6 +245,26 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     line(out, "shortlink_overlay_refused_total{reason=\"io\"}", o.refused_io);
     if (certificates != nullptr) {
         render_tls(out, workers, *certificates, now);
+    }
+    if (clicks != nullptr) {
+        header(out, "shortlink_clicks_recorded_total", "counter", "Click events written into a segment.");
+        line(out, "shortlink_clicks_recorded_total", clicks->recorded);
+        header(out, "shortlink_clicks_dropped_total", "counter",
+               "Click events dropped, by reason: a full buffer on the request path, a failing write.");
+        line(out, "shortlink_clicks_dropped_total{reason=\"buffer_full\"}",
+             sum(workers, [](const WorkerMetrics& w) { return w.clicks_dropped.get(); }));
+        line(out, "shortlink_clicks_dropped_total{reason=\"write_error\"}", clicks->dropped_write);
+        header(out, "shortlink_click_write_errors_total", "counter",
+               "Failures creating, writing or sealing a click segment.");
+        line(out, "shortlink_click_write_errors_total", clicks->write_errors);
+        header(out, "shortlink_click_segments_sealed_total", "counter", "Click segments sealed.");
+        line(out, "shortlink_click_segments_sealed_total", clicks->segments_sealed);
+        header(out, "shortlink_click_bytes_written_total", "counter", "Compressed click block bytes written.");
+        line(out, "shortlink_click_bytes_written_total", clicks->bytes_written);
+        header(out, "shortlink_click_last_write_timestamp_seconds", "gauge",
+               "When the last click block was written (Unix time); 0: none yet.");
+        line(out, "shortlink_click_last_write_timestamp_seconds",
+             static_cast<std::uint64_t>(clicks->last_write_ms / 1000));
     }
     return out;
 }

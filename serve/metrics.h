@@ -60,6 +60,7 @@ struct alignas(64) WorkerMetrics {
     Counter tls_handshakes_failed;    // the client's bytes or choices were refused, or it left
     Counter tls_handshakes_timeout;   // --handshake-timeout passed
     Counter tls_handshakes_rejected;  // closed at accept: --max-handshakes in progress
+    Counter clicks_dropped;           // click events dropped: this thread's ring was full
 
     void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
     void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);
@@ -114,11 +115,14 @@ struct OverlayMetrics {
     std::uint64_t refused_io = 0;
 };
 
+struct ClickLogMetrics;
+
 // Prometheus text exposition (version 0.0.4) of everything above; `certificates` is null when
-// the server has no TLS listener (the shortlink_tls_* families are then left out).
+// the server has no TLS listener (the shortlink_tls_* families are then left out), `clicks` null
+// without --clicks (the shortlink_clicks_* families are then left out).
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
                               const PatchMetrics& patch, const CertificateReport* certificates,
-                              std::int64_t now);
+                              std::int64_t now, const ClickLogMetrics* clicks = nullptr);
 
 }  // namespace shortlink::serve

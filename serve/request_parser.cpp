@@ -20,7 +20,7 @@ void RequestParser::on_request_impl(boost::beast::http::verb method, boost::beas
     m_target = span_of(target);
 }
 
-void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::string_view /*name_string*/,
+void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
                                   boost::beast::string_view value_sv, boost::beast::error_code& ec) {
     using boost::beast::http::field;
     const std::string_view value(value_sv.data(), value_sv.size());
@@ -63,8 +63,40 @@ void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::
             return;
         }
         break;
-    default:
+    case field::user_agent:
+        if (m_client) {
+            keep_client_field(ClientField::user_agent, value);
+        }
         break;
+    case field::referer:
+        if (m_client) {
+            keep_client_field(ClientField::referer, value);
+        }
+        break;
+    default:
+        if (m_client) {
+            keep_unknown_field(std::string_view(name_string.data(), name_string.size()), value);
+        }
+        break;
+    }
+}
+
+void RequestParser::keep_unknown_field(std::string_view name, std::string_view value) {
+    const auto is = [&](std::string_view want) {
+        return name.size() == want.size() &&
+               boost::beast::iequals(boost::beast::string_view(name.data(), name.size()),
+                                     boost::beast::string_view(want.data(), want.size()));
+    };
+    if (!m_country_header.empty() && is(m_country_header)) {
+        keep_client_field(ClientField::country, value);
+    } else if (is("sec-purpose")) {
+        keep_client_field(ClientField::sec_purpose, value);
+    } else if (is("purpose") || is("x-purpose") || is("x-moz")) {
+        keep_client_field(ClientField::purpose, value);
+    } else if (is("sec-ch-ua-mobile")) {
+        keep_client_field(ClientField::ch_mobile, value);
+    } else if (is("sec-ch-ua-platform")) {
+        keep_client_field(ClientField::ch_platform, value);
     }
 }
 

@@ -15,6 +15,7 @@
 // Thread-safety: owned by one connection on one thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -32,16 +33,34 @@ enum class ParseFlaw : std::uint8_t {
     value_outside_buffer,
 };
 
+// The request headers the click log reads (serve/click_log.h), kept only when clicks are recorded.
+enum class ClientField : std::uint8_t {
+    user_agent,
+    referer,
+    sec_purpose,   // Sec-Purpose (Chrome's prefetch and prerender)
+    purpose,       // Purpose or X-Purpose or X-Moz (older prefetchers and link previews)
+    ch_mobile,     // Sec-CH-UA-Mobile
+    ch_platform,   // Sec-CH-UA-Platform
+    country,       // the trusted country header (serve --country-header)
+};
+inline constexpr std::size_t k_client_field_count = 7;
+
 class RequestParser : public boost::beast::http::basic_parser<true> {
 public:
-    // `base`: start of the connection's input buffer, `capacity` its size.
-    RequestParser(const char* base, std::size_t capacity, std::uint32_t max_fields)
-        : m_base(base), m_capacity(capacity), m_max_fields(max_fields) {}
-
     struct Span {
         std::uint32_t offset = 0;
         std::uint32_t size = 0;
     };
+
+    // `base`: start of the connection's input buffer, `capacity` its size. `client`: also keep
+    // the ClientField headers, the country one under the name `country_header` (empty: none).
+    RequestParser(const char* base, std::size_t capacity, std::uint32_t max_fields,
+                  bool client = false, std::string_view country_header = {})
+        : m_base(base), m_capacity(capacity), m_max_fields(max_fields), m_client(client),
+          m_country_header(country_header) {}
+
+    // A ClientField header's value; empty when absent (or not kept). The first one counts.
+    Span client_field(ClientField f) const { return m_client_fields[static_cast<std::size_t>(f)]; }
 
     boost::beast::http::verb verb() const { return m_verb; }
     unsigned version() const { return m_version; }
@@ -54,6 +73,9 @@ public:
     void rebase(std::uint32_t delta) {
         m_target.offset -= delta;
         m_host.offset -= delta;
+        for (Span& f : m_client_fields) {
+            f.offset = f.size == 0 ? 0 : f.offset - delta;
+        }
     }
 
 private:
@@ -86,9 +108,20 @@ private:
     }
     void on_finish_impl(boost::beast::error_code&) override {}
 
+    void keep_client_field(ClientField f, std::string_view value) {
+        Span& span = m_client_fields[static_cast<std::size_t>(f)];
+        if (span.size == 0 && !value.empty()) {
+            span = span_of(value);
+        }
+    }
+    void keep_unknown_field(std::string_view name, std::string_view value);
+
     const char* m_base;
     std::size_t m_capacity;
     std::uint32_t m_max_fields;
+    bool m_client;
+    std::string_view m_country_header;
+    std::array<Span, k_client_field_count> m_client_fields{};
     std::uint32_t m_fields = 0;
     boost::beast::http::verb m_verb = boost::beast::http::verb::unknown;
     unsigned m_version = 11;

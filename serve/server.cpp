@@ -29,6 +29,7 @@
 #include "formats/file_names.h"
 #include "serve/admin.h"
 #include "serve/certificates.h"
+#include "serve/click_log.h"
 #include "serve/listen_socket.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
@@ -266,6 +267,19 @@ public:
                 return s;
             }
         }
+        if (!m_config.clicks_dir.empty()) {
+            ClickLogConfig clicks;
+            clicks.dir = m_config.clicks_dir;
+            clicks.ring_bytes = m_config.clicks_buffer_bytes;
+            clicks.segment_bytes = m_config.clicks_segment_bytes;
+            clicks.segment_age_ms = static_cast<std::int64_t>(m_config.clicks_segment_age_s * 1000);
+            clicks.networks = m_config.clicks_networks;
+            auto log = ClickLog::open(clicks, threads, m_log_fd);
+            if (!log) {
+                return log.status();
+            }
+            m_clicks = std::move(*log);
+        }
         m_manager.scan();  // cold start: a lazy load, milliseconds at any size
         m_manager.scan_patches();
         m_manager.scan_overlays();
@@ -273,7 +287,8 @@ public:
         for (unsigned i = 0; i < threads; ++i) {
             m_workers.push_back(std::make_unique<Worker>(
                 i, m_config, m_manager, m_open_connections, m_handshakes, m_stopping,
-                m_loader_io.get_executor(), m_certificates.get(), m_tls_context.get(), m_log_fd));
+                m_loader_io.get_executor(), m_certificates.get(), m_tls_context.get(), m_log_fd,
+                m_clicks ? &m_clicks->ring(i) : nullptr));
             Status s = m_workers.back()->listen(endpoints, tls_endpoints);
             if (!s) {
                 return s;
@@ -311,11 +326,21 @@ public:
                 m_workers[i]->run();
             });
         }
+        if (m_clicks) {
+            m_clicks->start();
+            LogLine("info", "recording_clicks").str("dir", m_config.clicks_dir).emit(m_log_fd);
+        }
         sd_notify(0, "READY=1");
         on_loader([this] { return m_manager.settle(m_cancel_load); });
         m_io.run();
         for (auto& t : threads_running) {
             t.join();
+        }
+        if (m_clicks) {
+            m_clicks->stop();  // every event the workers recorded goes into a sealed segment
+            const ClickLogMetrics c = m_clicks->metrics();
+            LogLine("info", "clicks_flushed").num("recorded", c.recorded)
+                .num("dropped_write", c.dropped_write).emit(m_log_fd);
         }
         stop_loader();
         if (m_watcher.joinable()) {
@@ -409,9 +434,14 @@ private:
             if (m_certificates) {
                 certificates = m_certificates->report();
             }
+            std::optional<ClickLogMetrics> clicks;
+            if (m_clicks) {
+                clicks = m_clicks->metrics();
+            }
             return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8",
                               render_prometheus(metrics, r.metrics, r.overlay, r.patch,
-                                                certificates ? &*certificates : nullptr, now)};
+                                                certificates ? &*certificates : nullptr, now,
+                                                clicks ? &*clicks : nullptr)};
         }
         return AdminReply{404, "text/plain; charset=utf-8", "not found\n"};
     }
@@ -713,6 +743,7 @@ private:
     std::shared_ptr<TicketKeys> m_ticket_keys;  // null without --tls-listen
     std::shared_ptr<SSL_CTX> m_tls_context;  // shared by every worker's TLS connections
     int m_certs_watch = -1;  // inotify watch of the certificate directory
+    std::unique_ptr<ClickLog> m_clicks;  // null without --clicks; outlives the workers
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
     bool m_draining = false;

@@ -29,7 +29,8 @@ std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 
 Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
                std::atomic<std::uint32_t>& open_connections, std::atomic<std::uint32_t>& handshakes,
                const std::atomic<bool>& stopping, boost::asio::any_io_executor release_executor,
-               CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd)
+               CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd,
+               ClickRing* clicks)
     : m_index(index),
       m_config(config),
       m_manager(manager),
@@ -40,6 +41,7 @@ Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manag
       m_certificates(certificates),
       m_tls_context(tls_context),
       m_log_fd(log_fd),
+      m_clicks(clicks),
       m_accept_failures("public", log_fd) {
     m_limits.max_header_bytes = config.max_header_bytes;
     m_limits.max_header_count = config.max_header_count;
@@ -284,6 +286,9 @@ void Worker::refresh() {
     m_serving = std::move(serving);
     m_deny = m_serving.deny();
     m_generation = generation;
+    m_serving_serial = m_serving.patched ? m_serving.patched->patch().serial()
+                       : m_serving.snapshot ? m_serving.snapshot->serial()
+                                            : 0;
     if (old.snapshot || old.overlay || old.patched) {
         // Unmapping a 1 GB file takes tens of milliseconds: the low-priority loader does it.
         boost::asio::post(m_release, [old = std::move(old)]() mutable { old = Serving{}; });

@@ -25,6 +25,7 @@
 
 #include "formats/snapshot.h"
 #include "serve/certificates.h"
+#include "serve/click_log.h"
 #include "serve/config.h"
 #include "serve/listen_socket.h"
 #include "serve/metrics.h"
@@ -63,7 +64,8 @@ public:
     Worker(unsigned index, const ServeConfig& config, SnapshotManager& manager,
            std::atomic<std::uint32_t>& open_connections, std::atomic<std::uint32_t>& handshakes,
            const std::atomic<bool>& stopping, boost::asio::any_io_executor release_executor,
-           CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd);
+           CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd,
+           ClickRing* clicks = nullptr);
     ~Worker();
 
     // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers),
@@ -98,6 +100,8 @@ public:
     }
     const formats::DenySet* deny() const { return m_deny; }
     const PatchedSnapshot* patched() const { return m_serving.patched.get(); }
+    // The serial of what answers: the patch's when one applies, else the snapshot's; 0: none.
+    std::uint64_t serving_serial() const { return m_serving_serial; }
     void link(PlainConnection* c);
     void link(TlsConnection* c);
     void unlink(PlainConnection* c);
@@ -107,6 +111,9 @@ public:
     int log_fd() const { return m_log_fd; }
     // --acme-webroot: where the plain listeners' challenge answers come from; empty: none.
     const std::string& acme_webroot() const { return m_config.acme_webroot; }
+    // This thread's click ring; null when clicks are not recorded.
+    ClickRing* clicks() const { return m_clicks; }
+    const std::string& country_header() const { return m_config.country_header; }
 
 private:
     void refresh();
@@ -132,6 +139,7 @@ private:
     CertificateDirectory* const m_certificates;
     SSL_CTX* const m_tls_context;
     const int m_log_fd;
+    ClickRing* const m_clicks;
     ConnectionLimits m_limits;
 
     boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
@@ -146,6 +154,7 @@ private:
     Serving m_serving;
     const formats::DenySet* m_deny = nullptr;  // m_serving.deny(), computed at refresh
     std::uint64_t m_generation = 0;
+    std::uint64_t m_serving_serial = 0;
     PlainConnection* m_connections = nullptr;  // intrusive lists of live connections
     TlsConnection* m_tls_connections = nullptr;
     std::shared_ptr<const CertTable> m_cert_table;  // what new TLS connections choose from

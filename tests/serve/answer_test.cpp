@@ -387,3 +387,47 @@ TEST_CASE("HstsOnlyOverTlsAndOnEveryAnswerOfTheDomain", "[answer]") {
     Fixture off;
     CHECK(hsts_string(detail::answer_from(&off.snap, nullptr, Request{Method::get, "/abc", "x", true}, k_now)).empty());
 }
+
+// The QR marker `shortlink qr` puts first in a query is recorded and never forwarded; anywhere
+// else, or as a longer name, it is an ordinary parameter.
+TEST_CASE("QrMarkerIsRemovedFromTheForwardedQuery", "[answer]") {
+    Fixture f;
+    Response r = f.get("/abc?sl_qr=1");
+    CHECK(r.qr);
+    CHECK(location_string(r) == "https://dest.example/a");
+    r = f.get("/abc?SL_QR=1&utm=2");
+    CHECK(r.qr);
+    CHECK(location_string(r) == "https://dest.example/a?utm=2");
+    r = f.get("/q?sl_qr&utm=2");
+    CHECK(r.qr);
+    CHECK(location_string(r) == "https://dest.example/q?x=1&utm=2");
+    r = f.get("/abc?utm=2&sl_qr=1");
+    CHECK_FALSE(r.qr);
+    CHECK(location_string(r) == "https://dest.example/a?utm=2&sl_qr=1");
+    r = f.get("/abc?sl_qrx=1");
+    CHECK_FALSE(r.qr);
+    CHECK(location_string(r) == "https://dest.example/a?sl_qrx=1");
+    CHECK(f.get("/nope?sl_qr=1").qr);
+}
+
+// What the click log records of an answer: the domain that answered and the stored code, or the
+// path as asked for a miss; views that outlive the answer's own parsing.
+TEST_CASE("AnswerNamesItsDomainAndCode", "[answer]") {
+    Fixture f;
+    Response r = f.get("/DOCS?x=1", "Go.Example.COM:8080");
+    CHECK(r.domain == "go.example.com");
+    CHECK(r.code == "docs");
+    CHECK_FALSE(r.root);
+    r = f.get("/", "go.example.com");
+    CHECK(r.root);
+    CHECK(r.code.empty());
+    r = f.get("/caf%C3%A9", "Short.Example");
+    CHECK(r.domain == "Short.Example");  // the default domain: the host as asked
+    CHECK(r.code == "caf\xc3\xa9");
+    r = f.get("/no%20such/thing?q", "go.example.com");
+    CHECK(r.reason == Reason::not_found);
+    CHECK(r.code == "no%20such/thing");
+    r = f.get("/off");
+    CHECK(r.reason == Reason::disabled);
+    CHECK(r.code == "off");
+}
