@@ -1,9 +1,4 @@
-// The stats aggregator and the rollup's dims encoding. See stats_aggregate.h.
-//
-// Three open-addressing tables keyed by two 64-bit words: groups, cells (a group's count for one
-// value of one dimension) and visitors (a group's visitor, with the values of its first event).
-// A later event of the same visitor whose value differs from the first is checked against a
-// fourth table of (cell, visitor) pairs, so distinct counts stay exact without a set per cell.
+// The stats aggregator, the rollup's dims encoding and the string ids. See stats_aggregate.h.
 #include "store/stats_aggregate.h"
 
 #include <algorithm>
@@ -132,50 +127,38 @@ struct Group {
     std::int64_t link = 0;
     std::uint8_t outcome = 0;
     std::uint8_t is_bot = 0;
-    std::uint64_t clicks = 0;
-    std::uint64_t visitors = 0;
-    std::uint32_t block = 0;  // its first cell in `cells` when small dimensions are tracked
 };
 
-struct Counter {
-    std::uint64_t clicks = 0;
-    std::uint64_t visitors = 0;
-};
+// An event as the aggregator keeps it until its rows are read.
+struct Record {
+    std::uint64_t visitor = 0;
+    std::uint64_t referrer = 0;
+    std::uint32_t group = 0;
+    std::uint16_t country = 0;
+    std::uint8_t device = 0;
+    std::uint8_t os = 0;
+    std::uint8_t browser = 0;
+    std::uint8_t bot = 0;
+    std::uint8_t qr = 0;
 
-// Values of a visitor's first event in a group; a value that does not fit (a referrer id past
-// 2^32 - 1) is stored as k_no_value and every event then takes the (cell, visitor) check.
-constexpr std::uint32_t k_no_value = std::numeric_limits<std::uint32_t>::max();
-using FirstValues = std::array<std::uint32_t, k_dimension_count>;
-
-// The dimensions with a few known values (device, os, browser, bot, qr) count them in a block of
-// cells per group, so an event touches one group's memory rather than a hash table slot per
-// dimension; a value past the known ones (a newer writer's) goes to the table like a country.
-constexpr std::array<std::uint32_t, k_dimension_count> k_block_values = {
-    0,  // country
-    formats::clicks::k_device_count,
-    formats::clicks::k_os_count,
-    formats::clicks::k_browser_count,
-    0,  // referrer
-    formats::clicks::k_bot_count,
-    2,  // qr
-};
-constexpr std::array<std::uint32_t, k_dimension_count> block_offsets() {
-    std::array<std::uint32_t, k_dimension_count> offsets{};
-    std::uint32_t at = 0;
-    for (std::size_t d = 0; d < k_dimension_count; ++d) {
-        offsets[d] = at;
-        at += k_block_values[d];
+    std::uint64_t value(std::size_t d) const {
+        switch (static_cast<Dimension>(d)) {
+        case Dimension::country: return country;
+        case Dimension::device: return device;
+        case Dimension::os: return os;
+        case Dimension::browser: return browser;
+        case Dimension::referrer: return referrer;
+        case Dimension::bot: return bot;
+        case Dimension::qr: return qr;
+        }
+        return 0;
     }
-    return offsets;
-}
-constexpr std::array<std::uint32_t, k_dimension_count> k_block_offset = block_offsets();
-constexpr std::uint32_t k_block_size = k_block_offset[k_dimension_count - 1] + k_block_values[k_dimension_count - 1];
+};
+static_assert(sizeof(Record) == 32);
 
 std::uint64_t group_word(std::int64_t link, std::uint8_t outcome, std::uint8_t is_bot) {
     return static_cast<std::uint64_t>(link) << 9 | static_cast<std::uint64_t>(outcome) << 1 | (is_bot & 1u);
 }
-
-std::uint64_t cell_word(std::uint32_t group, std::size_t dim) { return std::uint64_t{group} << 8 | dim; }
 
 // Reads a varint of up to 64 bits from [p, end); 0 when truncated or too long.
 std::size_t get_varint(const std::uint8_t* p, const std::uint8_t* end, std::uint64_t& v) {
@@ -198,23 +181,29 @@ void put_varint(std::string& out, std::uint64_t v) {
 
 }  // namespace
 
+std::uint64_t AggEvent::value(Dimension d) const {
+    switch (d) {
+    case Dimension::country: return country;
+    case Dimension::device: return device;
+    case Dimension::os: return os;
+    case Dimension::browser: return browser;
+    case Dimension::referrer: return referrer;
+    case Dimension::bot: return bot;
+    case Dimension::qr: return qr;
+    }
+    return 0;
+}
+
 struct Aggregator::Tables {
-    FlatMap<std::uint32_t> group_index;   // (bucket, group_word) -> index into groups
+    FlatMap<std::uint32_t> group_index;  // (bucket, group_word) -> index into groups
     std::vector<Group> groups;
-    FlatMap<std::uint32_t> cell_index;    // (cell_word, value) -> index into cells, outside blocks
-    std::vector<Counter> cells;
-    FlatMap<std::uint32_t> visitor_index; // (group, visitor) -> index into first_values
-    std::vector<FirstValues> first_values;
-    FlatMap<char> seen;                   // (cell index, visitor): a later value already counted
+    // Sorted by (group, visitor) when rows are read; only the order changes, so a const read
+    // may do it.
+    mutable std::vector<Record> records;
+    mutable bool sorted = true;
 };
 
-Aggregator::Aggregator(std::uint32_t dimensions) : m_dimensions(dimensions), m_tables(new Tables) {
-    for (std::size_t d = 0; d < k_dimension_count; ++d) {
-        if (k_block_values[d] != 0 && (dimensions >> d & 1u) != 0) {
-            m_blocks = true;
-        }
-    }
-}
+Aggregator::Aggregator(std::uint32_t dimensions) : m_dimensions(dimensions), m_tables(new Tables) {}
 
 Aggregator::~Aggregator() { delete m_tables; }
 
@@ -222,90 +211,82 @@ void Aggregator::add(const AggEvent& e) {
     Tables& t = *m_tables;
     ++m_events;
     bool inserted = false;
-    std::uint32_t& gslot = t.group_index.find_or_insert(static_cast<std::uint64_t>(e.bucket),
-                                                        group_word(e.link, e.outcome, e.is_bot), inserted);
+    std::uint32_t& slot = t.group_index.find_or_insert(static_cast<std::uint64_t>(e.bucket),
+                                                       group_word(e.link, e.outcome, e.is_bot), inserted);
     if (inserted) {
-        gslot = static_cast<std::uint32_t>(t.groups.size());
-        Group group{e.bucket, e.link, e.outcome, e.is_bot, 0, 0, 0};
-        if (m_blocks) {
-            group.block = static_cast<std::uint32_t>(t.cells.size());
-            t.cells.resize(t.cells.size() + k_block_size);
-        }
-        t.groups.push_back(group);
+        slot = static_cast<std::uint32_t>(t.groups.size());
+        t.groups.push_back(Group{e.bucket, e.link, e.outcome, e.is_bot});
     }
-    const std::uint32_t g = gslot;
-    Group& group = t.groups[g];
-    group.clicks += 1;
-
-    std::array<std::uint32_t, k_dimension_count> cell_of{};
-    for (std::size_t d = 0; d < k_dimension_count; ++d) {
-        if ((m_dimensions >> d & 1u) == 0) {
-            continue;
-        }
-        const std::uint64_t value = e.values[d];
-        if (value < k_block_values[d]) {
-            cell_of[d] = group.block + k_block_offset[d] + static_cast<std::uint32_t>(value);
-        } else {
-            std::uint32_t& slot = t.cell_index.find_or_insert(cell_word(g, d), value, inserted);
-            if (inserted) {
-                slot = static_cast<std::uint32_t>(t.cells.size());
-                t.cells.emplace_back();
-            }
-            cell_of[d] = slot;
-        }
-        t.cells[cell_of[d]].clicks += 1;
-    }
-
-    std::uint32_t& vslot = t.visitor_index.find_or_insert(g, e.visitor, inserted);
-    if (inserted) {
-        vslot = static_cast<std::uint32_t>(t.first_values.size());
-        FirstValues first{};
-        for (std::size_t d = 0; d < k_dimension_count; ++d) {
-            first[d] = e.values[d] < k_no_value ? static_cast<std::uint32_t>(e.values[d]) : k_no_value;
-            if ((m_dimensions >> d & 1u) != 0) {
-                t.cells[cell_of[d]].visitors += 1;
-                if (first[d] == k_no_value) {
-                    bool fresh = false;
-                    t.seen.find_or_insert(cell_of[d], e.visitor, fresh);
-                }
-            }
-        }
-        t.first_values.push_back(first);
-        t.groups[g].visitors += 1;
-        return;
-    }
-    const FirstValues& first = t.first_values[vslot];
-    for (std::size_t d = 0; d < k_dimension_count; ++d) {
-        if ((m_dimensions >> d & 1u) == 0 || (first[d] != k_no_value && first[d] == e.values[d])) {
-            continue;
-        }
-        bool fresh = false;
-        t.seen.find_or_insert(cell_of[d], e.visitor, fresh);
-        if (fresh) {
-            t.cells[cell_of[d]].visitors += 1;
-        }
-    }
+    t.records.push_back(Record{e.visitor, e.referrer, slot, e.country, e.device, e.os, e.browser, e.bot, e.qr});
+    t.sorted = false;
 }
+
+namespace {
+
+// Counts of one group for one dimension: (value, clicks, visitors) entries, one per distinct
+// value of one visitor, merged by value when the group ends.
+class DimCounter {
+public:
+    // One visitor's events [begin, end) in the group.
+    void visitor(const Record* begin, const Record* end, std::size_t dim) {
+        if (end - begin == 1) {
+            m_entries.push_back(DimCell{begin->value(dim), 1, 1});
+            return;
+        }
+        m_run.clear();
+        for (const Record* r = begin; r != end; ++r) {
+            m_run.push_back(r->value(dim));
+        }
+        std::sort(m_run.begin(), m_run.end());
+        for (std::size_t i = 0; i < m_run.size();) {
+            std::size_t j = i;
+            while (j < m_run.size() && m_run[j] == m_run[i]) {
+                ++j;
+            }
+            m_entries.push_back(DimCell{m_run[i], j - i, 1});
+            i = j;
+        }
+    }
+
+    // The group's cells in ascending value order; the counter is then empty.
+    void finish(std::vector<DimCell>& cells) {
+        cells.clear();
+        std::sort(m_entries.begin(), m_entries.end(),
+                  [](const DimCell& a, const DimCell& b) { return a.value < b.value; });
+        for (const DimCell& e : m_entries) {
+            if (!cells.empty() && cells.back().value == e.value) {
+                cells.back().clicks += e.clicks;
+                cells.back().visitors += e.visitors;
+            } else {
+                cells.push_back(e);
+            }
+        }
+        m_entries.clear();
+    }
+
+private:
+    std::vector<DimCell> m_entries;
+    std::vector<std::uint64_t> m_run;
+};
+
+}  // namespace
 
 Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) const {
     const Tables& t = *m_tables;
-    // The cells outside blocks, grouped by their group (a counting sort).
-    struct Loose {
-        std::uint64_t value;
-        std::uint32_t cell;
-        std::uint8_t dim;
-    };
+    if (!t.sorted) {
+        std::sort(t.records.begin(), t.records.end(), [](const Record& a, const Record& b) {
+            return a.group != b.group ? a.group < b.group : a.visitor < b.visitor;
+        });
+        t.sorted = true;
+    }
+    // Where each group's records start, for visiting groups in key order.
     std::vector<std::uint32_t> starts(t.groups.size() + 1, 0);
-    t.cell_index.for_each([&](std::uint64_t word, std::uint64_t, std::uint32_t) { ++starts[(word >> 8) + 1]; });
+    for (const Record& r : t.records) {
+        ++starts[r.group + 1];
+    }
     for (std::size_t i = 1; i < starts.size(); ++i) {
         starts[i] += starts[i - 1];
     }
-    std::vector<Loose> loose(starts.back());
-    std::vector<std::uint32_t> fill(starts.begin(), starts.end() - 1);
-    t.cell_index.for_each([&](std::uint64_t word, std::uint64_t value, std::uint32_t index) {
-        loose[fill[word >> 8]++] = Loose{value, index, static_cast<std::uint8_t>(word & 0xff)};
-    });
-
     std::vector<std::uint32_t> order(t.groups.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) {
         order[i] = i;
@@ -325,38 +306,36 @@ Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) cons
         return x.is_bot < y.is_bot;
     });
 
+    std::array<DimCounter, k_dimension_count> counters;
     AggRow row;
-    for (std::uint32_t i : order) {
-        const Group& g = t.groups[i];
-        row.bucket = g.bucket;
-        row.link = g.link;
-        row.outcome = g.outcome;
-        row.is_bot = g.is_bot;
-        row.clicks = g.clicks;
-        row.visitors = g.visitors;
-        for (auto& cells : row.dims) {
-            cells.clear();
-        }
-        for (std::size_t d = 0; m_blocks && d < k_dimension_count; ++d) {
-            if ((m_dimensions >> d & 1u) == 0) {
-                continue;
+    for (std::uint32_t g : order) {
+        const Group& group = t.groups[g];
+        row.bucket = group.bucket;
+        row.link = group.link;
+        row.outcome = group.outcome;
+        row.is_bot = group.is_bot;
+        const Record* begin = t.records.data() + starts[g];
+        const Record* end = t.records.data() + starts[g + 1];
+        row.clicks = static_cast<std::uint64_t>(end - begin);
+        row.visitors = 0;
+        for (const Record* r = begin; r != end;) {
+            const Record* run_end = r + 1;
+            while (run_end != end && run_end->visitor == r->visitor) {
+                ++run_end;
             }
-            for (std::uint32_t v = 0; v < k_block_values[d]; ++v) {
-                const Counter& c = t.cells[g.block + k_block_offset[d] + v];
-                if (c.clicks != 0) {
-                    row.dims[d].push_back(DimCell{v, c.clicks, c.visitors});
+            ++row.visitors;
+            for (std::size_t d = 0; d < k_dimension_count; ++d) {
+                if ((m_dimensions >> d & 1u) != 0) {
+                    counters[d].visitor(r, run_end, d);
                 }
             }
-        }
-        for (std::uint32_t k = starts[i]; k < starts[i + 1]; ++k) {
-            const Counter& c = t.cells[loose[k].cell];
-            row.dims[loose[k].dim].push_back(DimCell{loose[k].value, c.clicks, c.visitors});
+            r = run_end;
         }
         for (std::size_t d = 0; d < k_dimension_count; ++d) {
-            // Block values come first and in order; only loose values need sorting.
-            if (k_block_values[d] == 0 || starts[i + 1] != starts[i]) {
-                std::sort(row.dims[d].begin(), row.dims[d].end(),
-                          [](const DimCell& x, const DimCell& y) { return x.value < y.value; });
+            if ((m_dimensions >> d & 1u) != 0) {
+                counters[d].finish(row.dims[d]);
+            } else {
+                row.dims[d].clear();
             }
         }
         if (Status st = each(row); !st) {
@@ -379,29 +358,20 @@ std::vector<AggRow> Aggregator::rows() const {
 std::size_t Aggregator::groups() const { return m_tables->groups.size(); }
 
 void Aggregator::reserve(std::uint64_t events) {
-    // Sized for the common shape: most events from visitors seen once per group, a group per few
-    // dozen events, a few hundred cells per group at most.
     Tables& t = *m_tables;
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(events, std::uint64_t{1} << 26));
-    t.visitor_index.reserve(n);
-    t.first_values.reserve(n);
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(events, std::uint64_t{1} << 28));
+    t.records.reserve(n);
+    // A group per few dozen events is the common shape; the tables grow past it if need be.
     t.group_index.reserve(n / 16);
     t.groups.reserve(n / 16);
-    if (m_dimensions != 0) {
-        t.cell_index.reserve(n / 4);
-        t.cells.reserve(n / 4 + (m_blocks ? n / 16 * k_block_size : 0));
-    }
 }
 
 void Aggregator::clear() {
     Tables& t = *m_tables;
     t.group_index.clear();
     t.groups.clear();
-    t.cell_index.clear();
-    t.cells.clear();
-    t.visitor_index.clear();
-    t.first_values.clear();
-    t.seen.clear();
+    t.records.clear();
+    t.sorted = true;
     m_events = 0;
 }
 

@@ -5,7 +5,10 @@
 //
 // Events are grouped by (time bucket, link, outcome, person/bot). Per group it counts clicks and
 // distinct visitors, in total and per value of each tracked dimension: a visitor counts once per
-// group, and once per value it was seen with.
+// group, and once per value it was seen with. add() only finds the group and appends a 32-byte
+// record; the counting happens when the rows are read, over the records sorted by (group,
+// visitor), so each visitor's events are together and each group's counters stay in cache
+// (counting in hash tables as events arrived cost a cache miss per dimension per event).
 //
 // Thread-safety: an Aggregator belongs to one thread. Internal to the stats library.
 #pragma once
@@ -30,11 +33,17 @@ struct AggEvent {
     std::int64_t bucket = 0;   // the day (or hour) index: time_ms / k_day_ms, rounded down
     std::int64_t link = 0;     // 0 .. 2^55
     std::uint64_t visitor = 0;
+    std::uint64_t referrer = 0;  // referrers.id, 0 none
+    std::uint16_t country = 0;   // two ASCII letters as c0 << 8 | c1, 0 unknown
     std::uint8_t outcome = 0;
     std::uint8_t is_bot = 0;
-    // Indexed by Dimension: country (two ASCII letters as c0 << 8 | c1, 0 unknown), device, os,
-    // browser, referrer (referrers.id, 0 none), bot verdict, qr (0 or 1).
-    std::array<std::uint64_t, k_dimension_count> values{};
+    std::uint8_t device = 0;
+    std::uint8_t os = 0;
+    std::uint8_t browser = 0;
+    std::uint8_t bot = 0;
+    std::uint8_t qr = 0;  // 0 or 1
+
+    std::uint64_t value(Dimension d) const;
 };
 
 struct DimCell {
@@ -70,7 +79,7 @@ public:
     std::vector<AggRow> rows() const;  // the same, collected
     std::size_t groups() const;
     std::uint64_t events() const { return m_events; }
-    // Sizes the tables for about `events` events, so they do not grow while adding them.
+    // Room for about `events` events, so adding them does not reallocate.
     void reserve(std::uint64_t events);
     // Forgets every group and keeps the memory for the next aggregate.
     void clear();
@@ -80,7 +89,6 @@ public:
 private:
     struct Tables;
     std::uint32_t m_dimensions;
-    bool m_blocks = false;  // a dimension with few values is tracked: groups get a block of cells
     std::uint64_t m_events = 0;
     Tables* m_tables;
 };

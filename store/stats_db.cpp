@@ -321,6 +321,36 @@ Status StatsDb::Impl::set_meta(std::string_view key, std::int64_t value) {
     return rc == SQLITE_DONE ? Status::ok() : store::detail::sqlite_error(db.get(), rc, "cannot write stats meta");
 }
 
+// The id of a dictionary row, added when `create`: INSERT first (the common case while ingesting
+// new segments is a string not seen before), SELECT when it was there. 0 when absent and not
+// created.
+Result<std::int64_t> StatsDb::Impl::dictionary_id(const char* insert_sql, const char* select_sql,
+                                                  std::string_view a, std::string_view b, bool create) {
+    for (const char* sql : {create ? insert_sql : select_sql, select_sql}) {
+        auto stmt = prepare(sql);
+        if (!stmt) {
+            return stmt.status();
+        }
+        StmtUse s(**stmt);
+        s->bind_static(1, a);
+        if (sqlite3_bind_parameter_count(s->raw()) == 2) {
+            s->bind_static(2, b);
+        }
+        const int rc = s->step();
+        if (rc == SQLITE_ROW) {
+            return s->i64(0);
+        }
+        if (rc != SQLITE_DONE) {
+            return store::detail::sqlite_error(db.get(), rc, "cannot read or add a link or referrer");
+        }
+        if (!create) {
+            break;
+        }
+        create = false;
+    }
+    return std::int64_t{0};
+}
+
 Result<std::int64_t> StatsDb::Impl::link_id(std::string_view domain, std::string_view code, bool create) {
     key_buffer.clear();
     key_buffer.push_back(static_cast<char>(domain.size() & 0xff));
@@ -331,39 +361,14 @@ Result<std::int64_t> StatsDb::Impl::link_id(std::string_view domain, std::string
                                                              (*known < detail::k_temporary_link || !create)) {
         return *known;
     }
-    auto find = prepare("SELECT id FROM links WHERE domain = ?1 AND code = ?2");
-    if (!find) {
-        return find.status();
+    auto id = dictionary_id("INSERT INTO links (domain, code) VALUES (?1, ?2) ON CONFLICT DO NOTHING RETURNING id",
+                            "SELECT id FROM links WHERE domain = ?1 AND code = ?2", domain, code, create);
+    if (!id) {
+        return id;
     }
-    std::int64_t id = 0;
-    {
-        StmtUse s(**find);
-        s->bind_static(1, domain).bind_static(2, code);
-        const int rc = s->step();
-        if (rc == SQLITE_ROW) {
-            id = s->i64(0);
-        } else if (rc != SQLITE_DONE) {
-            return store::detail::sqlite_error(db.get(), rc, "cannot read links");
-        }
-    }
-    if (id == 0 && create) {
-        auto insert = prepare("INSERT INTO links (domain, code) VALUES (?1, ?2)");
-        if (!insert) {
-            return insert.status();
-        }
-        StmtUse s(**insert);
-        s->bind_static(1, domain).bind_static(2, code);
-        const int rc = s->step();
-        if (rc != SQLITE_DONE) {
-            return store::detail::sqlite_error(db.get(), rc, "cannot add a link");
-        }
-        id = sqlite3_last_insert_rowid(db.get());
-    }
-    if (id == 0) {
-        id = next_temporary_link++;
-    }
-    links.set(key_buffer, id);
-    return id;
+    const std::int64_t value = *id != 0 ? *id : next_temporary_link++;
+    links.set(key_buffer, value);
+    return value;
 }
 
 Result<std::int64_t> StatsDb::Impl::referrer_id(std::string_view host, bool create) {
@@ -374,39 +379,14 @@ Result<std::int64_t> StatsDb::Impl::referrer_id(std::string_view host, bool crea
                                                            (*known < detail::k_temporary_link || !create)) {
         return *known;
     }
-    auto find = prepare("SELECT id FROM referrers WHERE host = ?1");
-    if (!find) {
-        return find.status();
+    auto id = dictionary_id("INSERT INTO referrers (host) VALUES (?1) ON CONFLICT DO NOTHING RETURNING id",
+                            "SELECT id FROM referrers WHERE host = ?1", host, {}, create);
+    if (!id) {
+        return id;
     }
-    std::int64_t id = 0;
-    {
-        StmtUse s(**find);
-        s->bind_static(1, host);
-        const int rc = s->step();
-        if (rc == SQLITE_ROW) {
-            id = s->i64(0);
-        } else if (rc != SQLITE_DONE) {
-            return store::detail::sqlite_error(db.get(), rc, "cannot read referrers");
-        }
-    }
-    if (id == 0 && create) {
-        auto insert = prepare("INSERT INTO referrers (host) VALUES (?1)");
-        if (!insert) {
-            return insert.status();
-        }
-        StmtUse s(**insert);
-        s->bind_static(1, host);
-        const int rc = s->step();
-        if (rc != SQLITE_DONE) {
-            return store::detail::sqlite_error(db.get(), rc, "cannot add a referrer");
-        }
-        id = sqlite3_last_insert_rowid(db.get());
-    }
-    if (id == 0) {
-        id = next_temporary_link++;
-    }
-    referrers.set(host, id);
-    return id;
+    const std::int64_t value = *id != 0 ? *id : next_temporary_link++;
+    referrers.set(host, value);
+    return value;
 }
 
 Status StatsDb::Impl::agg_event(const formats::clicks::Event& e, std::int64_t bucket_ms, bool create,
@@ -424,14 +404,13 @@ Status StatsDb::Impl::agg_event(const formats::clicks::Event& e, std::int64_t bu
     out.visitor = e.visitor;
     out.outcome = e.outcome;
     out.is_bot = e.bot != 0 ? 1 : 0;
-    out.values[static_cast<std::size_t>(Dimension::country)] =
-        e.country[0] == 0 ? 0 : detail::pack_country(e.country[0], e.country[1]);
-    out.values[static_cast<std::size_t>(Dimension::device)] = e.device;
-    out.values[static_cast<std::size_t>(Dimension::os)] = e.os;
-    out.values[static_cast<std::size_t>(Dimension::browser)] = e.browser;
-    out.values[static_cast<std::size_t>(Dimension::referrer)] = static_cast<std::uint64_t>(*referrer);
-    out.values[static_cast<std::size_t>(Dimension::bot)] = e.bot;
-    out.values[static_cast<std::size_t>(Dimension::qr)] = (e.flags & formats::clicks::k_event_qr) != 0 ? 1 : 0;
+    out.country = e.country[0] == 0 ? 0 : static_cast<std::uint16_t>(detail::pack_country(e.country[0], e.country[1]));
+    out.device = e.device;
+    out.os = e.os;
+    out.browser = e.browser;
+    out.referrer = static_cast<std::uint64_t>(*referrer);
+    out.bot = e.bot;
+    out.qr = (e.flags & formats::clicks::k_event_qr) != 0 ? 1 : 0;
     return Status::ok();
 }
 

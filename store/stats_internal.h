@@ -44,6 +44,8 @@ struct StatsDb::Impl {
     // transaction), else a temporary id that names it in this connection only (links) or 0.
     Result<std::int64_t> link_id(std::string_view domain, std::string_view code, bool create);
     Result<std::int64_t> referrer_id(std::string_view host, bool create);
+    Result<std::int64_t> dictionary_id(const char* insert_sql, const char* select_sql, std::string_view a,
+                                       std::string_view b, bool create);
 
     // Calls `each` for every event of every raw chunk overlapping [since_ms, until_ms) whose own
     // time is in it; events are views into the decompressed chunk.

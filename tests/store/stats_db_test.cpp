@@ -178,20 +178,20 @@ void spit(const fs::path& p, const std::string& bytes) {
 
 TEST_CASE("AggregatorCountsVisitorsOncePerValue", "[stats]") {
     stats::detail::Aggregator agg(stats::detail::Aggregator::k_all_dimensions);
-    const auto event = [](std::uint64_t visitor, std::uint64_t referrer, std::uint64_t device) {
+    const auto event = [](std::uint64_t visitor, std::uint64_t referrer, std::uint8_t device) {
         stats::detail::AggEvent e;
         e.bucket = 3;
         e.link = 7;
         e.visitor = visitor;
-        e.values[static_cast<std::size_t>(stats::Dimension::referrer)] = referrer;
-        e.values[static_cast<std::size_t>(stats::Dimension::device)] = device;
+        e.referrer = referrer;
+        e.device = device;
         return e;
     };
     agg.add(event(1, 10, 1));
     agg.add(event(1, 11, 1));  // same visitor, another referrer: one more for that referrer only
     agg.add(event(1, 10, 1));
     agg.add(event(2, 11, 1));
-    agg.add(event(2, (std::uint64_t{1} << 40), 200));  // values past the block and past 32 bits
+    agg.add(event(2, (std::uint64_t{1} << 40), 200));  // a referrer id past 32 bits
     agg.add(event(2, (std::uint64_t{1} << 40), 200));
     const auto rows = agg.rows();
     REQUIRE(rows.size() == 1);
