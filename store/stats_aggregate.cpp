@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <limits>
 
 #include "formats/bytes.h"
@@ -223,27 +224,50 @@ void Aggregator::add(const AggEvent& e) {
 
 namespace {
 
-// Counts of one group for one dimension: (value, clicks, visitors) entries, one per distinct
-// value of one visitor, merged by value when the group ends.
+// Counts of one group for one dimension. Values that fit 16 bits (every dimension but referrer)
+// count in arrays indexed by value, a visitor's repeat of a value caught by stamping the value
+// with the visitor's run; others collect (value, clicks, visitors) entries merged by sorting.
 class DimCounter {
 public:
+    explicit DimCounter(bool wide) : m_wide(wide) {
+        if (!wide) {
+            m_clicks.assign(k_values, 0);
+            m_visitors.assign(k_values, 0);
+            m_stamp.assign(k_values, 0);
+        }
+    }
+
     // One visitor's events [begin, end) in the group.
     void visitor(const Record* begin, const Record* end, std::size_t dim) {
+        if (!m_wide) {
+            ++m_run;
+            for (const Record* r = begin; r != end; ++r) {
+                const auto v = static_cast<std::uint32_t>(r->value(dim));
+                if (m_clicks[v]++ == 0) {
+                    m_touched.push_back(v);
+                }
+                if (m_stamp[v] != m_run) {
+                    m_stamp[v] = m_run;
+                    ++m_visitors[v];
+                }
+            }
+            return;
+        }
         if (end - begin == 1) {
             m_entries.push_back(DimCell{begin->value(dim), 1, 1});
             return;
         }
-        m_run.clear();
+        m_values.clear();
         for (const Record* r = begin; r != end; ++r) {
-            m_run.push_back(r->value(dim));
+            m_values.push_back(r->value(dim));
         }
-        std::sort(m_run.begin(), m_run.end());
-        for (std::size_t i = 0; i < m_run.size();) {
+        std::sort(m_values.begin(), m_values.end());
+        for (std::size_t i = 0; i < m_values.size();) {
             std::size_t j = i;
-            while (j < m_run.size() && m_run[j] == m_run[i]) {
+            while (j < m_values.size() && m_values[j] == m_values[i]) {
                 ++j;
             }
-            m_entries.push_back(DimCell{m_run[i], j - i, 1});
+            m_entries.push_back(DimCell{m_values[i], j - i, 1});
             i = j;
         }
     }
@@ -251,6 +275,16 @@ public:
     // The group's cells in ascending value order; the counter is then empty.
     void finish(std::vector<DimCell>& cells) {
         cells.clear();
+        if (!m_wide) {
+            std::sort(m_touched.begin(), m_touched.end());
+            for (std::uint32_t v : m_touched) {
+                cells.push_back(DimCell{v, m_clicks[v], m_visitors[v]});
+                m_clicks[v] = 0;
+                m_visitors[v] = 0;
+            }
+            m_touched.clear();
+            return;
+        }
         std::sort(m_entries.begin(), m_entries.end(),
                   [](const DimCell& a, const DimCell& b) { return a.value < b.value; });
         for (const DimCell& e : m_entries) {
@@ -265,8 +299,17 @@ public:
     }
 
 private:
+    static constexpr std::size_t k_values = 1u << 16;
+    bool m_wide;
+    // Narrow dimensions.
+    std::vector<std::uint64_t> m_clicks;
+    std::vector<std::uint64_t> m_visitors;
+    std::vector<std::uint64_t> m_stamp;  // the last visitor run that counted the value
+    std::vector<std::uint32_t> m_touched;
+    std::uint64_t m_run = 0;
+    // Wide dimensions.
     std::vector<DimCell> m_entries;
-    std::vector<std::uint64_t> m_run;
+    std::vector<std::uint64_t> m_values;
 };
 
 }  // namespace
@@ -306,7 +349,13 @@ Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) cons
         return x.is_bot < y.is_bot;
     });
 
-    std::array<DimCounter, k_dimension_count> counters;
+    // Counters of the tracked dimensions (the narrow ones hold 1.5 MiB of arrays each).
+    std::vector<std::unique_ptr<DimCounter>> counters(k_dimension_count);
+    for (std::size_t d = 0; d < k_dimension_count; ++d) {
+        if ((m_dimensions >> d & 1u) != 0) {
+            counters[d] = std::make_unique<DimCounter>(static_cast<Dimension>(d) == Dimension::referrer);
+        }
+    }
     AggRow row;
     for (std::uint32_t g : order) {
         const Group& group = t.groups[g];
@@ -325,15 +374,15 @@ Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) cons
             }
             ++row.visitors;
             for (std::size_t d = 0; d < k_dimension_count; ++d) {
-                if ((m_dimensions >> d & 1u) != 0) {
-                    counters[d].visitor(r, run_end, d);
+                if (counters[d]) {
+                    counters[d]->visitor(r, run_end, d);
                 }
             }
             r = run_end;
         }
         for (std::size_t d = 0; d < k_dimension_count; ++d) {
-            if ((m_dimensions >> d & 1u) != 0) {
-                counters[d].finish(row.dims[d]);
+            if (counters[d]) {
+                counters[d]->finish(row.dims[d]);
             } else {
                 row.dims[d].clear();
             }
