@@ -1,6 +1,8 @@
 #include "serve/click_log.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,7 +33,10 @@ namespace {
 
 constexpr std::int64_t k_day_ms = 86400000;
 constexpr std::size_t k_visitor_slots = 1u << 16;
-constexpr std::size_t k_repeat_slots = 1u << 16;
+// Small enough to stay in a core's cache; a collision only restarts a count (fewer repeats seen).
+constexpr std::size_t k_repeat_slots = 1u << 14;
+constexpr std::size_t k_referrer_slots = 1u << 12;
+constexpr std::size_t k_class_slots = 1u << 12;
 constexpr std::int64_t k_failure_backoff_ms = 5000;
 
 std::size_t round8(std::size_t n) { return (n + 7) & ~static_cast<std::size_t>(7); }
@@ -168,6 +173,8 @@ Result<std::unique_ptr<ClickLog>> ClickLog::open(const ClickLogConfig& config, u
     }
     log->m_visitors.resize(k_visitor_slots);
     log->m_repeats.resize(k_repeat_slots);
+    log->m_classes.resize(k_class_slots);
+    log->m_referrers.resize(k_referrer_slots);
     for (unsigned i = 0; i < rings; ++i) {
         log->m_rings.push_back(std::make_unique<ClickRing>(config.ring_bytes));
     }
@@ -204,6 +211,15 @@ void ClickLog::stop() {
 }
 
 void ClickLog::run() {
+    // The writer only ever uses idle time: the kernel preempts it the moment a request thread
+    // wakes, so its bursts never sit in front of a request (the snapshot loader runs the same
+    // way, serve/server.cpp says why nice is not enough). A host with no idle time left drops
+    // events, counted, rather than slow a redirect.
+    pthread_setname_np(pthread_self(), "sl-clicks");
+    sched_param idle{};
+    if (const int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle); err != 0) {
+        warn("click_writer_priority", std::strerror(err));
+    }
     for (;;) {
         bool stopping = false;
         {
@@ -265,15 +281,13 @@ void ClickLog::convert(const ClickRecordHead& head, const std::array<std::string
     e.code = text[static_cast<std::size_t>(ClickText::code)];
 
     const std::string_view ua = text[static_cast<std::size_t>(ClickText::user_agent)];
-    const ClientClass cls = classify_client(ua, text[static_cast<std::size_t>(ClickText::ch_mobile)],
-                                            text[static_cast<std::size_t>(ClickText::ch_platform)]);
+    const ClientClass cls = classify(ua, text[static_cast<std::size_t>(ClickText::ch_mobile)],
+                                     text[static_cast<std::size_t>(ClickText::ch_platform)]);
     e.device = static_cast<std::uint8_t>(cls.device);
     e.os = static_cast<std::uint8_t>(cls.os);
     e.browser = static_cast<std::uint8_t>(cls.browser);
 
-    const std::size_t rn = referrer_host(text[static_cast<std::size_t>(ClickText::referer)],
-                                         out.referrer_buffer.data());
-    e.referrer = std::string_view(out.referrer_buffer.data(), rn);
+    e.referrer = referrer(text[static_cast<std::size_t>(ClickText::referer)], out.referrer_buffer.data());
 
     const std::string_view country = text[static_cast<std::size_t>(ClickText::country)];
     if (country.size() == 2) {
@@ -310,11 +324,47 @@ void ClickLog::convert(const ClickRecordHead& head, const std::array<std::string
     }
 }
 
+// Traffic repeats a few thousand User-Agents: a cache in front of the classifier, keyed by a
+// hash of the three headers it reads (a 64-bit tag: a collision is a one-in-2^64 misclass).
+ClientClass ClickLog::classify(std::string_view user_agent, std::string_view ch_mobile,
+                               std::string_view ch_platform) {
+    const std::uint64_t seed = formats::hash128(ch_platform, formats::hash128(ch_mobile, 0).lo).lo;
+    const formats::Hash128 h = formats::hash128(user_agent, seed);
+    ClassSlot& slot = m_classes[h.hi & (k_class_slots - 1)];
+    if (slot.tag != (h.lo | 1)) {
+        slot.tag = h.lo | 1;
+        slot.value = classify_client(user_agent, ch_mobile, ch_platform);
+    }
+    return slot.value;
+}
+
+// Referers repeat too (a campaign page, a social network): the host of a recent one is copied
+// from a cache instead of parsing the URL again. Hosts longer than a slot are parsed each time.
+std::string_view ClickLog::referrer(std::string_view referer, char* out) {
+    if (referer.empty()) {
+        return {};
+    }
+    const formats::Hash128 h = formats::hash128(referer, 0x5eed);
+    ReferrerSlot& slot = m_referrers[h.hi & (k_referrer_slots - 1)];
+    if (slot.tag == (h.lo | 1)) {
+        std::memcpy(out, slot.host.data(), slot.size);
+        return {out, slot.size};
+    }
+    const std::size_t n = referrer_host(referer, out);
+    if (n <= slot.host.size()) {
+        slot.tag = h.lo | 1;
+        slot.size = static_cast<std::uint8_t>(n);
+        std::memcpy(slot.host.data(), out, n);
+    }
+    return {out, n};
+}
+
 std::uint64_t ClickLog::visitor_key(const ClickRecordHead& head, std::string_view user_agent,
                                     std::string_view domain) {
     // address (16 bytes, IPv4 mapped into IPv6) || User-Agent || NUL || domain
-    std::array<unsigned char, 16 + 512 + 1 + clicks::k_max_domain> message{};
+    std::array<unsigned char, 16 + 512 + 1 + clicks::k_max_domain> message;  // filled below
     std::size_t n = 0;
+    std::memset(message.data(), 0, 16);
     if (head.family == 4) {
         message[10] = 0xff;
         message[11] = 0xff;

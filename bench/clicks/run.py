@@ -96,6 +96,8 @@ def main():
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.dirname(HERE)),
                                                        "build-rel", "cli", "shortlink"))
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(HERE), "data"))
+    parser.add_argument("--rebuild-ours", action="store_true",
+                        help="re-import and re-compile ours' database and snapshot")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.pin:
@@ -107,7 +109,7 @@ def main():
     codes = load_codes(data_dir)
     probe_code = codes[1]
     probe_url = expected_urls(data_dir, [probe_code])[probe_code]
-    ours = prepare_ours(args.bin, data_dir, False, log)
+    ours = prepare_ours(args.bin, data_dir, args.rebuild_ours, log)
 
     work_dir = tempfile.mkdtemp(prefix="clicks-bench-", dir=args.data_dir)
     clicks_dir = os.path.join(work_dir, "clicks")

@@ -2,6 +2,7 @@
 // refuses when full; the writer turns raw records into events without ever writing an address,
 // keeps a visitor's key for the day, flags repeats, seals on stop, and recovers what a dead
 // server left.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -388,4 +389,47 @@ TEST_CASE("a directory that cannot be written drops events and counts them", "[c
     CHECK(log.metrics().recorded == 0);
     CHECK(log.metrics().dropped_write == 1);
     CHECK(log.metrics().write_errors >= 1);
+}
+
+// Hidden by default (run with "[.bench]"): the CPU the click log costs per event, ring push and
+// writer together, to compare with the CPU a request costs the server.
+TEST_CASE("click log CPU per event", "[.bench]") {
+    TempDir dir;
+    ClickLogConfig config;
+    config.dir = dir.path.string();
+    auto opened = ClickLog::open(config, 1, -1);
+    REQUIRE(opened);
+    ClickLog& log = **opened;
+    constexpr const char* k_chrome =
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36";
+    std::vector<std::string> codes;
+    for (int i = 0; i < 1000; ++i) {
+        codes.push_back("code-" + std::to_string(i * 7919));
+    }
+    const auto cpu_ns = [] {
+        rusage u{};
+        getrusage(RUSAGE_SELF, &u);
+        return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000000LL +
+               (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000LL;
+    };
+    constexpr int k_batch = 20000;
+    constexpr int k_events = 20 * k_batch;
+    log.start();
+    const long long c0 = cpu_ns();
+    for (int done = 0; done < k_events; done += k_batch) {
+        for (int i = done; i < done + k_batch; ++i) {
+            ClickRecord r = record(codes[static_cast<std::size_t>(i) % codes.size()], k_chrome,
+                                   static_cast<std::uint8_t>(i % 200));
+            r.text[static_cast<std::size_t>(ClickText::ch_mobile)] = "?1";
+            r.text[static_cast<std::size_t>(ClickText::ch_platform)] = "\"Android\"";
+            while (!log.ring(0).push(r)) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+        }
+    }
+    log.stop();
+    const double ns = static_cast<double>(cpu_ns() - c0) / k_events;
+    CHECK(log.metrics().recorded == static_cast<std::uint64_t>(k_events));
+    WARN("CPU ns per event (push, convert, compress, write): " << ns);
 }
