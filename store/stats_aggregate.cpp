@@ -195,13 +195,17 @@ std::uint64_t AggEvent::value(Dimension d) const {
     return 0;
 }
 
+class DimCounter;
+
 struct Aggregator::Tables {
+    ~Tables();
     FlatMap<std::uint32_t> group_index;  // (bucket, group_word) -> index into groups
     std::vector<Group> groups;
     // Sorted by (group, visitor) when rows are read; only the order changes, so a const read
     // may do it.
     mutable std::vector<Record> records;
     mutable bool sorted = true;
+    mutable std::vector<std::unique_ptr<DimCounter>> counters;  // by dimension, made when first used
 };
 
 Aggregator::Aggregator(std::uint32_t dimensions) : m_dimensions(dimensions), m_tables(new Tables) {}
@@ -222,18 +226,18 @@ void Aggregator::add(const AggEvent& e) {
     t.sorted = false;
 }
 
-namespace {
-
-// Counts of one group for one dimension. Values that fit 16 bits (every dimension but referrer)
-// count in arrays indexed by value, a visitor's repeat of a value caught by stamping the value
-// with the visitor's run; others collect (value, clicks, visitors) entries merged by sorting.
+// Counts of one group for one dimension. Values of a narrow dimension (all but the referrer: a
+// byte, or two for the country) count in arrays indexed by value, a visitor's repeat of a value
+// caught by stamping the value with the visitor's run; a wide one collects (value, clicks,
+// visitors) entries merged by sorting. Counts within one group fit 32 bits (a day's events).
 class DimCounter {
 public:
-    explicit DimCounter(bool wide) : m_wide(wide) {
-        if (!wide) {
-            m_clicks.assign(k_values, 0);
-            m_visitors.assign(k_values, 0);
-            m_stamp.assign(k_values, 0);
+    explicit DimCounter(Dimension dim)
+        : m_wide(dim == Dimension::referrer), m_values_count(dim == Dimension::country ? 1u << 16 : 1u << 8) {
+        if (!m_wide) {
+            m_clicks.assign(m_values_count, 0);
+            m_visitors.assign(m_values_count, 0);
+            m_stamp.assign(m_values_count, 0);
         }
     }
 
@@ -299,11 +303,11 @@ public:
     }
 
 private:
-    static constexpr std::size_t k_values = 1u << 16;
     bool m_wide;
+    std::size_t m_values_count;
     // Narrow dimensions.
-    std::vector<std::uint64_t> m_clicks;
-    std::vector<std::uint64_t> m_visitors;
+    std::vector<std::uint32_t> m_clicks;
+    std::vector<std::uint32_t> m_visitors;
     std::vector<std::uint64_t> m_stamp;  // the last visitor run that counted the value
     std::vector<std::uint32_t> m_touched;
     std::uint64_t m_run = 0;
@@ -312,7 +316,7 @@ private:
     std::vector<std::uint64_t> m_values;
 };
 
-}  // namespace
+Aggregator::Tables::~Tables() = default;
 
 Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) const {
     const Tables& t = *m_tables;
@@ -349,11 +353,15 @@ Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) cons
         return x.is_bot < y.is_bot;
     });
 
-    // Counters of the tracked dimensions (the narrow ones hold 1.5 MiB of arrays each).
-    std::vector<std::unique_ptr<DimCounter>> counters(k_dimension_count);
-    for (std::size_t d = 0; d < k_dimension_count; ++d) {
-        if ((m_dimensions >> d & 1u) != 0) {
-            counters[d] = std::make_unique<DimCounter>(static_cast<Dimension>(d) == Dimension::referrer);
+    // Counters of the tracked dimensions, made once and kept for the next aggregate (the
+    // country's arrays hold 768 KiB).
+    auto& counters = t.counters;
+    if (counters.empty()) {
+        counters.resize(k_dimension_count);
+        for (std::size_t d = 0; d < k_dimension_count; ++d) {
+            if ((m_dimensions >> d & 1u) != 0) {
+                counters[d] = std::make_unique<DimCounter>(static_cast<Dimension>(d));
+            }
         }
     }
     AggRow row;
