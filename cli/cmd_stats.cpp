@@ -353,8 +353,9 @@ public:
     bool enabled() const { return m_enabled; }
     void show(const stats::IngestProgress& p) {
         const double seconds = static_cast<double>(std::max<std::int64_t>(p.elapsed_ms, 1)) / 1000.0;
-        std::fprintf(stderr, "\r\033[Ksegments %zu/%zu, %" PRIu64 " events, %.0f events/s", p.segments_done,
-                     p.segments_total, p.events, static_cast<double>(p.events) / seconds);
+        std::fprintf(stderr, "\r\033[Ksegments %zu/%zu, %" PRIu64 " events, %.0f events/s%s", p.segments_done,
+                     p.segments_total, p.events, static_cast<double>(p.events) / seconds,
+                     p.rolling_up ? ", rolling up days" : "");
         std::fflush(stderr);
         m_dirty = true;
     }
@@ -489,7 +490,10 @@ void write_export(stats::StatsDb& db, const ExportCliOptions& o, std::FILE* f) {
     }
     std::string line;
     std::vector<std::string> fields;
-    check(db.export_events(filter, [&](const stats::RawEvent& e) {
+    check(db.export_events(filter, [&](const clicks::Event& e) {
+        const std::string_view country =
+            e.country[0] == 0 ? std::string_view() : std::string_view(e.country.data(), e.country.size());
+        const std::string network = stats::network_text(e);
         const bool is_bot = e.bot != 0;
         const bool qr = (e.flags & clicks::k_event_qr) != 0;
         const bool tls = (e.flags & clicks::k_event_tls) != 0;
@@ -509,9 +513,9 @@ void write_export(stats::StatsDb& db, const ExportCliOptions& o, std::FILE* f) {
                       is_bot ? "true" : "false",
                       qr ? "true" : "false",
                       tls ? "true" : "false",
-                      std::string(e.country),
+                      std::string(country),
                       display_text(e.referrer),
-                      e.network,
+                      network,
                       std::to_string(e.serial),
                       visitor_hex(e.visitor)};
             line.clear();
@@ -543,9 +547,9 @@ void write_export(stats::StatsDb& db, const ExportCliOptions& o, std::FILE* f) {
         w.Bool(qr);
         w.Key("tls");
         w.Bool(tls);
-        key_string(w, "country", e.country);
+        key_string(w, "country", country);
         key_string(w, "referrer", e.referrer);
-        key_string(w, "network", e.network);
+        key_string(w, "network", network);
         w.Key("serial");
         w.Uint64(e.serial);
         key_string(w, "visitor", visitor_hex(e.visitor));

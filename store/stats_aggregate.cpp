@@ -133,27 +133,8 @@ struct Group {
 // An event as the aggregator keeps it until its rows are read.
 struct Record {
     std::uint64_t visitor = 0;
-    std::uint64_t referrer = 0;
+    DimValues values;
     std::uint32_t group = 0;
-    std::uint16_t country = 0;
-    std::uint8_t device = 0;
-    std::uint8_t os = 0;
-    std::uint8_t browser = 0;
-    std::uint8_t bot = 0;
-    std::uint8_t qr = 0;
-
-    std::uint64_t value(std::size_t d) const {
-        switch (static_cast<Dimension>(d)) {
-        case Dimension::country: return country;
-        case Dimension::device: return device;
-        case Dimension::os: return os;
-        case Dimension::browser: return browser;
-        case Dimension::referrer: return referrer;
-        case Dimension::bot: return bot;
-        case Dimension::qr: return qr;
-        }
-        return 0;
-    }
 };
 static_assert(sizeof(Record) == 32);
 
@@ -182,19 +163,6 @@ void put_varint(std::string& out, std::uint64_t v) {
 
 }  // namespace
 
-std::uint64_t AggEvent::value(Dimension d) const {
-    switch (d) {
-    case Dimension::country: return country;
-    case Dimension::device: return device;
-    case Dimension::os: return os;
-    case Dimension::browser: return browser;
-    case Dimension::referrer: return referrer;
-    case Dimension::bot: return bot;
-    case Dimension::qr: return qr;
-    }
-    return 0;
-}
-
 class DimCounter;
 
 struct Aggregator::Tables {
@@ -222,7 +190,7 @@ void Aggregator::add(const AggEvent& e) {
         slot = static_cast<std::uint32_t>(t.groups.size());
         t.groups.push_back(Group{e.bucket, e.link, e.outcome, e.is_bot});
     }
-    t.records.push_back(Record{e.visitor, e.referrer, slot, e.country, e.device, e.os, e.browser, e.bot, e.qr});
+    t.records.push_back(Record{e.visitor, e.values, slot});
     t.sorted = false;
 }
 
@@ -242,11 +210,11 @@ public:
     }
 
     // One visitor's events [begin, end) in the group.
-    void visitor(const Record* begin, const Record* end, std::size_t dim) {
+    void visitor(const Record* begin, const Record* end, Dimension dim) {
         if (!m_wide) {
             ++m_run;
             for (const Record* r = begin; r != end; ++r) {
-                const auto v = static_cast<std::uint32_t>(r->value(dim));
+                const auto v = static_cast<std::uint32_t>(r->values.of(dim));
                 if (m_clicks[v]++ == 0) {
                     m_touched.push_back(v);
                 }
@@ -258,12 +226,12 @@ public:
             return;
         }
         if (end - begin == 1) {
-            m_entries.push_back(DimCell{begin->value(dim), 1, 1});
+            m_entries.push_back(DimCell{begin->values.of(dim), 1, 1});
             return;
         }
         m_values.clear();
         for (const Record* r = begin; r != end; ++r) {
-            m_values.push_back(r->value(dim));
+            m_values.push_back(r->values.of(dim));
         }
         std::sort(m_values.begin(), m_values.end());
         for (std::size_t i = 0; i < m_values.size();) {
@@ -383,7 +351,7 @@ Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) cons
             ++row.visitors;
             for (std::size_t d = 0; d < k_dimension_count; ++d) {
                 if (counters[d]) {
-                    counters[d]->visitor(r, run_end, d);
+                    counters[d]->visitor(r, run_end, static_cast<Dimension>(d));
                 }
             }
             r = run_end;

@@ -29,21 +29,37 @@ namespace shortlink::stats::detail {
 // the database does not know yet (a query reading raw events of a pending day).
 inline constexpr std::int64_t k_temporary_link = std::int64_t{1} << 53;
 
-struct AggEvent {
-    std::int64_t bucket = 0;   // the day (or hour) index: time_ms / k_day_ms, rounded down
-    std::int64_t link = 0;     // 0 .. 2^55
-    std::uint64_t visitor = 0;
+// An event's value of each dimension.
+struct DimValues {
     std::uint64_t referrer = 0;  // referrers.id, 0 none
     std::uint16_t country = 0;   // two ASCII letters as c0 << 8 | c1, 0 unknown
-    std::uint8_t outcome = 0;
-    std::uint8_t is_bot = 0;
     std::uint8_t device = 0;
     std::uint8_t os = 0;
     std::uint8_t browser = 0;
     std::uint8_t bot = 0;
     std::uint8_t qr = 0;  // 0 or 1
 
-    std::uint64_t value(Dimension d) const;
+    std::uint64_t of(Dimension d) const {
+        switch (d) {
+        case Dimension::country: return country;
+        case Dimension::device: return device;
+        case Dimension::os: return os;
+        case Dimension::browser: return browser;
+        case Dimension::referrer: return referrer;
+        case Dimension::bot: return bot;
+        case Dimension::qr: return qr;
+        }
+        return 0;
+    }
+};
+
+struct AggEvent {
+    std::int64_t bucket = 0;   // the day (or hour) index: time_ms / k_day_ms, rounded down
+    std::int64_t link = 0;     // 0 .. 2^55
+    std::uint64_t visitor = 0;
+    std::uint8_t outcome = 0;
+    std::uint8_t is_bot = 0;
+    DimValues values;
 };
 
 struct DimCell {

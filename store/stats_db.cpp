@@ -22,7 +22,10 @@ namespace {
 
 // Migration 1. docs/stats.md explains every table. Times are Unix milliseconds, days are
 // time_ms / 86400000 (UTC). Keys that queries range over come first in each primary key; the
-// rollups are WITHOUT ROWID so a row is one B-tree entry.
+// rollups are WITHOUT ROWID so a row is one B-tree entry. daily_by_link covers the columns a
+// query sums, so one link's rows or every link's grouped by link stream from the index alone.
+// daily_values holds daily_dims' cells summed over the links, which is what a ranking of
+// countries, devices, ... over every link reads.
 constexpr const char* k_migration_1 = R"sql(
 PRAGMA application_id = 1397510996;
 CREATE TABLE meta (
@@ -47,6 +50,7 @@ CREATE TABLE links (
     code   TEXT NOT NULL,
     UNIQUE (domain, code)
 );
+CREATE INDEX links_by_code ON links (code);
 CREATE TABLE referrers (
     id   INTEGER PRIMARY KEY,
     host TEXT NOT NULL UNIQUE
@@ -70,7 +74,7 @@ CREATE TABLE daily (
     visitors INTEGER NOT NULL,
     PRIMARY KEY (day, link, outcome, is_bot)
 ) WITHOUT ROWID;
-CREATE INDEX daily_by_link ON daily (link, day);
+CREATE INDEX daily_by_link ON daily (link, day, outcome, is_bot, clicks, visitors);
 CREATE TABLE daily_dims (
     day     INTEGER NOT NULL,
     link    INTEGER NOT NULL,
@@ -80,6 +84,16 @@ CREATE TABLE daily_dims (
     PRIMARY KEY (day, link, outcome, is_bot)
 ) WITHOUT ROWID;
 CREATE INDEX daily_dims_by_link ON daily_dims (link, day);
+CREATE TABLE daily_values (
+    dim      INTEGER NOT NULL,
+    day      INTEGER NOT NULL,
+    outcome  INTEGER NOT NULL,
+    is_bot   INTEGER NOT NULL,
+    value    INTEGER NOT NULL,
+    clicks   INTEGER NOT NULL,
+    visitors INTEGER NOT NULL,
+    PRIMARY KEY (dim, day, outcome, is_bot, value)
+) WITHOUT ROWID;
 CREATE TABLE pending_days (
     day INTEGER PRIMARY KEY
 );
@@ -97,7 +111,6 @@ constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 constexpr int k_busy_timeout_ms = 60000;
 // Page cache of one connection: rollups of a busy day and the B-tree pages they touch stay in it.
 constexpr const char* k_cache_size = "PRAGMA cache_size = -65536";  // KiB, i.e. 64 MiB
-constexpr std::string_view k_sqlite_magic("SQLite format 3\0", 16);
 
 Status not_stats(const std::string& path, std::string_view why) {
     return Status::invalid_argument("not a shortlink stats database: " + path + " (" + std::string(why) + ")");
@@ -129,21 +142,14 @@ Result<std::int64_t> single_int(sqlite3* db, const char* sql) {
 
 // Refuses what cannot be a stats database before SQLite opens it for writing.
 Status check_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return Status::io_error("cannot open stats database " + path + ": " + std::strerror(errno));
+    auto head = store::detail::read_file_head(path, "stats database");
+    if (!head) {
+        return head.status();
     }
-    char head[16];
-    const ssize_t n = ::read(fd, head, sizeof head);
-    const int read_errno = errno;
-    ::close(fd);
-    if (n < 0) {
-        return Status::io_error("cannot read stats database " + path + ": " + std::strerror(read_errno));
-    }
-    if (n == 0) {
+    if (*head == store::detail::FileHead::empty) {
         return not_stats(path, "an empty file");
     }
-    if (std::string_view(head, static_cast<std::size_t>(n)) != k_sqlite_magic) {
+    if (*head == store::detail::FileHead::other) {
         return not_stats(path, "not an SQLite database");
     }
     return Status::ok();
@@ -404,13 +410,14 @@ Status StatsDb::Impl::agg_event(const formats::clicks::Event& e, std::int64_t bu
     out.visitor = e.visitor;
     out.outcome = e.outcome;
     out.is_bot = e.bot != 0 ? 1 : 0;
-    out.country = e.country[0] == 0 ? 0 : static_cast<std::uint16_t>(detail::pack_country(e.country[0], e.country[1]));
-    out.device = e.device;
-    out.os = e.os;
-    out.browser = e.browser;
-    out.referrer = static_cast<std::uint64_t>(*referrer);
-    out.bot = e.bot;
-    out.qr = (e.flags & formats::clicks::k_event_qr) != 0 ? 1 : 0;
+    detail::DimValues& v = out.values;
+    v.country = e.country[0] == 0 ? 0 : static_cast<std::uint16_t>(detail::pack_country(e.country[0], e.country[1]));
+    v.device = e.device;
+    v.os = e.os;
+    v.browser = e.browser;
+    v.referrer = static_cast<std::uint64_t>(*referrer);
+    v.bot = e.bot;
+    v.qr = (e.flags & formats::clicks::k_event_qr) != 0 ? 1 : 0;
     return Status::ok();
 }
 

@@ -172,6 +172,8 @@ private:
     Status replace_day(std::int64_t day, const detail::Aggregator& agg);
     Result<std::int64_t> day_events(std::int64_t day);
     Status write_rollup(Stmt& daily, Stmt& dims, const detail::AggRow& row);
+    void add_values(const detail::AggRow& row);
+    Status write_values();
     Status add_late_rows();
 
     StatsDb::Impl& m_db;
@@ -183,6 +185,20 @@ private:
     detail::Aggregator m_day;   // the day being rolled up
     std::string m_block;
     std::string m_dims;
+    // Totals per (day, dimension, outcome, is_bot, value) over every link, for daily_values.
+    struct ValueKey {
+        std::int64_t day;
+        std::uint8_t dim;
+        std::uint8_t outcome;
+        std::uint8_t is_bot;
+        std::uint64_t value;
+        auto operator<=>(const ValueKey&) const = default;
+    };
+    struct ValueTotal {
+        std::uint64_t clicks = 0;
+        std::uint64_t visitors = 0;
+    };
+    std::map<ValueKey, ValueTotal> m_values;
     std::int64_t m_start_ms;
     std::int64_t m_last_progress_ms = 0;
     bool m_rolling_up = false;
@@ -455,7 +471,9 @@ Status IngestRun::add_late_rows() {
         return !read ? read.status() : !write ? write.status() : write_dims.status();
     }
     detail::DimCells old;
+    m_values.clear();
     Status st = m_late.for_each_row([&](detail::AggRow& row) {
+        add_values(row);  // the late events' own counts, before the row takes the stored ones
         {
             StmtUse s(**read);
             s->bind(1, row.bucket).bind(2, row.link).bind(3, std::int64_t{row.outcome}).bind(4, std::int64_t{row.is_bot});
@@ -476,7 +494,7 @@ Status IngestRun::add_late_rows() {
         return write_rollup(**write, **write_dims, row);
     });
     m_late.clear();
-    return st;
+    return st ? write_values() : st;
 }
 
 // Replaces `day`'s rollups by the aggregate of its raw events, read back from the raw chunks (one
@@ -506,7 +524,7 @@ Status IngestRun::roll_up_day(std::int64_t day) {
 
 Status IngestRun::replace_day(std::int64_t day, const detail::Aggregator& agg) {
     for (const char* sql : {"DELETE FROM daily WHERE day = ?1", "DELETE FROM daily_dims WHERE day = ?1",
-                            "DELETE FROM pending_days WHERE day = ?1"}) {
+                            "DELETE FROM daily_values WHERE day = ?1", "DELETE FROM pending_days WHERE day = ?1"}) {
         auto stmt = m_db.prepare(sql);
         if (!stmt) {
             return stmt.status();
@@ -523,7 +541,45 @@ Status IngestRun::replace_day(std::int64_t day, const detail::Aggregator& agg) {
     if (!write || !write_dims) {
         return !write ? write.status() : write_dims.status();
     }
-    return agg.for_each_row([&](detail::AggRow& row) { return write_rollup(**write, **write_dims, row); });
+    m_values.clear();
+    Status st = agg.for_each_row([&](detail::AggRow& row) {
+        add_values(row);
+        return write_rollup(**write, **write_dims, row);
+    });
+    return st ? write_values() : st;
+}
+
+// Sums a rollup row's cells into the day's totals per dimension value over every link.
+void IngestRun::add_values(const detail::AggRow& row) {
+    for (std::size_t d = 0; d < k_dimension_count; ++d) {
+        for (const detail::DimCell& c : row.dims[d]) {
+            ValueTotal& t = m_values[ValueKey{row.bucket, static_cast<std::uint8_t>(d), row.outcome, row.is_bot, c.value}];
+            t.clicks += c.clicks;
+            t.visitors += c.visitors;
+        }
+    }
+}
+
+// Adds the totals m_values holds to daily_values (a replaced day's rows were deleted first).
+Status IngestRun::write_values() {
+    auto stmt = m_db.prepare(
+        "INSERT INTO daily_values (dim, day, outcome, is_bot, value, clicks, visitors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks, visitors = visitors + excluded.visitors");
+    if (!stmt) {
+        return stmt.status();
+    }
+    for (const auto& [key, total] : m_values) {
+        StmtUse s(**stmt);
+        s->bind(1, std::int64_t{key.dim}).bind(2, key.day).bind(3, std::int64_t{key.outcome});
+        s->bind(4, std::int64_t{key.is_bot}).bind(5, static_cast<std::int64_t>(key.value));
+        s->bind(6, static_cast<std::int64_t>(total.clicks)).bind(7, static_cast<std::int64_t>(total.visitors));
+        const int rc = s->step();
+        if (rc != SQLITE_DONE) {
+            return sql_failed(m_db.db.get(), rc, "cannot write a rollup");
+        }
+    }
+    m_values.clear();
+    return Status::ok();
 }
 
 Status IngestRun::roll_up_pending() {

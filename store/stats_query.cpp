@@ -74,6 +74,7 @@ private:
         }
     }
     Status load_context();
+    std::string conditions() const;
     Status read_rollups(std::int64_t day0, std::int64_t day1);
     Status read_raw(std::int64_t since_ms, std::int64_t until_ms, std::int64_t bucket_ms);
     Result<std::vector<Row>> make_rows(std::int64_t since_ms, std::int64_t until_ms);
@@ -85,8 +86,8 @@ private:
     std::optional<Dimension> m_dim;
     std::int64_t m_raw_since = 0;
     std::set<std::int64_t> m_pending;
-    std::vector<std::int64_t> m_links;  // the links a code/domain filter selects (rollups)
-    bool m_filtered = false;
+    bool m_filtered = false;  // a code or domain selects links
+    std::int64_t m_days_with_data = 0;  // from the first day with events to the last
     std::unordered_map<std::uint64_t, Cell> m_cells;
     Cell m_total;
     QueryResult m_result;
@@ -109,85 +110,115 @@ Status QueryRun::load_context() {
         }
     }
     m_filtered = m_q.code.has_value() || m_q.domain.has_value();
-    if (m_filtered) {
-        auto links = m_db.prepare("SELECT id FROM links WHERE (?1 IS NULL OR code = ?1) AND (?2 IS NULL OR domain = ?2)");
-        if (!links) {
-            return links.status();
-        }
-        StmtUse s(**links);
-        if (m_q.code) {
-            s->bind(1, *m_q.code);
-        }
-        if (m_q.domain) {
-            s->bind(2, *m_q.domain);
-        }
-        int rc = SQLITE_ROW;
-        while ((rc = s->step()) == SQLITE_ROW) {
-            m_links.push_back(s->i64(0));
-        }
-        if (rc != SQLITE_DONE) {
-            return store::detail::sqlite_error(m_db.db.get(), rc, "cannot read links");
-        }
-    }
     return Status::ok();
 }
 
-// Whole days [day0, day1) that are not pending, from the rollup tables.
+// The SQL conditions of the query's outcomes and person/bot class, and, reading automatically, of
+// the pending days (their raw events are read instead). Outcomes are small integers of ours.
+std::string QueryRun::conditions() const {
+    std::string sql;
+    if (!m_q.outcomes.empty()) {
+        sql += " AND outcome IN (";
+        for (std::size_t i = 0; i < m_q.outcomes.size(); ++i) {
+            sql += (i == 0 ? "" : ", ") + std::to_string(m_q.outcomes[i]);
+        }
+        sql += ")";
+    }
+    if (m_q.bots != Bots::include) {
+        sql += m_q.bots == Bots::only ? " AND is_bot = 1" : " AND is_bot = 0";
+    }
+    if (m_q.source == Source::automatic) {
+        sql += " AND day NOT IN (SELECT day FROM pending_days)";
+    }
+    return sql;
+}
+
+// Whole days [day0, day1) that are not pending, from the rollup tables: totals and groups summed
+// by SQLite from daily (streamed in key order from its primary key or daily_by_link), values of a
+// dimension from daily_values over every link, or from each selected link's daily_dims cells.
 Status QueryRun::read_rollups(std::int64_t day0, std::int64_t day1) {
     if (day0 >= day1) {
         return Status::ok();
     }
-    const std::string where = m_filtered ? " WHERE link = ?3 AND day >= ?1 AND day < ?2"
-                                         : " WHERE day >= ?1 AND day < ?2";
-    const std::vector<std::int64_t> all = {0};
-    const std::vector<std::int64_t>& links = m_filtered ? m_links : all;
-    for (int table = 0; table < (m_dim ? 2 : 1); ++table) {
-        auto stmt = m_db.prepare(table == 0 ? "SELECT day, link, outcome, is_bot, clicks, visitors FROM daily" + where
-                                            : "SELECT day, link, outcome, is_bot, dims FROM daily_dims" + where);
-        if (!stmt) {
-            return stmt.status();
+    constexpr const char* k_links =
+        " AND link IN (SELECT id FROM links WHERE (?3 IS NULL OR code = ?3) AND (?4 IS NULL OR domain = ?4))";
+    const auto bind_range = [&](Stmt& s) {
+        s.bind(1, day0).bind(2, day1);
+        if (m_filtered) {
+            m_q.code ? s.bind(3, *m_q.code) : s.bind_null(3);
+            m_q.domain ? s.bind(4, *m_q.domain) : s.bind_null(4);
         }
+    };
+    const char* key = m_q.by == GroupBy::link ? "link" : m_q.by == GroupBy::day ? "day" : m_q.by == GroupBy::outcome ? "outcome" : "0";
+    // Grouped by link over most of the days, the covering index streams the rows in link order;
+    // SQLite would otherwise sort every row of the range first.
+    const bool by_link_index = m_q.by == GroupBy::link && !m_filtered && (day1 - day0) * 4 >= m_days_with_data;
+    auto totals = m_db.prepare(std::string("SELECT ") + key + ", sum(clicks), sum(visitors) FROM daily " +
+                               (by_link_index ? "INDEXED BY daily_by_link " : "") + "WHERE day >= ?1 AND day < ?2" +
+                               (m_filtered ? k_links : "") + conditions() + " GROUP BY 1");
+    if (!totals) {
+        return totals.status();
+    }
+    {
+        StmtUse s(**totals);
+        bind_range(s.get());
+        int rc = SQLITE_ROW;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            const Cell c{static_cast<std::uint64_t>(s->i64(1)), static_cast<std::uint64_t>(s->i64(2))};
+            m_total.clicks += c.clicks;
+            m_total.visitors += c.visitors;
+            if (!m_dim) {
+                Cell& into = m_cells[static_cast<std::uint64_t>(s->i64(0))];
+                into.clicks += c.clicks;
+                into.visitors += c.visitors;
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            return store::detail::sqlite_error(m_db.db.get(), rc, "cannot read rollups");
+        }
+    }
+    if (m_dim && !m_filtered) {
+        auto values = m_db.prepare("SELECT value, sum(clicks), sum(visitors) FROM daily_values "
+                                   "WHERE dim = ?3 AND day >= ?1 AND day < ?2" + conditions() + " GROUP BY value");
+        if (!values) {
+            return values.status();
+        }
+        StmtUse s(**values);
+        s->bind(1, day0).bind(2, day1).bind(3, static_cast<std::int64_t>(*m_dim));
+        int rc = SQLITE_ROW;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            Cell& into = m_cells[static_cast<std::uint64_t>(s->i64(0))];
+            into.clicks += static_cast<std::uint64_t>(s->i64(1));
+            into.visitors += static_cast<std::uint64_t>(s->i64(2));
+        }
+        if (rc != SQLITE_DONE) {
+            return store::detail::sqlite_error(m_db.db.get(), rc, "cannot read rollups");
+        }
+    } else if (m_dim) {
+        auto cells = m_db.prepare(std::string("SELECT day, dims FROM daily_dims WHERE day >= ?1 AND day < ?2") +
+                                  k_links + conditions());
+        if (!cells) {
+            return cells.status();
+        }
+        StmtUse s(**cells);
+        bind_range(s.get());
         detail::DimCells dims;
-        for (std::int64_t link : links) {
-            StmtUse s(**stmt);
-            s->bind(1, day0).bind(2, day1);
-            if (m_filtered) {
-                s->bind(3, link);
+        int rc = SQLITE_ROW;
+        while ((rc = s->step()) == SQLITE_ROW) {
+            const auto* blob = static_cast<const char*>(sqlite3_column_blob(s->raw(), 1));
+            const auto size = static_cast<std::size_t>(sqlite3_column_bytes(s->raw(), 1));
+            if (Status st = detail::decode_dims(std::string_view(blob == nullptr ? "" : blob, size), dims); !st) {
+                return Status::corruption("stats database " + m_db.path + ": day " + day_text(s->i64(0)) + ": " +
+                                          st.message());
             }
-            int rc = SQLITE_ROW;
-            while ((rc = s->step()) == SQLITE_ROW) {
-                const std::int64_t day = s->i64(0);
-                const auto outcome = static_cast<std::uint8_t>(s->i64(2));
-                if ((m_q.source == Source::automatic && m_pending.count(day) != 0) ||
-                    !selected(outcome, static_cast<std::uint8_t>(s->i64(3)))) {
-                    continue;
-                }
-                if (table == 0) {
-                    const Cell c{static_cast<std::uint64_t>(s->i64(4)), static_cast<std::uint64_t>(s->i64(5))};
-                    m_total.clicks += c.clicks;
-                    m_total.visitors += c.visitors;
-                    if (!m_dim) {
-                        Cell& into = m_cells[key_of(day, s->i64(1), outcome)];
-                        into.clicks += c.clicks;
-                        into.visitors += c.visitors;
-                    }
-                    continue;
-                }
-                const auto* blob = static_cast<const char*>(sqlite3_column_blob(s->raw(), 4));
-                const auto size = static_cast<std::size_t>(sqlite3_column_bytes(s->raw(), 4));
-                if (Status st = detail::decode_dims(std::string_view(blob == nullptr ? "" : blob, size), dims); !st) {
-                    return Status::corruption("stats database " + m_db.path + ": day " + day_text(day) + ": " +
-                                              st.message());
-                }
-                for (const detail::DimCell& c : dims[static_cast<std::size_t>(*m_dim)]) {
-                    Cell& into = m_cells[c.value];
-                    into.clicks += c.clicks;
-                    into.visitors += c.visitors;
-                }
+            for (const detail::DimCell& c : dims[static_cast<std::size_t>(*m_dim)]) {
+                Cell& into = m_cells[c.value];
+                into.clicks += c.clicks;
+                into.visitors += c.visitors;
             }
-            if (rc != SQLITE_DONE) {
-                return store::detail::sqlite_error(m_db.db.get(), rc, "cannot read rollups");
-            }
+        }
+        if (rc != SQLITE_DONE) {
+            return store::detail::sqlite_error(m_db.db.get(), rc, "cannot read rollups");
         }
     }
     std::int64_t days = day1 - day0;
@@ -426,6 +457,7 @@ Result<QueryResult> QueryRun::run() {
         last_day = std::max(last_day, *m_pending.rbegin());
     }
     const bool empty = first_day > last_day;
+    m_days_with_data = empty ? 0 : last_day - first_day + 1;
     const bool raw_only = m_q.by == GroupBy::hour || m_q.source == Source::raw;
     std::int64_t since = m_q.since_ms != 0 ? m_q.since_ms : (empty ? 0 : first_day * k_day_ms);
     const std::int64_t until = m_q.until_ms != 0 ? m_q.until_ms : (empty ? 0 : (last_day + 1) * k_day_ms);
@@ -492,7 +524,8 @@ Result<QueryResult> QueryRun::run() {
     return std::move(m_result);
 }
 
-// IPv4 /24 or IPv6 /48 as CIDR text.
+}  // namespace
+
 std::string network_text(const clicks::Event& e) {
     char text[INET6_ADDRSTRLEN];
     if (e.network_family == 4) {
@@ -509,6 +542,8 @@ std::string network_text(const clicks::Event& e) {
     }
     return {};
 }
+
+namespace {
 
 // Reads run inside one read transaction, so every table is seen at the same moment even while an
 // ingest commits.
@@ -575,7 +610,7 @@ Result<Coverage> StatsDb::coverage() {
     return c;
 }
 
-Status StatsDb::export_events(const ExportFilter& filter, const std::function<Status(const RawEvent&)>& each) {
+Status StatsDb::export_events(const ExportFilter& filter, const std::function<Status(const clicks::Event&)>& each) {
     ReadTransaction tx(*m_impl);
     if (!tx.status()) {
         return tx.status();
@@ -586,27 +621,7 @@ Status StatsDb::export_events(const ExportFilter& filter, const std::function<St
     }
     const std::int64_t since = std::max(filter.since_ms, *raw_since);
     const std::int64_t until = filter.until_ms != 0 ? filter.until_ms : std::numeric_limits<std::int64_t>::max();
-    RawEvent r;
-    return m_impl->scan_raw(since, until, [&](const clicks::Event& e) {
-        r.time_ms = e.time_ms;
-        r.domain = e.domain;
-        r.code = e.code;
-        r.outcome = e.outcome;
-        r.status = e.status;
-        r.method = e.method;
-        r.rule = e.rule;
-        r.device = e.device;
-        r.os = e.os;
-        r.browser = e.browser;
-        r.bot = e.bot;
-        r.flags = e.flags;
-        r.country = e.country[0] == 0 ? std::string_view() : std::string_view(e.country.data(), 2);
-        r.referrer = e.referrer;
-        r.network = network_text(e);
-        r.serial = e.serial;
-        r.visitor = e.visitor;
-        return each(r);
-    });
+    return m_impl->scan_raw(since, until, each);
 }
 
 }  // namespace shortlink::stats

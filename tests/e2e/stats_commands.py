@@ -216,8 +216,8 @@ class StatsCommands(harness.ShortlinkTestCase):
         self.assertEqual(self.query()["clicks"], sum(clicks.values()))
 
     def test_retention_prunes_raw_events_and_keeps_rollups(self):
-        now_ms = int(time.time() * 1000)
-        start = (now_ms // DAY_MS - 3) * DAY_MS
+        # Three days of events ending three hours ago: all of them older than --retain 1h.
+        start = int(time.time() * 1000) - 3 * DAY_MS - 3 * 3_600_000
         gen(self.clicks, 4000, extra=["--start", start, "--days", 3, "--segment-events", 1000])
         self.ingest()
         before = self.query("--by", "day", "--unique")

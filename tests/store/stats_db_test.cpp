@@ -183,8 +183,8 @@ TEST_CASE("AggregatorCountsVisitorsOncePerValue", "[stats]") {
         e.bucket = 3;
         e.link = 7;
         e.visitor = visitor;
-        e.referrer = referrer;
-        e.device = device;
+        e.values.referrer = referrer;
+        e.values.device = device;
         return e;
     };
     agg.add(event(1, 10, 1));
@@ -487,6 +487,15 @@ TEST_CASE("RetentionPrunesRawEventsAndRollupsKeepAnswering", "[stats]") {
     const auto after = run(*db, by_day);
     CHECK(after.clicks == before.clicks + 200);
     CHECK(after.rows.front().clicks == before.rows.front().clicks + 200);
+    // The totals per value over every link took the late events too.
+    stats::Query countries_all = by_country;
+    countries_all.bots = stats::Bots::include;
+    countries_all.outcomes.clear();
+    std::uint64_t sum = 0;
+    for (const stats::Row& row : run(*db, countries_all).rows) {
+        sum += row.clicks;
+    }
+    CHECK(sum == after.clicks);
 }
 
 TEST_CASE("RefusesFilesThatAreNotStatsDatabases", "[stats]") {
