@@ -133,6 +133,10 @@ private:
     std::string m_arena;
 };
 
+// daily_values' dimension of the totals over every link (a single value, 0), after the real
+// dimensions.
+inline constexpr std::uint8_t k_totals_dim = k_dimension_count;
+
 // The dims column of a rollup: for each dimension in Dimension order, a varint count of cells and
 // that many (value, clicks, visitors) varint triples, values ascending.
 void encode_dims(const DimCells& dims, std::string& out);  // replaces `out`

@@ -102,16 +102,6 @@ struct QueryResult {
     std::uint32_t days_from_raw = 0;
 };
 
-struct Coverage {
-    std::int64_t first_ms = 0;     // first and last day with events (their starts); 0: none
-    std::int64_t last_ms = 0;
-    std::int64_t raw_since_ms = 0; // raw events are complete from here on (0: from the start)
-    std::uint64_t raw_events = 0;
-    std::uint64_t raw_chunks = 0;
-    std::uint64_t segments = 0;
-    std::uint64_t pending_days = 0;
-};
-
 struct IngestProgress {
     std::size_t segments_done = 0;
     std::size_t segments_total = 0;
@@ -172,7 +162,6 @@ public:
     Result<IngestReport> ingest(const std::string& dir, const IngestOptions& options);
 
     Result<QueryResult> query(const Query& query);
-    Result<Coverage> coverage();
 
     // Every raw event in the window, chunk by chunk (the order they were recorded in, per
     // segment); the event's views are valid during the callback only. The callback's failure

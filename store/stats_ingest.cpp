@@ -549,8 +549,12 @@ Status IngestRun::replace_day(std::int64_t day, const detail::Aggregator& agg) {
     return st ? write_values() : st;
 }
 
-// Sums a rollup row's cells into the day's totals per dimension value over every link.
+// Sums a rollup row's cells into the day's totals per dimension value over every link, and its
+// clicks and visitors into the day's totals (pseudo-dimension k_totals_dim, value 0).
 void IngestRun::add_values(const detail::AggRow& row) {
+    ValueTotal& all = m_values[ValueKey{row.bucket, detail::k_totals_dim, row.outcome, row.is_bot, 0}];
+    all.clicks += row.clicks;
+    all.visitors += row.visitors;
     for (std::size_t d = 0; d < k_dimension_count; ++d) {
         for (const detail::DimCell& c : row.dims[d]) {
             ValueTotal& t = m_values[ValueKey{row.bucket, static_cast<std::uint8_t>(d), row.outcome, row.is_bot, c.value}];

@@ -153,9 +153,16 @@ Status QueryRun::read_rollups(std::int64_t day0, std::int64_t day1) {
     // Grouped by link over most of the days, the covering index streams the rows in link order;
     // SQLite would otherwise sort every row of the range first.
     const bool by_link_index = m_q.by == GroupBy::link && !m_filtered && (day1 - day0) * 4 >= m_days_with_data;
-    auto totals = m_db.prepare(std::string("SELECT ") + key + ", sum(clicks), sum(visitors) FROM daily " +
-                               (by_link_index ? "INDEXED BY daily_by_link " : "") + "WHERE day >= ?1 AND day < ?2" +
-                               (m_filtered ? k_links : "") + conditions() + " GROUP BY 1");
+    // Over every link and not by link, the day's totals in daily_values are the sum, a few rows a
+    // day instead of a row per link.
+    const bool day_totals = !m_filtered && m_q.by != GroupBy::link;
+    auto totals = m_db.prepare(
+        day_totals ? std::string("SELECT ") + key + ", sum(clicks), sum(visitors) FROM daily_values WHERE dim = " +
+                         std::to_string(detail::k_totals_dim) + " AND day >= ?1 AND day < ?2" + conditions() +
+                         " GROUP BY 1"
+                   : std::string("SELECT ") + key + ", sum(clicks), sum(visitors) FROM daily " +
+                         (by_link_index ? "INDEXED BY daily_by_link " : "") + "WHERE day >= ?1 AND day < ?2" +
+                         (m_filtered ? k_links : "") + conditions() + " GROUP BY 1");
     if (!totals) {
         return totals.status();
     }
@@ -442,7 +449,8 @@ Result<QueryResult> QueryRun::run() {
     std::int64_t first_day = std::numeric_limits<std::int64_t>::max();
     std::int64_t last_day = std::numeric_limits<std::int64_t>::min();
     {
-        auto stmt = m_db.prepare("SELECT min(day), max(day) FROM daily");
+        // Two subqueries: SQLite reads a min() or max() alone from the key, both together by a scan.
+        auto stmt = m_db.prepare("SELECT (SELECT min(day) FROM daily), (SELECT max(day) FROM daily)");
         if (!stmt) {
             return stmt.status();
         }
@@ -572,42 +580,6 @@ Result<QueryResult> StatsDb::query(const Query& q) {
         return tx.status();
     }
     return QueryRun(*m_impl, q).run();
-}
-
-Result<Coverage> StatsDb::coverage() {
-    ReadTransaction tx(*m_impl);
-    if (!tx.status()) {
-        return tx.status();
-    }
-    Impl& db = *m_impl;
-    Coverage c;
-    auto raw_since = db.meta("raw_since_ms");
-    if (!raw_since) {
-        return raw_since.status();
-    }
-    c.raw_since_ms = *raw_since;
-    auto stmt = db.prepare(
-        "SELECT (SELECT min(day) FROM (SELECT day FROM daily UNION ALL SELECT day FROM pending_days)), "
-        "(SELECT max(day) FROM (SELECT day FROM daily UNION ALL SELECT day FROM pending_days)), "
-        "(SELECT coalesce(sum(events), 0) FROM raw_chunks), (SELECT count(*) FROM raw_chunks), "
-        "(SELECT count(*) FROM segments), (SELECT count(*) FROM pending_days)");
-    if (!stmt) {
-        return stmt.status();
-    }
-    StmtUse s(**stmt);
-    const int rc = s->step();
-    if (rc != SQLITE_ROW) {
-        return store::detail::sqlite_error(db.db.get(), rc, "cannot read the stats database");
-    }
-    if (!s->is_null(0)) {
-        c.first_ms = s->i64(0) * k_day_ms;
-        c.last_ms = s->i64(1) * k_day_ms;
-    }
-    c.raw_events = static_cast<std::uint64_t>(s->i64(2));
-    c.raw_chunks = static_cast<std::uint64_t>(s->i64(3));
-    c.segments = static_cast<std::uint64_t>(s->i64(4));
-    c.pending_days = static_cast<std::uint64_t>(s->i64(5));
-    return c;
 }
 
 Status StatsDb::export_events(const ExportFilter& filter, const std::function<Status(const clicks::Event&)>& each) {
