@@ -1,7 +1,7 @@
 // The one aggregator behind every number `shortlink stats` prints: it builds the daily rollups from
 // raw events and answers queries that read raw events (hours, partial days, days whose rollup is
 // pending), so a rollup and the raw events of its day give the same answer by construction.
-// Also the encoding of a rollup's per-dimension counts (docs/stats.md, "daily_dims").
+// Also the encoding of a rollup's per-dimension counts (docs/stats.md, "Rollup dims").
 //
 // Events are grouped by (time bucket, link, outcome, person/bot). Per group it counts clicks and
 // distinct visitors, in total and per value of each tracked dimension: a visitor counts once per

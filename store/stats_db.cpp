@@ -23,9 +23,9 @@ namespace {
 // Migration 1. docs/stats.md explains every table. Times are Unix milliseconds, days are
 // time_ms / 86400000 (UTC). Keys that queries range over come first in each primary key; the
 // rollups are WITHOUT ROWID so a row is one B-tree entry. daily_by_link covers the columns a
-// query sums, so one link's rows or every link's grouped by link stream from the index alone.
-// daily_values holds daily_dims' cells summed over the links, which is what a ranking of
-// countries, devices, ... over every link reads.
+// query sums (not the dims), so one link's rows or every link's grouped by link stream from the
+// index alone. daily_values holds the dims' cells and the totals summed over the links, which is
+// what a ranking of countries, devices, ... or a series over every link reads.
 constexpr const char* k_migration_1 = R"sql(
 PRAGMA application_id = 1397510996;
 CREATE TABLE meta (
@@ -72,18 +72,10 @@ CREATE TABLE daily (
     is_bot   INTEGER NOT NULL,
     clicks   INTEGER NOT NULL,
     visitors INTEGER NOT NULL,
+    dims     BLOB NOT NULL,
     PRIMARY KEY (day, link, outcome, is_bot)
 ) WITHOUT ROWID;
 CREATE INDEX daily_by_link ON daily (link, day, outcome, is_bot, clicks, visitors);
-CREATE TABLE daily_dims (
-    day     INTEGER NOT NULL,
-    link    INTEGER NOT NULL,
-    outcome INTEGER NOT NULL,
-    is_bot  INTEGER NOT NULL,
-    dims    BLOB NOT NULL,
-    PRIMARY KEY (day, link, outcome, is_bot)
-) WITHOUT ROWID;
-CREATE INDEX daily_dims_by_link ON daily_dims (link, day);
 CREATE TABLE daily_values (
     dim      INTEGER NOT NULL,
     day      INTEGER NOT NULL,

@@ -132,11 +132,9 @@ private:
     std::int64_t m_last = INT64_MIN;
 };
 
-// One rollup row into daily and daily_dims, replacing what the key held.
+// One rollup row, replacing what the key held.
 constexpr const char* k_write_daily =
-    "INSERT OR REPLACE INTO daily (day, link, outcome, is_bot, clicks, visitors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-constexpr const char* k_write_dims =
-    "INSERT OR REPLACE INTO daily_dims (day, link, outcome, is_bot, dims) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT OR REPLACE INTO daily (day, link, outcome, is_bot, clicks, visitors, dims) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 struct SegmentRow {
     std::int64_t rowid = 0;  // 0: not seen before
@@ -171,7 +169,7 @@ private:
     Status roll_up_day(std::int64_t day);
     Status replace_day(std::int64_t day, const detail::Aggregator& agg);
     Result<std::int64_t> day_events(std::int64_t day);
-    Status write_rollup(Stmt& daily, Stmt& dims, const detail::AggRow& row);
+    Status write_rollup(Stmt& daily, const detail::AggRow& row);
     void add_values(const detail::AggRow& row);
     Status write_values();
     Status add_late_rows();
@@ -439,20 +437,12 @@ Result<std::int64_t> IngestRun::day_events(std::int64_t day) {
     return std::int64_t{0};
 }
 
-Status IngestRun::write_rollup(Stmt& daily, Stmt& dims, const detail::AggRow& row) {
-    {
-        StmtUse w(daily);
-        w->bind(1, row.bucket).bind(2, row.link).bind(3, std::int64_t{row.outcome}).bind(4, std::int64_t{row.is_bot});
-        w->bind(5, static_cast<std::int64_t>(row.clicks)).bind(6, static_cast<std::int64_t>(row.visitors));
-        const int rc = w->step();
-        if (rc != SQLITE_DONE) {
-            return sql_failed(m_db.db.get(), rc, "cannot write a rollup");
-        }
-    }
+Status IngestRun::write_rollup(Stmt& daily, const detail::AggRow& row) {
     detail::encode_dims(row.dims, m_dims);
-    StmtUse w(dims);
+    StmtUse w(daily);
     w->bind(1, row.bucket).bind(2, row.link).bind(3, std::int64_t{row.outcome}).bind(4, std::int64_t{row.is_bot});
-    sqlite3_bind_blob(w->raw(), 5, m_dims.data(), static_cast<int>(m_dims.size()), SQLITE_STATIC);
+    w->bind(5, static_cast<std::int64_t>(row.clicks)).bind(6, static_cast<std::int64_t>(row.visitors));
+    sqlite3_bind_blob(w->raw(), 7, m_dims.data(), static_cast<int>(m_dims.size()), SQLITE_STATIC);
     const int rc = w->step();
     return rc == SQLITE_DONE ? Status::ok() : sql_failed(m_db.db.get(), rc, "cannot write a rollup");
 }
@@ -463,12 +453,11 @@ Status IngestRun::add_late_rows() {
     if (m_late.events() == 0) {
         return Status::ok();
     }
-    auto read = m_db.prepare("SELECT d.clicks, d.visitors, m.dims FROM daily d JOIN daily_dims m USING "
-                             "(day, link, outcome, is_bot) WHERE day = ?1 AND link = ?2 AND outcome = ?3 AND is_bot = ?4");
+    auto read = m_db.prepare("SELECT clicks, visitors, dims FROM daily WHERE day = ?1 AND link = ?2 AND outcome = ?3 "
+                             "AND is_bot = ?4");
     auto write = m_db.prepare(k_write_daily);
-    auto write_dims = m_db.prepare(k_write_dims);
-    if (!read || !write || !write_dims) {
-        return !read ? read.status() : !write ? write.status() : write_dims.status();
+    if (!read || !write) {
+        return !read ? read.status() : write.status();
     }
     detail::DimCells old;
     m_values.clear();
@@ -491,7 +480,7 @@ Status IngestRun::add_late_rows() {
                 return sql_failed(m_db.db.get(), rc, "cannot read a rollup");
             }
         }
-        return write_rollup(**write, **write_dims, row);
+        return write_rollup(**write, row);
     });
     m_late.clear();
     return st ? write_values() : st;
@@ -523,8 +512,8 @@ Status IngestRun::roll_up_day(std::int64_t day) {
 }
 
 Status IngestRun::replace_day(std::int64_t day, const detail::Aggregator& agg) {
-    for (const char* sql : {"DELETE FROM daily WHERE day = ?1", "DELETE FROM daily_dims WHERE day = ?1",
-                            "DELETE FROM daily_values WHERE day = ?1", "DELETE FROM pending_days WHERE day = ?1"}) {
+    for (const char* sql : {"DELETE FROM daily WHERE day = ?1", "DELETE FROM daily_values WHERE day = ?1",
+                            "DELETE FROM pending_days WHERE day = ?1"}) {
         auto stmt = m_db.prepare(sql);
         if (!stmt) {
             return stmt.status();
@@ -537,14 +526,13 @@ Status IngestRun::replace_day(std::int64_t day, const detail::Aggregator& agg) {
         }
     }
     auto write = m_db.prepare(k_write_daily);
-    auto write_dims = m_db.prepare(k_write_dims);
-    if (!write || !write_dims) {
-        return !write ? write.status() : write_dims.status();
+    if (!write) {
+        return write.status();
     }
     m_values.clear();
     Status st = agg.for_each_row([&](detail::AggRow& row) {
         add_values(row);
-        return write_rollup(**write, **write_dims, row);
+        return write_rollup(**write, row);
     });
     return st ? write_values() : st;
 }

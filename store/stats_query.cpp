@@ -135,7 +135,7 @@ std::string QueryRun::conditions() const {
 
 // Whole days [day0, day1) that are not pending, from the rollup tables: totals and groups summed
 // by SQLite from daily (streamed in key order from its primary key or daily_by_link), values of a
-// dimension from daily_values over every link, or from each selected link's daily_dims cells.
+// dimension from daily_values over every link, or from each selected link's dims cells.
 Status QueryRun::read_rollups(std::int64_t day0, std::int64_t day1) {
     if (day0 >= day1) {
         return Status::ok();
@@ -202,7 +202,7 @@ Status QueryRun::read_rollups(std::int64_t day0, std::int64_t day1) {
             return store::detail::sqlite_error(m_db.db.get(), rc, "cannot read rollups");
         }
     } else if (m_dim) {
-        auto cells = m_db.prepare(std::string("SELECT day, dims FROM daily_dims WHERE day >= ?1 AND day < ?2") +
+        auto cells = m_db.prepare(std::string("SELECT day, dims FROM daily WHERE day >= ?1 AND day < ?2") +
                                   k_links + conditions());
         if (!cells) {
             return cells.status();
