@@ -179,6 +179,25 @@ Status check_identity(sqlite3* db, const std::string& path) {
     return Status::ok();
 }
 
+// The decompressed size of consecutive zstd frames that each declare theirs; ZSTD_CONTENTSIZE_ERROR
+// for anything else (the sum of ZSTD_getFrameContentSize over ZSTD_findFrameCompressedSize steps).
+unsigned long long frames_content_size(const void* data, std::size_t size) {
+    const auto* p = static_cast<const char*>(data);
+    unsigned long long total = 0;
+    while (size > 0) {
+        const std::size_t frame = ZSTD_findFrameCompressedSize(p, size);
+        const unsigned long long content = ZSTD_getFrameContentSize(p, size);
+        if (ZSTD_isError(frame) != 0U || content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
+            total + content < total) {
+            return ZSTD_CONTENTSIZE_ERROR;
+        }
+        total += content;
+        p += frame;
+        size -= frame;
+    }
+    return total;
+}
+
 }  // namespace
 
 Status migrate_stats(sqlite3* db) {
@@ -439,15 +458,15 @@ Status StatsDb::Impl::scan_raw(std::int64_t since_ms, std::int64_t until_ms,
         const auto count = static_cast<std::uint64_t>(s->i64(2));
         const void* data = sqlite3_column_blob(s->raw(), 3);
         const auto size = static_cast<std::size_t>(sqlite3_column_bytes(s->raw(), 3));
-        const unsigned long long content = ZSTD_getFrameContentSize(data, size);
-        if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
-            content > count * formats::clicks::k_max_event_size) {
-            return bad("not a zstd frame of its " + std::to_string(count) + " events");
+        // One or more frames, each declaring its size (the segment's blocks, copied).
+        const unsigned long long content = frames_content_size(data, size);
+        if (content == ZSTD_CONTENTSIZE_ERROR || content > count * formats::clicks::k_max_event_size) {
+            return bad("not zstd frames of its " + std::to_string(count) + " events");
         }
         events.resize(content);
         const std::size_t got = ZSTD_decompressDCtx(dctx.get(), events.data(), events.size(), data, size);
         if (ZSTD_isError(got) != 0U || got != content) {
-            return bad("zstd: " + std::string(ZSTD_isError(got) != 0U ? ZSTD_getErrorName(got) : "short frame"));
+            return bad("zstd: " + std::string(ZSTD_isError(got) != 0U ? ZSTD_getErrorName(got) : "short frames"));
         }
         formats::clicks::EventCursor cursor(events);
         formats::clicks::Event e;

@@ -1,7 +1,9 @@
 // stats ingest: segments into raw chunks, pending days into rollups, old raw chunks pruned.
 // See stats_db.h for the design; docs/stats.md for the tables.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <map>
 
 #include "formats/clock.h"
+#include "formats/unique_fd.h"
 #include "store/stats_internal.h"
 
 namespace shortlink::stats {
@@ -21,12 +24,11 @@ using store::detail::StmtUse;
 
 namespace {
 
-// A raw chunk holds up to this many bytes of events (about 40,000 events) before it is
-// compressed and stored: big enough that a row's overhead and zstd's frame vanish against it,
-// small enough that a query for one hour decompresses little beyond it.
-constexpr std::size_t k_chunk_bytes = 2u << 20;
-// zstd level of raw chunks: level 1 compresses events about 3:1 at several hundred MB/s, so
-// storing them costs less than reading them.
+// A raw chunk holds up to this many bytes of compressed events (about 30,000 events) before it is
+// stored: big enough that a row's overhead vanishes against it, small enough that a query for one
+// hour decompresses little beyond it.
+constexpr std::size_t k_chunk_bytes = 768u << 10;
+// zstd level of a block compressed again (its frame could not be copied): the server's own.
 constexpr int k_chunk_level = 1;
 constexpr std::int64_t k_progress_interval_ms = 200;
 
@@ -63,13 +65,30 @@ Result<std::vector<std::string>> list_segments(const std::string& dir) {
     return names;
 }
 
+// Reads out.size() bytes at `offset`; false when the file has fewer or cannot be read.
+bool read_fully(int fd, std::string& out, std::uint64_t offset) {
+    std::size_t got = 0;
+    while (got < out.size()) {
+        const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
 std::uint64_t file_size(const std::string& path) {
     struct stat st{};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
-// Builds the raw chunks of one segment's transaction: decoded blocks appended, compressed and
-// inserted when full.
+// Builds the raw chunks of one segment's transaction: the segment's blocks' zstd frames, copied
+// as they are (the reader proved them; recompressing cost a tenth of an ingest), appended until
+// the chunk is full. A block whose frame cannot be copied is compressed again from its events.
 class ChunkWriter {
 public:
     ChunkWriter(StatsDb::Impl& db, ZSTD_CCtx* cctx) : m_db(db), m_cctx(cctx) {}
@@ -79,23 +98,31 @@ public:
         reset();
     }
 
-    Status add(std::string_view events, std::uint32_t count, std::int64_t first_ms, std::int64_t last_ms) {
-        m_events.append(events);
+    // One block: its frame as the segment holds it, or empty to compress `events`.
+    Status add(std::string_view frame, std::string_view events, std::uint32_t count, std::int64_t first_ms,
+               std::int64_t last_ms) {
+        if (!frame.empty()) {
+            m_frames.append(frame);
+        } else {
+            const std::size_t at = m_frames.size();
+            m_frames.resize(at + ZSTD_compressBound(events.size()));
+            const std::size_t n = ZSTD_compressCCtx(m_cctx, m_frames.data() + at, m_frames.size() - at, events.data(),
+                                                    events.size(), k_chunk_level);
+            if (ZSTD_isError(n) != 0U) {
+                m_frames.resize(at);
+                return Status::io_error(std::string("zstd: ") + ZSTD_getErrorName(n));
+            }
+            m_frames.resize(at + n);
+        }
         m_count += count;
         m_first = std::min(m_first, first_ms);
         m_last = std::max(m_last, last_ms);
-        return m_events.size() >= k_chunk_bytes ? flush() : Status::ok();
+        return m_frames.size() >= k_chunk_bytes ? flush() : Status::ok();
     }
 
     Status flush() {
         if (m_count == 0) {
             return Status::ok();
-        }
-        m_frame.resize(ZSTD_compressBound(m_events.size()));
-        const std::size_t n = ZSTD_compressCCtx(m_cctx, m_frame.data(), m_frame.size(), m_events.data(),
-                                                m_events.size(), k_chunk_level);
-        if (ZSTD_isError(n) != 0U) {
-            return Status::io_error(std::string("zstd: ") + ZSTD_getErrorName(n));
         }
         auto stmt = m_db.prepare("INSERT INTO raw_chunks (segment, first_ms, last_ms, events, encoding, data) "
                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
@@ -105,7 +132,7 @@ public:
         StmtUse s(**stmt);
         s->bind(1, m_segment).bind(2, m_first).bind(3, m_last).bind(4, static_cast<std::int64_t>(m_count));
         s->bind(5, k_chunk_encoding);
-        sqlite3_bind_blob(s->raw(), 6, m_frame.data(), static_cast<int>(n), SQLITE_STATIC);
+        sqlite3_bind_blob(s->raw(), 6, m_frames.data(), static_cast<int>(m_frames.size()), SQLITE_STATIC);
         const int rc = s->step();
         if (rc != SQLITE_DONE) {
             return sql_failed(m_db.db.get(), rc, "cannot store raw events");
@@ -116,7 +143,7 @@ public:
 
 private:
     void reset() {
-        m_events.clear();
+        m_frames.clear();
         m_count = 0;
         m_first = INT64_MAX;
         m_last = INT64_MIN;
@@ -125,8 +152,7 @@ private:
     StatsDb::Impl& m_db;
     ZSTD_CCtx* m_cctx;
     std::int64_t m_segment = 0;
-    std::string m_events;
-    std::string m_frame;
+    std::string m_frames;
     std::uint64_t m_count = 0;
     std::int64_t m_first = INT64_MAX;
     std::int64_t m_last = INT64_MIN;
@@ -182,6 +208,7 @@ private:
     detail::Aggregator m_late;  // events of days whose raw events were pruned, per transaction
     detail::Aggregator m_day;   // the day being rolled up
     std::string m_block;
+    std::string m_frame;
     std::string m_dims;
     // Totals per (day, dimension, outcome, is_bot, value) over every link, for daily_values.
     struct ValueKey {
@@ -279,6 +306,10 @@ Status IngestRun::segment(const std::string& dir, const std::string& name) {
     }
     SegmentReader& reader = **opened;
     const std::string segment_id = reader.header().id.hex();
+    // The same file again, to copy each block's frame the reader has just proved (SPEC.md: a
+    // block is its 24-byte header and its payload, one zstd frame). Without it (renamed in
+    // between), blocks are compressed again from their events.
+    const formats::UniqueFd frames(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
 
     if (Status st = m_db.exec("BEGIN IMMEDIATE"); !st) {
         return st;
@@ -368,7 +399,15 @@ Status IngestRun::segment(const std::string& dir, const std::string& name) {
                 ++m_report.late_events;
             }
         }
-        if (Status st = m_chunks.add(m_block, count, first, last); !st) {
+        std::string_view frame;
+        if (frames.valid()) {
+            const std::uint64_t at = block_offset + formats::clicks::k_block_header_size;
+            m_frame.resize(reader.offset() - at);
+            if (read_fully(frames.get(), m_frame, at)) {
+                frame = m_frame;
+            }
+        }
+        if (Status st = m_chunks.add(frame, m_block, count, first, last); !st) {
             return fail(st);
         }
         added += count;

@@ -18,7 +18,7 @@
 namespace shortlink::stats {
 
 // The raw chunk encoding this build writes: the events of click segment format version 1,
-// back to back, in one zstd frame.
+// back to back, in one or more zstd frames (the segment's blocks' own).
 inline constexpr std::int64_t k_chunk_encoding = 1;
 
 struct StatsDb::Impl {
