@@ -169,9 +169,10 @@ struct Aggregator::Tables {
     ~Tables();
     FlatMap<std::uint32_t> group_index;  // (bucket, group_word) -> index into groups
     std::vector<Group> groups;
-    // Sorted by (group, visitor) when rows are read; only the order changes, so a const read
+    // Ordered by (group, visitor) when rows are read; only the order changes, so a const read
     // may do it.
     mutable std::vector<Record> records;
+    mutable std::vector<Record> scratch;  // the other buffer of the counting sort
     mutable bool sorted = true;
     mutable std::vector<std::unique_ptr<DimCounter>> counters;  // by dimension, made when first used
 };
@@ -288,19 +289,27 @@ Aggregator::Tables::~Tables() = default;
 
 Status Aggregator::for_each_row(const std::function<Status(AggRow&)>& each) const {
     const Tables& t = *m_tables;
-    if (!t.sorted) {
-        std::sort(t.records.begin(), t.records.end(), [](const Record& a, const Record& b) {
-            return a.group != b.group ? a.group < b.group : a.visitor < b.visitor;
-        });
-        t.sorted = true;
-    }
-    // Where each group's records start, for visiting groups in key order.
+    // Where each group's records start; then the records placed by group (a counting sort) and
+    // each group's sorted by visitor (groups are small, a dozen events on average).
     std::vector<std::uint32_t> starts(t.groups.size() + 1, 0);
     for (const Record& r : t.records) {
         ++starts[r.group + 1];
     }
     for (std::size_t i = 1; i < starts.size(); ++i) {
         starts[i] += starts[i - 1];
+    }
+    if (!t.sorted) {
+        t.scratch.resize(t.records.size());
+        std::vector<std::uint32_t> fill(starts.begin(), starts.end() - 1);
+        for (const Record& r : t.records) {
+            t.scratch[fill[r.group]++] = r;
+        }
+        t.records.swap(t.scratch);
+        for (std::size_t g = 0; g < t.groups.size(); ++g) {
+            std::sort(t.records.begin() + starts[g], t.records.begin() + starts[g + 1],
+                      [](const Record& a, const Record& b) { return a.visitor < b.visitor; });
+        }
+        t.sorted = true;
     }
     std::vector<std::uint32_t> order(t.groups.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) {
