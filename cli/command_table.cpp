@@ -37,6 +37,8 @@ const std::vector<Command>& command_table() {
         // redirect plane
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
         {"probe", "Check an HTTPS server's certificate (names, chain, expiry) and one answer", setup_probe},
+        // click analytics
+        {"stats", "Click analytics: ingest click segments, totals, series, top links, report, export", setup_stats},
     };
     return k_table;
 }

@@ -32,5 +32,6 @@ void setup_rollback(CLI::App& app, const GlobalOptions& globals);
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 void setup_probe(CLI::App& app, const GlobalOptions& globals);
 void setup_qr(CLI::App& app, const GlobalOptions& globals);
+void setup_stats(CLI::App& app, const GlobalOptions& globals);
 
 }  // namespace shortlink::cli

@@ -31,6 +31,7 @@ _shortlink_commands+=" rollback "
 _shortlink_commands+=" resolve "
 _shortlink_commands+=" serve "
 _shortlink_commands+=" probe "
+_shortlink_commands+=" stats "
 
 _shortlink() {
     local cur prev cmd opts i
@@ -49,6 +50,7 @@ _shortlink() {
         --db|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
         --format)
+            case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
             if [ "$cmd" = qr ]; then COMPREPLY=($(compgen -W "svg png txt" -- "$cur")); else COMPREPLY=($(compgen -W "table json csv" -- "$cur")); fi
             return ;;
         --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
@@ -105,6 +107,26 @@ _shortlink() {
             [ "$cmd" = block ] && opts+=" --reason"
             case "$prev" in --publish) COMPREPLY=($(compgen -d -- "$cur")); return ;; --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; esac ;;
         blocks) opts+=" --json" ;;
+        stats)
+            # A subcommand (ingest, report, export) or the query form.
+            local sub=""
+            for ((i = i + 1; i < COMP_CWORD; i++)); do
+                case "${COMP_WORDS[i]}" in ingest|report|export) sub="${COMP_WORDS[i]}"; break ;; esac
+            done
+            case "$prev" in
+                --stats-db|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --by) COMPREPLY=($(compgen -W "day hour link country device os browser referrer outcome bot qr" -- "$cur")); return ;;
+                --bots) COMPREPLY=($(compgen -W "exclude include only" -- "$cur")); return ;;
+                --outcome) COMPREPLY=($(compgen -W "all redirect root miss unknown_host blocked expired not_yet_valid disabled deleted https_redirect bad_request method_not_allowed unavailable password_form password_ok password_refused rate_limited" -- "$cur")); return ;;
+                --retain|--since|--until|--top|--domain) return ;;
+            esac
+            opts+=" --stats-db"
+            case "$sub" in
+                ingest) opts+=" --retain --json"; COMPREPLY=($(compgen -d -- "$cur")) ;;
+                report) opts+=" --out --domain --since --until --top" ;;
+                export) opts+=" --format --out --since --until" ;;
+                *) opts+=" ingest report export --domain --since --until --by --top --bots --outcome --unique --json --format" ;;
+            esac ;;
     esac
     COMPREPLY+=($(compgen -W "$opts" -- "$cur"))
 }

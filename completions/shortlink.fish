@@ -35,6 +35,7 @@ complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots
 complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
 complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
 complete -c shortlink -n __fish_use_subcommand -a probe -d 'Check an HTTPS server certificate and one answer'
+complete -c shortlink -n __fish_use_subcommand -a stats -d 'Click analytics: ingest, query, report, export'
 
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add show list set remove'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l default-type -x -a '301 302 307 308'
@@ -157,3 +158,20 @@ complete -c shortlink -n '__fish_seen_subcommand_from block' -l reason -x
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock blocks' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock' -l publish -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock' -l key -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -a 'ingest report export'
+complete -c shortlink -n '__fish_seen_subcommand_from stats' -l stats-db -r -F -d 'Stats database'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and __fish_seen_subcommand_from ingest' -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and __fish_seen_subcommand_from ingest' -l retain -x -d 'Keep raw events (90d)'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and __fish_seen_subcommand_from ingest' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from stats' -l since -x
+complete -c shortlink -n '__fish_seen_subcommand_from stats' -l until -x
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest export' -l domain -x
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest export' -l top -x
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and __fish_seen_subcommand_from report export' -l out -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and __fish_seen_subcommand_from export' -l format -x -a 'jsonl csv'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -l by -x -a 'day hour link country device os browser referrer outcome bot qr'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -l bots -x -a 'exclude include only'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -l outcome -x -a 'all redirect root miss unknown_host blocked expired not_yet_valid disabled deleted https_redirect bad_request method_not_allowed unavailable password_form password_ok password_refused rate_limited'
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -l unique
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from stats; and not __fish_seen_subcommand_from ingest report export' -l format -x -a 'table json csv'

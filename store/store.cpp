@@ -42,6 +42,27 @@ Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
 }
 
 
+// What the first bytes of every SQLite database file are (its file format, "The Database Header").
+constexpr std::string_view k_sqlite_magic("SQLite format 3\0", 16);
+
+Result<FileHead> read_file_head(const std::string& path, std::string_view what) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return Status::io_error("cannot open " + std::string(what) + " " + path + ": " + std::strerror(errno));
+    }
+    char head[16];
+    ssize_t n = ::read(fd, head, sizeof head);
+    const int read_errno = errno;
+    ::close(fd);
+    if (n < 0) {
+        return Status::io_error("cannot read " + std::string(what) + " " + path + ": " + std::strerror(read_errno));
+    }
+    if (n == 0) {
+        return FileHead::empty;
+    }
+    return std::string_view(head, static_cast<std::size_t>(n)) == k_sqlite_magic ? FileHead::sqlite : FileHead::other;
+}
+
 }  // namespace detail
 
 namespace {
@@ -54,27 +75,17 @@ Status not_a_database(const std::string& path, std::string_view why) {
     return Status::invalid_argument("not a shortlink database: " + path + " (" + std::string(why) + ")");
 }
 
-// What the first bytes of every SQLite database file are (its file format, "The Database Header").
-constexpr std::string_view k_sqlite_magic("SQLite format 3\0", 16);
-
 // Refuses what cannot be a database before SQLite opens it: an empty file (SQLite would take it
 // for a new database and write one into it) or one without SQLite's header.
 Status check_file_header(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return Status::io_error("cannot open database " + path + ": " + std::strerror(errno));
+    auto head = detail::read_file_head(path, "database");
+    if (!head) {
+        return head.status();
     }
-    char head[16];
-    ssize_t n = ::read(fd, head, sizeof head);
-    const int read_errno = errno;
-    ::close(fd);
-    if (n < 0) {
-        return Status::io_error("cannot read database " + path + ": " + std::strerror(read_errno));
-    }
-    if (n == 0) {
+    if (*head == detail::FileHead::empty) {
         return not_a_database(path, "an empty file; `shortlink init` creates a database");
     }
-    if (std::string_view(head, static_cast<std::size_t>(n)) != k_sqlite_magic) {
+    if (*head == detail::FileHead::other) {
         return not_a_database(path, "not an SQLite database");
     }
     return Status::ok();

@@ -30,6 +30,12 @@ struct StmtFinalizer {
 // A Status for a failed SQLite call, with the connection's message.
 Status sqlite_error(sqlite3* db, int rc, std::string_view what);
 
+// What the first bytes of a file say before SQLite opens it: SQLite would take an empty file for a
+// new database and write one into it, so a file is refused unless it starts with SQLite's header.
+// io_error ("cannot open `what` PATH: ...") when it cannot be read.
+enum class FileHead { sqlite, empty, other };
+Result<FileHead> read_file_head(const std::string& path, std::string_view what);
+
 // The store's one clock: Unix seconds, for created/updated times and audit rows.
 
 // A prepared statement; reset() before reuse, bind by 1-based index.

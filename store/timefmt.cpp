@@ -147,6 +147,43 @@ Result<std::int64_t> parse_time(std::string_view text, std::int64_t now) {
     return t;
 }
 
+Result<std::int64_t> parse_range_time(std::string_view text, std::int64_t now, bool end_of_day) {
+    const auto bad_range = [&](const char* why) {
+        return Status::invalid_argument("time '" + std::string(text) + "' " + why +
+                                        " (expected a date like 2026-12-01, an RFC 3339 time like "
+                                        "2026-12-01T08:00:00Z, or a duration back from now like 12h or 7d)");
+    };
+    unsigned year = 0, month = 0, day = 0;
+    if (text.size() == 10 && digits(text, 0, 4, year) && text[4] == '-' && digits(text, 5, 2, month) &&
+        text[7] == '-' && digits(text, 8, 2, day)) {
+        if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) {
+            return bad_range("has an invalid date");
+        }
+        const std::int64_t t = (days_from_civil(year, month, day) + (end_of_day ? 1 : 0)) * 86400;
+        if (t <= 0) {
+            return bad_range("is not after 1970-01-01");
+        }
+        if (t > k_last_time + 1) {
+            return bad_range("is after 9999-12-31T23:59:59Z");
+        }
+        return t;
+    }
+    if (text.empty()) {
+        return bad_range("is empty");
+    }
+    if (text.size() >= 20) {
+        return parse_time(text, now);
+    }
+    auto duration = parse_relative(text, 0);
+    if (!duration) {
+        return bad_range("is not a valid time");
+    }
+    if (*duration >= now) {
+        return bad_range("reaches back before 1970");
+    }
+    return now - *duration;
+}
+
 std::string format_time(std::int64_t unix_seconds) {
     if (unix_seconds == 0) {
         return {};

@@ -61,3 +61,17 @@ TEST_CASE("FormatsUtc", "[timefmt]") {
         CHECK(*parse_time(format_time(t), 0) == t);
     }
 }
+
+TEST_CASE("ParsesRangeTimes", "[timefmt]") {
+    const std::int64_t now = 1764590400;  // 2025-12-01T12:00:00Z
+    CHECK(*parse_range_time("2025-12-01", now, false) == 1764547200);
+    CHECK(*parse_range_time("2025-12-01", now, true) == 1764547200 + 86400);
+    CHECK(*parse_range_time("2025-12-01T08:00:00Z", now, true) == 1764576000);
+    CHECK(*parse_range_time("12h", now, false) == now - 12 * 3600);
+    CHECK(*parse_range_time("7d", now, true) == now - 7 * 86400);
+    for (const char* bad : {"", "2025-13-01", "2025-02-30", "2025-12-1", "yesterday", "-7d", "100000w",
+                            "2025-12-01T08:00:00"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_range_time(bad, now, false));
+    }
+}
