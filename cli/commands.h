@@ -31,6 +31,7 @@ void setup_overlay(CLI::App& app, const GlobalOptions& globals);
 void setup_rollback(CLI::App& app, const GlobalOptions& globals);
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 void setup_probe(CLI::App& app, const GlobalOptions& globals);
+void setup_qr(CLI::App& app, const GlobalOptions& globals);
 void setup_stats(CLI::App& app, const GlobalOptions& globals);
 
 }  // namespace shortlink::cli

@@ -17,6 +17,7 @@ _shortlink_commands+=" restore "
 _shortlink_commands+=" history "
 _shortlink_commands+=" import "
 _shortlink_commands+=" export "
+_shortlink_commands+=" qr "
 _shortlink_commands+=" block "
 _shortlink_commands+=" unblock "
 _shortlink_commands+=" blocks "
@@ -50,7 +51,8 @@ _shortlink() {
         --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
         --format)
             case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
-            COMPREPLY=($(compgen -W "table json csv" -- "$cur")); return ;;
+            if [ "$cmd" = qr ]; then COMPREPLY=($(compgen -W "svg png txt" -- "$cur")); else COMPREPLY=($(compgen -W "table json csv" -- "$cur")); fi
+            return ;;
         --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
         --on-conflict) COMPREPLY=($(compgen -W "fail skip update" -- "$cur")); return ;;
     esac
@@ -70,6 +72,8 @@ _shortlink() {
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
+        qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
+            case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
         serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header"
             case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --json"

@@ -21,6 +21,7 @@ complete -c shortlink -n __fish_use_subcommand -a restore -d 'Restore a deleted 
 complete -c shortlink -n __fish_use_subcommand -a history -d 'Show the audit trail'
 complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV or JSON Lines'
 complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV or JSON Lines'
+complete -c shortlink -n __fish_use_subcommand -a qr -d 'Draw a link QR code (SVG, PNG or text)'
 complete -c shortlink -n __fish_use_subcommand -a block -d 'Block a link, domain or destination host'
 complete -c shortlink -n __fish_use_subcommand -a unblock -d 'Lift a block'
 complete -c shortlink -n __fish_use_subcommand -a blocks -d 'List the blocks in force'
@@ -65,7 +66,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-not-before
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l add-tag -x
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l remove-tag -x
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l default-forward-query
-complete -c shortlink -n '__fish_seen_subcommand_from add show list edit disable enable delete restore history import export' -l domain -x
+complete -c shortlink -n '__fish_seen_subcommand_from add show list edit disable enable delete restore history import export qr' -l domain -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit disable enable delete restore history' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
@@ -79,6 +80,13 @@ complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l create-domains -d 'Create missing domains with default settings'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l on-conflict -x -a 'fail skip update'
 complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -l format -x -a 'svg png txt'
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -l size -x -d 'Target width in pixels'
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -l margin -x -d 'Quiet zone in modules (default 4)'
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -l ecc -x -a 'L M Q H' -d 'Error correction level'
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -s o -l out -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -l compact -d 'Upper-case the URL for a smaller symbol'
+complete -c shortlink -n '__fish_seen_subcommand_from qr' -l no-marker -d 'Leave out the sl_qr=1 scan marker'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l snapshots -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l listen -x

@@ -23,6 +23,10 @@ namespace {
 constexpr char k_block_magic[4] = {'S', 'L', 'C', 'B'};
 constexpr char k_end_magic[4] = {'S', 'L', 'C', 'E'};
 
+// The times a segment name's YYYYMMDDTHHMMSSZ can hold: from the epoch to the last millisecond
+// of 9999 (9999-12-31T23:59:59.999Z).
+constexpr std::int64_t k_last_opened_ms = 253402300799999;
+
 std::uint64_t check_of(std::string_view bytes) { return hash128(bytes, 0).lo; }
 
 // A block's check: the payload hashed with its header's hash as the seed (no copy of either).
@@ -144,6 +148,11 @@ Result<SegmentHeader> parse_header(const char* data, std::size_t size, const std
     }
     std::memcpy(h.id.bytes.data(), p + 16, 16);
     h.opened_ms = bytes::load<std::int64_t>(p + 32);
+    if (h.opened_ms < 0 || h.opened_ms > k_last_opened_ms) {
+        // Sealing names the file for this time; any other year would make a name no scan finds.
+        return Status::corruption(path + ": opened at " + std::to_string(h.opened_ms) +
+                                  " ms, outside the years 1970 to 9999");
+    }
     return h;
 }
 

@@ -11,6 +11,9 @@ packages=(
   # tests/e2e/serve_tls_browser.py: a headless browser, its WebDriver and NSS's certutil
   chromium chromium-driver libnss3-tools
   rapidjson-dev
+  # shortlink qr: libqrencode draws the symbol, libpng writes PNGs; tests/e2e/qr_commands.py
+  # reads every symbol back with zbarimg
+  libqrencode-dev libpng-dev zbar-tools
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
   packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine linux-perf)

@@ -85,14 +85,15 @@ constexpr Token weak_verdict(std::string_view text, Bot b) {
 // kind.
 //
 // Mail scanners: most gateways cannot be told by User-Agent. Microsoft Defender Safe Links
-// detonates links from Microsoft's networks with an ordinary Windows Chrome User-Agent, or none
-// (no_user_agent); Proofpoint URL Defense, Mimecast URL Protect and Barracuda Email Security
-// Service's link checks send browser User-Agents too, and Cisco Secure Email (IronPort), Symantec
-// (Broadcom), Trend Micro and Sophos publish no User-Agent of their own. What does name itself is
-// Microsoft Office checking a link before it opens a browser (ms-office, "Microsoft Office Word
-// 2014", "Microsoft Office Existence Discovery"), Outlook's own fetches and Barracuda Sentinel.
-// The rest shows as a person from a datacenter network and is left to Bot::repeat and to a
-// network block list.
+// fetches links from Microsoft's networks with an ordinary Windows Chrome User-Agent, or with
+// none (no_user_agent), as reports of consumed one-time links show. Proofpoint URL Defense,
+// Mimecast URL Protect, Barracuda Email Security Service, Cisco Secure Email (IronPort), Symantec
+// (Broadcom), Trend Micro and Sophos publish no User-Agent of their own, and their vendors and
+// the mail senders who meet them tell administrators to recognise them by sender allow-lists or
+// network ranges instead. What does name itself is Microsoft Office checking a link before it
+// opens a browser (ms-office, "Microsoft Office Word 2014", "Microsoft Office Existence
+// Discovery"), Outlook's own fetches and Barracuda Sentinel. The rest shows as a person from a
+// datacenter network and is left to Bot::repeat and to a network block list.
 constexpr Token k_tokens[] = {
     // Platforms and device kinds.
     fact("windows", Fact::windows),
@@ -931,6 +932,31 @@ bool is_scheme_byte(char c) {
     return is_alnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
 }
 
+// The size of the host of an authority that is a plain name (letters, digits, '-' and '.')
+// with an optional port (':' and digits), or npos for any other authority. Such an authority is
+// what nearly every Referer holds, and it needs no URI grammar: it is valid as it stands, so
+// lowercasing it and dropping the port and one trailing dot gives what normalize_host() gives
+// (the test compares the two), for a tenth of Boost.URL's time.
+std::size_t plain_host_size(std::string_view authority) {
+    std::size_t i = 0;
+    while (i < authority.size() && (is_alnum(static_cast<unsigned char>(authority[i])) ||
+                                    authority[i] == '-' || authority[i] == '.')) {
+        ++i;
+    }
+    const std::size_t host = i;
+    if (i < authority.size()) {
+        if (authority[i] != ':') {
+            return std::string_view::npos;
+        }
+        for (++i; i < authority.size(); ++i) {
+            if (authority[i] < '0' || authority[i] > '9') {
+                return std::string_view::npos;
+            }
+        }
+    }
+    return host;
+}
+
 }  // namespace
 
 ClientClass classify_client(std::string_view user_agent, std::string_view ch_mobile,
@@ -988,13 +1014,22 @@ std::size_t referrer_host(std::string_view referer, char* out) {
     if (authority.empty()) {
         return 0;
     }
-    std::array<char, k_max_host_bytes> buffer;
     std::string_view host;
-    if (!normalize_host(authority, buffer, host) || host.empty() ||
-        host.size() > formats::clicks::k_max_referrer) {
+    std::array<char, k_max_host_bytes> buffer;
+    if (const std::size_t plain = plain_host_size(authority); plain != std::string_view::npos) {
+        host = authority.substr(0, plain);
+        if (host.size() > 1 && host.back() == '.') {
+            host.remove_suffix(1);
+        }
+    } else if (!normalize_host(authority, buffer, host)) {
         return 0;
     }
-    std::memcpy(out, host.data(), host.size());
+    if (host.empty() || host.size() > formats::clicks::k_max_referrer) {
+        return 0;
+    }
+    for (std::size_t k = 0; k < host.size(); ++k) {
+        out[k] = static_cast<char>(k_lower[static_cast<unsigned char>(host[k])]);
+    }
     return host.size();
 }
 

@@ -23,9 +23,13 @@ struct ClientClass {
     formats::clicks::Device device = formats::clicks::Device::unknown;
     formats::clicks::Os os = formats::clicks::Os::unknown;
     formats::clicks::Browser browser = formats::clicks::Browser::unknown;
-    // person unless the User-Agent, or its absence, says otherwise. Device::bot goes with every
-    // other verdict; os and browser still say what the User-Agent claims (a crawler that renders
-    // as Chrome on Android keeps both), and an HTTP library is Browser::library.
+    // person unless the User-Agent, or its absence, says otherwise; any other verdict comes with
+    // Device::bot. A robot's os and browser still say what its User-Agent claims (a crawler that
+    // renders as Chrome on Android keeps both, a headless Chrome is Browser::chrome), except that
+    // an HTTP library is Browser::library and a robot named after an app is not its in-app
+    // browser. A User-Agent naming several robots gets the most specific verdict: mail_scanner,
+    // monitor, unfurler, crawler, library; the generic signs of a robot (a URL, a contact
+    // address, a "...bot/" product name) give crawler when nothing is named.
     formats::clicks::Bot bot = formats::clicks::Bot::person;
 
     bool operator==(const ClientClass&) const = default;

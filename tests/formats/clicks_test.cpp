@@ -17,6 +17,7 @@
 
 #include "formats/bytes.h"
 #include "formats/clicks.h"
+#include "formats/hash.h"
 
 using namespace shortlink::formats::clicks;
 namespace fs = std::filesystem;
@@ -349,6 +350,46 @@ TEST_CASE("a file that is not a segment is refused at open", "[clicks]") {
         auto r = SegmentReader::open(dir.path.string());
         REQUIRE_FALSE(r);
     }
+}
+
+TEST_CASE("an opened-at time no segment name can hold is header damage", "[clicks]") {
+    // A sealed orphan is named for its header's time; a year that is not four digits would make
+    // a name no directory scan recognises, and the orphan's events would be lost to stats.
+    TempDir dir;
+    auto w = SegmentWriter::create(dir.path.string(), 1764000000000, 0);
+    REQUIRE(w);
+    std::string events;
+    append_event(events, sample(0));
+    REQUIRE((*w)->append_block(events, 1));
+    const fs::path part = (*w)->path();
+    w->reset();
+    const std::string good = slurp(part);
+    const auto opened_at = [&](std::int64_t ms) {
+        std::string b = good;
+        auto* p = reinterpret_cast<std::uint8_t*>(b.data());
+        shortlink::formats::bytes::store<std::int64_t>(p + 32, ms);
+        shortlink::formats::bytes::store<std::uint64_t>(p + 56, shortlink::formats::hash128(p, 56, 0).lo);
+        return b;
+    };
+    for (const std::int64_t ms : {std::int64_t{253402300800000}, std::int64_t{-1}, INT64_MAX}) {
+        INFO(ms);
+        spit(part, opened_at(ms));
+        auto r = SegmentReader::open(part.string());
+        REQUIRE_FALSE(r);
+        CHECK(r.status().message() ==
+              part.string() + ": opened at " + std::to_string(ms) + " ms, outside the years 1970 to 9999");
+        CHECK_FALSE(seal_orphan(part.string()));
+        CHECK(fs::exists(part));
+    }
+    // The last millisecond of 9999 still names a segment.
+    spit(part, opened_at(253402300799999));
+    auto sealed = seal_orphan(part.string());
+    REQUIRE(sealed);
+    const std::string name = fs::path(*sealed).filename().string();
+    bool is_part = true;
+    CHECK(is_segment_name(name, &is_part));
+    CHECK_FALSE(is_part);
+    CHECK(name.starts_with("clicks-99991231T235959Z-"));
 }
 
 TEST_CASE("segment names", "[clicks]") {

@@ -43,3 +43,4 @@ TEST_CASE("ValidateCorpus", "[fuzz]") { replay("validate", shortlink::fuzz::fuzz
 TEST_CASE("KeysCorpus", "[fuzz]") { replay("keys", shortlink::fuzz::fuzz_keys_one); }
 TEST_CASE("SniCorpus", "[fuzz]") { replay("sni", shortlink::fuzz::fuzz_sni_one); }
 TEST_CASE("AcmeCorpus", "[fuzz]") { replay("acme", shortlink::fuzz::fuzz_acme_one); }
+TEST_CASE("ClicksCorpus", "[fuzz]") { replay("clicks", shortlink::fuzz::fuzz_clicks_one); }

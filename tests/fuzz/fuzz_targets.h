@@ -55,4 +55,12 @@ int fuzz_sni_one(const std::uint8_t* data, std::size_t size);
 // challenge file.
 int fuzz_acme_one(const std::uint8_t* data, std::size_t size);
 
+// A click segment file (formats/clicks.h) as `stats ingest` finds it. The first byte says whether
+// it is named as a .part or a sealed segment (bit 0) and whether its header, block and end record
+// checks are recomputed first (bit 1), so that mutations reach the sizes, zstd and the events.
+// Every block is read, every event decoded, the read resumed from a block boundary, and a .part
+// sealed as an orphan. Accepted when a sealed segment reads to its end record, or a .part to the
+// end of what was written (or to an end record) without damage.
+int fuzz_clicks_one(const std::uint8_t* data, std::size_t size);
+
 }  // namespace shortlink::fuzz

@@ -13,10 +13,13 @@ change (formats/SPEC.md).
 """
 import base64
 import os
+import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 HEADER = 128
 ENTRY = 32
@@ -403,6 +406,213 @@ def acme_seeds(binary, work):
     }
 
 
+CLICKS_HEADER = 64
+CLICKS_BLOCK_HEADER = 24
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def served_segment(binary, work):
+    """A sealed click segment written by a real `shortlink serve --clicks --clicks-networks` on
+    127.0.0.1: three batches of requests a block apart, then SIGTERM (which seals it)."""
+    subprocess.run([binary, "keygen", "--out", work, "--name", "k"], check=True, capture_output=True)
+    compile_db(binary, work, "snaps", [("*", "abc", "https://a.example/x"),
+                                       ("*", "docs/setup", "https://b.example/setup?x=1")])
+    clicks = os.path.join(work, "clicks")
+    os.makedirs(clicks)
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve", "--snapshots", os.path.join(work, "snaps"), "--trust",
+                             os.path.join(work, "k.pub"), "--listen", f"127.0.0.1:{port}", "--admin", "none",
+                             "--state-dir", "none", "--threads", "1", "--clicks", clicks, "--clicks-networks"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("shortlink serve did not start: " + proc.stderr.read().decode())
+                time.sleep(0.05)
+
+        def send(target, method="GET", host="x.example", headers=()):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", *headers, "Connection: close", "", ""]
+                c.sendall("\r\n".join(lines).encode())
+                while c.recv(4096):
+                    pass
+
+        chrome = "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) " \
+                 "Chrome/131.0.0.0 Safari/537.36"
+        iphone = "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 " \
+                 "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+        batches = [
+            [("/abc", "GET", "x.example", (chrome, "Referer: https://News.Example.org/a?b")),
+             ("/abc?sl_qr=1&x=1", "GET", "x.example", (iphone,)),
+             ("/docs/setup", "HEAD", "x.example", (chrome,)),
+             ("/typo-on-the-poster", "GET", "x.example", (chrome,))],
+            [("/abc", "GET", "x.example", (chrome, "Sec-Purpose: prefetch;prerender")),
+             ("/abc", "GET", "x.example", ("User-Agent: curl/8.5.0",)),
+             ("/abc", "POST", "x.example", ()),
+             ("/" + "long-miss" * 40, "GET", "unknown.example", (iphone,))],
+            [("/abc", "GET", "x.example", ("User-Agent: Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",))],
+        ]
+        for i, batch in enumerate(batches):
+            if i:
+                time.sleep(1.5)  # the writer appends a block at least every second
+            for target, method, host, headers in batch:
+                send(target, method, host, headers)
+        proc.send_signal(signal.SIGTERM)
+        if proc.wait(timeout=30) != 0:
+            raise SystemExit("shortlink serve failed: " + proc.stderr.read().decode())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    [name] = [n for n in os.listdir(clicks) if n.endswith(".slclicks")]
+    with open(os.path.join(clicks, name), "rb") as f:
+        return bytes(f.read())
+
+
+def segment_blocks(seg):
+    """(offset, payload size) of every block, and the end record's offset."""
+    blocks, o = [], CLICKS_HEADER
+    while seg[o:o + 4] == b"SLCB":
+        size = struct.unpack_from("<I", seg, o + 4)[0]
+        blocks.append((o, size))
+        o += CLICKS_BLOCK_HEADER + size
+    assert seg[o:o + 4] == b"SLCE" and len(seg) == o + 24, "not a sealed segment"
+    return blocks, o
+
+
+def click_event(status=302, outcome=0, method=0, rule=0, device=1, os_=1, browser=1, bot=0, flags=0,
+                country=b"DE", network=b"", domain=b"go.example", code=b"abc", referrer=b"",
+                lengths=None):
+    """One event as SPEC.md "Events" lays it out; `lengths` overrides the three length fields."""
+    family = {0: 0, 3: 4, 6: 6}[len(network)]
+    dl, cl, rl = lengths or (len(domain), len(code), len(referrer))
+    body = struct.pack("<qQQHBBBBBBBB2sB", 1764000000123, 42, 0x1234567890ABCDEF, status, outcome, method,
+                       rule, device, os_, browser, bot, flags, country, family)
+    body += network + struct.pack("<B", dl) + domain + struct.pack("<H", cl) + code + struct.pack("<B", rl) + referrer
+    return struct.pack("<H", len(body) + 2) + body
+
+
+def raw_zstd_frame(data):
+    """A zstd frame holding `data` as one raw block, without a content checksum: bytes a fuzzer
+    can change without zstd noticing (the harness recomputes the block checks)."""
+    assert len(data) < 128 << 10
+    return (b"\x28\xb5\x2f\xfd" + bytes([0xA0]) + struct.pack("<I", len(data))
+            + struct.pack("<I", 1 | (len(data) << 3))[:3] + data)
+
+
+def built_segment(blocks, end=True):
+    """A segment of `blocks` (each a list of encoded events) with zero checks, for seeds whose
+    first byte has the harness recompute them."""
+    out = b"SLCLICKS" + struct.pack("<HHI", 1, 64, 1) + bytes(range(16)) + struct.pack("<q", 1764000000000)
+    out += bytes(24)
+    total = 0
+    for events in blocks:
+        payload = raw_zstd_frame(b"".join(events))
+        out += b"SLCB" + struct.pack("<III", len(payload), len(events), len(b"".join(events))) + bytes(8) + payload
+        total += len(events)
+    if end:
+        out += b"SLCE" + struct.pack("<IQ", len(blocks), total) + bytes(8)
+    return out
+
+
+def clicks_seeds(binary, work):
+    """Click segments; the first byte is the harness's mode: bit 0 the file is named as a .part,
+    bit 1 its checks are recomputed before it is read."""
+    sealed, part, fixed, fixed_part = b"\x00", b"\x01", b"\x02", b"\x03"
+    seg = served_segment(binary, work)
+    blocks, end = segment_blocks(seg)
+    assert len(blocks) >= 2, f"the server wrote {len(blocks)} block(s); the seeds need two"
+    first, first_size = blocks[0]
+    last, last_size = blocks[-1]
+
+    def edit(offset, fmt, value, data=seg):
+        v = bytearray(data)
+        struct.pack_into(fmt, v, offset, value)
+        return bytes(v)
+
+    def flip(offset, data=seg):
+        v = bytearray(data)
+        v[offset] ^= 0x40
+        return bytes(v)
+
+    n_first = struct.unpack_from("<I", seg, first + 8)[0]
+    raw_first = struct.unpack_from("<I", seg, first + 12)[0]
+    assert n_first >= 2
+    every_field = [
+        click_event(status=599, outcome=200, method=7, rule=255, device=99, os_=99, browser=99, bot=99, flags=3,
+                    network=b"\x20\x01\x0d\xb8\x00\x01", domain=b"d" * 253, code=b"c" * 1024,
+                    referrer=b"r" * 253),
+        click_event(status=100, country=b"\0\0", domain=b"", code=b"", referrer=b""),
+        click_event(status=404, outcome=2, network=b"\xc6\x12\x07", code=b"typo", referrer=b"news.example.org"),
+    ]
+    second = [click_event(method=1, bot=1), click_event(outcome=3, domain=b"Unknown.Example")]
+    built = built_segment([every_field, second])
+
+    def bad_event(**fields):
+        return fixed + built_segment([[click_event(), click_event(**fields)]])
+
+    seeds = {
+        "valid-sealed": sealed + seg,
+        "valid-sealed-checks-recomputed": fixed + seg,
+        "valid-sealed-no-blocks": fixed + seg[:CLICKS_HEADER] + b"SLCE" + bytes(20),
+        "valid-part-ending-with-end-record": part + seg,
+        "valid-part-blocks-only": part + seg[:end],
+        "valid-part-with-partial-tail": part + seg[:last + CLICKS_BLOCK_HEADER + last_size // 2],
+        "valid-part-partial-block-header": part + seg[:last + 10],
+        "valid-part-partial-block-magic": part + seg[:last + 3],
+        "valid-part-partial-end-record": part + seg[:end + 12],
+        "valid-part-header-only": part + seg[:CLICKS_HEADER],
+        "valid-events-every-field": fixed + built,
+        "valid-part-events-partial-tail": fixed_part + built[:len(built) - 24 - 30],
+        "bad-empty-file": sealed,
+        "bad-header-truncated": part + seg[:40],
+        "bad-header-magic": sealed + b"SLCLICKZ" + seg[8:],
+        "bad-header-check": sealed + flip(20),
+        "bad-header-version": fixed + edit(8, "<H", 2),
+        "bad-header-size": fixed + edit(10, "<H", 65),
+        "bad-header-flags": fixed + edit(12, "<I", 6),
+        "bad-truncated-block": sealed + seg[:last + CLICKS_BLOCK_HEADER + last_size // 2],
+        "bad-truncated-block-header": sealed + seg[:last + 10],
+        "bad-sealed-without-end-record": sealed + seg[:end],
+        "bad-truncated-end-record": sealed + seg[:end + 12],
+        "bad-trailing-bytes": sealed + seg + b"\0\0\0\0\0",
+        "bad-part-trailing-bytes": part + seg + b"SLCB",
+        "bad-flipped-payload": sealed + flip(first + CLICKS_BLOCK_HEADER + first_size // 2),
+        "bad-part-flipped-payload": part + flip(last + CLICKS_BLOCK_HEADER + last_size // 2),
+        "bad-zstd-checksum": fixed + flip(first + CLICKS_BLOCK_HEADER + first_size - 2),
+        "bad-block-magic": sealed + edit(first, "4s", b"SLCX"),
+        "bad-part-garbage-tail": part + seg[:end] + b"XYZ",
+        "bad-block-payload-size-zero": sealed + edit(first + 4, "<I", 0),
+        "bad-block-payload-size-huge": part + edit(first + 4, "<I", (16 << 20) + 1),
+        "bad-block-event-count-zero": sealed + edit(first + 8, "<I", 0),
+        "bad-block-raw-size-too-small": sealed + edit(first + 12, "<I", n_first * 43 - 1),
+        "bad-block-raw-size-mismatch": fixed + edit(first + 12, "<I", raw_first + 1),
+        "bad-block-event-count-mismatch": fixed + edit(first + 8, "<I", n_first - 1),
+        "bad-block-duplicated": sealed + seg[:end] + seg[last:end] + seg[end:],
+        "bad-end-record-count": fixed + edit(end + 4, "<I", len(blocks) + 1),
+        "bad-end-record-check": sealed + edit(end + 8, "<Q", 1000),
+        "bad-event-status": bad_event(status=99),
+        "bad-event-country-lowercase": bad_event(country=b"de"),
+        "bad-event-unknown-flags": bad_event(flags=4),
+        "bad-event-network-family": fixed + built_segment([[click_event()[:38] + b"\x05" + click_event()[39:]]]),
+        "bad-event-domain-length": bad_event(lengths=(254, 3, 0), domain=b"d" * 254),
+        "bad-event-referrer-length": bad_event(lengths=(10, 3, 2), referrer=b"r"),
+        "bad-event-code-too-long": bad_event(code=b"c" * 1025),
+    }
+    return seeds
+
+
 TARGETS = {
     "reader": reader_seeds,
     "http": http_seeds,
@@ -412,6 +622,7 @@ TARGETS = {
     "keys": keys_seeds,
     "sni": sni_seeds,
     "acme": acme_seeds,
+    "clicks": clicks_seeds,
 }
 
 

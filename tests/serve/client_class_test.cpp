@@ -8,6 +8,7 @@
 // crawler-user-agents).
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <chrono>
 #include <iostream>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "serve/client_class.h"
+#include "serve/request_target.h"
 
 using namespace shortlink::serve;
 using shortlink::formats::clicks::Bot;
@@ -558,6 +560,53 @@ TEST_CASE("ReferrerWithoutAHostGivesNothing", "[client_class]") {
     for (const std::string& referer : none) {
         CAPTURE(referer);
         CHECK(host_of(referer).empty());
+    }
+}
+
+TEST_CASE("ReferrerHostAgreesWithNormalizeHost", "[client_class]") {
+    // Plain names take a path of their own; every authority must give what the server's own
+    // host normalization gives.
+    const std::vector<std::string> authorities = {
+        "example.com",
+        "EXAMPLE.com:443",
+        "example.com:",
+        "example.com:99999999999999999999",
+        "example.com.",
+        "example.com..",
+        ".",
+        "..",
+        "-",
+        "a..b",
+        "1.2.3.4",
+        "999.1.1.1",
+        "1.2.3.4:8080",
+        "xn--bcher-kva.example",
+        "a_b.example",
+        "a~b.example",
+        "a!b.example",
+        "[::1]",
+        "[::1]:80",
+        "[v1.x]",
+        "host:1:2",
+        "host:-1",
+        "host: 80",
+        "ho%41st",
+        std::string(253, 'a'),
+        std::string(254, 'a'),
+        std::string(255, 'a'),
+        std::string(256, 'a'),
+        std::string(252, 'a') + ".",
+        std::string(253, 'a') + ".",
+    };
+    for (const std::string& authority : authorities) {
+        CAPTURE(authority);
+        std::array<char, k_max_host_bytes> buffer;
+        std::string_view host;
+        const bool ok = normalize_host(authority, buffer, host);
+        const std::string expected =
+            ok && host.size() <= k_max_referrer ? std::string(host) : std::string();
+        CHECK(host_of("http://" + authority + "/") == expected);
+        CHECK(host_of("https://user@" + authority) == expected);
     }
 }
 
