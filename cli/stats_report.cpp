@@ -39,6 +39,15 @@ std::string escape(std::string_view text) {
 
 std::string number(std::uint64_t n) { return std::to_string(n); }
 
+// The largest click count of the rows (1 at least): the full length of their bars.
+std::uint64_t most_clicks(const std::vector<stats::Row>& rows) {
+    std::uint64_t max = 1;
+    for (const stats::Row& row : rows) {
+        max = std::max(max, row.clicks);
+    }
+    return max;
+}
+
 // One row of a figures table: the row's key as data-key (what `stats --json` calls it), a label,
 // its clicks and visitors in cells a reader (or a test) finds by class, and optional extra cells.
 std::string figure_row(const stats::Row& row, std::string_view label, std::string_view extra = {}) {
@@ -122,10 +131,7 @@ void ReportBuilder::ranking(const char* id, const char* title, const char* colum
         m_html += "<p class=\"empty\">No clicks.</p></section>";
         return;
     }
-    std::uint64_t max = 1;
-    for (const stats::Row& row : r.rows) {
-        max = std::max(max, row.clicks);
-    }
+    const std::uint64_t max = most_clicks(r.rows);
     m_html += std::string("<table><thead><tr><th>") + column +
               "</th><th class=\"num\">Clicks</th><th class=\"num\">Visitors</th><th></th></tr></thead><tbody>";
     for (const stats::Row& row : r.rows) {
@@ -155,10 +161,7 @@ void ReportBuilder::series(const stats::QueryResult& r) {
         m_html += "<p class=\"empty\">No clicks.</p></section>";
         return;
     }
-    std::uint64_t max = 1;
-    for (const stats::Row& row : r.rows) {
-        max = std::max(max, row.clicks);
-    }
+    const std::uint64_t max = most_clicks(r.rows);
     constexpr double k_width = 960;
     constexpr double k_height = 220;
     constexpr double k_left = 56;
