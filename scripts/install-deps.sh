@@ -16,7 +16,7 @@ packages=(
   libqrencode-dev libpng-dev zbar-tools
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
-  packages+=(nginx-light haproxy wrk libcmph-dev libxxhash-dev hyperfine linux-perf)
+  packages+=(nginx-light haproxy wrk nghttp2-client libcmph-dev libxxhash-dev hyperfine linux-perf)
 fi
 if [ "${SHORTLINK_WITH_FUZZ:-0}" = 1 ] || [ "${SHORTLINK_WITH_SANITIZERS:-0}" = 1 ]; then
   packages+=(clang libclang-rt-14-dev openssl)

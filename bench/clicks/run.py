@@ -7,23 +7,31 @@ script) with a browser's headers (User-Agent, Referer, Accept-Language, Client H
 click writer classifies what a real visit sends. Rounds alternate the order of the servers.
 Reported, from one run:
 
-  - CPU per request with clicks on / off (target at most 1.05x), p99 on / off (at most 1.05x),
-    req/s of each;
-  - events dropped (buffer full or write errors) at full speed, which is above the load nginx
-    map sustains in the same run (target 0);
-  - events recorded against requests answered, and compressed bytes per event on disk.
+  - at full speed (wrk, closed loop): req/s of each and the events dropped there, where the
+    server has no idle time left and the writer, which only uses idle time, falls behind;
+  - at the load nginx map sustains (its median req/s of the full-speed rounds, offered at a fixed
+    rate by h2load, open loop): CPU per request with clicks on / off (target at most 1.05x), p99
+    on / off (at most 1.05x) and the events dropped (target 0);
+  - compressed bytes per event on disk.
+
+CPU per request is compared at a fixed rate because at full speed a writer starved of idle time
+does less than its work, which would flatter clicks on.
 
 Usage: bench/clicks/run.py [--links N] [--runs R] [--duration S] [--pin 1:0] [--json FILE]
-Load runs are bounded (wrk -d at most 10 s) and only touch 127.0.0.1.
+Load runs are bounded (at most 10 s each) and only touch 127.0.0.1. Needs wrk and h2load
+(Debian: wrk, nghttp2-client).
 """
 import argparse
 import datetime
 import json
 import os
 import shutil
+import random
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +41,7 @@ import servers as servers_module  # noqa: E402
 import wrk as wrk_module  # noqa: E402
 from ours import prepare_ours  # noqa: E402
 from run import ensure_data, expected_urls, load_codes, start_measured, wait_verified  # noqa: E402
-from servers import NginxServer, OursServer  # noqa: E402
+from servers import NginxServer, OursServer, cpu_seconds  # noqa: E402
 from wrk import WrkRun  # noqa: E402
 
 BROWSER_HEADERS = [
@@ -65,6 +73,59 @@ def run_wrk(server, codes_file, duration, threads, connections):
     for header in BROWSER_HEADERS:
         run.cmd[at:at] = ["-H", header]
     return run.start().wait()
+
+
+def h2load_paths(codes, path, count, seed):
+    """A file of `count` random request paths for h2load -i (it cycles through them)."""
+    rng = random.Random(seed)
+    with open(path, "w") as out:
+        for _ in range(count):
+            out.write("/" + rng.choice(codes) + "\n")
+    return path
+
+
+def run_fixed_rate(server, paths_file, rate, duration, connections, log_file):
+    """`rate` requests per second for `duration` seconds from h2load (open loop: requests leave on
+    its clock, not when answers come back). Returns achieved req/s, p99 from h2load's per-request
+    log, the server's CPU per request and failures."""
+    per_client = max(1, round(rate / connections))
+    cmd = ["h2load", "--h1", "-t", "1", "-c", str(connections), "--rps", str(per_client),
+           "-D", str(duration), "-i", paths_file, "-B", "http://127.0.0.1:%d" % server.port,
+           "--log-file", log_file]
+    for header in BROWSER_HEADERS:
+        cmd += ["-H", header]
+    if wrk_module.PIN_CPUS is not None:
+        cmd = ["taskset", "-c", wrk_module.PIN_CPUS] + cmd
+    cpu_before = cpu_seconds(server.pids())
+    started = time.monotonic()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=duration + 60)
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(server.pids()) - cpu_before
+    if proc.returncode != 0:
+        raise RuntimeError("h2load failed (%d):\n%s" % (proc.returncode, proc.stdout))
+    latencies = []
+    failed = 0
+    with open(log_file) as rows:
+        for row in rows:
+            fields = row.split("\t")
+            if len(fields) < 3:
+                continue
+            if not fields[1].startswith("30"):
+                failed += 1
+            latencies.append(int(fields[2]))
+    os.unlink(log_file)
+    if not latencies:
+        raise RuntimeError("h2load logged no request:\n" + proc.stdout)
+    latencies.sort()
+    return {"offered_rps": per_client * connections, "rps": len(latencies) / elapsed,
+            "requests": len(latencies), "p99_us": latencies[int(0.99 * (len(latencies) - 1))],
+            "server_cpu_s": cpu, "cpu_us_per_req": cpu * 1e6 / len(latencies), "errors": failed}
+
+
+def dropped(m):
+    return (m.get('shortlink_clicks_dropped_total{reason="buffer_full"}', 0)
+            + m.get('shortlink_clicks_dropped_total{reason="write_error"}', 0))
 
 
 def metrics(server):
@@ -140,15 +201,35 @@ def main():
                 log("round %d %-12s %9.0f req/s  p99 %6.0f us  %.2f us CPU/req  errors %d"
                     % (round_index + 1, server.name, figures["rps"], figures["p99_us"] or 0,
                        figures["cpu_us_per_req"] or 0, figures["errors"]))
+        full_speed = metrics(clicks_server)
+        result["dropped_full_speed"] = dropped(full_speed) - dropped(before)
+
+        # The same two servers at the load nginx map sustained, offered at a fixed rate.
+        rate = statistics.median(r["rps"] for r in result["runs"]["nginx-map"])
+        result["fixed_rate"] = {"rate": rate, "runs": {}, "dropped": 0}
+        paths_file = h2load_paths(codes, os.path.join(work_dir, "paths.txt"), 200000, args.seed)
+        time.sleep(2)  # the writer catches up on what full speed left in its buffers
+        for round_index in range(args.runs):
+            pair = servers[1:] if round_index % 2 == 0 else list(reversed(servers[1:]))
+            for server in pair:
+                m_before = metrics(clicks_server)
+                figures = run_fixed_rate(server, paths_file, rate, args.duration, args.connections,
+                                         os.path.join(work_dir, "h2load.log"))
+                if server is clicks_server:
+                    time.sleep(0.2)  # two drain intervals: what was answered is recorded or dropped
+                    result["fixed_rate"]["dropped"] += dropped(metrics(clicks_server)) - dropped(m_before)
+                result["fixed_rate"]["runs"].setdefault(server.name, []).append(figures)
+                log("fixed %d %-12s %9.0f req/s  p99 %6.0f us  %.2f us CPU/req  errors %d"
+                    % (round_index + 1, server.name, figures["rps"], figures["p99_us"],
+                       figures["cpu_us_per_req"], figures["errors"]))
         # SIGTERM drains and seals: every recorded event is on disk before the figures are read.
         after = metrics(clicks_server)
         clicks_server.stop()
         disk = sum(os.path.getsize(os.path.join(clicks_dir, f)) for f in os.listdir(clicks_dir)
                    if ".slclicks" in f)
         recorded = after.get("shortlink_clicks_recorded_total", 0) - before.get("shortlink_clicks_recorded_total", 0)
-        answered_n = answered(after) - answered(before)
         result["clicks"] = {
-            "answered": answered_n,
+            "answered": answered(after) - answered(before),
             "recorded_at_last_scrape": recorded,
             "dropped_buffer_full": after.get('shortlink_clicks_dropped_total{reason="buffer_full"}', 0),
             "dropped_write_error": after.get('shortlink_clicks_dropped_total{reason="write_error"}', 0),
@@ -158,31 +239,37 @@ def main():
         for server in servers:
             server.stop()
 
-    def med(name, key):
-        return statistics.median(r[key] for r in result["runs"][name])
+    def med(name, key, runs=None):
+        return statistics.median(r[key] for r in (runs or result["runs"])[name])
 
+    fixed = result["fixed_rate"]["runs"]
     c = result["clicks"]
     result["figures"] = {
-        "cpu_per_req_on_off": med("ours-clicks", "cpu_us_per_req") / med("ours", "cpu_us_per_req"),
-        "p99_on_off": med("ours-clicks", "p99_us") / med("ours", "p99_us"),
-        "rps_on_off": med("ours-clicks", "rps") / med("ours", "rps"),
-        "rps_clicks_vs_nginx_map": med("ours-clicks", "rps") / med("nginx-map", "rps"),
-        "dropped": c["dropped_buffer_full"] + c["dropped_write_error"],
-        "bytes_per_event": c["segment_bytes_on_disk"] / max(1.0, c["answered"]),
+        "cpu_per_req_on_off": med("ours-clicks", "cpu_us_per_req", fixed) / med("ours", "cpu_us_per_req", fixed),
+        "p99_on_off": med("ours-clicks", "p99_us", fixed) / med("ours", "p99_us", fixed),
+        "dropped_at_nginx_load": result["fixed_rate"]["dropped"],
+        "rps_on_off_full_speed": med("ours-clicks", "rps") / med("ours", "rps"),
+        "rps_clicks_vs_nginx_map_full_speed": med("ours-clicks", "rps") / med("nginx-map", "rps"),
+        "dropped_full_speed": result["dropped_full_speed"],
+        "bytes_per_event": c["segment_bytes_on_disk"] / max(1.0, c["recorded_at_last_scrape"]),
     }
     shutil.rmtree(work_dir, ignore_errors=True)
-    print("figure                         value      target")
     f = result["figures"]
-    print("CPU/request clicks on/off      %.3fx     <= 1.05x" % f["cpu_per_req_on_off"])
-    print("p99 clicks on/off              %.3fx     <= 1.05x" % f["p99_on_off"])
-    print("req/s clicks on/off            %.3fx" % f["rps_on_off"])
-    print("req/s clicks on / nginx map    %.3fx     (>= 1: drops counted above nginx's load)"
-          % f["rps_clicks_vs_nginx_map"])
-    print("events dropped                 %d         0" % f["dropped"])
-    print("bytes per event on disk        %.1f" % f["bytes_per_event"])
+    print("at nginx map's load (%.0f req/s offered)   value      target" % result["fixed_rate"]["rate"])
+    print("  CPU/request clicks on/off                %.3fx     <= 1.05x" % f["cpu_per_req_on_off"])
+    print("  p99 clicks on/off                        %.3fx     <= 1.05x" % f["p99_on_off"])
+    print("  events dropped                           %d         0" % f["dropped_at_nginx_load"])
+    print("at full speed")
+    print("  req/s clicks on/off                      %.3fx" % f["rps_on_off_full_speed"])
+    print("  req/s clicks on / nginx map              %.3fx" % f["rps_clicks_vs_nginx_map_full_speed"])
+    print("  events dropped (no idle time left)       %d" % f["dropped_full_speed"])
+    print("bytes per event on disk                    %.1f" % f["bytes_per_event"])
     for name in result["runs"]:
-        print("%-12s median %9.0f req/s  p99 %6.0f us  %.2f us CPU/req"
+        print("%-12s full speed %9.0f req/s  p99 %6.0f us  %.2f us CPU/req"
               % (name, med(name, "rps"), med(name, "p99_us"), med(name, "cpu_us_per_req")))
+    for name in fixed:
+        print("%-12s fixed rate %9.0f req/s  p99 %6.0f us  %.2f us CPU/req"
+              % (name, med(name, "rps", fixed), med(name, "p99_us", fixed), med(name, "cpu_us_per_req", fixed)))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(result, out, indent=1)
