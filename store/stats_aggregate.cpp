@@ -456,6 +456,12 @@ void StringIds::set(std::string_view key, std::int64_t id) {
     ++m_size;
 }
 
+void StringIds::clear() {
+    m_slots.assign(1024, Slot{});
+    m_size = 0;
+    m_arena.clear();
+}
+
 std::string_view StringIds::name_of(std::int64_t id) const {
     for (const Slot& s : m_slots) {
         if (s.used && s.id == id) {

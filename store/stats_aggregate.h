@@ -28,6 +28,9 @@ namespace shortlink::stats::detail {
 // A link id of the aggregator: links.id, or a temporary id from k_temporary_link on for a link
 // the database does not know yet (a query reading raw events of a pending day).
 inline constexpr std::int64_t k_temporary_link = std::int64_t{1} << 53;
+// A link met while ingesting and not yet in the database: ids from k_pending_link on stand for
+// it until StatsDb::Impl::settle_links() adds the transaction's new links in one sorted pass.
+inline constexpr std::int64_t k_pending_link = std::int64_t{1} << 54;
 
 // An event's value of each dimension.
 struct DimValues {
@@ -116,6 +119,7 @@ public:
     StringIds();
     const std::int64_t* find(std::string_view key) const;
     void set(std::string_view key, std::int64_t id);  // adds or replaces
+    void clear();
     // The string of `id`; "" when no string has it (a linear walk: for naming a few rows).
     std::string_view name_of(std::int64_t id) const;
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -307,6 +308,10 @@ void StatsDb::Impl::rollback() {
     if (sqlite3_get_autocommit(db.get()) == 0) {
         (void)exec("ROLLBACK");  // the caller reports the error that made it roll back
     }
+    // Ids added in the transaction are gone with it.
+    links.clear();
+    referrers.clear();
+    clear_pending_links();
 }
 
 Result<std::int64_t> StatsDb::Impl::meta(std::string_view key) {
@@ -374,18 +379,58 @@ Result<std::int64_t> StatsDb::Impl::link_id(std::string_view domain, std::string
     key_buffer.push_back(static_cast<char>(domain.size() >> 8 & 0xff));
     key_buffer.append(domain);
     key_buffer.append(code);
-    if (const std::int64_t* known = links.find(key_buffer); known != nullptr &&
-                                                             (*known < detail::k_temporary_link || !create)) {
+    const std::int64_t* known = links.find(key_buffer);
+    if (known != nullptr && (*known < detail::k_temporary_link || *known >= detail::k_pending_link || !create)) {
         return *known;
     }
+    if (create) {
+        const std::int64_t pending = detail::k_pending_link + static_cast<std::int64_t>(pending_keys.size());
+        pending_keys.push_back(key_buffer);
+        links.set(key_buffer, pending);
+        return pending;
+    }
     auto id = dictionary_id("INSERT INTO links (domain, code) VALUES (?1, ?2) ON CONFLICT DO NOTHING RETURNING id",
-                            "SELECT id FROM links WHERE domain = ?1 AND code = ?2", domain, code, create);
+                            "SELECT id FROM links WHERE domain = ?1 AND code = ?2", domain, code, false);
     if (!id) {
         return id;
     }
     const std::int64_t value = *id != 0 ? *id : next_temporary_link++;
     links.set(key_buffer, value);
     return value;
+}
+
+Status StatsDb::Impl::settle_links() {
+    if (settled_ids.size() == pending_keys.size()) {
+        return Status::ok();
+    }
+    std::vector<std::uint32_t> order(pending_keys.size() - settled_ids.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = static_cast<std::uint32_t>(settled_ids.size() + i);
+    }
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return pending_keys[a] < pending_keys[b]; });
+    settled_ids.resize(pending_keys.size());
+    for (const std::uint32_t i : order) {
+        const std::string& key = pending_keys[i];
+        const std::size_t domain_size = static_cast<unsigned char>(key[0]) | static_cast<std::size_t>(static_cast<unsigned char>(key[1])) << 8;
+        const std::string_view domain = std::string_view(key).substr(2, domain_size);
+        const std::string_view code = std::string_view(key).substr(2 + domain_size);
+        auto id = dictionary_id("INSERT INTO links (domain, code) VALUES (?1, ?2) ON CONFLICT DO NOTHING RETURNING id",
+                                "SELECT id FROM links WHERE domain = ?1 AND code = ?2", domain, code, true);
+        if (!id) {
+            return id.status();
+        }
+        settled_ids[i] = *id;
+        links.set(key, *id);
+    }
+    return Status::ok();
+}
+
+void StatsDb::Impl::clear_pending_links() {
+    if (settled_ids.size() != pending_keys.size()) {
+        links.clear();  // it holds pending ids that will never be settled
+    }
+    pending_keys.clear();
+    settled_ids.clear();
 }
 
 Result<std::int64_t> StatsDb::Impl::referrer_id(std::string_view host, bool create) {

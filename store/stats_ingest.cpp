@@ -314,6 +314,7 @@ Status IngestRun::segment(const std::string& dir, const std::string& name) {
     if (Status st = m_db.exec("BEGIN IMMEDIATE"); !st) {
         return st;
     }
+    m_db.clear_pending_links();
     const auto fail = [&](Status st) {
         m_db.rollback();
         m_late.clear();
@@ -479,7 +480,7 @@ Result<std::int64_t> IngestRun::day_events(std::int64_t day) {
 Status IngestRun::write_rollup(Stmt& daily, const detail::AggRow& row) {
     detail::encode_dims(row.dims, m_dims);
     StmtUse w(daily);
-    w->bind(1, row.bucket).bind(2, row.link).bind(3, std::int64_t{row.outcome}).bind(4, std::int64_t{row.is_bot});
+    w->bind(1, row.bucket).bind(2, m_db.settled_link(row.link)).bind(3, std::int64_t{row.outcome}).bind(4, std::int64_t{row.is_bot});
     w->bind(5, static_cast<std::int64_t>(row.clicks)).bind(6, static_cast<std::int64_t>(row.visitors));
     sqlite3_bind_blob(w->raw(), 7, m_dims.data(), static_cast<int>(m_dims.size()), SQLITE_STATIC);
     const int rc = w->step();
@@ -491,6 +492,9 @@ Status IngestRun::write_rollup(Stmt& daily, const detail::AggRow& row) {
 Status IngestRun::add_late_rows() {
     if (m_late.events() == 0) {
         return Status::ok();
+    }
+    if (Status st = m_db.settle_links(); !st) {
+        return st;
     }
     auto read = m_db.prepare("SELECT clicks, visitors, dims FROM daily WHERE day = ?1 AND link = ?2 AND outcome = ?3 "
                              "AND is_bot = ?4");
@@ -504,7 +508,8 @@ Status IngestRun::add_late_rows() {
         add_values(row);  // the late events' own counts, before the row takes the stored ones
         {
             StmtUse s(**read);
-            s->bind(1, row.bucket).bind(2, row.link).bind(3, std::int64_t{row.outcome}).bind(4, std::int64_t{row.is_bot});
+            s->bind(1, row.bucket).bind(2, m_db.settled_link(row.link)).bind(3, std::int64_t{row.outcome});
+            s->bind(4, std::int64_t{row.is_bot});
             const int rc = s->step();
             if (rc == SQLITE_ROW) {
                 row.clicks += static_cast<std::uint64_t>(s->i64(0));
@@ -531,6 +536,7 @@ Status IngestRun::add_late_rows() {
 Status IngestRun::roll_up_day(std::int64_t day) {
     detail::Aggregator& agg = m_day;
     agg.clear();
+    m_db.clear_pending_links();
     auto events = day_events(day);
     if (!events) {
         return events.status();
@@ -546,6 +552,9 @@ Status IngestRun::roll_up_day(std::int64_t day) {
     });
     if (!st) {
         return st;
+    }
+    if (Status settled = m_db.settle_links(); !settled) {
+        return settled;
     }
     return replace_day(day, agg);
 }

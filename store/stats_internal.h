@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "formats/clicks.h"
 #include "store/stats_aggregate.h"
@@ -32,17 +33,31 @@ struct StatsDb::Impl {
     std::string chunk_buffer;  // a decompressed raw chunk
     std::int64_t next_temporary_link = detail::k_temporary_link;
     std::string key_buffer;
+    // Links of the current transaction not in the database yet: the key of pending id
+    // k_pending_link + i is pending_keys[i]; settled_ids[i] its links.id once settled.
+    std::vector<std::string> pending_keys;
+    std::vector<std::int64_t> settled_ids;
 
     Result<store::detail::Stmt*> prepare(const std::string& sql);
     Status exec(const char* sql);
-    void rollback();  // after a failure inside a transaction
+    void rollback();  // after a failure inside a transaction; forgets the dictionaries' new ids
 
     Result<std::int64_t> meta(std::string_view key);
     Status set_meta(std::string_view key, std::int64_t value);
 
     // The id of (domain, code) or of a referrer host, inserted when `create` (inside a write
     // transaction), else a temporary id that names it in this connection only (links) or 0.
+    // A new link's id is a pending one (k_pending_link on) until settle_links().
     Result<std::int64_t> link_id(std::string_view domain, std::string_view code, bool create);
+    // Adds the pending links to the database in key order (an insert into sorted indexes costs a
+    // fraction of one at a random place) and records their ids; settled_link() then maps a pending
+    // id to its links.id. Inside the write transaction that met them.
+    Status settle_links();
+    std::int64_t settled_link(std::int64_t id) const {
+        return id >= detail::k_pending_link ? settled_ids[static_cast<std::size_t>(id - detail::k_pending_link)] : id;
+    }
+    // Forgets the pending links and their settled ids: at the start of each write transaction.
+    void clear_pending_links();
     Result<std::int64_t> referrer_id(std::string_view host, bool create);
     Result<std::int64_t> dictionary_id(const char* insert_sql, const char* select_sql, std::string_view a,
                                        std::string_view b, bool create);

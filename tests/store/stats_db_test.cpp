@@ -478,14 +478,23 @@ TEST_CASE("RetentionPrunesRawEventsAndRollupsKeepAnswering", "[stats]") {
     REQUIRE_FALSE(partial_refused);
     CHECK(partial_refused.status().message().find("not at midnight") != std::string::npos);
 
-    // A late segment for a pruned day is added to that day's rollups.
+    // A late segment for a pruned day is added to that day's rollups, links never seen before
+    // included.
     auto late = make_events(200, 1, 6);
+    for (std::size_t i = 0; i < 30; ++i) {
+        late[i].code = i % 2 == 0 ? "late-a" : "late-b";
+    }
     write_segment(t.clicks(), late, 50);
     auto late_report = db->ingest(t.clicks(), at(k_day0 + 14 * k_day, 2 * k_day));
     REQUIRE(late_report);
     CHECK(late_report->late_events == 200);
     const auto after = run(*db, by_day);
     CHECK(after.clicks == before.clicks + 200);
+    for (const char* code : {"late-a", "late-b"}) {
+        stats::Query one = by_day;
+        one.code = code;
+        CHECK(run(*db, one).clicks == 15);
+    }
     CHECK(after.rows.front().clicks == before.rows.front().clicks + 200);
     // The totals per value over every link took the late events too.
     stats::Query countries_all = by_country;
