@@ -242,6 +242,8 @@ public:
 
     // The next block. `events` receives its decompressed bytes and `count` its event count.
     BlockResult next(std::string& events, std::uint32_t& count);
+    // The payload (one zstd frame) of the block next() last returned as `ok`, as the file holds it.
+    std::string_view payload() const { return m_payload; }
     const std::string& error() const { return m_error; }
 
 private:

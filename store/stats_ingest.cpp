@@ -1,10 +1,8 @@
 // stats ingest: segments into raw chunks, pending days into rollups, old raw chunks pruned.
 // See stats_db.h for the design; docs/stats.md for the tables.
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +10,6 @@
 #include <map>
 
 #include "formats/clock.h"
-#include "formats/unique_fd.h"
 #include "store/stats_internal.h"
 
 namespace shortlink::stats {
@@ -28,8 +25,6 @@ namespace {
 // stored: big enough that a row's overhead vanishes against it, small enough that a query for one
 // hour decompresses little beyond it.
 constexpr std::size_t k_chunk_bytes = 768u << 10;
-// zstd level of a block compressed again (its frame could not be copied): the server's own.
-constexpr int k_chunk_level = 1;
 constexpr std::int64_t k_progress_interval_ms = 200;
 
 
@@ -65,22 +60,6 @@ Result<std::vector<std::string>> list_segments(const std::string& dir) {
     return names;
 }
 
-// Reads out.size() bytes at `offset`; false when the file has fewer or cannot be read.
-bool read_fully(int fd, std::string& out, std::uint64_t offset) {
-    std::size_t got = 0;
-    while (got < out.size()) {
-        const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        got += static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
 std::uint64_t file_size(const std::string& path) {
     struct stat st{};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -88,32 +67,19 @@ std::uint64_t file_size(const std::string& path) {
 
 // Builds the raw chunks of one segment's transaction: the segment's blocks' zstd frames, copied
 // as they are (the reader proved them; recompressing cost a tenth of an ingest), appended until
-// the chunk is full. A block whose frame cannot be copied is compressed again from its events.
+// the chunk is full.
 class ChunkWriter {
 public:
-    ChunkWriter(StatsDb::Impl& db, ZSTD_CCtx* cctx) : m_db(db), m_cctx(cctx) {}
+    explicit ChunkWriter(StatsDb::Impl& db) : m_db(db) {}
 
     void begin(std::int64_t segment) {
         m_segment = segment;
         reset();
     }
 
-    // One block: its frame as the segment holds it, or empty to compress `events`.
-    Status add(std::string_view frame, std::string_view events, std::uint32_t count, std::int64_t first_ms,
-               std::int64_t last_ms) {
-        if (!frame.empty()) {
-            m_frames.append(frame);
-        } else {
-            const std::size_t at = m_frames.size();
-            m_frames.resize(at + ZSTD_compressBound(events.size()));
-            const std::size_t n = ZSTD_compressCCtx(m_cctx, m_frames.data() + at, m_frames.size() - at, events.data(),
-                                                    events.size(), k_chunk_level);
-            if (ZSTD_isError(n) != 0U) {
-                m_frames.resize(at);
-                return Status::io_error(std::string("zstd: ") + ZSTD_getErrorName(n));
-            }
-            m_frames.resize(at + n);
-        }
+    // One block: its frame as the segment holds it.
+    Status add(std::string_view frame, std::uint32_t count, std::int64_t first_ms, std::int64_t last_ms) {
+        m_frames.append(frame);
         m_count += count;
         m_first = std::min(m_first, first_ms);
         m_last = std::max(m_last, last_ms);
@@ -150,7 +116,6 @@ private:
     }
 
     StatsDb::Impl& m_db;
-    ZSTD_CCtx* m_cctx;
     std::int64_t m_segment = 0;
     std::string m_frames;
     std::uint64_t m_count = 0;
@@ -177,8 +142,7 @@ struct SegmentRow {
 class IngestRun {
 public:
     IngestRun(StatsDb::Impl& db, const IngestOptions& options, IngestReport& report)
-        : m_db(db), m_options(options), m_report(report), m_cctx(ZSTD_createCCtx(), &ZSTD_freeCCtx),
-          m_chunks(db, m_cctx.get()), m_late(detail::Aggregator::k_all_dimensions),
+        : m_db(db), m_options(options), m_report(report), m_chunks(db), m_late(detail::Aggregator::k_all_dimensions),
           m_day(detail::Aggregator::k_all_dimensions),
           m_start_ms(clock::monotonic_ms()) {}
 
@@ -203,12 +167,10 @@ private:
     StatsDb::Impl& m_db;
     const IngestOptions& m_options;
     IngestReport& m_report;
-    std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> m_cctx;
     ChunkWriter m_chunks;
     detail::Aggregator m_late;  // events of days whose raw events were pruned, per transaction
     detail::Aggregator m_day;   // the day being rolled up
     std::string m_block;
-    std::string m_frame;
     std::string m_dims;
     // Totals per (day, dimension, outcome, is_bot, value) over every link, for daily_values.
     struct ValueKey {
@@ -306,11 +268,6 @@ Status IngestRun::segment(const std::string& dir, const std::string& name) {
     }
     SegmentReader& reader = **opened;
     const std::string segment_id = reader.header().id.hex();
-    // The same file again, to copy each block's frame the reader has just proved (SPEC.md: a
-    // block is its 24-byte header and its payload, one zstd frame). Without it (renamed in
-    // between), blocks are compressed again from their events.
-    const formats::UniqueFd frames(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-
     if (Status st = m_db.exec("BEGIN IMMEDIATE"); !st) {
         return st;
     }
@@ -400,15 +357,8 @@ Status IngestRun::segment(const std::string& dir, const std::string& name) {
                 ++m_report.late_events;
             }
         }
-        std::string_view frame;
-        if (frames.valid()) {
-            const std::uint64_t at = block_offset + formats::clicks::k_block_header_size;
-            m_frame.resize(reader.offset() - at);
-            if (read_fully(frames.get(), m_frame, at)) {
-                frame = m_frame;
-            }
-        }
-        if (Status st = m_chunks.add(frame, m_block, count, first, last); !st) {
+        // The block's frame as the segment holds it (SPEC.md: a block's payload is one zstd frame).
+        if (Status st = m_chunks.add(reader.payload(), count, first, last); !st) {
             return fail(st);
         }
         added += count;
