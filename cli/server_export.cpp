@@ -8,6 +8,7 @@
 #include "cli/command_util.h"
 #include "cli/errors.h"
 #include "formats/deny.h"
+#include "serve/request_target.h"
 #include "store/csv.h"
 #include "store/timefmt.h"
 
@@ -84,12 +85,8 @@ struct Collected {
 };
 
 std::string ascii_lower(std::string_view text) {
-    std::string out(text);
-    for (char& ch : out) {
-        if (ch >= 'A' && ch <= 'Z') {
-            ch = static_cast<char>(ch - 'A' + 'a');
-        }
-    }
+    std::string out;
+    serve::append_lowercase(out, text);
     return out;
 }
 
