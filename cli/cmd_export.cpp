@@ -1,7 +1,10 @@
-// shortlink export: every link (all states) as CSV or JSON Lines, readable by `import`.
+// shortlink export: every link (all states) as CSV or JSON Lines, readable by `import`; or the
+// redirects serve answers now as an nginx map, an HAProxy map or a Cloudflare Bulk Redirects CSV
+// (cli/server_export.h), with a report on stderr of what those could not express.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +13,8 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "cli/server_export.h"
+#include "formats/clock.h"
 
 namespace shortlink::cli {
 namespace {
@@ -20,12 +25,39 @@ struct ExportOptions {
     std::string domain;
 };
 
+// Writes the export to `f`; the report of a server format goes to `report`.
+void write_export(store::Store& s, const ExportOptions& o, const std::string& host, const GlobalOptions& globals,
+                  std::FILE* f, std::vector<std::string>& report) {
+    if (const std::optional<ServerFormat> server = parse_server_format(o.format)) {
+        ServerExport options;
+        options.format = *server;
+        options.host = host;
+        options.source = globals.db_path;
+        options.now = clock::unix_seconds();
+        write_server_export(s, options, f, report);
+        return;
+    }
+    store::LinkFilter filter;
+    filter.host = host;
+    write_links(s, filter, o.format == "jsonl" ? "json" : o.format, f);
+}
+
+void print_report(const std::vector<std::string>& report) {
+    for (const std::string& line : report) {
+        std::cerr << "shortlink export: " << line << '\n';
+    }
+}
+
 void run_export(const ExportOptions& o, const GlobalOptions& globals) {
     store::Store s = open_store(globals);
-    store::LinkFilter filter;
-    filter.host = host_arg(o.domain);
+    std::string host = host_arg(o.domain);
+    if (!host.empty()) {
+        host = unwrap(s.find_domain(host)).host;  // an unknown domain is not_found (exit 3)
+    }
+    std::vector<std::string> report;
     if (o.output.empty() || o.output == "-") {
-        write_links(s, filter, o.format, stdout);
+        write_export(s, o, host, globals, stdout, report);
+        print_report(report);
         return;
     }
     // Written to a temporary name and renamed, so a failed export never leaves half a file.
@@ -35,7 +67,7 @@ void run_export(const ExportOptions& o, const GlobalOptions& globals) {
         throw Error(k_exit_runtime, "cannot create " + tmp + ": " + std::strerror(errno));
     }
     try {
-        write_links(s, filter, o.format, f);
+        write_export(s, o, host, globals, f, report);
     } catch (...) {
         std::fclose(f);
         std::remove(tmp.c_str());
@@ -45,6 +77,7 @@ void run_export(const ExportOptions& o, const GlobalOptions& globals) {
         std::remove(tmp.c_str());
         throw Error(k_exit_runtime, "cannot write " + o.output + ": " + std::strerror(errno));
     }
+    print_report(report);
 }
 
 }  // namespace
@@ -52,8 +85,9 @@ void run_export(const ExportOptions& o, const GlobalOptions& globals) {
 void setup_export(CLI::App& app, const GlobalOptions& globals) {
     auto o = std::make_shared<ExportOptions>();
     CLI::App* sub = add_command(app, "export");
-    sub->add_option("--format", o->format, "csv (default) or json (JSON Lines)")
-        ->check(CLI::IsMember({"csv", "json"}));
+    sub->add_option("--format", o->format,
+                    "csv (default), json or jsonl (JSON Lines), nginx-map, haproxy-map or cloudflare-csv")
+        ->check(CLI::IsMember({"csv", "json", "jsonl", "nginx-map", "haproxy-map", "cloudflare-csv"}));
     sub->add_option("-o,--output", o->output, "Output file (default: stdout)");
     sub->add_option("--domain", o->domain, "Only this domain's links");
     sub->callback([o, &globals] { run_export(*o, globals); });

@@ -19,7 +19,7 @@ const std::vector<Command>& command_table() {
         {"restore", "Restore a deleted link", setup_restore},
         {"history", "Show the audit trail, newest first", setup_history},
         {"import", "Import links from CSV or JSON Lines in one transaction", setup_import},
-        {"export", "Export every link as CSV or JSON Lines", setup_export},
+        {"export", "Export links as CSV or JSON Lines, or as nginx/HAProxy maps and Cloudflare CSV", setup_export},
         {"qr", "Draw a link's QR code (SVG, PNG or terminal text), marked so scans are counted", setup_qr},
         // the safety plane (blocks)
         {"block", "Block a link, a served domain or a destination host (answers 410, never cached)", setup_block},

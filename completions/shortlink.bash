@@ -51,7 +51,11 @@ _shortlink() {
         --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
         --format)
             case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
-            if [ "$cmd" = qr ]; then COMPREPLY=($(compgen -W "svg png txt" -- "$cur")); else COMPREPLY=($(compgen -W "table json csv" -- "$cur")); fi
+            case "$cmd" in
+                qr) COMPREPLY=($(compgen -W "svg png txt" -- "$cur")) ;;
+                export) COMPREPLY=($(compgen -W "csv json jsonl nginx-map haproxy-map cloudflare-csv" -- "$cur")) ;;
+                *) COMPREPLY=($(compgen -W "table json csv" -- "$cur")) ;;
+            esac
             return ;;
         --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
         --on-conflict) COMPREPLY=($(compgen -W "fail skip update" -- "$cur")); return ;;

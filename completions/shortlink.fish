@@ -20,7 +20,7 @@ complete -c shortlink -n __fish_use_subcommand -a delete -d 'Soft-delete a link'
 complete -c shortlink -n __fish_use_subcommand -a restore -d 'Restore a deleted link'
 complete -c shortlink -n __fish_use_subcommand -a history -d 'Show the audit trail'
 complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV or JSON Lines'
-complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV or JSON Lines'
+complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV, JSON Lines, nginx/HAProxy maps or Cloudflare CSV'
 complete -c shortlink -n __fish_use_subcommand -a qr -d 'Draw a link QR code (SVG, PNG or text)'
 complete -c shortlink -n __fish_use_subcommand -a block -d 'Block a link, domain or destination host'
 complete -c shortlink -n __fish_use_subcommand -a unblock -d 'Lift a block'
@@ -73,7 +73,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
 complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
 complete -c shortlink -n '__fish_seen_subcommand_from history' -l verify -d 'Check the audit log hash chain'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'
-complete -c shortlink -n '__fish_seen_subcommand_from import export' -l format -x -a 'csv json'
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l format -x -a 'csv json'
+complete -c shortlink -n '__fish_seen_subcommand_from export' -l format -x -a 'csv json jsonl nginx-map haproxy-map cloudflare-csv'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -F
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
