@@ -84,6 +84,28 @@ Status fsync_dir(const std::string& dir) {
     return Status::ok();
 }
 
+// rename() that refuses to replace an existing file: a sealed segment is never overwritten, not
+// even by a copy of its own .part. Falls back to link() and unlink() where the file system has
+// no RENAME_NOREPLACE.
+Status rename_new(const std::string& from, const std::string& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+        return Status::ok();
+    }
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS) {
+        if (::link(from.c_str(), to.c_str()) == 0) {
+            ::unlink(from.c_str());
+            return Status::ok();
+        }
+        err = errno;
+    }
+    if (err == EEXIST) {
+        return Status::conflict(from + ": cannot seal it as " + to + ", which exists already (is the .part a copy?)");
+    }
+    return Status::io_error(from + ": rename: " + errno_text(err));
+}
+
+
 std::string dir_of(const std::string& path) {
     const std::size_t slash = path.rfind('/');
     return slash == std::string::npos ? std::string(".") : path.substr(0, slash == 0 ? 1 : slash);
@@ -461,8 +483,8 @@ Status SegmentWriter::seal() {
         return Status::io_error(m_path + ": fsync: " + errno_text(errno));
     }
     const std::string sealed = m_dir + "/" + sealed_name(m_opened_ms, m_id);
-    if (::rename(m_path.c_str(), sealed.c_str()) != 0) {
-        return Status::io_error(m_path + ": rename: " + errno_text(errno));
+    if (Status s = rename_new(m_path, sealed); !s) {
+        return s;
     }
     ::close(m_fd);  // releases the lock after the rename: the sealed file is never seen unlocked as .part
     m_fd = -1;
@@ -513,8 +535,8 @@ Result<std::string> seal_orphan(const std::string& part_path) {
     }
     const std::string dir = dir_of(part_path);
     const std::string sealed = dir + "/" + sealed_name(r.header().opened_ms, r.header().id);
-    if (::rename(part_path.c_str(), sealed.c_str()) != 0) {
-        return Status::io_error(part_path + ": rename: " + errno_text(errno));
+    if (Status s = rename_new(part_path, sealed); !s) {
+        return s;
     }
     if (Status s = fsync_dir(dir); !s) {
         return s;

@@ -263,6 +263,9 @@ TEST_CASE("a .part is read up to its last complete block; an orphan is sealed", 
         CHECK((*r)->next(block, n) == BlockResult::block);
         CHECK((*r)->next(block, n) == BlockResult::incomplete);
     }
+    // A copy of the .part, kept aside, is sealed first under the same name...
+    const fs::path copy = part.string() + ".copy";
+    fs::copy_file(part, copy);
     auto sealed = seal_orphan(part.string());
     REQUIRE(sealed);
     CHECK_FALSE(fs::exists(part));
@@ -271,6 +274,15 @@ TEST_CASE("a .part is read up to its last complete block; an orphan is sealed", 
     std::string error;
     CHECK(read_all(*sealed, got, error, keep) == BlockResult::end);
     CHECK(got.size() == 50);
+    // ...and put back as a .part, it does not replace the sealed segment.
+    const std::string sealed_bytes = slurp(*sealed);
+    fs::rename(copy, part);
+    auto again = seal_orphan(part.string());
+    REQUIRE_FALSE(again);
+    CHECK(again.status().code() == shortlink::Status::Code::conflict);
+    CHECK(again.status().message().find("exists already") != std::string::npos);
+    CHECK(slurp(*sealed) == sealed_bytes);
+    CHECK(fs::exists(part));
 }
 
 TEST_CASE("every kind of segment damage is named and stops the segment there", "[clicks]") {
