@@ -236,7 +236,7 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--clicks", c.clicks_dir,
                     "Record a click event per answered request into segment files in DIR");
     sub->add_option("--clicks-buffer", c.clicks_buffer_bytes,
-                    "Bytes of click events each request thread buffers; more are dropped (4194304)")
+                    "Bytes of click events each request thread buffers; more are dropped (16777216)")
         ->check(CLI::Range(std::uint64_t{65536}, std::uint64_t{1} << 30));
     sub->add_option("--clicks-segment-size", c.clicks_segment_bytes,
                     "Seal a click segment at this many compressed bytes (16777216)")

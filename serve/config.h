@@ -64,7 +64,7 @@ struct ServeConfig {
     double ticket_rotation_s = 3600;
     // Click log (serve/click_log.h): where segments go; empty: no clicks are recorded.
     std::string clicks_dir;
-    std::uint64_t clicks_buffer_bytes = 4u << 20;    // per request thread
+    std::uint64_t clicks_buffer_bytes = 16u << 20;    // per request thread
     std::uint64_t clicks_segment_bytes = 16u << 20;  // seal a segment at this much payload
     double clicks_segment_age_s = 300;               // or this old
     bool clicks_networks = false;                    // keep the client's /24 or /48
