@@ -546,7 +546,9 @@ private:
             }
             message += known + ")";
         }
-        return line_error(line, message + "; map it with --map COLUMN=FIELD or drop it with --ignore-unknown-columns");
+        const char* them = names.size() > 1 ? "them" : "it";
+        return line_error(line, message + "; map " + them + " with --map COLUMN=FIELD or drop " + them +
+                                    " with --ignore-unknown-columns");
     }
 
     // A foreign tag list (a JSON array's strings, or one CSV field) cleaned and joined with ';'.

@@ -250,8 +250,8 @@ class StoreImportExport(ShortlinkTestCase):
             "empty": ("", 2, "empty input: a CSV header row with code,url is required (nothing was imported)"),
             "no header columns": ("foo,bar\n1,2\n", 2,
                                   "line 1: unknown columns 'foo', 'bar' (known: domain, code, url, type, expires, "
-                                  "not_before, tags, status, forward_query); map it with --map COLUMN=FIELD or "
-                                  "drop it with --ignore-unknown-columns (nothing was imported)"),
+                                  "not_before, tags, status, forward_query); map them with --map COLUMN=FIELD or "
+                                  "drop them with --ignore-unknown-columns (nothing was imported)"),
             "unterminated quote": ('code,url\n"a,https://example.com/\n', 2,
                                    "line 2: unterminated quoted field (nothing was imported)"),
             "wrong field count": ("code,url\na,https://example.com/,extra\n", 2,
