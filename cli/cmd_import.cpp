@@ -1,6 +1,7 @@
-// shortlink import FILE|-: links from CSV (RFC 4180, header row) or JSON Lines, in one
-// transaction. A bad row fails the whole import with its line number unless --skip-invalid;
-// --dry-run runs everything and rolls back.
+// shortlink import FILE|-: links from CSV (RFC 4180, header row) or JSON Lines, or from another
+// shortener's export (--from bitly|yourls|shlink|kutt|cloudflare), in one transaction. A bad row
+// fails the whole import with its file, line and column unless --skip-invalid; --dry-run runs
+// everything and rolls back. What a link has no place for is said once per column on stderr.
 //
 // Rows are read and validated by store/import_rows.h and their domains resolved in file order,
 // then held in an ImportStage and inserted ordered by (domain id, code): SQLite's (domain_id,
@@ -23,6 +24,7 @@
 #include "cli/errors.h"
 #include "formats/clock.h"
 #include "store/import_rows.h"
+#include "store/validate.h"
 
 namespace shortlink::cli {
 namespace {
@@ -30,6 +32,9 @@ namespace {
 struct ImportOptions {
     std::string file;
     std::string format;
+    std::string from;
+    std::vector<std::string> maps;  // COLUMN=FIELD
+    bool ignore_unknown_columns = false;
     std::string domain;
     bool dry_run = false;
     bool skip_invalid = false;
@@ -43,6 +48,45 @@ struct ImportCounts {
     std::uint64_t skipped = 0;
     std::uint64_t invalid = 0;
 };
+
+// "FILE: line N: " (", item K" for an object of a JSON document) to begin a message about a row.
+std::string where(const std::string& file, std::uint64_t line, std::uint32_t item) {
+    return file + ": line " + std::to_string(line) + (item != 0 ? ", item " + std::to_string(item) : "") + ": ";
+}
+
+// The format --from, --format or the file name says; --from and --format must agree.
+store::ImportFormat import_format(const ImportOptions& o) {
+    std::string name = o.from;
+    if (!o.format.empty()) {
+        const std::string format = o.format == "json" ? "jsonl" : o.format;
+        if (!name.empty() && name != format && !(name == "json" && format == "jsonl")) {
+            throw Error(k_exit_usage,
+                        "--format " + o.format + " and --from " + o.from + " disagree (--from is enough)");
+        }
+        name = format;
+    }
+    if (name.empty()) {
+        name = (o.file.size() > 5 && (o.file.ends_with(".json") || o.file.ends_with(".jsonl"))) ? "jsonl" : "csv";
+    }
+    return unwrap(store::parse_import_format(name));
+}
+
+// --map COLUMN=FIELD, each.
+std::vector<std::pair<std::string, store::ImportField>> column_map(const std::vector<std::string>& maps) {
+    std::vector<std::pair<std::string, store::ImportField>> out;
+    for (const std::string& m : maps) {
+        const std::size_t eq = m.rfind('=');
+        if (eq == std::string::npos || eq == 0) {
+            throw Error(k_exit_usage, "--map '" + m + "': expected COLUMN=FIELD");
+        }
+        auto field = store::parse_import_field(m.substr(eq + 1));
+        if (!field) {
+            throw Error(k_exit_usage, "--map '" + m + "': " + field.status().message());
+        }
+        out.emplace_back(m.substr(0, eq), *field);
+    }
+    return out;
+}
 
 // Validated rows held back so that they reach SQLite ordered by (domain id, code), then by line.
 // The order keeps every outcome of file order: duplicates of one code stay in file order (the
@@ -59,11 +103,12 @@ public:
     // Rows ahead whose text is prefetched during flush(): a few inserts' time covers a miss.
     static constexpr std::size_t k_prefetch_ahead = 4;
 
-    void add(const store::LinkInput& in, const store::DomainRecord& domain, std::uint64_t line) {
+    void add(const store::LinkInput& in, const store::DomainRecord& domain, std::uint64_t line, std::uint32_t item) {
         Staged r;
         r.domain_id = domain.id;
         r.ci = domain.case_insensitive;
         r.line = line;
+        r.item = item;
         r.text = m_text.size();
         r.code_len = static_cast<std::uint32_t>(in.code.size());
         r.url_len = static_cast<std::uint32_t>(in.destination.size());
@@ -77,6 +122,7 @@ public:
         r.key = sort_prefix(in.code, r.ci);
         r.not_before = in.not_before;
         r.expires = in.expires;
+        r.created_at = in.created_at;
         r.redirect_type = in.redirect_type;
         r.forward_query = static_cast<std::int8_t>(in.forward_query);
         r.status = in.status;
@@ -98,11 +144,11 @@ public:
     bool full() const { return m_text.size() + m_rows.size() * sizeof(Staged) >= k_max_stage_bytes; }
 
     // Inserts the staged rows in order and empties the stage; throws Error naming the line.
-    void flush(store::Store& s, store::OnConflict on_conflict, ImportCounts& counts) {
+    void flush(store::Store& s, store::OnConflict on_conflict, ImportCounts& counts, const std::string& file) {
         std::sort(m_rows.begin(), m_rows.end(), [this](const Staged& a, const Staged& b) { return before(a, b); });
         // Rows go to the store k_link_batch at a time (one multi-row INSERT when none conflicts).
         std::vector<store::LinkInput> batch(store::Store::k_link_batch);
-        std::vector<std::uint64_t> lines(store::Store::k_link_batch);
+        std::vector<std::pair<std::uint64_t, std::uint32_t>> lines(store::Store::k_link_batch);
         std::vector<store::PutOutcome> outcomes;
         std::size_t n = 0;
         auto put_batch = [&] {
@@ -118,9 +164,8 @@ public:
             if (!st) {
                 // Every row was validated and its domain resolved before: what fails here (a
                 // conflict under --on-conflict fail, a database error) fails the import.
-                std::uint64_t line = lines[std::min(outcomes.size(), n - 1)];
-                throw Error(exit_code_for(st), "line " + std::to_string(line) + ": " + st.message() +
-                                                   " (nothing was imported)");
+                auto [line, item] = lines[std::min(outcomes.size(), n - 1)];
+                throw Error(exit_code_for(st), where(file, line, item) + st.message() + " (nothing was imported)");
             }
             n = 0;
         };
@@ -136,7 +181,7 @@ public:
                 }
             }
             store::LinkInput& in = batch[n];
-            lines[n] = r.line;
+            lines[n] = {r.line, r.item};
             in.host = m_hosts.at(r.domain_id);
             const char* text = m_text.data() + r.text;
             in.code.assign(text, r.code_len);
@@ -150,6 +195,7 @@ public:
             }
             in.not_before = r.not_before;
             in.expires = r.expires;
+            in.created_at = r.created_at;
             in.redirect_type = r.redirect_type;
             in.forward_query = r.forward_query;
             in.status = r.status;
@@ -173,8 +219,10 @@ private:
         std::uint32_t code_len = 0;
         std::uint32_t url_len = 0;
         std::uint32_t tags_len = 0;
+        std::uint32_t item = 0;  // in a JSON document: the object's place in its array
         std::int64_t not_before = 0;
         std::int64_t expires = 0;
+        std::int64_t created_at = 0;
         std::uint16_t redirect_type = 0;
         std::int8_t forward_query = -1;
         store::LinkState status = store::LinkState::active;
@@ -195,7 +243,7 @@ private:
     }
 
     // The order SQLite's index has for codes (BINARY: bytes, then length), on folded bytes for a
-    // case-insensitive domain; the line breaks ties so equal codes keep file order.
+    // case-insensitive domain; the line (and item) breaks ties so equal codes keep file order.
     bool before(const Staged& a, const Staged& b) const {
         if (a.domain_id != b.domain_id) {
             return a.domain_id < b.domain_id;
@@ -216,7 +264,7 @@ private:
         if (a.code_len != b.code_len) {
             return a.code_len < b.code_len;
         }
-        return a.line < b.line;
+        return a.line != b.line ? a.line < b.line : a.item < b.item;
     }
 
     std::vector<Staged> m_rows;
@@ -225,10 +273,12 @@ private:
 };
 
 void run_import(const ImportOptions& o, const GlobalOptions& globals) {
-    std::string format = o.format;
-    if (format.empty()) {
-        format = (o.file.size() > 5 && (o.file.ends_with(".json") || o.file.ends_with(".jsonl"))) ? "json" : "csv";
-    }
+    const store::ImportFormat format = import_format(o);
+    const std::string label = o.file == "-" ? "stdin" : o.file;
+    store::ImportSettings settings;
+    settings.format = format;
+    settings.column_map = column_map(o.maps);
+    settings.ignore_unknown_columns = o.ignore_unknown_columns;
     std::ifstream file;
     std::istream* in = &std::cin;
     if (o.file != "-") {
@@ -266,16 +316,20 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
             stage.reserve(size);
         }
     }
-    store::ImportSettings settings;
-    settings.format = format == "json" ? store::ImportFormat::json_lines : store::ImportFormat::csv;
     settings.default_host = default_host;
     settings.now = clock::unix_seconds();
+    settings.on_notice = [&label](const store::ImportNotice& n) {
+        std::fprintf(stderr, "shortlink: note: %s: line %llu: column '%s': %s\n", label.c_str(),
+                     static_cast<unsigned long long>(n.line), validate::printable(n.column).c_str(), n.message.c_str());
+    };
     // The domain of each host seen, resolved (or created) once, in file order.
     std::map<std::string, store::DomainRecord, std::less<>> domains;
     auto on_row = [&](const store::ImportRow& row) {
         try {
             if (!row.error) {
-                throw Error(k_exit_usage, row.error.message());
+                const std::string column =
+                    row.column.empty() ? "" : "column '" + validate::printable(row.column) + "': ";
+                throw Error(k_exit_usage, column + row.error.message());
             }
             auto domain = domains.find(row.input.host);
             if (domain == domains.end()) {
@@ -285,27 +339,30 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
                 }
                 domain = domains.emplace(row.input.host, std::move(resolved).value()).first;
             }
-            stage.add(row.input, domain->second, row.line);
+            stage.add(row.input, domain->second, row.line, row.item);
         } catch (const Error& e) {
-            std::string where = "line " + std::to_string(row.line) + ": " + e.what();
+            std::string at = where(label, row.line, row.item) + e.what();
             // --skip-invalid skips rows that are invalid (bad values, unknown domain); a
             // conflict under --on-conflict fail or a database error still fails the import.
             bool row_invalid = e.exit_code() == k_exit_usage || e.exit_code() == k_exit_not_found;
             if (!o.skip_invalid || !row_invalid) {
-                throw Error(e.exit_code(), where + " (nothing was imported)");
+                throw Error(e.exit_code(), at + " (nothing was imported)");
             }
             ++counts.invalid;
-            std::fprintf(stderr, "shortlink: warning: skipped %s\n", where.c_str());
+            std::fprintf(stderr, "shortlink: warning: skipped %s\n", at.c_str());
         }
         if (stage.full()) {
-            stage.flush(s, on_conflict, counts);  // its errors already name their line
+            stage.flush(s, on_conflict, counts, label);  // its errors already name their line
         }
     };
     try {
         // A malformed record ends the input: its error (which names its line) fails the import
         // even with --skip-invalid, after the rows before it, so the earliest error is reported.
-        check(store::read_import(*in, settings, on_row));
-        stage.flush(s, on_conflict, counts);
+        Status read = store::read_import(*in, settings, on_row);
+        if (!read) {
+            throw Error(exit_code_for(read), label + ": " + read.message() + " (nothing was imported)");
+        }
+        stage.flush(s, on_conflict, counts, label);
     } catch (...) {
         (void)s.end_bulk(false);  // rolls back; the error being thrown is the one to report
         throw;
@@ -328,9 +385,16 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
 void setup_import(CLI::App& app, const GlobalOptions& globals) {
     auto o = std::make_shared<ImportOptions>();
     CLI::App* sub = add_command(app, "import");
-    sub->add_option("FILE", o->file, "CSV or JSON Lines file, or - for stdin")->required();
+    sub->add_option("FILE", o->file, "CSV or JSON Lines file, another shortener's export, or - for stdin")->required();
+    sub->add_option("--from", o->from, "What FILE is: csv, jsonl, bitly, yourls, shlink, kutt or cloudflare")
+        ->check(CLI::IsMember({"csv", "jsonl", "json", "bitly", "yourls", "shlink", "kutt", "cloudflare"}));
     sub->add_option("--format", o->format, "csv or json (default: from the file name, else csv)")
         ->check(CLI::IsMember({"csv", "json"}));
+    sub->add_option("--map", o->maps,
+                    "COLUMN=FIELD: read a column (any case) as a link field, or - to drop it (repeatable)")
+        ->allow_extra_args(false);
+    sub->add_flag("--ignore-unknown-columns", o->ignore_unknown_columns,
+                  "Drop unknown columns or keys (one note each) instead of failing");
     sub->add_option("--domain", o->domain, "Domain of rows without a domain column");
     sub->add_flag("--dry-run", o->dry_run, "Validate and report, change nothing");
     sub->add_flag("--skip-invalid", o->skip_invalid, "Skip invalid rows (reported on stderr) instead of failing");

@@ -18,7 +18,7 @@ const std::vector<Command>& command_table() {
         {"delete", "Soft-delete a link (answers 410; restorable)", setup_delete},
         {"restore", "Restore a deleted link", setup_restore},
         {"history", "Show the audit trail, newest first", setup_history},
-        {"import", "Import links from CSV or JSON Lines in one transaction", setup_import},
+        {"import", "Import links from CSV, JSON Lines or another shortener's export in one transaction", setup_import},
         {"export", "Export links as CSV or JSON Lines, or as nginx/HAProxy maps and Cloudflare CSV", setup_export},
         {"qr", "Draw a link's QR code (SVG, PNG or terminal text), marked so scans are counted", setup_qr},
         // the safety plane (blocks)

@@ -74,7 +74,10 @@ _shortlink() {
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete|restore) opts+=" --domain --json" ;;
         history) opts+=" --domain --limit --json --verify" ;;
-        import) opts+=" --format --domain --dry-run --skip-invalid --create-domains --on-conflict"; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict"
+            case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;
+                --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=-" -- "$cur")); return ;; esac
+            COMPREPLY=($(compgen -f -- "$cur")) ;;
         export) opts+=" --format -o --output --domain" ;;
         qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
             case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;

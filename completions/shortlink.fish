@@ -19,7 +19,7 @@ complete -c shortlink -n __fish_use_subcommand -a enable -d 'Enable a disabled l
 complete -c shortlink -n __fish_use_subcommand -a delete -d 'Soft-delete a link'
 complete -c shortlink -n __fish_use_subcommand -a restore -d 'Restore a deleted link'
 complete -c shortlink -n __fish_use_subcommand -a history -d 'Show the audit trail'
-complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV or JSON Lines'
+complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV, JSON Lines or another shortener'
 complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV, JSON Lines, nginx/HAProxy maps or Cloudflare CSV'
 complete -c shortlink -n __fish_use_subcommand -a qr -d 'Draw a link QR code (SVG, PNG or text)'
 complete -c shortlink -n __fish_use_subcommand -a block -d 'Block a link, domain or destination host'
@@ -76,6 +76,9 @@ complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'tab
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l format -x -a 'csv json'
 complete -c shortlink -n '__fish_seen_subcommand_from export' -l format -x -a 'csv json jsonl nginx-map haproxy-map cloudflare-csv'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -F
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l from -x -a 'csv jsonl bitly yourls shlink kutt cloudflare' -d 'What the file is'
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l map -x -d 'COLUMN=FIELD: read a column as a link field'
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l ignore-unknown-columns -d 'Drop unknown columns instead of failing'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l create-domains -d 'Create missing domains with default settings'

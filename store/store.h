@@ -112,6 +112,8 @@ struct LinkInput {
     std::int64_t expires = 0;
     std::vector<std::string> tags;
     LinkState status = LinkState::active;
+    // Unix seconds; 0: now. An import from another shortener keeps a link's original creation time.
+    std::int64_t created_at = 0;
 };
 
 // A partial change of a link (edit); unset members are left alone.

@@ -114,7 +114,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
         auto stmt = impl.prepare(
             "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
             "not_before, expires, tags, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
         if (!stmt) {
             return stmt.status();
         }
@@ -126,7 +126,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     s->bind_static(4, in.destination);
     s->bind(5, std::int64_t{in.redirect_type}).bind(6, static_cast<std::int64_t>(in.status));
     s->bind(7, std::int64_t{in.forward_query}).bind(8, in.not_before).bind(9, in.expires);
-    s->bind_static(10, tags).bind(11, now);
+    s->bind_static(10, tags).bind(11, in.created_at != 0 ? in.created_at : now).bind(12, now);
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -153,7 +153,7 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
     l.expires = in.expires;
     l.tags = decode_tags(encode_tags(in.tags));
     l.version = 1;
-    l.created_at = now;
+    l.created_at = in.created_at != 0 ? in.created_at : now;
     l.updated_at = now;
     return l;
 }
@@ -778,7 +778,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
                 s->bind_static(b + 4, in.destination).bind(b + 5, std::int64_t{in.redirect_type});
                 s->bind(b + 6, static_cast<std::int64_t>(in.status)).bind(b + 7, std::int64_t{in.forward_query});
                 s->bind(b + 8, in.not_before).bind(b + 9, in.expires).bind_static(b + 10, tags[r]);
-                s->bind(b + 11, now).bind(b + 12, now);
+                s->bind(b + 11, in.created_at != 0 ? in.created_at : now).bind(b + 12, now);
             }
             rc = s->step();
         }

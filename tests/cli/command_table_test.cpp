@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "cli/command_table.h"
 
 namespace {
@@ -43,5 +45,34 @@ TEST_CASE("EveryCommandHasManPageAndCompletions", "[command_table]") {
         CHECK(fish.find("-a " + name + " ") != std::string::npos);
         CHECK((main_page.find("shortlink-" + name) != std::string::npos ||
                main_page.find("shortlink\\-" + name) != std::string::npos));
+    }
+}
+
+TEST_CASE("ImportOptionsAndSourcesAreCompleted", "[command_table]") {
+    const std::string root = SHORTLINK_SOURCE_DIR;
+    CLI::App app;
+    shortlink::cli::GlobalOptions globals;
+    for (const auto& command : shortlink::cli::command_table()) {
+        if (command.name == "import") {
+            command.setup(app, globals);
+        }
+    }
+    CLI::App* import = app.get_subcommand("import");
+    REQUIRE(import != nullptr);
+    for (const char* file : {"/completions/shortlink.bash", "/completions/_shortlink", "/completions/shortlink.fish"}) {
+        INFO(file);
+        const std::string script = slurp(root + file);
+        for (const CLI::Option* option : import->get_options()) {
+            for (const std::string& name : option->get_lnames()) {
+                if (name == "help") {
+                    continue;
+                }
+                INFO("--" << name);
+                CHECK((script.find("--" + name) != std::string::npos ||
+                       script.find("-l " + name + " ") != std::string::npos ||
+                       script.find("-l " + name + "\n") != std::string::npos));
+            }
+        }
+        CHECK(script.find("csv jsonl bitly yourls shlink kutt cloudflare") != std::string::npos);
     }
 }

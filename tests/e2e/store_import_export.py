@@ -245,30 +245,35 @@ class StoreImportExport(ShortlinkTestCase):
         self.assertEqual(link["type"], 308)
 
     def test_hostile_files(self):
-        # (input, exit code, the whole error line): each names what is wrong and where.
+        # (input, exit code, the whole error line): each names the file, what is wrong and where.
         cases = {
-            "empty": ("", 2, "empty input: a CSV header row with code,url is required"),
+            "empty": ("", 2, "empty input: a CSV header row with code,url is required (nothing was imported)"),
             "no header columns": ("foo,bar\n1,2\n", 2,
-                                  "line 1: unknown column 'foo' (known: domain, code, url, type, expires, "
-                                  "not_before, tags, status, forward_query)"),
-            "unterminated quote": ('code,url\n"a,https://example.com/\n', 2, "line 2: unterminated quoted field"),
-            "wrong field count": ("code,url\na,https://example.com/,extra\n", 2, "line 2: 3 fields, the header has 2"),
+                                  "line 1: unknown columns 'foo', 'bar' (known: domain, code, url, type, expires, "
+                                  "not_before, tags, status, forward_query); map them with --map COLUMN=FIELD or "
+                                  "drop them with --ignore-unknown-columns (nothing was imported)"),
+            "unterminated quote": ('code,url\n"a,https://example.com/\n', 2,
+                                   "line 2: unterminated quoted field (nothing was imported)"),
+            "wrong field count": ("code,url\na,https://example.com/,extra\n", 2,
+                                  "line 2: 3 fields, the header has 2 (nothing was imported)"),
             "unknown domain": ("code,url,domain\na,https://example.com/,nope.example\n", 3,
                                "line 2: domain 'nope.example' does not exist (add it with `shortlink domain add "
                                "nope.example`, or import with --create-domains) (nothing was imported)"),
             "nul byte": ("code,url\na\x00,https://example.com/\n", 2,
-                         "line 2: code contains 0x00 at byte 1; allowed: A-Z a-z 0-9 - _ . ~ and / between "
-                         "segments (nothing was imported)"),
-            "stray quote": ('code,url\na"b,https://example.com/\n', 2, "line 2: quote inside an unquoted field"),
+                         "line 2: column 'code': code contains 0x00 at byte 1; allowed: A-Z a-z 0-9 - _ . ~ and / "
+                         "between segments (nothing was imported)"),
+            "stray quote": ('code,url\na"b,https://example.com/\n', 2,
+                            "line 2: quote inside an unquoted field (nothing was imported)"),
         }
         for name, (text, code, message) in cases.items():
             with self.subTest(case=name):
                 proc = self.sl("import", "-", input=text, expect=code)
-                self.assertEqual(proc.stderr, f"shortlink: error: {message}\n")
+                self.assertEqual(proc.stderr, f"shortlink: error: stdin: {message}\n")
         bad_json = {
             '{"code": "a"': "invalid JSON: Missing a comma or '}' after an object member.",
             '[1,2]': "expected a JSON object",
-            '{"code":"a","url":"https://example.com/","evil":1}': "unknown key 'evil'",
+            '{"code":"a","url":"https://example.com/","evil":1}':
+                "unknown key 'evil'; map it with --map COLUMN=FIELD or drop it with --ignore-unknown-columns",
             '{"code":1.5,"url":"https://example.com/"}': "key 'code' has the wrong type",
             '{"code":"a","url":"https://example.com/"} {"code":"b"}':
                 "invalid JSON: The document root must not be followed by other values.",
@@ -276,7 +281,7 @@ class StoreImportExport(ShortlinkTestCase):
         for text, message in bad_json.items():
             with self.subTest(json=text):
                 proc = self.sl("import", "-", "--format", "json", input=text + "\n", expect=2)
-                self.assertEqual(proc.stderr, f"shortlink: error: line 1: {message}\n")
+                self.assertEqual(proc.stderr, f"shortlink: error: stdin: line 1: {message} (nothing was imported)\n")
         self.assertEqual(self.count(), 0)
         missing = os.path.join(self.tmp, "missing.csv")
         proc = self.sl("import", missing, expect=3)

@@ -1,5 +1,5 @@
-// The import fuzz targets: CSV and JSON Lines through store::read_import(), and CSV records
-// through a write-and-read-back round trip.
+// The import fuzz targets: CSV and JSON Lines through store::read_import(), CSV records
+// through a write-and-read-back round trip, and other shorteners' exports (import --from).
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,14 +25,15 @@ int read_rows(std::string_view text, store::ImportFormat format) {
     settings.default_host = "go.example";
     settings.now = k_now;
     settings.parallel = false;  // one thread: reproducible, and the helper thread adds nothing to find
-    std::uint64_t last_line = 0;
+    std::pair<std::uint64_t, std::uint32_t> last{0, 0};
     std::size_t rows = 0;
     std::size_t valid = 0;
     const Status end = store::read_import(in, settings, [&](const store::ImportRow& row) {
-        if (row.line <= last_line) {
-            fail("rows out of line order", std::to_string(row.line));
+        // Objects of a JSON document may share a line: their places in it break the tie.
+        if (std::pair{row.line, row.item} <= last) {
+            fail("rows out of line order", std::to_string(row.line) + "/" + std::to_string(row.item));
         }
-        last_line = row.line;
+        last = {row.line, row.item};
         ++rows;
         if (!row.error.is_ok()) {
             if (row.error.message().empty()) {
@@ -111,6 +112,16 @@ int fuzz_import_csv_one(const std::uint8_t* data, std::size_t size) {
 
 int fuzz_import_json_one(const std::uint8_t* data, std::size_t size) {
     return read_rows(std::string_view(reinterpret_cast<const char*>(data), size), store::ImportFormat::json_lines);
+}
+
+int fuzz_import_foreign_one(const std::uint8_t* data, std::size_t size) {
+    static constexpr store::ImportFormat k_sources[] = {store::ImportFormat::bitly, store::ImportFormat::yourls,
+                                                        store::ImportFormat::shlink, store::ImportFormat::kutt,
+                                                        store::ImportFormat::cloudflare};
+    if (size == 0) {
+        return 0;
+    }
+    return read_rows(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1), k_sources[data[0] % 5]);
 }
 
 }  // namespace shortlink::fuzz

@@ -33,6 +33,9 @@ int fuzz_http_one(const std::uint8_t* data, std::size_t size);
 // write-and-read-back round trip (store/csv.h).
 int fuzz_import_csv_one(const std::uint8_t* data, std::size_t size);
 int fuzz_import_json_one(const std::uint8_t* data, std::size_t size);
+// Another shortener's export (import --from): the first byte picks the source, 0 bitly, 1 yourls,
+// 2 shlink, 3 kutt, 4 cloudflare (modulo 5); the rest is the file.
+int fuzz_import_foreign_one(const std::uint8_t* data, std::size_t size);
 
 // Validation and normalization (store/validate.h, store/punycode.h, store/timefmt.h). The first
 // byte picks the function, the rest is its argument.

@@ -251,6 +251,38 @@ def import_json_seeds(binary, work):
     }.items()}
 
 
+def import_foreign_seeds(binary, work):
+    """The first byte picks the source: 0 bitly, 1 yourls, 2 shlink, 3 kutt, 4 cloudflare. The
+    valid seeds are the sample exports in tests/import_samples/."""
+    samples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "import_samples")
+    sources = {"bitly": 0, "yourls": 1, "shlink": 2, "kutt": 3, "cloudflare": 4}
+    seeds = {}
+    for name in sorted(os.listdir(samples)):
+        source, _, ext = name.partition(".")
+        if source in sources:
+            with open(os.path.join(samples, name), "rb") as f:
+                seeds[f"valid-{source}-{ext}"] = bytes([sources[source]]) + f.read()
+    bad = {
+        "bad-empty": (0, b""),
+        "bad-nul-byte": (1, b"keyword,url\na\x00,https://e.com/\n"),
+        "bad-bom-broken": (1, b"\xef\xbbkeyword,url\n"),
+        "bad-unknown-column": (0, b"link,long_url,owner\nhttps://bit.ly/a,https://e.com/,x\n"),
+        "bad-no-code-column": (0, b"long_url,title\nhttps://e.com/,t\n"),
+        "bad-truncated-document": (2, b'{"shortUrls":{"data":[{"shortCode":"a",'),
+        "bad-envelope-not-array": (2, b'{"shortUrls":{"data":{}}}'),
+        "bad-item-not-object": (3, b'{"data":[1]}'),
+        "bad-password-row": (3, b'[{"address":"a","target":"https://e.com/","password":true}]'),
+        "bad-subpath-row": (4, b"a.example/x,https://e.com/,301,,,TRUE\n"),
+        "bad-too-many-fields": (4, b"a.example/x,https://e.com/,301,,,,,x\n"),
+        "bad-short-url-query": (4, b"a.example/x?y=1,https://e.com/\n"),
+        "bad-time": (1, b"keyword,url,timestamp\na,https://e.com/,2024-02-30 99:00:00\n"),
+        "bad-deep-nesting": (3, b"[" * 20000),
+    }
+    for name, (source, data) in bad.items():
+        seeds[name] = bytes([source]) + data
+    return seeds
+
+
 def validate_seeds(binary, work):
     """The first byte picks the function: 0 destination, 1 code, 2 host, 3 blocked host, 4 label,
     5 time, 6 tag / redirect type / block reason."""
@@ -618,6 +650,7 @@ TARGETS = {
     "http": http_seeds,
     "import_csv": import_csv_seeds,
     "import_json": import_json_seeds,
+    "import_foreign": import_foreign_seeds,
     "validate": validate_seeds,
     "keys": keys_seeds,
     "sni": sni_seeds,
