@@ -1,5 +1,6 @@
 // shortlink add URL: create a short link; prints it.
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -13,7 +14,7 @@ namespace {
 
 struct AddOptions {
     std::string url;
-    std::string code;
+    std::optional<std::string> code;  // given, possibly empty
     std::string domain;
     std::string type;
     std::string expires;
@@ -27,9 +28,12 @@ struct AddOptions {
 void run_add(const AddOptions& o, const GlobalOptions& globals) {
     store::LinkInput in;
     in.destination = destination_arg(o.url);
-    if (!o.code.empty()) {
-        code_arg(o.code);
-        in.code = o.code;
+    if (o.code) {
+        if (o.code->empty()) {
+            throw Error(k_exit_usage, "--code is empty; leave it out for a random code");
+        }
+        code_arg(*o.code);
+        in.code = *o.code;
     }
     in.host = host_arg(o.domain);
     if (!o.type.empty()) {

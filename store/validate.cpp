@@ -15,11 +15,11 @@
 namespace shortlink::validate {
 namespace {
 
-// Paths the redirect server or the web itself claims; compared case-insensitively against the
-// first segment of a code so that `/Metrics` cannot shadow an admin-looking path either.
-constexpr std::array<std::string_view, 12> k_reserved = {
-    "healthz", "readyz", "livez", "metrics", ".well-known", "favicon.ico",
-    "robots.txt", "api", "admin", "_shortlink", "static", "sitemap.xml"};
+// The one path `serve` answers itself on its public listener, whatever the domain: ACME HTTP-01
+// challenges (`serve --acme-webroot`). Everything else a request asks for is a code; the health
+// checks and metrics are on the admin listener. Compared case-insensitively, as a case-insensitive
+// domain would fold a code onto it.
+constexpr std::string_view k_reserved_prefix = ".well-known/acme-challenge/";
 
 std::string hex_byte(unsigned char c) {
     char buf[8];
@@ -175,13 +175,7 @@ Result<std::string> normalize_destination(std::string_view url) {
 }
 
 bool is_reserved_code(std::string_view code) {
-    std::string_view first = code.substr(0, code.find('/'));
-    for (std::string_view r : k_reserved) {
-        if (ieq(first, r)) {
-            return true;
-        }
-    }
-    return false;
+    return code.size() >= k_reserved_prefix.size() && ieq(code.substr(0, k_reserved_prefix.size()), k_reserved_prefix);
 }
 
 Status check_code(std::string_view code) {
@@ -227,7 +221,8 @@ Status check_code(std::string_view code) {
         start = slash + 1;
     }
     if (is_reserved_code(code)) {
-        return Status::invalid_argument("code '" + printable(code, k_max_code_bytes) + "' is reserved");
+        return Status::invalid_argument("code '" + printable(code, k_max_code_bytes) +
+                                        "' is reserved: serve answers /.well-known/acme-challenge/ itself");
     }
     return Status::ok();
 }

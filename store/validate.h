@@ -25,8 +25,9 @@ inline constexpr std::string_view k_code_alphabet =
 // normalized (Boost.URL: lowercase scheme and host, percent-encoding and dot segments normalized).
 Result<std::string> normalize_destination(std::string_view url);
 
-// 1-128 bytes of A-Za-z0-9-_.~ with '/' between segments; no empty, "." or ".." segment; the
-// first segment is not a reserved name. Returned unchanged (case is preserved).
+// 1-128 bytes of A-Za-z0-9-_.~ with '/' between segments; no empty, "." or ".." segment; not
+// under .well-known/acme-challenge/, which serve answers itself. Returned unchanged (case is
+// preserved).
 Status check_code(std::string_view code);
 bool is_reserved_code(std::string_view code);
 

@@ -18,7 +18,7 @@ BAD_URLS = [
 ]
 BAD_CODES = [
     "/a", "a/", "a//b", "..", ".", "a/../b", "a/./b", "a b", "a?b", "a#b", "a%2f", "a:b", "a\\b", "café",
-    "аpple", "<x>", "a'b", "healthz", "Metrics", ".well-known/x", "robots.txt", "x" * 129, "a\r\nb",
+    "аpple", "<x>", "a'b", ".well-known/acme-challenge/x", ".WELL-KNOWN/Acme-Challenge/y", "x" * 129, "a\r\nb",
 ]
 BAD_HOSTS = ["example.com:80", "-x.example", "a..b", "a_b.example", "exa mple.com", "[::1]"]
 BAD_TIMES = ["tomorrow", "0m", "-1d", "5y", "2026-02-30T00:00:00Z", "2026-11-28T10:00:00", "1e3m"]
@@ -105,7 +105,20 @@ class StoreValidation(ShortlinkTestCase):
     def test_messages_name_the_problem(self):
         self.assertIn("control character 0x0d",
                       self.sl("add", "https://example.com/\r\nX: y", expect=2).stderr)
-        self.assertIn("reserved", self.sl("add", "https://example.com/", "--code", "healthz", expect=2).stderr)
+        self.assertIn("reserved", self.sl("add", "https://example.com/", "--code", ".well-known/acme-challenge/x",
+                                          expect=2).stderr)
+        self.assertIn("--code is empty", self.sl("add", "https://example.com/", "--code", "", expect=2).stderr)
+
+    def test_only_what_serve_answers_itself_is_reserved(self):
+        # The health checks and metrics are on the admin listener: on the public one these are
+        # ordinary codes, also as the first segment of a longer one.
+        for code in ("healthz", "metrics/client", "api", "admin", "static", "favicon.ico", "robots.txt",
+                     ".well-known/security.txt", ".well-known/acme-challenge"):
+            self.sl("add", "https://example.com/" + code.replace("/", "-"), "--code", code)
+        for code in (".well-known/acme-challenge/token", ".Well-Known/ACME-Challenge/x"):
+            proc = self.sl("add", "https://example.com/", "--code", code, expect=2)
+            self.assertIn(f"code '{code}' is reserved: serve answers /.well-known/acme-challenge/ itself",
+                          proc.stderr)
         self.assertIn("'..'", self.sl("add", "https://example.com/", "--code", "a/../b", expect=2).stderr)
 
 

@@ -70,13 +70,14 @@ TEST_CASE("CsvDomainDefaults", "[import]") {
 }
 
 TEST_CASE("CsvInvalidRowDoesNotEndTheInput", "[import]") {
-    const Outcome o = read_all("code,url\nok1,https://e.com/1\nhealthz,https://e.com/2\n\nok3,ftp://x/\nok4,https://x.example/\n");
+    const Outcome o = read_all("code,url\nok1,https://e.com/1\n.well-known/acme-challenge/t,https://e.com/2\n\nok3,ftp://x/\nok4,https://x.example/\n");
     REQUIRE(o.end.is_ok());
     REQUIRE(o.rows.size() == 4);
     CHECK(o.rows[0].error.is_ok());
     CHECK(o.rows[1].line == 3);
     CHECK(o.rows[1].error.code() == Status::Code::invalid_argument);
-    CHECK(o.rows[1].error.message() == "code 'healthz' is reserved");
+    CHECK(o.rows[1].error.message() ==
+          "code '.well-known/acme-challenge/t' is reserved: serve answers /.well-known/acme-challenge/ itself");
     CHECK(o.rows[2].line == 5);  // the blank line 4 is skipped, not renumbered
     CHECK(o.rows[2].error.message() == "scheme 'ftp' is not allowed; only http and https");
     CHECK(o.rows[3].line == 6);
