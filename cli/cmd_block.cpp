@@ -42,26 +42,9 @@ struct StoreTarget {
 };
 
 StoreTarget link_target(store::Store& s, const BlockOptions& o) {
-    if (o.target.find("://") == std::string::npos) {
-        // "/spring" is how `add` and `list` print a link of the default domain.
-        std::string code = o.target.starts_with('/') ? o.target.substr(1) : o.target;
-        code_arg(code);
-        return {host_arg(o.domain), code};
-    }
-    ShortUrl url = short_url_arg(o.target);
-    if (!o.domain.empty() && host_arg(o.domain) != url.host) {
-        throw Error(k_exit_usage, "--domain " + validate::printable(o.domain) +
-                                      " conflicts with the short URL's host " + url.host +
-                                      "; give one or the other");
-    }
-    auto domain = s.find_domain(url.host);
-    if (!domain && domain.status().code() == Status::Code::not_found) {
-        throw Error(k_exit_not_found,
-                    "short URL host '" + url.host +
-                        "' is not a domain in the store (see `shortlink domain list`)");
-    }
-    check(domain.status());
-    return {url.host, url.code};
+    ShortUrl link = link_arg(s, o.target, o.domain);
+    code_arg(link.code);
+    return {link.host, link.code};
 }
 
 StoreTarget resolve_target(store::Store& s, store::BlockKind kind, const BlockOptions& o) {

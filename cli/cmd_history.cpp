@@ -47,8 +47,9 @@ void run_history(const HistoryOptions& o, const GlobalOptions& globals) {
         return;
     }
     store::Store s = open_store(globals);
+    const ShortUrl ref = o.code.empty() ? ShortUrl{host_arg(o.domain), ""} : link_arg(s, o.code, o.domain);
     OutputSink out(stdout);
-    check(s.history(host_arg(o.domain), o.code, o.limit, [&](const store::AuditRecord& r) {
+    check(s.history(ref.host, ref.code, o.limit, [&](const store::AuditRecord& r) {
         if (o.json) {
             out.line(audit_json(r));
         } else {
@@ -66,7 +67,7 @@ void run_history(const HistoryOptions& o, const GlobalOptions& globals) {
 void setup_history(CLI::App& app, const GlobalOptions& globals) {
     auto o = std::make_shared<HistoryOptions>();
     CLI::App* sub = add_command(app, "history");
-    sub->add_option("CODE", o->code, "Only this link's history");
+    sub->add_option("CODE", o->code, "Only this link's history (its code, or its short URL)");
     sub->add_option("--domain", o->domain, "Domain of CODE; without CODE, only this domain's entries");
     sub->add_option("--limit", o->limit, "At most this many entries")->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
     CLI::Option* json = sub->add_flag("--json", o->json, "One JSON object per line, with before/after");

@@ -25,7 +25,8 @@ void setup_state(CLI::App& app, const GlobalOptions& globals, std::string_view n
     sub->add_flag("--json", o->json, "Print the link as JSON");
     sub->callback([o, &globals, action, verb] {
         store::Store s = open_store(globals);
-        print_changed_link(unwrap(s.change_state(host_arg(o->domain), o->code, action)), o->json, verb);
+        const ShortUrl ref = link_arg(s, o->code, o->domain);
+        print_changed_link(unwrap(s.change_state(ref.host, ref.code, action)), o->json, verb);
     });
 }
 

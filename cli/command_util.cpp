@@ -130,8 +130,26 @@ void tags_arg(const std::vector<std::string>& tags) {
     }
 }
 
+ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain) {
+    if (target.find("://") == std::string::npos) {
+        return {host_arg(domain), target.starts_with('/') ? target.substr(1) : target};
+    }
+    ShortUrl url = short_url_arg(target);
+    if (!domain.empty() && host_arg(domain) != url.host) {
+        throw Error(k_exit_usage, "--domain " + validate::printable(domain) + " conflicts with the short URL's host " +
+                                      url.host + "; give one or the other");
+    }
+    auto found = s.find_domain(url.host);
+    if (!found && found.status().code() == Status::Code::not_found) {
+        throw Error(k_exit_not_found,
+                    "short URL host '" + url.host + "' is not a domain in the store (see `shortlink domain list`)");
+    }
+    check(found.status());
+    return url;
+}
+
 void add_link_selector(CLI::App* sub, std::string& code, std::string& domain) {
-    sub->add_option("CODE", code, "The link's code")->required();
+    sub->add_option("CODE", code, "The link's code, or its short URL (https://HOST/CODE)")->required();
     sub->add_option("--domain", domain, "Domain of the link (default: the default domain)");
 }
 

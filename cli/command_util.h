@@ -42,7 +42,11 @@ struct ShortUrl {
 };
 ShortUrl short_url_arg(const std::string& url);
 
-// CODE (required) and --domain HOST: how show/edit/disable/... name one link.
+// A link as a command names it: CODE with --domain HOST, "/CODE" as add and list print a link of
+// the default domain, or a pasted short URL http(s)://HOST/CODE, whose host must be a domain of
+// the store (a clash with --domain is an error). Returns the store's (host, code).
+ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain);
+// CODE (required, or a short URL) and --domain HOST: how show/edit/disable/... name one link.
 void add_link_selector(CLI::App* sub, std::string& code, std::string& domain);
 // Prints a changed link: JSON with --json, else "<verb> <short url>".
 void print_changed_link(const store::Link& link, bool json, std::string_view verb);

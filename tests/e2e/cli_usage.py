@@ -35,5 +35,41 @@ class UnknownCommand(harness.ShortlinkTestCase):
         self.assertIn("shortlink", self.sl("--version").stdout)
 
 
+class PastedShortUrl(harness.ShortlinkTestCase):
+    """Every command that names one link takes the short URL as printed or scanned."""
+
+    def setUp(self):
+        super().setUp()
+        self.sl("init")
+        self.sl("domain", "add", "go.example.com")
+        self.sl("add", "https://example.com/spring", "--code", "spring", "--domain", "go.example.com")
+
+    def test_commands_take_the_short_url(self):
+        url = "https://go.example.com/spring"
+        self.assertIn("https://example.com/spring", self.sl("show", url).stdout)
+        self.assertIn("https://example.com/spring", self.sl("show", "HTTPS://GO.Example.com/spring/").stdout)
+        self.assertEqual(self.sl("edit", url, "--type", "301").stdout.strip(), "edited " + url)
+        self.assertEqual(self.sl("disable", url).stdout.strip(), "disabled " + url)
+        self.assertEqual(self.sl("enable", url).stdout.strip(), "enabled " + url)
+        self.assertIn("edit", self.sl("history", url).stdout)
+        self.assertEqual(self.sl("delete", url).stdout.strip(), "deleted " + url)
+        self.assertEqual(self.sl("restore", url).stdout.strip(), "restored " + url)
+
+    def test_bad_short_urls(self):
+        cases = [
+            (["show", "https://nowhere.example/spring"], 3, "short URL host 'nowhere.example' is not a domain"),
+            (["show", "https://go.example.com/spring", "--domain", "other.example"], 2,
+             "--domain other.example conflicts with the short URL's host go.example.com"),
+            (["show", "https://go.example.com/"], 2, "has no code after the host"),
+            (["show", "ftp://go.example.com/spring"], 2, "is not http or https"),
+            (["show", "https://go.example.com/spring?x=1"], 2, "has a query or fragment"),
+            (["show", "https://go.example.com/nope"], 3, "no link 'nope' on domain 'go.example.com'"),
+        ]
+        for args, code, message in cases:
+            with self.subTest(args=args):
+                proc = self.sl(*args, expect=code)
+                self.assertIn(message, proc.stderr)
+
+
 if __name__ == "__main__":
     harness.main()
