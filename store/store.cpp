@@ -67,10 +67,6 @@ Result<FileHead> read_file_head(const std::string& path, std::string_view what) 
 
 namespace {
 
-// How long a writer waits for another process's transaction before giving up. Long enough for
-// an import of 1M links in another terminal to finish, short enough to notice a stuck process.
-constexpr int k_busy_timeout_ms = 30000;
-
 Status not_a_database(const std::string& path, std::string_view why) {
     return Status::invalid_argument("not a shortlink database: " + path + " (" + std::string(why) + ")");
 }
@@ -166,7 +162,7 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh
     if (rc != SQLITE_OK) {
         return cannot_open(raw, rc, path);
     }
-    sqlite3_busy_timeout(raw, k_busy_timeout_ms);
+    sqlite3_busy_timeout(raw, detail::k_busy_timeout_ms);
     sqlite3_extended_result_codes(raw, 1);
     if (!fresh) {
         if (Status st = check_is_shortlink(raw, path); !st) {

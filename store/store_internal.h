@@ -27,6 +27,10 @@ struct StmtFinalizer {
     void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
 
+// How long a writer waits for another process's transaction before giving up. Long enough for
+// an import of 1M links in another terminal to finish, short enough to notice a stuck process.
+inline constexpr int k_busy_timeout_ms = 30000;
+
 // A Status for a failed SQLite call, with the connection's message.
 Status sqlite_error(sqlite3* db, int rc, std::string_view what);
 
