@@ -707,10 +707,18 @@ Status Store::release_serial(std::uint64_t serial) {
     return Status::ok();
 }
 
-Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path) {
-    if (Status st = m_impl->begin_write(); !st) {
+Status Store::Impl::audit_event(std::string_view action, std::string_view after_json) {
+    if (Status st = begin_write(); !st) {
         return st;
     }
+    if (Status st = audit(action, "", "", 0, "", after_json); !st) {
+        rollback_write();
+        return st;
+    }
+    return commit_write();
+}
+
+Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
@@ -721,12 +729,7 @@ Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, st
     w.Key("path");
     w.String(path.data(), static_cast<rapidjson::SizeType>(path.size()));
     w.EndObject();
-    const std::string image = buf.GetString();
-    if (Status st = m_impl->audit("rollback", "", "", 0, "", image); !st) {
-        m_impl->rollback_write();
-        return st;
-    }
-    return m_impl->commit_write();
+    return m_impl->audit_event("rollback", buf.GetString());
 }
 
 namespace {

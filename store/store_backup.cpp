@@ -114,9 +114,6 @@ Status Store::check_integrity() {
 
 Status Store::record_restore(std::string_view backup_path, std::string_view sha256_hex,
                              std::int64_t backup_created_at) {
-    if (Status st = m_impl->begin_write(); !st) {
-        return st;
-    }
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
@@ -127,11 +124,7 @@ Status Store::record_restore(std::string_view backup_path, std::string_view sha2
     w.Key("created_at");
     w.Int64(backup_created_at);
     w.EndObject();
-    if (Status st = m_impl->audit("restore-backup", "", "", 0, "", buf.GetString()); !st) {
-        m_impl->rollback_write();
-        return st;
-    }
-    return m_impl->commit_write();
+    return m_impl->audit_event("restore-backup", buf.GetString());
 }
 
 Status Store::replace_contents(const std::string& target, const std::string& source) {

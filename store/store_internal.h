@@ -180,6 +180,9 @@ struct Store::Impl {
     Status audit(std::string_view action, std::string_view host, std::string_view code,
                  std::int64_t link_id, std::string_view before_json,
                  std::string_view after_json, std::int64_t last_link_id = 0);
+    // An audit row of its own transaction, for an event that changes no link or domain (a
+    // rollback, a restore): `after_json` describes it.
+    Status audit_event(std::string_view action, std::string_view after_json);
     Status write_audit(std::int64_t at, std::string_view action, std::string_view host, std::string_view code,
                        std::int64_t link_id, std::string_view before_json, std::string_view after_json,
                        std::int64_t last_link_id);

@@ -112,6 +112,14 @@ class ShortlinkTestCase(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def import_links(self, rows, columns="code,url"):
+        """Imports `rows` (tuples in the order of `columns`) into self.db through a CSV file."""
+        path = os.path.join(self.tmp, "import-rows.csv")
+        with open(path, "w") as f:
+            f.write(columns + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows))
+        self.sl("import", path)
+        os.unlink(path)
+
     def sl(self, *args, expect=0, **kwargs):
         """Runs shortlink against self.db and asserts the exit code (None: any)."""
         proc = run(list(args), db=self.db, **kwargs)

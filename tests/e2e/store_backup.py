@@ -31,11 +31,7 @@ class BackupCommands(ShortlinkTestCase):
     def setUp(self):
         super().setUp()
         self.sl("init")
-        rows = os.path.join(self.tmp, "rows.csv")
-        with open(rows, "w") as f:
-            f.write("code,url\n" + "".join(f"c{i},https://example.com/{i}\n" for i in range(50)))
-        self.sl("import", rows)
-        os.unlink(rows)
+        self.import_links((f"c{i}", f"https://example.com/{i}") for i in range(50))
         self.backup = os.path.join(self.tmp, "links.slbak")
         self.target = os.path.join(self.tmp, "restored.db")
 
@@ -271,12 +267,8 @@ class BackupDiskFaults(ShortlinkTestCase):
     def setUp(self):
         super().setUp()
         self.sl("init")
-        csv = os.path.join(self.tmp, "rows.csv")
-        with open(csv, "w") as f:
-            f.write("code,url\n")
-            for i in range(20000):
-                f.write(f"r{i},https://example.com/a/rather/long/path/{i}?with=query&and=more\n")
-        self.sl("import", csv)
+        self.import_links((f"r{i}", f"https://example.com/a/rather/long/path/{i}?with=query&and=more")
+                          for i in range(20000))
         self.backup = os.path.join(self.tmp, "links.slbak")
         self.sl("backup", self.backup)
 

@@ -27,12 +27,8 @@ class RestoreDrill(ShortlinkTestCase):
         self.sl("init")
         self.sl("domain", "add", "go.example.com", "--default-type", "301")
         self.sl("keygen", "--out", self.keys, "--name", "drill", input="")
-        csv = os.path.join(self.tmp, "seed.csv")
-        with open(csv, "w") as f:
-            f.write("domain,code,url,tags\n")
-            for i in range(SEED_LINKS):
-                f.write(f"{'go.example.com' if i % 2 else ''},seed{i},https://example.com/seed/{i},t{i % 7}\n")
-        self.sl("import", csv)
+        self.import_links([("go.example.com" if i % 2 else "", f"seed{i}", f"https://example.com/seed/{i}", f"t{i % 7}")
+                           for i in range(SEED_LINKS)], columns="domain,code,url,tags")
 
     def listed(self, db):
         proc = harness.run(["list", "--format", "json"], db=db)

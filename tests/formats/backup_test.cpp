@@ -20,21 +20,14 @@
 
 #include "formats/backup.h"
 #include "formats/bytes.h"
+#include "tests/formats/snapshot_fixture.h"
 
 using namespace shortlink;
 using namespace shortlink::formats::backup;
+using shortlink::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/backup-test-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 struct Fd {
     int fd;
@@ -69,8 +62,8 @@ std::string sample_database(std::size_t size, unsigned seed) {
 
 // Writes `database` as a backup in `dir`; returns the backup's path.
 fs::path make_backup(const TempDir& dir, const std::string& database, Header* written = nullptr) {
-    const fs::path db = dir.path / "db";
-    const fs::path out = dir.path / "backup.slbak";
+    const fs::path db = fs::path(dir.path) / "db";
+    const fs::path out = fs::path(dir.path) / "backup.slbak";
     put_file(db, database);
     Fd in(db, O_RDONLY);
     Fd o(out, O_RDWR | O_CREAT | O_TRUNC);
@@ -85,8 +78,8 @@ fs::path make_backup(const TempDir& dir, const std::string& database, Header* wr
 // Reads `backup`, writing the database to dir/restored.
 Result<Header> read_into(const TempDir& dir, const fs::path& backup) {
     Fd in(backup, O_RDONLY);
-    Fd out(dir.path / "restored", O_RDWR | O_CREAT | O_TRUNC);
-    return formats::backup::read(in.fd, backup.string(), out.fd, (dir.path / "restored").string());
+    Fd out(fs::path(dir.path) / "restored", O_RDWR | O_CREAT | O_TRUNC);
+    return formats::backup::read(in.fd, backup.string(), out.fd, (fs::path(dir.path) / "restored").string());
 }
 
 std::string zstd_frame(const std::string& content, bool declare_size, int window_log = 0) {
@@ -117,7 +110,7 @@ std::string forge(const std::string& payload, std::uint64_t database_bytes, cons
 }  // namespace
 
 TEST_CASE("RoundTrip: the database comes back byte for byte", "[backup]") {
-    const unsigned seed = std::random_device{}();
+    const auto seed = static_cast<unsigned>(shortlink::test::random_seed());
     INFO("seed " << seed);
     TempDir dir;
     const std::string database = sample_database(3 * 1024 * 1024 + 17, seed);
@@ -131,7 +124,7 @@ TEST_CASE("RoundTrip: the database comes back byte for byte", "[backup]") {
     auto h = read_into(dir, backup);
     REQUIRE(h.is_ok());
     CHECK(h->database_sha256 == formats::sha256(database.data(), database.size()));
-    CHECK(get_file(dir.path / "restored") == database);
+    CHECK(get_file(fs::path(dir.path) / "restored") == database);
 
     Fd in(backup, O_RDONLY);
     CHECK(formats::backup::read(in.fd, backup.string(), -1, "").is_ok());  // verify only
@@ -139,7 +132,7 @@ TEST_CASE("RoundTrip: the database comes back byte for byte", "[backup]") {
 
 TEST_CASE("EmptyFile and WrongMagic are not backups", "[backup]") {
     TempDir dir;
-    const fs::path p = dir.path / "x.slbak";
+    const fs::path p = fs::path(dir.path) / "x.slbak";
     put_file(p, "");
     auto h = read_into(dir, p);
     REQUIRE(!h.is_ok());
@@ -197,7 +190,7 @@ TEST_CASE("PayloadByteFlip is refused and writes no more than the header's size"
         REQUIRE(!h.is_ok());
         CHECK(h.status().code() == Status::Code::corruption);
         CHECK(h.status().message().rfind("backup " + backup.string() + ": ", 0) == 0);
-        CHECK(fs::file_size(dir.path / "restored") <= database.size());
+        CHECK(fs::file_size(fs::path(dir.path) / "restored") <= database.size());
     }
 }
 
@@ -227,26 +220,26 @@ TEST_CASE("ZstdBomb: a frame declaring more than the header is refused before it
     TempDir dir;
     const std::string small = "tiny database";
     const std::string huge(64 * 1024 * 1024, '\0');  // 64 MiB of zeros: a frame of a few KiB
-    const fs::path p = dir.path / "bomb.slbak";
+    const fs::path p = fs::path(dir.path) / "bomb.slbak";
     put_file(p, forge(zstd_frame(huge, true), small.size(), small));
     auto h = read_into(dir, p);
     REQUIRE(!h.is_ok());
     CHECK(h.status().message() == "backup " + p.string() + ": the zstd frame declares 67108864 bytes; the header says " +
                                       std::to_string(small.size()));
-    CHECK(fs::file_size(dir.path / "restored") == 0);
+    CHECK(fs::file_size(fs::path(dir.path) / "restored") == 0);
 
     // A frame that does not declare its size is refused too, rather than decompressed to find out.
     put_file(p, forge(zstd_frame(huge, false), small.size(), small));
     h = read_into(dir, p);
     REQUIRE(!h.is_ok());
     CHECK(h.status().message() == "backup " + p.string() + ": the payload at byte 104 is not a zstd frame that declares its size");
-    CHECK(fs::file_size(dir.path / "restored") == 0);
+    CHECK(fs::file_size(fs::path(dir.path) / "restored") == 0);
 }
 
 TEST_CASE("WindowTooLarge: a frame needing more than 8 MiB of window is refused", "[backup]") {
     TempDir dir;
     const std::string database = sample_database(32 * 1024 * 1024, 5);
-    const fs::path p = dir.path / "wide.slbak";
+    const fs::path p = fs::path(dir.path) / "wide.slbak";
     put_file(p, forge(zstd_frame(database, true, 27), database.size(), database));
     auto h = read_into(dir, p);
     REQUIRE(!h.is_ok());
@@ -257,7 +250,7 @@ TEST_CASE("WindowTooLarge: a frame needing more than 8 MiB of window is refused"
 TEST_CASE("WrongDigest: a sound frame whose content is not what the header hashed", "[backup]") {
     TempDir dir;
     const std::string database = sample_database(5000, 6);
-    const fs::path p = dir.path / "other.slbak";
+    const fs::path p = fs::path(dir.path) / "other.slbak";
     put_file(p, forge(zstd_frame(database, true), database.size(), database + "!"));
     auto h = read_into(dir, p);
     REQUIRE(!h.is_ok());
