@@ -73,6 +73,12 @@ void check_in(const Status& status, const std::string& context) {
     }
 }
 
+template <class T>
+T unwrap_in(Result<T> result, const std::string& context) {
+    check_in(result.status(), context);
+    return std::move(result).value();
+}
+
 std::string describe(const formats::backup::Header& h) {
     return std::to_string(h.database_bytes) + " bytes, " +
            std::to_string(formats::backup::k_header_size + h.payload_bytes) + " compressed, sha256 " +
@@ -97,10 +103,11 @@ void run_backup(const BackupOptions& o, const GlobalOptions& globals) {
     store::Store s = open_store(globals);
     // The uncompressed copy sits beside OUT (same file system, counted against its space) and is
     // never committed: its destructor removes it.
-    compiler::AtomicFile copy = unwrap(compiler::AtomicFile::create(o.out + ".db"));
+    const std::string cannot_write = "cannot write backup " + o.out + ": ";
+    compiler::AtomicFile copy = unwrap_in(compiler::AtomicFile::create(o.out + ".db"), cannot_write);
     const ScratchSidecars copy_sidecars(copy.temp_path());
     check_in(s.backup_to(copy.temp_path()), "cannot back up " + globals.db_path + ": ");
-    compiler::AtomicFile file = unwrap(compiler::AtomicFile::create(o.out));
+    compiler::AtomicFile file = unwrap_in(compiler::AtomicFile::create(o.out), cannot_write);
     const formats::backup::Header header = unwrap(formats::backup::write(
         copy.fd(), "the copy of " + globals.db_path, file.fd(), "backup " + o.out,
         static_cast<std::uint32_t>(store::Store::schema_version()), clock::unix_seconds()));
@@ -156,7 +163,7 @@ void restore_from_backup(const GlobalOptions& globals, const std::string& backup
 
     const formats::backup::Header expected = read_header(fd.get(), backup_path);
     check_space(dir_of(target), expected.database_bytes);
-    compiler::AtomicFile copy = unwrap(compiler::AtomicFile::create(target));
+    compiler::AtomicFile copy = unwrap_in(compiler::AtomicFile::create(target), "cannot restore into " + target + ": ");
     const ScratchSidecars copy_sidecars(copy.temp_path());
     const formats::backup::Header header =
         unwrap(formats::backup::read(fd.get(), backup_path, copy.fd(), "database " + target));

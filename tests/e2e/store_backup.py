@@ -92,7 +92,8 @@ class BackupCommands(ShortlinkTestCase):
         self.assertIn("not standard output", proc.stderr)
         missing = os.path.join(self.tmp, "no", "such", "dir", "x.slbak")
         proc = self.sl("backup", missing, expect=1)
-        self.assertIn(f"cannot create {os.path.join(self.tmp, 'no', 'such', 'dir')}/.x.slbak.db.tmp.", proc.stderr)
+        self.assertIn(f"cannot write backup {missing}: cannot create {os.path.dirname(missing)}/.x.slbak.db.tmp.",
+                      proc.stderr)
         self.assertIn("No such file or directory", proc.stderr)
         proc = harness.run(["backup", self.backup], db=os.path.join(self.tmp, "absent.db"))
         self.assertEqual(proc.returncode, 3, proc.stderr)
@@ -294,7 +295,8 @@ class BackupDiskFaults(ShortlinkTestCase):
             fs.remount("ro")
             try:
                 proc = self.sl("backup", os.path.join(fs.path, "links.slbak"), expect=1)
-                self.assertIn(f"cannot create {fs.path}/.links.slbak.db.tmp.", proc.stderr)
+                self.assertIn(f"cannot write backup {fs.path}/links.slbak: cannot create {fs.path}/.links.slbak.db.tmp.",
+                              proc.stderr)
                 self.assertIn("Read-only file system", proc.stderr)
             finally:
                 fs.remount("rw")
