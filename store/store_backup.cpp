@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <chrono>
 #include <string>
 
 #include "store/store.h"
@@ -24,11 +25,14 @@ Status copy_database(sqlite3* from, sqlite3* to, const std::string& to_path) {
     if (backup == nullptr) {
         return detail::sqlite_error(to, sqlite3_errcode(to), "cannot copy the database into " + to_path);
     }
+    // The target's busy handler waits inside a step; the source's lock is retried here. Either
+    // way the copy gives up once the busy timeout has passed since it began.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(detail::k_busy_timeout_ms);
     int rc = SQLITE_OK;
-    for (int waited_ms = 0;; waited_ms += k_copy_retry_ms) {
+    while (true) {
         rc = sqlite3_backup_step(backup, -1);
         const int primary = rc & 0xff;
-        if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || waited_ms >= detail::k_busy_timeout_ms) {
+        if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= deadline) {
             break;
         }
         sqlite3_sleep(k_copy_retry_ms);

@@ -10,6 +10,8 @@ import json
 import os
 import sqlite3
 import struct
+import threading
+import time
 import unittest
 
 import backup_file
@@ -132,6 +134,24 @@ class BackupCommands(ShortlinkTestCase):
             live.close()
         self.assertEqual(self.links(self.target), self.links(self.db))
         self.assertEqual(harness.run(["history", "--verify"], db=self.target).returncode, 0)
+
+    def test_force_waits_for_a_writer(self):
+        """A process in a write transaction on the old database holds the restore back until it
+        commits; the restore then replaces the database whole."""
+        self.sl("backup", self.backup)
+        harness.run(["init"], db=self.target)
+        writer = sqlite3.connect(self.target, isolation_level=None, check_same_thread=False)
+        writer.execute("BEGIN IMMEDIATE")
+        releaser = threading.Timer(1.5, writer.execute, ("COMMIT",))
+        releaser.start()
+        try:
+            started = time.monotonic()
+            self.restore(self.backup, "--force")
+            self.assertGreaterEqual(time.monotonic() - started, 1.4)
+        finally:
+            releaser.join()
+            writer.close()
+        self.assertEqual(self.links(self.target), self.links(self.db))
 
     def test_force_over_a_damaged_target(self):
         self.sl("backup", self.backup)
