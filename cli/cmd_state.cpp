@@ -1,9 +1,11 @@
 // shortlink disable|enable|delete|restore CODE: the four state changes, one shared helper.
-// delete is soft: the link answers 410 and `restore` brings it back.
+// delete is soft: the link answers 410 and `restore` brings it back. `restore --backup FILE`
+// restores the whole database instead (cli/cmd_backup.cpp).
 #include <memory>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/backup_cli.h"
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
@@ -42,7 +44,31 @@ void setup_delete(CLI::App& app, const GlobalOptions& globals) {
     setup_state(app, globals, "delete", store::StateAction::remove, "deleted");
 }
 void setup_restore(CLI::App& app, const GlobalOptions& globals) {
-    setup_state(app, globals, "restore", store::StateAction::restore, "restored");
+    struct RestoreOptions : StateOptions {
+        std::string backup;
+        bool force = false;
+    };
+    auto o = std::make_shared<RestoreOptions>();
+    CLI::App* sub = add_command(app, "restore");
+    CLI::Option* code = sub->add_option("CODE", o->code, "The deleted link's code");
+    CLI::Option* domain = sub->add_option("--domain", o->domain, "Domain of the link (default: the default domain)");
+    CLI::Option* json = sub->add_flag("--json", o->json, "Print the link as JSON");
+    CLI::Option* backup =
+        sub->add_option("--backup", o->backup, "Restore the whole database (--db) from this backup file instead");
+    sub->add_flag("--force", o->force, "With --backup: replace the database if it exists")->needs(backup);
+    backup->excludes(code)->excludes(domain)->excludes(json);
+    sub->callback([o, &globals] {
+        if (!o->backup.empty()) {
+            restore_from_backup(globals, o->backup, o->force);
+            return;
+        }
+        if (o->code.empty()) {
+            throw Error(k_exit_usage, "restore needs CODE (a deleted link) or --backup FILE (the database)");
+        }
+        store::Store s = open_store(globals);
+        print_changed_link(unwrap(s.change_state(host_arg(o->domain), o->code, store::StateAction::restore)),
+                           o->json, "restored");
+    });
 }
 
 }  // namespace shortlink::cli

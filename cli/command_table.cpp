@@ -16,10 +16,11 @@ const std::vector<Command>& command_table() {
         {"disable", "Disable a link (answers 410 until enabled)", setup_disable},
         {"enable", "Enable a disabled link", setup_enable},
         {"delete", "Soft-delete a link (answers 410; restorable)", setup_delete},
-        {"restore", "Restore a deleted link", setup_restore},
+        {"restore", "Restore a deleted link, or the database from a backup (--backup)", setup_restore},
         {"history", "Show the audit trail, newest first", setup_history},
         {"import", "Import links from CSV, JSON Lines or another shortener's export in one transaction", setup_import},
         {"export", "Export links as CSV or JSON Lines, or as nginx/HAProxy maps and Cloudflare CSV", setup_export},
+        {"backup", "Write a consistent, compressed, checksummed copy of the database", setup_backup},
         {"qr", "Draw a link's QR code (SVG, PNG or terminal text), marked so scans are counted", setup_qr},
         // the safety plane (blocks)
         {"block", "Block a link, a served domain or a destination host (answers 410, never cached)", setup_block},

@@ -33,5 +33,6 @@ void setup_serve(CLI::App& app, const GlobalOptions& globals);
 void setup_probe(CLI::App& app, const GlobalOptions& globals);
 void setup_qr(CLI::App& app, const GlobalOptions& globals);
 void setup_stats(CLI::App& app, const GlobalOptions& globals);
+void setup_backup(CLI::App& app, const GlobalOptions& globals);
 
 }  // namespace shortlink::cli

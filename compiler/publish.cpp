@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include <signal.h>
@@ -75,7 +76,11 @@ Result<AtomicFile> AtomicFile::create(const std::string& final_path) {
     return AtomicFile(fd, temp, final_path);
 }
 
-Status AtomicFile::commit() {
+Status AtomicFile::commit() { return commit(true); }
+
+Status AtomicFile::commit_new() { return commit(false); }
+
+Status AtomicFile::commit(bool replace) {
     if (m_committed || m_fd < 0) {
         return Status::invalid_argument("AtomicFile committed twice");
     }
@@ -84,7 +89,13 @@ Status AtomicFile::commit() {
     }
     ::close(m_fd);
     m_fd = -1;
-    if (::rename(m_temp_path.c_str(), m_final_path.c_str()) != 0) {
+    const int rc = replace ? ::rename(m_temp_path.c_str(), m_final_path.c_str())
+                           : ::renameat2(AT_FDCWD, m_temp_path.c_str(), AT_FDCWD, m_final_path.c_str(),
+                                         RENAME_NOREPLACE);
+    if (rc != 0) {
+        if (!replace && errno == EEXIST) {
+            return Status::conflict(m_final_path + " already exists");
+        }
         return Status::io_error("cannot rename " + m_temp_path + " to " + m_final_path + ": " +
                                 errno_text());
     }

@@ -35,9 +35,13 @@ public:
 
     // fsync the file, rename it to the final path, fsync the directory.
     Status commit();
+    // commit(), but conflict when something already exists at the final path, decided atomically
+    // by the rename itself (RENAME_NOREPLACE): the temporary file is kept for the destructor.
+    Status commit_new();
 
 private:
     AtomicFile(int fd, std::string temp_path, std::string final_path);
+    Status commit(bool replace);
 
     int m_fd = -1;
     std::string m_temp_path;

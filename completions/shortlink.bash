@@ -17,6 +17,7 @@ _shortlink_commands+=" restore "
 _shortlink_commands+=" history "
 _shortlink_commands+=" import "
 _shortlink_commands+=" export "
+_shortlink_commands+=" backup "
 _shortlink_commands+=" qr "
 _shortlink_commands+=" block "
 _shortlink_commands+=" unblock "
@@ -72,7 +73,10 @@ _shortlink() {
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --tag --limit --format --json" ;;
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
-        disable|enable|delete|restore) opts+=" --domain --json" ;;
+        disable|enable|delete) opts+=" --domain --json" ;;
+        restore) opts+=" --domain --json --backup --force"
+            [ "$prev" = --backup ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
+        backup) opts+=" --force"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict"
             case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;

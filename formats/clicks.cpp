@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "formats/bytes.h"
+#include "formats/fd_io.h"
 #include "formats/hash.h"
 
 namespace shortlink::formats::clicks {
@@ -35,40 +36,6 @@ std::uint64_t check_of(std::string_view head, std::string_view payload) {
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
-
-Status write_all(int fd, const char* p, std::size_t n, const std::string& path) {
-    while (n > 0) {
-        const ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return Status::io_error(path + ": write: " + errno_text(errno));
-        }
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return Status::ok();
-}
-
-// Reads exactly n bytes at offset; returns how many it got (fewer only at the end of the file).
-Result<std::size_t> read_at(int fd, char* p, std::size_t n, std::uint64_t offset, const std::string& path) {
-    std::size_t got = 0;
-    while (got < n) {
-        const ssize_t r = ::pread(fd, p + got, n - got, static_cast<off_t>(offset + got));
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return Status::io_error(path + ": read: " + errno_text(errno));
-        }
-        if (r == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(r);
-    }
-    return got;
-}
 
 Status fsync_dir(const std::string& dir) {
     const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -67,10 +67,6 @@ Result<FileHead> read_file_head(const std::string& path, std::string_view what) 
 
 namespace {
 
-// How long a writer waits for another process's transaction before giving up. Long enough for
-// an import of 1M links in another terminal to finish, short enough to notice a stuck process.
-constexpr int k_busy_timeout_ms = 30000;
-
 Status not_a_database(const std::string& path, std::string_view why) {
     return Status::invalid_argument("not a shortlink database: " + path + " (" + std::string(why) + ")");
 }
@@ -166,7 +162,7 @@ Result<std::unique_ptr<Store::Impl>> connect(const std::string& path, bool fresh
     if (rc != SQLITE_OK) {
         return cannot_open(raw, rc, path);
     }
-    sqlite3_busy_timeout(raw, k_busy_timeout_ms);
+    sqlite3_busy_timeout(raw, detail::k_busy_timeout_ms);
     sqlite3_extended_result_codes(raw, 1);
     if (!fresh) {
         if (Status st = check_is_shortlink(raw, path); !st) {
@@ -711,10 +707,18 @@ Status Store::release_serial(std::uint64_t serial) {
     return Status::ok();
 }
 
-Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path) {
-    if (Status st = m_impl->begin_write(); !st) {
+Status Store::Impl::audit_event(std::string_view action, std::string_view after_json) {
+    if (Status st = begin_write(); !st) {
         return st;
     }
+    if (Status st = audit(action, "", "", 0, "", after_json); !st) {
+        rollback_write();
+        return st;
+    }
+    return commit_write();
+}
+
+Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, std::string_view path) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
@@ -725,12 +729,7 @@ Status Store::record_rollback(std::uint64_t content_of, std::uint64_t serial, st
     w.Key("path");
     w.String(path.data(), static_cast<rapidjson::SizeType>(path.size()));
     w.EndObject();
-    const std::string image = buf.GetString();
-    if (Status st = m_impl->audit("rollback", "", "", 0, "", image); !st) {
-        m_impl->rollback_write();
-        return st;
-    }
-    return m_impl->commit_write();
+    return m_impl->audit_event("rollback", buf.GetString());
 }
 
 namespace {

@@ -311,6 +311,23 @@ public:
     // last one. Corruption naming the first row that does not fit, and how, when it fails.
     Result<AuditChainHead> verify_audit_log();
 
+    // ---- backups -------------------------------------------------------------------------------
+    // Copies the database into a new SQLite file at `path` (which must not exist, or be empty)
+    // with SQLite's online backup API, in one read transaction: the copy is the database as of one
+    // commit, while other processes go on writing. The copy is left without a WAL.
+    Status backup_to(const std::string& path);
+    // PRAGMA integrity_check; corruption naming the first problem SQLite reports.
+    Status check_integrity();
+    // Appends the audit row of a restore (action "restore-backup", the backup's name, digest and
+    // time as the after-image), in the database that was restored, so its history says so.
+    Status record_restore(std::string_view backup_path, std::string_view sha256_hex, std::int64_t backup_created_at);
+    // Replaces the whole content of the database at `target` with that of the database at `source`
+    // (SQLite's backup API into the target, one write transaction): the target's own WAL and
+    // -shm stay consistent and processes that have it open see the new content at their next
+    // transaction; a process in a write transaction makes this wait (the busy timeout), then fail
+    // with nothing changed. corruption when `target` is not a readable SQLite database.
+    static Status replace_contents(const std::string& target, const std::string& source);
+
     // The schema version this build writes (PRAGMA user_version after migration).
     static int schema_version();
 

@@ -27,6 +27,10 @@ struct StmtFinalizer {
     void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
 
+// How long a writer waits for another process's transaction before giving up. Long enough for
+// an import of 1M links in another terminal to finish, short enough to notice a stuck process.
+inline constexpr int k_busy_timeout_ms = 30000;
+
 // A Status for a failed SQLite call, with the connection's message.
 Status sqlite_error(sqlite3* db, int rc, std::string_view what);
 
@@ -176,6 +180,9 @@ struct Store::Impl {
     Status audit(std::string_view action, std::string_view host, std::string_view code,
                  std::int64_t link_id, std::string_view before_json,
                  std::string_view after_json, std::int64_t last_link_id = 0);
+    // An audit row of its own transaction, for an event that changes no link or domain (a
+    // rollback, a restore): `after_json` describes it.
+    Status audit_event(std::string_view action, std::string_view after_json);
     Status write_audit(std::int64_t at, std::string_view action, std::string_view host, std::string_view code,
                        std::int64_t link_id, std::string_view before_json, std::string_view after_json,
                        std::int64_t last_link_id);

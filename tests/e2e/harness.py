@@ -77,6 +77,31 @@ def wait_for_port(port, timeout=10.0):
     return False
 
 
+class SmallFileSystem:
+    """A tmpfs of `size` mounted on a fresh directory; unmounted and removed on exit."""
+
+    def __init__(self, size):
+        self.size = size
+        self.path = tempfile.mkdtemp(prefix="shortlink-tmpfs-")
+
+    def __enter__(self):
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0755", "tmpfs", self.path],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            os.rmdir(self.path)
+            raise unittest.SkipTest(f"cannot mount a tmpfs: {proc.stderr.strip()}")
+        return self
+
+    def remount(self, option):
+        subprocess.run(["mount", "-o", f"remount,{option}", self.path], check=True)
+
+    def __exit__(self, *exc):
+        try:
+            subprocess.run(["umount", self.path], check=True)
+        finally:
+            os.rmdir(self.path)
+
+
 class ShortlinkTestCase(unittest.TestCase):
     """A test with its own temporary directory (self.tmp) and database path (self.db)."""
 
@@ -86,6 +111,14 @@ class ShortlinkTestCase(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def import_links(self, rows, columns="code,url"):
+        """Imports `rows` (tuples in the order of `columns`) into self.db through a CSV file."""
+        path = os.path.join(self.tmp, "import-rows.csv")
+        with open(path, "w") as f:
+            f.write(columns + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows))
+        self.sl("import", path)
+        os.unlink(path)
 
     def sl(self, *args, expect=0, **kwargs):
         """Runs shortlink against self.db and asserts the exit code (None: any)."""

@@ -13,7 +13,7 @@ import time
 import unittest
 
 import harness
-from harness import ShortlinkTestCase
+from harness import ShortlinkTestCase, SmallFileSystem
 
 ROWS = 10000
 KILLS = 20
@@ -79,31 +79,6 @@ class ImportKilled(ShortlinkTestCase):
         # The database still takes writes after all that.
         self.sl("add", "https://example.com/last", "--code", "last")
         self.sl("history", "--verify")
-
-
-class SmallFileSystem:
-    """A tmpfs of `size` mounted on a fresh directory; unmounted and removed on exit."""
-
-    def __init__(self, size):
-        self.size = size
-        self.path = tempfile.mkdtemp(prefix="shortlink-tmpfs-")
-
-    def __enter__(self):
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0755", "tmpfs", self.path],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            os.rmdir(self.path)
-            raise unittest.SkipTest(f"cannot mount a tmpfs: {proc.stderr.strip()}")
-        return self
-
-    def remount(self, option):
-        subprocess.run(["mount", "-o", f"remount,{option}", self.path], check=True)
-
-    def __exit__(self, *exc):
-        try:
-            subprocess.run(["umount", self.path], check=True)
-        finally:
-            os.rmdir(self.path)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "mounting a tmpfs needs root")

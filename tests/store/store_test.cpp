@@ -1,5 +1,6 @@
 // The link store against real SQLite files: migrations, uniqueness, state changes, the
 // append-only audit log (refused through the C API), bulk import atomicity, the compiler's view.
+// Backups (store_backup.cpp): the online copy, in-place replacement, integrity check, restore row.
 #include <catch2/catch.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -10,9 +11,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "formats/snapshot.h"
 #include "store/store.h"
@@ -1240,4 +1243,91 @@ TEST_CASE("DomainHttpsPolicyIsStoredChangedAndAudited", "[store]") {
              }).is_ok());
     CHECK(after.find("\"https_redirect\":true,\"hsts_max_age_s\":4294967295,\"hsts_include_subdomains\":true") !=
           std::string::npos);
+}
+
+namespace {
+
+std::vector<std::string> codes_in(Store& s) {
+    std::vector<std::string> codes;
+    REQUIRE(s.list_links({}, [&](const Link& l) { return codes.push_back(l.code), true; }).is_ok());
+    return codes;
+}
+
+Store store_with(const std::string& path, std::initializer_list<const char*> codes) {
+    Store s = std::move(Store::create(path, "test")).value();
+    for (const char* code : codes) {
+        REQUIRE(s.add_link(make_link(code), no_code).is_ok());
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("BackupCopyOpensWithEveryLinkAndNoWal", "[store][backup]") {
+    TempDb t;
+    Store s = store_with(t.path, {"a", "b", "c"});
+    const std::string copy = t.dir + "/copy.db";
+    REQUIRE(s.backup_to(copy).is_ok());
+    CHECK(access((copy + "-wal").c_str(), F_OK) != 0);
+    {
+        Store c = std::move(Store::open(copy)).value();
+        CHECK(codes_in(c) == std::vector<std::string>{"a", "b", "c"});
+        CHECK(c.check_integrity().is_ok());
+        CHECK(c.verify_audit_log().is_ok());
+    }
+    std::remove(copy.c_str());
+}
+
+TEST_CASE("ReplaceContentsReachesAnOpenConnection", "[store][backup]") {
+    TempDb t;
+    TempDb other;
+    Store live = store_with(t.path, {"old"});
+    { Store source = store_with(other.path, {"new1", "new2"}); }
+    REQUIRE(Store::replace_contents(t.path, other.path).is_ok());
+    CHECK(codes_in(live) == std::vector<std::string>{"new1", "new2"});
+    REQUIRE(live.add_link(make_link("after"), no_code).is_ok());  // writes land on the new content
+    CHECK(live.verify_audit_log().is_ok());
+    CHECK(live.check_integrity().is_ok());
+}
+
+TEST_CASE("ReplaceContentsOfANonDatabaseIsCorruption", "[store][backup]") {
+    TempDb t;
+    TempDb other;
+    { Store source = store_with(other.path, {"x"}); }
+    std::ofstream(t.path) << std::string(8192, 'z');
+    Status st = Store::replace_contents(t.path, other.path);
+    CHECK(st.code() == Status::Code::corruption);
+    std::ifstream in(t.path);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == std::string(8192, 'z'));  // untouched
+}
+
+TEST_CASE("CheckIntegrityNamesAnIndexMissingRows", "[store][backup]") {
+    TempDb t;
+    { Store s = store_with(t.path, {"a", "b", "c"}); }
+    // Point one index of links at a fresh empty page: the table's rows are no longer in it.
+    REQUIRE(raw_exec(t.path, "CREATE TABLE spare(x);"
+                             "PRAGMA writable_schema = ON;"
+                             "UPDATE sqlite_master SET rootpage = (SELECT rootpage FROM sqlite_master WHERE name = 'spare') "
+                             "WHERE name = (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'links' "
+                             "AND sql IS NOT NULL LIMIT 1);"
+                             "DELETE FROM sqlite_master WHERE name = 'spare';") == SQLITE_OK);
+    Store s = std::move(Store::open(t.path)).value();
+    Status st = s.check_integrity();
+    CHECK(st.code() == Status::Code::corruption);
+    CHECK(st.message().rfind("integrity check: ", 0) == 0);
+}
+
+TEST_CASE("RecordRestoreIsAuditedOnTheChain", "[store][backup]") {
+    TempDb t;
+    Store s = store_with(t.path, {"a"});
+    s.set_actor("operator");
+    REQUIRE(s.record_restore("/backups/nightly.slbak", std::string(64, 'e'), 1764000000).is_ok());
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history("", "", 1, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].action == "restore-backup");
+    CHECK(rows[0].actor == "operator");
+    CHECK(rows[0].after_json ==
+          R"({"backup":"/backups/nightly.slbak","sha256":")" + std::string(64, 'e') + R"(","created_at":1764000000})");
+    CHECK(s.verify_audit_log().is_ok());
 }
