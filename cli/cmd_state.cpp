@@ -50,7 +50,7 @@ void setup_restore(CLI::App& app, const GlobalOptions& globals) {
     };
     auto o = std::make_shared<RestoreOptions>();
     CLI::App* sub = add_command(app, "restore");
-    CLI::Option* code = sub->add_option("CODE", o->code, "The deleted link's code");
+    CLI::Option* code = sub->add_option("CODE", o->code, "The deleted link's code, or its short URL");
     CLI::Option* domain = sub->add_option("--domain", o->domain, "Domain of the link (default: the default domain)");
     CLI::Option* json = sub->add_flag("--json", o->json, "Print the link as JSON");
     CLI::Option* backup =
@@ -66,8 +66,8 @@ void setup_restore(CLI::App& app, const GlobalOptions& globals) {
             throw Error(k_exit_usage, "restore needs CODE (a deleted link) or --backup FILE (the database)");
         }
         store::Store s = open_store(globals);
-        print_changed_link(unwrap(s.change_state(host_arg(o->domain), o->code, store::StateAction::restore)),
-                           o->json, "restored");
+        const ShortUrl ref = link_arg(s, o->code, o->domain);
+        print_changed_link(unwrap(s.change_state(ref.host, ref.code, store::StateAction::restore)), o->json, "restored");
     });
 }
 
