@@ -14,9 +14,12 @@ packages=(
   # shortlink qr: libqrencode draws the symbol, libpng writes PNGs; tests/e2e/qr_commands.py
   # reads every symbol back with zbarimg
   libqrencode-dev libpng-dev zbar-tools
+  # tests/e2e/export_servers.py loads exported maps into the real nginx and HAProxy (started by
+  # the test on 127.0.0.1; the packages' own services are not started, see below)
+  nginx-light haproxy
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
-  packages+=(nginx-light haproxy wrk nghttp2-client libcmph-dev libxxhash-dev hyperfine linux-perf)
+  packages+=(wrk nghttp2-client libcmph-dev libxxhash-dev hyperfine linux-perf)
 fi
 if [ "${SHORTLINK_WITH_FUZZ:-0}" = 1 ] || [ "${SHORTLINK_WITH_SANITIZERS:-0}" = 1 ]; then
   packages+=(clang libclang-rt-14-dev openssl)
@@ -34,6 +37,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Installing nginx or HAProxy would start their services (port 80 and friends); the tests and
+  # benchmarks start their own on 127.0.0.1. A policy-rc.d that says "no" keeps them stopped,
+  # unless the machine already has one.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  trap '[ "$made_policy" = 1 ] && rm -f "$policy"' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
