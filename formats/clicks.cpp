@@ -212,18 +212,24 @@ void append_event(std::string& out, const Event& e) {
     p[36] = static_cast<std::uint8_t>(e.country[0]);
     p[37] = static_cast<std::uint8_t>(e.country[1]);
     p[38] = network == 0 ? 0 : e.network_family;
+    // An empty view may hold no pointer, which memcpy must not be given even for 0 bytes.
+    const auto put = [p](std::size_t at, const void* from, std::size_t n) {
+        if (n != 0) {
+            std::memcpy(p + at, from, n);
+        }
+    };
     std::size_t o = k_fixed_event_size;
-    std::memcpy(p + o, e.network.data(), network);
+    put(o, e.network.data(), network);
     o += network;
     p[o++] = static_cast<std::uint8_t>(domain.size());
-    std::memcpy(p + o, domain.data(), domain.size());
+    put(o, domain.data(), domain.size());
     o += domain.size();
     bytes::store<std::uint16_t>(p + o, static_cast<std::uint16_t>(code.size()));
     o += 2;
-    std::memcpy(p + o, code.data(), code.size());
+    put(o, code.data(), code.size());
     o += code.size();
     p[o++] = static_cast<std::uint8_t>(referrer.size());
-    std::memcpy(p + o, referrer.data(), referrer.size());
+    put(o, referrer.data(), referrer.size());
 }
 
 bool EventCursor::next(Event& e) {

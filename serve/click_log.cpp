@@ -122,8 +122,10 @@ bool ClickRing::push(const ClickRecord& r) {
     std::memcpy(p, &h, sizeof h);
     p += sizeof h;
     for (std::size_t i = 0; i < k_click_text_count; ++i) {
-        std::memcpy(p, r.text[i].data(), h.lengths[i]);
-        p += h.lengths[i];
+        if (h.lengths[i] != 0) {  // an absent field's view may hold no pointer at all
+            std::memcpy(p, r.text[i].data(), h.lengths[i]);
+            p += h.lengths[i];
+        }
     }
     m_head.store(write + size, std::memory_order_release);
     return true;
@@ -374,10 +376,14 @@ std::uint64_t ClickLog::visitor_key(const ClickRecordHead& head, std::string_vie
     }
     n = 16;
     const std::size_t ua = std::min<std::size_t>(user_agent.size(), 512);
-    std::memcpy(message.data() + n, user_agent.data(), ua);
+    if (ua != 0) {
+        std::memcpy(message.data() + n, user_agent.data(), ua);
+    }
     n += ua;
     message[n++] = 0;
-    std::memcpy(message.data() + n, domain.data(), domain.size());
+    if (!domain.empty()) {
+        std::memcpy(message.data() + n, domain.data(), domain.size());
+    }
     n += domain.size();
 
     // Visitors come back: a cache in front of the HMAC, keyed by a hash seeded with the day.
