@@ -213,9 +213,9 @@ void append_event(std::string& out, const Event& e) {
     p[37] = static_cast<std::uint8_t>(e.country[1]);
     p[38] = network == 0 ? 0 : e.network_family;
     // An empty view may hold no pointer, which memcpy must not be given even for 0 bytes.
-    const auto put = [p](std::size_t at, const void* from, std::size_t n) {
+    const auto put = [p](std::size_t to, const void* from, std::size_t n) {
         if (n != 0) {
-            std::memcpy(p + at, from, n);
+            std::memcpy(p + to, from, n);
         }
     };
     std::size_t o = k_fixed_event_size;
