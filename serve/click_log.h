@@ -229,12 +229,16 @@ std::size_t ClickRing::drain(F&& f) {
     std::array<std::string_view, k_click_text_count> text;
     while (tail != head) {
         const std::size_t at = tail & m_mask;
-        ClickRecordHead h;
-        std::memcpy(&h, m_data.get() + at, sizeof h);
-        if (h.size == 0) {
+        // The size first: where the producer wrapped, the ring's end may be closer than a whole
+        // header (records are 8-byte aligned, so the size always fits).
+        std::uint32_t size = 0;
+        std::memcpy(&size, m_data.get() + at, sizeof size);
+        if (size == 0) {
             tail += capacity() - at;  // the producer wrapped here
             continue;
         }
+        ClickRecordHead h;
+        std::memcpy(&h, m_data.get() + at, sizeof h);  // a record never wraps
         const char* p = reinterpret_cast<const char*>(m_data.get() + at + sizeof h);
         for (std::size_t i = 0; i < k_click_text_count; ++i) {
             text[i] = std::string_view(p, h.lengths[i]);
