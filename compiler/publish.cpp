@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "formats/bytes.h"
+#include "formats/fd_io.h"
 
 namespace shortlink::compiler {
 
@@ -89,15 +90,14 @@ Status AtomicFile::commit(bool replace) {
     }
     ::close(m_fd);
     m_fd = -1;
-    const int rc = replace ? ::rename(m_temp_path.c_str(), m_final_path.c_str())
-                           : ::renameat2(AT_FDCWD, m_temp_path.c_str(), AT_FDCWD, m_final_path.c_str(),
-                                         RENAME_NOREPLACE);
-    if (rc != 0) {
-        if (!replace && errno == EEXIST) {
+    const int err = replace ? (::rename(m_temp_path.c_str(), m_final_path.c_str()) == 0 ? 0 : errno)
+                            : formats::rename_no_replace(m_temp_path, m_final_path);
+    if (err != 0) {
+        if (err == EEXIST) {
             return Status::conflict(m_final_path + " already exists");
         }
         return Status::io_error("cannot rename " + m_temp_path + " to " + m_final_path + ": " +
-                                errno_text());
+                                std::strerror(err));
     }
     m_committed = true;
     return fsync_directory(dir_of(m_final_path));

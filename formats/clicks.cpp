@@ -51,20 +51,11 @@ Status fsync_dir(const std::string& dir) {
     return Status::ok();
 }
 
-// rename() that refuses to replace an existing file: a sealed segment is never overwritten, not
-// even by a copy of its own .part. Falls back to link() and unlink() where the file system has
-// no RENAME_NOREPLACE.
+// A sealed segment is never overwritten, not even by a copy of its own .part.
 Status rename_new(const std::string& from, const std::string& to) {
-    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    const int err = rename_no_replace(from, to);
+    if (err == 0) {
         return Status::ok();
-    }
-    int err = errno;
-    if (err == EINVAL || err == ENOSYS) {
-        if (::link(from.c_str(), to.c_str()) == 0) {
-            ::unlink(from.c_str());
-            return Status::ok();
-        }
-        err = errno;
     }
     if (err == EEXIST) {
         return Status::conflict(from + ": cannot seal it as " + to + ", which exists already (is the .part a copy?)");

@@ -3,6 +3,8 @@
 // (click segments, backups) rather than map it.
 #pragma once
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,6 +50,22 @@ inline Result<std::size_t> read_at(int fd, char* p, std::size_t n, std::uint64_t
         got += static_cast<std::size_t>(r);
     }
     return got;
+}
+
+// rename() that never replaces an existing file (RENAME_NOREPLACE; link() and unlink() where the
+// file system lacks it). 0, or the errno: EEXIST when `to` exists.
+inline int rename_no_replace(const std::string& from, const std::string& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+        return 0;
+    }
+    if (errno != EINVAL && errno != ENOSYS) {
+        return errno;
+    }
+    if (::link(from.c_str(), to.c_str()) != 0) {
+        return errno;
+    }
+    ::unlink(from.c_str());
+    return 0;
 }
 
 }  // namespace shortlink::formats

@@ -381,6 +381,9 @@ Result<std::int64_t> StatsDb::Impl::dictionary_id(const char* insert_sql, const 
     return std::int64_t{0};
 }
 
+// A link's id; new links are added by settle_links().
+constexpr const char* k_find_link = "SELECT id FROM links WHERE domain = ?1 AND code = ?2";
+
 Result<std::int64_t> StatsDb::Impl::link_id(std::string_view domain, std::string_view code, bool create) {
     key_buffer.clear();
     key_buffer.push_back(static_cast<char>(domain.size() & 0xff));
@@ -397,8 +400,7 @@ Result<std::int64_t> StatsDb::Impl::link_id(std::string_view domain, std::string
         links.set(key_buffer, pending);
         return pending;
     }
-    auto id = dictionary_id("INSERT INTO links (domain, code) VALUES (?1, ?2) ON CONFLICT DO NOTHING RETURNING id",
-                            "SELECT id FROM links WHERE domain = ?1 AND code = ?2", domain, code, false);
+    auto id = dictionary_id(k_find_link, k_find_link, domain, code, false);
     if (!id) {
         return id;
     }
@@ -440,7 +442,7 @@ Status StatsDb::Impl::settle_links() {
             }
         }
         if (id == 0) {  // another ingest added it since this one's dictionary was filled
-            auto known = dictionary_id("", "SELECT id FROM links WHERE domain = ?1 AND code = ?2", domain, code, false);
+            auto known = dictionary_id(k_find_link, k_find_link, domain, code, false);
             if (!known) {
                 return known.status();
             }
