@@ -6,8 +6,8 @@
 # name it copies fullchain.pem to DIR/HOST.crt and privkey.pem to DIR/HOST.key ("*.example.com"
 # becomes _.example.com.*). Each file is written under a dot name (the server ignores those),
 # made private, flushed and renamed into place, the key first: the server, which watches DIR,
-# never reads a half-written file, and between the two renames it at most refuses the new key
-# with the old certificate (a logged key_mismatch) and keeps serving the old pair.
+# never reads a half-written file, and between the two renames it waits for the second file
+# (up to 2 seconds) and keeps serving the old pair.
 #
 # The directory comes from SHORTLINK_CERTS, else /etc/shortlink/certs. Names that are not DNS
 # names are refused. Exit status: 0 when every file was installed, 1 otherwise.

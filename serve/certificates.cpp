@@ -442,8 +442,8 @@ const Certificate* CertTable::select(std::string_view server_name) const {
     return m_default;
 }
 
-CertificateDirectory::CertificateDirectory(std::string dir, int log_fd)
-    : m_dir(std::move(dir)), m_log_fd(log_fd), m_table(std::make_shared<CertTable>(
+CertificateDirectory::CertificateDirectory(std::string dir, int log_fd, std::int64_t pair_settle_ms)
+    : m_dir(std::move(dir)), m_log_fd(log_fd), m_pair_settle_ms(pair_settle_ms), m_table(std::make_shared<CertTable>(
                                                    std::vector<std::shared_ptr<const Certificate>>{})) {}
 
 std::shared_ptr<const CertTable> CertificateDirectory::current() const {
@@ -473,12 +473,34 @@ void CertificateDirectory::refuse(const std::string& path, CertRefusal reason, c
         .str("reason", cert_refusal_name(reason)).str("detail", message).emit(m_log_fd);
 }
 
+namespace {
+
+// Whether the files a host was judged from are still the ones stat() saw before reading them.
+bool still_the_same(const std::array<std::string, 3>& paths,
+                    const std::array<std::optional<FileStamp>, 3>& stamps) {
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        if (!stamps[i]) {
+            continue;
+        }
+        struct stat st{};
+        if (::stat(paths[i].c_str(), &st) != 0 || FileStamp::of(st) != *stamps[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 bool CertificateDirectory::scan(std::int64_t now) {
     // What the directory holds now: per host, the stamps of its .crt, .key and .pem, and the
     // file names that did not name a host.
     std::map<std::string, HostStamps> found;
     std::map<std::string, std::array<std::string, 3>> paths;  // host -> .crt, .key, .pem
     std::map<std::string, std::string> bad_names;  // file name -> path
+    std::map<std::string, std::int64_t> last_change_ms;  // host -> newest ctime of its files
+    m_settle_in_ms.reset();
+    const std::int64_t now_ms = clock::unix_millis();
     DIR* d = ::opendir(m_dir.c_str());
     if (d == nullptr) {
         LogLine("error", "certificates_unreadable").str("dir", m_dir)
@@ -500,6 +522,11 @@ bool CertificateDirectory::scan(std::int64_t now) {
             continue;
         }
         found[parsed->host][static_cast<std::size_t>(parsed->kind)] = FileStamp::of(st);
+        // ctime, not mtime: a rename into place changes the former and keeps the latter.
+        const std::int64_t changed_ms =
+            static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000 + st.st_ctim.tv_nsec / 1000000;
+        auto& last = last_change_ms[parsed->host];
+        last = std::max(last, changed_ms);
         paths[parsed->host][static_cast<std::size_t>(parsed->kind)] = path;
     }
     ::closedir(d);
@@ -511,6 +538,12 @@ bool CertificateDirectory::scan(std::int64_t now) {
                        "' is not a host name (HOST.crt, _.DOMAIN.crt for *.DOMAIN, default.crt)");
         }
     }
+    // A host judged too early is left as it was and looked at again after the rest of the grace.
+    const auto wait_for = [&](const std::string& host, std::int64_t still_ms) {
+        m_seen.erase(host);
+        const std::int64_t in_ms = std::max<std::int64_t>(still_ms, 50);
+        m_settle_in_ms = m_settle_in_ms ? std::min(*m_settle_in_ms, in_ms) : in_ms;
+    };
     bool changed = false;
     for (const auto& [host, stamps] : found) {
         const auto seen = m_seen.find(host);
@@ -518,6 +551,7 @@ bool CertificateDirectory::scan(std::int64_t now) {
             continue;
         }
         m_seen[host] = stamps;
+        const std::int64_t settle_left_ms = last_change_ms[host] + m_pair_settle_ms - now_ms;
         const auto& crt = stamps[static_cast<std::size_t>(CertFileName::Kind::crt)];
         const auto& key = stamps[static_cast<std::size_t>(CertFileName::Kind::key)];
         const auto& pem = stamps[static_cast<std::size_t>(CertFileName::Kind::pem)];
@@ -535,6 +569,9 @@ bool CertificateDirectory::scan(std::int64_t now) {
         } else if (crt && key) {
             cert_path = crt_path;
             key_path = key_file;
+        } else if (settle_left_ms > 0) {
+            wait_for(host, settle_left_ms);  // the other file of the pair may be on its way
+            continue;
         } else {
             refuse(crt ? crt_path : key_file, CertRefusal::incomplete,
                    crt ? crt_path + " has no private key beside it (HOST.key)"
@@ -542,6 +579,15 @@ bool CertificateDirectory::scan(std::int64_t now) {
             continue;
         }
         LoadedCertificate loaded = load_certificate(host, cert_path, key_path, now);
+        if (!still_the_same(paths[host], stamps)) {
+            wait_for(host, 0);  // replaced while it was read: what was read may be a mix
+            continue;
+        }
+        if (!loaded.certificate && loaded.refusal == CertRefusal::key_mismatch && !pem &&
+            settle_left_ms > 0) {
+            wait_for(host, settle_left_ms);  // half of a two-file renewal
+            continue;
+        }
         if (!loaded.certificate) {
             refuse(cert_path, loaded.refusal, loaded.error);
             if (loaded.refusal == CertRefusal::io) {

@@ -13,6 +13,12 @@
 // valid now, and the leaf's subjectAltName covers the file's host name. A file that fails is
 // refused with a reason and a log line, and the certificate that host had keeps serving.
 //
+// A renewal that replaces HOST.key and HOST.crt by two renames is seen half done in between.
+// A pair that is incomplete or does not match while one of its files changed less than
+// k_pair_settle_ms (or the directory's own setting) ago is not refused yet: the host keeps what it served and is judged again
+// once the pair has been still that long (settle_in_ms() tells the caller when). Likewise a
+// file replaced while it was being read is read again, not judged.
+//
 // Thread-safety: a CertTable is immutable and may be read from any thread. CertificateDirectory:
 // scan() from one thread (the control thread) at a time; generation(), current() and report()
 // from any thread. Publication follows the snapshot manager (serve/snapshot_manager.h): a
@@ -136,14 +142,22 @@ struct CertificateReport {
     std::uint64_t swaps = 0;   // tables published
 };
 
+// How long both files of a HOST.crt/HOST.key pair must have been left alone before a pair that
+// is incomplete or does not match is refused.
+constexpr std::int64_t k_pair_settle_ms = 2000;
+
 class CertificateDirectory {
 public:
-    CertificateDirectory(std::string dir, int log_fd);
+    CertificateDirectory(std::string dir, int log_fd, std::int64_t pair_settle_ms = k_pair_settle_ms);
 
     // Reads every host whose files changed since the last scan, validates them and publishes a
     // new table when a certificate was added, replaced or removed (every file of a host gone).
     // Returns true when it published.
     bool scan(std::int64_t now);
+
+    // Milliseconds after which a host left waiting by the last scan (a half-renewed pair, a
+    // file replaced while read) should be scanned again; nullopt when none waits.
+    std::optional<std::int64_t> settle_in_ms() const { return m_settle_in_ms; }
 
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
     std::shared_ptr<const CertTable> current() const;
@@ -157,8 +171,10 @@ private:
 
     const std::string m_dir;
     const int m_log_fd;
+    const std::int64_t m_pair_settle_ms;
     std::map<std::string, HostStamps> m_seen;  // scan() thread only
     std::map<std::string, std::shared_ptr<const Certificate>> m_serving;  // scan() thread only
+    std::optional<std::int64_t> m_settle_in_ms;                            // scan() thread only
 
     mutable std::mutex m_mutex;
     std::shared_ptr<const CertTable> m_table;                 // guarded by m_mutex

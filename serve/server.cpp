@@ -220,6 +220,7 @@ public:
           m_drain_timer(m_io),
           m_reload_timer(m_io),
           m_ticket_timer(m_io),
+          m_cert_settle_timer(m_io),
           m_inotify(m_io),
           m_admin(m_io, [this](const std::string& path) { return admin_reply(path); }, log_fd) {}
 
@@ -401,6 +402,14 @@ private:
     void rescan_certificates() {
         if (m_certificates && !m_draining) {
             m_certificates->scan(clock::unix_seconds());
+            if (const auto in_ms = m_certificates->settle_in_ms()) {
+                m_cert_settle_timer.expires_after(std::chrono::milliseconds(*in_ms));
+                m_cert_settle_timer.async_wait([this](const boost::system::error_code& ec) {
+                    if (!ec) {
+                        rescan_certificates();
+                    }
+                });
+            }
         }
     }
 
@@ -687,6 +696,7 @@ private:
         m_rescan_timer.cancel();
         m_reload_timer.cancel();
         m_ticket_timer.cancel();
+        m_cert_settle_timer.cancel();
         boost::system::error_code ignored;
         m_inotify.close(ignored);
         m_admin.close();
@@ -729,6 +739,7 @@ private:
     boost::asio::steady_timer m_drain_timer;
     boost::asio::steady_timer m_reload_timer;
     boost::asio::steady_timer m_ticket_timer;  // --tls-ticket-rotation
+    boost::asio::steady_timer m_cert_settle_timer;  // a half-renewed certificate pair
     enum class ReloadState { idle, gathering, rescanning };
     ReloadState m_reload_state = ReloadState::idle;
     std::chrono::steady_clock::time_point m_reload_first;  // first SIGHUP of the gathering

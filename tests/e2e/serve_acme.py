@@ -157,9 +157,11 @@ class ServeAcme(ServeCase):
         self.assertEqual(sorted(os.listdir(certs)), ["_.example.com.crt", "_.example.com.key",
                                                      "go.example.com.crt", "go.example.com.key"])
         self.assertEqual(os.stat(os.path.join(certs, "go.example.com.key")).st_mode & 0o077, 0)
+        # The hook installs one name after the other; each is served once its pair is in place.
         self.wait_until(lambda: self.served_cn(pki, tls_port) == "renewed cert",
                         what="the renewed certificate to be served")
-        self.assertEqual(self.served_cn(pki, tls_port, "other.example.com"), "renewed cert")
+        self.wait_until(lambda: self.served_cn(pki, tls_port, "other.example.com") == "renewed cert",
+                        what="the renewed wildcard certificate to be served")
         # A name that is not a host name is refused before anything is written.
         env["RENEWED_DOMAINS"] = "../evil"
         proc = subprocess.run(["sh", HOOK], env=env, capture_output=True, text=True, timeout=30)

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -287,4 +289,52 @@ TEST_CASE("DirectoryKeepsTheOldCertificateWhenItsRenewalIsBad", "[certificates]"
     std::filesystem::remove(pki.dir / "go.example.com.key");
     CHECK(dir.scan(k_now));
     CHECK(dir.current()->empty());
+}
+
+TEST_CASE("DirectoryWaitsForTheSecondHalfOfATwoFileRenewal", "[certificates]") {
+    Pki pki;
+    const auto first = pki.leaf({"go.example.com"});
+    pki.write_pair("go.example.com", first);
+    constexpr std::int64_t k_settle_ms = 300;
+    CertificateDirectory dir(pki.dir.string(), -1, k_settle_ms);
+    REQUIRE(dir.scan(k_now));
+    const auto served = dir.current()->certificates()[0];
+    CHECK_FALSE(dir.settle_in_ms());
+
+    // The new key has arrived, its certificate not yet: nothing is refused, the old pair serves,
+    // and the scan asks to be run again within the grace.
+    const auto second = pki.leaf({"go.example.com"});
+    pki.write("go.example.com.key", pem_of(second.key.get()));
+    CHECK_FALSE(dir.scan(k_now));
+    REQUIRE(dir.settle_in_ms());
+    CHECK(*dir.settle_in_ms() <= k_settle_ms);
+    CHECK(dir.current()->certificates()[0] == served);
+    CHECK(dir.report().refused[static_cast<std::size_t>(CertRefusal::key_mismatch)] == 0);
+
+    // The certificate follows: the new pair is served, and nothing more is waited for.
+    pki.write("go.example.com.crt", pem_of(second.cert.get()) + pem_of(pki.mid.get()));
+    CHECK(dir.scan(k_now));
+    CHECK_FALSE(dir.settle_in_ms());
+    CHECK(dir.current()->certificates()[0] != served);
+
+    // A key that stays without its certificate past the grace is refused, once.
+    const auto third = pki.leaf({"go.example.com"});
+    pki.write("go.example.com.key", pem_of(third.key.get()));
+    CHECK_FALSE(dir.scan(k_now));
+    CHECK(dir.settle_in_ms());
+    ::usleep((k_settle_ms + 50) * 1000);
+    CHECK_FALSE(dir.scan(k_now));
+    CHECK_FALSE(dir.settle_in_ms());
+    CHECK(dir.report().refused[static_cast<std::size_t>(CertRefusal::key_mismatch)] == 1);
+    CHECK_FALSE(dir.scan(k_now));
+    CHECK(dir.report().refused[static_cast<std::size_t>(CertRefusal::key_mismatch)] == 1);
+
+    // A key alone for a new host is waited for too, then refused as incomplete.
+    pki.write("new.example.com.key", pem_of(third.key.get()));
+    CHECK_FALSE(dir.scan(k_now));
+    CHECK(dir.settle_in_ms());
+    CHECK(dir.report().refused[static_cast<std::size_t>(CertRefusal::incomplete)] == 0);
+    ::usleep((k_settle_ms + 50) * 1000);
+    CHECK_FALSE(dir.scan(k_now));
+    CHECK(dir.report().refused[static_cast<std::size_t>(CertRefusal::incomplete)] == 1);
 }
