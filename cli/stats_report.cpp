@@ -13,7 +13,7 @@
 
 #include "cli/errors.h"
 #include "formats/clicks.h"
-#include "store/punycode.h"
+#include "store/idna.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
 

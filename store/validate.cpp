@@ -3,14 +3,16 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
-#include "store/punycode.h"
+#include "store/idna.h"
 
 namespace shortlink::validate {
 namespace {
@@ -52,24 +54,130 @@ bool is_code_char(char c) {
            c == '_' || c == '.' || c == '~';
 }
 
-// One label after punycode: LDH, 1-63 bytes, no hyphen at either end.
-Status check_label(std::string_view label, std::string_view host) {
+// One label in ASCII form, 1-63 bytes. DNS rules: letters, digits and '-', no hyphen at either
+// end. Web rules add what browsers resolve and real sites use: '_', and '-' at either end.
+Status check_label(std::string_view label, std::string_view host, HostRules rules) {
     if (label.empty()) {
         return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' has an empty label");
     }
     if (label.size() > 63) {
         return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' has a label longer than 63 bytes");
     }
-    if (label.front() == '-' || label.back() == '-') {
+    const bool web = rules == HostRules::web;
+    if (!web && (label.front() == '-' || label.back() == '-')) {
         return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' has a label that starts or ends with '-'");
     }
     for (char c : label) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || (web && c == '_'))) {
             return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "' contains '" + std::string(1, c) +
-                                            "'; only letters, digits, '-' and '.' are allowed");
+                                            (web ? "'; only letters, digits, '-', '_' and '.' are allowed"
+                                                 : "'; only letters, digits, '-' and '.' are allowed"));
         }
     }
     return Status::ok();
+}
+
+// The full stops UTS #46 maps to '.': ideographic, fullwidth and halfwidth ideographic.
+std::string with_ascii_dots(std::string_view host) {
+    std::string out;
+    for (std::size_t i = 0; i < host.size();) {
+        const std::string_view rest = host.substr(i);
+        if (rest.starts_with("\xe3\x80\x82") || rest.starts_with("\xef\xbc\x8e") || rest.starts_with("\xef\xbd\xa1")) {
+            out.push_back('.');
+            i += 3;
+        } else {
+            out.push_back(host[i]);
+            ++i;
+        }
+    }
+    return out;
+}
+
+// A URL typed with UTF-8 in it, as browsers take it: the host in A-labels, every other non-ASCII
+// byte percent-encoded. The result is ASCII; the caller goes on to parse and check it.
+Result<std::string> encode_international_url(std::string_view url) {
+    if (auto decoded = decode_utf8(url); !decoded) {
+        return Status::invalid_argument("URL is not valid UTF-8: " + decoded.status().message());
+    }
+    std::size_t authority = url.find("://");
+    authority = authority == std::string_view::npos ? 0 : authority + 3;
+    std::size_t authority_end = url.find_first_of("/?#\\", authority);
+    if (authority_end == std::string_view::npos) {
+        authority_end = url.size();
+    }
+    std::string out(url.substr(0, authority));
+    const std::string_view auth = url.substr(authority, authority_end - authority);
+    if (auth.find('@') != std::string_view::npos) {
+        return Status::invalid_argument("URL contains credentials (user@host); they are refused because they "
+                                        "disguise the real host");
+    }
+    std::string_view host = auth;
+    std::string_view port;
+    if (const std::size_t colon = auth.rfind(':'); colon != std::string_view::npos && auth.find('[') == std::string_view::npos) {
+        host = auth.substr(0, colon);
+        port = auth.substr(colon);
+    }
+    if (std::any_of(host.begin(), host.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+        auto ascii = normalize_host(with_ascii_dots(host), HostRules::web);
+        if (!ascii) {
+            return Status::invalid_argument("URL " + ascii.status().message());
+        }
+        out += *ascii;
+    } else {
+        out += host;
+    }
+    static constexpr char k_hex[] = "0123456789ABCDEF";
+    for (const char c : port) {
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            return Status::invalid_argument("URL port '" + printable(port.substr(1)) + "' is not a port number (1-65535)");
+        }
+    }
+    out += port;
+    for (const char c : url.substr(authority_end)) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b >= 0x80) {
+            out.push_back('%');
+            out.push_back(k_hex[b >> 4]);
+            out.push_back(k_hex[b & 0xf]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+// Why Boost.URL refused `url`, in the words of someone who typed it.
+std::string unparsable_url_reason(std::string_view url) {
+    const std::size_t scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos || scheme_end == 0) {
+        return "'" + printable(url) + "' is not an absolute URL: it needs a scheme and a host, like "
+               "https://example.com/page";
+    }
+    // Allowed in a URI (RFC 3986): unreserved, reserved and '%' followed by two hex digits.
+    static constexpr std::string_view k_allowed =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=";
+    const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    for (std::size_t i = 0; i < url.size(); ++i) {
+        if (url[i] == '%') {
+            if (i + 2 >= url.size() || !hex(url[i + 1]) || !hex(url[i + 2])) {
+                return "URL has a '%' at byte " + std::to_string(i) +
+                       " that is not followed by two hex digits; write a literal '%' as %25";
+            }
+            continue;
+        }
+        if (k_allowed.find(url[i]) == std::string_view::npos) {
+            std::string shown;
+            shown.append(1, '\'').append(1, url[i]).append(1, '\'');
+            return "URL contains " + shown + " at byte " + std::to_string(i) + "; percent-encode it";
+        }
+    }
+    if (const std::string_view scheme = url.substr(0, scheme_end);
+        scheme.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.") !=
+            std::string_view::npos ||
+        !std::isalpha(static_cast<unsigned char>(scheme.front()))) {
+        return "URL scheme '" + printable(scheme) + "' is not a scheme; use http or https";
+    }
+    return "'" + printable(url) + "' is not a valid URL";
 }
 
 }  // namespace
@@ -92,15 +200,19 @@ Result<std::string> normalize_destination(std::string_view url) {
             return Status::invalid_argument("URL contains a space at byte " + std::to_string(i) +
                                             "; percent-encode it as %20");
         }
-        if (c >= 0x80) {
-            return Status::invalid_argument("URL contains a non-ASCII byte at byte " + std::to_string(i) +
-                                            "; percent-encode the path and use xn-- (punycode) for the host");
+    }
+    std::string encoded;
+    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+        auto ascii = encode_international_url(url);
+        if (!ascii) {
+            return ascii.status();
         }
+        encoded = std::move(*ascii);
+        url = encoded;
     }
     auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
     if (!parsed) {
-        return Status::invalid_argument("not an absolute URL (expected http(s)://host/...): " +
-                                        parsed.error().message());
+        return Status::invalid_argument(unparsable_url_reason(url));
     }
     boost::urls::url u(*parsed);
     std::string scheme(u.scheme());
@@ -135,7 +247,7 @@ Result<std::string> normalize_destination(std::string_view url) {
         if (host.find('%') != std::string::npos) {
             return Status::invalid_argument("URL host must not be percent-encoded");
         }
-        auto normalized = normalize_host(host);
+        auto normalized = normalize_host(host, HostRules::web);
         if (!normalized) {
             return Status::invalid_argument("URL " + normalized.status().message());
         }
@@ -245,7 +357,7 @@ std::string printable(std::string_view text, std::size_t max_bytes) {
     return out;
 }
 
-Result<std::string> normalize_host(std::string_view host) {
+Result<std::string> normalize_host(std::string_view host, HostRules rules) {
     if (host == "*") {
         return std::string(host);
     }
@@ -275,7 +387,7 @@ Result<std::string> normalize_host(std::string_view host) {
         if (!ascii) {
             return Status::invalid_argument("host '" + printable(host, k_max_host_bytes) + "': " + ascii.status().message());
         }
-        Status st = check_label(*ascii, host);
+        Status st = check_label(*ascii, host, rules);
         if (!st) {
             return st;
         }
@@ -336,7 +448,7 @@ Result<std::string> normalize_blocked_host(std::string_view host) {
                                         "' has a port or is an IPv6 literal; give the host name alone "
                                         "(a block covers every port)");
     }
-    return normalize_host(host);
+    return normalize_host(host, HostRules::web);
 }
 
 Status check_block_reason(std::string_view reason) {

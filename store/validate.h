@@ -23,6 +23,8 @@ inline constexpr std::string_view k_code_alphabet =
 
 // An absolute http(s) URL with a host, no control characters or spaces, at most 8 KiB; returned
 // normalized (Boost.URL: lowercase scheme and host, percent-encoding and dot segments normalized).
+// UTF-8 is taken as browsers take it: an international host becomes A-labels and non-ASCII
+// bytes elsewhere are percent-encoded. The host follows HostRules::web.
 Result<std::string> normalize_destination(std::string_view url);
 
 // 1-128 bytes of A-Za-z0-9-_.~ with '/' between segments; no empty, "." or ".." segment; not
@@ -31,9 +33,14 @@ Result<std::string> normalize_destination(std::string_view url);
 Status check_code(std::string_view code);
 bool is_reserved_code(std::string_view code);
 
-// A DNS name, lowercased, trailing dot removed, no port; non-ASCII labels become A-labels
-// (punycode, RFC 3492). "*" (the default domain) is accepted as is.
-Result<std::string> normalize_host(std::string_view host);
+// Which host names are accepted. dns: letters, digits and '-' inside a label (a domain served
+// here, which DNS must resolve). web: also '_' and '-' at either end of a label, as browsers
+// resolve them and real destinations use them (WHATWG URL).
+enum class HostRules { dns, web };
+
+// A host name, lowercased, trailing dot removed, no port; non-ASCII labels become A-labels
+// (UTS #46 mapping and punycode, see idna.h). "*" (the default domain) is accepted as is.
+Result<std::string> normalize_host(std::string_view host, HostRules rules = HostRules::dns);
 
 // A destination host to block: what normalize_host() accepts except "*", refused with a message
 // that names what was pasted instead of a bare host (a URL, a path, a port, user@host, "*.").

@@ -1,5 +1,6 @@
 """End-to-end: hostile URLs, codes, hosts, times and options through the real binary. Every bad
 input exits 2 with a message and leaves the database unchanged; nothing crashes or hangs."""
+import json
 import os
 import subprocess
 
@@ -11,16 +12,16 @@ BAD_URLS = [
     "data:text/html;base64,PHNjcmlwdD4=", "vbscript:x", "file:///etc/passwd", "ftp://example.com/",
     "https://", "https:///x", "https://example.com/a\r\nSet-Cookie: a=b", "https://example.com/\n",
     "https://example.com/a\tb", "https://exa mple.com/", "https://example.com/a b", " https://example.com/",
-    "https://user:pw@example.com/", "https://good.example@evil.example/", "https://example.com/é",
-    "https://аpple.com/", "https://example.com:99999/", "https://example.com:x/", "https://-a.example/",
-    "https://a_b.example/", "https://example.com/" + "a" * 9 * 1024, "https://example.com/<x>",
+    "https://user:pw@example.com/", "https://good.example@evil.example/", "https://💩.example/",
+    "https://-ü.example/", "https://example.com:99999/", "https://example.com:x/", "https://a!b.example/",
+    "https://ü:ü/", "https://example.com/" + "a" * 9 * 1024, "https://example.com/<x>",
     "https://example.com/\x7f", "https:\\\\example.com\\",
 ]
 BAD_CODES = [
     "/a", "a/", "a//b", "..", ".", "a/../b", "a/./b", "a b", "a?b", "a#b", "a%2f", "a:b", "a\\b", "café",
     "аpple", "<x>", "a'b", ".well-known/acme-challenge/x", ".WELL-KNOWN/Acme-Challenge/y", "x" * 129, "a\r\nb",
 ]
-BAD_HOSTS = ["example.com:80", "-x.example", "a..b", "a_b.example", "exa mple.com", "[::1]"]
+BAD_HOSTS = ["example.com:80", "-x.example", "a..b", "a_b.example", "exa mple.com", "[::1]", "💩.example"]
 BAD_TIMES = ["tomorrow", "0m", "-1d", "5y", "2026-02-30T00:00:00Z", "2026-11-28T10:00:00", "1e3m"]
 
 
@@ -108,6 +109,25 @@ class StoreValidation(ShortlinkTestCase):
         self.assertIn("reserved", self.sl("add", "https://example.com/", "--code", ".well-known/acme-challenge/x",
                                           expect=2).stderr)
         self.assertIn("--code is empty", self.sl("add", "https://example.com/", "--code", "", expect=2).stderr)
+
+    def test_international_destinations_are_encoded_as_browsers_do(self):
+        cases = (
+            ("https://BÜCHER.de/straße?q=€#à", "https://xn--bcher-kva.de/stra%C3%9Fe?q=%E2%82%AC#%C3%A0"),
+            ("https://аpple.com/", "https://xn--pple-43d.com/"),  # a confusable shows as its A-label
+            ("https://日本。jp/", "https://xn--wgv71a.jp/"),
+            ("https://-a_b-.example/", "https://-a_b-.example/"),
+        )
+        for i, (typed, stored) in enumerate(cases):
+            with self.subTest(url=typed):
+                self.sl("add", typed, "--code", f"i{i}")
+                shown = json.loads(self.sl("show", f"i{i}", "--json").stdout)
+                self.assertEqual(shown["url"], stored)
+        # Bytes that are not UTF-8 are refused by position, never stored.
+        proc = subprocess.run([harness.BIN, "--db", self.db, "add",
+                               b"https://example.com/\xff", "--code", "bad"], capture_output=True)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(b"URL is not valid UTF-8: malformed UTF-8 at byte 20", proc.stderr)
+        self.assertIn("not a valid international name", self.sl("add", "https://💩.example/", expect=2).stderr)
 
     def test_only_what_serve_answers_itself_is_reserved(self):
         # The health checks and metrics are on the admin listener: on the public one these are

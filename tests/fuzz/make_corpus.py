@@ -290,6 +290,11 @@ def validate_seeds(binary, work):
         ("valid-destination", 0, "https://Example.COM:443/a/./b/../c?x=%7e#f"),
         ("valid-destination-ipv6", 0, "http://[::1]:8080"),
         ("valid-destination-idn", 0, "https://xn--bcher-kva.example/%C3%BC"),
+        # UTF-8 as typed (the text is written as Latin-1, so these are the UTF-8 bytes).
+        ("valid-destination-utf8", 0, "https://B\xc3\x9cCHER.example/stra\xc3\x9fe?q=\xe2\x82\xac"),
+        ("valid-destination-web-host", 0, "https://-a_b-.example/"),
+        ("bad-destination-not-utf8", 0, "https://h.example/\xff"),
+        ("bad-destination-disallowed-idn", 0, "https://\xf0\x9f\x92\xa9.example/"),
         ("bad-destination-javascript", 0, "javascript:alert(1)"),
         ("bad-destination-userinfo", 0, "https://user@host.example/"),
         ("bad-destination-port", 0, "https://h.example:99999/"),
