@@ -36,6 +36,7 @@ struct ResolveOptions {
     bool no_patch = false;
     bool head = false;
     bool json = false;
+    bool keep_both_params = false;
 };
 
 std::string json_string(std::string_view s) {
@@ -117,6 +118,7 @@ void run_resolve(const ResolveOptions& o) {
         serve::Request request;
         request.method = o.head ? serve::Method::head : serve::Method::get;
         request.target = url;
+        request.keep_both_params = o.keep_both_params;
         // An https:// URL is answered as the TLS listener would (HSTS), http:// as a plain one.
         request.tls = url.size() >= 8 && (url.compare(0, 8, "https://") == 0 || url.compare(0, 8, "HTTPS://") == 0);
         const serve::Response r = serving.patched ? serve::answer(serving.patched.get(), deny, request, now)
@@ -182,6 +184,7 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_flag("--no-patch", o->no_patch, "Apply no patch");
     sub->add_flag("--head", o->head, "Resolve a HEAD request instead of GET");
     sub->add_flag("--json", o->json, "Print the answer as one JSON object");
+    add_query_params_option(sub, o->keep_both_params);
     sub->callback([o] { run_resolve(*o); });
 }
 

@@ -248,6 +248,7 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
                   "Also record the client's network (/24 for IPv4, /48 for IPv6); never its address");
     sub->add_option("--country-header", c.country_header,
                     "Request header a trusted proxy sets to the client's country (e.g. CF-IPCountry)");
+    add_query_params_option(sub, c.keep_both_params);
     sub->callback([o, sub] { run_serve(*o, sub); });
 }
 

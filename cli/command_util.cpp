@@ -153,6 +153,14 @@ void add_link_selector(CLI::App* sub, std::string& code, std::string& domain) {
     sub->add_option("--domain", domain, "Domain of the link (default: the default domain)");
 }
 
+void add_query_params_option(CLI::App* sub, bool& keep_both) {
+    sub->add_option_function<std::string>(
+           "--query-params", [&keep_both](const std::string& mode) { keep_both = mode == "keep-both"; },
+           "A forwarded query's parameter replaces the destination's of the same name (replace, "
+           "the default) or both are kept (keep-both)")
+        ->check(CLI::IsMember({"replace", "keep-both"}));
+}
+
 void print_changed_link(const store::Link& link, bool json, std::string_view verb) {
     if (json) {
         std::printf("%s\n", link_json(link).c_str());

@@ -48,6 +48,9 @@ ShortUrl short_url_arg(const std::string& url);
 ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain);
 // CODE (required, or a short URL) and --domain HOST: how show/edit/disable/... name one link.
 void add_link_selector(CLI::App* sub, std::string& code, std::string& domain);
+// --query-params replace|keep-both (serve and resolve): whether a forwarded query's parameter
+// replaces the destination's parameter of the same name (the default) or both are kept.
+void add_query_params_option(CLI::App* sub, bool& keep_both);
 // Prints a changed link: JSON with --json, else "<verb> <short url>".
 void print_changed_link(const store::Link& link, bool json, std::string_view verb);
 

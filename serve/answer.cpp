@@ -46,7 +46,64 @@ std::string_view reason_name(Reason reason) {
     return "unknown";
 }
 
-std::string location_string(const Response& r) {
+namespace {
+
+// The name of a query parameter: the bytes before its '='.
+std::string_view param_name(std::string_view param) { return param.substr(0, param.find('=')); }
+
+bool names_param(std::string_view query, std::string_view name) {
+    std::size_t start = 0;
+    while (start <= query.size()) {
+        std::size_t end = query.find('&', start);
+        if (end == std::string_view::npos) {
+            end = query.size();
+        }
+        if (param_name(query.substr(start, end - start)) == name) {
+            return true;
+        }
+        start = end + 1;
+    }
+    return false;
+}
+
+}  // namespace
+
+const Response& merged_location(const Response& r, Response& merged, std::string& storage) {
+    if (!r.replace_params) {
+        return r;
+    }
+    const std::string_view prefix = r.location_prefix;
+    const std::size_t mark = prefix.find('?');
+    const std::string_view own = prefix.substr(mark + 1);
+    storage.assign(prefix.substr(0, mark + 1));
+    bool any = false;
+    std::size_t start = 0;
+    while (start < own.size()) {
+        std::size_t end = own.find('&', start);
+        if (end == std::string_view::npos) {
+            end = own.size();
+        }
+        const std::string_view param = own.substr(start, end - start);
+        if (!param.empty() && !names_param(r.location_query, param_name(param))) {
+            if (any) {
+                storage.push_back('&');
+            }
+            storage.append(param);
+            any = true;
+        }
+        start = end + 1;
+    }
+    merged = r;
+    merged.location_prefix = storage;
+    merged.query_separator = any ? '&' : '\0';
+    merged.replace_params = false;
+    return merged;
+}
+
+std::string location_string(const Response& response) {
+    Response merged;
+    std::string storage;
+    const Response& r = merged_location(response, merged, storage);
     std::string out(r.location_prefix);
     append_lowercase(out, r.location_authority);
     if (r.query_separator != '\0') {

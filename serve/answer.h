@@ -31,6 +31,10 @@ struct Request {
     std::string_view target;  // request-target as received (origin-form or absolute-form)
     std::string_view host;    // Host header value as received; empty when absent
     bool tls = false;         // arrived on a TLS listener (HTTPS redirects, HSTS)
+    // How a forwarded query meets the destination's own (serve --query-params): false, a
+    // visitor's parameter replaces the destination's parameters of the same name; true, both
+    // are kept.
+    bool keep_both_params = false;
 };
 
 // Why the answer is what it is; picks the body text and appears in `resolve --json`.
@@ -68,6 +72,9 @@ struct Response {
     char query_separator = '\0';
     std::string_view location_query;
     std::string_view location_suffix;
+    // The prefix ends in the destination's query, some of whose parameters the forwarded query
+    // names again: those are left out when the Location is written (merged_location()).
+    bool replace_params = false;
 
     CacheKind cache = CacheKind::none;
     std::uint32_t max_age_s = 0;
@@ -98,6 +105,11 @@ inline constexpr std::uint32_t k_unknown_host_max_age_s = 60;
 // Reason phrase for the status codes the server sends ("Moved Permanently").
 std::string_view status_text(std::uint16_t status);
 std::string_view reason_name(Reason reason);
+
+// A response whose Location has the destination's parameters the forwarded query replaces
+// left out, its prefix in `storage`; `r` itself when there is nothing to leave out. Parameters
+// are matched by name (the bytes before '=') as written, case-sensitively.
+const Response& merged_location(const Response& r, Response& merged, std::string& storage);
 
 // The Location and Cache-Control header values as strings (for `shortlink resolve` and tests;
 // the server writes them without building strings). Empty when the response has none.

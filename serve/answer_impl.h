@@ -14,9 +14,10 @@ namespace shortlink::serve::detail {
 
 // Splits `destination` around where a forwarded query goes: before any '#fragment', joined with
 // '?' when the destination has no query yet, '&' when it has one (none if it already ends in
-// '?' or '&').
+// '?' or '&'). When the destination has a query and `keep_both` is false, the writer leaves out
+// its parameters that the forwarded query names again.
 inline void set_location(Response& r, std::string_view destination, std::string_view query,
-                         bool forward) {
+                         bool forward, bool keep_both) {
     if (!forward || query.empty()) {
         r.location_prefix = destination;
         return;
@@ -29,8 +30,11 @@ inline void set_location(Response& r, std::string_view destination, std::string_
     r.location_query = query;
     if (before.find('?') == std::string_view::npos) {
         r.query_separator = '?';
-    } else if (before.back() != '?' && before.back() != '&') {
-        r.query_separator = '&';
+    } else {
+        if (before.back() != '?' && before.back() != '&') {
+            r.query_separator = '&';
+        }
+        r.replace_params = !keep_both;
     }
 }
 
@@ -143,7 +147,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                     } else {
                         r = simple(domain.default_redirect, Reason::redirect, CacheKind::max_age,
                                    domain.cache_max_age_s);
-                        set_location(r, domain.root_url, target.query, domain.forward_query);
+                        set_location(r, domain.root_url, target.query, domain.forward_query, request.keep_both_params);
                     }
                 } else {
                     if (domain.case_insensitive) {
@@ -188,7 +192,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                         }
                         r = simple(link->redirect_type, Reason::redirect, CacheKind::max_age,
                                    max_age);
-                        set_location(r, link->destination, target.query, link->forward_query);
+                        set_location(r, link->destination, target.query, link->forward_query, request.keep_both_params);
                     }
                 }
                 r.domain = domain.is_default ? target.raw_host : domain.host;

@@ -71,6 +71,9 @@ struct ServeConfig {
     // A request header a trusted proxy in front sets to the client's ISO 3166 country
     // (Cloudflare's CF-IPCountry); recorded in click events. Empty: none is trusted.
     std::string country_header;
+    // A forwarded query's parameter replaces the destination's parameter of the same name
+    // (false), or both are kept (true: --query-params keep-both).
+    bool keep_both_params = false;
 };
 
 }  // namespace shortlink::serve

@@ -323,6 +323,7 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     request.target = std::string_view(base + p.target().offset, p.target().size);
     request.host = std::string_view(base + p.host().offset, p.host().size);
     request.tls = Transport::k_tls;
+    request.keep_both_params = m_worker.keep_both_params();
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&

@@ -195,8 +195,11 @@ bool is_safe_header_value(std::string_view value) {
     return true;
 }
 
-bool write_response(std::string& out, const Response& r, const FramingOptions& framing,
+bool write_response(std::string& out, const Response& response, const FramingOptions& framing,
                     std::string_view date) {
+    Response merged;
+    std::string storage;  // allocates only for a forwarded query meeting a destination's own
+    const Response& r = merged_location(response, merged, storage);
     // Scanned once: the same pass checks the header is safe and sizes the escaped body.
     const LocationScan scan = r.has_location() ? scan_location(r) : LocationScan{};
     if (!scan.safe) {

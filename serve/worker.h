@@ -114,6 +114,7 @@ public:
     // This thread's click ring; null when clicks are not recorded.
     ClickRing* clicks() const { return m_clicks; }
     const std::string& country_header() const { return m_config.country_header; }
+    bool keep_both_params() const { return m_config.keep_both_params; }
 
 private:
     void refresh();

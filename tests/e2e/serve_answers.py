@@ -282,6 +282,23 @@ class ServeAnswers(ServeCase):
         at = self.sl("resolve", path, "http://x.example/soon", "--at", "2099-06-01T00:00:00Z", "--json")
         self.assertEqual(json.loads(at.stdout)["status"], 302)
 
+    def test_forwarded_parameters_replace_the_destinations(self):
+        self.sl("add", "https://dest.example/p?utm_source=qr&id=7#top", "--code", "camp")
+        path = self.compile()
+        self.serve()
+        url = "http://x.example/camp?utm_source=sms&x=1"
+        merged = "https://dest.example/p?id=7&utm_source=sms&x=1#top"
+        both = "https://dest.example/p?utm_source=qr&id=7&utm_source=sms&x=1#top"
+        self.assertEqual(self.get(url).headers["location"], merged)
+        self.assertEqual(json.loads(self.sl("resolve", path, url, "--json").stdout)["location"], merged)
+        self.assertEqual(json.loads(self.sl("resolve", path, url, "--json", "--query-params", "keep-both")
+                                    .stdout)["location"], both)
+        self.stop(self.proc)
+        self.serve("--query-params", "keep-both")
+        self.assertEqual(self.get(url).headers["location"], both)
+        proc = self.sl("serve", "--snapshots", self.snaps, "--trust", self.pub, "--query-params", "merge", expect=2)
+        self.assertIn("--query-params: merge not in {replace,keep-both}", proc.stderr)
+
     def test_resolve_hostile_input(self):
         path = self.compile()
         other_key, other_pub = self.keygen("other")

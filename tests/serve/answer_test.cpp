@@ -431,3 +431,32 @@ TEST_CASE("AnswerNamesItsDomainAndCode", "[answer]") {
     CHECK(r.reason == Reason::disabled);
     CHECK(r.code == "off");
 }
+
+// A visitor's parameter replaces the destination's parameter of the same name (every one of
+// them), unless the server keeps both; names match as written, case-sensitively.
+TEST_CASE("ForwardedParametersReplaceTheDestinationsOfTheSameName", "[answer]") {
+    Fixture f;
+    f.snap.add_link(f.def, {"utm", "https://dest.example/p?utm_source=qr&id=7&utm_source=x&flag#top"});
+    CHECK(location_string(f.get("/utm?utm_source=sms")) == "https://dest.example/p?id=7&flag&utm_source=sms#top");
+    CHECK(location_string(f.get("/utm?flag=1&id=8")) == "https://dest.example/p?utm_source=qr&utm_source=x&flag=1&id=8#top");
+    CHECK(location_string(f.get("/utm?UTM_SOURCE=a")) ==
+          "https://dest.example/p?utm_source=qr&id=7&utm_source=x&flag&UTM_SOURCE=a#top");
+    // Every parameter of the destination named again: the visitor's query alone.
+    CHECK(location_string(f.get("/q?x=2")) == "https://dest.example/q?x=2");
+    CHECK(location_string(f.get("/amp?x=2&y")) == "https://dest.example/f?x=2&y");
+    CHECK(location_string(f.get("/q?utm=1")) == "https://dest.example/q?x=1&utm=1");
+    // Raw bytes in the replacing parameter are still encoded.
+    CHECK(location_string(f.get("/q?x=[1]")) == "https://dest.example/q?x=%5B1%5D");
+
+    Request keep{Method::get, "/utm?utm_source=sms", ""};
+    keep.keep_both_params = true;
+    const Response both = detail::answer_from(&f.snap, nullptr, keep, k_now);
+    CHECK(location_string(both) == "https://dest.example/p?utm_source=qr&id=7&utm_source=x&flag&utm_source=sms#top");
+
+    // The server writes the same Location, in the header and in the body's link.
+    std::string out;
+    REQUIRE(write_response(out, f.get("/utm?utm_source=sms&a=<b>"), {}, "DATE"));
+    CHECK(out.find("Location: https://dest.example/p?id=7&flag&utm_source=sms&a=%3Cb%3E#top\r\n") != std::string::npos);
+    CHECK(out.find("href=\"https://dest.example/p?id=7&amp;flag&amp;utm_source=sms&amp;a=%3Cb%3E#top\"") !=
+          std::string::npos);
+}
