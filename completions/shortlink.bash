@@ -34,6 +34,23 @@ _shortlink_commands+=" serve "
 _shortlink_commands+=" probe "
 _shortlink_commands+=" stats "
 
+# Files (those matching the glob when one is given) and the directories that may hold them, with
+# -o filenames so names with spaces are quoted and directories get their '/'.
+_shortlink_files() {
+    local IFS=$'\n'
+    compopt -o filenames 2>/dev/null
+    if [ -n "$1" ]; then
+        COMPREPLY+=($(compgen -f -X "!$1" -- "$cur") $(compgen -d -- "$cur"))
+    else
+        COMPREPLY+=($(compgen -f -- "$cur"))
+    fi
+}
+_shortlink_dirs() {
+    local IFS=$'\n'
+    compopt -o filenames 2>/dev/null
+    COMPREPLY+=($(compgen -d -- "$cur"))
+}
+
 _shortlink() {
     local cur prev cmd opts i
     COMPREPLY=()
@@ -48,7 +65,7 @@ _shortlink() {
         esac
     done
     case "$prev" in
-        --db|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --db|-o|--output) _shortlink_files; return ;;
         --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
         --format)
             case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
@@ -60,6 +77,7 @@ _shortlink() {
             return ;;
         --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
         --on-conflict) COMPREPLY=($(compgen -W "fail skip update" -- "$cur")); return ;;
+        --query-params) COMPREPLY=($(compgen -W "replace keep-both" -- "$cur")); return ;;
     esac
     if [ -z "$cmd" ]; then
         COMPREPLY=($(compgen -W "$_shortlink_commands --db --actor --version --help" -- "$cur"))
@@ -75,35 +93,35 @@ _shortlink() {
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
-            [ "$prev" = --backup ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
-        backup) opts+=" --force"; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            [ "$prev" = --backup ] && { _shortlink_files; return; } ;;
+        backup) opts+=" --force"; _shortlink_files ;;
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict"
             case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;
                 --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=-" -- "$cur")); return ;; esac
-            COMPREPLY=($(compgen -f -- "$cur")) ;;
+            _shortlink_files ;;
         export) opts+=" --format -o --output --domain" ;;
         qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
-            case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
-        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header"
-            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) COMPREPLY=($(compgen -d -- "$cur")); return ;; --trust|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac ;;
+            case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) _shortlink_files; return ;; esac ;;
+        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params"
+            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config) _shortlink_files; return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --json"
-            [ "$prev" = --ca ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
-        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json"
-            case "$prev" in --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; --overlay) COMPREPLY=($(compgen -f -X '!*.sldeny' -- "$cur")); return ;;
-                --patch) COMPREPLY=($(compgen -f -X '!*.slpatch' -- "$cur")); return ;; esac
-            COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")) ;;
-        keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { COMPREPLY=($(compgen -d -- "$cur")); return; } ;;
+            [ "$prev" = --ca ] && { _shortlink_files; return; } ;;
+        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params"
+            case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
+                --patch) _shortlink_files '*.slpatch'; return ;; esac
+            _shortlink_files '*.slsnap' ;;
+        keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
         compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
-            case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
-        verify) opts+=" --trust"; [ "$prev" = --trust ] && { COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return; }; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
-        inspect) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
-        diff) opts+=" --json"; COMPREPLY=($(compgen -f -X '!*.sl*' -- "$cur")) ;;
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
+        verify) opts+=" --trust"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
+        inspect) opts+=" --json"; _shortlink_files '*.sl*' ;;
+        diff) opts+=" --json"; _shortlink_files '*.sl*' ;;
         overlay) opts+=" --key --out --keep --json"
-            case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac ;;
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
         rollback) opts+=" --to --key --out --from --trust --keep --not-after --json"
-            case "$prev" in --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; --out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-                --from) COMPREPLY=($(compgen -f -X '!*.slsnap' -- "$cur")); return ;; --trust) COMPREPLY=($(compgen -f -X '!*.pub' -- "$cur")); return ;; esac ;;
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;;
+                --from) _shortlink_files '*.slsnap'; return ;; --trust) _shortlink_files '*.pub'; return ;; esac ;;
         block|unblock)
             # The kind first; then link takes --domain, and block takes --reason.
             local kind=""
@@ -116,7 +134,7 @@ _shortlink() {
             opts+=" --json --publish --key"
             [ "$kind" = link ] && opts+=" --domain"
             [ "$cmd" = block ] && opts+=" --reason"
-            case "$prev" in --publish) COMPREPLY=($(compgen -d -- "$cur")); return ;; --key) COMPREPLY=($(compgen -f -X '!*.key' -- "$cur")); return ;; esac ;;
+            case "$prev" in --publish) _shortlink_dirs; return ;; --key) _shortlink_files '*.key'; return ;; esac ;;
         blocks) opts+=" --json" ;;
         stats)
             # A subcommand (ingest, report, export) or the query form.
@@ -125,7 +143,7 @@ _shortlink() {
                 case "${COMP_WORDS[i]}" in ingest|report|export) sub="${COMP_WORDS[i]}"; break ;; esac
             done
             case "$prev" in
-                --stats-db|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --stats-db|--out) _shortlink_files; return ;;
                 --by) COMPREPLY=($(compgen -W "day hour link country device os browser referrer outcome bot qr" -- "$cur")); return ;;
                 --bots) COMPREPLY=($(compgen -W "exclude include only" -- "$cur")); return ;;
                 --outcome) COMPREPLY=($(compgen -W "all redirect root miss unknown_host blocked expired not_yet_valid disabled deleted https_redirect bad_request method_not_allowed unavailable password_form password_ok password_refused rate_limited" -- "$cur")); return ;;
@@ -133,7 +151,7 @@ _shortlink() {
             esac
             opts+=" --stats-db"
             case "$sub" in
-                ingest) opts+=" --retain --json"; COMPREPLY=($(compgen -d -- "$cur")) ;;
+                ingest) opts+=" --retain --json"; _shortlink_dirs ;;
                 report) opts+=" --out --domain --since --until --top" ;;
                 export) opts+=" --format --out --since --until" ;;
                 *) opts+=" ingest report export --domain --since --until --by --top --bots --outcome --unique --json --format" ;;

@@ -109,6 +109,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-s
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-networks
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l country-header -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l query-params -x -a 'replace keep-both'
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l ca -r -F
