@@ -35,7 +35,7 @@ void run_add(const AddOptions& o, const GlobalOptions& globals) {
         code_arg(*o.code);
         in.code = *o.code;
     }
-    in.host = host_arg(o.domain);
+    in.host = domain_or_default(o.domain, globals);
     if (!o.type.empty()) {
         in.redirect_type = type_arg(o.type);
     }

@@ -41,15 +41,16 @@ struct StoreTarget {
     std::string code;
 };
 
-StoreTarget link_target(store::Store& s, const BlockOptions& o) {
-    ShortUrl link = link_arg(s, o.target, o.domain);
+StoreTarget link_target(store::Store& s, const BlockOptions& o, const GlobalOptions& globals) {
+    ShortUrl link = link_arg(s, o.target, o.domain, globals.default_domain);
     code_arg(link.code);
     return {link.host, link.code};
 }
 
-StoreTarget resolve_target(store::Store& s, store::BlockKind kind, const BlockOptions& o) {
+StoreTarget resolve_target(store::Store& s, store::BlockKind kind, const BlockOptions& o,
+                           const GlobalOptions& globals) {
     switch (kind) {
-    case store::BlockKind::link: return link_target(s, o);
+    case store::BlockKind::link: return link_target(s, o, globals);
     case store::BlockKind::domain:
         if (o.target.empty()) {
             // host_arg() reads "" as the default domain; a domain block names it outright.
@@ -101,7 +102,7 @@ void publish_change(store::Store& s, const std::optional<formats::SigningKey>& k
 void run_block(store::BlockKind kind, const BlockOptions& o, const GlobalOptions& globals) {
     const std::optional<formats::SigningKey> key = publish_key(o);
     store::Store s = open_store(globals);
-    const StoreTarget target = resolve_target(s, kind, o);
+    const StoreTarget target = resolve_target(s, kind, o, globals);
     const store::BlockRecord block = unwrap(s.add_block(kind, target.host, target.code, o.reason));
     print_block_change(block, o.json, "blocked");
     // Only now, once the store holds it: a server must never deny what the store and its audit
@@ -112,7 +113,7 @@ void run_block(store::BlockKind kind, const BlockOptions& o, const GlobalOptions
 void run_unblock(store::BlockKind kind, const BlockOptions& o, const GlobalOptions& globals) {
     const std::optional<formats::SigningKey> key = publish_key(o);
     store::Store s = open_store(globals);
-    const StoreTarget target = resolve_target(s, kind, o);
+    const StoreTarget target = resolve_target(s, kind, o, globals);
     const store::BlockRecord block = unwrap(s.remove_block(kind, target.host, target.code));
     print_block_change(block, o.json, "unblocked");
     publish_change(s, key, o);

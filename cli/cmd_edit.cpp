@@ -67,8 +67,8 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
         throw Error(k_exit_usage, "nothing to change: give --url, --type, --expires, --add-tag, ...");
     }
     store::Store s = open_store(globals);
-    const ShortUrl ref = link_arg(s, o.code, o.domain);
-    print_changed_link(unwrap(s.edit_link(ref.host, ref.code, p)), o.json, "edited");
+    const ShortUrl ref = link_arg(s, o.code, o.domain, globals.default_domain);
+    print_changed_link(unwrap_link(s, ref, s.edit_link(ref.host, ref.code, p)), o.json, "edited");
 }
 
 }  // namespace

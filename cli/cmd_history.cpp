@@ -47,7 +47,8 @@ void run_history(const HistoryOptions& o, const GlobalOptions& globals) {
         return;
     }
     store::Store s = open_store(globals);
-    const ShortUrl ref = o.code.empty() ? ShortUrl{host_arg(o.domain), ""} : link_arg(s, o.code, o.domain);
+    const ShortUrl ref = o.code.empty() ? ShortUrl{host_arg(o.domain), ""}
+                                        : link_arg(s, o.code, o.domain, globals.default_domain);
     OutputSink out(stdout);
     check(s.history(ref.host, ref.code, o.limit, [&](const store::AuditRecord& r) {
         if (o.json) {

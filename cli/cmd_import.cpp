@@ -291,7 +291,7 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     store::OnConflict on_conflict = o.on_conflict == "skip"     ? store::OnConflict::skip
                                     : o.on_conflict == "update" ? store::OnConflict::update
                                                                 : store::OnConflict::fail;
-    std::string default_host = host_arg(o.domain);
+    std::string default_host = domain_or_default(o.domain, globals);
     store::Store s = open_store(globals);
     // Validate the default domain before any row, so the error is about the option.
     if (!default_host.empty() && !o.create_domains) {

@@ -171,7 +171,7 @@ qr::ShortLinkUrl resolve_url(const QrOptions& o, const GlobalOptions& globals) {
         return url;
     }
     code_arg(o.target);
-    const std::string host = host_arg(o.domain);
+    const std::string host = domain_or_default(o.domain, globals);
     if (host.empty() || host == store::k_default_host) {
         throw Error(k_exit_usage, "the default domain '*' answers on any host name, so code '" + o.target +
                                       "' alone names no URL: give --domain HOST or the full short URL "
@@ -179,7 +179,7 @@ qr::ShortLinkUrl resolve_url(const QrOptions& o, const GlobalOptions& globals) {
     }
     store::Store s = open_store(globals);
     const store::DomainRecord domain = unwrap(s.find_domain(host));
-    const store::Link link = unwrap(s.get_link(host, o.target));
+    const store::Link link = unwrap_link(s, ShortUrl{host, o.target}, s.get_link(host, o.target));
     if (link.status != store::LinkState::active) {
         std::cerr << "shortlink: warning: link " << link.code << " on " << link.host << " is "
                   << store::link_state_name(link.status) << " and answers 410 until "

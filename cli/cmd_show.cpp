@@ -20,8 +20,8 @@ struct ShowOptions {
 
 void run_show(const ShowOptions& o, const GlobalOptions& globals) {
     store::Store s = open_store(globals);
-    const ShortUrl ref = link_arg(s, o.code, o.domain);
-    store::Link link = unwrap(s.get_link(ref.host, ref.code));
+    const ShortUrl ref = link_arg(s, o.code, o.domain, globals.default_domain);
+    store::Link link = unwrap_link(s, ref, s.get_link(ref.host, ref.code));
     if (o.json) {
         std::cout << link_json(link) << '\n';
     } else {

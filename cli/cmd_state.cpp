@@ -27,8 +27,8 @@ void setup_state(CLI::App& app, const GlobalOptions& globals, std::string_view n
     sub->add_flag("--json", o->json, "Print the link as JSON");
     sub->callback([o, &globals, action, verb] {
         store::Store s = open_store(globals);
-        const ShortUrl ref = link_arg(s, o->code, o->domain);
-        print_changed_link(unwrap(s.change_state(ref.host, ref.code, action)), o->json, verb);
+        const ShortUrl ref = link_arg(s, o->code, o->domain, globals.default_domain);
+        print_changed_link(unwrap_link(s, ref, s.change_state(ref.host, ref.code, action)), o->json, verb);
     });
 }
 
@@ -66,8 +66,9 @@ void setup_restore(CLI::App& app, const GlobalOptions& globals) {
             throw Error(k_exit_usage, "restore needs CODE (a deleted link) or --backup FILE (the database)");
         }
         store::Store s = open_store(globals);
-        const ShortUrl ref = link_arg(s, o->code, o->domain);
-        print_changed_link(unwrap(s.change_state(ref.host, ref.code, store::StateAction::restore)), o->json, "restored");
+        const ShortUrl ref = link_arg(s, o->code, o->domain, globals.default_domain);
+        print_changed_link(unwrap_link(s, ref, s.change_state(ref.host, ref.code, store::StateAction::restore)),
+                           o->json, "restored");
     });
 }
 

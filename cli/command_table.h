@@ -18,6 +18,9 @@ namespace shortlink::cli {
 struct GlobalOptions {
     std::string db_path = "shortlink.db";  // --db, or $SHORTLINK_DB
     std::string actor;                     // --actor, default $USER; recorded in the audit log
+    // --default-domain, $SHORTLINK_DOMAIN or the config file: the domain of a link named by its
+    // code without --domain; empty: the catch-all domain "*".
+    std::string default_domain;
 };
 
 struct Command {

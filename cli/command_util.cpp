@@ -130,9 +130,14 @@ void tags_arg(const std::vector<std::string>& tags) {
     }
 }
 
-ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain) {
+ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain,
+                  const std::string& default_domain) {
     if (target.find("://") == std::string::npos) {
-        return {host_arg(domain), target.starts_with('/') ? target.substr(1) : target};
+        // "/CODE" is how a link of the catch-all domain prints: it names that one.
+        if (target.starts_with('/')) {
+            return {host_arg(domain), target.substr(1)};
+        }
+        return {host_arg(domain.empty() ? default_domain : domain), target};
     }
     ShortUrl url = short_url_arg(target);
     if (!domain.empty() && host_arg(domain) != url.host) {
@@ -151,6 +156,40 @@ ShortUrl link_arg(store::Store& s, const std::string& target, const std::string&
 void add_link_selector(CLI::App* sub, std::string& code, std::string& domain) {
     sub->add_option("CODE", code, "The link's code, or its short URL (https://HOST/CODE)")->required();
     sub->add_option("--domain", domain, "Domain of the link (default: the default domain)");
+}
+
+std::string domain_or_default(const std::string& domain, const GlobalOptions& globals) {
+    return host_arg(domain.empty() ? globals.default_domain : domain);
+}
+
+void check_link(store::Store& s, const ShortUrl& ref, const Status& status) {
+    if (status.is_ok()) {
+        return;
+    }
+    if (status.code() != Status::Code::not_found || !status.message().starts_with("no link ")) {
+        check(status);
+    }
+    std::vector<std::string> elsewhere;
+    if (auto domains = s.list_domains()) {
+        const std::string here = ref.host.empty() ? std::string(store::k_default_host) : ref.host;
+        for (const store::DomainRecord& d : *domains) {
+            if (d.host != here && s.get_link(d.host, ref.code)) {
+                elsewhere.push_back(d.host);
+            }
+        }
+    }
+    if (elsewhere.empty()) {
+        check(status);
+    }
+    std::string hint = "; ";
+    for (std::size_t i = 0; i < elsewhere.size() && i < 5; ++i) {
+        hint += (i == 0 ? "" : ", ") + elsewhere[i];
+    }
+    if (elsewhere.size() > 5) {
+        hint += " and " + std::to_string(elsewhere.size() - 5) + " more";
+    }
+    hint += elsewhere.size() == 1 ? " has it: add --domain " + elsewhere[0] : " have it: add --domain HOST";
+    throw Error(k_exit_not_found, status.message() + hint);
 }
 
 void add_query_params_option(CLI::App* sub, bool& keep_both) {

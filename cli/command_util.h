@@ -45,7 +45,21 @@ ShortUrl short_url_arg(const std::string& url);
 // A link as a command names it: CODE with --domain HOST, "/CODE" as add and list print a link of
 // the default domain, or a pasted short URL http(s)://HOST/CODE, whose host must be a domain of
 // the store (a clash with --domain is an error). Returns the store's (host, code).
-ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain);
+// A CODE without --domain is on `default_domain` (--default-domain, $SHORTLINK_DOMAIN or the
+// config file; empty: the catch-all domain "*").
+ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain,
+                  const std::string& default_domain = "");
+// The domain a command acts on: --domain when given, else the default domain.
+std::string domain_or_default(const std::string& domain, const GlobalOptions& globals);
+
+// Throws for a failed status about the link `ref`; a link that does not exist is reported with
+// the other domains that have its code, so `show spring` on the wrong domain says where it is.
+void check_link(store::Store& s, const ShortUrl& ref, const Status& status);
+template <class T>
+T unwrap_link(store::Store& s, const ShortUrl& ref, Result<T> result) {
+    check_link(s, ref, result.status());
+    return std::move(result).value();
+}
 // CODE (required, or a short URL) and --domain HOST: how show/edit/disable/... name one link.
 void add_link_selector(CLI::App* sub, std::string& code, std::string& domain);
 // --query-params replace|keep-both (serve and resolve): whether a forwarded query's parameter

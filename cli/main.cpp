@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <pwd.h>
@@ -14,6 +16,7 @@
 
 #include "cli/command_table.h"
 #include "cli/errors.h"
+#include "store/validate.h"
 
 namespace {
 
@@ -55,7 +58,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 std::string_view command_word(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg(argv[i]);
-        if (arg == "--db" || arg == "--actor") {
+        if (arg == "--db" || arg == "--actor" || arg == "--default-domain" || arg == "--config") {
             ++i;  // its value
         } else if (arg.empty() || arg[0] != '-') {
             return arg;
@@ -95,6 +98,60 @@ std::string unknown_command(std::string_view word) {
     return message;
 }
 
+// $XDG_CONFIG_HOME/shortlink/config.toml, else ~/.config/shortlink/config.toml: read when it
+// exists, never required.
+std::string default_config_path() {
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && *xdg == '/') {
+        return std::string(xdg) + "/shortlink/config.toml";
+    }
+    if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+        return std::string(home) + "/.config/shortlink/config.toml";
+    }
+    return "";
+}
+
+// The command line with the global options the environment sets (SHORTLINK_DB,
+// SHORTLINK_DOMAIN, SHORTLINK_CONFIG) added where the command line does not give them, so that the command line
+// wins over the environment and the environment over the config file (CLI11 reads an option's
+// environment variable only when the config file did not set it).
+std::vector<std::string> with_environment(int argc, char** argv) {
+    std::vector<std::string> args(argv, argv + argc);
+    const auto given = [&](std::string_view option) {
+        for (int i = 1; i < argc; ++i) {
+            const std::string_view arg(argv[i]);
+            if (arg == "--") {
+                return false;
+            }
+            if (arg == option || (arg.starts_with(option) && arg.size() > option.size() && arg[option.size()] == '=')) {
+                return true;
+            }
+        }
+        return false;
+    };
+    std::vector<std::string> added;
+    for (const auto& [variable, option] : {std::pair{"SHORTLINK_DB", "--db"}, std::pair{"SHORTLINK_DOMAIN", "--default-domain"},
+                                     std::pair{"SHORTLINK_CONFIG", "--config"}}) {
+        const char* value = std::getenv(variable);
+        if (value != nullptr && *value != '\0' && !given(option)) {
+            added.push_back(std::string(option) + "=" + value);
+        }
+    }
+    args.insert(args.begin() + 1, added.begin(), added.end());
+    return args;
+}
+
+// The config file the parse read or tried to read: --config, $SHORTLINK_CONFIG or the default.
+std::string config_path(const CLI::App& app) {
+    const CLI::Option* option = app.get_config_ptr();
+    if (option != nullptr && !option->results().empty()) {
+        return shortlink::validate::printable(option->results().back(), 200);
+    }
+    if (const char* env = std::getenv("SHORTLINK_CONFIG"); env != nullptr && *env != '\0') {
+        return shortlink::validate::printable(env, 200);
+    }
+    return shortlink::validate::printable(default_config_path(), 200);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,9 +166,19 @@ int main(int argc, char** argv) {
 
     GlobalOptions globals;
     globals.actor = default_actor();
-    app.add_option("--db", globals.db_path, "SQLite database (default ./shortlink.db)")
-        ->envname("SHORTLINK_DB");
+    app.add_option("--db", globals.db_path, "SQLite database (default $SHORTLINK_DB, else ./shortlink.db)");
     app.add_option("--actor", globals.actor, "Name recorded in the audit log (default $USER)");
+    app.add_option("--default-domain", globals.default_domain,
+                   "Domain of a link named by its code without --domain (default $SHORTLINK_DOMAIN, "
+                   "else the catch-all '*')")
+        ->check([](const std::string& host) {
+            auto normalized = shortlink::validate::normalize_host(host);
+            return normalized ? std::string() : normalized.status().message();
+        });
+    app.set_config("--config", default_config_path(),
+                   "TOML file of option defaults (default $SHORTLINK_CONFIG, else "
+                   "~/.config/shortlink/config.toml if it exists)");
+    app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
 
     for (const Command& command : command_table()) {
         command.setup(app, globals);
@@ -122,9 +189,28 @@ int main(int argc, char** argv) {
         return k_exit_usage;
     }
     try {
-        app.parse(argc, argv);
+        std::vector<std::string> args = with_environment(argc, argv);
+        std::vector<char*> arg_ptrs;
+        for (std::string& a : args) {
+            arg_ptrs.push_back(a.data());
+        }
+        app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
     } catch (const CLI::Success& e) {
         return app.exit(e);  // --help, --version
+    } catch (const CLI::ConfigError& e) {
+        // CLI11 says "INI was not able to parse KEY" without the file.
+        constexpr std::string_view prefix = "INI was not able to parse ";
+        const std::string_view what = e.what();
+        std::cerr << "shortlink: error: config file " << config_path(app) << ": "
+                  << (what.starts_with(prefix)
+                          ? "'" + shortlink::validate::printable(what.substr(prefix.size())) +
+                                "' is not an option (a global one, or one of the command named by its [section])"
+                          : shortlink::validate::printable(what, 200))
+                  << '\n';
+        return k_exit_usage;
+    } catch (const CLI::FileError& e) {
+        std::cerr << "shortlink: error: config file " << config_path(app) << " cannot be read\n";
+        return k_exit_usage;
     } catch (const CLI::ParseError& e) {
         app.exit(e);
         return k_exit_usage;

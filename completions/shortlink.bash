@@ -59,13 +59,14 @@ _shortlink() {
     cmd=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            --db|--actor) ((i++)) ;;
+            --db|--actor|--default-domain|--config) ((i++)) ;;
             -*) ;;
             *) cmd="${COMP_WORDS[i]}"; break ;;
         esac
     done
     case "$prev" in
         --db|-o|--output) _shortlink_files; return ;;
+        --config) _shortlink_files; return ;;
         --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
         --format)
             case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
@@ -80,10 +81,10 @@ _shortlink() {
         --query-params) COMPREPLY=($(compgen -W "replace keep-both" -- "$cur")); return ;;
     esac
     if [ -z "$cmd" ]; then
-        COMPREPLY=($(compgen -W "$_shortlink_commands --db --actor --version --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "$_shortlink_commands --db --actor --default-domain --config --version --help" -- "$cur"))
         return
     fi
-    opts="--help --db --actor"
+    opts="--help --db --actor --default-domain --config"
     case "$cmd" in
         init) ;;
         domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;

@@ -6,6 +6,8 @@
 complete -c shortlink -f
 complete -c shortlink -l db -r -F -d 'SQLite database (default ./shortlink.db)'
 complete -c shortlink -l actor -r -d 'Name recorded in the audit log'
+complete -c shortlink -l default-domain -x -d 'Domain of a code given without --domain'
+complete -c shortlink -l config -r -F -d 'TOML file of option defaults'
 complete -c shortlink -l version -d 'Print the version'
 
 complete -c shortlink -n __fish_use_subcommand -a init -d 'Create the database'

@@ -49,6 +49,10 @@ def run(args, db=None, input=None, env=None, timeout=120, cwd=None):
     full_env = dict(os.environ)
     full_env.pop("SHORTLINK_DB", None)
     full_env.pop("SHORTLINK_KEY_PASSPHRASE", None)
+    full_env.pop("SHORTLINK_DOMAIN", None)
+    full_env.pop("SHORTLINK_CONFIG", None)
+    # No config file of the machine's user: a test that wants one names it.
+    full_env["XDG_CONFIG_HOME"] = "/nonexistent/shortlink-tests"
     if env:
         full_env.update(env)
     binary_input = isinstance(input, (bytes, bytearray))
