@@ -36,7 +36,7 @@ Result<formats::WrittenFile> write_deny_overlay(const std::string& path,
     auto written = formats::write_container(
         file->fd(), header, {{formats::format::SectionType::deny, std::move(section).value()}}, key);
     if (!written) {
-        return written.status();
+        return file->named(written.status());
     }
     auto reopened = formats::DenyOverlay::open(file->temp_path(), {key.trusted()});
     if (!reopened) {

@@ -60,6 +60,14 @@ AtomicFile::~AtomicFile() {
     }
 }
 
+Status AtomicFile::named(Status status) const {
+    if (status.code() != Status::Code::io_error || status.message().find(m_final_path) != std::string::npos ||
+        status.message().find(m_temp_path) != std::string::npos) {
+        return status;
+    }
+    return Status::io_error(m_final_path + ": " + status.message());
+}
+
 Result<AtomicFile> AtomicFile::create(const std::string& final_path) {
     unsigned char rnd[6];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {

@@ -32,6 +32,9 @@ public:
     int fd() const { return m_fd; }
     const std::string& temp_path() const { return m_temp_path; }
     const std::string& final_path() const { return m_final_path; }
+    // `status` from writing this file, naming it: an I/O error that does not name a file gets
+    // the final path in front ("out/links-1.slsnap: write: No space left on device").
+    Status named(Status status) const;
 
     // fsync the file, rename it to the final path, fsync the directory.
     Status commit();

@@ -28,13 +28,13 @@ Result<formats::WrittenFile> republish(const formats::Container& source,
     formats::ContainerWriter w(file->fd(), static_cast<std::uint32_t>(sections.size()));
     for (const formats::SectionInfo& s : sections) {
         if (Status st = w.begin_section(static_cast<formats::format::SectionType>(s.type)); !st) {
-            return st;
+            return file->named(st);
         }
         if (Status st = w.append(source.base() + s.offset, s.length); !st) {
-            return st;
+            return file->named(st);
         }
         if (Status st = w.end_section(); !st) {
-            return st;
+            return file->named(st);
         }
     }
     formats::ContainerMeta header = meta;
@@ -43,7 +43,7 @@ Result<formats::WrittenFile> republish(const formats::Container& source,
     std::memcpy(header.payload_header.data(), source.payload_header(), header.payload_header.size());
     auto written = w.finish(header, key);
     if (!written) {
-        return written.status();
+        return file->named(written.status());
     }
     // Reopen with the payload's own reader: every check a server runs, then the sections must be
     // the source's, byte for byte (their checksums).

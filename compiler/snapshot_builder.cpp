@@ -681,7 +681,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_file(const std::string& pat
     }
     auto written = write(file->fd(), meta, key);
     if (!written) {
-        return written.status();
+        return file->named(written.status());
     }
     if (m_data->config.self_check) {
         auto snap = meta.base_serial != 0
@@ -696,7 +696,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_file(const std::string& pat
         }
     }
     if (Status s = file->commit(); !s) {
-        return s;
+        return file->named(s);
     }
     return written;
 }
@@ -712,7 +712,7 @@ Result<formats::WrittenFile> CompiledSnapshot::publish(const std::string& path,
     const bool self_check = m_data->config.self_check;
     auto written = write_impl(file->fd(), meta, key, self_check ? &digests : nullptr);
     if (!written) {
-        return written.status();
+        return file->named(written.status());
     }
     // The link table and arena are not needed any more: free them before the self-check maps
     // the new file, so the two never count in memory at once (10M links: 1.1 GB each).
@@ -740,7 +740,7 @@ Result<formats::WrittenFile> CompiledSnapshot::publish(const std::string& path,
         }
     }
     if (Status s = file->commit(); !s) {
-        return s;
+        return file->named(s);
     }
     return written;
 }

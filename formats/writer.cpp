@@ -84,7 +84,7 @@ Status ContainerWriter::write_at(std::uint64_t offset, const void* data, std::si
             if (errno == EINTR) {
                 continue;
             }
-            return Status::io_error(std::string("cannot write: ") + std::strerror(errno));
+            return Status::io_error(std::string("write: ") + std::strerror(errno));
         }
         p += n;
         offset += static_cast<std::uint64_t>(n);

@@ -30,8 +30,21 @@ using detail::StmtUse;
 namespace detail {
 
 Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
-    std::string message = std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    int primary = rc & 0xff;
+    const int primary = rc & 0xff;
+    std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+        detail = "the database is locked: another process kept it locked for " +
+                 std::to_string(k_busy_timeout_ms / 1000) + " s";
+    }
+    // Said once, and about the file: "links.db: cannot add link: database or disk is full".
+    std::string message(what);
+    if (message.find(detail) == std::string::npos) {
+        message += (message.empty() ? "" : ": ") + detail;
+    }
+    const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+    if (file != nullptr && *file != '\0' && message.find(file) == std::string::npos) {
+        message = std::string(file) + ": " + message;
+    }
     if (primary == SQLITE_CONSTRAINT) {
         return Status::conflict(message);
     }
@@ -235,9 +248,13 @@ Status Store::Impl::exec(const char* sql) {
     char* err = nullptr;
     int rc = sqlite3_exec(db.get(), sql, nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
-        std::string message = err != nullptr ? err : sqlite3_errstr(rc);
         sqlite3_free(err);
-        return detail::sqlite_error(nullptr, rc, std::string(sql) + ": " + message);
+        const std::string_view statement(sql);
+        const char* what = statement.starts_with("BEGIN")      ? "cannot start a transaction"
+                           : statement.starts_with("COMMIT")   ? "cannot commit"
+                           : statement.starts_with("ROLLBACK") ? "cannot roll back"
+                                                               : "cannot change the database";
+        return detail::sqlite_error(db.get(), rc, what);
     }
     return Status::ok();
 }

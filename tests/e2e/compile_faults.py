@@ -5,6 +5,7 @@ temporary files removed by the next run, and the running server never answers wr
 The tmpfs needs root; that test is skipped without it."""
 import json
 import os
+import re
 import random
 import sqlite3
 import subprocess
@@ -134,7 +135,8 @@ class CompileFaults(ServeCase):
         try:
             before = db_rows(self.db)
             proc = self.sl("compile", "--key", self.key, "--out", small, expect=1)
-            self.assertIn("No space left on device", proc.stderr)
+            self.assertRegex(proc.stderr, r"^shortlink: error: " + re.escape(small) +
+                             r"/links-\d+\.slsnap: write: No space left on device\n$")
             self.assertEqual(os.listdir(small), [], "nothing partial, not even a temporary file")
             self.assertEqual(db_rows(self.db), before, "a failed compile changes nothing")
             self.assertEqual(integrity(self.db), "ok")

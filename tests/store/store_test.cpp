@@ -1314,7 +1314,8 @@ TEST_CASE("CheckIntegrityNamesAnIndexMissingRows", "[store][backup]") {
     Store s = std::move(Store::open(t.path)).value();
     Status st = s.check_integrity();
     CHECK(st.code() == Status::Code::corruption);
-    CHECK(st.message().rfind("integrity check: ", 0) == 0);
+    CHECK_THAT(st.message(), Catch::StartsWith(t.path + ": integrity check: ") ||
+                                 Catch::StartsWith("integrity check: "));
 }
 
 TEST_CASE("RecordRestoreIsAuditedOnTheChain", "[store][backup]") {
@@ -1330,4 +1331,24 @@ TEST_CASE("RecordRestoreIsAuditedOnTheChain", "[store][backup]") {
     CHECK(rows[0].after_json ==
           R"({"backup":"/backups/nightly.slbak","sha256":")" + std::string(64, 'e') + R"(","created_at":1764000000})");
     CHECK(s.verify_audit_log().is_ok());
+}
+
+// A database error names the file once and says its cause once, in words: a writer that finds
+// the database locked is told which database and for how long it waited.
+TEST_CASE("DatabaseErrorsNameTheFileOnce", "[store]") {
+    TempDb t;
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+    const std::string file = sqlite3_db_filename(db, "main");
+    const Status busy = shortlink::store::detail::sqlite_error(db, SQLITE_BUSY, "cannot start a transaction");
+    CHECK(busy.message() == file + ": cannot start a transaction: the database is locked: another process kept it "
+                                   "locked for 30 s");
+    // The cause is said once, whether or not the caller's words already hold it.
+    CHECK(shortlink::store::detail::sqlite_error(nullptr, SQLITE_FULL, "cannot add link").message() ==
+          "cannot add link: database or disk is full");
+    CHECK(shortlink::store::detail::sqlite_error(nullptr, SQLITE_FULL, "cannot add link: database or disk is full")
+              .message() == "cannot add link: database or disk is full");
+    const Status named = shortlink::store::detail::sqlite_error(db, SQLITE_IOERR, "cannot open " + file);
+    CHECK(named.message().find(file) == named.message().rfind(file));
+    sqlite3_close(db);
 }
