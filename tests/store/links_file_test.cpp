@@ -125,7 +125,18 @@ TEST_CASE("HostileDocumentsAreRefused", "[links_file]") {
     CHECK(refusal("links: [code: a\n").starts_with("line "));  // yaml-cpp's own error, with its position
     // Nesting stops at the first collection the schema has no place for, however deep the rest.
     std::string deep = "links: " + std::string(100000, '[') + std::string(100000, ']') + "\n";
-    CHECK(refusal(deep) == "line 1, column 9: an entry is a list: expected a mapping of keys");
+    CHECK(refusal(deep) == "line 1, column 24: collections nested more than 16 deep; a links file needs three");
+    std::string nested_block = "links:\n";
+    for (int i = 1; i < 100; ++i) {
+        nested_block += std::string(static_cast<std::size_t>(i) * 2, ' ') + "-\n";
+    }
+    CHECK(refusal(nested_block).find("indented 130 columns") != std::string::npos);
+    // Brackets inside quotes, comments and plain scalars are not collections.
+    auto brackets = parse_links_file("links: [ # [[[[[[[[[[[[[[[[[[\n  {code: a, url: 'https://e.com/?q=[[[[[[[[[[[[[[[[[[[[', "
+                                     "tags: [x]},\n  {code: b, url: \"https://e.com/\\\"[[[[[[[[[[[[[[[[[[[[[\"}]\n"
+                                     "domains:\n  - host: x.example\n    root_url: https://e.com/a-[[[[[[[[[[[[[[[[[[[[\n");
+    INFO(brackets.status().message());
+    CHECK(brackets.status().message().find("nested") == std::string::npos);
     std::string too_large(k_max_links_file_bytes + 1, ' ');
     CHECK(refusal(too_large).starts_with("larger than 64 MiB"));
 }
