@@ -13,6 +13,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "store/bounded_read.h"
 #include "store/punycode.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
@@ -330,29 +331,17 @@ private:
         if (f.context == Context::root) {
             fail(s.mark, key + " takes " + expected(f) + ", found " + describe(s));
         }
-        auto valid = [&](const Status& st) {
-            if (!st) {
-                fail(s.mark, key + ": " + st.message());
-            }
-        };
         if (f.context == Context::domain) {
             DomainRecord& d = m_domain.record;
             switch (f.key) {
-            case k_domain_host: {
-                auto host = validate::normalize_host(s.text);
-                valid(host.status());
-                d.host = std::move(host).value();
-                return;
-            }
+            case k_domain_host: d.host = validated(key, s, validate::normalize_host(s.text)); return;
             case k_domain_default_type: d.default_redirect = redirect_type(f, s); return;
             case k_domain_root_url: {
                 if (s.text.empty()) {
                     d.root_url.clear();
                     return;
                 }
-                auto url = validate::normalize_destination(s.text);
-                valid(url.status());
-                d.root_url = std::move(url).value();
+                d.root_url = validated(key, s, validate::normalize_destination(s.text));
                 return;
             }
             case k_domain_case_insensitive: d.case_insensitive = boolean(f, s); return;
@@ -366,22 +355,14 @@ private:
         }
         LinkInput& in = m_link.input;
         switch (f.key) {
-        case k_link_domain: {
-            auto host = validate::normalize_host(s.text);
-            valid(host.status());
-            in.host = std::move(host).value();
-            return;
-        }
+        case k_link_domain: in.host = validated(key, s, validate::normalize_host(s.text)); return;
         case k_link_code:
-            valid(validate::check_code(s.text));
+            if (Status st = validate::check_code(s.text); !st) {
+                fail(s.mark, key + ": " + st.message());
+            }
             in.code = std::string(s.text);
             return;
-        case k_link_url: {
-            auto url = validate::normalize_destination(s.text);
-            valid(url.status());
-            in.destination = std::move(url).value();
-            return;
-        }
+        case k_link_url: in.destination = validated(key, s, validate::normalize_destination(s.text)); return;
         case k_link_type: in.redirect_type = redirect_type(f, s); return;
         case k_link_forward_query: in.forward_query = boolean(f, s) ? 1 : 0; return;
         case k_link_not_before: in.not_before = time(f, s); return;
@@ -396,6 +377,14 @@ private:
             return;
         }
         }
+    }
+
+    // The value validation made of a scalar, or the refusal naming the key.
+    static std::string validated(const std::string& key, const Scalar& s, Result<std::string> value) {
+        if (!value) {
+            fail(s.mark, key + ": " + value.status().message());
+        }
+        return std::move(value).value();
     }
 
     // Numbers and booleans are plain scalars: a quoted one is a string, as JSON would have it.
@@ -638,6 +627,11 @@ Status check_text(std::string_view text) {
     return Status::ok();
 }
 
+Status too_large() {
+    return Status::invalid_argument("larger than " + std::to_string(k_max_links_file_bytes >> 20) +
+                                    " MiB; a links file that large belongs in `shortlink import`");
+}
+
 }  // namespace
 
 std::string position_text(FilePosition at) {
@@ -646,8 +640,7 @@ std::string position_text(FilePosition at) {
 
 Result<LinksFile> parse_links_file(std::string_view text) {
     if (text.size() > k_max_links_file_bytes) {
-        return Status::invalid_argument("larger than " + std::to_string(k_max_links_file_bytes >> 20) +
-                                        " MiB; a links file that large belongs in `shortlink import`");
+        return too_large();
     }
     if (Status st = check_text(text); !st) {
         return st;
@@ -677,18 +670,9 @@ Result<LinksFile> parse_links_file(std::string_view text) {
 }
 
 Result<LinksFile> read_links_file(std::istream& in) {
-    // Read in chunks to one byte over the bound, so a larger input is told without reading it all.
-    constexpr std::size_t k_chunk = 1 << 20;
     std::string text;
-    std::streambuf& buf = *in.rdbuf();
-    while (text.size() <= k_max_links_file_bytes) {
-        const std::size_t old = text.size();
-        text.resize(old + k_chunk);
-        const std::streamsize got = buf.sgetn(text.data() + old, static_cast<std::streamsize>(k_chunk));
-        text.resize(old + static_cast<std::size_t>(std::max<std::streamsize>(got, 0)));
-        if (got <= 0) {
-            break;
-        }
+    if (!read_bounded(in, k_max_links_file_bytes, text)) {
+        return too_large();
     }
     return parse_links_file(text);
 }
