@@ -2,35 +2,19 @@
 // what is added, changed and removed, field by field; idempotence; one transaction.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "store/apply_plan.h"
+#include "tests/store/temp_db.h"
 
 using namespace shortlink;
 using namespace shortlink::store;
 
 namespace {
 
-struct TempDb {
-    std::string dir;
-    std::string path;
-    TempDb() {
-        char tmpl[] = "/tmp/shortlink-apply-test-XXXXXX";
-        dir = mkdtemp(tmpl);
-        path = dir + "/links.db";
-    }
-    ~TempDb() {
-        for (const char* suffix : {"", "-wal", "-shm"}) {
-            std::remove((path + suffix).c_str());
-        }
-        rmdir(dir.c_str());
-    }
-};
+using test::TempDb;
 
 LinksFile file_of(const std::string& text) {
     auto parsed = parse_links_file(text);
