@@ -284,12 +284,23 @@ Result<ApplyPlan> apply_links_file(Store& store, const LinksFile& file, bool pru
     if (!plan) {
         return fail(plan.status(), {});
     }
+    bool added_domain = false;
     for (const DomainStep& step : plan->domains) {
+        added_domain = added_domain || step.action == StepAction::add;
         st = step.action == StepAction::add ? store.add_domain(step.target).status()
                                             : store.set_domain(step.target.host, step.patch).status();
         if (!st) {
             return fail(st, step.at);
         }
+    }
+    if (added_domain) {
+        // A domain that was removed comes back with the links it had (deleted, or they would
+        // have stopped its removal), which the store did not list before: plan the links again.
+        auto links = plan_links_file(store, file, prune);
+        if (!links) {
+            return fail(links.status(), {});
+        }
+        plan->links = std::move(links->links);
     }
     for (const LinkStep& step : plan->links) {
         st = apply_link_step(store, step);

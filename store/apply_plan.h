@@ -76,6 +76,9 @@ Result<ApplyPlan> plan_links_file(Store& store, const LinksFile& file, bool prun
 
 // Plans and applies in one write transaction, committed only when every step succeeded. On a
 // failed step, `failed_at` (when given) gets the position of its entry ({0, 0} for a removal).
+// The links are planned again once domains are added: a removed domain the file lists comes
+// back with its deleted links, which a plan made before cannot see (so for them the plan of
+// plan_links_file() says add where apply restores).
 Result<ApplyPlan> apply_links_file(Store& store, const LinksFile& file, bool prune, FilePosition* failed_at = nullptr);
 
 }  // namespace shortlink::store

@@ -213,3 +213,22 @@ TEST_CASE("CaseInsensitiveDomainsMatchCodesRegardlessOfCase", "[apply]") {
     REQUIRE_FALSE(unknown.is_ok());
     CHECK(unknown.status().code() == Status::Code::not_found);
 }
+
+TEST_CASE("ARemovedDomainComesBackWithItsLinks", "[apply]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test")).value();
+    const LinksFile f = file_of(k_file);
+    REQUIRE(apply_links_file(s, f, false).is_ok());
+    REQUIRE(s.remove_domain("go.example.com", true).is_ok());  // soft-deletes spring first
+    auto plan = plan_links_file(s, f, false);
+    REQUIRE(plan.is_ok());
+    CHECK(plan->count(StepAction::add) == 2);  // the domain and spring, as far as a plan can see
+    auto applied = apply_links_file(s, f, false);
+    REQUIRE(applied.is_ok());
+    REQUIRE(applied->links.size() == 1);
+    CHECK(applied->links[0].action == StepAction::change);  // restored, not added again
+    auto spring = s.get_link("go.example.com", "spring");
+    REQUIRE(spring.is_ok());
+    CHECK(spring->status == LinkState::active);
+    CHECK(plan_links_file(s, f, false)->empty());
+}
