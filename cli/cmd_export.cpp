@@ -1,4 +1,5 @@
-// shortlink export: every link (all states) as CSV or JSON Lines, readable by `import`; or the
+// shortlink export: every link (all states) as CSV or JSON Lines, readable by `import`, or as a
+// links file (YAML) with the domains, readable by `apply` (store/links_file.h); or the
 // redirects serve answers now as an nginx map, an HAProxy map or a Cloudflare Bulk Redirects CSV
 // (cli/server_export.h), with a report on stderr of what those could not express.
 #include <cerrno>
@@ -6,6 +7,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -15,6 +17,7 @@
 #include "cli/output.h"
 #include "cli/server_export.h"
 #include "formats/clock.h"
+#include "store/links_file.h"
 
 namespace shortlink::cli {
 namespace {
@@ -24,6 +27,33 @@ struct ExportOptions {
     std::string output;
     std::string domain;
 };
+
+// Links written between hand-offs of the YAML writer's text to the output.
+constexpr std::size_t k_yaml_links_per_write = 256;
+
+// The domains (`host`'s alone when given) and their links, in every state, as a links file.
+void write_links_file(store::Store& s, const std::string& host, std::FILE* f) {
+    std::vector<store::DomainRecord> domains = unwrap(s.list_domains());
+    if (!host.empty()) {
+        std::erase_if(domains, [&](const store::DomainRecord& d) { return d.host != host; });
+    }
+    OutputSink out(f);
+    store::LinksFileWriter writer;
+    writer.domains(domains);
+    store::LinkFilter filter;
+    filter.host = host;
+    std::size_t n = 0;
+    check(s.list_links(filter, [&](const store::Link& link) {
+        writer.link(link);
+        if (++n % k_yaml_links_per_write == 0) {
+            out.raw(writer.take());
+        }
+        return true;
+    }));
+    writer.finish();
+    out.raw(writer.take());
+    out.flush();
+}
 
 // Writes the export to `f`; the report of a server format goes to `report`.
 void write_export(store::Store& s, const ExportOptions& o, const std::string& host, const GlobalOptions& globals,
@@ -35,6 +65,10 @@ void write_export(store::Store& s, const ExportOptions& o, const std::string& ho
         options.source = globals.db_path;
         options.now = clock::unix_seconds();
         write_server_export(s, options, f, report);
+        return;
+    }
+    if (o.format == "yaml") {
+        write_links_file(s, host, f);
         return;
     }
     store::LinkFilter filter;
@@ -86,8 +120,9 @@ void setup_export(CLI::App& app, const GlobalOptions& globals) {
     auto o = std::make_shared<ExportOptions>();
     CLI::App* sub = add_command(app, "export");
     sub->add_option("--format", o->format,
-                    "csv (default), json or jsonl (JSON Lines), nginx-map, haproxy-map or cloudflare-csv")
-        ->check(CLI::IsMember({"csv", "json", "jsonl", "nginx-map", "haproxy-map", "cloudflare-csv"}));
+                    "csv (default), json or jsonl (JSON Lines), yaml (a links file for apply), nginx-map, "
+                    "haproxy-map or cloudflare-csv")
+        ->check(CLI::IsMember({"csv", "json", "jsonl", "yaml", "nginx-map", "haproxy-map", "cloudflare-csv"}));
     sub->add_option("-o,--output", o->output, "Output file (default: stdout)");
     sub->add_option("--domain", o->domain, "Only this domain's links");
     sub->callback([o, &globals] { run_export(*o, globals); });

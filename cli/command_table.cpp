@@ -19,7 +19,8 @@ const std::vector<Command>& command_table() {
         {"restore", "Restore a deleted link, or the database from a backup (--backup)", setup_restore},
         {"history", "Show the audit trail, newest first", setup_history},
         {"import", "Import links from CSV, JSON Lines or another shortener's export in one transaction", setup_import},
-        {"export", "Export links as CSV or JSON Lines, or as nginx/HAProxy maps and Cloudflare CSV", setup_export},
+        {"export", "Export links as CSV, JSON Lines or YAML (for apply), or as nginx/HAProxy maps and Cloudflare CSV", setup_export},
+        {"apply", "Make the store match a links file (YAML, kept in git) in one transaction; --plan previews", setup_apply},
         {"backup", "Write a consistent, compressed, checksummed copy of the database", setup_backup},
         {"qr", "Draw a link's QR code (SVG, PNG or terminal text), marked so scans are counted", setup_qr},
         // the safety plane (blocks)

@@ -18,6 +18,7 @@ void setup_restore(CLI::App& app, const GlobalOptions& globals);
 void setup_history(CLI::App& app, const GlobalOptions& globals);
 void setup_import(CLI::App& app, const GlobalOptions& globals);
 void setup_export(CLI::App& app, const GlobalOptions& globals);
+void setup_apply(CLI::App& app, const GlobalOptions& globals);
 void setup_block(CLI::App& app, const GlobalOptions& globals);
 void setup_unblock(CLI::App& app, const GlobalOptions& globals);
 void setup_blocks(CLI::App& app, const GlobalOptions& globals);

@@ -1,7 +1,9 @@
 // Exit codes and the one exception type of the command line.
 //
 // Only cli/ throws: a command that cannot go on throws cli::Error, main() catches it once, prints
-// "shortlink: error: <message>" on stderr and exits with its code (ccache's Error/Fatal pair).
+// "shortlink: error: <message>" on stderr and exits with its code (ccache's Error/Fatal pair). An
+// Error with an empty message exits with its code and prints nothing: a command whose output
+// already said it all (`apply --plan` with changes exits 2).
 // The codes are documented in man/shortlink.1 under EXIT STATUS; tests assert on them.
 #pragma once
 

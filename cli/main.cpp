@@ -215,7 +215,9 @@ int main(int argc, char** argv) {
         app.exit(e);
         return k_exit_usage;
     } catch (const Error& e) {
-        std::cerr << "shortlink: error: " << e.what() << '\n';
+        if (*e.what() != '\0') {  // an Error without a message only sets the exit status
+            std::cerr << "shortlink: error: " << e.what() << '\n';
+        }
         return e.exit_code();
     } catch (const std::exception& e) {
         std::cerr << "shortlink: error: " << e.what() << '\n';

@@ -17,6 +17,7 @@ _shortlink_commands+=" restore "
 _shortlink_commands+=" history "
 _shortlink_commands+=" import "
 _shortlink_commands+=" export "
+_shortlink_commands+=" apply "
 _shortlink_commands+=" backup "
 _shortlink_commands+=" qr "
 _shortlink_commands+=" block "
@@ -72,7 +73,7 @@ _shortlink() {
             case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
             case "$cmd" in
                 qr) COMPREPLY=($(compgen -W "svg png txt" -- "$cur")) ;;
-                export) COMPREPLY=($(compgen -W "csv json jsonl nginx-map haproxy-map cloudflare-csv" -- "$cur")) ;;
+                export) COMPREPLY=($(compgen -W "csv json jsonl yaml nginx-map haproxy-map cloudflare-csv" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "table json csv" -- "$cur")) ;;
             esac
             return ;;
@@ -102,6 +103,7 @@ _shortlink() {
                 --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=-" -- "$cur")); return ;; esac
             _shortlink_files ;;
         export) opts+=" --format -o --output --domain" ;;
+        apply) opts+=" --plan --prune --json"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
             case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) _shortlink_files; return ;; esac ;;
         serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params"

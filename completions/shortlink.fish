@@ -22,7 +22,8 @@ complete -c shortlink -n __fish_use_subcommand -a delete -d 'Soft-delete a link'
 complete -c shortlink -n __fish_use_subcommand -a restore -d 'Restore a deleted link, or the database from a backup'
 complete -c shortlink -n __fish_use_subcommand -a history -d 'Show the audit trail'
 complete -c shortlink -n __fish_use_subcommand -a import -d 'Import links from CSV, JSON Lines or another shortener'
-complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV, JSON Lines, nginx/HAProxy maps or Cloudflare CSV'
+complete -c shortlink -n __fish_use_subcommand -a export -d 'Export links as CSV, JSON Lines, YAML, nginx/HAProxy maps or Cloudflare CSV'
+complete -c shortlink -n __fish_use_subcommand -a apply -d 'Make the store match a links file (YAML); --plan previews'
 complete -c shortlink -n __fish_use_subcommand -a backup -d 'Write a consistent, compressed, checksummed copy of the database'
 complete -c shortlink -n __fish_use_subcommand -a qr -d 'Draw a link QR code (SVG, PNG or text)'
 complete -c shortlink -n __fish_use_subcommand -a block -d 'Block a link, domain or destination host'
@@ -77,7 +78,11 @@ complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
 complete -c shortlink -n '__fish_seen_subcommand_from history' -l verify -d 'Check the audit log hash chain'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l format -x -a 'csv json'
-complete -c shortlink -n '__fish_seen_subcommand_from export' -l format -x -a 'csv json jsonl nginx-map haproxy-map cloudflare-csv'
+complete -c shortlink -n '__fish_seen_subcommand_from export' -l format -x -a 'csv json jsonl yaml nginx-map haproxy-map cloudflare-csv'
+complete -c shortlink -n '__fish_seen_subcommand_from apply' -F
+complete -c shortlink -n '__fish_seen_subcommand_from apply' -l plan -d 'Print what would change; exit 2 if anything would'
+complete -c shortlink -n '__fish_seen_subcommand_from apply' -l prune -d 'Soft-delete links the file does not list'
+complete -c shortlink -n '__fish_seen_subcommand_from apply' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from import' -F
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l from -x -a 'csv jsonl bitly yourls shlink kutt cloudflare' -d 'What the file is'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l map -x -d 'COLUMN=FIELD: read a column as a link field'

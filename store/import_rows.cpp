@@ -16,6 +16,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "store/bounded_read.h"
 #include "store/csv.h"
 #include "store/import_sources.h"
 #include "store/timefmt.h"
@@ -332,19 +333,8 @@ public:
             m_lines.emplace(m_in);
             return Status::ok();
         }
-        // Another shortener's export, read whole in chunks: one byte over the bound tells it is
-        // too large.
-        constexpr std::size_t k_chunk = 1 << 20;
-        while (m_text.size() <= k_max_source_file_bytes) {
-            const std::size_t old = m_text.size();
-            m_text.resize(old + k_chunk);
-            const std::streamsize got = buf.sgetn(m_text.data() + old, static_cast<std::streamsize>(k_chunk));
-            m_text.resize(old + static_cast<std::size_t>(std::max<std::streamsize>(got, 0)));
-            if (got <= 0) {
-                break;
-            }
-        }
-        if (m_text.size() > k_max_source_file_bytes) {
+        // Another shortener's export, read whole: one byte over the bound tells it is too large.
+        if (!read_bounded(m_in, k_max_source_file_bytes, m_text)) {
             return Status::invalid_argument("larger than " + std::to_string(k_max_source_file_bytes >> 20) +
                                             " MiB; split the export");
         }

@@ -40,6 +40,7 @@ TEST_CASE("HttpCorpus", "[fuzz]") { replay("http", shortlink::fuzz::fuzz_http_on
 TEST_CASE("ImportCsvCorpus", "[fuzz]") { replay("import_csv", shortlink::fuzz::fuzz_import_csv_one); }
 TEST_CASE("ImportJsonCorpus", "[fuzz]") { replay("import_json", shortlink::fuzz::fuzz_import_json_one); }
 TEST_CASE("ImportForeignCorpus", "[fuzz]") { replay("import_foreign", shortlink::fuzz::fuzz_import_foreign_one); }
+TEST_CASE("LinksFileCorpus", "[fuzz]") { replay("links_file", shortlink::fuzz::fuzz_links_file_one); }
 TEST_CASE("ValidateCorpus", "[fuzz]") { replay("validate", shortlink::fuzz::fuzz_validate_one); }
 TEST_CASE("KeysCorpus", "[fuzz]") { replay("keys", shortlink::fuzz::fuzz_keys_one); }
 TEST_CASE("SniCorpus", "[fuzz]") { replay("sni", shortlink::fuzz::fuzz_sni_one); }

@@ -37,6 +37,10 @@ int fuzz_import_json_one(const std::uint8_t* data, std::size_t size);
 // 2 shlink, 3 kutt, 4 cloudflare (modulo 5); the rest is the file.
 int fuzz_import_foreign_one(const std::uint8_t* data, std::size_t size);
 
+// A links file (store/links_file.h), as `shortlink apply` reads it. What it accepts is written
+// back as `export --format yaml` writes it and must read as the same domains and links.
+int fuzz_links_file_one(const std::uint8_t* data, std::size_t size);
+
 // Validation and normalization (store/validate.h, store/punycode.h, store/timefmt.h). The first
 // byte picks the function, the rest is its argument.
 int fuzz_validate_one(const std::uint8_t* data, std::size_t size);

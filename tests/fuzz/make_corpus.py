@@ -251,6 +251,35 @@ def import_json_seeds(binary, work):
     }.items()}
 
 
+def links_file_seeds(binary, work):
+    db = os.path.join(work, "links.db")
+    sl(binary, db, "init")
+    sl(binary, db, "domain", "add", "go.example", "--default-type", "301", "--case-insensitive")
+    sl(binary, db, "add", "https://example.com/a?b=c", "--code", "2024", "--domain", "go.example", "--tag", "no")
+    sl(binary, db, "add", "https://example.com/t", "--code", "docs/setup", "--expires", "2030-01-01T00:00:00Z")
+    exported = subprocess.run([binary, "--db", db, "export", "--format", "yaml"], check=True,
+                              capture_output=True).stdout
+    return {k: v.encode() if isinstance(v, str) else v for k, v in {
+        "valid-export": exported,
+        "valid-issue-example": "domains:\n  - host: go.example.com\n    default_type: 301\nlinks:\n"
+        "  - domain: go.example.com   # absent: the default domain\n    code: spring\n"
+        "    url: https://example.com/spring\n    tags: [promo]\n",
+        "valid-flow-and-nulls": "links: [{code: a, url: 'https://e.com/', type: ~, tags: [], domain: null}]\ndomains:\n",
+        "valid-quoted": 'links:\n  - code: "~"\n    url: "https://e.com/it\'s"\n    status: deleted\n',
+        "bad-empty": "",
+        "bad-unknown-key": "links:\n  - code: a\n    url: https://e.com/\n    title: x\n",
+        "bad-quoted-number": "links:\n  - code: a\n    url: https://e.com/\n    type: '301'\n",
+        "bad-yes": "domains:\n  - host: a.example\n    https_redirect: yes\n",
+        "bad-duplicate-link": "links:\n  - {code: a, url: 'https://e.com/'}\n  - {code: a, url: 'https://e.com/'}\n",
+        "bad-alias-bomb": "domains: &a []\nlinks: [*a, *a, *a, *a]\n",
+        "bad-deep-flow": "links: " + "[" * 5000 + "\n",
+        "bad-tab-indent": "links:\n\t- code: a\n",
+        "bad-not-utf8": b"links:\n  - code: a\n    url: https://e.com/\xc3\x28\n",
+        "bad-two-documents": "links: []\n---\nlinks: []\n",
+        "bad-relative-time": "links:\n  - {code: a, url: 'https://e.com/', expires: 7d}\n",
+    }.items()}
+
+
 def import_foreign_seeds(binary, work):
     """The first byte picks the source: 0 bitly, 1 yourls, 2 shlink, 3 kutt, 4 cloudflare. The
     valid seeds are the sample exports in tests/import_samples/."""
@@ -656,6 +685,7 @@ TARGETS = {
     "import_csv": import_csv_seeds,
     "import_json": import_json_seeds,
     "import_foreign": import_foreign_seeds,
+    "links_file": links_file_seeds,
     "validate": validate_seeds,
     "keys": keys_seeds,
     "sni": sni_seeds,

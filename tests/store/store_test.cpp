@@ -21,28 +21,14 @@
 #include "store/store.h"
 #include "store/validate.h"
 #include "store/store_internal.h"  // link_audit_json: the shape an import row must match
+#include "tests/store/temp_db.h"
 
 using namespace shortlink;
 using namespace shortlink::store;
 
 namespace {
 
-// A database path in a fresh temporary directory, removed with its WAL files afterwards.
-struct TempDb {
-    std::string dir;
-    std::string path;
-    TempDb() {
-        char tmpl[] = "/tmp/shortlink-store-test-XXXXXX";
-        dir = mkdtemp(tmpl);
-        path = dir + "/links.db";
-    }
-    ~TempDb() {
-        for (const char* suffix : {"", "-wal", "-shm"}) {
-            std::remove((path + suffix).c_str());
-        }
-        rmdir(dir.c_str());
-    }
-};
+using test::TempDb;
 
 LinkInput make_link(const std::string& code, const std::string& host = "") {
     LinkInput in;
