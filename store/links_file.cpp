@@ -14,7 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "store/bounded_read.h"
-#include "store/punycode.h"
+#include "store/idna.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
 

@@ -41,7 +41,7 @@ int fuzz_import_foreign_one(const std::uint8_t* data, std::size_t size);
 // back as `export --format yaml` writes it and must read as the same domains and links.
 int fuzz_links_file_one(const std::uint8_t* data, std::size_t size);
 
-// Validation and normalization (store/validate.h, store/punycode.h, store/timefmt.h). The first
+// Validation and normalization (store/validate.h, store/idna.h, store/timefmt.h). The first
 // byte picks the function, the rest is its argument.
 int fuzz_validate_one(const std::uint8_t* data, std::size_t size);
 
