@@ -96,7 +96,7 @@ _shortlink() {
             [ "$prev" = --backup ] && { _shortlink_files; return; } ;;
         backup) opts+=" --force"; _shortlink_files ;;
         history) opts+=" --domain --limit --json --verify" ;;
-        import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict"
+        import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict --json"
             case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;
                 --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=-" -- "$cur")); return ;; esac
             _shortlink_files ;;
@@ -114,7 +114,7 @@ _shortlink() {
         keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
         compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
-        verify) opts+=" --trust"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
+        verify) opts+=" --trust --json"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
         inspect) opts+=" --json"; _shortlink_files '*.sl*' ;;
         diff) opts+=" --json"; _shortlink_files '*.sl*' ;;
         overlay) opts+=" --key --out --keep --json"

@@ -84,6 +84,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l create-domains -d 'Create missing domains with default settings'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l on-conflict -x -a 'fail skip update'
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from backup' -F
 complete -c shortlink -n '__fish_seen_subcommand_from backup' -l force -d 'Replace the backup file'
@@ -160,7 +161,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l to -x
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l from -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from verify' -l trust -r -F
-complete -c shortlink -n '__fish_seen_subcommand_from compile inspect diff' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from compile verify inspect diff' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from verify inspect diff' -F
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and not __fish_seen_subcommand_from link domain destination' -a 'link domain destination'
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and __fish_seen_subcommand_from link' -l domain -x
