@@ -76,6 +76,7 @@ _shortlink() {
             esac
             return ;;
         --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
+        --state) COMPREPLY=($(compgen -W "active disabled deleted not_yet_valid expired" -- "$cur")); return ;;
         --on-conflict) COMPREPLY=($(compgen -W "fail skip update" -- "$cur")); return ;;
         --query-params) COMPREPLY=($(compgen -W "replace keep-both" -- "$cur")); return ;;
     esac
@@ -89,7 +90,7 @@ _shortlink() {
         domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;
         add) opts+=" --code --domain --type --expires --not-before --tag --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
-        list) opts+=" --domain --status --tag --limit --format --json" ;;
+        list) opts+=" --domain --status --state --tag --search --limit --format --json" ;;
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
@@ -115,7 +116,7 @@ _shortlink() {
         compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
         verify) opts+=" --trust --json"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
-        inspect) opts+=" --json"; _shortlink_files '*.sl*' ;;
+        inspect) opts+=" --json --links"; _shortlink_files '*.sl*' ;;
         diff) opts+=" --json"; _shortlink_files '*.sl*' ;;
         overlay) opts+=" --key --out --keep --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;

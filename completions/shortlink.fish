@@ -70,7 +70,9 @@ complete -c shortlink -n '__fish_seen_subcommand_from edit' -l default-forward-q
 complete -c shortlink -n '__fish_seen_subcommand_from add show list edit disable enable delete restore history import export qr' -l domain -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit disable enable delete restore history' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l state -x -a 'active disabled deleted not_yet_valid expired' -d 'Effective state'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l search -x -d 'Substring of code or URL'
 complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
 complete -c shortlink -n '__fish_seen_subcommand_from history' -l verify -d 'Check the audit log hash chain'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'
@@ -162,6 +164,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l from -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from verify' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from compile verify inspect diff' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from inspect' -l links -d 'Every link too'
 complete -c shortlink -n '__fish_seen_subcommand_from verify inspect diff' -F
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and not __fish_seen_subcommand_from link domain destination' -a 'link domain destination'
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and __fish_seen_subcommand_from link' -l domain -x
