@@ -73,7 +73,11 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
                                         "added": 1, "removed": 0, "changed": 2})
         self.assertEqual(d["added"][0]["code"], "new")
         changed = {c["code"]: c["changed"] for c in d["changed"]}
-        self.assertEqual(changed, {"change": ["destination"], "drop": ["status"]})
+        self.assertEqual(changed, {"change": ["url"], "drop": ["status"]})
+        changes = {c["code"]: c["changes"] for c in d["changed"]}
+        self.assertEqual(changes, {"change": {"url": {"old": "https://example.com/b", "new": "https://example.com/b2"}},
+                                   "drop": {"status": {"old": "active", "new": "disabled"}}})
+        self.assertEqual(d["domains"], {"removed": [], "added": [], "changed": []})
 
     def test_keep_prunes_old_snapshots(self):
         self.sl("add", "https://example.com/a", "--code", "abc")

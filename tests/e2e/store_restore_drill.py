@@ -57,7 +57,7 @@ class RestoreDrill(ShortlinkTestCase):
             self.empty_snapshot = self.compile(empty, "empty")
         d = self.diff(self.empty_snapshot, snapshot)
         self.assertEqual(d["removed"], [])
-        return {(l["host"], l["code"]): l["destination"] for l in d["added"]}
+        return {(l["domain"], l["code"]): l["url"] for l in d["added"]}
 
     def restore(self, backup, name):
         db = os.path.join(self.tmp, name)
