@@ -95,7 +95,7 @@ _shortlink() {
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
             [ "$prev" = --backup ] && { _shortlink_files; return; } ;;
-        backup) opts+=" --force"; _shortlink_files ;;
+        backup) opts+=" --force --json"; _shortlink_files ;;
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict --json"
             case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;
@@ -112,7 +112,7 @@ _shortlink() {
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;
-        keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
+        keygen) opts+=" --out --name --force --encrypt --json"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
         compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
         verify) opts+=" --trust --json"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;

@@ -90,6 +90,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from import' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from backup' -F
 complete -c shortlink -n '__fish_seen_subcommand_from backup' -l force -d 'Replace the backup file'
+complete -c shortlink -n '__fish_seen_subcommand_from backup' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from restore' -l backup -r -F -d 'Restore the database from this backup'
 complete -c shortlink -n '__fish_seen_subcommand_from restore' -l force -d 'With --backup: replace the database'
 complete -c shortlink -n '__fish_seen_subcommand_from qr' -l format -x -a 'svg png txt'
@@ -148,6 +149,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l out -x -a '(__f
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l name -x
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l force
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l encrypt
+complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l key -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l keep -x

@@ -1,5 +1,5 @@
 """End-to-end: one JSON form of a link and of a domain across show, list, export, history,
-inspect and diff (man/shortlink.1, JSON OUTPUT), --json on verify and import, list's effective
+inspect and diff (man/shortlink.1, JSON OUTPUT), --json on verify, import, keygen and backup, list's effective
 state and filters, and diff's domain changes with old -> new values, run as a user would."""
 import json
 import os
@@ -272,6 +272,24 @@ class JsonOutputTest(harness.ShortlinkTestCase):
                        expect=2)
         self.assertEqual(proc.stdout, "")  # a failed import prints no object
         self.assertIn("nothing was imported", proc.stderr)
+
+    def test_keygen_and_backup_json(self):
+        key = json.loads(self.sl("keygen", "--out", self.keys, "--name", "k2", "--json", input="").stdout)
+        self.assertEqual(key, {"key_id": key["key_id"], "secret_key": os.path.join(self.keys, "k2.key"),
+                               "public_key": os.path.join(self.keys, "k2.pub"), "encrypted": False})
+        self.assertRegex(key["key_id"], r"^[0-9a-f]{16}$")
+        self.assertIn(key["key_id"], self.sl("verify", self.compile_with(os.path.join(self.keys, "k2.key")),
+                                             "--trust", key["public_key"]).stdout)
+        out = os.path.join(self.tmp, "links.slbak")
+        backup = json.loads(self.sl("backup", out, "--json").stdout)
+        self.assertEqual((backup["database"], backup["backup"], backup["bytes"]), (self.db, out, os.path.getsize(out)))
+        self.assertRegex(backup["created_at"], RFC3339_UTC)
+        self.assertRegex(backup["sha256"], r"^[0-9a-f]{64}$")
+        self.assertGreater(backup["database_bytes"], 0)
+        self.assertEqual(self.sl("backup", out, "--json", expect=4).stdout, "")
+
+    def compile_with(self, key):
+        return json.loads(self.sl("compile", "--key", key, "--out", self.out, "--json", input="").stdout)["path"]
 
 
 if __name__ == "__main__":
