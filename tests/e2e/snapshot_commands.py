@@ -70,7 +70,8 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         self.assertGreater(second["serial"], first["serial"])
         d = json.loads(self.sl("diff", first["path"], second["path"], "--json").stdout)
         self.assertEqual(d["summary"], {"old_serial": first["serial"], "new_serial": second["serial"],
-                                        "added": 1, "removed": 0, "changed": 2})
+                                        "added": 1, "removed": 0, "changed": 2, "domains_added": 0,
+                                        "domains_removed": 0, "domains_changed": 0})
         self.assertEqual(d["added"][0]["code"], "new")
         changed = {c["code"]: c["changed"] for c in d["changed"]}
         self.assertEqual(changed, {"change": ["url"], "drop": ["status"]})

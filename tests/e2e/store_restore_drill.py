@@ -121,7 +121,7 @@ class RestoreDrill(ShortlinkTestCase):
         d = self.diff(restored_snapshot, original_snapshot)
         self.assertEqual(d["removed"], [])
         self.assertEqual(d["changed"], [])
-        self.assertEqual({(l["host"], l["code"]) for l in d["added"]}, original.keys() - restored.keys())
+        self.assertEqual({(l["domain"], l["code"]) for l in d["added"]}, original.keys() - restored.keys())
 
         # The restored database's audit log holds the restore and its chain verifies.
         self.assertEqual(harness.run(["history", "--verify"], db=restored_db).returncode, 0)
