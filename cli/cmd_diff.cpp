@@ -45,9 +45,7 @@ std::optional<formats::LinkView> find_in(const formats::Snapshot& from, const fo
     return other.lookup(*index, link.code);
 }
 
-// Every field of a link's or domain's JSON object (cli/output.h) that differs, with its old and
-// new value as JSON text, in schema order. `same` names the fields that identify the object or
-// follow from others (a link's state follows from its status and times at one moment).
+// One field that differs, with its old and new value as JSON text.
 struct FieldChange {
     std::string field;
     std::string old_json;
@@ -61,6 +59,9 @@ std::string value_json(const rapidjson::Value& v) {
     return buf.GetString();
 }
 
+// Every field of a link's or domain's JSON object (cli/output.h) that differs, in schema order.
+// `same` names the fields that identify the object or follow from others (a link's state follows
+// from its status and times at one moment).
 std::vector<FieldChange> field_changes(const std::string& old_json, const std::string& new_json,
                                        std::span<const std::string_view> same) {
     rapidjson::Document before;
@@ -75,7 +76,7 @@ std::vector<FieldChange> field_changes(const std::string& old_json, const std::s
         }
         const auto old_member = before.FindMember(m.name);
         if (old_member == before.MemberEnd()) {
-            continue;  // a field one side does not have (a patch domain's "complete")
+            continue;  // both objects come from one writer; a field only one has is no change
         }
         if (old_member->value != m.value) {
             out.push_back({std::string(name), value_json(old_member->value), value_json(m.value)});
@@ -85,7 +86,7 @@ std::vector<FieldChange> field_changes(const std::string& old_json, const std::s
 }
 
 constexpr std::array<std::string_view, 4> k_link_identity = {"domain", "code", "short_url", "state"};
-constexpr std::array<std::string_view, 2> k_domain_identity = {"host", "complete"};
+constexpr std::array<std::string_view, 1> k_domain_identity = {"host"};
 
 // Two compiled links that answer alike: the cheap test before their JSON is compared.
 bool same_link(const formats::LinkView& a, const formats::LinkView& b) {
@@ -157,39 +158,36 @@ DiffCounts diff_domains(const formats::Snapshot& old_snap, const formats::Snapsh
     const std::map<std::string, std::string> before = domain_objects(old_snap);
     const std::map<std::string, std::string> after = domain_objects(new_snap);
     DiffCounts n;
+    // The domains of `from` that `other` lacks, under `key`, each "- domain HOST" (or "+").
+    auto only_in = [&](const std::map<std::string, std::string>& from, const std::map<std::string, std::string>& other,
+                       const char* key, char sign) {
+        std::uint64_t count = 0;
+        if (json) {
+            w.Key(key);
+            w.StartArray();
+        }
+        for (const auto& [host, object] : from) {
+            if (other.count(host) == 0) {
+                ++count;
+                if (json) {
+                    w.RawValue(object.c_str(), object.size(), rapidjson::kObjectType);
+                } else {
+                    text += std::string(1, sign) + " domain " + host + "\n";
+                }
+            }
+        }
+        if (json) {
+            w.EndArray();
+        }
+        return count;
+    };
     if (json) {
         w.Key("domains");
         w.StartObject();
-        w.Key("removed");
-        w.StartArray();
     }
-    for (const auto& [host, object] : before) {
-        if (after.count(host) == 0) {
-            ++n.removed;
-            if (json) {
-                w.RawValue(object.c_str(), object.size(), rapidjson::kObjectType);
-            } else {
-                text += "- domain " + host + "\n";
-            }
-        }
-    }
+    n.removed = only_in(before, after, "removed", '-');
+    n.added = only_in(after, before, "added", '+');
     if (json) {
-        w.EndArray();
-        w.Key("added");
-        w.StartArray();
-    }
-    for (const auto& [host, object] : after) {
-        if (before.count(host) == 0) {
-            ++n.added;
-            if (json) {
-                w.RawValue(object.c_str(), object.size(), rapidjson::kObjectType);
-            } else {
-                text += "+ domain " + host + "\n";
-            }
-        }
-    }
-    if (json) {
-        w.EndArray();
         w.Key("changed");
         w.StartArray();
     }

@@ -1,6 +1,7 @@
 """End-to-end: one JSON form of a link and of a domain across show, list, export, history,
-inspect and diff (man/shortlink.1, JSON OUTPUT), --json on verify, import, keygen and backup, list's effective
-state and filters, and diff's domain changes with old -> new values, run as a user would."""
+inspect and diff (man/shortlink.1, JSON OUTPUT), --json on verify, import, keygen and backup,
+list's effective state and filters, and diff's domain changes with old -> new values, run as a
+user would."""
 import json
 import os
 import re
