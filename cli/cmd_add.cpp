@@ -53,7 +53,7 @@ void run_add(const AddOptions& o, const GlobalOptions& globals) {
     in.forward_query = o.no_forward_query ? 0 : (o.forward_query ? 1 : -1);
     store::Store s = open_store(globals);
     store::Link link = unwrap(s.add_link(in, [] { return validate::generate_code(); }));
-    print_changed_link(link, o.json, "");
+    print_changed_link(s, link, o.json, "");
 }
 
 }  // namespace

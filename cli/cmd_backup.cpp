@@ -21,6 +21,8 @@
 #include <utility>
 
 #include <CLI/CLI.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "cli/backup_cli.h"
 #include "cli/command_util.h"
@@ -40,6 +42,7 @@ namespace {
 struct BackupOptions {
     std::string out;
     bool force = false;
+    bool json = false;
 };
 
 std::string dir_of(const std::string& path) {
@@ -112,6 +115,30 @@ void run_backup(const BackupOptions& o, const GlobalOptions& globals) {
         copy.fd(), "the copy of " + globals.db_path, file.fd(), "backup " + o.out,
         static_cast<std::uint32_t>(store::Store::schema_version()), clock::unix_seconds()));
     check(o.force ? file.commit() : file.commit_new());
+    if (o.json) {
+        const std::string sha256 = formats::bytes::hex_encode(header.database_sha256.data(), header.database_sha256.size());
+        const std::string created = timefmt::format_time(header.created_at);
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("database");
+        w.String(globals.db_path.c_str());
+        w.Key("backup");
+        w.String(o.out.c_str());
+        w.Key("created_at");
+        w.String(created.c_str());
+        w.Key("schema_version");
+        w.Uint(header.schema_version);
+        w.Key("database_bytes");
+        w.Uint64(header.database_bytes);
+        w.Key("bytes");
+        w.Uint64(formats::backup::k_header_size + header.payload_bytes);
+        w.Key("sha256");
+        w.String(sha256.c_str());
+        w.EndObject();
+        std::printf("%s\n", buf.GetString());
+        return;
+    }
     std::printf("backed up %s to %s: %s\n", globals.db_path.c_str(), o.out.c_str(), describe(header).c_str());
 }
 
@@ -220,6 +247,7 @@ void setup_backup(CLI::App& app, const GlobalOptions& globals) {
     CLI::App* sub = add_command(app, "backup");
     sub->add_option("OUT", o->out, "Backup file to write")->required();
     sub->add_flag("--force", o->force, "Replace OUT if it exists");
+    sub->add_flag("--json", o->json, "Print what was written as one JSON object");
     sub->callback([o, &globals] { run_backup(*o, globals); });
 }
 

@@ -68,7 +68,7 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
     }
     store::Store s = open_store(globals);
     const ShortUrl ref = link_arg(s, o.code, o.domain, globals.default_domain);
-    print_changed_link(unwrap_link(s, ref, s.edit_link(ref.host, ref.code, p)), o.json, "edited");
+    print_changed_link(s, unwrap_link(s, ref, s.edit_link(ref.host, ref.code, p)), o.json, "edited");
 }
 
 }  // namespace

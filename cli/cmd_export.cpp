@@ -73,6 +73,7 @@ void write_export(store::Store& s, const ExportOptions& o, const std::string& ho
     }
     store::LinkFilter filter;
     filter.host = host;
+    filter.now = clock::unix_seconds();
     write_links(s, filter, o.format == "jsonl" ? "json" : o.format, f);
 }
 

@@ -18,6 +18,8 @@
 #include <memory>
 
 #include <CLI/CLI.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
@@ -40,6 +42,7 @@ struct ImportOptions {
     bool skip_invalid = false;
     bool create_domains = false;
     std::string on_conflict = "fail";
+    bool json = false;
 };
 
 struct ImportCounts {
@@ -48,6 +51,76 @@ struct ImportCounts {
     std::uint64_t skipped = 0;
     std::uint64_t invalid = 0;
 };
+
+// What --json reports beside the counts: the notes said once per column, and the rows
+// --skip-invalid skipped, each as stderr names it.
+struct ImportReport {
+    std::vector<store::ImportNotice> notes;
+    struct Skipped {
+        std::uint64_t line = 0;
+        std::uint32_t item = 0;
+        std::string message;
+    };
+    std::vector<Skipped> skipped_rows;
+};
+
+void print_json(const ImportOptions& o, const std::string& label, store::ImportFormat format,
+                const ImportCounts& counts, std::uint64_t domains_created, const ImportReport& report) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto key_string = [&](const char* key, std::string_view text) {
+        w.Key(key);
+        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    };
+    w.StartObject();
+    key_string("file", label);
+    key_string("format", store::import_format_name(format));
+    w.Key("dry_run");
+    w.Bool(o.dry_run);
+    w.Key("added");
+    w.Uint64(counts.inserted);
+    w.Key("updated");
+    w.Uint64(counts.updated);
+    w.Key("skipped");
+    w.Uint64(counts.skipped);
+    w.Key("invalid");
+    w.Uint64(counts.invalid);
+    w.Key("domains_created");
+    if (o.create_domains) {
+        w.Uint64(domains_created);
+    } else {
+        w.Null();
+    }
+    w.Key("notes");
+    w.StartArray();
+    for (const store::ImportNotice& n : report.notes) {
+        w.StartObject();
+        w.Key("line");
+        w.Uint64(n.line);
+        key_string("column", n.column);
+        key_string("message", n.message);
+        w.EndObject();
+    }
+    w.EndArray();
+    w.Key("invalid_rows");
+    w.StartArray();
+    for (const ImportReport::Skipped& r : report.skipped_rows) {
+        w.StartObject();
+        w.Key("line");
+        w.Uint64(r.line);
+        w.Key("item");
+        if (r.item != 0) {
+            w.Uint(r.item);
+        } else {
+            w.Null();
+        }
+        key_string("message", r.message);
+        w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    std::printf("%s\n", buf.GetString());
+}
 
 // "FILE: line N: " (", item K" for an object of a JSON document) to begin a message about a row.
 std::string where(const std::string& file, std::uint64_t line, std::uint32_t item) {
@@ -318,7 +391,11 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     }
     settings.default_host = default_host;
     settings.now = clock::unix_seconds();
-    settings.on_notice = [&label](const store::ImportNotice& n) {
+    ImportReport report;
+    settings.on_notice = [&label, &report, &o](const store::ImportNotice& n) {
+        if (o.json) {
+            report.notes.push_back(n);
+        }
         std::fprintf(stderr, "shortlink: note: %s: line %llu: column '%s': %s\n", label.c_str(),
                      static_cast<unsigned long long>(n.line), validate::printable(n.column).c_str(), n.message.c_str());
     };
@@ -349,6 +426,9 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
                 throw Error(e.exit_code(), at + " (nothing was imported)");
             }
             ++counts.invalid;
+            if (o.json) {
+                report.skipped_rows.push_back({row.line, row.item, e.what()});
+            }
             std::fprintf(stderr, "shortlink: warning: skipped %s\n", at.c_str());
         }
         if (stage.full()) {
@@ -369,6 +449,10 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     }
     std::uint64_t domains_created = s.bulk_domains_created();
     check(s.end_bulk(!o.dry_run));
+    if (o.json) {
+        print_json(o, label, format, counts, domains_created, report);
+        return;
+    }
     std::printf("%s %llu link(s), updated %llu, skipped %llu existing, %llu invalid",
                 o.dry_run ? "dry run: would import" : "imported", static_cast<unsigned long long>(counts.inserted),
                 static_cast<unsigned long long>(counts.updated), static_cast<unsigned long long>(counts.skipped),
@@ -402,6 +486,7 @@ void setup_import(CLI::App& app, const GlobalOptions& globals) {
                   "Create domains that do not exist, with default settings (audited as domain-add)");
     sub->add_option("--on-conflict", o->on_conflict, "When a code exists: fail (default), skip or update")
         ->check(CLI::IsMember({"fail", "skip", "update"}));
+    sub->add_flag("--json", o->json, "Print the result as one JSON object: counts, notes and skipped rows");
     sub->callback([o, &globals] { run_import(*o, globals); });
 }
 

@@ -3,6 +3,8 @@
 // looking at files you may not trust yet; `verify` checks the signature).
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <rapidjson/stringbuffer.h>
@@ -11,7 +13,9 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/output.h"
 #include "cli/snapshot_cli.h"
+#include "formats/clock.h"
 #include "store/timefmt.h"
 #include "formats/container.h"
 
@@ -22,6 +26,7 @@ namespace {
 struct InspectOptions {
     std::string file;
     bool json = false;
+    bool links = false;
 };
 
 std::string hex64(std::uint64_t v) {
@@ -64,7 +69,7 @@ void print_deny_entries(const formats::DenySet& deny) {
     });
 }
 
-void print_json(const formats::Snapshot& s) {
+void print_json(const formats::Snapshot& s, bool links) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     const auto& p = s.index_params();
@@ -134,43 +139,28 @@ void print_json(const formats::Snapshot& s) {
     w.StartArray();
     for (std::uint32_t i = 0; i < s.domain_count(); ++i) {
         const formats::DomainView d = s.domain(i);
-        w.StartObject();
-        w.Key("host");
-        w.String(d.host.data(), static_cast<rapidjson::SizeType>(d.host.size()));
-        w.Key("is_default");
-        w.Bool(d.is_default);
-        w.Key("root_url");
-        w.String(d.root_url.data(), static_cast<rapidjson::SizeType>(d.root_url.size()));
-        w.Key("default_redirect");
-        w.Uint(d.default_redirect);
-        w.Key("case_insensitive");
-        w.Bool(d.case_insensitive);
-        w.Key("forward_query");
-        w.Bool(d.forward_query);
-        w.Key("cache_max_age_s");
-        w.Uint(d.cache_max_age_s);
-        w.Key("negative_max_age_s");
-        w.Uint(d.negative_max_age_s);
-        w.Key("https_redirect");
-        w.Bool(d.https_redirect);
-        w.Key("hsts_max_age_s");
-        w.Uint(d.hsts_max_age_s);
-        w.Key("hsts_include_subdomains");
-        w.Bool(d.hsts_include_subdomains);
-        if (s.is_patch()) {
-            w.Key("complete");
-            w.Bool(d.complete);
-        }
-        w.EndObject();
+        const std::string domain = domain_json(domain_record(d), s.is_patch() ? std::optional<bool>(d.complete)
+                                                                             : std::nullopt);
+        w.RawValue(domain.c_str(), domain.size(), rapidjson::kObjectType);
     }
     w.EndArray();
+    if (links) {
+        const std::int64_t now = clock::unix_seconds();
+        w.Key("links");
+        w.StartArray();
+        check(s.for_each_link([&](const formats::LinkView& l) {
+            const std::string link = link_json(link_fields(s, l, now));
+            w.RawValue(link.c_str(), link.size(), rapidjson::kObjectType);
+        }));
+        w.EndArray();
+    }
     w.Key("deny");
     write_deny_entries(w, s.deny());
     w.EndObject();
     std::cout << buf.GetString() << "\n";
 }
 
-void print_human(const formats::Snapshot& s) {
+void print_human(const formats::Snapshot& s, bool links) {
     const auto& p = s.index_params();
     std::printf("file          %s\n", s.path().c_str());
     std::printf("format        version %u, hash slhash128-v1, seed %s\n", s.format_version(),
@@ -225,6 +215,19 @@ void print_human(const formats::Snapshot& s) {
         std::printf("deny set      %s\n", deny_summary(s.deny()).c_str());
         print_deny_entries(s.deny());
     }
+    if (links) {
+        const std::int64_t now = clock::unix_seconds();
+        OutputSink out(stdout);
+        std::ostringstream table;
+        print_link_table_header(table);
+        out.raw(table.str());
+        check(s.for_each_link([&](const formats::LinkView& l) {
+            std::ostringstream row;
+            print_link_table_row(row, link_fields(s, l, now));
+            out.raw(row.str());
+        }));
+        out.flush();
+    }
 }
 
 void inspect_overlay(const InspectOptions& opt) {
@@ -275,9 +278,9 @@ void run_inspect(const InspectOptions& opt) {
     }
     const auto snap = open_snapshot(opt.file, {}, false);
     if (opt.json) {
-        print_json(*snap);
+        print_json(*snap, opt.links);
     } else {
-        print_human(*snap);
+        print_human(*snap, opt.links);
     }
 }
 
@@ -289,6 +292,7 @@ void setup_inspect(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("FILE", opt->file, "Snapshot or deny overlay file")
         ->required();
     sub->add_flag("--json", opt->json, "One JSON object instead of text");
+    sub->add_flag("--links", opt->links, "Also every link of a snapshot or patch, as list prints them");
     sub->callback([opt]() { run_inspect(*opt); });
 }
 

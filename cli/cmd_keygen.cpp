@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
@@ -22,6 +24,7 @@ struct KeygenOptions {
     std::string name = "shortlink";
     bool force = false;
     bool encrypt = false;
+    bool json = false;
 };
 
 void run_keygen(const KeygenOptions& opt) {
@@ -50,6 +53,22 @@ void run_keygen(const KeygenOptions& opt) {
     const formats::SigningKey key = unwrap(formats::SigningKey::generate());
     check(key.write_secret(secret_path, passphrase, opt.force));
     check(key.write_public(public_path, opt.force));
+    if (opt.json) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("key_id");
+        w.String(key.key_id().c_str());
+        w.Key("secret_key");
+        w.String(secret_path.c_str());
+        w.Key("public_key");
+        w.String(public_path.c_str());
+        w.Key("encrypted");
+        w.Bool(passphrase.has_value());
+        w.EndObject();
+        std::cout << buf.GetString() << "\n";
+        return;
+    }
     std::cout << "key id " << key.key_id() << "\n"
               << "secret key " << secret_path << (passphrase ? " (encrypted)" : "")
               << " - keep it private; compile signs with it\n"
@@ -67,6 +86,7 @@ void setup_keygen(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_flag("--encrypt", opt->encrypt,
                   "Encrypt the secret key with a passphrase (asked on the terminal); "
                   "SHORTLINK_KEY_PASSPHRASE, when set, always encrypts");
+    sub->add_flag("--json", opt->json, "Print the key id and file names as one JSON object");
     sub->callback([opt]() { run_keygen(*opt); });
 }
 

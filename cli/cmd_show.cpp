@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "formats/clock.h"
 
 namespace shortlink::cli {
 namespace {
@@ -21,11 +22,12 @@ struct ShowOptions {
 void run_show(const ShowOptions& o, const GlobalOptions& globals) {
     store::Store s = open_store(globals);
     const ShortUrl ref = link_arg(s, o.code, o.domain, globals.default_domain);
-    store::Link link = unwrap_link(s, ref, s.get_link(ref.host, ref.code));
+    const store::Link link = unwrap_link(s, ref, s.get_link(ref.host, ref.code));
+    const LinkFields fields = link_fields(link, unwrap(s.find_domain(link.host)), clock::unix_seconds());
     if (o.json) {
-        std::cout << link_json(link) << '\n';
+        std::cout << link_json(fields) << '\n';
     } else {
-        print_link_details(std::cout, link);
+        print_link_details(std::cout, fields);
     }
 }
 

@@ -28,7 +28,7 @@ void setup_state(CLI::App& app, const GlobalOptions& globals, std::string_view n
     sub->callback([o, &globals, action, verb] {
         store::Store s = open_store(globals);
         const ShortUrl ref = link_arg(s, o->code, o->domain, globals.default_domain);
-        print_changed_link(unwrap_link(s, ref, s.change_state(ref.host, ref.code, action)), o->json, verb);
+        print_changed_link(s, unwrap_link(s, ref, s.change_state(ref.host, ref.code, action)), o->json, verb);
     });
 }
 
@@ -67,7 +67,7 @@ void setup_restore(CLI::App& app, const GlobalOptions& globals) {
         }
         store::Store s = open_store(globals);
         const ShortUrl ref = link_arg(s, o->code, o->domain, globals.default_domain);
-        print_changed_link(unwrap_link(s, ref, s.change_state(ref.host, ref.code, store::StateAction::restore)),
+        print_changed_link(s, unwrap_link(s, ref, s.change_state(ref.host, ref.code, store::StateAction::restore)),
                            o->json, "restored");
     });
 }

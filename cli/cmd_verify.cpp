@@ -1,8 +1,12 @@
 // shortlink verify: exit 0 only for a snapshot or deny overlay that passes every check, else say
-// which failed.
+// which failed. With --json the verdict is one object on stdout either way (the error also goes
+// to stderr, and the exit code is the same).
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
@@ -16,24 +20,106 @@ namespace {
 struct VerifyOptions {
     std::string file;
     std::vector<std::string> trust;
+    bool json = false;
 };
+
+// What a file that verified holds.
+struct Verified {
+    std::string kind;  // "snapshot", "patch" or "deny overlay"
+    std::uint64_t serial = 0;
+    std::uint64_t base = 0;  // patches only
+    std::uint64_t link_count = 0;
+    std::uint32_t domain_count = 0;
+    std::string deny;  // deny overlays: deny_summary()
+    std::uint64_t deny_entries = 0;
+    std::string key_id;
+    std::string digest_hex;
+};
+
+Verified verify_file(const std::string& file, const formats::TrustedKeys& trusted) {
+    Verified v;
+    if (unwrap(formats::peek_file_kind(file)) == formats::format::FileKind::deny) {
+        const auto overlay = open_overlay(file, trusted, true);
+        v.kind = "deny overlay";
+        v.serial = overlay->serial();
+        v.deny = deny_summary(overlay->deny());
+        v.deny_entries = overlay->deny().size();
+        v.key_id = overlay->file().key_id();
+        v.digest_hex = overlay->file().digest_hex();
+        return v;
+    }
+    const auto snap = open_snapshot(file, trusted, true);
+    v.kind = snap->is_patch() ? "patch" : "snapshot";
+    v.serial = snap->serial();
+    v.base = snap->is_patch() ? snap->base_serial() : 0;
+    v.link_count = snap->link_count();
+    v.domain_count = snap->domain_count();
+    v.key_id = std::string(snap->key_id());
+    v.digest_hex = snap->digest_hex();
+    return v;
+}
+
+// {"file", "valid", "reason", "kind", "serial", "base", "link_count", "domain_count", "entries",
+// "key_id", "digest"}: the fields a failed file has no value for are null.
+void print_json(const std::string& file, const Verified* v, const std::string& reason) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto text_or_null = [&](const char* key, bool present, const std::string& text) {
+        w.Key(key);
+        if (present) {
+            w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
+        } else {
+            w.Null();
+        }
+    };
+    auto number_or_null = [&](const char* key, bool present, std::uint64_t n) {
+        w.Key(key);
+        if (present) {
+            w.Uint64(n);
+        } else {
+            w.Null();
+        }
+    };
+    const bool overlay = v != nullptr && v->kind == "deny overlay";
+    w.StartObject();
+    text_or_null("file", true, file);
+    w.Key("valid");
+    w.Bool(v != nullptr);
+    text_or_null("reason", v == nullptr, reason);
+    text_or_null("kind", v != nullptr, v != nullptr ? v->kind : std::string());
+    number_or_null("serial", v != nullptr, v != nullptr ? v->serial : 0);
+    number_or_null("base", v != nullptr && v->base != 0, v != nullptr ? v->base : 0);
+    number_or_null("link_count", v != nullptr && !overlay, v != nullptr ? v->link_count : 0);
+    number_or_null("domain_count", v != nullptr && !overlay, v != nullptr ? v->domain_count : 0);
+    number_or_null("entries", overlay, overlay ? v->deny_entries : 0);
+    text_or_null("key_id", v != nullptr, v != nullptr ? v->key_id : std::string());
+    text_or_null("digest", v != nullptr, v != nullptr ? v->digest_hex : std::string());
+    w.EndObject();
+    std::cout << buf.GetString() << "\n";
+}
 
 void run_verify(const VerifyOptions& opt) {
     const formats::TrustedKeys trusted = load_trusted_keys(opt.trust);
-    if (unwrap(formats::peek_file_kind(opt.file)) == formats::format::FileKind::deny) {
-        const auto overlay = open_overlay(opt.file, trusted, true);
-        std::cout << opt.file << ": ok: deny overlay, serial " << overlay->serial() << ", "
-                  << deny_summary(overlay->deny()) << ", signed by key "
-                  << overlay->file().key_id() << ", digest " << overlay->file().digest_hex()
-                  << "\n";
-        return;
+    std::optional<Verified> v;
+    try {
+        v = verify_file(opt.file, trusted);
+    } catch (const Error& e) {
+        if (opt.json) {
+            print_json(opt.file, nullptr, e.what());
+        }
+        throw;
     }
-    const auto snap = open_snapshot(opt.file, trusted, true);
-    std::cout << opt.file << ": ok: "
-              << (snap->is_patch() ? "patch of serial " + std::to_string(snap->base_serial()) + ", " : "")
-              << "serial " << snap->serial() << ", " << snap->link_count()
-              << " links, " << snap->domain_count() << " domains, signed by key "
-              << snap->key_id() << ", digest " << snap->digest_hex() << "\n";
+    if (opt.json) {
+        print_json(opt.file, &*v, "");
+    } else if (v->kind == "deny overlay") {
+        std::cout << opt.file << ": ok: deny overlay, serial " << v->serial << ", " << v->deny
+                  << ", signed by key " << v->key_id << ", digest " << v->digest_hex << "\n";
+    } else {
+        std::cout << opt.file << ": ok: "
+                  << (v->base != 0 ? "patch of serial " + std::to_string(v->base) + ", " : "") << "serial "
+                  << v->serial << ", " << v->link_count << " links, " << v->domain_count
+                  << " domains, signed by key " << v->key_id << ", digest " << v->digest_hex << "\n";
+    }
 }
 
 }  // namespace
@@ -45,6 +131,7 @@ void setup_verify(CLI::App& app, const GlobalOptions& /*globals*/) {
                     "Snapshot (links-<serial>.slsnap) or deny overlay (deny-<serial>.sldeny)")
         ->required();
     sub->add_option("--trust", opt->trust, "Trusted public key file (repeatable)")->required();
+    sub->add_flag("--json", opt->json, "Print the verdict as one JSON object, also when the file fails");
     sub->callback([opt]() { run_verify(*opt); });
 }
 

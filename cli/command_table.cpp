@@ -33,7 +33,7 @@ const std::vector<Command>& command_table() {
         {"compile", "Compile the database into a signed snapshot, published atomically", setup_compile},
         {"verify", "Check a snapshot's or deny overlay's structure, checksums and signature", setup_verify},
         {"inspect", "Show a snapshot's or deny overlay's header, sections and entries", setup_inspect},
-        {"diff", "Links added, removed and changed between two snapshots", setup_diff},
+        {"diff", "Domains and links added, removed and changed between two snapshots", setup_diff},
         {"overlay", "Publish the current deny set as a signed deny overlay, without a compile", setup_overlay},
         {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
         // redirect plane

@@ -200,9 +200,10 @@ void add_query_params_option(CLI::App* sub, bool& keep_both) {
         ->check(CLI::IsMember({"replace", "keep-both"}));
 }
 
-void print_changed_link(const store::Link& link, bool json, std::string_view verb) {
+void print_changed_link(store::Store& s, const store::Link& link, bool json, std::string_view verb) {
     if (json) {
-        std::printf("%s\n", link_json(link).c_str());
+        const store::DomainRecord domain = unwrap(s.find_domain(link.host));
+        std::printf("%s\n", link_json(link_fields(link, domain, clock::unix_seconds())).c_str());
     } else if (verb.empty()) {
         std::printf("%s\n", short_url(link).c_str());
     } else {

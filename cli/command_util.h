@@ -65,8 +65,8 @@ void add_link_selector(CLI::App* sub, std::string& code, std::string& domain);
 // --query-params replace|keep-both (serve and resolve): whether a forwarded query's parameter
 // replaces the destination's parameter of the same name (the default) or both are kept.
 void add_query_params_option(CLI::App* sub, bool& keep_both);
-// Prints a changed link: JSON with --json, else "<verb> <short url>".
-void print_changed_link(const store::Link& link, bool json, std::string_view verb);
+// Prints a changed link of `s`: JSON with --json, else "<verb> <short url>".
+void print_changed_link(store::Store& s, const store::Link& link, bool json, std::string_view verb);
 
 // Buffered stdout for streaming output (list, export, history): one write(2) per 64 KiB instead
 // of one per line. Throws cli::Error(k_exit_runtime) when the output cannot be written.

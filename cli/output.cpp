@@ -2,6 +2,7 @@
 #include "cli/output.h"
 
 #include <iomanip>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -53,51 +54,108 @@ std::string join_tags(const std::vector<std::string>& tags, char sep) {
 
 }  // namespace
 
-std::string short_url(const store::Link& link) {
-    if (link.host == store::k_default_host) {
-        return "/" + link.code;
+std::string short_url(std::string_view host, std::string_view code) {
+    if (host == store::k_default_host) {
+        return "/" + std::string(code);
     }
-    return "https://" + link.host + "/" + link.code;
+    return "https://" + std::string(host) + "/" + std::string(code);
 }
 
-std::string link_json(const store::Link& link) {
+std::string short_url(const store::Link& link) { return short_url(link.host, link.code); }
+
+LinkFields link_fields(const store::Link& link, const store::DomainRecord& domain, std::int64_t now) {
+    LinkFields f;
+    f.source = LinkFields::Source::stored;
+    f.domain = link.host;
+    f.code = link.code;
+    f.url = link.destination;
+    f.status = link.status;
+    f.not_before = link.not_before;
+    f.expires = link.expires;
+    f.type = link.redirect_type;
+    f.forward_query = link.forward_query;
+    f.effective_type = link.redirect_type != 0 ? link.redirect_type : domain.default_redirect;
+    f.effective_forward_query = link.forward_query >= 0 ? link.forward_query != 0 : domain.forward_query;
+    f.now = now;
+    f.tags = &link.tags;
+    f.version = link.version;
+    f.created_at = link.created_at;
+    f.updated_at = link.updated_at;
+    return f;
+}
+
+LinkFields link_fields(const formats::Snapshot& snapshot, const formats::LinkView& link, std::int64_t now) {
+    LinkFields f;
+    f.source = LinkFields::Source::compiled;
+    f.domain = snapshot.domain(link.domain_index).host;
+    f.code = link.code;
+    f.url = link.destination;
+    f.status = link.status;
+    f.not_before = link.not_before;
+    f.expires = link.expires;
+    f.effective_type = link.redirect_type;
+    f.effective_forward_query = link.forward_query;
+    f.now = now;
+    return f;
+}
+
+std::string link_json(const LinkFields& f) {
+    using Source = LinkFields::Source;
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
     w.StartObject();
-    key_string(w, "domain", link.host);
-    key_string(w, "code", link.code);
-    key_string(w, "url", link.destination);
-    key_string(w, "status", store::link_state_name(link.status));
-    w.Key("type");
-    if (link.redirect_type == 0) {
-        w.Null();
-    } else {
-        w.Uint(link.redirect_type);
+    key_string(w, "domain", f.domain);
+    key_string(w, "code", f.code);
+    key_string(w, "url", f.url);
+    key_string(w, "status", store::link_state_name(f.status));
+    if (f.source != Source::audit) {
+        key_string(w, "state",
+                   formats::effective_state_name(store::effective_state(f.status, f.not_before, f.expires, f.now)));
     }
-    w.Key("forward_query");
-    if (link.forward_query < 0) {
-        w.Null();
-    } else {
-        w.Bool(link.forward_query != 0);
+    if (f.source != Source::compiled) {
+        w.Key("type");
+        if (f.type == 0) {
+            w.Null();
+        } else {
+            w.Uint(f.type);
+        }
+        w.Key("forward_query");
+        if (f.forward_query < 0) {
+            w.Null();
+        } else {
+            w.Bool(f.forward_query != 0);
+        }
     }
-    key_time(w, "not_before", link.not_before);
-    key_time(w, "expires", link.expires);
-    w.Key("tags");
-    w.StartArray();
-    for (const std::string& t : link.tags) {
-        w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
+    if (f.source != Source::audit) {
+        w.Key("effective_type");
+        w.Uint(f.effective_type);
+        w.Key("effective_forward_query");
+        w.Bool(f.effective_forward_query);
     }
-    w.EndArray();
-    w.Key("version");
-    w.Int64(link.version);
-    key_time(w, "created_at", link.created_at);
-    key_time(w, "updated_at", link.updated_at);
-    key_string(w, "short_url", short_url(link));
+    key_time(w, "not_before", f.not_before);
+    key_time(w, "expires", f.expires);
+    if (f.tags != nullptr) {
+        w.Key("tags");
+        w.StartArray();
+        for (const std::string& t : *f.tags) {
+            w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
+        }
+        w.EndArray();
+    }
+    if (f.source != Source::compiled) {
+        w.Key("version");
+        w.Int64(f.version);
+    }
+    if (f.source == Source::stored) {
+        key_time(w, "created_at", f.created_at);
+        key_time(w, "updated_at", f.updated_at);
+    }
+    key_string(w, "short_url", short_url(f.domain, f.code));
     w.EndObject();
     return buf.GetString();
 }
 
-std::string domain_json(const store::DomainRecord& d) {
+std::string domain_json(const store::DomainRecord& d, std::optional<bool> complete) {
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
     w.StartObject();
@@ -121,9 +179,183 @@ std::string domain_json(const store::DomainRecord& d) {
     w.Uint(d.hsts_max_age_s);
     w.Key("hsts_include_subdomains");
     w.Bool(d.hsts_include_subdomains);
+    if (complete) {
+        w.Key("complete");
+        w.Bool(*complete);
+    }
     w.EndObject();
     return buf.GetString();
 }
+
+store::DomainRecord domain_record(const formats::DomainView& v) {
+    store::DomainRecord d;
+    d.host = std::string(v.host);
+    d.is_default = v.is_default;
+    d.default_redirect = v.default_redirect;
+    d.root_url = std::string(v.root_url);
+    d.case_insensitive = v.case_insensitive;
+    d.forward_query = v.forward_query;
+    d.cache_max_age_s = v.cache_max_age_s;
+    d.negative_max_age_s = v.negative_max_age_s;
+    d.https_redirect = v.https_redirect;
+    d.hsts_max_age_s = v.hsts_max_age_s;
+    d.hsts_include_subdomains = v.hsts_include_subdomains;
+    return d;
+}
+
+std::map<std::int64_t, store::DomainRecord> domains_by_id(store::Store& store) {
+    std::map<std::int64_t, store::DomainRecord> out;
+    for (store::DomainRecord& d : unwrap(store.list_domains())) {
+        const std::int64_t id = d.id;
+        out.emplace(id, std::move(d));
+    }
+    return out;
+}
+
+std::string json_value_text(std::string_view json) {
+    rapidjson::Document v;
+    v.Parse(json.data(), json.size());
+    if (v.HasParseError()) {
+        return std::string(json);
+    }
+    auto text = [](const rapidjson::Value& x) -> std::string {
+        if (x.IsNull() || (x.IsString() && x.GetStringLength() == 0)) {
+            return "-";
+        }
+        if (x.IsString()) {
+            return std::string(x.GetString(), x.GetStringLength());
+        }
+        rapidjson::StringBuffer buf;
+        JsonWriter w(buf);
+        x.Accept(w);
+        return buf.GetString();
+    };
+    if (!v.IsArray()) {
+        return text(v);
+    }
+    std::string out;
+    for (const rapidjson::Value& x : v.GetArray()) {
+        out += (out.empty() ? "" : ",") + text(x);
+    }
+    return out.empty() ? "-" : out;
+}
+
+namespace {
+
+// A JSON value of `image` or nullptr.
+const rapidjson::Value* member(const rapidjson::Value& image, const char* key) {
+    auto it = image.FindMember(key);
+    return it == image.MemberEnd() ? nullptr : &it->value;
+}
+
+// The link image an audit row keeps (store/store_links.cpp: host, code, url, status, type,
+// forward_query, not_before, expires as Unix seconds, tags, version) in the link schema; nullopt
+// for an image of another shape, which history then prints as the store wrote it.
+std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
+    const rapidjson::Value* host = member(image, "host");
+    const rapidjson::Value* code = member(image, "code");
+    const rapidjson::Value* url = member(image, "url");
+    const rapidjson::Value* status = member(image, "status");
+    const rapidjson::Value* type = member(image, "type");
+    const rapidjson::Value* forward = member(image, "forward_query");
+    const rapidjson::Value* not_before = member(image, "not_before");
+    const rapidjson::Value* expires = member(image, "expires");
+    const rapidjson::Value* tags = member(image, "tags");
+    const rapidjson::Value* version = member(image, "version");
+    if (host == nullptr || !host->IsString() || code == nullptr || !code->IsString() || url == nullptr ||
+        !url->IsString() || status == nullptr || !status->IsString() || type == nullptr || !type->IsUint() ||
+        type->GetUint() > 0xffff || forward == nullptr || !forward->IsInt() || not_before == nullptr ||
+        !not_before->IsInt64() || expires == nullptr || !expires->IsInt64() || tags == nullptr || !tags->IsArray() ||
+        version == nullptr || !version->IsInt64()) {
+        return std::nullopt;
+    }
+    const std::optional<store::LinkState> state =
+        store::parse_link_state(std::string_view(status->GetString(), status->GetStringLength()));
+    if (!state) {
+        return std::nullopt;
+    }
+    std::vector<std::string> tag_list;
+    for (const rapidjson::Value& t : tags->GetArray()) {
+        if (!t.IsString()) {
+            return std::nullopt;
+        }
+        tag_list.emplace_back(t.GetString(), t.GetStringLength());
+    }
+    LinkFields f;
+    f.source = LinkFields::Source::audit;
+    f.domain = std::string_view(host->GetString(), host->GetStringLength());
+    f.code = std::string_view(code->GetString(), code->GetStringLength());
+    f.url = std::string_view(url->GetString(), url->GetStringLength());
+    f.status = *state;
+    f.type = static_cast<std::uint16_t>(type->GetUint());
+    f.forward_query = forward->GetInt();
+    f.not_before = not_before->GetInt64();
+    f.expires = expires->GetInt64();
+    f.tags = &tag_list;
+    f.version = version->GetInt64();
+    return link_json(f);
+}
+
+// The domain image an audit row keeps (store/store_domains.cpp) in the domain schema; nullopt
+// for an image of another shape.
+std::optional<std::string> audit_domain_json(const rapidjson::Value& image) {
+    store::DomainRecord d;
+    const rapidjson::Value* host = member(image, "host");
+    const rapidjson::Value* root_url = member(image, "root_url");
+    if (host == nullptr || !host->IsString() || root_url == nullptr || !root_url->IsString()) {
+        return std::nullopt;
+    }
+    d.host.assign(host->GetString(), host->GetStringLength());
+    d.root_url.assign(root_url->GetString(), root_url->GetStringLength());
+    d.is_default = d.host == store::k_default_host;
+    const std::pair<const char*, std::uint32_t*> numbers[] = {{"cache_max_age_s", &d.cache_max_age_s},
+                                                              {"negative_max_age_s", &d.negative_max_age_s},
+                                                              {"hsts_max_age_s", &d.hsts_max_age_s}};
+    for (const auto& [key, out] : numbers) {
+        const rapidjson::Value* v = member(image, key);
+        if (v == nullptr || !v->IsUint()) {
+            return std::nullopt;
+        }
+        *out = v->GetUint();
+    }
+    const rapidjson::Value* type = member(image, "default_redirect");
+    if (type == nullptr || !type->IsUint() || type->GetUint() > 0xffff) {
+        return std::nullopt;
+    }
+    d.default_redirect = static_cast<std::uint16_t>(type->GetUint());
+    const std::pair<const char*, bool*> flags[] = {{"case_insensitive", &d.case_insensitive},
+                                                   {"forward_query", &d.forward_query},
+                                                   {"https_redirect", &d.https_redirect},
+                                                   {"hsts_include_subdomains", &d.hsts_include_subdomains}};
+    for (const auto& [key, out] : flags) {
+        const rapidjson::Value* v = member(image, key);
+        if (v == nullptr || !v->IsBool()) {
+            return std::nullopt;
+        }
+        *out = v->GetBool();
+    }
+    return domain_json(d);
+}
+
+// An audit row's before or after image as history prints it: a link's or a domain's in the
+// schema every command shares, anything else (blocks, rollbacks, restores) as stored.
+void key_audit_image(JsonWriter& w, const char* key, const store::AuditRecord& r, const std::string& image) {
+    w.Key(key);
+    if (image.empty()) {
+        w.Null();
+        return;
+    }
+    rapidjson::Document doc;
+    doc.Parse(image.c_str(), image.size());
+    std::optional<std::string> rendered;
+    if (!doc.HasParseError() && doc.IsObject()) {
+        rendered = r.action.starts_with("domain-") ? audit_domain_json(doc) : audit_link_json(doc);
+    }
+    const std::string& out = rendered ? *rendered : image;
+    w.RawValue(out.c_str(), out.size(), rapidjson::kObjectType);
+}
+
+}  // namespace
 
 std::string audit_json(const store::AuditRecord& r) {
     rapidjson::StringBuffer buf;
@@ -136,19 +368,8 @@ std::string audit_json(const store::AuditRecord& r) {
     key_string(w, "action", r.action);
     key_string(w, "domain", r.host);
     key_string(w, "code", r.code);
-    // before/after are JSON already (written by the store); embed them raw.
-    w.Key("before");
-    if (r.before_json.empty()) {
-        w.Null();
-    } else {
-        w.RawValue(r.before_json.c_str(), r.before_json.size(), rapidjson::kObjectType);
-    }
-    w.Key("after");
-    if (r.after_json.empty()) {
-        w.Null();
-    } else {
-        w.RawValue(r.after_json.c_str(), r.after_json.size(), rapidjson::kObjectType);
-    }
+    key_audit_image(w, "before", r, r.before_json);
+    key_audit_image(w, "after", r, r.after_json);
     w.EndObject();
     return buf.GetString();
 }
@@ -200,16 +421,24 @@ void write_links(store::Store& store, const store::LinkFilter& filter, std::stri
         csv::append_record(line, link_csv_header());
         out.raw(line);
     }
+    const std::map<std::int64_t, store::DomainRecord> domains = domains_by_id(store);
     check(store.list_links(filter, [&](const store::Link& link) {
-        if (format == "json") {
-            out.line(link_json(link));
-        } else if (format == "csv") {
+        if (format == "csv") {
             line.clear();
             csv::append_record(line, link_csv_fields(link));
             out.raw(line);
+            return true;
+        }
+        const auto domain = domains.find(link.domain_id);
+        if (domain == domains.end()) {
+            throw Error(k_exit_runtime, "link " + short_url(link) + " has no domain record");
+        }
+        const LinkFields fields = link_fields(link, domain->second, filter.now);
+        if (format == "json") {
+            out.line(link_json(fields));
         } else {
             std::ostringstream row;
-            print_link_table_row(row, link);
+            print_link_table_row(row, fields);
             out.raw(row.str());
         }
         return true;
@@ -217,35 +446,37 @@ void write_links(store::Store& store, const store::LinkFilter& filter, std::stri
     out.flush();
 }
 
-void print_link_details(std::ostream& out, const store::Link& link) {
+void print_link_details(std::ostream& out, const LinkFields& link) {
     auto row = [&](const char* name, const std::string& value) {
         out << std::left << std::setw(14) << name << (value.empty() ? "-" : value) << '\n';
     };
-    row("short url", short_url(link));
-    row("domain", link.host);
-    row("code", link.code);
-    row("url", link.destination);
+    row("short url", short_url(link.domain, link.code));
+    row("domain", std::string(link.domain));
+    row("code", std::string(link.code));
+    row("url", std::string(link.url));
     row("status", std::string(store::link_state_name(link.status)));
-    row("type", link.redirect_type == 0 ? "domain default" : std::to_string(link.redirect_type));
-    row("forward query", link.forward_query < 0 ? "domain default" : forward_text(link.forward_query));
+    row("state", std::string(formats::effective_state_name(
+                     store::effective_state(link.status, link.not_before, link.expires, link.now))));
+    row("type", std::to_string(link.effective_type) + (link.type == 0 ? " (domain default)" : ""));
+    row("forward query",
+        std::string(link.effective_forward_query ? "true" : "false") + (link.forward_query < 0 ? " (domain default)" : ""));
     row("not before", timefmt::format_time(link.not_before));
     row("expires", timefmt::format_time(link.expires));
-    row("tags", join_tags(link.tags, ' '));
+    row("tags", link.tags != nullptr ? join_tags(*link.tags, ' ') : std::string());
     row("version", std::to_string(link.version));
     row("created", timefmt::format_time(link.created_at));
     row("updated", timefmt::format_time(link.updated_at));
 }
 
 void print_link_table_header(std::ostream& out) {
-    out << std::left << std::setw(20) << "DOMAIN" << ' ' << std::setw(16) << "CODE" << ' ' << std::setw(8)
-        << "STATUS" << ' ' << std::setw(4) << "TYPE" << ' ' << "URL" << '\n';
+    out << std::left << std::setw(20) << "DOMAIN" << ' ' << std::setw(16) << "CODE" << ' ' << std::setw(13)
+        << "STATE" << ' ' << std::setw(4) << "TYPE" << ' ' << "URL" << '\n';
 }
 
-void print_link_table_row(std::ostream& out, const store::Link& link) {
-    out << std::left << std::setw(20) << link.host << ' ' << std::setw(16) << link.code << ' ' << std::setw(8)
-        << store::link_state_name(link.status) << ' ' << std::setw(4)
-        << (link.redirect_type == 0 ? std::string("-") : std::to_string(link.redirect_type)) << ' '
-        << link.destination << '\n';
+void print_link_table_row(std::ostream& out, const LinkFields& link) {
+    out << std::left << std::setw(20) << link.domain << ' ' << std::setw(16) << link.code << ' ' << std::setw(13)
+        << formats::effective_state_name(store::effective_state(link.status, link.not_before, link.expires, link.now))
+        << ' ' << std::setw(4) << link.effective_type << ' ' << link.url << '\n';
 }
 
 namespace {

@@ -78,6 +78,7 @@ _shortlink() {
             esac
             return ;;
         --status) COMPREPLY=($(compgen -W "active disabled deleted" -- "$cur")); return ;;
+        --state) COMPREPLY=($(compgen -W "active disabled deleted not_yet_valid expired" -- "$cur")); return ;;
         --on-conflict) COMPREPLY=($(compgen -W "fail skip update" -- "$cur")); return ;;
         --query-params) COMPREPLY=($(compgen -W "replace keep-both" -- "$cur")); return ;;
     esac
@@ -91,14 +92,14 @@ _shortlink() {
         domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;
         add) opts+=" --code --domain --type --expires --not-before --tag --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
-        list) opts+=" --domain --status --tag --limit --format --json" ;;
+        list) opts+=" --domain --status --state --tag --search --limit --format --json" ;;
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
             [ "$prev" = --backup ] && { _shortlink_files; return; } ;;
-        backup) opts+=" --force"; _shortlink_files ;;
+        backup) opts+=" --force --json"; _shortlink_files ;;
         history) opts+=" --domain --limit --json --verify" ;;
-        import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict"
+        import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict --json"
             case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;
                 --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=-" -- "$cur")); return ;; esac
             _shortlink_files ;;
@@ -114,11 +115,11 @@ _shortlink() {
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;
-        keygen) opts+=" --out --name --force --encrypt"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
+        keygen) opts+=" --out --name --force --encrypt --json"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
         compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
-        verify) opts+=" --trust"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
-        inspect) opts+=" --json"; _shortlink_files '*.sl*' ;;
+        verify) opts+=" --trust --json"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
+        inspect) opts+=" --json --links"; _shortlink_files '*.sl*' ;;
         diff) opts+=" --json"; _shortlink_files '*.sl*' ;;
         overlay) opts+=" --key --out --keep --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;

@@ -73,7 +73,9 @@ complete -c shortlink -n '__fish_seen_subcommand_from edit' -l default-forward-q
 complete -c shortlink -n '__fish_seen_subcommand_from add show list edit disable enable delete restore history import export qr' -l domain -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit disable enable delete restore history' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l state -x -a 'active disabled deleted not_yet_valid expired' -d 'Effective state'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l search -x -d 'Substring of code or URL'
 complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
 complete -c shortlink -n '__fish_seen_subcommand_from history' -l verify -d 'Check the audit log hash chain'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'
@@ -91,9 +93,11 @@ complete -c shortlink -n '__fish_seen_subcommand_from import' -l dry-run
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l skip-invalid
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l create-domains -d 'Create missing domains with default settings'
 complete -c shortlink -n '__fish_seen_subcommand_from import' -l on-conflict -x -a 'fail skip update'
+complete -c shortlink -n '__fish_seen_subcommand_from import' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from export' -s o -l output -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from backup' -F
 complete -c shortlink -n '__fish_seen_subcommand_from backup' -l force -d 'Replace the backup file'
+complete -c shortlink -n '__fish_seen_subcommand_from backup' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from restore' -l backup -r -F -d 'Restore the database from this backup'
 complete -c shortlink -n '__fish_seen_subcommand_from restore' -l force -d 'With --backup: replace the database'
 complete -c shortlink -n '__fish_seen_subcommand_from qr' -l format -x -a 'svg png txt'
@@ -152,6 +156,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l out -x -a '(__f
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l name -x
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l force
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l encrypt
+complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l key -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from compile' -l keep -x
@@ -167,7 +172,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l to -x
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l from -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l trust -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from verify' -l trust -r -F
-complete -c shortlink -n '__fish_seen_subcommand_from compile inspect diff' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from compile verify inspect diff' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from inspect' -l links -d 'Every link too'
 complete -c shortlink -n '__fish_seen_subcommand_from verify inspect diff' -F
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and not __fish_seen_subcommand_from link domain destination' -a 'link domain destination'
 complete -c shortlink -n '__fish_seen_subcommand_from block unblock; and __fish_seen_subcommand_from link' -l domain -x

@@ -38,4 +38,51 @@ constexpr std::optional<LinkState> parse_link_state(std::string_view name) {
     return std::nullopt;
 }
 
+// What a link does at a moment, in the order a server decides it (serve/answer_impl.h): a
+// disabled or deleted link answers 410 whatever its times; an active one answers 410 before its
+// not-before time and from its expiry on, and redirects in between. Listed by `list` and in the
+// JSON "state" field; never stored.
+enum class EffectiveState : std::uint8_t { active, disabled, deleted, not_yet_valid, expired };
+
+// not_before and expires are Unix seconds, 0 for none.
+constexpr EffectiveState effective_state(LinkState state, std::int64_t not_before, std::int64_t expires,
+                                         std::int64_t now) {
+    if (state == LinkState::disabled) {
+        return EffectiveState::disabled;
+    }
+    if (state == LinkState::deleted) {
+        return EffectiveState::deleted;
+    }
+    if (not_before != 0 && now < not_before) {
+        return EffectiveState::not_yet_valid;
+    }
+    if (expires != 0 && now >= expires) {
+        return EffectiveState::expired;
+    }
+    return EffectiveState::active;
+}
+
+// "active", "disabled", "deleted", "not_yet_valid", "expired": the names serve's answers and
+// click outcomes use for the same conditions.
+constexpr std::string_view effective_state_name(EffectiveState state) {
+    switch (state) {
+    case EffectiveState::active: return "active";
+    case EffectiveState::disabled: return "disabled";
+    case EffectiveState::deleted: return "deleted";
+    case EffectiveState::not_yet_valid: return "not_yet_valid";
+    case EffectiveState::expired: return "expired";
+    }
+    return "unknown";
+}
+
+constexpr std::optional<EffectiveState> parse_effective_state(std::string_view name) {
+    for (EffectiveState state : {EffectiveState::active, EffectiveState::disabled, EffectiveState::deleted,
+                                 EffectiveState::not_yet_valid, EffectiveState::expired}) {
+        if (name == effective_state_name(state)) {
+            return state;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace shortlink::formats

@@ -38,6 +38,8 @@ constexpr std::array k_json = {
     ColumnRule{"forward_query", F::forward_query, ""},
     ColumnRule{"version", std::nullopt, ""},    ColumnRule{"created_at", std::nullopt, ""},
     ColumnRule{"updated_at", std::nullopt, ""}, ColumnRule{"short_url", std::nullopt, ""},
+    ColumnRule{"state", std::nullopt, ""},      ColumnRule{"effective_type", std::nullopt, ""},
+    ColumnRule{"effective_forward_query", std::nullopt, ""},
 };
 
 // Bitly: the Bitlink object of its v4 API (GET /v4/groups/{group}/bitlinks, {"links":[...]})

@@ -58,6 +58,8 @@ struct DomainRecord {            // one row of the domains table
 using formats::LinkState;
 using formats::link_state_name;   // "active", "disabled", "deleted"
 using formats::parse_link_state;
+using formats::EffectiveState;
+using formats::effective_state;
 
 struct CompileLinkRow {          // views valid only during the callback
     std::int64_t domain_id = 0;
@@ -146,8 +148,13 @@ enum class StateAction { disable, enable, remove, restore };
 struct LinkFilter {
     std::string host;            // empty: every domain
     std::optional<LinkState> status;
+    // What the link does at `now` (formats::effective_state): an expired link is active by its
+    // status and expired by its state.
+    std::optional<formats::EffectiveState> state;
+    std::int64_t now = 0;        // Unix seconds; what `state` is judged at
     std::string tag;             // empty: any
-    std::int64_t limit = 0;      // 0: no limit
+    std::string search;          // empty: any; else a substring of the code or URL, ASCII case ignored
+    std::int64_t limit = 0;      // 0: no limit; counts the links that pass every filter
 };
 
 struct AuditRecord {

@@ -19,6 +19,15 @@ using detail::StmtUse;
 
 namespace {
 
+// True when `needle` occurs in `text`, ASCII letters matching either case.
+bool contains_ignoring_case(std::string_view text, std::string_view needle) {
+    auto fold = [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    };
+    return std::search(text.begin(), text.end(), needle.begin(), needle.end(),
+                       [&](char a, char b) { return fold(a) == fold(b); }) != text.end();
+}
+
 // Bounded so a broken generator cannot spin forever; with 55^7 codes a collision is already rare.
 constexpr int k_code_attempts = 16;
 
@@ -341,11 +350,12 @@ Status Store::list_links(const LinkFilter& filter, const std::function<bool(cons
         domain_id = domain->id;
     }
     // One statement for every filter combination: unset filters compare against NULL-ish
-    // sentinels, and (domain_id, code) order comes from the UNIQUE index.
+    // sentinels, and (domain_id, code) order comes from the UNIQUE index. The effective state
+    // and the search are judged here, in one place each, so the limit counts what passes them.
     auto stmt = m_impl->prepare(std::string(k_link_select) +
                                 "WHERE d.removed = 0 AND (?1 = 0 OR l.domain_id = ?1) AND (?2 < 0 OR l.status = ?2) "
                                 "AND (?3 = '' OR instr(l.tags, ',' || ?3 || ',') > 0) "
-                                "ORDER BY l.domain_id, l.code LIMIT ?4");
+                                "ORDER BY l.domain_id, l.code");
     if (!stmt) {
         return stmt.status();
     }
@@ -353,10 +363,18 @@ Status Store::list_links(const LinkFilter& filter, const std::function<bool(cons
     s->bind(1, domain_id);
     s->bind(2, filter.status ? static_cast<std::int64_t>(*filter.status) : std::int64_t{-1});
     s->bind(3, filter.tag);
-    s->bind(4, filter.limit > 0 ? filter.limit : std::int64_t{-1});
+    std::int64_t delivered = 0;
     int rc;
     while ((rc = s->step()) == SQLITE_ROW) {
-        if (!on_link(read_link(s.get()))) {
+        Link link = read_link(s.get());
+        if (filter.state && effective_state(link.status, link.not_before, link.expires, filter.now) != *filter.state) {
+            continue;
+        }
+        if (!filter.search.empty() && !contains_ignoring_case(link.code, filter.search) &&
+            !contains_ignoring_case(link.destination, filter.search)) {
+            continue;
+        }
+        if (!on_link(link) || (filter.limit > 0 && ++delivered == filter.limit)) {
             return Status::ok();
         }
     }

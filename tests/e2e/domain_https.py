@@ -169,7 +169,7 @@ class DomainHttps(ServeCase):
                             if '"domain-set"' in l][0])
         self.assertEqual(entry["before"]["https_redirect"], False)
         self.assertEqual(entry["after"]["https_redirect"], True)
-        self.assertEqual(entry["after"]["hsts_max_age_s"], 31536000)
+        self.assertEqual(entry["after"]["hsts_max_age"], 31536000)
         self.sl("history", "--verify")
         for value, message in (("-1", "--hsts: '-1' is not a number of seconds"),
                                ("abc", "--hsts: 'abc' is not a number of seconds"),
@@ -207,7 +207,7 @@ class DomainHttps(ServeCase):
         self.assertIn("Strict-Transport-Security: " + HSTS, text)
         inspected = json.loads(self.sl("inspect", snapshot, "--json").stdout)
         go = [d for d in inspected["domains"] if d["host"] == "go.example.com"][0]
-        self.assertEqual((go["https_redirect"], go["hsts_max_age_s"], go["hsts_include_subdomains"]),
+        self.assertEqual((go["https_redirect"], go["hsts_max_age"], go["hsts_include_subdomains"]),
                          (True, 31536000, True))
         self.assertIn("https redirect, hsts 31536000 includeSubDomains", self.sl("inspect", snapshot).stdout)
 

@@ -70,10 +70,15 @@ class SnapshotCommandsTest(harness.ShortlinkTestCase):
         self.assertGreater(second["serial"], first["serial"])
         d = json.loads(self.sl("diff", first["path"], second["path"], "--json").stdout)
         self.assertEqual(d["summary"], {"old_serial": first["serial"], "new_serial": second["serial"],
-                                        "added": 1, "removed": 0, "changed": 2})
+                                        "added": 1, "removed": 0, "changed": 2, "domains_added": 0,
+                                        "domains_removed": 0, "domains_changed": 0})
         self.assertEqual(d["added"][0]["code"], "new")
         changed = {c["code"]: c["changed"] for c in d["changed"]}
-        self.assertEqual(changed, {"change": ["destination"], "drop": ["status"]})
+        self.assertEqual(changed, {"change": ["url"], "drop": ["status"]})
+        changes = {c["code"]: c["changes"] for c in d["changed"]}
+        self.assertEqual(changes, {"change": {"url": {"old": "https://example.com/b", "new": "https://example.com/b2"}},
+                                   "drop": {"status": {"old": "active", "new": "disabled"}}})
+        self.assertEqual(d["domains"], {"removed": [], "added": [], "changed": []})
 
     def test_keep_prunes_old_snapshots(self):
         self.sl("add", "https://example.com/a", "--code", "abc")

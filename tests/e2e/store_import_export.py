@@ -113,7 +113,7 @@ class StoreImportExport(ShortlinkTestCase):
         after = entries[0]["after"]
         self.assertEqual(after["url"], "https://example.com/b?x=1,2")
         self.assertEqual(after["status"], "disabled")
-        self.assertEqual(after["host"], "go.example")
+        self.assertEqual(after["domain"], "go.example")
         self.assertEqual(after["version"], 1)
         a = [json.loads(l) for l in self.sl("history", "a", "--json").stdout.splitlines()]
         self.assertEqual(a[0]["after"]["tags"], ["x", "y"])

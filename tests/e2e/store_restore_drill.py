@@ -57,7 +57,7 @@ class RestoreDrill(ShortlinkTestCase):
             self.empty_snapshot = self.compile(empty, "empty")
         d = self.diff(self.empty_snapshot, snapshot)
         self.assertEqual(d["removed"], [])
-        return {(l["host"], l["code"]): l["destination"] for l in d["added"]}
+        return {(l["domain"], l["code"]): l["url"] for l in d["added"]}
 
     def restore(self, backup, name):
         db = os.path.join(self.tmp, name)
@@ -121,7 +121,7 @@ class RestoreDrill(ShortlinkTestCase):
         d = self.diff(restored_snapshot, original_snapshot)
         self.assertEqual(d["removed"], [])
         self.assertEqual(d["changed"], [])
-        self.assertEqual({(l["host"], l["code"]) for l in d["added"]}, original.keys() - restored.keys())
+        self.assertEqual({(l["domain"], l["code"]) for l in d["added"]}, original.keys() - restored.keys())
 
         # The restored database's audit log holds the restore and its chain verifies.
         self.assertEqual(harness.run(["history", "--verify"], db=restored_db).returncode, 0)

@@ -1338,3 +1338,59 @@ TEST_CASE("DatabaseErrorsNameTheFileOnce", "[store]") {
     CHECK(named.message().find(file) == named.message().rfind(file));
     sqlite3_close(db);
 }
+
+TEST_CASE("ListLinksFiltersByEffectiveStateAndSearch", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    const std::int64_t now = 2000000000;
+    auto add = [&](const std::string& code, const std::string& url, std::int64_t not_before, std::int64_t expires) {
+        LinkInput in = make_link(code);
+        in.destination = url;
+        in.not_before = not_before;
+        in.expires = expires;
+        REQUIRE(s.add_link(in, no_code).is_ok());
+    };
+    add("Alpha", "https://example.com/one", 0, 0);
+    add("beta", "https://Example.com/TWO", 0, now);          // expires at now: expired
+    add("gamma", "https://example.com/three", now + 1, 0);   // starts after now
+    add("delta", "https://example.com/four", 0, now + 1);    // still active at now
+    REQUIRE(s.change_state("", "delta", StateAction::disable).is_ok());
+    auto codes = [&](LinkFilter filter) {
+        filter.now = now;
+        std::vector<std::string> out;
+        REQUIRE(s.list_links(filter, [&](const Link& l) { return out.push_back(l.code), true; }).is_ok());
+        return out;
+    };
+    LinkFilter f;
+    f.state = EffectiveState::expired;
+    CHECK(codes(f) == std::vector<std::string>{"beta"});
+    f.state = EffectiveState::not_yet_valid;
+    CHECK(codes(f) == std::vector<std::string>{"gamma"});
+    f.state = EffectiveState::active;
+    CHECK(codes(f) == std::vector<std::string>{"Alpha"});
+    f.state = EffectiveState::disabled;
+    CHECK(codes(f) == std::vector<std::string>{"delta"});
+    // The stored status of an expired link is still active.
+    LinkFilter by_status;
+    by_status.status = LinkState::active;
+    CHECK(codes(by_status) == std::vector<std::string>{"Alpha", "beta", "gamma"});
+    // A substring of the code or the URL, ASCII case ignored.
+    LinkFilter search;
+    search.search = "ALPHA";
+    CHECK(codes(search) == std::vector<std::string>{"Alpha"});
+    search.search = "example.com/t";
+    CHECK(codes(search) == std::vector<std::string>{"beta", "gamma"});
+    search.search = "zzz";
+    CHECK(codes(search).empty());
+    // Filters combine, and the limit counts only links that pass them.
+    search.search = "example.com/t";
+    search.state = EffectiveState::not_yet_valid;
+    CHECK(codes(search) == std::vector<std::string>{"gamma"});
+    LinkFilter limited;
+    limited.search = "e";
+    limited.limit = 2;
+    limited.state = EffectiveState::active;
+    CHECK(codes(limited) == std::vector<std::string>{"Alpha"});
+    limited.state.reset();
+    CHECK(codes(limited) == std::vector<std::string>{"Alpha", "beta"});
+}
