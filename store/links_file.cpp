@@ -57,8 +57,8 @@ enum LinkKey {
 
 // Keys the JSON of a link or domain has that the store keeps itself: named when refused, since
 // a file pasted together from `show --json` would hold them.
-constexpr std::array<std::string_view, 5> k_kept_by_store = {"version", "created_at", "updated_at", "short_url",
-                                                             "is_default"};
+constexpr std::array<std::string_view, 8> k_kept_by_store = {
+    "version", "created_at", "updated_at", "short_url", "is_default", "state", "effective_type", "effective_forward_query"};
 
 // Where the handler is: the collection being read, innermost last.
 enum class Context { root, domains, links, domain, link, tags };

@@ -6,6 +6,9 @@ plain HTTP listener, a closed port and a server that accepts and says nothing (1
 timeout); usage errors (2)."""
 import json
 import os
+import re
+import shutil
+import subprocess
 import socket
 import ssl
 import threading
@@ -168,6 +171,29 @@ class Probe(ServeCase):
         self.assertIn("timed out after 1 s (the server accepted the connection but did not answer)", proc.stderr)
         self.assertLess(elapsed, 4)
         self.assertIsNone(self.proc.poll())
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"), "needs root for a namespace")
+    def test_a_resolver_that_never_answers_is_bounded_by_the_timeout(self):
+        # In a network and mount namespace of its own: /etc/resolv.conf names a UDP socket on
+        # 127.0.0.1 that reads queries and never answers (glibc alone would wait 5 s x 3 tries).
+        resolv = os.path.join(self.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:5 attempts:3\n")
+        sink = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                "s.bind(('127.0.0.1',53))\nprint('ready',flush=True)\n"
+                "while True: s.recvfrom(2048)\n")
+        script = (f"ip link set lo up && mount --bind {resolv} /etc/resolv.conf && "
+                  f"{{ timeout 30 python3 -c \"$SINK\" > {self.tmp}/sink.out & }} && "
+                  f"for i in $(seq 50); do grep -q ready {self.tmp}/sink.out 2>/dev/null && break; sleep 0.1; done && "
+                  f"start=$(date +%s%N); {harness.BIN} probe silent.example --timeout 1; rc=$?; "
+                  f"echo \"rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))\"; kill %1")
+        proc = subprocess.run(["unshare", "--net", "--mount", "bash", "-c", script], capture_output=True,
+                              text=True, timeout=60, env=dict(os.environ, SINK=sink))
+        self.assertIn("cannot resolve silent.example: no answer within the timeout", proc.stderr)
+        match = re.search(r"rc=(\d+) ms=(\d+)", proc.stdout)
+        self.assertIsNotNone(match, proc.stdout + proc.stderr)
+        self.assertEqual(match.group(1), "1")
+        self.assertLess(int(match.group(2)), 4000)
 
     def test_usage_errors_exit_2(self):
         for args, message in (
