@@ -102,7 +102,8 @@ Status Store::check_integrity() {
             }
         }
         if (rc != SQLITE_DONE) {
-            return detail::sqlite_error(m_impl->db.get(), rc, what);
+            // Without the file: whoever asked names it (restore says which backup held it).
+            return detail::sqlite_error(nullptr, rc, std::string(what) + ": " + sqlite3_errmsg(m_impl->db.get()));
         }
         if (problems > 0) {
             return Status::corruption(std::string(what) + ": " + first +

@@ -1300,8 +1300,7 @@ TEST_CASE("CheckIntegrityNamesAnIndexMissingRows", "[store][backup]") {
     Store s = std::move(Store::open(t.path)).value();
     Status st = s.check_integrity();
     CHECK(st.code() == Status::Code::corruption);
-    CHECK_THAT(st.message(), Catch::StartsWith(t.path + ": integrity check: ") ||
-                                 Catch::StartsWith("integrity check: "));
+    CHECK(st.message().rfind("integrity check: ", 0) == 0);
 }
 
 TEST_CASE("RecordRestoreIsAuditedOnTheChain", "[store][backup]") {
