@@ -8,6 +8,9 @@ packages=(
   libcli11-dev libsqlite3-dev libcereal-dev libzstd-dev libssl-dev libidn2-dev
   libboost1.81-dev libboost-url1.81-dev libsystemd-dev catch2
   python3 sqlite3 curl openssl
+  # tests/e2e/readme_tour.py and probe.py give themselves a network namespace (ip); package_deb.py
+  # renders the installed man pages and verifies the installed unit
+  iproute2 man-db systemd
   # tests/e2e/completions.py runs the completions in the real shells
   fish zsh
   # tests/e2e/serve_tls_browser.py: a headless browser, its WebDriver and NSS's certutil

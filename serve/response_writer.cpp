@@ -195,11 +195,14 @@ bool is_safe_header_value(std::string_view value) {
     return true;
 }
 
-bool write_response(std::string& out, const Response& response, const FramingOptions& framing,
+bool write_response(std::string& out, const Response& r, const FramingOptions& framing,
                     std::string_view date) {
-    Response merged;
-    std::string storage;  // allocates only for a forwarded query meeting a destination's own
-    const Response& r = merged_location(response, merged, storage);
+    if (r.replace_params) {
+        // A forwarded query meeting a destination's own: the one answer that builds a string.
+        Response merged;
+        std::string storage;
+        return write_response(out, merged_location(r, merged, storage), framing, date);
+    }
     // Scanned once: the same pass checks the header is safe and sizes the escaped body.
     const LocationScan scan = r.has_location() ? scan_location(r) : LocationScan{};
     if (!scan.safe) {

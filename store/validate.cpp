@@ -23,6 +23,9 @@ namespace {
 // domain would fold a code onto it.
 constexpr std::string_view k_reserved_prefix = ".well-known/acme-challenge/";
 
+constexpr std::string_view k_credentials_refused =
+    "URL contains credentials (user@host); they are refused because they disguise the real host";
+
 std::string hex_byte(unsigned char c) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "0x%02x", c);
@@ -108,8 +111,7 @@ Result<std::string> encode_international_url(std::string_view url) {
     std::string out(url.substr(0, authority));
     const std::string_view auth = url.substr(authority, authority_end - authority);
     if (auth.find('@') != std::string_view::npos) {
-        return Status::invalid_argument("URL contains credentials (user@host); they are refused because they "
-                                        "disguise the real host");
+        return Status::invalid_argument(std::string(k_credentials_refused));
     }
     std::string_view host = auth;
     std::string_view port;
@@ -236,8 +238,7 @@ Result<std::string> normalize_destination(std::string_view url) {
                                         "' right after its host or port; a path starts with '/'");
     }
     if (u.has_userinfo()) {
-        return Status::invalid_argument("URL contains credentials (user@host); they are refused because they "
-                                        "disguise the real host");
+        return Status::invalid_argument(std::string(k_credentials_refused));
     }
     switch (u.host_type()) {
     case boost::urls::host_type::ipv4:
