@@ -83,11 +83,7 @@ Connection<Transport>::Connection(Worker& worker, TransportArgs&&... transport)
 
 template <class Transport>
 Connection<Transport>::~Connection() {
-    if constexpr (Transport::k_tls) {
-        if (m_counted_handshake) {
-            m_worker.handshake_ended();  // it went before its handshake ended
-        }
-    }
+    release_handshake();  // it went before its handshake ended
     m_worker.unlink(this);
 }
 
@@ -147,8 +143,7 @@ void Connection<Transport>::handshake() {
 template <class Transport>
 void Connection<Transport>::on_handshake(const boost::system::error_code& ec) {
     if constexpr (Transport::k_tls) {
-        m_counted_handshake = false;
-        m_worker.handshake_ended();
+        release_handshake();
         m_transport.handshake_done();
         WorkerMetrics& metrics = m_worker.mutable_metrics();
         if (m_phase == Phase::closed) {
@@ -535,6 +530,19 @@ void Connection<Transport>::close() {
     m_phase = Phase::closed;
     boost::system::error_code ignored;
     m_transport.socket().close(ignored);
+    // The place under --max-handshakes is free once the peer sees the close, not later when the
+    // aborted handshake's handler runs: a client may connect again before then.
+    release_handshake();
+}
+
+template <class Transport>
+void Connection<Transport>::release_handshake() {
+    if constexpr (Transport::k_tls) {
+        if (m_counted_handshake) {
+            m_counted_handshake = false;
+            m_worker.handshake_ended();
+        }
+    }
 }
 
 template <class Transport>

@@ -93,6 +93,7 @@ private:
     void linger_read();
     void wait_for_next_request(std::int64_t now_ms);
     void close();
+    void release_handshake();
     void compact();
     void emplace_parser();
     void record_click(const Request& request, const Response& response);
