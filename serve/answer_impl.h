@@ -105,9 +105,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
         deny = nullptr;
     }
     Response r;
-    if (request.method == Method::other) {
-        r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
-    } else if (snapshot == nullptr) {
+    if (snapshot == nullptr) {
         r = simple(503, Reason::no_snapshot, CacheKind::no_store, 0);
     } else {
         ParsedTarget target;
@@ -206,6 +204,11 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
             }
         }
         r.qr = qr;
+    }
+    // Only GET and HEAD are answered, but the HTTPS redirect answers every method: a 308 keeps
+    // the method and body, so a form posted over plain HTTP is posted again over HTTPS.
+    if (request.method == Method::other && r.reason != Reason::https_redirect) {
+        r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
     }
     r.head = request.method == Method::head;
     return r;

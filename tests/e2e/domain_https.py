@@ -104,7 +104,20 @@ class DomainHttps(ServeCase):
                 self.assertEqual(r.headers["location"], location)
         head = self.plain("/docs", method="HEAD")
         self.assertEqual((head.status, head.headers["location"], head.body), (308, "https://go.example.com/docs", b""))
-        self.assertEqual(self.plain("/docs", method="POST").status, 405)
+        # Every method: a 308 keeps the method and body, so a form posted over HTTP is posted again
+        # over HTTPS. A request body is read past, and the connection carries the next request.
+        for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+            with self.subTest(method=method):
+                r = self.plain("/form?x=1", method=method)
+                self.assertEqual((r.status, r.headers["location"]), (308, "https://go.example.com/form?x=1"))
+        with Client(self.port) as c:
+            c.send(b"POST /form HTTP/1.1\r\nHost: go.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Content-Length: 11\r\n\r\npassword=hiGET /docs HTTP/1.1\r\nHost: go.example.com\r\n\r\n")
+            first, second = c.response(), c.response()
+        self.assertEqual((first.status, first.headers["location"]), (308, "https://go.example.com/form"))
+        self.assertEqual((second.status, second.headers["location"]), (308, "https://go.example.com/docs"))
+        # Elsewhere only GET and HEAD are answered.
+        self.assertEqual(self.plain("/p", host="plain.example", method="POST").status, 405)
         self.assertEqual(self.plain("/docs", host="go.example.com@evil.example").status, 400)
         # ACME challenges are exempt: the CA must reach them over HTTP.
         r = self.plain("/.well-known/acme-challenge/tok")

@@ -361,6 +361,20 @@ TEST_CASE("HttpsRedirectOnPlainKeepsPathAndQuery", "[answer]") {
     }
 }
 
+TEST_CASE("HttpsRedirectAnswersEveryMethodAndOnlyThatAnswersThem", "[answer]") {
+    HttpsFixture f;
+    const Request post{Method::other, "/form?x=1", "go.example.com", false};
+    const Response r = detail::answer_from(&f.snap, nullptr, post, k_now);
+    CHECK(r.status == 308);
+    CHECK(location_string(r) == "https://go.example.com/form?x=1");
+    // Over TLS, and on a domain without the policy, other methods are still refused.
+    CHECK(detail::answer_from(&f.snap, nullptr, Request{Method::other, "/docs", "go.example.com", true}, k_now).status == 405);
+    Fixture plain;
+    CHECK(detail::answer_from(&plain.snap, nullptr, Request{Method::other, "/docs", "go.example.com", false}, k_now).status == 405);
+    CHECK(detail::answer_from(&plain.snap, nullptr, Request{Method::other, "/nope", "x.example", false}, k_now).status == 405);
+    CHECK(detail::answer_from<decltype(plain.snap)>(nullptr, nullptr, Request{Method::other, "/docs", "go.example.com", false}, k_now).status == 405);
+}
+
 TEST_CASE("HttpsRedirectOfTheDefaultDomainNeedsAPlainHost", "[answer]") {
     HttpsFixture f;
     for (const char* host : {"a&b.example", "a'b", "a$b", "a=b", "a!b"}) {
