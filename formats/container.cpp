@@ -34,6 +34,12 @@ bool has(std::uint32_t mask, std::uint32_t type) {
     return type < 32 && (mask & (std::uint32_t{1} << type)) != 0;
 }
 
+// "a snapshot", "an origin index"
+std::string with_article(std::string_view noun) {
+    const bool vowel = !noun.empty() && std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
+    return (vowel ? "an " : "a ") + std::string(noun);
+}
+
 }  // namespace
 
 std::string section_label(std::uint32_t type) {
@@ -342,9 +348,9 @@ Status Container::check_header(const ContainerLayout& layout) {
     }
     if (header.file_kind != static_cast<std::uint32_t>(layout.kind)) {
         return Status::invalid_argument(
-            name + ": is a " + std::string(fmt::file_kind_name(header.file_kind)) + " (file kind " +
-            std::to_string(header.file_kind) + "), not a " +
-            std::string(fmt::file_kind_name(static_cast<std::uint32_t>(layout.kind))));
+            name + ": is " + with_article(fmt::file_kind_name(header.file_kind)) + " (file kind " +
+            std::to_string(header.file_kind) + "), not " +
+            with_article(fmt::file_kind_name(static_cast<std::uint32_t>(layout.kind))));
     }
     for (std::size_t i = fmt::k_off_reserved; i < fmt::k_off_payload_header; ++i) {
         if (h[i] != 0) {
@@ -396,8 +402,8 @@ Status Container::check_sections(const ContainerLayout& layout) {
             return Status::corruption(where + ": unknown section type");
         }
         if (!has(allowed, s.type)) {
-            return Status::corruption(where + ": not a section of a " +
-                                      std::string(fmt::file_kind_name(static_cast<std::uint32_t>(layout.kind))));
+            return Status::corruption(where + ": not a section of " +
+                                      with_article(fmt::file_kind_name(static_cast<std::uint32_t>(layout.kind))));
         }
         if (s.type <= previous_type) {
             return Status::corruption(where + ": sections out of order or repeated");
@@ -679,9 +685,7 @@ Result<format::FileKind> peek_file_kind(const std::string& path) {
         return format::FileKind::snapshot;  // the snapshot reader words the version error
     }
     const auto kind = bytes::load<std::uint32_t>(head + fmt::k_off_file_kind);
-    if (kind != static_cast<std::uint32_t>(format::FileKind::snapshot) &&
-        kind != static_cast<std::uint32_t>(format::FileKind::deny) &&
-        kind != static_cast<std::uint32_t>(format::FileKind::patch)) {
+    if (fmt::file_kind_name(kind) == "unknown") {
         return Status::corruption(path + ": unknown file kind " + std::to_string(kind));
     }
     return static_cast<format::FileKind>(kind);

@@ -55,6 +55,7 @@ enum class FileKind : std::uint32_t {
     snapshot = 1,  // links-<serial>.slsnap: every link, indexed by a perfect hash
     deny = 2,      // deny-<serial>.sldeny: the whole current deny set
     patch = 3,     // patch-<base>-<serial>.slpatch: every link changed since snapshot <base>
+    index = 4,     // index-<channel>.slindex: an origin's current files, with an expiry
 };
 
 inline constexpr std::string_view file_kind_name(std::uint32_t kind) {
@@ -62,6 +63,7 @@ inline constexpr std::string_view file_kind_name(std::uint32_t kind) {
     case 1: return "snapshot";
     case 2: return "deny overlay";
     case 3: return "patch";
+    case 4: return "origin index";
     default: return "unknown";
     }
 }
@@ -103,6 +105,7 @@ enum class SectionType : std::uint32_t {
     strings = 4,   // variable-length link records: lengths, times, code, destination
     rules = 5,     // reserved: compiled rules
     deny = 6,      // the deny set: blocked links, suspended domains, blocked destination hosts
+    files = 7,     // an origin index's list of the files it publishes
     digests = 15,  // signed SHA-256 of every content block; always the last section
 };
 inline constexpr std::uint32_t k_max_section_type = 15;
@@ -115,6 +118,7 @@ inline constexpr std::string_view section_name(std::uint32_t type) {
     case 4: return "strings";
     case 5: return "rules";
     case 6: return "deny";
+    case 7: return "files";
     case 15: return "digests";
     default: return "unknown";
     }

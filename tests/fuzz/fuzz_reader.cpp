@@ -1,10 +1,11 @@
-// The signed file fuzz target: snapshots, deny overlays and patches (formats/), and the redirect
+// The signed file fuzz target: snapshots, deny overlays, patches and origin indexes (formats/), and the redirect
 // answer for every link of a file that opens (serve/answer.h, serve/response_writer.h).
 #include <string>
 
 #include "formats/bytes.h"
 #include "formats/deny.h"
 #include "formats/hash.h"
+#include "formats/origin_index.h"
 #include "formats/snapshot.h"
 #include "formats/snapshot_format.h"
 #include "serve/answer.h"
@@ -135,7 +136,18 @@ int fuzz_reader_one(const std::uint8_t* data, std::size_t size) {
     if (auto opened = formats::DenyOverlay::open_buffer(bytes, {key.trusted()}, {}, "fuzz")) {
         sink += exercise_deny((*opened)->deny());
     }
-    return sink == static_cast<std::size_t>(-1) ? 2 : (snapshot || patch || overlay ? 1 : 0);
+    bool index = false;
+    if (auto opened = formats::OriginIndex::open_buffer(bytes, {key.trusted()}, "fuzz")) {
+        // What the reader accepts, the writer's own rules accept too.
+        if (!formats::index_contents_problem(opened->contents()).empty()) {
+            fail("an origin index opens with contents the writer refuses", "index");
+        }
+        for (const formats::IndexedFile& f : opened->contents().files()) {
+            sink += f.name().size();
+        }
+        index = true;
+    }
+    return sink == static_cast<std::size_t>(-1) ? 2 : (snapshot || patch || overlay || index ? 1 : 0);
 }
 
 }  // namespace shortlink::fuzz

@@ -55,6 +55,15 @@ def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()
         return bytearray(f.read())
 
 
+def publish_index(binary, work, name):
+    """The origin index `shortlink publish` writes over the directory compile_db made for `name`."""
+    out = os.path.join(work, name)
+    subprocess.run([binary, "publish", "--key", os.path.join(work, "k.key"), "--out", out], check=True,
+                   capture_output=True)
+    with open(os.path.join(out, "index-stable.slindex"), "rb") as f:
+        return bytearray(f.read())
+
+
 def section(data, type_):
     count = struct.unpack_from("<I", data, 60)[0]
     for i in range(count):
@@ -65,7 +74,7 @@ def section(data, type_):
 
 
 def reader_seeds(binary, work):
-    """Snapshots, deny overlays and patches, and each damaged in one named way."""
+    """Snapshots, deny overlays, patches and origin indexes, and each damaged in one named way."""
     subprocess.run([binary, "keygen", "--out", work, "--name", "k"], check=True,
                    capture_output=True)
     seeds = {
@@ -150,6 +159,23 @@ def reader_seeds(binary, work):
     _, off, _ = section(v, 15)
     struct.pack_into("<Q", v, off + 24, 5)  # more blocks than the content has
     bad["bad-digests-block-count-wrong"] = v
+    seeds["valid-origin-index"] = publish_index(binary, work, "patch")
+    seeds["valid-origin-index-snapshot-only"] = publish_index(binary, work, "one")
+    index = seeds["valid-origin-index"]
+    v = bytearray(index)
+    _, off, _ = section(v, 7)
+    struct.pack_into("<I", v, off + 64, 1)  # the patch's record claims a second snapshot
+    bad["bad-origin-index-two-snapshots"] = v
+    v = bytearray(index)
+    _, off, _ = section(v, 7)
+    struct.pack_into("<Q", v, off + 64 + 16, 1)  # the patch's base is not the snapshot
+    bad["bad-origin-index-patch-base"] = v
+    v = bytearray(index)
+    struct.pack_into("<q", v, 40, 0)  # no expiry
+    bad["bad-origin-index-no-expiry"] = v
+    v = bytearray(index)
+    v[80] = ord("A")  # a channel name starting with an uppercase letter
+    bad["bad-origin-index-channel"] = v
     return {**seeds, **bad}
 
 
