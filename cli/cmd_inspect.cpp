@@ -17,7 +17,9 @@
 #include "cli/snapshot_cli.h"
 #include "formats/clock.h"
 #include "store/timefmt.h"
+#include "formats/bytes.h"
 #include "formats/container.h"
+#include "formats/origin_index.h"
 
 namespace shortlink::cli {
 
@@ -271,9 +273,74 @@ void inspect_overlay(const InspectOptions& opt) {
     print_deny_entries(overlay->deny());
 }
 
+void inspect_index(const InspectOptions& opt) {
+    const formats::OriginIndex index = unwrap(formats::OriginIndex::open(opt.file, {}, false));
+    const formats::OriginIndex::Contents& c = index.contents();
+    const bool expired = c.expires_at <= clock::unix_seconds();
+    if (opt.json) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("file");
+        w.String(opt.file.c_str());
+        w.Key("kind");
+        w.String("origin index");
+        w.Key("channel");
+        w.String(c.channel.c_str());
+        w.Key("serial");
+        w.Uint64(c.serial);
+        w.Key("created_at");
+        w.String(timefmt::format_time(c.created_at).c_str());
+        w.Key("expires_at");
+        w.String(timefmt::format_time(c.expires_at).c_str());
+        w.Key("expired");
+        w.Bool(expired);
+        w.Key("key_id");
+        w.String(index.key_id().c_str());
+        w.Key("bytes");
+        w.Uint64(index.bytes());
+        w.Key("files");
+        w.StartArray();
+        for (const formats::IndexedFile& f : c.files()) {
+            w.StartObject();
+            w.Key("name");
+            w.String(f.name().c_str());
+            w.Key("kind");
+            w.String(std::string(formats::format::file_kind_name(static_cast<std::uint32_t>(f.kind))).c_str());
+            w.Key("serial");
+            w.Uint64(f.serial);
+            w.Key("bytes");
+            w.Uint64(f.size);
+            w.Key("sha256");
+            w.String(formats::bytes::hex_encode(f.sha256.data(), f.sha256.size()).c_str());
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        std::cout << buf.GetString() << "\n";
+        return;
+    }
+    std::printf("file          %s\n", opt.file.c_str());
+    std::printf("kind          origin index, channel %s\n", c.channel.c_str());
+    std::printf("serial        %llu\n", static_cast<unsigned long long>(c.serial));
+    std::printf("created       %s\n", timefmt::format_time(c.created_at).c_str());
+    std::printf("expires       %s%s\n", timefmt::format_time(c.expires_at).c_str(), expired ? " (expired)" : "");
+    std::printf("key id        %s (signature not checked; use verify)\n", index.key_id().c_str());
+    std::printf("files\n");
+    for (const formats::IndexedFile& f : c.files()) {
+        std::printf("  %-40s %12llu bytes  sha256 %s\n", f.name().c_str(), static_cast<unsigned long long>(f.size),
+                    formats::bytes::hex_encode(f.sha256.data(), f.sha256.size()).c_str());
+    }
+}
+
 void run_inspect(const InspectOptions& opt) {
-    if (unwrap(formats::peek_file_kind(opt.file)) == formats::format::FileKind::deny) {
+    const formats::format::FileKind kind = unwrap(formats::peek_file_kind(opt.file));
+    if (kind == formats::format::FileKind::deny) {
         inspect_overlay(opt);
+        return;
+    }
+    if (kind == formats::format::FileKind::index) {
+        inspect_index(opt);
         return;
     }
     const auto snap = open_snapshot(opt.file, {}, false);
@@ -289,7 +356,7 @@ void run_inspect(const InspectOptions& opt) {
 void setup_inspect(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto opt = std::make_shared<InspectOptions>();
     CLI::App* sub = add_command(app, "inspect");
-    sub->add_option("FILE", opt->file, "Snapshot or deny overlay file")
+    sub->add_option("FILE", opt->file, "Snapshot, patch, deny overlay or origin index file")
         ->required();
     sub->add_flag("--json", opt->json, "One JSON object instead of text");
     sub->add_flag("--links", opt->links, "Also every link of a snapshot or patch, as list prints them");

@@ -50,27 +50,6 @@ std::string directory_of(const std::string& path) {
     return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-// The newest patch for `base` in `dir` that verifies, as the server would apply it.
-std::shared_ptr<const formats::Snapshot> newest_patch(const std::string& dir, const formats::Snapshot& base,
-                                                      const formats::TrustedKeys& keys) {
-    std::shared_ptr<const formats::Snapshot> best;
-    for (const formats::PublishedName& n : compiler::list_published(dir)) {
-        if (n.kind != formats::format::FileKind::patch || n.base != base.serial()) {
-            continue;
-        }
-        formats::OpenOptions options;
-        options.verify_signature = !keys.empty();
-        const std::string path = dir + "/" + formats::published_file_name(n.kind, n.serial, n.base);
-        auto patch = formats::Snapshot::open_patch(path, keys, options);
-        if (!patch) {
-            std::cerr << "shortlink: warning: skipping " << patch.status().message() << "\n";
-        } else if ((*patch)->base_serial() == base.serial() && (!best || (*patch)->serial() > best->serial())) {
-            best = std::move(patch).value();
-        }
-    }
-    return best;
-}
-
 void run_resolve(const ResolveOptions& o) {
     formats::OpenOptions open_options;
     formats::TrustedKeys keys = unwrap(serve::load_trusted_keys(o.trust));

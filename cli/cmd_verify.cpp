@@ -12,6 +12,9 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/snapshot_cli.h"
+#include "formats/clock.h"
+#include "formats/origin_index.h"
+#include "store/timefmt.h"
 
 namespace shortlink::cli {
 
@@ -25,7 +28,7 @@ struct VerifyOptions {
 
 // What a file that verified holds.
 struct Verified {
-    std::string kind;  // "snapshot", "patch" or "deny overlay"
+    std::string kind;  // "snapshot", "patch", "deny overlay" or "origin index"
     std::uint64_t serial = 0;
     std::uint64_t base = 0;  // patches only
     std::uint64_t link_count = 0;
@@ -34,11 +37,30 @@ struct Verified {
     std::uint64_t deny_entries = 0;
     std::string key_id;
     std::string digest_hex;
+    std::string channel;     // origin indexes only
+    std::int64_t expires_at = 0;
+    std::uint64_t files = 0;
 };
 
 Verified verify_file(const std::string& file, const formats::TrustedKeys& trusted) {
     Verified v;
-    if (unwrap(formats::peek_file_kind(file)) == formats::format::FileKind::deny) {
+    const formats::format::FileKind kind = unwrap(formats::peek_file_kind(file));
+    if (kind == formats::format::FileKind::index) {
+        const formats::OriginIndex index = unwrap(formats::OriginIndex::open(file, trusted));
+        const formats::OriginIndex::Contents& c = index.contents();
+        // A host refuses an expired index, so it does not pass here either.
+        if (c.expires_at <= clock::unix_seconds()) {
+            throw Error(k_exit_invalid, file + ": expired at " + timefmt::format_time(c.expires_at));
+        }
+        v.kind = "origin index";
+        v.serial = c.serial;
+        v.channel = c.channel;
+        v.expires_at = c.expires_at;
+        v.files = c.files().size();
+        v.key_id = index.key_id();
+        return v;
+    }
+    if (kind == formats::format::FileKind::deny) {
         const auto overlay = open_overlay(file, trusted, true);
         v.kind = "deny overlay";
         v.serial = overlay->serial();
@@ -60,7 +82,7 @@ Verified verify_file(const std::string& file, const formats::TrustedKeys& truste
 }
 
 // {"file", "valid", "reason", "kind", "serial", "base", "link_count", "domain_count", "entries",
-// "key_id", "digest"}: the fields a failed file has no value for are null.
+// "channel", "expires_at", "files", "key_id", "digest"}: the fields a failed file has no value for are null.
 void print_json(const std::string& file, const Verified* v, const std::string& reason) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -81,6 +103,7 @@ void print_json(const std::string& file, const Verified* v, const std::string& r
         }
     };
     const bool overlay = v != nullptr && v->kind == "deny overlay";
+    const bool index = v != nullptr && v->kind == "origin index";
     w.StartObject();
     text_or_null("file", true, file);
     w.Key("valid");
@@ -89,11 +112,14 @@ void print_json(const std::string& file, const Verified* v, const std::string& r
     text_or_null("kind", v != nullptr, v != nullptr ? v->kind : std::string());
     number_or_null("serial", v != nullptr, v != nullptr ? v->serial : 0);
     number_or_null("base", v != nullptr && v->base != 0, v != nullptr ? v->base : 0);
-    number_or_null("link_count", v != nullptr && !overlay, v != nullptr ? v->link_count : 0);
-    number_or_null("domain_count", v != nullptr && !overlay, v != nullptr ? v->domain_count : 0);
+    number_or_null("link_count", v != nullptr && !overlay && !index, v != nullptr ? v->link_count : 0);
+    number_or_null("domain_count", v != nullptr && !overlay && !index, v != nullptr ? v->domain_count : 0);
     number_or_null("entries", overlay, overlay ? v->deny_entries : 0);
+    text_or_null("channel", index, index ? v->channel : std::string());
+    text_or_null("expires_at", index, index ? timefmt::format_time(v->expires_at) : std::string());
+    number_or_null("files", index, index ? v->files : 0);
     text_or_null("key_id", v != nullptr, v != nullptr ? v->key_id : std::string());
-    text_or_null("digest", v != nullptr, v != nullptr ? v->digest_hex : std::string());
+    text_or_null("digest", v != nullptr && !index, v != nullptr ? v->digest_hex : std::string());
     w.EndObject();
     std::cout << buf.GetString() << "\n";
 }
@@ -111,6 +137,10 @@ void run_verify(const VerifyOptions& opt) {
     }
     if (opt.json) {
         print_json(opt.file, &*v, "");
+    } else if (v->kind == "origin index") {
+        std::cout << opt.file << ": ok: origin index of channel " << v->channel << ", serial " << v->serial
+                  << ", " << v->files << (v->files == 1 ? " file" : " files") << ", expires "
+                  << timefmt::format_time(v->expires_at) << ", signed by key " << v->key_id << "\n";
     } else if (v->kind == "deny overlay") {
         std::cout << opt.file << ": ok: deny overlay, serial " << v->serial << ", " << v->deny
                   << ", signed by key " << v->key_id << ", digest " << v->digest_hex << "\n";
@@ -128,7 +158,7 @@ void setup_verify(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto opt = std::make_shared<VerifyOptions>();
     CLI::App* sub = add_command(app, "verify");
     sub->add_option("FILE", opt->file,
-                    "Snapshot (links-<serial>.slsnap) or deny overlay (deny-<serial>.sldeny)")
+                    "Snapshot, patch, deny overlay or origin index (index-<channel>.slindex)")
         ->required();
     sub->add_option("--trust", opt->trust, "Trusted public key file (repeatable)")->required();
     sub->add_flag("--json", opt->json, "Print the verdict as one JSON object, also when the file fails");

@@ -36,6 +36,7 @@ const std::vector<Command>& command_table() {
         {"diff", "Domains and links added, removed and changed between two snapshots", setup_diff},
         {"overlay", "Publish the current deny set as a signed deny overlay, without a compile", setup_overlay},
         {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
+        {"publish", "Lay a directory out as a static origin: the newest files and a signed index naming them", setup_publish},
         // redirect plane
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
         {"probe", "Check an HTTPS server's certificate (names, chain, expiry) and one answer", setup_probe},

@@ -29,6 +29,7 @@ void setup_verify(CLI::App& app, const GlobalOptions& globals);
 void setup_inspect(CLI::App& app, const GlobalOptions& globals);
 void setup_diff(CLI::App& app, const GlobalOptions& globals);
 void setup_overlay(CLI::App& app, const GlobalOptions& globals);
+void setup_publish(CLI::App& app, const GlobalOptions& globals);
 void setup_rollback(CLI::App& app, const GlobalOptions& globals);
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 void setup_probe(CLI::App& app, const GlobalOptions& globals);

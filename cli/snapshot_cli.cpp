@@ -131,6 +131,47 @@ std::shared_ptr<const formats::DenyOverlay> newest_overlay(const std::string& di
     return best;
 }
 
+std::shared_ptr<const formats::Snapshot> newest_patch(const std::string& dir, const formats::Snapshot& base,
+                                                      const formats::TrustedKeys& keys) {
+    std::shared_ptr<const formats::Snapshot> best;
+    for (const formats::PublishedName& n : compiler::list_published(dir)) {
+        if (n.kind != formats::format::FileKind::patch || n.base != base.serial()) {
+            continue;
+        }
+        formats::OpenOptions options;
+        options.verify_signature = !keys.empty();
+        const std::string path = dir + "/" + formats::published_file_name(n.kind, n.serial, n.base);
+        auto patch = formats::Snapshot::open_patch(path, keys, options);
+        if (!patch) {
+            std::cerr << "shortlink: warning: skipping " << patch.status().message() << "\n";
+        } else if ((*patch)->base_serial() == base.serial() && (!best || (*patch)->serial() > best->serial())) {
+            best = std::move(patch).value();
+        }
+    }
+    return best;
+}
+
+std::shared_ptr<const formats::Snapshot> newest_snapshot(const std::string& dir,
+                                                         const formats::TrustedKeys& trusted) {
+    // Highest promised serial first: the first that verifies wins, unless its header's serial
+    // (which decides) is below a file that promised less.
+    std::vector<formats::PublishedName> names = compiler::list_published(dir);
+    std::shared_ptr<const formats::Snapshot> best;
+    for (auto n = names.rbegin(); n != names.rend(); ++n) {
+        if (n->kind != formats::format::FileKind::snapshot || (best && n->serial <= best->serial())) {
+            continue;
+        }
+        auto snapshot = formats::Snapshot::open(dir + "/" + formats::published_file_name(n->kind, n->serial),
+                                                trusted, {});
+        if (!snapshot) {
+            std::cerr << "shortlink: warning: skipping " << snapshot.status().message() << "\n";
+        } else if (!best || (*snapshot)->serial() > best->serial()) {
+            best = std::move(snapshot).value();
+        }
+    }
+    return best;
+}
+
 std::string deny_summary(const formats::DenySet& deny) {
     const auto plural = [](std::uint64_t n, const char* one, const char* many) {
         return std::to_string(n) + " " + (n == 1 ? one : many);

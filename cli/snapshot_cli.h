@@ -43,6 +43,17 @@ std::shared_ptr<const formats::DenyOverlay> newest_overlay(const std::string& di
                                                            const formats::TrustedKeys& trusted,
                                                            bool verify_signature);
 
+// The newest patch for `base` in `dir` that verifies against `trusted` (structure only when
+// `trusted` is empty), as a server would apply it; nullptr when none does. Files that fail are
+// skipped, with a warning on stderr.
+std::shared_ptr<const formats::Snapshot> newest_patch(const std::string& dir, const formats::Snapshot& base,
+                                                      const formats::TrustedKeys& keys);
+
+// The full snapshot in `dir` with the highest serial among those that verify against `trusted`;
+// nullptr when none does. Files that fail are skipped, with a warning on stderr.
+std::shared_ptr<const formats::Snapshot> newest_snapshot(const std::string& dir,
+                                                         const formats::TrustedKeys& trusted);
+
 // "5 entries (2 links, 1 domain, 2 destinations)"
 std::string deny_summary(const formats::DenySet& deny);
 

@@ -32,6 +32,7 @@ complete -c shortlink -n __fish_use_subcommand -a blocks -d 'List the blocks in 
 complete -c shortlink -n __fish_use_subcommand -a keygen -d 'Create an Ed25519 key pair'
 complete -c shortlink -n __fish_use_subcommand -a compile -d 'Compile the database into a snapshot'
 complete -c shortlink -n __fish_use_subcommand -a overlay -d 'Publish the current deny set as a deny overlay'
+complete -c shortlink -n __fish_use_subcommand -a publish -d 'Lay a directory out as a static origin with a signed index'
 complete -c shortlink -n __fish_use_subcommand -a rollback -d 'Publish an older snapshot again under a new serial'
 complete -c shortlink -n __fish_use_subcommand -a verify -d 'Check a snapshot'
 complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot header and sections'
@@ -168,6 +169,14 @@ complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l key -
 complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l keep -x
 complete -c shortlink -n '__fish_seen_subcommand_from overlay rollback' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l key -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l out -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l from -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l channel -x -a 'stable canary'
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l expires -x
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l keep -x
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l refresh
+complete -c shortlink -n '__fish_seen_subcommand_from publish' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l to -x
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l from -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l trust -r -F

@@ -85,7 +85,7 @@ class Completions(harness.ShortlinkTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         with open(path) as f:
             text = f.read()
-        for spec in ("'1:snapshot, patch or overlay:_files -g \"*.sl(snap|deny|patch)\"'",
+        for spec in ("'1:snapshot, patch, overlay or index:_files -g \"*.sl(snap|deny|patch|index)\"'",
                      "'--snapshots[snapshot directory]:dir:_files -/'", "'1:file:_files'"):
             self.assertIn(spec, text)
 

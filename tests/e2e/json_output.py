@@ -234,7 +234,8 @@ class JsonOutputTest(harness.ShortlinkTestCase):
         ok = json.loads(self.sl("verify", result["path"], "--trust", self.pub, "--json").stdout)
         self.assertEqual(ok, {"file": result["path"], "valid": True, "reason": None, "kind": "snapshot",
                               "serial": result["serial"], "base": None, "link_count": 4, "domain_count": 2,
-                              "entries": None, "key_id": result["key_id"], "digest": result["digest"]})
+                              "entries": None, "channel": None, "expires_at": None, "files": None,
+                              "key_id": result["key_id"], "digest": result["digest"]})
         with open(result["path"], "rb") as f:
             data = f.read()
         bad = os.path.join(self.tmp, "bad.slsnap")

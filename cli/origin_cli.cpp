@@ -1,0 +1,291 @@
+#include "cli/origin_cli.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <optional>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "cli/errors.h"
+#include "cli/publish_cli.h"
+#include "cli/snapshot_cli.h"
+#include "compiler/publish.h"
+#include "formats/bytes.h"
+#include "formats/clock.h"
+#include "formats/file_names.h"
+#include "formats/unique_fd.h"
+#include "store/timefmt.h"
+
+namespace shortlink::cli {
+
+namespace {
+
+namespace fmt = formats::format;
+
+std::string hex(const formats::Sha256Digest& d) { return formats::bytes::hex_encode(d.data(), d.size()); }
+
+// Copies `from` to `to` atomically (temp file, fsync, rename). A file already at `to` with the
+// same bytes is left alone; one with other bytes is a conflict: a published name never changes
+// what it holds, or a host that fetched the old bytes would hold a file no index vouches for.
+bool copy_published(const std::string& from, const std::string& to) {
+    const auto source = unwrap(formats::sha256_file(from));
+    struct stat st {};
+    if (::stat(to.c_str(), &st) == 0) {
+        const auto existing = unwrap(formats::sha256_file(to));
+        if (existing == source) {
+            return false;
+        }
+        throw Error(k_exit_conflict, to + " holds other bytes than " + from +
+                                         ": a published file is never replaced; remove it first");
+    }
+    formats::UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (in.get() < 0) {
+        throw Error(k_exit_runtime, from + ": cannot open: " + std::strerror(errno));
+    }
+    auto out = unwrap(compiler::AtomicFile::create(to));
+    std::uint64_t left = source.second;
+    while (left > 0) {
+        const ssize_t n = ::copy_file_range(in.get(), nullptr, out.fd(), nullptr, left, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            throw Error(k_exit_runtime, to + ": copy from " + from + ": " +
+                                            (n < 0 ? std::strerror(errno) : "the file shrank"));
+        }
+        left -= static_cast<std::uint64_t>(n);
+    }
+    check(out.commit());
+    // What was copied is what was hashed: a source rewritten in between would show here.
+    if (unwrap(formats::sha256_file(to)) != source) {
+        throw Error(k_exit_runtime, from + " changed while it was copied to " + to);
+    }
+    return true;
+}
+
+formats::IndexedFile describe(const std::string& dir, fmt::FileKind kind, std::uint64_t serial,
+                              std::uint64_t base) {
+    formats::IndexedFile f;
+    f.kind = kind;
+    f.serial = serial;
+    f.base = base;
+    const auto [digest, size] = unwrap(formats::sha256_file(dir + "/" + f.name()));
+    f.sha256 = digest;
+    f.size = size;
+    return f;
+}
+
+// The current index of the channel, if one verifies; a warning for one that does not.
+std::optional<formats::OriginIndex> current_index(const std::string& path, const formats::TrustedKeys& trusted,
+                                                  bool required) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+        if (required) {
+            throw Error(k_exit_not_found, path + ": no such index to refresh; run publish without --refresh");
+        }
+        return std::nullopt;
+    }
+    auto index = formats::OriginIndex::open(path, trusted);
+    if (!index) {
+        if (required) {
+            throw Error(exit_code_for(index.status()), index.status().message());
+        }
+        std::cerr << "shortlink: warning: replacing an index that does not verify: "
+                  << index.status().message() << "\n";
+        return std::nullopt;
+    }
+    return std::move(index).value();
+}
+
+void check_request(const OriginRequest& r) {
+    if (std::string why = formats::channel_name_problem(r.channel); !why.empty()) {
+        throw Error(k_exit_usage, "--channel " + r.channel + ": " + why);
+    }
+    if (r.expires_at <= clock::unix_seconds()) {
+        throw Error(k_exit_usage, "--expires must be in the future");
+    }
+    if (r.keep == 0) {
+        throw Error(k_exit_usage, "--keep must be at least 1");
+    }
+}
+
+PublishedIndex write_index(const OriginRequest& r, formats::OriginIndex::Contents contents,
+                           const std::optional<formats::OriginIndex>& previous,
+                           const formats::SigningKey& key) {
+    const std::int64_t now = clock::unix_seconds();
+    contents.channel = r.channel;
+    contents.created_at = now;
+    contents.expires_at = r.expires_at;
+    // The serial only goes up, so a host can refuse an older index that an origin replays.
+    contents.serial = std::max<std::uint64_t>(static_cast<std::uint64_t>(clock::unix_millis()),
+                                              previous ? previous->contents().serial + 1 : 1);
+    PublishedIndex out;
+    out.path = r.out_dir + "/" + formats::index_file_name(r.channel);
+    auto file = unwrap(compiler::AtomicFile::create(out.path));
+    auto written = formats::write_origin_index(file.fd(), contents, key);
+    if (!written) {
+        check(file.named(written.status()));
+    }
+    auto reopened = formats::OriginIndex::open(file.temp_path(), {key.trusted()});
+    if (!reopened || reopened->contents().files() != contents.files()) {
+        throw Error(k_exit_runtime, "self-check: the written index does not read back: " +
+                                        (reopened ? "other files" : reopened.status().message()));
+    }
+    check(file.commit());
+    out.contents = std::move(contents);
+    return out;
+}
+
+}  // namespace
+
+PublishedIndex publish_origin(const OriginRequest& r, const formats::SigningKey& key) {
+    check_request(r);
+    prepare_out_dir(r.out_dir);
+    const formats::TrustedKeys trusted{key.trusted()};
+    const std::string& source = r.from_dir.empty() ? r.out_dir : r.from_dir;
+    struct stat st {};
+    if (::stat(source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        throw Error(k_exit_not_found, source + ": no such directory");
+    }
+    const auto snapshot = newest_snapshot(source, trusted);
+    if (!snapshot) {
+        throw Error(k_exit_not_found, source + ": no snapshot there verifies against key " +
+                                          key.key_id() + "; compile into it first");
+    }
+    const auto patch = newest_patch(source, *snapshot, trusted);
+    std::uint64_t newest = patch ? patch->serial() : snapshot->serial();
+    auto overlay = newest_overlay(source, trusted, true);
+    if (overlay && overlay->serial() <= newest) {
+        overlay.reset();  // the snapshot or patch carries a newer deny set
+    }
+
+    PublishedIndex copied;
+    std::vector<std::pair<fmt::FileKind, std::pair<std::uint64_t, std::uint64_t>>> chosen{
+        {fmt::FileKind::snapshot, {snapshot->serial(), 0}}};
+    if (patch) {
+        chosen.push_back({fmt::FileKind::patch, {patch->serial(), patch->base_serial()}});
+    }
+    if (overlay) {
+        chosen.push_back({fmt::FileKind::deny, {overlay->serial(), 0}});
+    }
+    formats::OriginIndex::Contents contents;
+    for (const auto& [kind, serials] : chosen) {
+        const std::string name = formats::published_file_name(kind, serials.first, serials.second);
+        if (!r.from_dir.empty() && copy_published(r.from_dir + "/" + name, r.out_dir + "/" + name)) {
+            copied.copied.push_back(r.out_dir + "/" + name);
+        }
+        formats::IndexedFile f = describe(r.out_dir, kind, serials.first, serials.second);
+        switch (kind) {
+        case fmt::FileKind::snapshot: contents.snapshot = f; break;
+        case fmt::FileKind::patch: contents.patch = f; break;
+        default: contents.overlay = f; break;
+        }
+    }
+    if (!copied.copied.empty()) {
+        check(compiler::fsync_directory(r.out_dir));
+    }
+    const auto previous = current_index(r.out_dir + "/" + formats::index_file_name(r.channel), trusted, false);
+    PublishedIndex out = write_index(r, std::move(contents), previous, key);
+    out.copied = std::move(copied.copied);
+    if (!r.from_dir.empty()) {
+        // Older files go only after the index that stopped naming them is in place.
+        for (fmt::FileKind kind : {fmt::FileKind::snapshot, fmt::FileKind::deny}) {
+            for (std::string& path : unwrap(compiler::prune_published(r.out_dir, kind, r.keep))) {
+                out.removed.push_back(std::move(path));
+            }
+        }
+        for (std::string& path : unwrap(compiler::prune_patches(r.out_dir, r.keep))) {
+            out.removed.push_back(std::move(path));
+        }
+    }
+    return out;
+}
+
+PublishedIndex refresh_origin(const OriginRequest& r, const formats::SigningKey& key) {
+    check_request(r);
+    const formats::TrustedKeys trusted{key.trusted()};
+    const std::string path = r.out_dir + "/" + formats::index_file_name(r.channel);
+    const auto previous = current_index(path, trusted, true);
+    for (const formats::IndexedFile& f : previous->contents().files()) {
+        const std::string file = r.out_dir + "/" + f.name();
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0) {
+            throw Error(k_exit_not_found, path + " names " + f.name() + ", which is gone: " +
+                                              "publish again instead of refreshing");
+        }
+        if (static_cast<std::uint64_t>(st.st_size) != f.size) {
+            throw Error(k_exit_invalid, file + " is " + std::to_string(st.st_size) + " bytes where " + path +
+                                            " says " + std::to_string(f.size) + ": publish again");
+        }
+    }
+    PublishedIndex out = write_index(r, previous->contents(), previous, key);
+    out.refreshed = true;
+    return out;
+}
+
+void print_published_index(const PublishedIndex& p, bool json) {
+    const auto& c = p.contents;
+    if (json) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("index");
+        w.String(p.path.c_str());
+        w.Key("channel");
+        w.String(c.channel.c_str());
+        w.Key("serial");
+        w.Uint64(c.serial);
+        w.Key("expires_at");
+        w.String(timefmt::format_time(c.expires_at).c_str());
+        w.Key("refreshed");
+        w.Bool(p.refreshed);
+        w.Key("files");
+        w.StartArray();
+        for (const formats::IndexedFile& f : c.files()) {
+            w.StartObject();
+            w.Key("name");
+            w.String(f.name().c_str());
+            w.Key("kind");
+            w.String(std::string(fmt::file_kind_name(static_cast<std::uint32_t>(f.kind))).c_str());
+            w.Key("serial");
+            w.Uint64(f.serial);
+            w.Key("bytes");
+            w.Uint64(f.size);
+            w.Key("sha256");
+            w.String(hex(f.sha256).c_str());
+            w.EndObject();
+        }
+        w.EndArray();
+        for (const auto& [key, list] : {std::pair{"copied", &p.copied}, std::pair{"removed", &p.removed}}) {
+            w.Key(key);
+            w.StartArray();
+            for (const std::string& s : *list) {
+                w.String(s.c_str());
+            }
+            w.EndArray();
+        }
+        w.EndObject();
+        std::cout << buf.GetString() << "\n";
+        return;
+    }
+    for (const std::string& s : p.copied) {
+        std::cout << "copied " << s << "\n";
+    }
+    std::cout << p.path << (p.refreshed ? " (refreshed)" : "") << "\nserial " << c.serial << ", channel "
+              << c.channel << ", expires " << timefmt::format_time(c.expires_at) << "\n";
+    for (const formats::IndexedFile& f : c.files()) {
+        std::cout << "  " << f.name() << "  " << human_bytes(f.size) << "  sha256 " << hex(f.sha256) << "\n";
+    }
+    for (const std::string& s : p.removed) {
+        std::cout << "removed " << s << "\n";
+    }
+}
+
+}  // namespace shortlink::cli
