@@ -33,6 +33,7 @@
 #include "formats/unique_fd.h"
 #include "serve/certificates.h"
 #include "serve/log.h"
+#include "serve/resolve_host.h"
 #include "store/timefmt.h"
 
 namespace shortlink::cli {
@@ -133,50 +134,14 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
     }
 }
 
-// The addresses of host:port, looked up within the deadline (glibc's getaddrinfo_a: a resolver
-// that does not answer cannot hold the probe past --timeout).
-std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> resolve(const std::string& host, const std::string& port,
-                                                             Clock::time_point deadline) {
-    // On the heap: a lookup that cannot be cancelled in time still writes into the request after
-    // this returns, so a timed-out request is left to the process's end.
-    struct Lookup {
-        std::string host;
-        std::string port;
-        addrinfo hints{};
-        gaicb request{};
-    };
-    auto lookup = std::make_unique<Lookup>();
-    lookup->host = host;
-    lookup->port = port;
-    lookup->hints.ai_socktype = SOCK_STREAM;
-    lookup->request.ar_name = lookup->host.c_str();
-    lookup->request.ar_service = lookup->port.c_str();
-    lookup->request.ar_request = &lookup->hints;
-    gaicb* list[] = {&lookup->request};
-    if (const int rc = ::getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr); rc != 0) {
-        fail("cannot resolve " + host + ": " + ::gai_strerror(rc));
-    }
-    while (::gai_error(&lookup->request) == EAI_INPROGRESS) {
-        const int left_ms = remaining_ms(deadline);
-        if (left_ms == 0) {
-            if (::gai_cancel(&lookup->request) != EAI_CANCELED) {
-                (void)lookup.release();  // still running: it may write into the request
-            }
-            fail("cannot resolve " + host + ": no answer within the timeout");
-        }
-        const timespec wait{left_ms / 1000, static_cast<long>(left_ms % 1000) * 1000000};
-        (void)::gai_suspend(list, 1, &wait);  // done, timed out or interrupted: the loop decides
-    }
-    if (const int rc = ::gai_error(&lookup->request); rc != 0) {
-        fail("cannot resolve " + host + ": " + ::gai_strerror(rc));
-    }
-    return {lookup->request.ar_result, ::freeaddrinfo};
-}
-
 // Connects to the first address of host:port that answers within the deadline.
 formats::UniqueFd connect_to(const std::string& host, const std::string& port, Clock::time_point deadline,
                   std::string& connected) {
-    const auto addresses = resolve(host, port, deadline);
+    auto resolved = serve::resolve_host(host, port, deadline);
+    if (!resolved) {
+        fail(resolved.status().message());
+    }
+    const serve::AddressList addresses = std::move(resolved).value();
     std::string last_error = "no address";
     for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
         char name[NI_MAXHOST] = {};

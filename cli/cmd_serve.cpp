@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "formats/origin_index.h"
 #include <boost/beast/http/field.hpp>
 
 #include "cli/command_util.h"
@@ -175,6 +177,24 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
                                           "(for example CF-IPCountry)");
         }
     }
+    if (config.pull.origins.empty()) {
+        for (const char* name : {"--channel", "--pull-interval", "--pull-timeout", "--ca"}) {
+            if (sub->get_option(name)->count() > 0) {
+                throw Error(k_exit_usage, std::string(name) + " is only used with --pull URL");
+            }
+        }
+    }
+    for (const std::string& url : config.pull.origins) {
+        if (const std::string why = serve::pull_url_problem(url); !why.empty()) {
+            throw Error(k_exit_usage, "--pull " + url + ": " + why);
+        }
+    }
+    if (const std::string why = formats::channel_name_problem(config.pull.channel); !why.empty()) {
+        throw Error(k_exit_usage, "--channel " + config.pull.channel + ": " + why);
+    }
+    if (!config.pull.ca_file.empty() && !std::filesystem::is_regular_file(config.pull.ca_file)) {
+        throw Error(k_exit_not_found, "--ca: '" + config.pull.ca_file + "' is not a file");
+    }
     check(serve::run_server(config));
 }
 
@@ -249,6 +269,15 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--country-header", c.country_header,
                     "Request header a trusted proxy sets to the client's country (e.g. CF-IPCountry)");
     add_query_params_option(sub, c.keep_both_params);
+    sub->add_option("--pull", c.pull.origins,
+                    "Poll this origin (a directory laid out by publish) for new files; repeat for mirrors, tried in order");
+    sub->add_option("--channel", c.pull.channel, "With --pull: the channel whose index to follow (stable)");
+    sub->add_option("--pull-interval", c.pull.interval_s, "With --pull: seconds between polls of the index (1)")
+        ->check(CLI::Range(0.05, 3600.0));
+    sub->add_option("--pull-timeout", c.pull.timeout_s,
+                    "With --pull: seconds a request may take; a file gets one more per MiB (10)")
+        ->check(CLI::Range(0.1, 3600.0));
+    sub->add_option("--ca", c.pull.ca_file, "With --pull over HTTPS: CA certificates to trust (default: the system's)");
     sub->callback([o, sub] { run_serve(*o, sub); });
 }
 

@@ -121,6 +121,11 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-s
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-networks
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l country-header -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l channel -x -a 'stable canary'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-interval -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l ca -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l query-params -x -a 'replace keep-both'
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x

@@ -9,6 +9,7 @@
 
 #include "formats/snapshot.h"
 #include "formats/status.h"
+#include "serve/puller.h"
 
 namespace shortlink::serve {
 
@@ -74,6 +75,8 @@ struct ServeConfig {
     // A forwarded query's parameter replaces the destination's parameter of the same name
     // (false), or both are kept (true: --query-params keep-both).
     bool keep_both_params = false;
+    // --pull: an origin (or mirrors) to poll for published files; none by default.
+    PullConfig pull;
 };
 
 }  // namespace shortlink::serve

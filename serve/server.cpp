@@ -331,9 +331,18 @@ public:
             m_clicks->start();
             LogLine("info", "recording_clicks").str("dir", m_config.clicks_dir).emit(m_log_fd);
         }
+        if (!m_config.pull.origins.empty()) {
+            m_puller = std::make_unique<Puller>(m_config.pull, m_config.snapshot_dir, m_config.trusted_keys, m_log_fd);
+            m_puller->start();
+            LogLine("info", "pulling").str("origin", m_config.pull.origins.front())
+                .str("channel", m_config.pull.channel).emit(m_log_fd);
+        }
         sd_notify(0, "READY=1");
         on_loader([this] { return m_manager.settle(m_cancel_load); });
         m_io.run();
+        if (m_puller) {
+            m_puller->stop();
+        }
         for (auto& t : threads_running) {
             t.join();
         }
@@ -422,7 +431,8 @@ private:
             const SnapshotReport r = m_manager.report(now);
             std::string body = readyz_body(r, now);
             bool ready = r.metrics.loaded && !m_draining;
-            body.resize(body.size() - 2);  // "}\n": the tls member goes last
+            body.resize(body.size() - 2);  // "}\n": the pull and tls members go last
+            body += ",\"pull\":" + (m_puller ? readyz_pull(m_puller->report(), now) : std::string("null"));
             if (m_certificates) {
                 const CertificateReport c = m_certificates->report();
                 ready = ready && !c.table->empty();
@@ -447,10 +457,13 @@ private:
             if (m_clicks) {
                 clicks = m_clicks->metrics();
             }
-            return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8",
-                              render_prometheus(metrics, r.metrics, r.overlay, r.patch,
-                                                certificates ? &*certificates : nullptr, now,
-                                                clicks ? &*clicks : nullptr)};
+            std::string text = render_prometheus(metrics, r.metrics, r.overlay, r.patch,
+                                                 certificates ? &*certificates : nullptr, now,
+                                                 clicks ? &*clicks : nullptr);
+            if (m_puller) {
+                text += render_pull_metrics(m_puller->report());
+            }
+            return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
         }
         return AdminReply{404, "text/plain; charset=utf-8", "not found\n"};
     }
@@ -755,6 +768,7 @@ private:
     std::shared_ptr<SSL_CTX> m_tls_context;  // shared by every worker's TLS connections
     int m_certs_watch = -1;  // inotify watch of the certificate directory
     std::unique_ptr<ClickLog> m_clicks;  // null without --clicks; outlives the workers
+    std::unique_ptr<Puller> m_puller;    // null without --pull
     std::vector<std::unique_ptr<Worker>> m_workers;
     std::atomic<std::uint32_t> m_open_connections{0};
     bool m_draining = false;

@@ -26,15 +26,19 @@ def read(path):
 
 
 class Nginx:
-    """nginx on a free port of 127.0.0.1 serving `root` with docs/origin.md's server block."""
+    """nginx on a free port of 127.0.0.1 serving `root` with docs/origin.md's server block; over
+    TLS with `tls` = (certificate chain file, key file)."""
 
-    def __init__(self, case, root):
+    def __init__(self, case, root, tls=None):
         with open(SOURCE_DOC, encoding="utf-8") as f:
             block = re.search(r"```nginx\n(.*?)```", f.read(), re.S).group(1)
         self.port = harness.free_port()
         self.dir = os.path.join(case.tmp, "nginx")
         os.makedirs(os.path.join(self.dir, "tmp"))
-        block = block.replace("listen 80;", f"listen 127.0.0.1:{self.port};").replace("/srv/shortlink-origin", root)
+        listen = f"listen 127.0.0.1:{self.port};"
+        if tls:
+            listen = f"listen 127.0.0.1:{self.port} ssl;\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]};"
+        block = block.replace("listen 80;", listen).replace("/srv/shortlink-origin", root)
         temp = "".join(f"    {k}_temp_path {self.dir}/tmp;\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         path = os.path.join(self.dir, "nginx.conf")
         with open(path, "w") as f:

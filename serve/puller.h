@@ -1,0 +1,116 @@
+// Puller: `shortlink serve --pull URL`. A thread of its own polls an origin laid out by
+// `shortlink publish` (formats/origin_index.h) over HTTP or HTTPS, and drops the files its signed
+// index names into the snapshot directory, where the server's watcher loads them as it loads any
+// file (serve/snapshot_manager.h). Nothing of the request path waits for it.
+//
+// The origin is never trusted, only the keys are. An index must verify against the trusted keys,
+// must not have expired and must not go back in serial; a file must have the size and SHA-256 the
+// index gives (checked while it streams into a temporary file, never past the promised size) and
+// a signature by a trusted key before it is renamed into place. Anything else is refused, counted
+// by reason and logged, and what is served does not change. Mirrors are tried in order; failures
+// back off with jitter; conditional requests (ETag) make an unchanged index cost a 304.
+//
+// Thread-safety: start() and stop() from the control thread; report() from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "formats/container.h"
+#include "formats/status.h"
+
+namespace shortlink::serve {
+
+struct PullConfig {
+    std::vector<std::string> origins;  // base URLs (http:// or https://), tried in order
+    std::string channel = "stable";
+    double interval_s = 1;      // between polls of the index
+    double timeout_s = 10;      // a request's deadline; a file gets size / k_min_rate more
+    std::string ca_file;        // HTTPS trust anchors; empty: the system's
+    std::uint64_t max_file_bytes = std::uint64_t{16} << 30;
+};
+
+// Why a pull was refused, the label of shortlink_pull_refused_total.
+inline constexpr const char* k_pull_reasons[] = {
+    "unreachable",     // connection, TLS or name lookup failed, or the deadline passed
+    "http_status",     // an answer other than 200 or 304 (or a redirect that leads nowhere)
+    "redirect_loop",   // more redirects than a request follows
+    "bad_index",       // the index does not verify: damaged, truncated, another key
+    "expired_index",   // its expiry has passed: a frozen origin
+    "older_index",     // its serial is below one already accepted: a replayed origin
+    "too_large",       // a body longer than allowed or than the index says
+    "size_mismatch",   // a file that ended short or whose length header disagrees
+    "digest_mismatch", // a file whose SHA-256 is not the index's
+    "bad_file",        // a file whose own checks or signature fail
+    "local_io",        // writing into the snapshot directory failed
+};
+
+struct PullReport {
+    bool enabled = false;
+    std::int64_t last_success = 0;      // Unix seconds of the last index fetched or confirmed
+    std::int64_t last_attempt = 0;
+    std::uint64_t index_serial = 0;     // of the last accepted index
+    std::int64_t index_expires_at = 0;
+    std::string origin;                 // the mirror that last answered
+    std::string last_error;
+    std::uint64_t polls = 0;
+    std::uint64_t not_modified = 0;
+    std::uint64_t indexes_accepted = 0;
+    std::uint64_t files_fetched = 0;
+    std::uint64_t bytes_fetched = 0;
+    std::map<std::string, std::uint64_t> refused;  // by reason
+};
+
+class Puller {
+public:
+    Puller(PullConfig config, std::string snapshot_dir, formats::TrustedKeys trusted, int log_fd);
+    ~Puller();
+    Puller(const Puller&) = delete;
+    Puller& operator=(const Puller&) = delete;
+
+    void start();
+    void stop();
+    PullReport report() const;
+
+private:
+    struct Origin;
+    void run();
+    // One poll over the mirrors; true when one of them answered with a usable index.
+    bool poll();
+    Status poll_origin(Origin& origin, std::string& reason);
+    void refuse(const std::string& reason, const std::string& detail);
+
+    PullConfig m_config;
+    std::string m_dir;
+    formats::TrustedKeys m_trusted;
+    int m_log_fd;
+    std::vector<Origin> m_origins;
+
+    // Files known to be in the directory with the index's bytes: name -> SHA-256 (hex).
+    std::map<std::string, std::string> m_have;
+
+    mutable std::mutex m_mutex;  // guards m_report and m_stop
+    std::condition_variable m_wake;
+    PullReport m_report;
+    bool m_stop = false;
+    std::atomic<bool> m_cancel{false};  // m_stop, for the transfer in progress
+    std::thread m_thread;
+};
+
+// The Prometheus lines of a report (every refusal reason, zero ones too).
+std::string render_pull_metrics(const PullReport& report);
+
+// The "pull" member of /readyz: where from, how stale, the index in force and the last error.
+std::string readyz_pull(const PullReport& report, std::int64_t now);
+
+// Why a pull URL cannot be used (empty when it can): http or https, a host, no query or fragment.
+std::string pull_url_problem(const std::string& url);
+
+}  // namespace shortlink::serve
