@@ -268,6 +268,11 @@ class StoreImportExport(ShortlinkTestCase):
                          "between segments (nothing was imported)"),
             "stray quote": ('code,url\na"b,https://example.com/\n', 2,
                             "line 2: quote inside an unquoted field (nothing was imported)"),
+            "title with a control character": ('code,url,title\na,https://example.com/,"a\x1b[2Jb"\n', 2,
+                                               "line 2: column 'title': title must be one line of UTF-8 text: "
+                                               "control character at byte 1 (nothing was imported)"),
+            "title too long": ("code,url,title\na,https://example.com/," + "t" * 513 + "\n", 2,
+                               "line 2: column 'title': title is 513 bytes; the limit is 512 (nothing was imported)"),
         }
         for name, (text, code, message) in cases.items():
             with self.subTest(case=name):
@@ -279,6 +284,9 @@ class StoreImportExport(ShortlinkTestCase):
             '{"code":"a","url":"https://example.com/","evil":1}':
                 "unknown key 'evil'; map it with --map COLUMN=FIELD or drop it with --ignore-unknown-columns",
             '{"code":1.5,"url":"https://example.com/"}': "key 'code' has the wrong type",
+            '{"code":"a","url":"https://example.com/","title":"\\u202egnp.exe"}':
+                "column 'title': title contains a bidirectional or line-separator character",
+            '{"code":"a","url":"https://example.com/","title":{"en":"Sale"}}': "key 'title' has the wrong type",
             '{"code":"a","url":"https://example.com/"} {"code":"b"}':
                 "invalid JSON: The document root must not be followed by other values.",
         }
