@@ -20,6 +20,7 @@ struct AddOptions {
     std::string expires;
     std::string not_before;
     std::vector<std::string> tags;
+    std::optional<std::string> title;  // given, possibly blank
     bool no_forward_query = false;
     bool forward_query = false;
     bool json = false;
@@ -50,6 +51,9 @@ void run_add(const AddOptions& o, const GlobalOptions& globals) {
     }
     tags_arg(o.tags);
     in.tags = o.tags;
+    if (o.title) {
+        in.title = title_arg(*o.title, "--title");
+    }
     in.forward_query = o.no_forward_query ? 0 : (o.forward_query ? 1 : -1);
     store::Store s = open_store(globals);
     store::Link link = unwrap(s.add_link(in, [] { return validate::generate_code(); }));
@@ -68,6 +72,7 @@ void setup_add(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--expires", o->expires, "RFC 3339 time or relative (30m, 12h, 7d)");
     sub->add_option("--not-before", o->not_before, "RFC 3339 time or relative (30m, 12h, 7d)");
     sub->add_option("--tag", o->tags, "Tag (repeatable)");
+    sub->add_option("--title", o->title, "A human-readable name (UTF-8, one line, at most 512 bytes)");
     sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the incoming query string");
     sub->add_flag("--forward-query", o->forward_query, "Forward the incoming query string")
         ->excludes("--no-forward-query");

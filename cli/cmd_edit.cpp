@@ -1,5 +1,6 @@
-// shortlink edit CODE: change a link's destination, type, times, tags or query forwarding.
+// shortlink edit CODE: change a link's destination, type, times, tags, title or query forwarding.
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -21,6 +22,8 @@ struct EditOptions {
     bool no_not_before = false;
     std::vector<std::string> add_tags;
     std::vector<std::string> remove_tags;
+    std::optional<std::string> title;  // given, possibly blank
+    bool no_title = false;
     bool forward_query = false;
     bool no_forward_query = false;
     bool default_forward_query = false;
@@ -55,6 +58,12 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
     tags_arg(o.remove_tags);
     p.add_tags = o.add_tags;
     p.remove_tags = o.remove_tags;
+    if (o.title) {
+        p.title = title_arg(*o.title, "--title");
+    }
+    if (o.no_title) {
+        p.title = std::string();
+    }
     if (o.forward_query) {
         p.forward_query = 1;
     } else if (o.no_forward_query) {
@@ -63,7 +72,7 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
         p.forward_query = -1;
     }
     if (!p.destination && !p.redirect_type && !p.expires && !p.not_before && !p.forward_query &&
-        p.add_tags.empty() && p.remove_tags.empty()) {
+        p.add_tags.empty() && p.remove_tags.empty() && !p.title) {
         throw Error(k_exit_usage, "nothing to change: give --url, --type, --expires, --add-tag, ...");
     }
     store::Store s = open_store(globals);
@@ -86,6 +95,8 @@ void setup_edit(CLI::App& app, const GlobalOptions& globals) {
     sub->add_flag("--no-not-before", o->no_not_before, "Remove the not-before time")->excludes(nb);
     sub->add_option("--add-tag", o->add_tags, "Add a tag (repeatable)");
     sub->add_option("--remove-tag", o->remove_tags, "Remove a tag (repeatable)");
+    auto* title = sub->add_option("--title", o->title, "New title (UTF-8, one line, at most 512 bytes)");
+    sub->add_flag("--no-title", o->no_title, "Remove the title")->excludes(title);
     auto* fq = sub->add_flag("--forward-query", o->forward_query, "Forward the incoming query string");
     auto* nfq = sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the query string");
     auto* dfq = sub->add_flag("--default-forward-query", o->default_forward_query, "Follow the domain's setting");

@@ -192,6 +192,8 @@ public:
             m_text += ',';
             r.tags_len += static_cast<std::uint32_t>(t.size() + 1);
         }
+        r.title_len = static_cast<std::uint32_t>(in.title.size());
+        m_text += in.title;
         r.key = sort_prefix(in.code, r.ci);
         r.not_before = in.not_before;
         r.expires = in.expires;
@@ -266,6 +268,7 @@ public:
                 in.tags.emplace_back(tags.substr(pos, comma - pos));
                 pos = comma + 1;
             }
+            in.title.assign(text + r.code_len + r.url_len + r.tags_len, r.title_len);
             in.not_before = r.not_before;
             in.expires = r.expires;
             in.created_at = r.created_at;
@@ -288,10 +291,11 @@ private:
         std::int64_t domain_id = 0;
         std::uint64_t key = 0;   // the code's first 8 bytes (folded if ci), big-endian
         std::uint64_t line = 0;
-        std::uint64_t text = 0;  // offset in m_text of the code, then the URL, then "tag,tag,"
+        std::uint64_t text = 0;  // offset in m_text of the code, then the URL, "tag,tag," and the title
         std::uint32_t code_len = 0;
         std::uint32_t url_len = 0;
         std::uint32_t tags_len = 0;
+        std::uint32_t title_len = 0;
         std::uint32_t item = 0;  // in a JSON document: the object's place in its array
         std::int64_t not_before = 0;
         std::int64_t expires = 0;

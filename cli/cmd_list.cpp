@@ -1,5 +1,5 @@
 // shortlink list: stream links as a table, JSON Lines or CSV (never all in memory), filtered by
-// domain, stored status, effective state, tag and a substring of the code or URL.
+// domain, stored status, effective state, tag and a substring of the code, URL or title.
 #include <limits>
 #include <memory>
 #include <optional>
@@ -25,6 +25,7 @@ struct ListOptions {
     std::int64_t limit = 0;
     std::string format = "table";
     bool json = false;
+    bool titles = false;
 };
 
 void run_list(const ListOptions& o, const GlobalOptions& globals) {
@@ -49,8 +50,12 @@ void run_list(const ListOptions& o, const GlobalOptions& globals) {
     filter.tag = o.tag;
     filter.limit = o.limit;
     filter.now = clock::unix_seconds();
+    const std::string format = o.json ? "json" : o.format;
+    if (o.titles && format != "table") {
+        throw Error(k_exit_usage, "--titles is for the table; " + format + " always has the title");
+    }
     store::Store s = open_store(globals);
-    write_links(s, filter, o.json ? "json" : o.format, stdout);
+    write_links(s, filter, format, stdout, o.titles);
 }
 
 }  // namespace
@@ -64,11 +69,12 @@ void setup_list(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--state", o->state,
                     "Only links in this effective state: active, disabled, deleted, not_yet_valid or expired");
     sub->add_option("--tag", o->tag, "Only links with this tag");
-    sub->add_option("--search", o->search, "Only links whose code or URL contains TEXT (case ignored)");
+    sub->add_option("--search", o->search, "Only links whose code, URL or title contains TEXT (case ignored)");
     sub->add_option("--limit", o->limit, "At most this many links")->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
     sub->add_option("--format", o->format, "table, json (JSON Lines) or csv")
         ->check(CLI::IsMember({"table", "json", "csv"}));
     sub->add_flag("--json", o->json, "Same as --format json");
+    sub->add_flag("--titles", o->titles, "Add a TITLE column to the table");
     sub->callback([o, &globals] { run_list(*o, globals); });
 }
 

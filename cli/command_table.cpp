@@ -12,7 +12,7 @@ const std::vector<Command>& command_table() {
         {"add", "Create a short link", setup_add},
         {"show", "Show one link", setup_show},
         {"list", "List links (table, JSON Lines or CSV; streams)", setup_list},
-        {"edit", "Change a link's URL, type, times, tags or query forwarding", setup_edit},
+        {"edit", "Change a link's URL, type, times, tags, title or query forwarding", setup_edit},
         {"disable", "Disable a link (answers 410 until enabled)", setup_disable},
         {"enable", "Enable a disabled link", setup_enable},
         {"delete", "Soft-delete a link (answers 410; restorable)", setup_delete},

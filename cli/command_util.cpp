@@ -130,6 +130,17 @@ void tags_arg(const std::vector<std::string>& tags) {
     }
 }
 
+std::string title_arg(const std::string& text, const char* option) {
+    auto title = validate::normalize_title(text);
+    if (!title) {
+        throw Error(k_exit_usage, std::string(option) + ": " + title.status().message());
+    }
+    if (title->empty()) {
+        throw Error(k_exit_usage, std::string(option) + " is blank; leave it out for a link without a title");
+    }
+    return std::move(title).value();
+}
+
 ShortUrl link_arg(store::Store& s, const std::string& target, const std::string& domain,
                   const std::string& default_domain) {
     if (target.find("://") == std::string::npos) {

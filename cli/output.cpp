@@ -78,6 +78,7 @@ LinkFields link_fields(const store::Link& link, const store::DomainRecord& domai
     f.effective_forward_query = link.forward_query >= 0 ? link.forward_query != 0 : domain.forward_query;
     f.now = now;
     f.tags = &link.tags;
+    f.title = link.title;
     f.version = link.version;
     f.created_at = link.created_at;
     f.updated_at = link.updated_at;
@@ -143,6 +144,12 @@ std::string link_json(const LinkFields& f) {
         w.EndArray();
     }
     if (f.source != Source::compiled) {
+        w.Key("title");
+        if (f.title.empty()) {
+            w.Null();
+        } else {
+            w.String(f.title.data(), static_cast<rapidjson::SizeType>(f.title.size()));
+        }
         w.Key("version");
         w.Int64(f.version);
     }
@@ -249,8 +256,9 @@ const rapidjson::Value* member(const rapidjson::Value& image, const char* key) {
 }
 
 // The link image an audit row keeps (store/store_links.cpp: host, code, url, status, type,
-// forward_query, not_before, expires as Unix seconds, tags, version) in the link schema; nullopt
-// for an image of another shape, which history then prints as the store wrote it.
+// forward_query, not_before, expires as Unix seconds, tags, title, version) in the link schema;
+// nullopt for an image of another shape, which history then prints as the store wrote it. Images
+// written before links had titles have no title: none.
 std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     const rapidjson::Value* host = member(image, "host");
     const rapidjson::Value* code = member(image, "code");
@@ -262,11 +270,12 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     const rapidjson::Value* expires = member(image, "expires");
     const rapidjson::Value* tags = member(image, "tags");
     const rapidjson::Value* version = member(image, "version");
+    const rapidjson::Value* title = member(image, "title");
     if (host == nullptr || !host->IsString() || code == nullptr || !code->IsString() || url == nullptr ||
         !url->IsString() || status == nullptr || !status->IsString() || type == nullptr || !type->IsUint() ||
         type->GetUint() > 0xffff || forward == nullptr || !forward->IsInt() || not_before == nullptr ||
         !not_before->IsInt64() || expires == nullptr || !expires->IsInt64() || tags == nullptr || !tags->IsArray() ||
-        version == nullptr || !version->IsInt64()) {
+        version == nullptr || !version->IsInt64() || (title != nullptr && !title->IsString())) {
         return std::nullopt;
     }
     const std::optional<store::LinkState> state =
@@ -292,6 +301,9 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     f.not_before = not_before->GetInt64();
     f.expires = expires->GetInt64();
     f.tags = &tag_list;
+    if (title != nullptr) {
+        f.title = std::string_view(title->GetString(), title->GetStringLength());
+    }
     f.version = version->GetInt64();
     return link_json(f);
 }
@@ -394,7 +406,7 @@ std::string block_target(const store::BlockRecord& b) {
 
 const std::vector<std::string>& link_csv_header() {
     static const std::vector<std::string> k_header = {"domain", "code", "url", "type", "expires",
-                                                      "not_before", "tags", "status", "forward_query"};
+                                                      "not_before", "tags", "status", "forward_query", "title"};
     return k_header;
 }
 
@@ -407,15 +419,17 @@ std::vector<std::string> link_csv_fields(const store::Link& link) {
             timefmt::format_time(link.not_before),
             join_tags(link.tags, ';'),
             std::string(store::link_state_name(link.status)),
-            forward_text(link.forward_query)};
+            forward_text(link.forward_query),
+            link.title};
 }
 
-void write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format, std::FILE* out_file) {
+void write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format, std::FILE* out_file,
+                 bool titles) {
     OutputSink out(out_file);
     std::string line;
     if (format == "table") {
         std::ostringstream header;
-        print_link_table_header(header);
+        print_link_table_header(header, titles);
         out.raw(header.str());
     } else if (format == "csv") {
         csv::append_record(line, link_csv_header());
@@ -438,7 +452,7 @@ void write_links(store::Store& store, const store::LinkFilter& filter, std::stri
             out.line(link_json(fields));
         } else {
             std::ostringstream row;
-            print_link_table_row(row, fields);
+            print_link_table_row(row, fields, titles);
             out.raw(row.str());
         }
         return true;
@@ -463,20 +477,59 @@ void print_link_details(std::ostream& out, const LinkFields& link) {
     row("not before", timefmt::format_time(link.not_before));
     row("expires", timefmt::format_time(link.expires));
     row("tags", link.tags != nullptr ? join_tags(*link.tags, ' ') : std::string());
+    row("title", std::string(link.title));
     row("version", std::to_string(link.version));
     row("created", timefmt::format_time(link.created_at));
     row("updated", timefmt::format_time(link.updated_at));
 }
 
-void print_link_table_header(std::ostream& out) {
-    out << std::left << std::setw(20) << "DOMAIN" << ' ' << std::setw(16) << "CODE" << ' ' << std::setw(13)
-        << "STATE" << ' ' << std::setw(4) << "TYPE" << ' ' << "URL" << '\n';
+namespace {
+
+// Characters of the TITLE column: a page title's first words; `show` prints it whole.
+constexpr std::size_t k_title_column_chars = 24;
+
+// `title` in exactly k_title_column_chars characters (code points, as a terminal shows most
+// text): padded with spaces, or cut with "..." at a character boundary. "-" for none.
+std::string title_cell(std::string_view title) {
+    std::string text = title.empty() ? std::string("-") : std::string(title);
+    std::size_t chars = 0;
+    std::size_t cut = text.size();
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xc0) == 0x80) {
+            continue;  // a continuation byte: part of the character before
+        }
+        if (chars == k_title_column_chars - 3) {
+            cut = i;
+        }
+        ++chars;
+    }
+    if (chars > k_title_column_chars) {
+        text.resize(cut);
+        text += "...";
+        chars = k_title_column_chars;
+    }
+    return text + std::string(k_title_column_chars - chars, ' ');
 }
 
-void print_link_table_row(std::ostream& out, const LinkFields& link) {
+}  // namespace
+
+void print_link_table_header(std::ostream& out, bool titles) {
+    out << std::left << std::setw(20) << "DOMAIN" << ' ' << std::setw(16) << "CODE" << ' ' << std::setw(13)
+        << "STATE" << ' ' << std::setw(4) << "TYPE" << ' ';
+    if (titles) {
+        out << title_cell("TITLE") << ' ';
+    }
+    out << "URL" << '\n';
+}
+
+void print_link_table_row(std::ostream& out, const LinkFields& link, bool titles) {
     out << std::left << std::setw(20) << link.domain << ' ' << std::setw(16) << link.code << ' ' << std::setw(13)
         << formats::effective_state_name(store::effective_state(link.status, link.not_before, link.expires, link.now))
-        << ' ' << std::setw(4) << link.effective_type << ' ' << link.url << '\n';
+        << ' ' << std::setw(4) << link.effective_type << ' ';
+    if (titles) {
+        out << title_cell(link.title) << ' ';
+    }
+    out << link.url << '\n';
 }
 
 namespace {

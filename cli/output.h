@@ -47,6 +47,7 @@ struct LinkFields {
     bool effective_forward_query = true;   // stored, compiled
     std::int64_t now = 0;         // stored, compiled: the moment "state" describes
     const std::vector<std::string>* tags = nullptr;  // stored, audit
+    std::string_view title;       // stored, audit; "" for none
     std::int64_t version = 0;     // stored, audit
     std::int64_t created_at = 0;  // stored
     std::int64_t updated_at = 0;  // stored
@@ -88,15 +89,17 @@ std::string block_target(const store::BlockRecord& block);
 const std::vector<std::string>& link_csv_header();
 std::vector<std::string> link_csv_fields(const store::Link& link);
 
-// Streams every link `filter` selects to `out` as "table", "json" (JSON Lines) or "csv" (with
-// the header row). Used by list and export; states are judged at filter.now. Throws cli::Error
-// on a store or write failure.
-void write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format, std::FILE* out);
+// Streams every link `filter` selects to `out` as "table" (with a TITLE column when `titles`),
+// "json" (JSON Lines) or "csv" (with the header row). Used by list and export; states are judged
+// at filter.now. Throws cli::Error on a store or write failure.
+void write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format, std::FILE* out,
+                 bool titles = false);
 
 // Human output.
 void print_link_details(std::ostream& out, const LinkFields& link);
-void print_link_table_header(std::ostream& out);
-void print_link_table_row(std::ostream& out, const LinkFields& link);
+// DOMAIN CODE STATE TYPE [TITLE] URL: the TITLE column when `titles`, cut to fit its width.
+void print_link_table_header(std::ostream& out, bool titles = false);
+void print_link_table_row(std::ostream& out, const LinkFields& link, bool titles = false);
 void print_domain_table(std::ostream& out, const std::vector<store::DomainRecord>& domains);
 // Every setting of one domain, one per line (domain show).
 void print_domain_settings(std::ostream& out, const store::DomainRecord& d);

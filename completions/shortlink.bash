@@ -91,10 +91,10 @@ _shortlink() {
     case "$cmd" in
         init) ;;
         domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;
-        add) opts+=" --code --domain --type --expires --not-before --tag --no-forward-query --forward-query --json" ;;
+        add) opts+=" --code --domain --type --expires --not-before --tag --title --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
-        list) opts+=" --domain --status --state --tag --search --limit --format --json" ;;
-        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
+        list) opts+=" --domain --status --state --tag --search --limit --format --json --titles" ;;
+        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --title --no-title --forward-query --no-forward-query --default-forward-query --json" ;;
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
             [ "$prev" = --backup ] && { _shortlink_files; return; } ;;
@@ -102,7 +102,7 @@ _shortlink() {
         history) opts+=" --domain --limit --json --verify" ;;
         import) opts+=" --from --format --map --ignore-unknown-columns --domain --dry-run --skip-invalid --create-domains --on-conflict --json"
             case "$prev" in --from) COMPREPLY=($(compgen -W "csv jsonl bitly yourls shlink kutt cloudflare" -- "$cur")); return ;;
-                --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=-" -- "$cur")); return ;; esac
+                --map) COMPREPLY=($(compgen -W "COLUMN=domain COLUMN=code COLUMN=url COLUMN=type COLUMN=expires COLUMN=not_before COLUMN=tags COLUMN=status COLUMN=forward_query COLUMN=short_url COLUMN=created_at COLUMN=title COLUMN=-" -- "$cur")); return ;; esac
             _shortlink_files ;;
         export) opts+=" --format -o --output --domain" ;;
         apply) opts+=" --plan --prune --json"; COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -62,6 +62,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from add' -l code -x
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l expires -x
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l not-before -x
 complete -c shortlink -n '__fish_seen_subcommand_from add' -l tag -x
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l title -x -d 'Human-readable name'
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-title -d 'Remove the title'
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l no-forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l url -x
@@ -76,7 +78,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit 
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l state -x -a 'active disabled deleted not_yet_valid expired' -d 'Effective state'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
-complete -c shortlink -n '__fish_seen_subcommand_from list' -l search -x -d 'Substring of code or URL'
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l search -x -d 'Substring of code, URL or title'
+complete -c shortlink -n '__fish_seen_subcommand_from list' -l titles -d 'Add a TITLE column to the table'
 complete -c shortlink -n '__fish_seen_subcommand_from list history' -l limit -x
 complete -c shortlink -n '__fish_seen_subcommand_from history' -l verify -d 'Check the audit log hash chain'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l format -x -a 'table json csv'

@@ -19,6 +19,7 @@ Text type_text(std::uint16_t type) { return type == 0 ? Text() : number_text(typ
 Text forward_text(int forward) { return forward < 0 ? Text() : bool_text(forward != 0); }
 Text time_text(std::int64_t t) { return t == 0 ? Text() : Text(timefmt::format_time(t)); }
 Text url_text(const std::string& url) { return url.empty() ? Text() : Text(url); }
+Text title_text(const std::string& title) { return title.empty() ? Text() : Text(title); }
 
 Text tags_text(const std::vector<std::string>& tags) {
     std::string out = "[";
@@ -66,6 +67,7 @@ std::vector<FieldChange> link_changes(const Link& before, const LinkInput& after
     compare(out, "not_before", time_text(before.not_before), time_text(after.not_before));
     compare(out, "expires", time_text(before.expires), time_text(after.expires));
     compare(out, "tags", tags_text(before.tags), tags_text(after.tags));
+    compare(out, "title", title_text(before.title), title_text(after.title));
     compare(out, "status", std::string(link_state_name(before.status)), std::string(link_state_name(after.status)));
     return out;
 }
@@ -85,6 +87,7 @@ std::optional<LinkPatch> link_edit(const Link& before, const LinkInput& after) {
     set(p.forward_query, before.forward_query, after.forward_query);
     set(p.not_before, before.not_before, after.not_before);
     set(p.expires, before.expires, after.expires);
+    set(p.title, before.title, after.title);
     // Both tag lists are sorted and unique.
     std::set_difference(after.tags.begin(), after.tags.end(), before.tags.begin(), before.tags.end(),
                         std::back_inserter(p.add_tags));

@@ -135,6 +135,14 @@ Status validate_row(const Row& row, const ImportSettings& settings, LinkInput& i
             return st;
         }
     }
+    bad = F::title;
+    if (!row[at(F::title)].empty()) {
+        auto title = validate::normalize_title(row[at(F::title)]);
+        if (!title) {
+            return title.status();
+        }
+        in.title = std::move(title).value();
+    }
     bad = F::status;
     if (!row[at(F::status)].empty()) {
         auto state = parse_link_state(row[at(F::status)]);

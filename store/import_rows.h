@@ -40,10 +40,10 @@ enum class ImportFormat : std::uint8_t { csv, json_lines, bitly, yourls, shlink,
 Result<ImportFormat> parse_import_format(std::string_view name);
 std::string_view import_format_name(ImportFormat format);
 
-// What a column can feed. The first nine are the columns of shortlink's own CSV; short_url is a
-// whole short URL ("https://go.example/abc", or without the scheme) giving the domain and the
-// code of a row that has no domain or code column; created_at keeps the link's creation time.
-// ignore drops a column without a word. The rest are other shorteners' settings a link either
+// What a column can feed. The first nine and title are the columns of shortlink's own CSV;
+// short_url is a whole short URL ("https://go.example/abc", or without the scheme) giving the
+// domain and the code of a row that has no domain or code column; created_at keeps the link's
+// creation time. ignore drops a column without a word. The rest are other shorteners' settings a link either
 // follows or cannot express (their rows are refused, see import_sources.cpp).
 enum class ImportField : std::uint8_t {
     domain,
@@ -57,6 +57,7 @@ enum class ImportField : std::uint8_t {
     forward_query,
     short_url,
     created_at,
+    title,
     ignore,
     include_subdomains,
     subpath_matching,
@@ -66,7 +67,7 @@ enum class ImportField : std::uint8_t {
 };
 inline constexpr std::size_t k_import_field_count = static_cast<std::size_t>(ImportField::banned) + 1;
 
-// The fields `--map COLUMN=FIELD` may name: domain ... created_at, and "-" for ignore.
+// The fields `--map COLUMN=FIELD` may name: domain ... title, and "-" for ignore.
 Result<ImportField> parse_import_field(std::string_view name);
 std::string_view import_field_name(ImportField field);
 
@@ -82,7 +83,7 @@ inline constexpr std::size_t k_max_source_file_bytes = std::size_t{256} << 20;
 inline constexpr std::size_t k_import_batch_rows = 4096;
 
 // Something the import leaves out, said once per column: a column with no place in a link (a
-// title, a visit count) the first time it holds a value, an unknown column under
+// visit count, a description) the first time it holds a value, an unknown column under
 // ignore_unknown_columns, a tag rewritten to the characters tags allow.
 struct ImportNotice {
     std::uint64_t line = 0;  // the first line it concerns (1-based)

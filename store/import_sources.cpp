@@ -17,7 +17,6 @@ namespace {
 
 using F = ImportField;
 
-constexpr std::string_view k_no_title = "a link has no title";
 constexpr std::string_view k_no_visits = "visit counts stay with the old shortener (shortlink counts its own)";
 
 // shortlink's own CSV: the columns `export --format csv` writes.
@@ -26,7 +25,7 @@ constexpr std::array k_csv = {
     ColumnRule{"url", F::url, ""},         ColumnRule{"type", F::type, ""},
     ColumnRule{"expires", F::expires, ""}, ColumnRule{"not_before", F::not_before, ""},
     ColumnRule{"tags", F::tags, ""},       ColumnRule{"status", F::status, ""},
-    ColumnRule{"forward_query", F::forward_query, ""},
+    ColumnRule{"forward_query", F::forward_query, ""}, ColumnRule{"title", F::title, ""},
 };
 
 // shortlink's JSON Lines: the same keys, and the read-only ones `export --format json` adds.
@@ -35,7 +34,7 @@ constexpr std::array k_json = {
     ColumnRule{"url", F::url, ""},         ColumnRule{"type", F::type, ""},
     ColumnRule{"expires", F::expires, ""}, ColumnRule{"not_before", F::not_before, ""},
     ColumnRule{"tags", F::tags, ""},       ColumnRule{"status", F::status, ""},
-    ColumnRule{"forward_query", F::forward_query, ""},
+    ColumnRule{"forward_query", F::forward_query, ""}, ColumnRule{"title", F::title, ""},
     ColumnRule{"version", std::nullopt, ""},    ColumnRule{"created_at", std::nullopt, ""},
     ColumnRule{"updated_at", std::nullopt, ""}, ColumnRule{"short_url", std::nullopt, ""},
     ColumnRule{"state", std::nullopt, ""},      ColumnRule{"effective_type", std::nullopt, ""},
@@ -49,8 +48,8 @@ constexpr std::array k_bitly = {
     ColumnRule{"long_url", F::url, ""},
     ColumnRule{"created_at", F::created_at, ""},
     ColumnRule{"tags", F::tags, ""},
+    ColumnRule{"title", F::title, ""},
     ColumnRule{"id", std::nullopt, ""},  // "bit.ly/abc": the link without its scheme
-    ColumnRule{"title", std::nullopt, k_no_title},
     ColumnRule{"archived", std::nullopt, "an archived Bitlink still redirects; imported as active"},
     ColumnRule{"custom_bitlinks", std::nullopt,
                "each custom back-half is a short URL of its own: import them as rows of their own"},
@@ -72,7 +71,7 @@ constexpr std::array k_yourls = {
     ColumnRule{"keyword", F::code, ""},
     ColumnRule{"url", F::url, ""},
     ColumnRule{"timestamp", F::created_at, ""},
-    ColumnRule{"title", std::nullopt, k_no_title},
+    ColumnRule{"title", F::title, ""},
     ColumnRule{"ip", std::nullopt, "a link records no creator's address"},
     ColumnRule{"clicks", std::nullopt, k_no_visits},
 };
@@ -92,7 +91,7 @@ constexpr std::array k_shlink = {
     ColumnRule{"validSince", F::not_before, ""},
     ColumnRule{"validUntil", F::expires, ""},
     ColumnRule{"forwardQuery", F::forward_query, ""},
-    ColumnRule{"title", std::nullopt, k_no_title},
+    ColumnRule{"title", F::title, ""},
     ColumnRule{"meta.maxVisits", std::nullopt, "a link has no visit limit"},
     ColumnRule{"maxVisits", std::nullopt, "a link has no visit limit"},
     ColumnRule{"crawlable", std::nullopt, "crawling is not set per link"},
@@ -339,9 +338,9 @@ constexpr std::array<std::pair<std::string_view, ImportFormat>, 8> k_format_name
     {"cloudflare", ImportFormat::cloudflare},
 }};
 // The fields --map may name, in the order of ImportField.
-constexpr std::array<std::string_view, 12> k_field_names = {
+constexpr std::array<std::string_view, 13> k_field_names = {
     "domain", "code", "url", "type", "expires", "not_before", "tags", "status", "forward_query", "short_url",
-    "created_at", "-"};
+    "created_at", "title", "-"};
 }  // namespace
 
 Result<ImportFormat> parse_import_format(std::string_view name) {
@@ -371,7 +370,7 @@ Result<ImportField> parse_import_field(std::string_view name) {
     }
     return Status::invalid_argument("unknown field '" + validate::printable(name) +
                                     "' (fields: domain, code, url, type, expires, not_before, tags, status, "
-                                    "forward_query, short_url, created_at, or - to ignore the column)");
+                                    "forward_query, short_url, created_at, title, or - to ignore the column)");
 }
 
 std::string_view import_field_name(ImportField field) {

@@ -41,8 +41,8 @@ enum DomainKey {
     k_domain_hsts_include_subdomains,
 };
 
-constexpr std::array<std::string_view, 9> k_link_keys = {"domain",     "code",    "url",  "type",  "forward_query",
-                                                         "not_before", "expires", "tags", "status"};
+constexpr std::array<std::string_view, 10> k_link_keys = {"domain",     "code",    "url",  "type",   "forward_query",
+                                                          "not_before", "expires", "tags", "status", "title"};
 enum LinkKey {
     k_link_domain,
     k_link_code,
@@ -53,6 +53,7 @@ enum LinkKey {
     k_link_expires,
     k_link_tags,
     k_link_status,
+    k_link_title,
 };
 
 // Keys the JSON of a link or domain has that the store keeps itself: named when refused, since
@@ -275,6 +276,7 @@ private:
         case k_link_not_before:
         case k_link_expires: return "an RFC 3339 time";
         case k_link_tags: return "a list of tags";
+        case k_link_title: return "a title";
         default: return "active, disabled or deleted";
         }
     }
@@ -320,6 +322,7 @@ private:
             case k_link_not_before: m_link.input.not_before = 0; return;
             case k_link_expires: m_link.input.expires = 0; return;
             case k_link_tags: m_link.input.tags.clear(); return;
+            case k_link_title: m_link.input.title.clear(); return;
             default: break;
             }
         }
@@ -368,6 +371,7 @@ private:
         case k_link_not_before: in.not_before = time(f, s); return;
         case k_link_expires: in.expires = time(f, s); return;
         case k_link_tags: fail(s.mark, key + " takes a list of tags, found " + describe(s) + " (write [" + std::string(s.text) + "])");
+        case k_link_title: in.title = validated(key, s, validate::normalize_title(s.text)); return;
         default: {
             auto state = parse_link_state(s.text);
             if (!state) {
@@ -757,6 +761,9 @@ void LinksFileWriter::link(const Link& l) {
     }
     string_value(out, k_link_keys[k_link_code], l.code);
     string_value(out, k_link_keys[k_link_url], l.destination);
+    if (!l.title.empty()) {
+        string_value(out, k_link_keys[k_link_title], l.title);
+    }
     if (l.redirect_type != 0) {
         out << YAML::Key << std::string(k_link_keys[k_link_type]) << YAML::Value << l.redirect_type;
     }

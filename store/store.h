@@ -98,6 +98,7 @@ struct Link {
     std::int64_t not_before = 0;
     std::int64_t expires = 0;
     std::vector<std::string> tags;  // sorted, unique
+    std::string title;           // "": none (validate::normalize_title())
     std::int64_t version = 1;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
@@ -113,6 +114,7 @@ struct LinkInput {
     std::int64_t not_before = 0;
     std::int64_t expires = 0;
     std::vector<std::string> tags;
+    std::string title;           // "": none
     LinkState status = LinkState::active;
     // Unix seconds; 0: now. An import from another shortener keeps a link's original creation time.
     std::int64_t created_at = 0;
@@ -127,6 +129,7 @@ struct LinkPatch {
     std::optional<std::int64_t> expires;     // 0 clears
     std::vector<std::string> add_tags;
     std::vector<std::string> remove_tags;
+    std::optional<std::string> title;        // "" clears
 };
 
 // A partial change of a domain (domain set); unset members are left alone.
@@ -153,7 +156,7 @@ struct LinkFilter {
     std::optional<formats::EffectiveState> state;
     std::int64_t now = 0;        // Unix seconds; what `state` is judged at
     std::string tag;             // empty: any
-    std::string search;          // empty: any; else a substring of the code or URL, ASCII case ignored
+    std::string search;          // empty: any; else a substring of the code, URL or title, ASCII case ignored
     std::int64_t limit = 0;      // 0: no limit; counts the links that pass every filter
 };
 

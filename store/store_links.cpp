@@ -33,7 +33,7 @@ constexpr int k_code_attempts = 16;
 
 constexpr const char* k_link_select =
     "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
-    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at "
+    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title "
     "FROM links l JOIN domains d ON d.id = l.domain_id ";
 
 std::string encode_tags(std::vector<std::string> tags) {
@@ -82,6 +82,7 @@ Link read_link(Stmt& s) {
     l.version = s.i64(11);
     l.created_at = s.i64(12);
     l.updated_at = s.i64(13);
+    l.title = std::string(s.text(14));
     return l;
 }
 
@@ -122,8 +123,8 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     if (impl.insert_link_stmt == nullptr) {
         auto stmt = impl.prepare(
             "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-            "not_before, expires, tags, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+            "not_before, expires, tags, created_at, updated_at, title) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
         if (!stmt) {
             return stmt.status();
         }
@@ -136,6 +137,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     s->bind(5, std::int64_t{in.redirect_type}).bind(6, static_cast<std::int64_t>(in.status));
     s->bind(7, std::int64_t{in.forward_query}).bind(8, in.not_before).bind(9, in.expires);
     s->bind_static(10, tags).bind(11, in.created_at != 0 ? in.created_at : now).bind(12, now);
+    s->bind_static(13, in.title);
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -161,6 +163,7 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
     l.not_before = in.not_before;
     l.expires = in.expires;
     l.tags = decode_tags(encode_tags(in.tags));
+    l.title = in.title;
     l.version = 1;
     l.created_at = in.created_at != 0 ? in.created_at : now;
     l.updated_at = now;
@@ -171,14 +174,14 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
 Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     auto stmt = impl.prepare(
         "UPDATE links SET destination = ?2, redirect_type = ?3, status = ?4, forward_query = ?5, "
-        "not_before = ?6, expires = ?7, tags = ?8, version = version + 1, updated_at = ?9 WHERE id = ?1");
+        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, version = version + 1, updated_at = ?9 WHERE id = ?1");
     if (!stmt) {
         return stmt.status();
     }
     StmtUse s(**stmt);
     s->bind(1, l.id).bind(2, l.destination).bind(3, std::int64_t{l.redirect_type});
     s->bind(4, static_cast<std::int64_t>(l.status)).bind(5, std::int64_t{l.forward_query});
-    s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now);
+    s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now).bind(10, l.title);
     int rc = s->step();
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(impl.db.get(), rc, "cannot update link");
@@ -204,11 +207,13 @@ struct LinkImage {
     std::int64_t not_before = 0;
     std::int64_t expires = 0;
     std::string_view tags;  // encode_tags() form: ",a,b," or ""
+    std::string_view title;
     std::int64_t version = 1;
 };
 
 // True when rapidjson would write `text` unescaped: printable ASCII without '"' or '\'. Every
-// validated host, code, URL and tag is; the check keeps the fast writer exact for anything else.
+// validated host, code, URL and tag is, and most titles; the check keeps the fast writer exact
+// for anything else.
 bool plain_json_text(std::string_view text) {
     for (char c : text) {
         auto u = static_cast<unsigned char>(c);
@@ -231,7 +236,8 @@ void append_int(std::string& out, std::int64_t v) {
 // because rapidjson's per-character escaping and per-call set-up were 6% of a 1M-link import.
 void write_link_image(const LinkImage& l, std::string& out) {
     out.clear();
-    if (plain_json_text(l.host) && plain_json_text(l.code) && plain_json_text(l.url) && plain_json_text(l.tags)) {
+    if (plain_json_text(l.host) && plain_json_text(l.code) && plain_json_text(l.url) && plain_json_text(l.tags) &&
+        plain_json_text(l.title)) {
         out.append("{\"host\":\"").append(l.host).append("\",\"code\":\"").append(l.code);
         out.append("\",\"url\":\"").append(l.url).append("\",\"status\":\"").append(link_state_name(l.status));
         out.append("\",\"type\":");
@@ -248,7 +254,7 @@ void write_link_image(const LinkImage& l, std::string& out) {
             out.append(pos > 1 ? ",\"" : "\"").append(l.tags.substr(pos, comma - pos)).append("\"");
             pos = comma + 1;
         }
-        out.append("],\"version\":");
+        out.append("],\"title\":\"").append(l.title).append("\",\"version\":");
         append_int(out, l.version);
         out.append("}");
         return;
@@ -276,6 +282,7 @@ void write_link_image(const LinkImage& l, std::string& out) {
         pos = comma + 1;
     }
     w.EndArray();
+    write_string(w, "title", l.title);
     w.Key("version");
     w.Int64(l.version);
     w.EndObject();
@@ -288,7 +295,7 @@ std::string link_audit_json(const Link& l) {
     std::string tags = encode_tags(l.tags);
     std::string out;
     write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
-                      l.expires, tags, l.version},
+                      l.expires, tags, l.title, l.version},
                      out);
     return out;
 }
@@ -371,7 +378,8 @@ Status Store::list_links(const LinkFilter& filter, const std::function<bool(cons
             continue;
         }
         if (!filter.search.empty() && !contains_ignoring_case(link.code, filter.search) &&
-            !contains_ignoring_case(link.destination, filter.search)) {
+            !contains_ignoring_case(link.destination, filter.search) &&
+            !contains_ignoring_case(link.title, filter.search)) {
             continue;
         }
         if (!on_link(link) || (filter.limit > 0 && ++delivered == filter.limit)) {
@@ -440,6 +448,7 @@ Result<Link> Store::edit_link(std::string_view host, std::string_view code, cons
         link.forward_query = patch.forward_query.value_or(link.forward_query);
         link.not_before = patch.not_before.value_or(link.not_before);
         link.expires = patch.expires.value_or(link.expires);
+        link.title = patch.title.value_or(link.title);
         for (const std::string& t : patch.add_tags) {
             link.tags.push_back(t);
         }
@@ -532,6 +541,8 @@ constexpr std::size_t k_audit_batch = 16;
 // The parameters of one row of that INSERT: every column but the NULL before and last_link_id.
 // 16 x 9 parameters stay far below SQLite's limit.
 constexpr int k_audit_batch_params = 9;
+// The parameters of one row of put_links()' multi-row link INSERT (k_link_batch rows of them).
+constexpr int k_insert_params = 13;
 
 }  // namespace
 
@@ -720,7 +731,7 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         // One buffer per thread, reused: an import writes a million of these.
         static thread_local std::string image;
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
-                          input.forward_query, input.not_before, input.expires, tags, 1},
+                          input.forward_query, input.not_before, input.expires, tags, input.title, 1},
                          image);
         Status st = m_impl->queue_import_audit(now, domain.host, input.code, *id, image);
         if (!st) {
@@ -751,6 +762,7 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     link.not_before = input.not_before;
     link.expires = input.expires;
     link.tags = decode_tags(tags);
+    link.title = input.title;
     Status st = update_link(*m_impl, link, now);
     if (st) {
         st = m_impl->audit("import-update", link.host, link.code, link.id, before, link_audit_json(link));
@@ -773,9 +785,9 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
         const DomainRecord& domain = **found_domain;
         if (m_impl->insert_links_stmt == nullptr) {
             std::string sql = "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-                              "not_before, expires, tags, created_at, updated_at) VALUES ";
+                              "not_before, expires, tags, created_at, updated_at, title) VALUES ";
             for (std::size_t r = 0; r < k_link_batch; ++r) {
-                sql += r == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                sql += r == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
             }
             auto stmt = m_impl->prepare(sql);
             if (!stmt) {
@@ -791,12 +803,13 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             for (std::size_t r = 0; r < k_link_batch; ++r) {
                 const LinkInput& in = inputs[r];
                 tags[r] = encode_tags(in.tags);
-                int b = static_cast<int>(r) * 12;
+                int b = static_cast<int>(r) * k_insert_params;
                 s->bind(b + 1, domain.id).bind_static(b + 2, in.code).bind(b + 3, std::int64_t{domain.case_insensitive});
                 s->bind_static(b + 4, in.destination).bind(b + 5, std::int64_t{in.redirect_type});
                 s->bind(b + 6, static_cast<std::int64_t>(in.status)).bind(b + 7, std::int64_t{in.forward_query});
                 s->bind(b + 8, in.not_before).bind(b + 9, in.expires).bind_static(b + 10, tags[r]);
                 s->bind(b + 11, in.created_at != 0 ? in.created_at : now).bind(b + 12, now);
+                s->bind_static(b + 13, in.title);
             }
             rc = s->step();
         }
@@ -808,7 +821,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             for (std::size_t r = 0; r < k_link_batch; ++r) {
                 const LinkInput& in = inputs[r];
                 write_link_image({domain.host, in.code, in.destination, in.status, in.redirect_type, in.forward_query,
-                                  in.not_before, in.expires, tags[r], 1},
+                                  in.not_before, in.expires, tags[r], in.title, 1},
                                  image);
                 Status st = m_impl->queue_import_audit(now, domain.host, in.code, first_id + static_cast<std::int64_t>(r),
                                                        image);

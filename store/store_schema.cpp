@@ -175,6 +175,13 @@ ALTER TABLE domains ADD COLUMN hsts_include_subdomains INTEGER NOT NULL DEFAULT 
     CHECK (hsts_include_subdomains BETWEEN 0 AND 1);
 )sql";
 
+// Migration 5: a link's title, a human-readable name that only the CLI and exports show (the
+// compiler never reads it, so snapshots do not change). '' means none; the text is validated by
+// validate::normalize_title() before any write.
+constexpr const char* k_migration_5 = R"sql(
+ALTER TABLE links ADD COLUMN title TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Fills audit_log.hash of every existing row, in id order (migration 3).
 Status chain_existing_audit_rows(sqlite3* db) {
     sqlite3_stmt* raw = nullptr;
@@ -219,6 +226,7 @@ const Migration k_migrations[] = {
     {k_migration_2},
     {k_migration_3, chain_existing_audit_rows, k_migration_3_after},
     {k_migration_4},
+    {k_migration_5},
 };
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 

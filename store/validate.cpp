@@ -452,22 +452,44 @@ Result<std::string> normalize_blocked_host(std::string_view host) {
     return normalize_host(host, HostRules::web);
 }
 
-Status check_block_reason(std::string_view reason) {
-    if (reason.size() > k_max_reason_bytes) {
-        return Status::invalid_argument("reason is " + std::to_string(reason.size()) + " bytes; the limit is " +
-                                        std::to_string(k_max_reason_bytes));
+namespace {
+
+// At most `max_bytes` of UTF-8 without control, bidirectional-override or line-separator
+// characters: text that prints as one honest line in tables and messages. `what` names it.
+Status check_one_line(std::string_view text, std::string_view what, std::size_t max_bytes) {
+    if (text.size() > max_bytes) {
+        return Status::invalid_argument(std::string(what) + " is " + std::to_string(text.size()) +
+                                        " bytes; the limit is " + std::to_string(max_bytes));
     }
-    auto decoded = decode_utf8(reason);
+    auto decoded = decode_utf8(text);
     if (!decoded) {
-        return Status::invalid_argument("reason must be one line of UTF-8 text: " + decoded.status().message());
+        return Status::invalid_argument(std::string(what) + " must be one line of UTF-8 text: " +
+                                        decoded.status().message());
     }
     for (std::uint32_t cp : *decoded) {
         // Explicit embeddings, overrides and isolates reorder what a terminal shows.
         if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029) {
-            return Status::invalid_argument("reason contains a bidirectional or line-separator character");
+            return Status::invalid_argument(std::string(what) + " contains a bidirectional or line-separator character");
         }
     }
     return Status::ok();
+}
+
+}  // namespace
+
+Status check_block_reason(std::string_view reason) { return check_one_line(reason, "reason", k_max_reason_bytes); }
+
+Result<std::string> normalize_title(std::string_view title) {
+    constexpr std::string_view k_blank = " \t\r\n";
+    const std::size_t first = title.find_first_not_of(k_blank);
+    if (first == std::string_view::npos) {
+        return std::string();
+    }
+    title = title.substr(first, title.find_last_not_of(k_blank) - first + 1);
+    if (Status st = check_one_line(title, "title", k_max_title_bytes); !st) {
+        return st;
+    }
+    return std::string(title);
 }
 
 Status check_tag(std::string_view tag) {

@@ -16,6 +16,7 @@ inline constexpr std::size_t k_max_code_bytes = 128;
 inline constexpr std::size_t k_max_host_bytes = 253;   // RFC 1035 name length without the root dot
 inline constexpr std::size_t k_max_tag_bytes = 64;
 inline constexpr std::size_t k_max_reason_bytes = 512;  // a block's reason: a sentence, not a report
+inline constexpr std::size_t k_max_title_bytes = 512;   // a link's title: a page title, not a page
 inline constexpr std::size_t k_generated_code_length = 7;
 // Base62 without look-alikes (0 O o, 1 l I i): 55 symbols, 55^7 ~ 1.5e12 codes.
 inline constexpr std::string_view k_code_alphabet =
@@ -49,6 +50,12 @@ Result<std::string> normalize_blocked_host(std::string_view host);
 // Why a block was made: empty, or at most k_max_reason_bytes of UTF-8 without control or
 // bidirectional-override characters, so it prints as one honest line in tables and messages.
 Status check_block_reason(std::string_view reason);
+
+// A link's title as stored: spaces, tabs and line breaks at either end removed, then at most
+// k_max_title_bytes of UTF-8 on one line, without control or bidirectional-override characters
+// (what check_block_reason() takes). Blank text gives "", no title. Byte positions in the errors
+// count from the first character kept.
+Result<std::string> normalize_title(std::string_view title);
 
 // 1-64 bytes of A-Za-z0-9-_.:
 Status check_tag(std::string_view tag);

@@ -76,3 +76,33 @@ TEST_CASE("ImportOptionsAndSourcesAreCompleted", "[command_table]") {
         CHECK(script.find("csv jsonl bitly yourls shlink kutt cloudflare") != std::string::npos);
     }
 }
+
+TEST_CASE("LinkOptionsAreCompleted", "[command_table]") {
+    const std::string root = SHORTLINK_SOURCE_DIR;
+    CLI::App app;
+    shortlink::cli::GlobalOptions globals;
+    for (const auto& command : shortlink::cli::command_table()) {
+        command.setup(app, globals);
+    }
+    for (const char* file : {"/completions/shortlink.bash", "/completions/_shortlink", "/completions/shortlink.fish"}) {
+        const std::string script = slurp(root + file);
+        for (const char* name : {"add", "edit", "list"}) {
+            CLI::App* sub = app.get_subcommand(name);
+            REQUIRE(sub != nullptr);
+            for (const CLI::Option* option : sub->get_options()) {
+                for (const std::string& long_name : option->get_lnames()) {
+                    if (long_name == "help") {
+                        continue;
+                    }
+                    INFO(file << ": " << name << " --" << long_name);
+                    CHECK((script.find("--" + long_name + " ") != std::string::npos ||
+                           script.find("--" + long_name + "\"") != std::string::npos ||
+                           script.find("--" + long_name + "[") != std::string::npos ||
+                           script.find("--" + long_name + "'") != std::string::npos ||
+                           script.find("-l " + long_name + " ") != std::string::npos ||
+                           script.find("-l " + long_name + "\n") != std::string::npos));
+                }
+            }
+        }
+    }
+}

@@ -45,9 +45,10 @@ links:
     not_before: 2026-01-01T00:00:00Z
     expires: 2030-06-01T12:00:00+02:00
     tags: [x, y]
-  - {domain: ci.example, code: Docs/Setup, url: "https://example.com/b", status: disabled}
-  - {code: "2024", url: "https://example.com/c", status: deleted, forward_query: false}
-  - {code: "null", url: "https://example.com/d", tags: ["no"]}
+    title: 'Spring sale: 20% off \u2014 caf\u00e9 "menu" # not a comment'
+  - {domain: ci.example, code: Docs/Setup, url: "https://example.com/b", status: disabled, title: "2024"}
+  - {code: "2024", url: "https://example.com/c", status: deleted, forward_query: false, title: "null"}
+  - {code: "null", url: "https://example.com/d", tags: ["no"], title: "- [x] {y}: z"}
 """
 
 
@@ -156,6 +157,10 @@ class ApplyCommands(ShortlinkTestCase):
         exported = self.sl("export", "--format", "yaml").stdout
         self.assertIn('code: "2024"', exported)
         self.assertIn("status: deleted", exported)
+        titles = {(l["domain"], l["code"]): l["title"] for l in self.links()}
+        self.assertEqual(titles, {("*", "a"): 'Spring sale: 20% off \u2014 caf\u00e9 "menu" # not a comment',
+                                  ("ci.example", "Docs/Setup"): "2024", ("*", "2024"): "null",
+                                  ("*", "null"): "- [x] {y}: z"})
         out = self.write("exported.yaml", exported)
         self.sl("apply", out, "--plan", "--prune")  # the same database: no changes
         to_file = os.path.join(self.tmp, "o.yaml")
@@ -172,6 +177,39 @@ class ApplyCommands(ShortlinkTestCase):
         one = harness.run(["export", "--format", "yaml", "--domain", "ci.example"], db=fresh).stdout
         self.assertIn("host: ci.example", one)
         self.assertNotIn("https://example.com/a", one)
+
+    def test_titles_plan_apply_and_round_trip(self):
+        self.sl("apply", self.file)
+        titled = self.write("titled.yaml", LINKS.replace("    tags: [promo]\n", "    tags: [promo]\n    title: Spring sale\n"))
+        plan = self.sl("apply", titled, "--plan", expect=2)
+        self.assertIn("~ link go.example.com/spring\n    title: (none) -> Spring sale\n", plan.stdout)
+        self.sl("apply", titled)
+        self.assertEqual(self.sl("show", "spring", "--domain", "go.example.com", "--json").stdout.count("Spring sale"), 1)
+        entry = [e for e in self.history() if e["action"] == "edit"][0]
+        self.assertEqual((entry["before"]["title"], entry["after"]["title"]), (None, "Spring sale"))
+        # What export writes plans no change; an edit made outside the file shows up, and applying
+        # the file sets it back.
+        exported = self.write("exported.yaml", self.sl("export", "--format", "yaml").stdout)
+        with open(exported, encoding="utf-8") as f:
+            self.assertIn("title: Spring sale", f.read())
+        self.assertEqual(self.sl("apply", exported, "--plan").stdout, f"no changes: the store matches {exported}\n")
+        self.sl("edit", "spring", "--domain", "go.example.com", "--title", "Renamed by hand")
+        plan = self.sl("apply", exported, "--plan", expect=2)
+        self.assertIn("    title: Renamed by hand -> Spring sale\n", plan.stdout)
+        self.sl("edit", "spring", "--domain", "go.example.com", "--no-title")
+        plan = self.sl("apply", exported, "--plan", expect=2)
+        self.assertIn("    title: (none) -> Spring sale\n", plan.stdout)
+        self.sl("apply", exported)
+        self.assertEqual(self.sl("apply", exported, "--plan").stdout, f"no changes: the store matches {exported}\n")
+        # A title that is not one line of text is refused where it is, and nothing is applied.
+        before = self.links()
+        for value, message in (('"a\\u0007b"', "title: title must be one line of UTF-8 text: control character at byte 1"),
+                               ("x" * 513, "title: title is 513 bytes; the limit is 512"),
+                               ("[a]", "title takes a title, found a list")):
+            bad = self.write("bad.yaml", LINKS.replace("    tags: [promo]\n", f"    tags: [promo]\n    title: {value}\n"))
+            proc = self.sl("apply", bad, expect=2)
+            self.assertIn(f"{bad}: line 9, column 12: {message}", proc.stderr)
+            self.assertEqual(self.links(), before)
 
     def test_stdin(self):
         plan = self.sl("apply", "-", "--plan", input=LINKS, expect=2)

@@ -228,13 +228,14 @@ class DomainHttps(ServeCase):
         con = sqlite3.connect(self.db, isolation_level=None)
         for column in ("https_redirect", "hsts_max_age_s", "hsts_include_subdomains"):
             con.execute(f"ALTER TABLE domains DROP COLUMN {column}")
+        con.execute("ALTER TABLE links DROP COLUMN title")  # migration 5
         con.execute("PRAGMA user_version = 3")
         con.close()
         listed = [json.loads(l) for l in self.sl("domain", "list", "--json").stdout.splitlines()]
         self.assertEqual({d["host"]: d["https_redirect"] for d in listed},
                          {"*": False, "go.example.com": False, "plain.example": False})
         con = sqlite3.connect(self.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
         con.close()
         self.sl("domain", "set", "go.example.com", "--https-redirect")
         self.sl("history", "--verify")

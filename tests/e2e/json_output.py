@@ -14,12 +14,12 @@ RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 # Every field of a link object, in order (man/shortlink.1, JSON OUTPUT).
 STORED_LINK_KEYS = ["domain", "code", "url", "status", "state", "type", "forward_query", "effective_type",
-                    "effective_forward_query", "not_before", "expires", "tags", "version", "created_at",
+                    "effective_forward_query", "not_before", "expires", "tags", "title", "version", "created_at",
                     "updated_at", "short_url"]
 COMPILED_LINK_KEYS = ["domain", "code", "url", "status", "state", "effective_type", "effective_forward_query",
                       "not_before", "expires", "short_url"]
 AUDIT_LINK_KEYS = ["domain", "code", "url", "status", "type", "forward_query", "not_before", "expires", "tags",
-                   "version", "short_url"]
+                   "title", "version", "short_url"]
 DOMAIN_KEYS = ["host", "is_default", "default_type", "root_url", "case_insensitive", "forward_query",
                "cache_max_age", "negative_max_age", "https_redirect", "hsts_max_age", "hsts_include_subdomains"]
 
@@ -35,7 +35,7 @@ class JsonOutputTest(harness.ShortlinkTestCase):
         self.sl("init")
         self.sl("domain", "add", "go.example.com", "--default-type", "301")
         self.sl("add", "https://example.com/live", "--code", "Live", "--domain", "go.example.com",
-                "--tag", "spring")
+                "--tag", "spring", "--title", "Spring sale \u2014 \"live\" caf\u00e9 menu, now")
         self.sl("add", "https://example.com/old", "--code", "old", "--domain", "go.example.com",
                 "--expires", "2020-01-01T00:00:00Z", "--type", "307", "--tag", "spring")
         self.sl("add", "https://example.com/later", "--code", "later", "--not-before", "2099-01-01T00:00:00Z")
@@ -79,6 +79,11 @@ class JsonOutputTest(harness.ShortlinkTestCase):
         self.assertEqual(list(compiled["old"]), COMPILED_LINK_KEYS)
         for key in COMPILED_LINK_KEYS:
             self.assertEqual(compiled["old"][key], shown[key], key)
+        self.assertEqual(shown["title"], None)  # no title: null
+        live = json.loads(self.sl("show", "Live", "--domain", "go.example.com", "--json").stdout)
+        self.assertEqual(live["title"], "Spring sale \u2014 \"live\" caf\u00e9 menu, now")
+        self.assertEqual((listed["Live"]["title"], exported["Live"]["title"]), (live["title"], live["title"]))
+        self.assertNotIn("title", compiled["Live"])  # snapshots hold no titles
         history = lines(self.sl("history", "old", "--domain", "go.example.com", "--json").stdout)
         self.assertEqual(list(history[0]["after"]), AUDIT_LINK_KEYS)
         self.assertEqual(history[0]["after"]["expires"], "2020-01-01T00:00:00Z")
@@ -143,6 +148,18 @@ class JsonOutputTest(harness.ShortlinkTestCase):
         self.assertEqual(rows["Live"][2:4], ["active", "301"])
         self.assertEqual(rows["later"][2:4], ["not_yet_valid", "302"])
         self.assertEqual(rows["off"][2:4], ["disabled", "302"])
+        # --titles adds the column before URL, 24 characters wide, a long title cut with "...".
+        titled = self.sl("list", "--titles").stdout.splitlines()
+        self.assertEqual(titled[0].split(), ["DOMAIN", "CODE", "STATE", "TYPE", "TITLE", "URL"])
+        live = [l for l in titled if " Live " in l][0]
+        self.assertIn(" Spring sale \u2014 \"live\" ... https://example.com/live", live)
+        old = [l for l in titled if " old " in l][0]
+        self.assertIn(" 307  -" + " " * 24 + "https://example.com/old", old)
+        self.assertEqual(titled[0].index("URL"), live.index("https://"))
+        proc = self.sl("list", "--titles", "--json", expect=2)
+        self.assertIn("--titles is for the table", proc.stderr)
+        self.assertIn("title         Spring sale", self.sl("show", "Live", "--domain", "go.example.com").stdout)
+        self.assertIn("title         -\n", self.sl("show", "old", "--domain", "go.example.com").stdout)
 
     def test_list_filters(self):
         self.assertEqual(self.codes("--state", "expired"), ["old"])
@@ -153,8 +170,10 @@ class JsonOutputTest(harness.ShortlinkTestCase):
         self.assertEqual(sorted(self.codes("--status", "active")), ["Live", "later", "old"])
         self.assertEqual(self.codes("--tag", "spring"), ["Live", "old"])
         self.assertEqual(self.codes("--domain", "go.example.com"), ["Live", "old"])
-        # The search is a substring of the code or the URL, ASCII case ignored.
+        # The search is a substring of the code, the URL or the title, ASCII case ignored.
         self.assertEqual(self.codes("--search", "LIVE"), ["Live"])
+        self.assertEqual(self.codes("--search", "SPRING SALE"), ["Live"])
+        self.assertEqual(self.codes("--search", "caf\u00e9 menu"), ["Live"])
         self.assertEqual(self.codes("--search", "example.com/LAT"), ["later"])
         self.assertEqual(self.codes("--search", "nowhere"), [])
         # Filters combine with AND; --limit counts what passes them.
@@ -253,7 +272,7 @@ class JsonOutputTest(harness.ShortlinkTestCase):
         self.assertEqual(proc.stdout, "")  # a bad --trust is a usage error, not a verdict
 
     def test_import_json(self):
-        rows = "code,url,title\nx1,https://example.com/1,First\nbad code,https://example.com/2,\n" \
+        rows = "code,url,owner\nx1,https://example.com/1,First\nbad code,https://example.com/2,\n" \
                "x3,https://example.com/3,Third\nLive,https://example.com/4,\n"
         proc = self.sl("import", "-", "--format", "csv", "--domain", "go.example.com", "--skip-invalid",
                        "--on-conflict", "skip", "--ignore-unknown-columns", "--json", input=rows)
@@ -262,7 +281,7 @@ class JsonOutputTest(harness.ShortlinkTestCase):
                                                  "invalid", "domains_created")},
                          {"file": "stdin", "format": "csv", "dry_run": False, "added": 2, "updated": 0,
                           "skipped": 1, "invalid": 1, "domains_created": None})
-        self.assertEqual([(n["line"], n["column"]) for n in result["notes"]], [(1, "title")])
+        self.assertEqual([(n["line"], n["column"]) for n in result["notes"]], [(1, "owner")])
         [row] = result["invalid_rows"]
         self.assertEqual((row["line"], row["item"]), (3, None))
         self.assertIn("code", row["message"])

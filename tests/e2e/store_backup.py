@@ -40,7 +40,7 @@ class BackupCommands(ShortlinkTestCase):
     def links(self, db):
         proc = harness.run(["list", "--format", "json"], db=db)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        return sorted((l["domain"], l["code"], l["url"]) for l in map(json.loads, proc.stdout.splitlines()))
+        return sorted((l["domain"], l["code"], l["url"], l["title"]) for l in map(json.loads, proc.stdout.splitlines()))
 
     def restore(self, backup, *extra, expect=0, db=None):
         proc = harness.run(["restore", "--backup", backup, *extra], db=db or self.target)
@@ -52,6 +52,7 @@ class BackupCommands(ShortlinkTestCase):
         return proc.stderr[len("shortlink: error: "):].strip()
 
     def test_round_trip(self):
+        self.sl("edit", "c1", "--title", "Caf\u00e9 \u2014 the first")
         proc = self.sl("backup", self.backup)
         self.assertRegex(proc.stdout, rf"^backed up {self.db} to {self.backup}: \d+ bytes, \d+ compressed, "
                                       r"sha256 [0-9a-f]{64}\n$")
@@ -63,6 +64,7 @@ class BackupCommands(ShortlinkTestCase):
         proc = self.restore(self.backup)
         self.assertIn(f"restored {self.target} from {self.backup} (backup of ", proc.stdout)
         self.assertEqual(self.links(self.target), self.links(self.db))
+        self.assertIn(("*", "c1", "https://example.com/1", "Caf\u00e9 \u2014 the first"), self.links(self.target))
         self.assertEqual(os.path.getsize(self.target) >= database_bytes, True)
         self.assertEqual(sorted(os.listdir(self.tmp)), ["links.db", "links.slbak", "restored.db"])
         # The restore is in the restored database's own audit log, and its chain still holds.

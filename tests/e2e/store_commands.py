@@ -138,5 +138,24 @@ class StoreCommands(ShortlinkTestCase):
         self.assertEqual(harness.run(["add"], db=self.db).returncode, 2)
 
 
+    def test_database_from_before_titles_is_migrated(self):
+        self.sl("add", "https://example.com/old", "--code", "old", "--tag", "t")
+        before = json.loads(self.sl("show", "old", "--json").stdout)
+        # The database as the last build without titles left it: schema 4, no title column.
+        con = sqlite3.connect(self.db, isolation_level=None)
+        con.execute("ALTER TABLE links DROP COLUMN title")
+        con.execute("PRAGMA user_version = 4")
+        con.close()
+        shown = json.loads(self.sl("show", "old", "--json").stdout)
+        self.assertIsNone(shown["title"])
+        self.assertEqual(shown, before)
+        con = sqlite3.connect(self.db)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+        con.close()
+        self.sl("edit", "old", "--title", "Old page")
+        self.assertEqual(json.loads(self.sl("show", "old", "--json").stdout)["title"], "Old page")
+        self.sl("history", "--verify")
+
+
 if __name__ == "__main__":
     harness.main()

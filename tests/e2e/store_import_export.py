@@ -7,10 +7,10 @@ import harness
 from harness import ShortlinkTestCase
 
 CSV = (
-    "code,url,domain,type,expires,not_before,tags,status\r\n"
-    "a,https://example.com/a,,301,2030-01-01T00:00:00Z,,x;y,active\r\n"
-    "\"b/c\",\"https://example.com/b?x=1,2\",go.example,,,2029-01-01T00:00:00Z,,disabled\r\n"
-    "d,https://example.com/d,*,,,,,deleted\r\n"
+    "code,url,domain,type,expires,not_before,tags,status,title\r\n"
+    "a,https://example.com/a,,301,2030-01-01T00:00:00Z,,x;y,active,\"Sale, \"\"20%\"\" off\"\r\n"
+    "\"b/c\",\"https://example.com/b?x=1,2\",go.example,,,2029-01-01T00:00:00Z,,disabled,Caf\u00e9 \u2014 menu\r\n"
+    "d,https://example.com/d,*,,,,,deleted,\r\n"
 )
 
 
@@ -43,13 +43,16 @@ class StoreImportExport(ShortlinkTestCase):
                 self.assertEqual(first, second)
                 self.assertIn("disabled", second)
                 self.assertIn('"https://example.com/b?x=1,2"', second)
+                titles = {l["code"]: l["title"] for l in map(json.loads, harness.run(
+                    ["export", "--format", "json"], db=db2).stdout.splitlines())}
+                self.assertEqual(titles, {"a": 'Sale, "20%" off', "b/c": "Caf\u00e9 \u2014 menu", "d": None})
 
     def test_round_trip_into_new_database_creates_domains(self):
         # Non-default domains, every status, tags, times, type and query forwarding.
         self.sl("domain", "add", "b.example")
         self.sl("add", "https://example.com/t", "--code", "docs/setup", "--domain", "b.example", "--type", "308",
                 "--tag", "team:x", "--tag", "a", "--expires", "2031-02-03T04:05:06Z",
-                "--not-before", "2029-01-01T00:00:00Z", "--no-forward-query")
+                "--not-before", "2029-01-01T00:00:00Z", "--no-forward-query", "--title", "Setup: the quick way")
         self.sl("add", "https://example.com/d", "--code", "gone", "--domain", "b.example")
         self.sl("delete", "gone", "--domain", "b.example")
         self.sl("import", self.csv)
@@ -80,6 +83,7 @@ class StoreImportExport(ShortlinkTestCase):
                 shown = json.loads(harness.run(["show", "docs/setup", "--domain", "b.example", "--json"], db=db2).stdout)
                 self.assertEqual(shown["tags"], ["a", "team:x"])
                 self.assertEqual(shown["type"], 308)
+                self.assertEqual(shown["title"], "Setup: the quick way")
                 self.assertEqual(shown["status"], "active")
                 self.assertIn("2031-02-03T04:05:06", shown["expires"])
                 self.assertIn("2029-01-01T00:00:00", shown["not_before"])
@@ -250,7 +254,7 @@ class StoreImportExport(ShortlinkTestCase):
             "empty": ("", 2, "empty input: a CSV header row with code,url is required (nothing was imported)"),
             "no header columns": ("foo,bar\n1,2\n", 2,
                                   "line 1: unknown columns 'foo', 'bar' (known: domain, code, url, type, expires, "
-                                  "not_before, tags, status, forward_query); map them with --map COLUMN=FIELD or "
+                                  "not_before, tags, status, forward_query, title); map them with --map COLUMN=FIELD or "
                                   "drop them with --ignore-unknown-columns (nothing was imported)"),
             "unterminated quote": ('code,url\n"a,https://example.com/\n', 2,
                                    "line 2: unterminated quoted field (nothing was imported)"),
@@ -264,6 +268,11 @@ class StoreImportExport(ShortlinkTestCase):
                          "between segments (nothing was imported)"),
             "stray quote": ('code,url\na"b,https://example.com/\n', 2,
                             "line 2: quote inside an unquoted field (nothing was imported)"),
+            "title with a control character": ('code,url,title\na,https://example.com/,"a\x1b[2Jb"\n', 2,
+                                               "line 2: column 'title': title must be one line of UTF-8 text: "
+                                               "control character at byte 1 (nothing was imported)"),
+            "title too long": ("code,url,title\na,https://example.com/," + "t" * 513 + "\n", 2,
+                               "line 2: column 'title': title is 513 bytes; the limit is 512 (nothing was imported)"),
         }
         for name, (text, code, message) in cases.items():
             with self.subTest(case=name):
@@ -275,6 +284,9 @@ class StoreImportExport(ShortlinkTestCase):
             '{"code":"a","url":"https://example.com/","evil":1}':
                 "unknown key 'evil'; map it with --map COLUMN=FIELD or drop it with --ignore-unknown-columns",
             '{"code":1.5,"url":"https://example.com/"}': "key 'code' has the wrong type",
+            '{"code":"a","url":"https://example.com/","title":"\\u202egnp.exe"}':
+                "column 'title': title contains a bidirectional or line-separator character",
+            '{"code":"a","url":"https://example.com/","title":{"en":"Sale"}}': "key 'title' has the wrong type",
             '{"code":"a","url":"https://example.com/"} {"code":"b"}':
                 "invalid JSON: The document root must not be followed by other values.",
         }

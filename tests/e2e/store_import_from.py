@@ -13,44 +13,51 @@ SAMPLES = os.path.join(harness.SOURCE_DIR, "tests", "import_samples")
 # What each sample must become: (domain, code) -> the exported fields that map.
 BITLY = {
     ("bit.ly", "3xKq9Zp"): {"url": "https://www.example.com/spring-sale?utm_source=newsletter",
-                            "created_at": "2024-03-01T09:15:00Z"},
+                            "created_at": "2024-03-01T09:15:00Z", "title": "Spring sale"},
     ("links.example.com", "docs"): {"url": "https://docs.example.com/getting-started/", "tags": [],
-                                    "created_at": "2023-11-20T16:02:41Z"},
+                                    "created_at": "2023-11-20T16:02:41Z", "title": "Getting started"},
 }
 EXPECTED = {
     "bitly.csv": ("bitly", {
         **BITLY,
         ("bit.ly", "3xKq9Zp"): dict(BITLY[("bit.ly", "3xKq9Zp")], tags=["Spring-Sale", "social"]),
         ("bit.ly", "4aBcDeF"): {"url": "https://blog.example.org/2024/01/new-year", "tags": ["blog"],
-                                "status": "active", "created_at": "2024-01-02T08:00:00Z"},
-    }, ["title", "archived", "custom_bitlinks", "tags"]),
+                                "status": "active", "created_at": "2024-01-02T08:00:00Z", "title": "New year post"},
+    }, ["archived", "custom_bitlinks", "tags"]),
     "bitly.json": ("bitly", {
         **BITLY,
         ("bit.ly", "3xKq9Zp"): dict(BITLY[("bit.ly", "3xKq9Zp")], tags=["social", "spring"]),
-    }, ["title", "created_by"]),
+        ("links.example.com", "docs"): dict(BITLY[("links.example.com", "docs")],
+                                            title="Getting started \u00b7 Example Docs"),
+    }, ["created_by"]),
     "yourls.csv": ("yourls", {
-        ("go.example", "docs"): {"url": "https://docs.example.org/", "created_at": "2019-05-14T10:22:31Z"},
+        ("go.example", "docs"): {"url": "https://docs.example.org/", "created_at": "2019-05-14T10:22:31Z",
+                                 "title": "Example docs"},
         ("go.example", "1a"): {"url": "https://www.example.org/blog/2020/hello-world",
-                               "created_at": "2020-02-01T18:00:00Z"},
+                               "created_at": "2020-02-01T18:00:00Z", "title": "Hello world"},
+        # Quoted, with quotes, UTF-8 and a trailing space, which is trimmed.
         ("go.example", "meetup"): {"url": "https://events.example.org/meetup?id=77",
-                                   "created_at": "2024-01-02T03:04:05Z"},
-    }, ["title", "ip", "clicks"]),
+                                   "created_at": "2024-01-02T03:04:05Z",
+                                   "title": "Meetup in May \u2014 Caf\u00e9 \"Zur Linde\""},
+    }, ["ip", "clicks"]),
     "shlink.csv": ("shlink", {
         ("s.example.com", "launch"): {"url": "https://www.example.com/product/launch", "tags": ["launch", "product"],
-                                      "created_at": "2024-02-10T11:30:00Z"},
+                                      "created_at": "2024-02-10T11:30:00Z", "title": "Product launch"},
         ("go.example.net", "jobs"): {"url": "https://careers.example.net/", "tags": ["hiring"],
-                                     "created_at": "2023-09-01T06:00:00Z"},
-    }, ["title", "visits"]),
+                                     "created_at": "2023-09-01T06:00:00Z", "title": None},
+    }, ["visits"]),
     "shlink.json": ("shlink", {
         ("s.example.com", "launch"): {"url": "https://www.example.com/product/launch", "tags": ["launch", "product"],
                                       "created_at": "2024-02-10T11:30:00Z", "not_before": "2024-02-09T23:00:00Z",
-                                      "expires": "2025-02-09T23:00:00Z", "forward_query": True},
+                                      "expires": "2025-02-09T23:00:00Z", "forward_query": True,
+                                      "title": "Product launch"},
         ("go.example.net", "jobs"): {"url": "https://careers.example.net/", "forward_query": False,
-                                     "expires": None, "not_before": None},
-    }, ["title", "meta.maxVisits", "crawlable", "visitsSummary"]),
+                                     "expires": None, "not_before": None, "title": None},
+    }, ["meta.maxVisits", "crawlable", "visitsSummary"]),
     "kutt.json": ("kutt", {
         ("kutt.example.com", "promo"): {"url": "https://shop.example.com/promo", "status": "active",
-                                        "expires": "2025-04-05T10:11:12Z", "created_at": "2024-04-05T10:11:12Z"},
+                                        "expires": "2025-04-05T10:11:12Z", "created_at": "2024-04-05T10:11:12Z",
+                                        "title": None},
         ("kutt.example.com", "old-offer"): {"url": "https://shop.example.com/offer-2023", "status": "disabled"},
     }, ["description", "visit_count"]),
     "kutt.csv": ("kutt", {
@@ -107,6 +114,9 @@ class StoreImportFrom(ShortlinkTestCase):
                 again = harness.run(["import", "--from", "jsonl", out, "--create-domains"], db=db2)
                 self.assertEqual(again.returncode, 0, again.stderr)
                 self.assertEqual(harness.run(["export"], db=db2).stdout, harness.run(["export"], db=db).stdout)
+                # No column a link now keeps is reported as dropped.
+                self.assertNotIn("no title", proc.stderr)
+                self.assertNotIn("column 'title'", proc.stderr)
 
     def test_map_and_ignore_unknown_columns(self):
         path = os.path.join(self.tmp, "other.csv")
@@ -126,8 +136,13 @@ class StoreImportFrom(ShortlinkTestCase):
         self.assertEqual(proc.stderr.count("column 'Owner': ignored"), 1, proc.stderr)
         self.assertNotIn("Notes", proc.stderr)
         self.assertEqual(self.exported()[("go.example", "hello")]["url"], "https://example.com/hello")
-        proc = self.sl("import", path, "--map", "slug=title", expect=2)
-        self.assertIn("--map 'slug=title': unknown field 'title'", proc.stderr)
+        proc = self.sl("import", path, "--map", "slug=name", expect=2)
+        self.assertIn("--map 'slug=name': unknown field 'name'", proc.stderr)
+        self.assertIn("title", proc.stderr)  # the fields it may name
+        proc = self.sl("import", path, "--map", "slug=code", "--map", "DESTINATION=url", "--map", "Notes=title",
+                       "--map", "Owner=-", "--domain", "go.example", "--on-conflict", "update")
+        self.assertIn("updated 1", proc.stdout)
+        self.assertEqual(self.exported()[("go.example", "hello")]["title"], "x")
         proc = self.sl("import", path, "--from", "bitly", "--format", "json", expect=2)
         self.assertIn("disagree", proc.stderr)
 

@@ -62,6 +62,40 @@ class StoreValidation(ShortlinkTestCase):
         self.assert_refused("list", "--format", "xml")
         self.assert_refused("list", "--status", "gone")
 
+    def test_bad_titles(self):
+        self.sl("add", "https://example.com/t", "--code", "t", "--title", "Kept")
+        before = self.sl("export", "--format", "json").stdout
+        history = self.sl("history", "--json").stdout
+        cases = [
+            ("two\nlines", "--title: title must be one line of UTF-8 text: control character at byte 3"),
+            ("tab\there", "--title: title must be one line of UTF-8 text: control character at byte 3"),
+            ("esc \x1b[31mred", "--title: title must be one line of UTF-8 text: control character at byte 4"),
+            ("x" * 513, "--title: title is 513 bytes; the limit is 512"),
+            ("  " + "\u00e9" * 257, "--title: title is 514 bytes; the limit is 512"),
+            ("rlo \u202egnp.exe", "--title: title contains a bidirectional or line-separator character"),
+            ("   ", "--title is blank; leave it out for a link without a title"),
+            ("", "--title is blank"),
+        ]
+        for title, message in cases:
+            with self.subTest(title=title[:20]):
+                proc = self.sl("add", "https://example.com/", "--code", "new", "--title", title, expect=2)
+                self.assertIn(message, proc.stderr)
+                proc = self.sl("edit", "t", "--title", title, expect=2)
+                self.assertIn(message, proc.stderr)
+        # Invalid UTF-8 from the command line (a Latin-1 terminal).
+        for args in (["add", "https://example.com/", "--code", "new"], ["edit", "t"]):
+            proc = subprocess.run([harness.BIN, "--db", self.db, *args, "--title", b"caf\xe9"],
+                                  capture_output=True, timeout=30)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(b"--title: title must be one line of UTF-8 text: truncated UTF-8 sequence at byte 3",
+                          proc.stderr)
+        self.sl("edit", "t", "--title", "x", "--no-title", expect=2)  # one or the other
+        self.assertEqual(self.sl("export", "--format", "json").stdout, before)
+        self.assertEqual(self.sl("history", "--json").stdout, history)
+        # Exactly at the limit, and trimmed: accepted.
+        self.sl("edit", "t", "--title", "  " + "y" * 512 + "\t")
+        self.assertEqual(json.loads(self.sl("show", "t", "--json").stdout)["title"], "y" * 512)
+
     def test_nothing_was_written(self):
         for url in BAD_URLS[:10]:
             self.sl("add", url, expect=2)

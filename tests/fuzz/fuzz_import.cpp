@@ -61,6 +61,10 @@ int read_rows(std::string_view text, store::ImportFormat format) {
                 fail("a row with an invalid tag", tag);
             }
         }
+        auto title = validate::normalize_title(link.title);
+        if (!title || *title != link.title) {
+            fail("a row title that is not normalized", link.title);
+        }
     });
     if (!end.is_ok() && end.message().rfind("line ", 0) != 0 && end.message().rfind("empty input", 0) != 0) {
         fail("an input error that names no line", end.message());

@@ -31,12 +31,17 @@ void check_valid(const store::LinkInput& in) {
             fail("an accepted link with an invalid tag", t);
         }
     }
+    auto title = validate::normalize_title(in.title);
+    if (!title || *title != in.title) {
+        fail("an accepted link whose title is not normalized", in.title);
+    }
 }
 
 bool same_link(const store::LinkInput& a, const store::LinkInput& b) {
     return a.host == b.host && a.code == b.code && a.destination == b.destination &&
            a.redirect_type == b.redirect_type && a.forward_query == b.forward_query &&
-           a.not_before == b.not_before && a.expires == b.expires && a.tags == b.tags && a.status == b.status;
+           a.not_before == b.not_before && a.expires == b.expires && a.tags == b.tags && a.status == b.status &&
+           a.title == b.title;
 }
 
 bool same_domain(const store::DomainRecord& a, const store::DomainRecord& b) {
@@ -77,6 +82,7 @@ int fuzz_links_file_one(const std::uint8_t* data, std::size_t size) {
         link.expires = entry.input.expires;
         link.tags = entry.input.tags;
         link.status = entry.input.status;
+        link.title = entry.input.title;
         writer.link(link);
     }
     writer.finish();

@@ -234,6 +234,8 @@ def import_csv_seeds(binary, work):
         + "d,HTTPS://Example.COM/./d/../e,*,308,7d,1h,\"t1 t2\",deleted,0\r\n",
         "valid-quoted-fields": "url,code\n\"https://example.com/x?a=1,2\",\"q\"\n\n\"https://e.com/\",r\n",
         "valid-idn-domain": "code,url,domain\nx,https://xn--bcher-kva.example/,b\u00fccher.example\n",
+        "valid-titles": "code,url,title\na,https://e.com/a,\"  Caf\u00e9, \"\"menu\"\"  \"\nb,https://e.com/b,\n",
+        "bad-title-newline": "code,url,title\na,https://e.com/a,\"two\nlines\"\n",
         "bad-empty": "",
         "bad-header-only": "code,url\r\n",
         "bad-unknown-column": "code,url,evil\na,https://e.com/,1\n",
@@ -260,7 +262,7 @@ def import_json_seeds(binary, work):
         '  \t\n{"code":"j3","url":"https://example.com/3","forward_query":false,"expires":"2030-01-01T00:00:00Z",'
         '"not_before":null,"status":"disabled"}',
         "valid-export-shape": '{"domain":"*","code":"a","url":"https://e.com/","type":301,"status":"active",'
-        '"tags":[],"forward_query":true,"expires":null,"not_before":null,"version":2,'
+        '"tags":[],"title":"Caf\\u00e9 menu","forward_query":true,"expires":null,"not_before":null,"version":2,'
         '"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z","short_url":"https://s/a"}\n',
         "valid-escapes": '{"code":"a\\u002fb","url":"https://e.com/\\u00fc"}\n'.replace("\\u00fc", "%C3%BC"),
         "bad-invalid-json": '{"code": "a"\n',
@@ -282,7 +284,8 @@ def links_file_seeds(binary, work):
     sl(binary, db, "init")
     sl(binary, db, "domain", "add", "go.example", "--default-type", "301", "--case-insensitive")
     sl(binary, db, "add", "https://example.com/a?b=c", "--code", "2024", "--domain", "go.example", "--tag", "no")
-    sl(binary, db, "add", "https://example.com/t", "--code", "docs/setup", "--expires", "2030-01-01T00:00:00Z")
+    sl(binary, db, "add", "https://example.com/t", "--code", "docs/setup", "--expires", "2030-01-01T00:00:00Z",
+       "--title", "Setup: the \"quick\" way \u2014 caf\u00e9")
     exported = subprocess.run([binary, "--db", db, "export", "--format", "yaml"], check=True,
                               capture_output=True).stdout
     return {k: v.encode() if isinstance(v, str) else v for k, v in {
@@ -293,7 +296,11 @@ def links_file_seeds(binary, work):
         "valid-flow-and-nulls": "links: [{code: a, url: 'https://e.com/', type: ~, tags: [], domain: null}]\ndomains:\n",
         "valid-quoted": 'links:\n  - code: "~"\n    url: "https://e.com/it\'s"\n    status: deleted\n',
         "bad-empty": "",
-        "bad-unknown-key": "links:\n  - code: a\n    url: https://e.com/\n    title: x\n",
+        "valid-titles": "links:\n  - {code: a, url: 'https://e.com/', title: '  Caf\u00e9: the \"menu\"  '}\n"
+        "  - {code: b, url: 'https://e.com/', title: ~}\n  - {code: c, url: 'https://e.com/', title: 'null'}\n",
+        "bad-unknown-key": "links:\n  - code: a\n    url: https://e.com/\n    titel: x\n",
+        "bad-title-control": 'links:\n  - code: a\n    url: https://e.com/\n    title: "a\\u0007b"\n',
+        "bad-title-too-long": "links:\n  - code: a\n    url: https://e.com/\n    title: " + "t" * 513 + "\n",
         "bad-quoted-number": "links:\n  - code: a\n    url: https://e.com/\n    type: '301'\n",
         "bad-yes": "domains:\n  - host: a.example\n    https_redirect: yes\n",
         "bad-duplicate-link": "links:\n  - {code: a, url: 'https://e.com/'}\n  - {code: a, url: 'https://e.com/'}\n",
@@ -331,6 +338,8 @@ def import_foreign_seeds(binary, work):
         "bad-too-many-fields": (4, b"a.example/x,https://e.com/,301,,,,,x\n"),
         "bad-short-url-query": (4, b"a.example/x?y=1,https://e.com/\n"),
         "bad-time": (1, b"keyword,url,timestamp\na,https://e.com/,2024-02-30 99:00:00\n"),
+        "bad-title-not-utf8": (1, b"keyword,url,title\na,https://e.com/,caf\xe9\n"),
+        "bad-title-bidi": (2, '[{"shortCode":"a","longUrl":"https://e.com/","title":"\u202egnp.exe"}]'.encode()),
         "bad-deep-nesting": (3, b"[" * 20000),
     }
     for name, (source, data) in bad.items():

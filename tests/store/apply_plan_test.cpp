@@ -113,6 +113,7 @@ TEST_CASE("ChangesShowOldAndNew", "[apply]") {
     tags: [promo, q1]
     type: 308
     status: disabled
+    title: Spring sale
 )");
     auto plan = plan_links_file(s, changed, false);
     REQUIRE(plan.is_ok());
@@ -125,8 +126,13 @@ TEST_CASE("ChangesShowOldAndNew", "[apply]") {
     CHECK(*field(step, "tags")->after == "[promo, q1]");
     CHECK_FALSE(field(step, "type")->before.has_value());
     CHECK(*field(step, "status")->after == "disabled");
+    CHECK_FALSE(field(step, "title")->before.has_value());
+    CHECK(*field(step, "title")->after == "Spring sale");
+    REQUIRE(step.edit.has_value());
+    CHECK(step.edit->title == "Spring sale");
     REQUIRE(apply_links_file(s, changed, false).is_ok());
     auto spring = s.get_link("go.example.com", "spring");
+    CHECK(spring->title == "Spring sale");
     CHECK(spring->destination == "https://example.com/spring-2027");
     CHECK(spring->redirect_type == 308);
     CHECK(spring->status == LinkState::disabled);
@@ -231,4 +237,34 @@ TEST_CASE("ARemovedDomainComesBackWithItsLinks", "[apply]") {
     REQUIRE(spring.is_ok());
     CHECK(spring->status == LinkState::active);
     CHECK(plan_links_file(s, f, false)->empty());
+}
+
+TEST_CASE("TitlesAreAddedChangedAndRemoved", "[apply]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test")).value();
+    const LinksFile titled = file_of("links:\n  - code: a\n    url: https://example.com/a\n    title: First\n"
+                                     "  - code: b\n    url: https://example.com/b\n");
+    auto plan = plan_links_file(s, titled, false);
+    REQUIRE(plan.is_ok());
+    REQUIRE(plan->links.size() == 2);
+    REQUIRE(field(plan->links[0], "title") != nullptr);
+    CHECK(*field(plan->links[0], "title")->after == "First");
+    CHECK(field(plan->links[1], "title") == nullptr);  // none: a new link's default
+    REQUIRE(apply_links_file(s, titled, false).is_ok());
+    CHECK(s.get_link("", "a")->title == "First");
+    CHECK(plan_links_file(s, titled, false)->empty());
+
+    // Leaving the key out removes the title, as leaving out tags removes the tags.
+    const LinksFile untitled = file_of("links:\n  - code: a\n    url: https://example.com/a\n"
+                                       "  - code: b\n    url: https://example.com/b\n    title: Second\n");
+    plan = plan_links_file(s, untitled, false);
+    REQUIRE(plan.is_ok());
+    REQUIRE(plan->links.size() == 2);
+    CHECK(*field(plan->links[0], "title")->before == "First");
+    CHECK_FALSE(field(plan->links[0], "title")->after.has_value());
+    CHECK(plan->links[0].changes.size() == 1);
+    REQUIRE(apply_links_file(s, untitled, false).is_ok());
+    CHECK(s.get_link("", "a")->title.empty());
+    CHECK(s.get_link("", "b")->title == "Second");
+    CHECK(plan_links_file(s, untitled, false)->empty());
 }

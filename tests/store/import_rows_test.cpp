@@ -38,8 +38,9 @@ Outcome read_json(const std::string& text) { return read_all(text, ImportFormat:
 
 TEST_CASE("CsvRowWithEveryColumn", "[import]") {
     const Outcome o = read_all(
-        "domain,code,url,type,expires,not_before,tags,status,forward_query\r\n"
-        "Go.Example,docs/a,HTTPS://Example.com/a,301,2030-01-01T00:00:00Z,1h,x;y z,disabled,false\r\n");
+        "domain,code,url,type,expires,not_before,tags,status,forward_query,title\r\n"
+        "Go.Example,docs/a,HTTPS://Example.com/a,301,2030-01-01T00:00:00Z,1h,x;y z,disabled,false,"
+        "\"  Docs, \xC3\xA0 la carte \"\r\n");
     REQUIRE(o.end.is_ok());
     REQUIRE(o.rows.size() == 1);
     const store::ImportRow& r = o.rows[0];
@@ -54,6 +55,38 @@ TEST_CASE("CsvRowWithEveryColumn", "[import]") {
     CHECK(r.input.tags == std::vector<std::string>{"x", "y", "z"});
     CHECK(r.input.status == store::LinkState::disabled);
     CHECK(r.input.forward_query == 0);
+    CHECK(r.input.title == "Docs, \xC3\xA0 la carte");  // trimmed
+}
+
+TEST_CASE("TitleThatCannotBeOneLineRefusesItsRowOnly", "[import]") {
+    const Outcome o = read_all("code,url,title\n"
+                               "a,https://e.com/a,\"two\nlines\"\n"
+                               "b,https://e.com/b," + std::string(513, 'x') + "\n"
+                               "c,https://e.com/c,bad \xC3\n"
+                               "d,https://e.com/d,\xE2\x80\xAE" "evil\n"
+                               "e,https://e.com/e,\"   \"\n"
+                               "f,https://e.com/f," + std::string(512, 'y') + "\n");
+    REQUIRE(o.end.is_ok());
+    REQUIRE(o.rows.size() == 6);
+    CHECK(o.rows[0].error.message() == "title must be one line of UTF-8 text: control character at byte 3");
+    CHECK(o.rows[0].column == "title");
+    CHECK(o.rows[1].error.message() == "title is 513 bytes; the limit is 512");
+    CHECK(o.rows[2].error.message() == "title must be one line of UTF-8 text: truncated UTF-8 sequence at byte 4");
+    CHECK(o.rows[3].error.message() == "title contains a bidirectional or line-separator character");
+    REQUIRE(o.rows[4].error.is_ok());
+    CHECK(o.rows[4].input.title.empty());  // blank: no title
+    REQUIRE(o.rows[5].error.is_ok());
+    CHECK(o.rows[5].input.title.size() == 512);
+}
+
+TEST_CASE("JsonLinesTitleNullIsNone", "[import]") {
+    const Outcome o = read_json("{\"code\":\"a\",\"url\":\"https://e.com/\",\"title\":\"Caf\\u00e9\"}\n"
+                                "{\"code\":\"b\",\"url\":\"https://e.com/\",\"title\":null}\n"
+                                "{\"code\":\"c\",\"url\":\"https://e.com/\",\"title\":[\"x\"]}\n");
+    REQUIRE(o.end.message() == "line 3: key 'title' has the wrong type");
+    REQUIRE(o.rows.size() == 2);
+    CHECK(o.rows[0].input.title == "Caf\xC3\xA9");
+    CHECK(o.rows[1].input.title.empty());
 }
 
 TEST_CASE("CsvDomainDefaults", "[import]") {
@@ -117,7 +150,7 @@ TEST_CASE("CsvHeaderErrors", "[import]") {
     CHECK(read_all("\ncode,domain\n").end.message() == "line 2: the header must name the columns code and url");
     CHECK(read_all("\x1b[2J,url\n").end.message() ==
           "line 1: unknown column '\\x1b[2J' (known: domain, code, url, type, expires, not_before, tags, status, "
-          "forward_query); map it with --map COLUMN=FIELD or drop it with --ignore-unknown-columns");
+          "forward_query, title); map it with --map COLUMN=FIELD or drop it with --ignore-unknown-columns");
     CHECK(read_all("code,url\n\"a,https://e.com/\n").end.message() == "line 2: unterminated quoted field");
     const Outcome header_only = read_all("code,url\r\n");
     CHECK(header_only.end.is_ok());
@@ -280,20 +313,22 @@ TEST_CASE("BitlyCsvLinkGivesDomainAndCode", "[import]") {
     CHECK(r.input.destination == "https://e.com/a");
     CHECK(r.input.created_at == 1'709'284'500);
     CHECK(r.input.tags == std::vector<std::string>{"Spring-Sale", "social"});
+    CHECK(r.input.title == "Spring");
+    CHECK(f.rows[1].input.title == "New year");
     CHECK(f.rows[1].input.status == store::LinkState::active);  // archived still redirects at Bitly
     // Each dropped column once, at its first value; "archived" first holds one on line 3.
-    CHECK(notice_of(f, "Title") == "line 2: dropped: a link has no title");
+    CHECK(notice_of(f, "Title").empty());  // kept
     CHECK(notice_of(f, "Custom_Bitlinks").rfind("line 2: dropped: each custom back-half", 0) == 0);
     CHECK(notice_of(f, "Archived").rfind("line 3: dropped: an archived Bitlink still redirects", 0) == 0);
     CHECK(notice_of(f, "Tags").rfind("line 2: tag 'Spring Sale' became 'Spring-Sale'", 0) == 0);
     CHECK(notice_of(f, "ID").empty());  // silent: a copy of link
-    CHECK(f.notices.size() == 4);
+    CHECK(f.notices.size() == 3);
 }
 
 TEST_CASE("BitlyJsonDocumentNamesEachItemsLine", "[import]") {
     const Foreign f = read_from(ImportFormat::bitly,
                                 "{\"links\": [\n"
-                                "  {\"link\": \"https://bit.ly/a1\", \"long_url\": \"https://e.com/1\", \"tags\": [\"x\"]},\n"
+                                "  {\"link\": \"https://bit.ly/a1\", \"long_url\": \"https://e.com/1\", \"tags\": [\"x\"], \"title\": \"First\"},\n"
                                 "  {\"link\": \"https://bit.ly/a2\", \"long_url\": \"javascript:alert(1)\"},\n"
                                 "  {\"link\": \"https://bit.ly/a3\",\n   \"long_url\": \"https://e.com/3\"}\n"
                                 "], \"pagination\": {\"total\": 3}}\n");
@@ -302,6 +337,7 @@ TEST_CASE("BitlyJsonDocumentNamesEachItemsLine", "[import]") {
     CHECK(f.rows[0].line == 2);
     CHECK(f.rows[0].item == 1);
     CHECK(f.rows[0].input.tags == std::vector<std::string>{"x"});
+    CHECK(f.rows[0].input.title == "First");
     CHECK(f.rows[1].line == 3);
     CHECK(f.rows[1].item == 2);
     CHECK(!f.rows[1].error.is_ok());
@@ -321,7 +357,10 @@ TEST_CASE("YourlsRowsGoToTheDefaultDomainWithTheirTimes", "[import]") {
     CHECK(f.rows[0].input.host == "go.example");
     CHECK(f.rows[0].input.code == "docs");
     CHECK(f.rows[0].input.created_at == 1'704'164'645);
+    CHECK(f.rows[0].input.title == "Docs");
     CHECK(f.rows[1].input.created_at == 1'580'580'000);
+    CHECK(f.rows[1].input.title == "Hi");
+    CHECK(notice_of(f, "title").empty());
     CHECK(f.rows[2].column == "timestamp");
     CHECK(f.rows[2].error.message().find("'2020-02-31 25:00:00' is not a time") != std::string::npos);
     CHECK(notice_of(f, "clicks") == "line 3: dropped: visit counts stay with the old shortener (shortlink counts its own)");
@@ -350,10 +389,12 @@ TEST_CASE("ShlinkJsonKeepsMetaAndForwarding", "[import]") {
     CHECK(r.input.not_before == 1'707'519'600);
     CHECK(r.input.expires == 1'739'142'000);
     CHECK(r.input.forward_query == 1);
+    CHECK(r.input.title == "Launch");
+    CHECK(f.rows[1].input.title.empty());  // no title key
     CHECK(f.rows[1].input.host == "go.example.net");
     CHECK(f.rows[1].input.forward_query == 0);
     CHECK(notice_of(f, "meta.maxVisits") == "line 1: dropped: a link has no visit limit");
-    CHECK(notice_of(f, "title") == "line 1: dropped: a link has no title");
+    CHECK(notice_of(f, "title").empty());
     CHECK(notice_of(f, "crawlable") == "line 1: dropped: crawling is not set per link");  // set on item 2
     CHECK(notice_of(f, "deviceLongUrls").empty());  // every device null: nothing lost
 }
@@ -368,6 +409,24 @@ TEST_CASE("ShlinkCsvSplitsTagsOnPipes", "[import]") {
     REQUIRE(f.rows[0].error.is_ok());
     CHECK(f.rows[0].input.host == "s.example.com");  // a domain written as a URL
     CHECK(f.rows[0].input.tags == std::vector<std::string>{"product", "launch"});
+    CHECK(f.rows[0].input.title == "Launch");
+}
+
+TEST_CASE("MapColumnToTitle", "[import]") {
+    const Foreign f = read_from(ImportFormat::csv, "code,url,Name\na,https://e.com/,Spring sale\n",
+                                {{"name", store::ImportField::title}});
+    REQUIRE(f.end.is_ok());
+    REQUIRE(f.rows.size() == 1);
+    REQUIRE(f.rows[0].error.is_ok());
+    CHECK(f.rows[0].input.title == "Spring sale");
+    // Kutt's description is not a title unless the user says so.
+    const Foreign kutt = read_from(ImportFormat::kutt,
+                                   "{\"data\":[{\"address\":\"k\",\"target\":\"https://e.com/k\",\"description\":\"Promo\"}]}",
+                                   {{"description", store::ImportField::title}});
+    REQUIRE(kutt.end.is_ok());
+    REQUIRE(kutt.rows.size() == 1);
+    CHECK(kutt.rows[0].input.title == "Promo");
+    CHECK(kutt.notices.empty());
 }
 
 TEST_CASE("KuttBannedIsDisabledAndPasswordIsRefused", "[import]") {

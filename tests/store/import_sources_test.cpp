@@ -77,6 +77,8 @@ TEST_CASE("FormatAndFieldNames", "[import]") {
     CHECK(*store::parse_import_field("url") == store::ImportField::url);
     CHECK(*store::parse_import_field("-") == store::ImportField::ignore);
     CHECK(*store::parse_import_field("created_at") == store::ImportField::created_at);
+    CHECK(*store::parse_import_field("title") == store::ImportField::title);
+    CHECK(store::import_field_name(store::ImportField::title) == "title");
     CHECK(!store::parse_import_field("password"));  // a source's own setting, not a field to map to
     CHECK(!store::parse_import_field("URL"));
 }

@@ -67,6 +67,13 @@ TEST_CASE("NullMeansUnset", "[links_file]") {
     CHECK(parsed->links[0].input.host == "*");
     CHECK(parsed->links[0].input.redirect_type == 0);
     CHECK(parsed->links[0].input.expires == 0);
+    auto titled = parse_links_file("links:\n  - {code: a, url: 'https://e.com/', title: ~}\n"
+                                   "  - {code: b, url: 'https://e.com/', title: '  Caf\xc3\xa9: the menu  '}\n"
+                                   "  - {code: c, url: 'https://e.com/', title: 2024}\n");
+    REQUIRE(titled.is_ok());
+    CHECK(titled->links[0].input.title.empty());
+    CHECK(titled->links[1].input.title == "Caf\xc3\xa9: the menu");  // trimmed as `add --title` does
+    CHECK(titled->links[2].input.title == "2024");                    // a title is text, whatever it looks like
     auto empty_lists = parse_links_file("domains:\nlinks: []\n");
     REQUIRE(empty_lists.is_ok());
     CHECK(empty_lists->links.empty());
@@ -75,7 +82,7 @@ TEST_CASE("NullMeansUnset", "[links_file]") {
 TEST_CASE("RefusalsNameLineAndColumn", "[links_file]") {
     CHECK(refusal("links:\n  - code: a\n    url: https://e.com/\n    titel: x\n") ==
           "line 4, column 5: unknown key 'titel' in a link (expected domain, code, url, type, forward_query, "
-          "not_before, expires, tags, status)");
+          "not_before, expires, tags, status, title)");
     CHECK(refusal("links:\n  - code: a\n    url: ftp://e.com/\n").starts_with("line 3, column 10: url: "));
     CHECK(refusal("links:\n  - code: a b\n    url: https://e.com/\n").starts_with("line 2, column 11: code: "));
     CHECK(refusal("links:\n  - code: a\n    code: b\n    url: https://e.com/\n") ==
@@ -104,6 +111,14 @@ TEST_CASE("ValuesHaveTheTypeTheirKeyTakes", "[links_file]") {
     CHECK(refusal(head + "    not_before: 2027-01-01T00:00:00Z\n    expires: 2026-01-01T00:00:00Z\n") ==
           "line 2, column 5: link 'a': expires must be after not_before");
     CHECK(refusal(head + "    status: gone\n").find("status takes active, disabled or deleted") != std::string::npos);
+    CHECK(refusal(head + "    title: [a, b]\n") == "line 4, column 12: title takes a title, found a list");
+    CHECK(refusal(head + "    title: {a: b}\n") == "line 4, column 12: title takes a title, found a mapping");
+    CHECK(refusal(head + "    title: \"a\\tb\"\n") ==
+          "line 4, column 12: title: title must be one line of UTF-8 text: control character at byte 1");
+    CHECK(refusal(head + "    title: \"a\\u202Eb\"\n") ==
+          "line 4, column 12: title: title contains a bidirectional or line-separator character");
+    CHECK(refusal(head + "    title: " + std::string(513, 'x') + "\n") ==
+          "line 4, column 12: title: title is 513 bytes; the limit is 512");
     CHECK(refusal(head + "    status: !!str active\n").find("explicit YAML tag") != std::string::npos);
     CHECK(refusal("domains:\n  - host: a.example\n    cache_max_age: -1\n").find("whole number of seconds") !=
           std::string::npos);
@@ -167,6 +182,9 @@ TEST_CASE("WrittenFileReadsBack", "[links_file]") {
     links[2].code = "true";
     links[2].destination = "https://example.com/t";
     links[2].status = LinkState::disabled;
+    links[0].title = "2024: \"Spring\" sale \xe2\x80\x94 caf\xc3\xa9 # not a comment";
+    links[1].title = "null";  // would read as null unquoted
+    links[2].title = "- [x] {y}: z";
     LinksFileWriter w;
     w.domains({star, d});
     std::string text = w.take();
@@ -197,6 +215,7 @@ TEST_CASE("WrittenFileReadsBack", "[links_file]") {
         CHECK(in.expires == links[i].expires);
         CHECK(in.tags == links[i].tags);
         CHECK(in.status == links[i].status);
+        CHECK(in.title == links[i].title);
     }
     CHECK(text.find("code: \"2024\"") != std::string::npos);
     LinksFileWriter none;

@@ -273,6 +273,7 @@ TEST_CASE("ImportAuditRowPerLinkMatchesAdd", "[store]") {
     in.not_before = 1700000000;
     in.expires = 1900000000;
     in.tags = {"b", "a:1"};
+    in.title = "Setup \xe2\x80\x94 \"quick\" start";
     in.status = LinkState::disabled;
     // The same link added one by one writes the reference after-image.
     LinkInput twin = in;
@@ -341,6 +342,7 @@ std::string rapidjson_image(const Link& l) {
         w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
     }
     w.EndArray();
+    str("title", l.title);
     w.Key("version");
     w.Int64(l.version);
     w.EndObject();
@@ -364,6 +366,9 @@ TEST_CASE("AuditImageMatchesRapidjsonWithAndWithoutEscapes", "[store]") {
     CHECK(link_audit_json(l) == rapidjson_image(l));
     l.tags = {"only"};
     CHECK(link_audit_json(l) == rapidjson_image(l));
+    l.title = "Spring sale: 20% off";
+    CHECK(link_audit_json(l) == rapidjson_image(l));
+    CHECK_THAT(link_audit_json(l), Catch::Contains("\"title\":\"Spring sale: 20% off\""));
     // Never produced by validated input, but the image must stay valid JSON if it ever is.
     for (std::string odd : {std::string("q\"uote"), std::string("back\\slash"), std::string("ctl\x01\n"),
                             std::string("del\x7f"), std::string("utf8\xc3\xa9")}) {
@@ -375,6 +380,9 @@ TEST_CASE("AuditImageMatchesRapidjsonWithAndWithoutEscapes", "[store]") {
         CHECK(link_audit_json(e) == rapidjson_image(e));
         e = l;
         e.tags = {odd};
+        CHECK(link_audit_json(e) == rapidjson_image(e));
+        e = l;
+        e.title = odd;
         CHECK(link_audit_json(e) == rapidjson_image(e));
     }
     CHECK_THAT(link_audit_json([&] { Link e = l; e.code = "q\"uote"; return e; }()), Catch::Contains("q\\\"uote"));
@@ -1381,6 +1389,13 @@ TEST_CASE("ListLinksFiltersByEffectiveStateAndSearch", "[store]") {
     CHECK(codes(search) == std::vector<std::string>{"beta", "gamma"});
     search.search = "zzz";
     CHECK(codes(search).empty());
+    REQUIRE(s.edit_link("", "gamma", [] {
+                 LinkPatch p;
+                 p.title = "Spring Sale \xc3\xa0 Paris";
+                 return p;
+             }()).is_ok());
+    search.search = "spring SALE";  // a substring of the title
+    CHECK(codes(search) == std::vector<std::string>{"gamma"});
     // Filters combine, and the limit counts only links that pass them.
     search.search = "example.com/t";
     search.state = EffectiveState::not_yet_valid;
@@ -1392,4 +1407,122 @@ TEST_CASE("ListLinksFiltersByEffectiveStateAndSearch", "[store]") {
     CHECK(codes(limited) == std::vector<std::string>{"Alpha"});
     limited.state.reset();
     CHECK(codes(limited) == std::vector<std::string>{"Alpha", "beta"});
+}
+
+TEST_CASE("TitleIsStoredEditedClearedAndAudited", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    LinkInput in = make_link("spring");
+    in.title = "Spring sale \xe2\x80\x94 20% off";
+    auto added = s.add_link(in, no_code);
+    REQUIRE(added.is_ok());
+    CHECK(added->title == in.title);
+    CHECK(s.get_link("", "spring")->title == in.title);
+    // An edit that leaves the title alone keeps it.
+    LinkPatch url;
+    url.destination = "https://example.com/spring2";
+    CHECK(s.edit_link("", "spring", url)->title == in.title);
+    LinkPatch retitle;
+    retitle.title = "Spring sale";
+    auto edited = s.edit_link("", "spring", retitle);
+    REQUIRE(edited.is_ok());
+    CHECK(edited->title == "Spring sale");
+    CHECK(edited->version == 3);
+    LinkPatch clear;
+    clear.title = "";
+    CHECK(s.edit_link("", "spring", clear)->title.empty());
+    CHECK(s.get_link("", "spring")->title.empty());
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history("", "spring", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    REQUIRE(rows.size() == 4);  // newest first: clear, retitle, url, add
+    CHECK_THAT(rows[0].before_json, Catch::Contains("\"title\":\"Spring sale\""));
+    CHECK_THAT(rows[0].after_json, Catch::Contains("\"title\":\"\""));
+    CHECK_THAT(rows[1].before_json, Catch::Contains("\"title\":\"Spring sale \xe2\x80\x94 20% off\""));
+    CHECK_THAT(rows[3].after_json, Catch::Contains("\"title\":\"Spring sale \xe2\x80\x94 20% off\""));
+    CHECK(s.verify_audit_log().is_ok());
+}
+
+TEST_CASE("ImportKeepsTitlesInBatchesRowsAndOverwrites", "[store]") {
+    TempDb t;
+    Store s = std::move(Store::create(t.path, "test").value());
+    // A full batch goes in by one multi-row INSERT, then an overwrite and a single row.
+    std::vector<LinkInput> batch;
+    for (std::size_t i = 0; i < Store::k_link_batch; ++i) {
+        LinkInput in = make_link("t" + std::to_string(i + 10));
+        in.title = i % 2 == 0 ? "Title " + std::to_string(i) : "";
+        batch.push_back(in);
+    }
+    std::vector<PutOutcome> outcomes;
+    REQUIRE(s.begin_bulk().is_ok());
+    REQUIRE(s.put_links(batch, OnConflict::update, outcomes).is_ok());
+    REQUIRE(outcomes.size() == Store::k_link_batch);
+    LinkInput again = make_link("t10");
+    again.title = "Renamed";
+    REQUIRE(*s.put_link(again, OnConflict::update) == PutOutcome::updated);
+    LinkInput single = make_link("solo");
+    single.title = "\xe6\x98\xa5";
+    REQUIRE(*s.put_link(single, OnConflict::fail) == PutOutcome::inserted);
+    REQUIRE(s.end_bulk(true).is_ok());
+    CHECK(s.get_link("", "t10")->title == "Renamed");
+    CHECK(s.get_link("", "t11")->title.empty());
+    CHECK(s.get_link("", "t12")->title == "Title 2");
+    CHECK(s.get_link("", "solo")->title == "\xe6\x98\xa5");
+    for (const char* code : {"t12", "solo"}) {
+        std::vector<AuditRecord> rows;
+        REQUIRE(s.history("", code, 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].after_json == link_audit_json(*s.get_link("", code)));
+    }
+    std::vector<AuditRecord> rows;
+    REQUIRE(s.history("", "t10", 0, [&](const AuditRecord& r) { return rows.push_back(r), true; }).is_ok());
+    REQUIRE(rows.size() == 2);
+    CHECK_THAT(rows[0].before_json, Catch::Contains("\"title\":\"Title 0\""));
+    CHECK_THAT(rows[0].after_json, Catch::Contains("\"title\":\"Renamed\""));
+    CHECK(s.verify_audit_log().is_ok());
+}
+
+TEST_CASE("MigratesVersion4DatabaseToTitles", "[store]") {
+    TempDb t;
+    {
+        // A database exactly as the last build without titles left it, with a link on a domain.
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+        REQUIRE(migrate(db, 4).is_ok());
+        for (const char* sql :
+             {"INSERT INTO domains (host, created_at, updated_at) VALUES ('go.example', 5, 5)",
+              "INSERT INTO links (domain_id, code, destination, tags, created_at, updated_at) "
+              "VALUES (2, 'old', 'https://example.com/old', ',a,', 5, 5)"}) {
+            REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+        }
+        sqlite3_close(db);
+    }
+    std::string message;
+    raw_exec(t.path, "SELECT title FROM links", &message);
+    CHECK_THAT(message, Catch::Contains("no such column: title"));
+
+    auto opened = Store::open(t.path);
+    REQUIRE(opened.is_ok());
+    Store s = std::move(opened).value();
+    auto link = s.get_link("go.example", "old");
+    REQUIRE(link.is_ok());
+    CHECK(link->title.empty());
+    CHECK(link->tags == std::vector<std::string>{"a"});
+    CHECK(link->destination == "https://example.com/old");
+    LinkPatch p;
+    p.title = "Old page";
+    auto edited = s.edit_link("go.example", "old", p);
+    REQUIRE(edited.is_ok());
+    CHECK(edited->title == "Old page");
+    CHECK(edited->version == 2);
+    CHECK(s.get_link("go.example", "old")->title == "Old page");
+    CHECK(s.verify_audit_log().is_ok());
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(stmt, 0) == 5);
+    CHECK(Store::schema_version() == 5);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
 }

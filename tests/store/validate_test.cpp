@@ -247,6 +247,32 @@ TEST_CASE("BlockReasonsAreOneLineOfText", "[validate]") {
     }
 }
 
+TEST_CASE("TitlesAreTrimmedOneLineText", "[validate]") {
+    CHECK(*normalize_title("Spring sale") == "Spring sale");
+    CHECK(*normalize_title("  \t Caf\xc3\xa9 \xe2\x80\x94 menu\r\n") == "Caf\xc3\xa9 \xe2\x80\x94 menu");
+    CHECK(*normalize_title(" \t\r\n ") == "");  // blank: no title
+    CHECK(*normalize_title("") == "");
+    CHECK(normalize_title(std::string(k_max_title_bytes, 't'))->size() == k_max_title_bytes);
+    // The limit counts the title as kept, not the blanks around it.
+    CHECK(normalize_title("  " + std::string(k_max_title_bytes, 't') + "  ")->size() == k_max_title_bytes);
+    CHECK(normalize_title(std::string(k_max_title_bytes + 1, 't')).status().message() ==
+          "title is 513 bytes; the limit is 512");
+    CHECK(normalize_title("two\nlines").status().message() ==
+          "title must be one line of UTF-8 text: control character at byte 3");
+    CHECK(normalize_title(" a\tb").status().message() ==
+          "title must be one line of UTF-8 text: control character at byte 1");
+    CHECK(normalize_title("bad \xff title").status().message() ==
+          "title must be one line of UTF-8 text: malformed UTF-8 at byte 4");
+    CHECK(normalize_title("rlo \xe2\x80\xae").status().message() ==
+          "title contains a bidirectional or line-separator character");
+    for (const std::string& bad : {std::string("nul\0x", 5), std::string("del\x7f"), std::string("c1 \xc2\x85"),
+                                  std::string("overlong \xc0\xaf"), std::string("surrogate \xed\xa0\x80"),
+                                  std::string("ls \xe2\x80\xa8")}) {
+        INFO(printable(bad));
+        CHECK(normalize_title(bad).status().code() == shortlink::Status::Code::invalid_argument);
+    }
+}
+
 TEST_CASE("PunycodeRfc3492Vectors", "[validate]") {
     // Expected values cross-checked with Python's "punycode" codec.
     CHECK(*label_to_ascii("b\xc3\xbc" "cher") == "xn--bcher-kva");
