@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -43,31 +44,42 @@ namespace {
 constexpr std::size_t k_max_response_head = 16384;
 
 struct ProbeOptions {
-    std::string target;
+    std::vector<std::string> targets;
+    std::string target;  // the one being probed
     std::string connect;
     std::string servername;
     std::string ca;
     double warn_days = 14;
     double timeout_s = 5;
+    std::optional<int> expect_status;
+    std::string expect_location;
+    std::optional<double> max_latency_ms;
+    std::string textfile;
     bool json = false;
 };
 
 // What the target names: the host to check the certificate for, where to connect, and the path
 // to GET (empty: no request).
 struct Target {
+    bool tls = true;
     std::string host;
     std::string port = "443";
     std::string path;
 };
 
-// "HOST", "HOST:PORT", "[V6]:PORT", or "https://HOST[:PORT][/PATH]".
+// "HOST", "HOST:PORT", "[V6]:PORT", "https://HOST[:PORT][/PATH]" or "http://HOST[:PORT]/PATH".
 Target parse_target(const std::string& text) {
     Target t;
     std::string rest = text;
     const std::size_t scheme = rest.find("://");
     if (scheme != std::string::npos) {
-        if (rest.compare(0, scheme, "https") != 0) {
-            throw Error(k_exit_usage, "'" + text + "': only https:// URLs can be probed");
+        const std::string name = rest.substr(0, scheme);
+        if (name != "https" && name != "http") {
+            throw Error(k_exit_usage, "'" + text + "': only https:// and http:// URLs can be probed");
+        }
+        t.tls = name == "https";
+        if (!t.tls) {
+            t.port = "80";
         }
         rest = rest.substr(scheme + 3);
         const std::size_t slash = rest.find_first_of("/?");
@@ -108,6 +120,9 @@ Target parse_target(const std::string& text) {
     }
     if (t.path.find_first_of(" \r\n\t") != std::string::npos) {
         throw Error(k_exit_usage, "'" + text + "': the path may not hold spaces or control characters");
+    }
+    if (!t.tls && t.path.empty()) {
+        t.path = "/";  // plain HTTP has no certificate to check: the answer is the probe
     }
     return t;
 }
@@ -196,6 +211,8 @@ int drive(SSL* ssl, int fd, Clock::time_point deadline, Call call, int& error) {
 
 struct Report {
     std::string target;
+    bool tls = true;
+    double latency_ms = 0;  // from the start of the connect to the answer's head
     std::string connected;
     std::string servername;
     std::string version;
@@ -230,24 +247,85 @@ bool covered(const std::vector<std::string>& names, const std::string& host) {
     return false;
 }
 
-// GET `path` over the TLS connection: the status and Location of the answer.
-void request(SSL* ssl, int fd, const std::string& host, const std::string& path, Clock::time_point deadline,
-             Report& r) {
+// Sends all of `data` or reads some bytes, within a deadline: > 0 bytes moved, 0 at the end of
+// the stream, -1 when the deadline passed, -2 on an error (the message in `error`).
+struct Channel {
+    std::function<int(const char*, int)> send;
+    std::function<int(char*, int)> recv;
+    std::function<std::string()> error;
+};
+
+Channel tls_channel(SSL* ssl, int fd, Clock::time_point deadline) {
+    auto last = std::make_shared<int>(0);
+    const auto run = [ssl, fd, deadline, last](auto call) {
+        const int n = drive(ssl, fd, deadline, call, *last);
+        if (n > 0) {
+            return n;
+        }
+        return *last == -1 ? -1 : (*last == SSL_ERROR_ZERO_RETURN ? 0 : -2);
+    };
+    return {[ssl, run](const char* p, int n) { return run([&] { return SSL_write(ssl, p, n); }); },
+            [ssl, run](char* p, int n) { return run([&] { return SSL_read(ssl, p, n); }); },
+            [] { return serve::openssl_detail(); }};
+}
+
+Channel plain_channel(int fd, Clock::time_point deadline) {
+    auto last = std::make_shared<int>(0);
+    const auto wait = [fd, deadline](short events) { return wait_for(fd, events, deadline); };
+    return {[fd, wait, last](const char* p, int n) {
+                while (true) {
+                    const ssize_t w = ::send(fd, p, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+                    if (w > 0) {
+                        return static_cast<int>(w);
+                    }
+                    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+                        if (!wait(POLLOUT)) {
+                            return -1;
+                        }
+                        continue;
+                    }
+                    *last = errno;
+                    return -2;
+                }
+            },
+            [fd, wait, last](char* p, int n) {
+                while (true) {
+                    const ssize_t r = ::recv(fd, p, static_cast<std::size_t>(n), 0);
+                    if (r >= 0) {
+                        return static_cast<int>(r);
+                    }
+                    if (errno == EAGAIN || errno == EINTR) {
+                        if (!wait(POLLIN)) {
+                            return -1;
+                        }
+                        continue;
+                    }
+                    *last = errno;
+                    return -2;
+                }
+            },
+            [last] { return std::string(std::strerror(*last)); }};
+}
+
+// GET `path` over the connection: the status and Location of the answer.
+void request(const Channel& channel, const std::string& host, const std::string& path, Report& r) {
     const std::string head = "GET " + path + " HTTP/1.1\r\nHost: " + host +
                              "\r\nUser-Agent: shortlink-probe\r\nConnection: close\r\n\r\n";
-    int error = 0;
-    if (drive(ssl, fd, deadline, [&] { return SSL_write(ssl, head.data(), static_cast<int>(head.size())); },
-              error) <= 0) {
-        fail("cannot send GET " + path + (error == -1 ? ": timed out" : ": " + serve::openssl_detail()));
+    for (std::size_t sent = 0; sent < head.size();) {
+        const int n = channel.send(head.data() + sent, static_cast<int>(head.size() - sent));
+        if (n <= 0) {
+            fail("cannot send GET " + path + (n == -1 ? ": timed out" : ": " + channel.error()));
+        }
+        sent += static_cast<std::size_t>(n);
     }
     std::string response;
     char buf[4096];
     while (response.find("\r\n\r\n") == std::string::npos && response.size() < k_max_response_head) {
-        const int n = drive(ssl, fd, deadline, [&] { return SSL_read(ssl, buf, sizeof(buf)); }, error);
+        const int n = channel.recv(buf, sizeof(buf));
+        if (n == -1) {
+            fail("no answer to GET " + path + " within the timeout");
+        }
         if (n <= 0) {
-            if (error == -1) {
-                fail("no answer to GET " + path + " within the timeout");
-            }
             break;  // closed: parse what came
         }
         response.append(buf, static_cast<std::size_t>(n));
@@ -273,6 +351,22 @@ void request(SSL* ssl, int fd, const std::string& host, const std::string& path,
     }
 }
 
+// What --expect-status, --expect-location and --max-latency ask of the answer.
+void check_expectations(const ProbeOptions& o, Report& r) {
+    if (o.expect_status && r.http_status != o.expect_status) {
+        r.problems.push_back("the answer is " + (r.http_status ? std::to_string(*r.http_status) : std::string("missing")) +
+                             ", not the expected " + std::to_string(*o.expect_status));
+    }
+    if (!o.expect_location.empty() && r.location != o.expect_location) {
+        r.problems.push_back("Location is " + (r.location.empty() ? std::string("absent") : "'" + r.location + "'") +
+                             ", not the expected '" + o.expect_location + "'");
+    }
+    if (o.max_latency_ms && r.latency_ms > *o.max_latency_ms) {
+        r.problems.push_back("the answer took " + std::to_string(static_cast<std::int64_t>(r.latency_ms)) +
+                             " ms, above --max-latency " + std::to_string(static_cast<std::int64_t>(*o.max_latency_ms)));
+    }
+}
+
 Report probe(const ProbeOptions& o) {
     Report r;
     r.target = o.target;
@@ -286,6 +380,22 @@ Report probe(const ProbeOptions& o) {
     }
     r.servername = o.servername.empty() ? t.host : o.servername;
     r.trust = o.ca.empty() ? "system" : o.ca;
+    r.tls = t.tls;
+    const auto deadline_after = [&] {
+        return Clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
+    };
+    const auto started = Clock::now();
+    const auto elapsed_ms = [&] {
+        return std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    };
+    if (!t.tls) {
+        formats::UniqueFd sock = connect_to(connect_host, connect_port, deadline_after(), r.connected);
+        request(plain_channel(sock.get(), deadline_after()), r.servername, t.path, r);
+        r.latency_ms = elapsed_ms();
+        check_expectations(o, r);
+        r.exit_code = r.problems.empty() ? k_exit_ok : k_exit_invalid;
+        return r;
+    }
 
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
     if (!ctx) {
@@ -303,9 +413,6 @@ Report probe(const ProbeOptions& o) {
     static constexpr unsigned char k_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(ctx.get(), k_alpn, sizeof(k_alpn));
 
-    const auto deadline_after = [&] {
-        return Clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
-    };
     formats::UniqueFd sock = connect_to(connect_host, connect_port, deadline_after(), r.connected);
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
     if (!ssl || SSL_set_fd(ssl.get(), sock.get()) != 1) {
@@ -351,9 +458,11 @@ Report probe(const ProbeOptions& o) {
         r.chain_error = X509_verify_cert_error_string(verify);
     }
     if (!t.path.empty()) {
-        request(ssl.get(), sock.get(), r.servername, t.path, deadline_after(), r);
+        request(tls_channel(ssl.get(), sock.get(), deadline_after()), r.servername, t.path, r);
     }
+    r.latency_ms = elapsed_ms();
     ERR_clear_error();
+    check_expectations(o, r);
 
     if (r.not_after <= now) {
         r.problems.push_back("the certificate expired on " + timefmt::format_time(r.not_after));
@@ -386,20 +495,25 @@ std::string json_text(std::string_view s) {
 
 void print_json(const Report& r) {
     std::string out = "{\"target\":" + json_text(r.target) + ",\"connect\":" + json_text(r.connected) +
-                      ",\"servername\":" + json_text(r.servername) + ",\"tls\":{\"version\":" + json_text(r.version) +
-                      ",\"cipher\":" + json_text(r.cipher) + ",\"alpn\":" +
-                      (r.alpn.empty() ? std::string("null") : json_text(r.alpn)) + "}";
-    out += ",\"certificate\":{\"subject\":" + json_text(r.subject) + ",\"issuer\":" + json_text(r.issuer) + ",\"names\":[";
-    for (std::size_t i = 0; i < r.names.size(); ++i) {
-        out += (i == 0 ? "" : ",") + json_text(r.names[i]);
+                      ",\"servername\":" + json_text(r.servername) + ",\"tls\":";
+    if (r.tls) {
+        out += "{\"version\":" + json_text(r.version) + ",\"cipher\":" + json_text(r.cipher) + ",\"alpn\":" +
+               (r.alpn.empty() ? std::string("null") : json_text(r.alpn)) + "}";
+        out += ",\"certificate\":{\"subject\":" + json_text(r.subject) + ",\"issuer\":" + json_text(r.issuer) +
+               ",\"names\":[";
+        for (std::size_t i = 0; i < r.names.size(); ++i) {
+            out += (i == 0 ? "" : ",") + json_text(r.names[i]);
+        }
+        out += "],\"not_before\":" + json_text(timefmt::format_time(r.not_before)) +
+               ",\"not_after\":" + json_text(timefmt::format_time(r.not_after)) +
+               ",\"days_left\":" + std::to_string(static_cast<std::int64_t>(r.days_left)) + "}";
+        out += std::string(",\"name_covered\":") + (r.name_covered ? "true" : "false");
+        out += std::string(",\"chain\":{\"verified\":") + (r.chain_verified ? "true" : "false") +
+               ",\"error\":" + (r.chain_error.empty() ? std::string("null") : json_text(r.chain_error)) +
+               ",\"trust\":" + json_text(r.trust) + "}";
+    } else {
+        out += "null,\"certificate\":null,\"name_covered\":null,\"chain\":null";
     }
-    out += "],\"not_before\":" + json_text(timefmt::format_time(r.not_before)) +
-           ",\"not_after\":" + json_text(timefmt::format_time(r.not_after)) +
-           ",\"days_left\":" + std::to_string(static_cast<std::int64_t>(r.days_left)) + "}";
-    out += std::string(",\"name_covered\":") + (r.name_covered ? "true" : "false");
-    out += std::string(",\"chain\":{\"verified\":") + (r.chain_verified ? "true" : "false") +
-           ",\"error\":" + (r.chain_error.empty() ? std::string("null") : json_text(r.chain_error)) +
-           ",\"trust\":" + json_text(r.trust) + "}";
     out += ",\"http\":";
     if (r.http_status) {
         out += "{\"status\":" + std::to_string(*r.http_status) +
@@ -407,6 +521,7 @@ void print_json(const Report& r) {
     } else {
         out += "null";
     }
+    out += ",\"latency_ms\":" + std::to_string(static_cast<std::int64_t>(r.latency_ms + 0.5));
     out += ",\"problems\":[";
     for (std::size_t i = 0; i < r.problems.size(); ++i) {
         out += (i == 0 ? "" : ",") + json_text(r.problems[i]);
@@ -416,48 +531,159 @@ void print_json(const Report& r) {
 }
 
 void print_text(const Report& r) {
-    std::cout << "connected:    " << r.connected << " (" << r.version << ", " << r.cipher
-              << (r.alpn.empty() ? "" : ", ALPN " + r.alpn) << ")\n"
-              << "servername:   " << r.servername << '\n'
-              << "subject:      " << r.subject << '\n'
-              << "issuer:       " << r.issuer << '\n'
-              << "names:        ";
-    for (std::size_t i = 0; i < r.names.size(); ++i) {
-        std::cout << (i == 0 ? "" : ", ") << r.names[i];
+    if (r.tls) {
+        std::cout << "connected:    " << r.connected << " (" << r.version << ", " << r.cipher
+                  << (r.alpn.empty() ? "" : ", ALPN " + r.alpn) << ")\n"
+                  << "servername:   " << r.servername << '\n'
+                  << "subject:      " << r.subject << '\n'
+                  << "issuer:       " << r.issuer << '\n'
+                  << "names:        ";
+        for (std::size_t i = 0; i < r.names.size(); ++i) {
+            std::cout << (i == 0 ? "" : ", ") << r.names[i];
+        }
+        std::cout << (r.names.empty() ? "(none)" : "") << '\n'
+                  << "not after:    " << timefmt::format_time(r.not_after) << " ("
+                  << static_cast<std::int64_t>(r.days_left) << " days left)\n"
+                  << "name covered: " << (r.name_covered ? "yes" : "no") << '\n'
+                  << "chain:        " << (r.chain_verified ? "verified" : "NOT verified: " + r.chain_error)
+                  << " (trust: " << r.trust << ")\n";
+    } else {
+        std::cout << "connected:    " << r.connected << " (plain HTTP)\n";
     }
-    std::cout << (r.names.empty() ? "(none)" : "") << '\n'
-              << "not after:    " << timefmt::format_time(r.not_after) << " ("
-              << static_cast<std::int64_t>(r.days_left) << " days left)\n"
-              << "name covered: " << (r.name_covered ? "yes" : "no") << '\n'
-              << "chain:        " << (r.chain_verified ? "verified" : "NOT verified: " + r.chain_error)
-              << " (trust: " << r.trust << ")\n";
     if (r.http_status) {
-        std::cout << "GET:          " << *r.http_status << (r.location.empty() ? "" : " -> " + r.location) << '\n';
+        std::cout << "GET:          " << *r.http_status << (r.location.empty() ? "" : " -> " + r.location) << " ("
+                  << static_cast<std::int64_t>(r.latency_ms + 0.5) << " ms)\n";
     }
     for (const std::string& p : r.problems) {
         std::cout << (r.exit_code == k_exit_expiring ? "warning: " : "problem: ") << p << '\n';
     }
 }
 
-void run_probe(const ProbeOptions& o) {
-    Report r;
-    try {
-        r = probe(o);
-    } catch (const Error& e) {
-        if (o.json && e.exit_code() == k_exit_runtime) {
-            std::cout << "{\"target\":" << json_text(o.target) << ",\"error\":" << json_text(e.what())
-                      << ",\"exit\":" << k_exit_runtime << "}\n";
+// How bad an exit status is, to report the worst of several targets: could not probe, then a
+// wrong answer or certificate, then an expiring one.
+int severity(int exit_code) {
+    switch (exit_code) {
+    case k_exit_ok: return 0;
+    case k_exit_expiring: return 1;
+    case k_exit_invalid: return 2;
+    default: return 3;
+    }
+}
+
+std::string prometheus_label(const std::string& value) {
+    std::string out;
+    for (const char c : value) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
         }
-        throw;
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
     }
-    if (o.json) {
-        print_json(r);
-    } else {
-        print_text(r);
+    return out;
+}
+
+// The node exporter's textfile collector format: written to a temporary file and renamed, so the
+// collector never reads half of it.
+void write_textfile(const std::string& path, const std::vector<Report>& reports, const std::vector<std::string>& errors) {
+    std::string text =
+        "# HELP shortlink_probe_success Whether the target answered as expected (1) or not (0).\n"
+        "# TYPE shortlink_probe_success gauge\n";
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+        const Report& r = reports[i];
+        const bool ok = errors[i].empty() && (r.exit_code == k_exit_ok || r.exit_code == k_exit_expiring);
+        text += "shortlink_probe_success{target=\"" + prometheus_label(r.target) + "\"} " + (ok ? "1" : "0") + "\n";
     }
-    if (r.exit_code != k_exit_ok) {
+    text += "# HELP shortlink_probe_duration_seconds From the connect to the answer's head.\n"
+            "# TYPE shortlink_probe_duration_seconds gauge\n";
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+        if (errors[i].empty()) {
+            text += "shortlink_probe_duration_seconds{target=\"" + prometheus_label(reports[i].target) + "\"} " +
+                    std::to_string(reports[i].latency_ms / 1000.0) + "\n";
+        }
+    }
+    text += "# HELP shortlink_probe_http_status The answer's status code.\n# TYPE shortlink_probe_http_status gauge\n";
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+        if (errors[i].empty() && reports[i].http_status) {
+            text += "shortlink_probe_http_status{target=\"" + prometheus_label(reports[i].target) + "\"} " +
+                    std::to_string(*reports[i].http_status) + "\n";
+        }
+    }
+    text += "# HELP shortlink_probe_certificate_expiry_timestamp_seconds When the served certificate expires.\n"
+            "# TYPE shortlink_probe_certificate_expiry_timestamp_seconds gauge\n";
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+        if (errors[i].empty() && reports[i].tls) {
+            text += "shortlink_probe_certificate_expiry_timestamp_seconds{target=\"" +
+                    prometheus_label(reports[i].target) + "\"} " + std::to_string(reports[i].not_after) + "\n";
+        }
+    }
+    const std::size_t slash = path.rfind('/');
+    const std::string temp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
+                             (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp." +
+                             std::to_string(::getpid());
+    formats::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) {
+        throw Error(k_exit_runtime, "--textfile " + temp + ": " + std::strerror(errno));
+    }
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+        ::rename(temp.c_str(), path.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        ::unlink(temp.c_str());
+        throw Error(k_exit_runtime, "--textfile " + path + ": " + why);
+    }
+}
+
+void run_probe(ProbeOptions& o) {
+    std::vector<Report> reports;
+    std::vector<std::string> errors;
+    int worst = k_exit_ok;
+    std::string worst_message;
+    for (const std::string& target : o.targets) {
+        o.target = target;
+        Report r;
+        r.target = target;
+        std::string error;
+        try {
+            r = probe(o);
+        } catch (const Error& e) {
+            if (e.exit_code() == k_exit_usage) {
+                throw;  // a bad argument: nothing is probed
+            }
+            error = e.what();
+            r.exit_code = e.exit_code();
+        }
+        if (o.json) {
+            if (error.empty()) {
+                print_json(r);
+            } else {
+                std::cout << "{\"target\":" << json_text(target) << ",\"error\":" << json_text(error)
+                          << ",\"exit\":" << r.exit_code << "}\n";
+            }
+        } else {
+            if (o.targets.size() > 1) {
+                std::cout << (reports.empty() ? "" : "\n") << "== " << target << '\n';
+            }
+            if (error.empty()) {
+                print_text(r);
+            } else {
+                std::cout << "error:        " << error << '\n';
+            }
+        }
+        if (severity(r.exit_code) > severity(worst)) {
+            worst = r.exit_code;
+            worst_message = error.empty() ? r.problems.front() : error;
+        }
+        reports.push_back(std::move(r));
+        errors.push_back(std::move(error));
+    }
+    if (!o.textfile.empty()) {
+        write_textfile(o.textfile, reports, errors);
+    }
+    if (worst != k_exit_ok) {
         std::cout.flush();
-        throw Error(r.exit_code, r.problems.front());
+        throw Error(worst, o.targets.size() > 1 ? worst_message : worst_message);
     }
 }
 
@@ -466,7 +692,9 @@ void run_probe(const ProbeOptions& o) {
 void setup_probe(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto o = std::make_shared<ProbeOptions>();
     CLI::App* sub = add_command(app, "probe");
-    sub->add_option("TARGET", o->target, "HOST[:PORT], or https://HOST[:PORT]/PATH to also GET PATH")->required();
+    sub->add_option("TARGET", o->targets,
+                    "HOST[:PORT], https://HOST[:PORT]/PATH to also GET PATH, or http://HOST[:PORT]/PATH (repeatable)")
+        ->required();
     sub->add_option("--connect", o->connect, "Connect to ADDR:PORT instead of TARGET's host (like curl --resolve)");
     sub->add_option("--servername", o->servername, "Name to send (SNI) and check the certificate for");
     sub->add_option("--ca", o->ca, "Verify the chain against this PEM file instead of the system's store")
@@ -475,7 +703,14 @@ void setup_probe(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->check(CLI::Range(0.0, 3650.0));
     sub->add_option("--timeout", o->timeout_s, "Seconds for each of connect, handshake and GET (5)")
         ->check(CLI::Range(0.01, 600.0));
-    sub->add_flag("--json", o->json, "Print one JSON object");
+    sub->add_option("--expect-status", o->expect_status, "Exit 5 unless the answer has this status")
+        ->check(CLI::Range(100, 599));
+    sub->add_option("--expect-location", o->expect_location, "Exit 5 unless the answer's Location is this URL");
+    sub->add_option("--max-latency", o->max_latency_ms, "Exit 5 when the answer takes longer than MS milliseconds")
+        ->check(CLI::Range(0.0, 600000.0));
+    sub->add_option("--textfile", o->textfile,
+                    "Also write the results as Prometheus text to FILE (for the node exporter's textfile collector)");
+    sub->add_flag("--json", o->json, "Print one JSON object per target");
     sub->callback([o] { run_probe(*o); });
 }
 

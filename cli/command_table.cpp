@@ -39,7 +39,7 @@ const std::vector<Command>& command_table() {
         {"publish", "Lay a directory out as a static origin: the newest files and a signed index naming them", setup_publish},
         // redirect plane
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
-        {"probe", "Check an HTTPS server's certificate (names, chain, expiry) and one answer", setup_probe},
+        {"probe", "Check servers' answers (status, Location, latency) and HTTPS certificates", setup_probe},
         // click analytics
         {"stats", "Click analytics: ingest click segments, totals, series, top links, report, export", setup_stats},
     };

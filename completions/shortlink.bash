@@ -111,8 +111,8 @@ _shortlink() {
         serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --pull --channel --pull-interval --pull-timeout --ca"
             case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config|--ca) _shortlink_files; return ;;
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
-        probe) opts+=" --connect --servername --ca --warn-days --timeout --json"
-            [ "$prev" = --ca ] && { _shortlink_files; return; } ;;
+        probe) opts+=" --connect --servername --ca --warn-days --timeout --expect-status --expect-location --max-latency --textfile --json"
+            case "$prev" in --ca|--textfile) _shortlink_files; return ;; esac ;;
         resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params"
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac

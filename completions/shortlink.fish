@@ -39,7 +39,7 @@ complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot he
 complete -c shortlink -n __fish_use_subcommand -a diff -d 'Compare two snapshots'
 complete -c shortlink -n __fish_use_subcommand -a resolve -d 'Print what a server would answer'
 complete -c shortlink -n __fish_use_subcommand -a serve -d 'Serve redirects from snapshots'
-complete -c shortlink -n __fish_use_subcommand -a probe -d 'Check an HTTPS server certificate and one answer'
+complete -c shortlink -n __fish_use_subcommand -a probe -d 'Check servers answers and HTTPS certificates'
 complete -c shortlink -n __fish_use_subcommand -a stats -d 'Click analytics: ingest, query, report, export'
 
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -a 'add show list set remove'
@@ -136,6 +136,10 @@ complete -c shortlink -n '__fish_seen_subcommand_from probe' -l ca -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l warn-days -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l expect-status -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l expect-location -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l max-latency -x
+complete -c shortlink -n '__fish_seen_subcommand_from probe' -l textfile -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l handshake-timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l max-handshakes -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l cert-warn-days -x

@@ -195,9 +195,52 @@ class Probe(ServeCase):
         self.assertEqual(match.group(1), "1")
         self.assertLess(int(match.group(2)), 4000)
 
+    def test_plain_http_targets_with_expectations(self):
+        plain = f"http://127.0.0.1:{self.port}"
+        r = self.probe_json(f"{plain}/abc", "--expect-status", "302", "--expect-location", "https://dest.example/a",
+                            "--max-latency", "5000")
+        self.assertEqual((r["http"]["status"], r["http"]["location"], r["tls"], r["exit"]),
+                         (302, "https://dest.example/a", None, 0))
+        self.assertGreaterEqual(r["latency_ms"], 0)
+        # A wrong answer is exit 5 and says what it got.
+        proc = self.probe(f"{plain}/abc", "--expect-location", "https://dest.example/other", expect=5)
+        self.assertIn("Location is 'https://dest.example/a', not the expected 'https://dest.example/other'",
+                      proc.stdout)
+        proc = self.probe(f"{plain}/nope", "--expect-status", "302", expect=5)
+        self.assertIn("the answer is 404, not the expected 302", proc.stderr)
+        proc = self.probe(f"{plain}/abc", "--max-latency", "0", expect=5)
+        self.assertIn("above --max-latency 0", proc.stderr)
+
+    def test_several_targets_report_the_worst_and_a_textfile(self):
+        textfile = os.path.join(self.tmp, "probe.prom")
+        dead = f"http://127.0.0.1:{harness.free_port()}/abc"
+        proc = self.probe(f"http://127.0.0.1:{self.port}/abc", f"http://127.0.0.1:{self.port}/q", dead,
+                          "--json", "--textfile", textfile, expect=1)
+        lines = [json.loads(line) for line in proc.stdout.splitlines()]
+        self.assertEqual([line["exit"] for line in lines], [0, 0, 1])
+        self.assertEqual(lines[1]["http"]["status"], 307)
+        self.assertIn("cannot connect", lines[2]["error"])
+        with open(textfile) as f:
+            text = f.read()
+        self.assertIn(f'shortlink_probe_success{{target="http://127.0.0.1:{self.port}/abc"}} 1', text)
+        self.assertIn(f'shortlink_probe_success{{target="{dead}"}} 0', text)
+        self.assertIn(f'shortlink_probe_http_status{{target="http://127.0.0.1:{self.port}/q"}} 307', text)
+        self.assertFalse([n for n in os.listdir(self.tmp) if n.startswith(".probe.prom")])
+        # Over TLS the textfile also carries the certificate's expiry.
+        self.probe("https://go.example.com/docs", "--connect", self.at, "--ca", self.pki.root,
+                   "--textfile", textfile)
+        with open(textfile) as f:
+            text = f.read()
+        self.assertIn('shortlink_probe_http_status{target="https://go.example.com/docs"} 301', text)
+        self.assertRegex(text, r'shortlink_probe_certificate_expiry_timestamp_seconds\{target="https://go.example.com/docs"\} \d{10}')
+        # Without the dead one, the worst is a wrong answer (5) over a good one.
+        self.probe(f"http://127.0.0.1:{self.port}/abc", f"http://127.0.0.1:{self.port}/nope",
+                   "--expect-status", "302", expect=5)
+
     def test_usage_errors_exit_2(self):
         for args, message in (
-                (["http://go.example.com/"], "only https:// URLs can be probed"),
+                (["ftp://go.example.com/"], "only https:// and http:// URLs can be probed"),
+                (["https://go.example.com/x", "--expect-status", "42"], "--expect-status"),
                 ([""], "no host name"),
                 (["go.example.com:0"], "the port must be 1-65535"),
                 (["go.example.com:99999"], "the port must be 1-65535"),
