@@ -30,6 +30,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/probe_cli.h"
 #include "formats/clock.h"
 #include "formats/unique_fd.h"
 #include "serve/certificates.h"
@@ -688,6 +689,29 @@ void run_probe(ProbeOptions& o) {
 }
 
 }  // namespace
+
+std::string check_answer(const std::string& url, const std::string& expect_location,
+                         std::optional<int> expect_status, double timeout_s, const std::string& ca) {
+    ProbeOptions o;
+    o.target = url;
+    o.expect_location = expect_location;
+    o.expect_status = expect_status;
+    o.timeout_s = timeout_s;
+    o.ca = ca;
+    o.warn_days = 0;
+    try {
+        const Report r = probe(o);
+        if (!r.http_status) {
+            return url + ": no path to GET";
+        }
+        return r.exit_code == k_exit_ok || r.exit_code == k_exit_expiring ? std::string() : url + ": " + r.problems.front();
+    } catch (const Error& e) {
+        if (e.exit_code() == k_exit_usage) {
+            throw;
+        }
+        return url + ": " + e.what();
+    }
+}
 
 void setup_probe(CLI::App& app, const GlobalOptions& /*globals*/) {
     auto o = std::make_shared<ProbeOptions>();

@@ -37,6 +37,7 @@ const std::vector<Command>& command_table() {
         {"overlay", "Publish the current deny set as a signed deny overlay, without a compile", setup_overlay},
         {"rollback", "Publish an older snapshot's content again under a new serial", setup_rollback},
         {"publish", "Lay a directory out as a static origin: the newest files and a signed index naming them", setup_publish},
+        {"promote", "Point one channel of an origin at what another serves, after checks on its hosts pass", setup_promote},
         // redirect plane
         {"serve", "Answer HTTP redirects from the newest valid snapshot; hot-swaps new ones", setup_serve},
         {"probe", "Check servers' answers (status, Location, latency) and HTTPS certificates", setup_probe},

@@ -30,6 +30,7 @@ void setup_inspect(CLI::App& app, const GlobalOptions& globals);
 void setup_diff(CLI::App& app, const GlobalOptions& globals);
 void setup_overlay(CLI::App& app, const GlobalOptions& globals);
 void setup_publish(CLI::App& app, const GlobalOptions& globals);
+void setup_promote(CLI::App& app, const GlobalOptions& globals);
 void setup_rollback(CLI::App& app, const GlobalOptions& globals);
 void setup_serve(CLI::App& app, const GlobalOptions& globals);
 void setup_probe(CLI::App& app, const GlobalOptions& globals);

@@ -7,13 +7,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
+#include <sstream>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "cli/errors.h"
+#include "cli/probe_cli.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
 #include "compiler/publish.h"
@@ -104,10 +109,32 @@ std::optional<formats::OriginIndex> current_index(const std::string& path, const
     return std::move(index).value();
 }
 
-void check_request(const OriginRequest& r) {
-    if (std::string why = formats::channel_name_problem(r.channel); !why.empty()) {
-        throw Error(k_exit_usage, "--channel " + r.channel + ": " + why);
+// Every file an index of any channel in `dir` names (indexes that do not verify name nothing).
+std::set<std::string> files_named_by_indexes(const std::string& dir, const formats::TrustedKeys& trusted) {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!name.starts_with("index-") || !name.ends_with(".slindex")) {
+            continue;
+        }
+        if (auto index = formats::OriginIndex::open(entry.path().string(), trusted)) {
+            for (const formats::IndexedFile& f : index->contents().files()) {
+                names.insert(f.name());
+            }
+        }
     }
+    return names;
+}
+
+void check_channel(const std::string& option, const std::string& channel) {
+    if (std::string why = formats::channel_name_problem(channel); !why.empty()) {
+        throw Error(k_exit_usage, option + " " + channel + ": " + why);
+    }
+}
+
+void check_request(const OriginRequest& r) {
+    check_channel("--channel", r.channel);
     if (r.expires_at <= clock::unix_seconds()) {
         throw Error(k_exit_usage, "--expires must be in the future");
     }
@@ -195,13 +222,15 @@ PublishedIndex publish_origin(const OriginRequest& r, const formats::SigningKey&
     PublishedIndex out = write_index(r, std::move(contents), previous, key);
     out.copied = std::move(copied.copied);
     if (!r.from_dir.empty()) {
-        // Older files go only after the index that stopped naming them is in place.
+        // Older files go only after the index that stopped naming them is in place, and never
+        // one that another channel's index still names.
+        const std::set<std::string> named = files_named_by_indexes(r.out_dir, trusted);
         for (fmt::FileKind kind : {fmt::FileKind::snapshot, fmt::FileKind::deny}) {
-            for (std::string& path : unwrap(compiler::prune_published(r.out_dir, kind, r.keep))) {
+            for (std::string& path : unwrap(compiler::prune_published(r.out_dir, kind, r.keep, named))) {
                 out.removed.push_back(std::move(path));
             }
         }
-        for (std::string& path : unwrap(compiler::prune_patches(r.out_dir, r.keep))) {
+        for (std::string& path : unwrap(compiler::prune_patches(r.out_dir, r.keep, named))) {
             out.removed.push_back(std::move(path));
         }
     }
@@ -230,6 +259,88 @@ PublishedIndex refresh_origin(const OriginRequest& r, const formats::SigningKey&
     return out;
 }
 
+std::vector<ProbeCheck> read_probe_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        throw Error(k_exit_not_found, "--probe-file " + path + ": cannot open");
+    }
+    std::vector<ProbeCheck> checks;
+    std::string text;
+    for (std::size_t line = 1; std::getline(in, text); ++line) {
+        std::istringstream words(text);
+        ProbeCheck c;
+        c.line = line;
+        if (!(words >> c.url) || c.url.front() == '#') {
+            continue;
+        }
+        const std::string where = path + ": line " + std::to_string(line) + ": ";
+        if (!(words >> c.location)) {
+            throw Error(k_exit_usage, where + "expected URL LOCATION [STATUS]");
+        }
+        std::string status;
+        if (words >> status) {
+            if (status.size() != 3 || status.find_first_not_of("0123456789") != std::string::npos ||
+                status < "100" || status > "599") {
+                throw Error(k_exit_usage, where + "'" + status + "' is not an HTTP status (100-599)");
+            }
+            c.status = std::stoi(status);
+        }
+        if (std::string extra; words >> extra) {
+            throw Error(k_exit_usage, where + "unexpected '" + extra + "' after the status");
+        }
+        if (!c.url.starts_with("http://") && !c.url.starts_with("https://")) {
+            throw Error(k_exit_usage, where + "'" + c.url + "' is not an http:// or https:// URL");
+        }
+        checks.push_back(std::move(c));
+    }
+    if (checks.empty()) {
+        throw Error(k_exit_usage, "--probe-file " + path + ": no checks in it");
+    }
+    return checks;
+}
+
+PublishedIndex promote_origin(const PromoteRequest& r, const formats::SigningKey& key) {
+    check_channel("--from", r.from_channel);
+    check_channel("--to", r.to_channel);
+    if (r.from_channel == r.to_channel) {
+        throw Error(k_exit_usage, "--from and --to name the same channel");
+    }
+    if (r.expires_at <= clock::unix_seconds()) {
+        throw Error(k_exit_usage, "--expires must be in the future");
+    }
+    const formats::TrustedKeys trusted{key.trusted()};
+    const auto from = current_index(r.out_dir + "/" + formats::index_file_name(r.from_channel), trusted, true);
+    if (from->contents().expires_at <= clock::unix_seconds()) {
+        throw Error(k_exit_invalid, "the " + r.from_channel + " index expired at " +
+                                        timefmt::format_time(from->contents().expires_at) +
+                                        ": refresh or publish it before promoting it");
+    }
+    for (const formats::IndexedFile& f : from->contents().files()) {
+        struct stat st {};
+        if (::stat((r.out_dir + "/" + f.name()).c_str(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != f.size) {
+            throw Error(k_exit_not_found, "the " + r.from_channel + " index names " + f.name() +
+                                              ", which is gone or changed in " + r.out_dir);
+        }
+    }
+    std::size_t passed = 0;
+    for (const ProbeCheck& c : r.checks) {
+        const std::string problem = check_answer(c.url, c.location, c.status, r.probe_timeout_s, r.ca);
+        if (!problem.empty()) {
+            throw Error(k_exit_invalid, "not promoted: check on line " + std::to_string(c.line) + " failed: " + problem);
+        }
+        ++passed;
+    }
+    OriginRequest to;
+    to.out_dir = r.out_dir;
+    to.channel = r.to_channel;
+    to.expires_at = r.expires_at;
+    const auto previous = current_index(r.out_dir + "/" + formats::index_file_name(r.to_channel), trusted, false);
+    PublishedIndex out = write_index(to, from->contents(), previous, key);
+    out.promoted_from = r.from_channel;
+    out.checks_passed = passed;
+    return out;
+}
+
 void print_published_index(const PublishedIndex& p, bool json) {
     const auto& c = p.contents;
     if (json) {
@@ -246,6 +357,14 @@ void print_published_index(const PublishedIndex& p, bool json) {
         w.String(timefmt::format_time(c.expires_at).c_str());
         w.Key("refreshed");
         w.Bool(p.refreshed);
+        w.Key("promoted_from");
+        if (p.promoted_from.empty()) {
+            w.Null();
+        } else {
+            w.String(p.promoted_from.c_str());
+        }
+        w.Key("checks_passed");
+        w.Uint64(p.checks_passed);
         w.Key("files");
         w.StartArray();
         for (const formats::IndexedFile& f : c.files()) {
@@ -277,6 +396,10 @@ void print_published_index(const PublishedIndex& p, bool json) {
     }
     for (const std::string& s : p.copied) {
         std::cout << "copied " << s << "\n";
+    }
+    if (!p.promoted_from.empty()) {
+        std::cout << p.checks_passed << (p.checks_passed == 1 ? " check" : " checks") << " passed; "
+                  << c.channel << " now serves what " << p.promoted_from << " serves\n";
     }
     std::cout << p.path << (p.refreshed ? " (refreshed)" : "") << "\nserial " << c.serial << ", channel "
               << c.channel << ", expires " << timefmt::format_time(c.expires_at) << "\n";

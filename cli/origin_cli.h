@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct PublishedIndex {
     std::vector<std::string> copied;   // files copied into out_dir
     std::vector<std::string> removed;  // older files pruned from out_dir
     bool refreshed = false;            // only the index was re-signed
+    std::string promoted_from;         // promote: the channel whose files these are
+    std::size_t checks_passed = 0;     // promote: canary checks that passed
 };
 
 // Publishes the newest files that verify against `key` (copying them from from_dir when given)
@@ -40,6 +43,31 @@ PublishedIndex publish_origin(const OriginRequest& request, const formats::Signi
 // Re-signs the current index of the channel with a new serial and expiry, naming the same files,
 // after checking they are still in the directory with their sizes.
 PublishedIndex refresh_origin(const OriginRequest& request, const formats::SigningKey& key);
+
+// A file of canary checks for promote: one per line, "URL LOCATION [STATUS]" (blank lines and
+// lines starting with # skipped).
+struct ProbeCheck {
+    std::string url;
+    std::string location;
+    std::optional<int> status;
+    std::size_t line = 0;
+};
+std::vector<ProbeCheck> read_probe_file(const std::string& path);
+
+struct PromoteRequest {
+    std::string out_dir;
+    std::string from_channel;
+    std::string to_channel;
+    std::int64_t expires_at = 0;
+    std::vector<ProbeCheck> checks;  // all must pass before anything is written
+    double probe_timeout_s = 5;
+    std::string ca;                  // for https:// checks; empty: the system's store
+};
+
+// Points `to_channel` at the files `from_channel`'s index names (a new index, signed, with its
+// own serial above the one it replaces), after every check passed. Exit 5 naming the first
+// failed check otherwise, with nothing written.
+PublishedIndex promote_origin(const PromoteRequest& request, const formats::SigningKey& key);
 
 // One line per file and the index, or one JSON object with --json.
 void print_published_index(const PublishedIndex& published, bool json);

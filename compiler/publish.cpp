@@ -1,5 +1,7 @@
 #include "compiler/publish.h"
 
+#include <set>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -154,7 +156,7 @@ std::uint64_t next_serial(const std::string& dir, std::uint64_t issued, std::int
 }
 
 Result<std::vector<std::string>> prune_published(const std::string& dir, formats::format::FileKind kind,
-                                                 std::uint32_t keep) {
+                                                 std::uint32_t keep, const std::set<std::string>& protect) {
     if (keep == 0) {
         return Status::invalid_argument("--keep must be at least 1");
     }
@@ -170,7 +172,11 @@ Result<std::vector<std::string>> prune_published(const std::string& dir, formats
     }
     const std::size_t drop = serials.size() - keep;
     for (std::size_t i = 0; i < drop; ++i) {
-        const std::string path = dir + "/" + formats::published_file_name(kind, serials[i]);
+        const std::string name = formats::published_file_name(kind, serials[i]);
+        if (protect.contains(name)) {
+            continue;
+        }
+        const std::string path = dir + "/" + name;
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
             return Status::io_error("cannot remove " + path + ": " + errno_text());
         }
@@ -182,7 +188,8 @@ Result<std::vector<std::string>> prune_published(const std::string& dir, formats
     return removed;
 }
 
-Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint32_t keep) {
+Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint32_t keep,
+                                              const std::set<std::string>& protect) {
     if (keep == 0) {
         return Status::invalid_argument("--keep must be at least 1");
     }
@@ -200,7 +207,11 @@ Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint
             ++kept;
             continue;
         }
-        const std::string path = dir + "/" + formats::published_file_name(it->kind, it->serial, it->base);
+        const std::string name = formats::published_file_name(it->kind, it->serial, it->base);
+        if (protect.contains(name)) {
+            continue;
+        }
+        const std::string path = dir + "/" + name;
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
             return Status::io_error("cannot remove " + path + ": " + errno_text());
         }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,15 +65,18 @@ std::uint64_t highest_published_serial(const std::string& dir);
 // so a fresh database, a restored backup or a second CI runner never goes back.
 std::uint64_t next_serial(const std::string& dir, std::uint64_t issued, std::int64_t now_ms);
 
-// Removes all but the newest `keep` files of `kind` in `dir` (keep >= 1). Returns removed paths.
+// Removes all but the newest `keep` files of `kind` in `dir` (keep >= 1), never one named in
+// `protect` (an origin index still names it). Returns removed paths.
 Result<std::vector<std::string>> prune_published(const std::string& dir,
                                                  formats::format::FileKind kind,
-                                                 std::uint32_t keep);
+                                                 std::uint32_t keep,
+                                                 const std::set<std::string>& protect = {});
 
 // Removes the patches in `dir` whose base snapshot is no longer there (a full compile retired
 // them), and all but the newest `keep` of the others (each holds every change since its base, so
-// the newest supersedes the older ones). Returns removed paths.
-Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint32_t keep);
+// the newest supersedes the older ones), never one named in `protect`. Returns removed paths.
+Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint32_t keep,
+                                              const std::set<std::string>& protect = {});
 
 // Removes the temporary files in `dir` that an AtomicFile of a process that no longer runs left
 // behind (a compile killed mid-way). Returns removed paths.

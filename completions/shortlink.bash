@@ -31,6 +31,7 @@ _shortlink_commands+=" diff "
 _shortlink_commands+=" overlay "
 _shortlink_commands+=" rollback "
 _shortlink_commands+=" publish "
+_shortlink_commands+=" promote "
 _shortlink_commands+=" resolve "
 _shortlink_commands+=" serve "
 _shortlink_commands+=" probe "
@@ -128,6 +129,10 @@ _shortlink() {
         publish) opts+=" --key --out --from --channel --expires --keep --refresh --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out|--from) _shortlink_dirs; return ;;
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
+        promote) opts+=" --key --out --from --to --probe-file --probe-timeout --ca --expires --json"
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;;
+                --probe-file|--ca) _shortlink_files; return ;;
+                --from|--to) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         rollback) opts+=" --to --key --out --from --trust --keep --not-after --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;;
                 --from) _shortlink_files '*.slsnap'; return ;; --trust) _shortlink_files '*.pub'; return ;; esac ;;

@@ -33,6 +33,7 @@ complete -c shortlink -n __fish_use_subcommand -a keygen -d 'Create an Ed25519 k
 complete -c shortlink -n __fish_use_subcommand -a compile -d 'Compile the database into a snapshot'
 complete -c shortlink -n __fish_use_subcommand -a overlay -d 'Publish the current deny set as a deny overlay'
 complete -c shortlink -n __fish_use_subcommand -a publish -d 'Lay a directory out as a static origin with a signed index'
+complete -c shortlink -n __fish_use_subcommand -a promote -d 'Point one channel of an origin at another channels files'
 complete -c shortlink -n __fish_use_subcommand -a rollback -d 'Publish an older snapshot again under a new serial'
 complete -c shortlink -n __fish_use_subcommand -a verify -d 'Check a snapshot'
 complete -c shortlink -n __fish_use_subcommand -a inspect -d 'Show a snapshot header and sections'
@@ -189,6 +190,15 @@ complete -c shortlink -n '__fish_seen_subcommand_from publish' -l expires -x
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l keep -x
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l refresh
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l key -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l out -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l from -x -a 'stable canary'
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l to -x -a 'stable canary'
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l probe-file -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l probe-timeout -x
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l ca -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l expires -x
+complete -c shortlink -n '__fish_seen_subcommand_from promote' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l to -x
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l from -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from rollback' -l trust -r -F

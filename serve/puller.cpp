@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -67,6 +68,8 @@ struct Refusal {
 struct Answer {
     unsigned status = 0;
     std::string etag;
+    std::string date;           // the Date header
+    std::string last_modified;  // the Last-Modified header
     std::string location;
     std::uint64_t body_bytes = 0;
 };
@@ -128,6 +131,8 @@ asio::awaitable<void> exchange(Stream& stream, const Target& t, const std::strin
     const auto& response = parser.get();
     out.status = response.result_int();
     out.etag = std::string(response[http::field::etag]);
+    out.date = std::string(response[http::field::date]);
+    out.last_modified = std::string(response[http::field::last_modified]);
     out.location = std::string(response[http::field::location]);
     if (out.status != 200) {
         co_return;
@@ -253,6 +258,34 @@ Answer get(const boost::urls::url& start, const std::string& if_none_match, std:
 }
 
 std::string hex(const formats::Sha256Digest& d) { return formats::bytes::hex_encode(d.data(), d.size()); }
+
+// An HTTP date (RFC 9110 IMF-fixdate) as Unix seconds; nullopt for anything else.
+std::optional<std::int64_t> http_date(const std::string& text) {
+    std::tm tm{};
+    const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == nullptr || *end != '\0') {
+        return std::nullopt;
+    }
+    return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+// Whether an index's ETag may be sent back in If-None-Match. Static servers such as nginx derive
+// the ETag from the file's modification time in whole seconds and its size; an index replaced
+// within the second it was fetched, by one of the same size, keeps its ETag, and a host that sent
+// that ETag back would be told "not modified" until the next publish. So an ETag is only trusted
+// when the answer says the file was older than that second (Last-Modified before Date), or when
+// the server gives no Last-Modified (a content-derived ETag, as object stores send).
+bool etag_is_safe(const Answer& a) {
+    if (a.etag.empty()) {
+        return false;
+    }
+    if (a.last_modified.empty()) {
+        return true;
+    }
+    const auto modified = http_date(a.last_modified);
+    const auto now = http_date(a.date);
+    return modified && now && *now - *modified >= 2;
+}
 
 std::string temp_name(const std::string& name) {
     std::random_device rd;
@@ -605,7 +638,7 @@ Status Puller::poll_origin(Origin& origin, std::string& reason) {
             LogLine("info", "pulled").str("file", name).num("bytes", static_cast<std::int64_t>(f.size))
                 .str("origin", std::string(origin.base.buffer())).emit(m_log_fd);
         }
-        origin.etag = answer.etag;
+        origin.etag = etag_is_safe(answer) ? answer.etag : std::string();
         {
             std::lock_guard lock(m_mutex);
             if (c.serial != m_report.index_serial) {

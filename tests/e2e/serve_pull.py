@@ -283,6 +283,71 @@ class ServePullTest(ServeCase):
         finally:
             nginx.stop()
 
+    def test_canary_then_promote_after_checks(self):
+        self.compile(self.build)
+        self.publish("--channel", "stable")
+        self.publish("--channel", "canary")
+        nginx = Nginx(self, self.origin)
+        try:
+            url = f"http://127.0.0.1:{nginx.port}/"
+            _, stable_port, stable_admin = self.serve("--pull", url, "--pull-interval", "0.2",
+                                                      "--state-dir", os.path.join(self.tmp, "state-stable"))
+            canary_snaps = os.path.join(self.tmp, "canary-snaps")
+            os.mkdir(canary_snaps)
+            snaps, self.snaps = self.snaps, canary_snaps
+            _, canary_port, _ = self.serve("--pull", url, "--channel", "canary", "--pull-interval", "0.2",
+                                           "--state-dir", os.path.join(self.tmp, "state-canary"))
+            self.snaps = snaps
+
+            def status(port, code):
+                self.port = port
+                return self.get("/" + code).status
+
+            self.wait_until(lambda: status(stable_port, "abc") == 302 and status(canary_port, "abc") == 302,
+                            what="both hosts serving")
+            # A new link goes to the canary only; --keep 1 never removes what stable still names.
+            self.sl("add", "https://dest.example/v2", "--code", "v2")
+            self.compile(self.build)
+            self.publish("--channel", "canary", "--keep", "1")
+            # Within the second the canary index was fetched, with the same size: nginx gives it the
+            # same ETag, and the host must not be told "not modified".
+            self.wait_until(lambda: status(canary_port, "v2") == 302, what="the canary serving v2")
+            self.assertEqual(status(stable_port, "v2"), 404)
+            time.sleep(0.5)
+            self.assertEqual(status(stable_port, "abc"), 302)
+            stable_index = read(os.path.join(self.origin, "index-stable.slindex"))
+            # A check that fails promotes nothing and says why.
+            checks = os.path.join(self.tmp, "checks")
+            with open(checks, "w") as f:
+                f.write(f"# canary hosts\nhttp://127.0.0.1:{canary_port}/v2 https://dest.example/wrong 302\n")
+            p = self.sl("promote", "--key", self.key, "--out", self.origin, "--probe-file", checks, expect=5)
+            self.assertIn("not promoted: check on line 2 failed", p.stderr)
+            self.assertIn("not the expected 'https://dest.example/wrong'", p.stderr)
+            self.assertEqual(read(os.path.join(self.origin, "index-stable.slindex")), stable_index)
+            # Checks that pass: stable now serves what canary serves.
+            with open(checks, "w") as f:
+                f.write(f"http://127.0.0.1:{canary_port}/v2 https://dest.example/v2 302\n"
+                        f"http://127.0.0.1:{canary_port}/abc https://dest.example/a\n")
+            result = json.loads(self.sl("promote", "--key", self.key, "--out", self.origin, "--probe-file", checks,
+                                        "--json").stdout)
+            self.assertEqual((result["channel"], result["promoted_from"], result["checks_passed"]), ("stable", "canary", 2))
+            self.wait_until(lambda: status(stable_port, "v2") == 302, what="stable serving v2 after promotion")
+            # Broken check files and channels are usage errors.
+            with open(checks, "w") as f:
+                f.write("http://127.0.0.1:1/x\n")
+            self.assertIn("expected URL LOCATION", self.sl("promote", "--key", self.key, "--out", self.origin,
+                                                           "--probe-file", checks, expect=2).stderr)
+            with open(checks, "w") as f:
+                f.write("http://127.0.0.1:1/x https://a.example/ 99\n")
+            self.assertIn("not an HTTP status", self.sl("promote", "--key", self.key, "--out", self.origin,
+                                                        "--probe-file", checks, expect=2).stderr)
+            self.assertIn("the same channel", self.sl("promote", "--key", self.key, "--out", self.origin,
+                                                      "--from", "stable", expect=2).stderr)
+            self.assertIn("no such index", self.sl("promote", "--key", self.key, "--out", self.origin,
+                                                   "--from", "beta", expect=3).stderr)
+        finally:
+            nginx.stop()
+
     def test_bad_options_are_refused(self):
         for args, message in ((["--pull", "ftp://x.example/"], "not an http:// or https:// URL"),
                               (["--pull", "http://x.example/?a=1"], "no query"),
