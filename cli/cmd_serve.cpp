@@ -125,7 +125,17 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
                !std::filesystem::is_directory(config.state_dir)) {
         throw Error(k_exit_usage, "--state-dir: '" + config.state_dir + "' is not a directory");
     }
-    if (o.listen.empty()) {
+    config.inherited = unwrap(serve::inherited_sockets());
+    const bool inherited_tls = std::any_of(config.inherited.begin(), config.inherited.end(),
+                                           [](const serve::InheritedSocket& s) { return s.name == "tls"; });
+    if (!config.inherited.empty()) {
+        // The .socket unit owns the addresses; naming them here as well would bind them twice.
+        if (!o.listen.empty() || !o.tls_listen.empty()) {
+            throw Error(k_exit_usage, std::string(o.listen.empty() ? "--tls-listen" : "--listen") +
+                                          ": the service manager passed listening sockets; name the addresses "
+                                          "in the .socket unit instead");
+        }
+    } else if (o.listen.empty()) {
         o.listen.push_back("127.0.0.1:8080");
     }
     for (const std::string& l : o.listen) {
@@ -134,13 +144,14 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     for (const std::string& l : o.tls_listen) {
         config.tls_listen.push_back(endpoint_arg(l, "--tls-listen"));
     }
-    if (!config.tls_listen.empty() && config.certs_dir.empty()) {
-        throw Error(k_exit_usage, "--tls-listen needs --certs DIR (the certificates to serve)");
+    if ((!config.tls_listen.empty() || inherited_tls) && config.certs_dir.empty()) {
+        throw Error(k_exit_usage, std::string(inherited_tls ? "a socket named tls" : "--tls-listen") +
+                                      " needs --certs DIR (the certificates to serve)");
     }
-    if (config.tls_listen.empty() && !config.certs_dir.empty()) {
+    if (config.tls_listen.empty() && !inherited_tls && !config.certs_dir.empty()) {
         throw Error(k_exit_usage, "--certs is only used with --tls-listen ADDR:PORT");
     }
-    if (config.tls_listen.empty() && sub->get_option("--tls-ticket-rotation")->count() > 0) {
+    if (config.tls_listen.empty() && !inherited_tls && sub->get_option("--tls-ticket-rotation")->count() > 0) {
         throw Error(k_exit_usage, "--tls-ticket-rotation is only used with --tls-listen ADDR:PORT");
     }
     if (!config.certs_dir.empty() && !std::filesystem::is_directory(config.certs_dir)) {

@@ -97,6 +97,14 @@ Status AdminListener::listen(boost::asio::ip::tcp::endpoint& endpoint) {
     return Status::ok();
 }
 
+Status AdminListener::adopt(const InheritedSocket& socket) {
+    if (Status s = adopt_listener(m_acceptor, socket); !s) {
+        return s;
+    }
+    accept();
+    return Status::ok();
+}
+
 void AdminListener::close() {
     boost::system::error_code ignored;
     m_acceptor.close(ignored);

@@ -30,6 +30,8 @@ public:
 
     AdminListener(boost::asio::io_context& io, Handler handler, int log_fd);
     Status listen(boost::asio::ip::tcp::endpoint& endpoint);
+    // Accepts on a socket the service manager passed instead.
+    Status adopt(const InheritedSocket& socket);
     void close();
     // Its accept() failures (accept_errors only), summed into /metrics with the workers'.
     const WorkerMetrics& metrics() const { return m_metrics; }

@@ -9,6 +9,7 @@
 
 #include "formats/snapshot.h"
 #include "formats/status.h"
+#include "serve/listen_socket.h"
 #include "serve/puller.h"
 
 namespace shortlink::serve {
@@ -34,6 +35,9 @@ struct ServeConfig {
     formats::TrustedKeys trusted_keys;
     std::vector<Endpoint> listen;      // public listeners; default 127.0.0.1:8080
     std::vector<Endpoint> tls_listen;  // public TLS listeners; none by default
+    // Listening sockets passed by the service manager (systemd socket activation): named "tls"
+    // for TLS, "admin" for the admin listener, else plain. They replace listen and tls_listen.
+    std::vector<InheritedSocket> inherited;
     std::string certs_dir;             // HOST.crt + HOST.key or HOST.pem files (serve/certificates.h)
     // ACME HTTP-01 challenge files answered on the plain listeners (serve/acme.h); empty: none.
     std::string acme_webroot;

@@ -1,8 +1,14 @@
 #include "serve/listen_socket.h"
 
-#include <cerrno>
-
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -61,6 +67,62 @@ Status claim_address(const boost::asio::ip::tcp::endpoint& endpoint, std::string
     boost::asio::ip::tcp::acceptor probe(boost::asio::system_executor{});
     if (const boost::system::error_code ec = bind(probe, endpoint, false); ec) {
         return bind_error(ec, endpoint, what);
+    }
+    return Status::ok();
+}
+
+Result<std::vector<InheritedSocket>> inherited_sockets() {
+    char** names = nullptr;
+    const int n = ::sd_listen_fds_with_names(1, &names);
+    if (n < 0) {
+        return Status::invalid_argument(std::string("sockets passed by the service manager (LISTEN_FDS): ") +
+                                        std::strerror(-n));
+    }
+    std::vector<InheritedSocket> out;
+    Status failure;
+    for (int i = 0; i < n; ++i) {
+        InheritedSocket s;
+        s.fd = SD_LISTEN_FDS_START + i;
+        s.name = names != nullptr && names[i] != nullptr ? names[i] : "";
+        // "unknown" is what sd_listen_fds_with_names() calls a socket without FileDescriptorName=.
+        const bool named = !s.name.empty() && s.name != "unknown";
+        const std::string which = "descriptor " + std::to_string(s.fd) + (named ? " (" + s.name + ")" : "");
+        sockaddr_storage addr{};
+        socklen_t length = sizeof(addr);
+        if (failure.is_ok()) {
+            if (::sd_is_socket(s.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
+                ::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0 ||
+                (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)) {
+                failure = Status::invalid_argument("sockets passed by the service manager: " + which +
+                                                   " is not a listening TCP socket");
+            } else {
+                std::memcpy(s.local.data(), &addr, std::min<std::size_t>(length, sizeof(sockaddr_in6)));
+                ::fcntl(s.fd, F_SETFD, FD_CLOEXEC);
+                out.push_back(std::move(s));
+            }
+        }
+        if (names != nullptr) {
+            std::free(names[i]);
+        }
+    }
+    std::free(names);
+    if (!failure.is_ok()) {
+        return failure;
+    }
+    return out;
+}
+
+Status adopt_listener(boost::asio::ip::tcp::acceptor& acceptor, const InheritedSocket& socket) {
+    const int fd = ::fcntl(socket.fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+        return Status::io_error("cannot use the inherited socket " + endpoint_text(socket.local) + ": " +
+                                std::strerror(errno));
+    }
+    boost::system::error_code ec;
+    acceptor.assign(socket.local.protocol(), fd, ec);
+    if (ec) {
+        ::close(fd);
+        return Status::io_error("cannot use the inherited socket " + endpoint_text(socket.local) + ": " + ec.message());
     }
     return Status::ok();
 }

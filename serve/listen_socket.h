@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -38,6 +39,23 @@ Status claim_address(const boost::asio::ip::tcp::endpoint& endpoint, std::string
 Status open_listener(boost::asio::ip::tcp::acceptor& acceptor,
                      const boost::asio::ip::tcp::endpoint& endpoint, bool reuse_port, int backlog,
                      std::string_view what);
+
+// A listening socket the server was started with (systemd socket activation, LISTEN_FDS): its
+// descriptor, its name (FileDescriptorName=; "tls" for a TLS listener, "admin" for the admin
+// listener, anything else a plain public listener) and the address it is bound to.
+struct InheritedSocket {
+    int fd = -1;
+    std::string name;
+    boost::asio::ip::tcp::endpoint local;
+};
+
+// The sockets passed by the protocol of sd_listen_fds(3) (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES),
+// which it then removes from the environment; empty when none were passed. Each must be a
+// listening TCP socket (IPv4 or IPv6); anything else is an invalid_argument error naming it.
+Result<std::vector<InheritedSocket>> inherited_sockets();
+
+// Puts a duplicate of `socket` into `acceptor` (several workers may accept on one socket).
+Status adopt_listener(boost::asio::ip::tcp::acceptor& acceptor, const InheritedSocket& socket);
 
 // Why accept() failed, as counted in /metrics (shortlink_accept_errors_total{errno=...}).
 enum class AcceptError : std::uint8_t { emfile, enfile, enobufs, enomem, other };

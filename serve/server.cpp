@@ -237,7 +237,14 @@ public:
         for (const Endpoint& e : m_config.tls_listen) {
             tls_endpoints.emplace_back(boost::asio::ip::make_address(e.address), e.port);
         }
-        const bool with_admin = m_config.admin.port != 0 || !m_config.admin.address.empty();
+        const InheritedSocket* inherited_admin = nullptr;
+        for (const InheritedSocket& socket : m_config.inherited) {
+            if (socket.name == "admin") {
+                inherited_admin = &socket;
+            }
+        }
+        const bool with_admin =
+            inherited_admin == nullptr && (m_config.admin.port != 0 || !m_config.admin.address.empty());
         boost::asio::ip::tcp::endpoint admin;
         if (with_admin) {
             admin = {boost::asio::ip::make_address(m_config.admin.address), m_config.admin.port};
@@ -263,7 +270,9 @@ public:
             threads = std::max(1u, std::thread::hardware_concurrency());
         }
         raise_descriptor_limit(m_config, threads, m_log_fd);
-        if (!tls_endpoints.empty()) {
+        const bool inherited_tls = std::any_of(m_config.inherited.begin(), m_config.inherited.end(),
+                                               [](const InheritedSocket& socket) { return socket.name == "tls"; });
+        if (!tls_endpoints.empty() || inherited_tls) {
             if (Status s = load_certificates(); !s) {
                 return s;
             }
@@ -290,10 +299,17 @@ public:
                 i, m_config, m_manager, m_open_connections, m_handshakes, m_stopping,
                 m_loader_io.get_executor(), m_certificates.get(), m_tls_context.get(), m_log_fd,
                 m_clicks ? &m_clicks->ring(i) : nullptr));
-            Status s = m_workers.back()->listen(endpoints, tls_endpoints);
+            Status s = m_workers.back()->listen(m_config.inherited, endpoints, tls_endpoints);
             if (!s) {
                 return s;
             }
+        }
+        if (inherited_admin != nullptr) {
+            if (Status s = m_admin.adopt(*inherited_admin); !s) {
+                return s;
+            }
+            LogLine("info", "admin_listening").str("address", inherited_admin->local.address().to_string())
+                .num("port", inherited_admin->local.port()).boolean("inherited", true).emit(m_log_fd);
         }
         if (with_admin) {
             Status s = m_admin.listen(admin);
@@ -319,6 +335,13 @@ public:
         for (const auto& e : tls_endpoints) {
             LogLine("info", "listening").str("address", e.address().to_string())
                 .num("port", e.port()).num("threads", threads).boolean("tls", true).emit(m_log_fd);
+        }
+        for (const InheritedSocket& socket : m_config.inherited) {
+            if (socket.name != "admin") {
+                LogLine("info", "listening").str("address", socket.local.address().to_string())
+                    .num("port", socket.local.port()).num("threads", threads)
+                    .boolean("tls", socket.name == "tls").boolean("inherited", true).emit(m_log_fd);
+            }
         }
         std::vector<std::thread> threads_running;
         for (std::size_t i = 0; i < m_workers.size(); ++i) {

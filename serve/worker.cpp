@@ -81,8 +81,20 @@ Worker::~Worker() {
     m_io.poll();
 }
 
-Status Worker::listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
+Status Worker::listen(const std::vector<InheritedSocket>& inherited,
+                      std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
                       std::vector<boost::asio::ip::tcp::endpoint>& tls_endpoints) {
+    for (const InheritedSocket& socket : inherited) {
+        if (socket.name == "admin") {
+            continue;
+        }
+        auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);
+        if (Status s = adopt_listener(*acceptor, socket); !s) {
+            return s;
+        }
+        m_acceptors.push_back(std::move(acceptor));
+        m_acceptor_tls.push_back(socket.name == "tls");
+    }
     for (auto* list : {&endpoints, &tls_endpoints}) {
         for (auto& endpoint : *list) {
             auto acceptor = std::make_unique<boost::asio::ip::tcp::acceptor>(m_io);

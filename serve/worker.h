@@ -71,7 +71,9 @@ public:
     // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers),
     // plain ones on `endpoints` and TLS ones on `tls_endpoints`. Both are updated with the bound
     // port when a port of 0 was asked for.
-    Status listen(std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
+    // Its own SO_REUSEPORT acceptor on each endpoint, and a duplicate of each inherited socket.
+    Status listen(const std::vector<InheritedSocket>& inherited,
+                  std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
                   std::vector<boost::asio::ip::tcp::endpoint>& tls_endpoints);
     // Runs the event loop on the calling thread until stop or drain completes.
     void run();

@@ -44,7 +44,8 @@ def expected_layout():
               "share/doc/shortlink/README.md": False}
     for page in glob.glob(os.path.join(SOURCE, "man", "*.1")):
         layout[f"share/man/man1/{os.path.basename(page)}.gz"] = False
-    for unit in glob.glob(os.path.join(SOURCE, "docs", "systemd", "*.service")):
+    for unit in glob.glob(os.path.join(SOURCE, "docs", "systemd", "*.service")) + \
+            glob.glob(os.path.join(SOURCE, "docs", "systemd", "*.socket")):
         layout[f"lib/systemd/system/{os.path.basename(unit)}"] = False
     for doc in glob.glob(os.path.join(SOURCE, "docs", "*.md")):
         layout[f"share/doc/shortlink/{os.path.basename(doc)}"] = False
@@ -153,6 +154,12 @@ class PackageTestCase(unittest.TestCase):
         env = dict(os.environ, MANPATH=os.path.join(root + os.path.dirname(bindir), "share", "man"))
         proc = subprocess.run(["systemd-analyze", "verify", checked], capture_output=True,
                               text=True, timeout=60, env=env)
+        self.assertEqual((proc.returncode, proc.stderr), (0, ""))
+        # The socket unit beside it, which names it as its service.
+        socket_unit = os.path.join(os.path.dirname(unit), "shortlink-serve.socket")
+        shutil.copy(socket_unit, os.path.join(os.path.dirname(checked), "shortlink-serve.socket"))
+        proc = subprocess.run(["systemd-analyze", "verify", os.path.join(os.path.dirname(checked), "shortlink-serve.socket")],
+                              capture_output=True, text=True, timeout=60, env=env)
         self.assertEqual((proc.returncode, proc.stderr), (0, ""))
 
 
