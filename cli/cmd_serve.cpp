@@ -129,12 +129,25 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     const bool inherited_tls = std::any_of(config.inherited.begin(), config.inherited.end(),
                                            [](const serve::InheritedSocket& s) { return s.name == "tls"; });
     if (!config.inherited.empty()) {
-        // The .socket unit owns the addresses; naming them here as well would bind them twice.
-        if (!o.listen.empty() || !o.tls_listen.empty()) {
-            throw Error(k_exit_usage, std::string(o.listen.empty() ? "--tls-listen" : "--listen") +
-                                          ": the service manager passed listening sockets; name the addresses "
-                                          "in the .socket unit instead");
+        // The passed sockets are the listeners. An address named here as well must be one of
+        // them (an upgrade passes every socket the old process had; a .socket unit and a config
+        // that agree): binding it again would take it from the sockets passed.
+        for (const auto* list : {&o.listen, &o.tls_listen}) {
+            for (const std::string& text : *list) {
+                const serve::Endpoint e = endpoint_arg(text, list == &o.listen ? "--listen" : "--tls-listen");
+                const bool passed = std::any_of(config.inherited.begin(), config.inherited.end(), [&](const auto& s) {
+                    return s.local.port() == e.port && s.local.address().to_string() == e.address &&
+                           (s.name == "tls") == (list == &o.tls_listen);
+                });
+                if (!passed) {
+                    throw Error(k_exit_usage, std::string(list == &o.listen ? "--listen " : "--tls-listen ") + text +
+                                                  ": the service manager passed listening sockets, and none is "
+                                                  "bound to this address; name it in the .socket unit");
+                }
+            }
         }
+        o.listen.clear();
+        o.tls_listen.clear();
     } else if (o.listen.empty()) {
         o.listen.push_back("127.0.0.1:8080");
     }
@@ -161,7 +174,9 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
         throw Error(k_exit_not_found, "--acme-webroot: '" + config.acme_webroot +
                                           "' is not a directory (create it before certbot runs)");
     }
-    if (o.admin != "none" && !o.admin.empty()) {
+    const bool inherited_admin = std::any_of(config.inherited.begin(), config.inherited.end(),
+                                             [](const serve::InheritedSocket& s) { return s.name == "admin"; });
+    if (o.admin != "none" && !o.admin.empty() && !inherited_admin) {
         config.admin = endpoint_arg(o.admin, "--admin");
     }
     if (config.clicks_dir.empty()) {

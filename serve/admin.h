@@ -33,6 +33,8 @@ public:
     // Accepts on a socket the service manager passed instead.
     Status adopt(const InheritedSocket& socket);
     void close();
+    // Its listening socket's descriptor; -1 when it is not listening.
+    int listening_socket() { return m_acceptor.is_open() ? m_acceptor.native_handle() : -1; }
     // Its accept() failures (accept_errors only), summed into /metrics with the workers'.
     const WorkerMetrics& metrics() const { return m_metrics; }
 

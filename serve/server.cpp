@@ -7,12 +7,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <pthread.h>
 #include <sched.h>
@@ -28,6 +30,7 @@
 #include "formats/clock.h"
 #include "formats/file_names.h"
 #include "serve/admin.h"
+#include "serve/upgrade.h"
 #include "serve/certificates.h"
 #include "serve/click_log.h"
 #include "serve/listen_socket.h"
@@ -66,6 +69,7 @@ std::string refused_json(const Refused& refused) {
 std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     std::string out = "{\"ready\":";
     out += r.metrics.loaded ? "true" : "false";
+    out += ",\"pid\":" + std::to_string(::getpid());
     if (r.metrics.loaded) {
         out += ",\"snapshot\":{\"serial\":" + std::to_string(r.metrics.serial);
         out += ",\"path\":" + json_escape(r.path);
@@ -216,6 +220,7 @@ public:
           m_manager(config.snapshot_dir, config.state_dir, config.trusted_keys, config.prefault,
                     log_fd),
           m_signals(m_io, SIGHUP, SIGTERM, SIGINT),
+          m_upgrade_signal(m_io, SIGUSR2),
           m_rescan_timer(m_io),
           m_drain_timer(m_io),
           m_reload_timer(m_io),
@@ -361,6 +366,10 @@ public:
                 .str("channel", m_config.pull.channel).emit(m_log_fd);
         }
         sd_notify(0, "READY=1");
+        if (const pid_t predecessor = release_predecessor(); predecessor != 0) {
+            LogLine("info", "upgraded").num("from_pid", predecessor).emit(m_log_fd);
+        }
+        wait_upgrade_signal();
         on_loader([this] { return m_manager.settle(m_cancel_load); });
         m_io.run();
         if (m_puller) {
@@ -638,6 +647,55 @@ private:
         }
     }
 
+    void wait_upgrade_signal() {
+        m_upgrade_signal.async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec || m_draining) {
+                return;
+            }
+            upgrade();
+            wait_upgrade_signal();
+        });
+    }
+
+    // SIGUSR2: the binary at this executable's path starts with the same arguments and every
+    // listening socket; it sends SIGTERM here once it serves, and this process drains.
+    void upgrade() {
+        if (m_successor != 0 && ::kill(m_successor, 0) == 0) {
+            LogLine("warn", "upgrade_refused").str("detail", "an upgrade is already under way")
+                .num("successor_pid", m_successor).emit(m_log_fd);
+            return;
+        }
+        if (m_clicks) {
+            // The click directory admits one writer; the successor could not take it over yet.
+            LogLine("warn", "upgrade_refused")
+                .str("detail", "--clicks: the click log cannot be handed over; restart instead").emit(m_log_fd);
+            return;
+        }
+        std::vector<PassedSocket> sockets;
+        std::set<std::pair<dev_t, ino_t>> seen;  // workers may share one inherited socket
+        const auto add = [&](int fd, const char* name) {
+            struct stat st {};
+            if (fd >= 0 && ::fstat(fd, &st) == 0 && seen.insert({st.st_dev, st.st_ino}).second) {
+                sockets.push_back({fd, name});
+            }
+        };
+        for (const auto& w : m_workers) {
+            for (const auto& [fd, tls] : w->listening_sockets()) {
+                add(fd, tls ? "tls" : "web");
+            }
+        }
+        add(m_admin.listening_socket(), "admin");
+        auto started = start_successor(sockets);
+        if (!started) {
+            LogLine("error", "upgrade_failed").str("detail", started.status().message()).emit(m_log_fd);
+            return;
+        }
+        m_successor = *started;
+        sd_notifyf(0, "MAINPID=%d", static_cast<int>(m_successor));
+        LogLine("info", "upgrading").num("successor_pid", m_successor)
+            .num("sockets", static_cast<std::int64_t>(sockets.size())).emit(m_log_fd);
+    }
+
     void wait_signals() {
         m_signals.async_wait([this](const boost::system::error_code& ec, int signal) {
             if (ec) {
@@ -729,6 +787,7 @@ private:
         LogLine("info", "draining").str("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")
             .real("deadline_s", m_config.drain_timeout_s).emit(m_log_fd);
         m_signals.cancel();
+        m_upgrade_signal.cancel();
         m_rescan_timer.cancel();
         m_reload_timer.cancel();
         m_ticket_timer.cancel();
@@ -771,6 +830,8 @@ private:
     std::atomic<bool> m_scan_queued{false};
     SnapshotManager m_manager;
     boost::asio::signal_set m_signals;
+    boost::asio::signal_set m_upgrade_signal;  // SIGUSR2: start the new binary, hand it the sockets
+    pid_t m_successor = 0;
     boost::asio::steady_timer m_rescan_timer;
     boost::asio::steady_timer m_drain_timer;
     boost::asio::steady_timer m_reload_timer;

@@ -114,6 +114,16 @@ Status Worker::listen(const std::vector<InheritedSocket>& inherited,
     return Status::ok();
 }
 
+std::vector<std::pair<int, bool>> Worker::listening_sockets() const {
+    std::vector<std::pair<int, bool>> out;
+    for (std::size_t i = 0; i < m_acceptors.size(); ++i) {
+        if (m_acceptors[i]->is_open()) {
+            out.emplace_back(m_acceptors[i]->native_handle(), m_acceptor_tls[i]);
+        }
+    }
+    return out;
+}
+
 void Worker::run() {
     for (std::size_t i = 0; i < m_acceptors.size(); ++i) {
         accept(i);
@@ -125,7 +135,16 @@ void Worker::run() {
 void Worker::accept(std::size_t i) {
     m_acceptors[i]->async_accept(
         m_io, [this, i](const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket) {
-            if (ec == boost::asio::error::operation_aborted || m_draining) {
+            if (ec == boost::asio::error::operation_aborted) {
+                return;
+            }
+            if (!ec && m_draining) {
+                // Accepted just before the drain closed the acceptor: dropping it would reset a
+                // connection whose request may already be here. It is answered (Connection: close).
+                start_connection(std::move(socket), m_acceptor_tls[i]);
+                return;
+            }
+            if (m_draining) {
                 return;
             }
             if (!ec) {

@@ -83,6 +83,9 @@ public:
     // stop at once. Each takes effect at the next sweep.
     void post_refresh();
     void post_drain();
+    // Its listening sockets' descriptors, each with whether it is a TLS listener (for an upgrade
+    // to hand to the new process; read on the control thread before the workers drain).
+    std::vector<std::pair<int, bool>> listening_sockets() const;
     void post_stop();
 
     const WorkerMetrics& metrics() const { return m_metrics; }

@@ -75,7 +75,7 @@ class SocketActivation(ServeCase):
             p = subprocess.run(args, capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn(message, p.stderr)
-        for extra, message in ((["--listen", "127.0.0.1:1"], "--listen: the service manager passed listening sockets"),
+        for extra, message in ((["--listen", "127.0.0.1:1"], "--listen 127.0.0.1:1: the service manager passed listening sockets, and none"),
                                ([], "a socket named tls needs --certs")):
             port = harness.free_port()
             names = "web" if extra else "tls"
