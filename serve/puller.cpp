@@ -501,19 +501,25 @@ bool Puller::poll() {
 }
 
 Status Puller::poll_origin(Origin& origin, std::string& reason) {
-    asio::ssl::context tls(asio::ssl::context::tls_client);
-    tls.set_verify_mode(asio::ssl::verify_peer);
-    tls.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    boost::system::error_code ec;
-    if (m_config.ca_file.empty()) {
-        tls.set_default_verify_paths(ec);
-    } else {
-        tls.load_verify_file(m_config.ca_file, ec);
+    // One client context for the puller's life: loading the system's trust store takes tens of
+    // milliseconds, more than the rest of a poll.
+    if (!m_tls) {
+        auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        tls->set_verify_mode(asio::ssl::verify_peer);
+        tls->set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+        boost::system::error_code ec;
+        if (m_config.ca_file.empty()) {
+            tls->set_default_verify_paths(ec);
+        } else {
+            tls->load_verify_file(m_config.ca_file, ec);
+        }
+        if (ec) {
+            reason = "unreachable";
+            return Status::io_error("cannot load the TLS trust anchors: " + ec.message());
+        }
+        m_tls = std::move(tls);
     }
-    if (ec) {
-        reason = "unreachable";
-        return Status::io_error("cannot load the TLS trust anchors: " + ec.message());
-    }
+    asio::ssl::context& tls = *m_tls;
     const auto timeout = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(m_config.timeout_s));
     try {
         boost::urls::url index_url = origin.base;

@@ -17,11 +17,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/ssl/context.hpp>
 
 #include "formats/container.h"
 #include "formats/status.h"
@@ -92,6 +95,7 @@ private:
     formats::TrustedKeys m_trusted;
     int m_log_fd;
     std::vector<Origin> m_origins;
+    std::unique_ptr<boost::asio::ssl::context> m_tls;  // made on the puller's thread at its first poll
 
     // Files known to be in the directory with the index's bytes: name -> SHA-256 (hex).
     std::map<std::string, std::string> m_have;
