@@ -13,6 +13,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/origin_cli.h"
 #include "cli/output.h"
 #include "cli/snapshot_cli.h"
 #include "formats/clock.h"
@@ -300,22 +301,7 @@ void inspect_index(const InspectOptions& opt) {
         w.Key("bytes");
         w.Uint64(index.bytes());
         w.Key("files");
-        w.StartArray();
-        for (const formats::IndexedFile& f : c.files()) {
-            w.StartObject();
-            w.Key("name");
-            w.String(f.name().c_str());
-            w.Key("kind");
-            w.String(std::string(formats::format::file_kind_name(static_cast<std::uint32_t>(f.kind))).c_str());
-            w.Key("serial");
-            w.Uint64(f.serial);
-            w.Key("bytes");
-            w.Uint64(f.size);
-            w.Key("sha256");
-            w.String(formats::bytes::hex_encode(f.sha256.data(), f.sha256.size()).c_str());
-            w.EndObject();
-        }
-        w.EndArray();
+        write_indexed_files(w, c.files());
         w.EndObject();
         std::cout << buf.GetString() << "\n";
         return;

@@ -341,6 +341,25 @@ PublishedIndex promote_origin(const PromoteRequest& r, const formats::SigningKey
     return out;
 }
 
+void write_indexed_files(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<formats::IndexedFile>& files) {
+    w.StartArray();
+    for (const formats::IndexedFile& f : files) {
+        w.StartObject();
+        w.Key("name");
+        w.String(f.name().c_str());
+        w.Key("kind");
+        w.String(std::string(fmt::file_kind_name(static_cast<std::uint32_t>(f.kind))).c_str());
+        w.Key("serial");
+        w.Uint64(f.serial);
+        w.Key("bytes");
+        w.Uint64(f.size);
+        w.Key("sha256");
+        w.String(hex(f.sha256).c_str());
+        w.EndObject();
+    }
+    w.EndArray();
+}
+
 void print_published_index(const PublishedIndex& p, bool json) {
     const auto& c = p.contents;
     if (json) {
@@ -366,22 +385,7 @@ void print_published_index(const PublishedIndex& p, bool json) {
         w.Key("checks_passed");
         w.Uint64(p.checks_passed);
         w.Key("files");
-        w.StartArray();
-        for (const formats::IndexedFile& f : c.files()) {
-            w.StartObject();
-            w.Key("name");
-            w.String(f.name().c_str());
-            w.Key("kind");
-            w.String(std::string(fmt::file_kind_name(static_cast<std::uint32_t>(f.kind))).c_str());
-            w.Key("serial");
-            w.Uint64(f.serial);
-            w.Key("bytes");
-            w.Uint64(f.size);
-            w.Key("sha256");
-            w.String(hex(f.sha256).c_str());
-            w.EndObject();
-        }
-        w.EndArray();
+        write_indexed_files(w, c.files());
         for (const auto& [key, list] : {std::pair{"copied", &p.copied}, std::pair{"removed", &p.removed}}) {
             w.Key(key);
             w.StartArray();

@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "formats/keys.h"
 #include "formats/origin_index.h"
 
@@ -68,6 +71,10 @@ struct PromoteRequest {
 // own serial above the one it replaces), after every check passed. Exit 5 naming the first
 // failed check otherwise, with nothing written.
 PublishedIndex promote_origin(const PromoteRequest& request, const formats::SigningKey& key);
+
+// The files of an index as a JSON array of {name, kind, serial, bytes, sha256} (publish, promote,
+// inspect).
+void write_indexed_files(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<formats::IndexedFile>& files);
 
 // One line per file and the index, or one JSON object with --json.
 void print_published_index(const PublishedIndex& published, bool json);
