@@ -10,6 +10,7 @@ _shortlink_commands+=" add "
 _shortlink_commands+=" show "
 _shortlink_commands+=" list "
 _shortlink_commands+=" edit "
+_shortlink_commands+=" rule "
 _shortlink_commands+=" disable "
 _shortlink_commands+=" enable "
 _shortlink_commands+=" delete "
@@ -94,6 +95,9 @@ _shortlink() {
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --state --tag --search --limit --format --json" ;;
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --forward-query --no-forward-query --default-forward-query --json" ;;
+        rule) opts+=" add list remove move --domain --if --to --type --at --json"
+            case "$prev" in --if) COMPREPLY=($(compgen -W "device=ios device=android device=ipados device=mobile device=tablet device=desktop device=windows device=macos device=linux device=chromeos lang= country= ip= query= after= before= split=" -- "$cur")); return ;;
+                --type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;; esac ;;
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
             [ "$prev" = --backup ] && { _shortlink_files; return; } ;;

@@ -38,7 +38,7 @@ TEST_CASE("StoredLinkHasEveryFieldInOrder", "[output]") {
           R"({"domain":"go.example.com","code":"spring","url":"https://example.com/spring?a=\"b\"",)"
           R"("status":"active","state":"active","type":null,"forward_query":null,"effective_type":301,)"
           R"("effective_forward_query":false,"not_before":null,"expires":"2025-12-03T06:33:43Z","tags":["a","b"],)"
-          R"("version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
+          R"("rules":[],"version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
           R"("short_url":"https://go.example.com/spring"})");
     // From the expiry second on the link is expired; its own type wins over the domain's.
     store::Link own = link;
@@ -79,15 +79,16 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
     r.before_json = R"({"host":"go.example.com","code":"spring","url":"https://example.com/a","status":"active",)"
                     R"("type":0,"forward_query":-1,"not_before":0,"expires":1764743623,"tags":["x"],"version":1})";
     r.after_json = R"({"host":"go.example.com","code":"spring","url":"https://example.com/b","status":"disabled",)"
-                   R"("type":308,"forward_query":0,"not_before":1764700000,"expires":0,"tags":[],"version":2})";
+                   R"("type":308,"forward_query":0,"not_before":1764700000,"expires":0,"tags":[],"version":2,)"
+                   R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}]})";
     CHECK(audit_json(r) ==
           R"({"id":7,"at":"2025-12-03T06:33:43Z","actor":"ana","action":"edit","domain":"go.example.com",)"
           R"("code":"spring","before":{"domain":"go.example.com","code":"spring","url":"https://example.com/a",)"
           R"("status":"active","type":null,"forward_query":null,"not_before":null,)"
-          R"("expires":"2025-12-03T06:33:43Z","tags":["x"],"version":1,"short_url":"https://go.example.com/spring"},)"
+          R"("expires":"2025-12-03T06:33:43Z","tags":["x"],"rules":[],"version":1,"short_url":"https://go.example.com/spring"},)"
           R"("after":{"domain":"go.example.com","code":"spring","url":"https://example.com/b","status":"disabled",)"
           R"("type":308,"forward_query":false,"not_before":"2025-12-02T18:26:40Z","expires":null,"tags":[],)"
-          R"("version":2,"short_url":"https://go.example.com/spring"}})");
+          R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}],"version":2,"short_url":"https://go.example.com/spring"}})");
 
     store::AuditRecord d;
     d.action = "domain-set";
