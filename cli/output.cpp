@@ -96,6 +96,7 @@ LinkFields link_fields(const formats::Snapshot& snapshot, const formats::LinkVie
     f.expires = link.expires;
     f.effective_type = link.redirect_type;
     f.effective_forward_query = link.forward_query;
+    f.compiled_rules = link.rules;
     f.now = now;
     return f;
 }
@@ -140,6 +141,34 @@ std::string link_json(const LinkFields& f) {
         w.StartArray();
         for (const std::string& t : *f.tags) {
             w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
+        }
+        w.EndArray();
+    }
+    if (f.source == Source::compiled) {
+        // The compiled list in the same shape (formats::condition_text spells each condition).
+        w.Key("rules");
+        w.StartArray();
+        if (!f.compiled_rules.empty()) {
+            f.compiled_rules.for_each([&](std::size_t, const formats::RuleView& r) {
+                w.StartObject();
+                w.Key("if");
+                w.StartArray();
+                r.all_conditions([&](const formats::RuleConditionView& c) {
+                    const std::string text = formats::condition_text(c);
+                    w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
+                    return true;
+                });
+                w.EndArray();
+                key_string(w, "to", r.destination);
+                w.Key("type");
+                if (r.redirect_type == 0) {
+                    w.Null();
+                } else {
+                    w.Uint(r.redirect_type);
+                }
+                w.EndObject();
+                return true;
+            });
         }
         w.EndArray();
     }

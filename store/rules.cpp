@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <iterator>
 #include <cstring>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/rules.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
 
@@ -469,6 +471,100 @@ Result<std::vector<Rule>> decode_rules(std::string_view json, std::int64_t now) 
         return st;
     }
     return rules;
+}
+
+namespace {
+
+static_assert(std::size(k_device_names) == formats::k_device_classes.size(), "one device list");
+static_assert(static_cast<int>(ConditionKind::split) == static_cast<int>(formats::RuleKind::split) &&
+                  static_cast<int>(ConditionKind::device) == static_cast<int>(formats::RuleKind::device),
+              "one numbering of condition kinds");
+
+// A canonical ip value ("10.0.0.0/8", "2001:db8::1") as 16 address bytes (IPv4 mapped into
+// IPv6) and a prefix length counted on them.
+std::array<std::uint8_t, 17> network_bytes(std::string_view value) {
+    std::array<std::uint8_t, 17> out{};
+    const std::size_t slash = value.find('/');
+    const std::string address(value.substr(0, slash));
+    unsigned prefix = 0;
+    if (address.find(':') != std::string::npos) {
+        inet_pton(AF_INET6, address.c_str(), out.data());
+        prefix = 128;
+    } else {
+        out[10] = 0xff;
+        out[11] = 0xff;
+        inet_pton(AF_INET, address.c_str(), out.data() + 12);
+        prefix = 32;
+    }
+    if (slash != std::string_view::npos) {
+        std::string_view p = value.substr(slash + 1);
+        std::from_chars(p.data(), p.data() + p.size(), prefix);
+    }
+    out[16] = static_cast<std::uint8_t>(address.find(':') != std::string::npos ? prefix : prefix + 96);
+    return out;
+}
+
+}  // namespace
+
+Result<std::string> compile_rules(std::string_view json) {
+    if (json.empty()) {
+        return std::string();
+    }
+    auto rules = decode_rules(json, 0);
+    if (!rules) {
+        return rules.status();
+    }
+    std::vector<formats::RuleInput> out;
+    unsigned split_from = 0;
+    for (const Rule& rule : *rules) {
+        formats::RuleInput r;
+        r.redirect_type = rule.redirect_type;
+        r.destination = rule.destination;
+        for (const std::string& text : rule.conditions) {
+            auto c = parse_condition(text, 0);
+            if (!c) {
+                return c.status();
+            }
+            formats::RuleConditionInput in;
+            in.kind = static_cast<formats::RuleKind>(c->kind);
+            switch (c->kind) {
+            case ConditionKind::device:
+                for (const std::string& v : c->values) {
+                    for (std::size_t bit = 0; bit < std::size(k_device_names); ++bit) {
+                        if (k_device_names[bit] == v) {
+                            in.device_mask = static_cast<std::uint16_t>(in.device_mask | (1u << bit));
+                        }
+                    }
+                }
+                break;
+            case ConditionKind::lang:
+            case ConditionKind::country: in.values = c->values; break;
+            case ConditionKind::ip:
+                for (const std::string& v : c->values) {
+                    in.networks.push_back(network_bytes(v));
+                }
+                break;
+            case ConditionKind::query:
+                in.query_name = c->values[0];
+                in.has_query_value = c->has_query_value;
+                if (c->has_query_value) {
+                    in.query_value = c->values[1];
+                }
+                break;
+            case ConditionKind::after:
+            case ConditionKind::before: in.time = c->time; break;
+            case ConditionKind::split:
+                // check_rule_list() proved the shares add up to at most 100.
+                in.split_from = static_cast<std::uint8_t>(split_from);
+                split_from += c->percent;
+                in.split_to = static_cast<std::uint8_t>(split_from);
+                break;
+            }
+            r.conditions.push_back(std::move(in));
+        }
+        out.push_back(std::move(r));
+    }
+    return formats::encode_rule_list(out);
 }
 
 std::string rule_text(const Rule& rule) {

@@ -39,6 +39,7 @@ inline constexpr std::size_t k_max_condition_values = 32;
 inline constexpr std::size_t k_max_query_name_bytes = 128;
 inline constexpr std::size_t k_max_query_value_bytes = 512;
 
+// The same numbers as formats::RuleKind, the byte a compiled condition starts with.
 enum class ConditionKind : std::uint8_t { device = 1, lang, country, ip, query, after, before, split };
 
 std::string_view condition_kind_name(ConditionKind kind);  // "device", "lang", ...
@@ -86,6 +87,12 @@ std::string encode_rules(const std::vector<Rule>& rules);
 // Reads that JSON (an empty string or "[]" is no rule) and normalizes and checks what it reads,
 // so an import or a hand-edited export is held to what `rule add` is.
 Result<std::vector<Rule>> decode_rules(std::string_view json, std::int64_t now);
+
+// The list as a snapshot holds it (formats/rules.h, SPEC.md "Section 5: rules"): every value
+// precomputed, the splits given consecutive shares of 0..99 in rule order. "" for no rules.
+// The JSON form's rules are checked again first (decode_rules), so what reaches a snapshot is
+// what `rule add` accepts, whoever wrote the database.
+Result<std::string> compile_rules(std::string_view json);
 
 // One rule as a person reads it: "if device=ios lang=fr -> https://... (301)".
 std::string rule_text(const Rule& rule);

@@ -71,6 +71,7 @@ struct CompileLinkRow {          // views valid only during the callback
     int forward_query = -1;      // -1: domain default, 0 or 1: link override
     std::int64_t not_before = 0; // Unix seconds, 0: none
     std::int64_t expires = 0;    // Unix seconds, 0: none
+    std::string_view rules;      // encode_rules() JSON; empty: none (compile_rules() compiles it)
 };
 
 struct SnapshotRecord {            // one published file (a snapshot, patch, overlay or rollback)

@@ -17,7 +17,7 @@ STORED_LINK_KEYS = ["domain", "code", "url", "status", "state", "type", "forward
                     "effective_forward_query", "not_before", "expires", "tags", "rules", "version", "created_at",
                     "updated_at", "short_url"]
 COMPILED_LINK_KEYS = ["domain", "code", "url", "status", "state", "effective_type", "effective_forward_query",
-                      "not_before", "expires", "short_url"]
+                      "not_before", "expires", "rules", "short_url"]
 AUDIT_LINK_KEYS = ["domain", "code", "url", "status", "type", "forward_query", "not_before", "expires", "tags",
                    "rules", "version", "short_url"]
 DOMAIN_KEYS = ["host", "is_default", "default_type", "root_url", "case_insensitive", "forward_query",

@@ -3,6 +3,7 @@ canonical conditions, positions, refusals with their exit codes and messages (no
 rules in show (text and JSON), in history, and through export/import of JSON Lines."""
 import json
 import os
+import sqlite3
 
 import harness
 from harness import ShortlinkTestCase
@@ -141,6 +142,56 @@ class RuleCommands(ShortlinkTestCase):
         self.sl("show", "ok", expect=3)  # one transaction: nothing imported
         self.sl("import", path, "--skip-invalid")
         self.assertEqual(self.rules("ok")[0]["if"], ["lang=fr"])
+
+
+    def compile(self, *extra):
+        keys = os.path.join(self.tmp, "keys")
+        if not os.path.exists(keys):
+            self.sl("keygen", "--out", keys, "--name", "k")
+        out = os.path.join(self.tmp, "snaps")
+        self.sl("compile", "--key", os.path.join(keys, "k.key"), "--out", out, *extra)
+        return out
+
+    def inspect_links(self, path):
+        shown = json.loads(self.sl("inspect", "--links", "--json", path).stdout)
+        return {link["code"]: link["rules"] for link in shown["links"]}
+
+    def test_compiled_rules_read_back_as_written(self):
+        self.sl("add", "https://example.com/plain", "--code", "plain")
+        self.sl("rule", "add", "app", "--if", "device=ios,android", "--if", "lang=fr,en-US", "--to",
+                "https://apps.example/x", "--type", "307")
+        self.sl("rule", "add", "app", "--if", "ip=10.0.0.0/8,2001:db8::/32", "--if", "country=FR", "--to",
+                "https://example.com/ip")
+        self.sl("rule", "add", "app", "--if", "query=a=b", "--if", "after=2020-01-01T00:00:00Z", "--if",
+                "before=2030-01-01T00:00:00Z", "--if", "split=30", "--to", "https://example.com/q")
+        self.sl("rule", "add", "app", "--if", "split=70", "--to", "https://example.com/r")
+        out = self.compile()
+        [snap] = [os.path.join(out, f) for f in os.listdir(out) if f.endswith(".slsnap")]
+        self.sl("verify", "--trust", os.path.join(self.tmp, "keys", "k.pub"), snap)
+        stored = [{k: r[k] for k in ("if", "to", "type")} for r in self.rules()]
+        self.assertEqual(self.inspect_links(snap), {"app": stored, "plain": []})
+        self.assertIn("    rule 4: if split=70 -> https://example.com/r\n",
+                      self.sl("inspect", "--links", snap).stdout)
+
+        # A patch carries the rules of the links it holds.
+        self.sl("rule", "remove", "app", "1")
+        self.compile("--patch")
+        [patch] = [os.path.join(out, f) for f in os.listdir(out) if f.endswith(".slpatch")]
+        self.assertEqual(self.inspect_links(patch), {"app": stored[1:]})
+        diff = self.sl("diff", "--json", snap, patch, expect=None).stdout
+        self.assertIn("rules", diff)
+
+    def test_compile_refuses_rules_the_store_would_refuse(self):
+        # Written behind the store's back: compile checks them again and names the link.
+        con = sqlite3.connect(self.db)
+        con.execute("""UPDATE links SET rules = '[{"if":["device=pc"],"to":"https://e.com/"}]' WHERE code = 'app'""")
+        con.commit()
+        con.close()
+        keys = os.path.join(self.tmp, "keys")
+        self.sl("keygen", "--out", keys, "--name", "k")
+        proc = self.sl("compile", "--key", os.path.join(keys, "k.key"), "--out", os.path.join(self.tmp, "s"),
+                       expect=2)
+        self.assertIn("link app: rule 1: condition 'device=pc': unknown device 'pc'", proc.stderr)
 
 
 if __name__ == "__main__":

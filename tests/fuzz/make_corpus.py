@@ -29,7 +29,7 @@ def sl(binary, db, *args):
     subprocess.run([binary, "--db", db, *args], check=True, capture_output=True)
 
 
-def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()):
+def compile_db(binary, work, name, links, blocks=(), command="compile", edits=(), rules=()):
     """Compiles a database of `links` with `blocks` (shortlink block arguments); with command
     "overlay" returns the deny overlay instead of the snapshot; with `edits` (shortlink
     arguments run after a full compile), the patch that holds them."""
@@ -41,6 +41,8 @@ def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()
         if host != "*":
             subprocess.run([binary, "--db", db, "domain", "add", host], capture_output=True)
         sl(binary, db, "add", url, "--code", code, *([] if host == "*" else ["--domain", host]))
+    for rule in rules:
+        sl(binary, db, "rule", "add", *rule)
     for block in blocks:
         sl(binary, db, "block", *block)
     sl(binary, db, command, "--key", os.path.join(work, "k.key"), "--out", out)
@@ -86,6 +88,12 @@ def reader_seeds(binary, work):
                                       edits=[("edit", "abc", "--url", "https://a.example/y"),
                                              ("domain", "set", "go.example", "--default-type", "308"),
                                              ("add", "https://n.example/", "--code", "new")])
+    seeds["valid-snapshot-with-rules"] = compile_db(binary, work, "rules", blocked, rules=[
+        ("abc", "--if", "device=ios,android", "--if", "lang=fr,en-US", "--to", "https://a.example/app", "--type", "307"),
+        ("abc", "--if", "ip=10.0.0.0/8,2001:db8::/32", "--if", "country=FR", "--to", "https://a.example/ip"),
+        ("abc", "--if", "query=a=b", "--if", "after=2020-01-01T00:00:00Z", "--if", "before=2030-01-01T00:00:00Z",
+         "--if", "split=30", "--to", "https://a.example/q"),
+        ("abc", "--if", "split=70", "--if", "query=debug", "--to", "https://a.example/r")])
     one = seeds["valid-one-link"]
     bad = {}
     bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
@@ -150,6 +158,14 @@ def reader_seeds(binary, work):
     _, off, _ = section(v, 15)
     struct.pack_into("<Q", v, off + 24, 5)  # more blocks than the content has
     bad["bad-digests-block-count-wrong"] = v
+    v = bytearray(seeds["valid-snapshot-with-rules"])
+    _, off, _ = section(v, 5)
+    struct.pack_into("<Q", v, off, 1 << 40)  # more lists than the section holds
+    bad["bad-rules-list-count-huge"] = v
+    v = bytearray(seeds["valid-snapshot-with-rules"])
+    _, off, _ = section(v, 5)
+    v[off + 64 + 8 + 2] ^= 0x02  # the first list's kinds mask
+    bad["bad-rules-kinds-mismatch"] = v
     return {**seeds, **bad}
 
 
