@@ -153,7 +153,7 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     }
     if (config.clicks_dir.empty()) {
         for (const char* name : {"--clicks-buffer", "--clicks-segment-size", "--clicks-segment-age",
-                                 "--clicks-networks", "--country-header"}) {
+                                 "--clicks-networks"}) {
             if (sub->get_option(name)->count() > 0) {
                 throw Error(k_exit_usage, std::string(name) + " is only used with --clicks DIR");
             }
