@@ -3,8 +3,6 @@
 // lives in serve/config.h and man/shortlink-serve.1.
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -12,7 +10,6 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <boost/beast/http/field.hpp>
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
@@ -161,20 +158,7 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     } else if (!std::filesystem::is_directory(config.clicks_dir)) {
         throw Error(k_exit_not_found, "--clicks: '" + config.clicks_dir + "' is not a directory");
     }
-    if (!config.country_header.empty()) {
-        const std::string& h = config.country_header;
-        const bool token = std::all_of(h.begin(), h.end(), [](char ch) {
-            return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
-        });
-        if (!token || h.size() > 64) {
-            throw Error(k_exit_usage, "--country-header: '" + h + "' is not a header name");
-        }
-        if (boost::beast::http::string_to_field(h) != boost::beast::http::field::unknown) {
-            throw Error(k_exit_usage, "--country-header: '" + h +
-                                          "' is a standard HTTP header; name the one your proxy sets "
-                                          "(for example CF-IPCountry)");
-        }
-    }
+    country_header_arg(config.country_header);
     check(serve::run_server(config));
 }
 

@@ -31,6 +31,9 @@ void code_arg(const std::string& code);
 std::uint16_t type_arg(const std::string& type);
 std::int64_t time_arg(const std::string& text, const char* option);
 void tags_arg(const std::vector<std::string>& tags);
+// --country-header NAME (serve and resolve): a header name that is not a standard HTTP one
+// ("" stays "": none).
+void country_header_arg(const std::string& name);
 
 // A pasted short link, "https://go.example.com/spring", split the way a server reads it: the host
 // normalized as host_arg() does (port dropped), the code the path without its leading '/'

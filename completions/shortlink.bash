@@ -115,7 +115,7 @@ _shortlink() {
             case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config) _shortlink_files; return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --json"
             [ "$prev" = --ca ] && { _shortlink_files; return; } ;;
-        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params"
+        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params --header --client-ip --country-header"
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;

@@ -127,7 +127,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-buffer -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-size -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-networks
-complete -c shortlink -n '__fish_seen_subcommand_from serve' -l country-header -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l country-header -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l query-params -x -a 'replace keep-both'
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x
@@ -159,6 +159,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l patch -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l no-patch
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l head
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l header -x -d 'Client request header "Name: value"'
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l client-ip -x -d 'Client IPv4 or IPv6 address'
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -F
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l name -x
