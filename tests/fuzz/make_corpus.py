@@ -191,6 +191,13 @@ def http_seeds(binary, work):
         "valid-connection-close": b"\x00" + req("/abc", extra="Connection: close\r\n") + b"GARBAGE",
         "valid-patched": b"\x40" + req("/abc") + req("/new") + req("/edit", host="go.example.com") + req("/keep"),
         "valid-overlay": b"\x80" + req("/abc") + req("/q") + req("/blocked"),
+        "valid-rules": b"\x00" + req("/ruled", extra="User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+                                    "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1\r\n"
+                                    "Accept-Language: de;q=0.5, fr-CH, en;q=0.9\r\n")
+        + req("/ruled", extra="User-Agent: x\r\nSec-CH-UA-Mobile: ?1\r\nSec-CH-UA-Platform: \"Android\"\r\n"
+                              "Accept-Language: es-419;q=1.000\r\n")
+        + req("/ruled", extra="CF-IPCountry: be\r\n") + req("/ruled?src=qr&x=1") + req("/ruled?src=qr", method="HEAD")
+        + b"".join(req("/ruled", extra=f"User-Agent: visitor {i}\r\n") for i in range(6)),
         "valid-bad-target-answered-400": b"\x00" + req("/%zz") + req("ftp://x.example/a") + req("/abc", host="u@x.example"),
         "bad-obs-fold": b"\x00GET /abc HTTP/1.1\r\nHost: x.example\r\nX-A: 1\r\n  folded\r\n\r\n",
         "bad-duplicate-host": b"\x00" + req("/abc", extra="Host: y.example\r\n"),
