@@ -55,7 +55,8 @@ struct LanguageTag {
 
 // The visitor's preferred language from an Accept-Language value (RFC 9110 12.5.4): the range
 // with the highest q-value, the first of equal ones. "*", q=0, ranges that are not language
-// tags and entries with a malformed q-value are passed over; empty when none is left.
+// tags and entries with a malformed q-value or another parameter than q are passed over (empty
+// parameters are ignored); empty when none is left.
 LanguageTag preferred_language(std::string_view accept_language);
 
 // Whether a lang condition's value ("fr", "en-US", "es-419") holds for `tag`: the languages are

@@ -196,6 +196,37 @@ TEST_CASE("preferred language honours q-values", "[rules_eval]") {
     }
 }
 
+TEST_CASE("hostile header values give no language, no country and no device", "[rules_eval]") {
+    // What a client may send within the header limits: long, empty, binary, unterminated.
+    const std::string commas(8000, ',');
+    const std::string semis = "fr" + std::string(8000, ';');
+    std::string many;
+    for (int i = 0; i < 1000; ++i) {
+        many += "x-" + std::to_string(i) + ";q=0.9,";
+    }
+    many += "it;q=0.001";
+    const std::string nul("fr\0CH", 5);
+    const std::string long_tag = "en-" + std::string(5000, 'a');
+    CHECK(tag_text(preferred_language(commas)).empty());
+    CHECK(tag_text(preferred_language(semis)) == "fr");  // empty parameters are ignored
+    CHECK(tag_text(preferred_language(many)) == "it");
+    CHECK(tag_text(preferred_language(nul)).empty());
+    CHECK(tag_text(preferred_language(long_tag)).empty());
+    CHECK(tag_text(preferred_language("fr;q=0.5;q=0.9")) == "fr");  // the last q-value read
+    CHECK(tag_text(preferred_language("fr;Q=0.5, de;q=0.4")) == "fr");
+    CHECK(tag_text(preferred_language("fr;q=-1, de;q=0.4")) == "de");
+    CHECK(tag_text(preferred_language("fr;q=0.5x, de;q=0.4")) == "de");
+    CHECK(tag_text(preferred_language("abcdefgh-XY")) == "abcdefgh-XY");  // the longest primary subtag
+    CHECK(tag_text(preferred_language("abcdefghi-XY")).empty());
+    CHECK(tag_text(preferred_language("en--US")).empty());
+    CHECK(tag_text(preferred_language("en-")).empty());
+    CHECK_FALSE(country_matches(std::string("B\0", 2), "BE"));
+    CHECK_FALSE(country_matches(std::string(4000, 'B'), "BE"));
+    CHECK(class_names(classes_of(std::string(8000, 'A'))).empty());
+    CHECK(class_names(classes_of(std::string("\0\xff\x01iPhone", 9))) == class_names(classes_of("\xff\x01iPhone")));
+    CHECK(class_names(classes_of(commas, commas, commas)).empty());
+}
+
 TEST_CASE("a language condition matches the language, and the region when it names one", "[rules_eval]") {
     const LanguageTag fr_ch = preferred_language("fr-CH");
     CHECK(language_matches(fr_ch, "fr"));
