@@ -133,6 +133,16 @@ public:
         in.forward_query = row.forward_query;
         in.not_before = row.not_before;
         in.expires = row.expires;
+        std::string rules;
+        if (!row.rules.empty()) {
+            auto compiled = store::compile_rules(row.rules);
+            if (!compiled) {
+                m_failed = Status::invalid_argument("link " + std::string(row.code) + ": " + compiled.status().message());
+                return;
+            }
+            rules = std::move(compiled).value();
+            in.rules = rules;
+        }
         if (Status s = m_builder.add_link(in); !s) {
             m_failed = s;
         }

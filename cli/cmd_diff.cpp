@@ -91,7 +91,8 @@ constexpr std::array<std::string_view, 1> k_domain_identity = {"host"};
 // Two compiled links that answer alike: the cheap test before their JSON is compared.
 bool same_link(const formats::LinkView& a, const formats::LinkView& b) {
     return a.destination == b.destination && a.status == b.status && a.redirect_type == b.redirect_type &&
-           a.forward_query == b.forward_query && a.not_before == b.not_before && a.expires == b.expires;
+           a.forward_query == b.forward_query && a.not_before == b.not_before && a.expires == b.expires &&
+           a.rules.bytes() == b.rules.bytes();
 }
 
 // "{"url":{"old":...,"new":...},...}" and "changed": the names, in JSON.

@@ -201,6 +201,11 @@ public:
         r.redirect_type = in.redirect_type;
         r.forward_query = static_cast<std::int8_t>(in.forward_query);
         r.status = in.status;
+        if (in.rules) {
+            // Rare: kept beside the rows rather than in every one.
+            m_rules.push_back(*in.rules);
+            r.rules = static_cast<std::uint32_t>(m_rules.size());
+        }
         if (m_hosts.find(domain.id) == m_hosts.end()) {
             m_hosts.emplace(domain.id, domain.host);
         }
@@ -275,6 +280,11 @@ public:
             in.redirect_type = r.redirect_type;
             in.forward_query = r.forward_query;
             in.status = r.status;
+            if (r.rules != 0) {
+                in.rules = m_rules[r.rules - 1];
+            } else {
+                in.rules.reset();
+            }
             if (++n == batch.size()) {
                 put_batch();
             }
@@ -284,6 +294,7 @@ public:
         }
         m_rows.clear();
         m_text.clear();
+        m_rules.clear();
     }
 
 private:
@@ -297,6 +308,7 @@ private:
         std::uint32_t tags_len = 0;
         std::uint32_t title_len = 0;
         std::uint32_t item = 0;  // in a JSON document: the object's place in its array
+        std::uint32_t rules = 0; // 0: the row gave no rules; else 1 + its index in m_rules
         std::int64_t not_before = 0;
         std::int64_t expires = 0;
         std::int64_t created_at = 0;
@@ -346,6 +358,7 @@ private:
 
     std::vector<Staged> m_rows;
     std::string m_text;
+    std::vector<std::vector<store::Rule>> m_rules;  // the rules rows gave (JSON Lines)
     std::map<std::int64_t, std::string> m_hosts;  // domain id -> host, for put_link()
 };
 

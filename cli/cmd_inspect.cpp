@@ -227,6 +227,21 @@ void print_human(const formats::Snapshot& s, bool links) {
         check(s.for_each_link([&](const formats::LinkView& l) {
             std::ostringstream row;
             print_link_table_row(row, link_fields(s, l, now));
+            if (!l.rules.empty()) {
+                l.rules.for_each([&](std::size_t i, const formats::RuleView& r) {
+                    row << "    rule " << (i + 1) << ": if";
+                    r.all_conditions([&](const formats::RuleConditionView& c) {
+                        row << ' ' << formats::condition_text(c);
+                        return true;
+                    });
+                    row << " -> " << r.destination;
+                    if (r.redirect_type != 0) {
+                        row << " (" << r.redirect_type << ')';
+                    }
+                    row << '\n';
+                    return true;
+                });
+            }
             out.raw(row.str());
         }));
         out.flush();

@@ -1,6 +1,12 @@
 // shortlink resolve FILE URL: what a server answering from FILE would say to a GET of URL,
 // computed by the same function the server calls (serve/answer.h), with the deny overlay the
-// server would load beside it (or --overlay FILE). The tool for CI checks.
+// server would load beside it (or --overlay FILE), for a client described by --header and
+// --client-ip (what a link's rules read). The tool for CI checks.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -37,7 +43,78 @@ struct ResolveOptions {
     bool head = false;
     bool json = false;
     bool keep_both_params = false;
+    std::vector<std::string> headers;
+    std::string client_ip;
+    std::string country_header;
 };
+
+bool is_token_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool same_name(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// The request headers of --header "Name: value" as the server's parser keeps them: the first
+// non-empty value of a name counts, without surrounding spaces. Headers no answer reads are accepted and
+// ignored, as the server ignores them.
+struct ClientHeaders {
+    std::vector<std::pair<std::string, std::string>> fields;
+
+    std::string_view get(std::string_view name) const {
+        for (const auto& [n, v] : fields) {
+            if (!v.empty() && same_name(n, name)) {
+                return v;
+            }
+        }
+        return {};
+    }
+};
+
+ClientHeaders headers_arg(const std::vector<std::string>& headers) {
+    ClientHeaders out;
+    for (const std::string& h : headers) {
+        const std::size_t colon = h.find(':');
+        const std::string name = h.substr(0, colon);
+        if (colon == std::string::npos || name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
+            throw Error(k_exit_usage, "--header: '" + h + "' is not 'Name: value'");
+        }
+        std::string value = h.substr(colon + 1);
+        if (std::any_of(value.begin(), value.end(), [](char c) {
+                return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+            })) {
+            throw Error(k_exit_usage, "--header: the value of '" + name + "' holds a control character");
+        }
+        const std::size_t first = value.find_first_not_of(" \t");
+        value = first == std::string::npos ? std::string() : value.substr(first, value.find_last_not_of(" \t") - first + 1);
+        out.fields.emplace_back(name, value);
+    }
+    return out;
+}
+
+// --client-ip: an IPv4 or IPv6 address, as rules compare it (IPv4 as ::ffff:a.b.c.d).
+void client_ip_arg(const std::string& text, serve::ClientInput& client) {
+    if (text.empty()) {
+        return;
+    }
+    in_addr v4{};
+    in6_addr v6{};
+    if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+        client.address = {};
+        client.address[10] = 0xff;
+        client.address[11] = 0xff;
+        std::memcpy(client.address.data() + 12, &v4, 4);
+    } else if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+        std::memcpy(client.address.data(), &v6, 16);
+    } else {
+        throw Error(k_exit_usage, "--client-ip: '" + text + "' is not an IPv4 or IPv6 address");
+    }
+    client.has_address = true;
+}
 
 std::string json_string(std::string_view s) {
     std::string out;
@@ -63,6 +140,17 @@ void run_resolve(const ResolveOptions& o) {
         }
     }
     const std::int64_t now = o.at.empty() ? clock::unix_seconds() : time_arg(o.at, "--at");
+    country_header_arg(o.country_header);
+    const ClientHeaders headers = headers_arg(o.headers);
+    serve::ClientInput client;
+    client_ip_arg(o.client_ip, client);
+    client.user_agent = headers.get("User-Agent");
+    client.accept_language = headers.get("Accept-Language");
+    client.ch_mobile = headers.get("Sec-CH-UA-Mobile");
+    client.ch_platform = headers.get("Sec-CH-UA-Platform");
+    if (!o.country_header.empty()) {
+        client.country = headers.get(o.country_header);
+    }
     serve::Serving serving;
     serving.snapshot = snapshot;
     // The patch and the overlay the server would hold: given, else the newest valid ones beside
@@ -98,6 +186,8 @@ void run_resolve(const ResolveOptions& o) {
         request.method = o.head ? serve::Method::head : serve::Method::get;
         request.target = url;
         request.keep_both_params = o.keep_both_params;
+        request.client = client;
+        request.country_header = o.country_header;
         // An https:// URL is answered as the TLS listener would (HSTS), http:// as a plain one.
         request.tls = url.size() >= 8 && (url.compare(0, 8, "https://") == 0 || url.compare(0, 8, "HTTPS://") == 0);
         const serve::Response r = serving.patched ? serve::answer(serving.patched.get(), deny, request, now)
@@ -108,12 +198,15 @@ void run_resolve(const ResolveOptions& o) {
         const std::string location = serve::location_string(r);
         const std::string cache = serve::cache_control_string(r);
         const std::string hsts = serve::hsts_string(r);
+        const std::string vary = serve::vary_string(r);
         if (o.json) {
             std::cout << "{\"url\":" << json_string(url) << ",\"status\":" << r.status
                       << ",\"reason\":" << json_string(serve::reason_name(r.reason))
                       << ",\"location\":" << (location.empty() ? "null" : json_string(location))
                       << ",\"cache_control\":" << (cache.empty() ? "null" : json_string(cache))
                       << ",\"strict_transport_security\":" << (hsts.empty() ? "null" : json_string(hsts))
+                      << ",\"vary\":" << (vary.empty() ? "null" : json_string(vary))
+                      << ",\"rule\":" << (r.rule == 0 ? std::string("null") : std::to_string(r.rule))
                       << ",\"serial\":" << snapshot->serial() << ",\"patch_serial\":"
                       << (serving.patched ? std::to_string(serving.patched->patch().serial())
                                           : std::string("null"))
@@ -132,6 +225,9 @@ void run_resolve(const ResolveOptions& o) {
         }
         if (!cache.empty()) {
             std::cout << "Cache-Control: " << cache << '\n';
+        }
+        if (!vary.empty()) {
+            std::cout << "Vary: " << vary << '\n';
         }
         if (!hsts.empty()) {
             std::cout << "Strict-Transport-Security: " << hsts << '\n';
@@ -164,6 +260,13 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_flag("--head", o->head, "Resolve a HEAD request instead of GET");
     sub->add_flag("--json", o->json, "Print the answer as one JSON object");
     add_query_params_option(sub, o->keep_both_params);
+    sub->add_option("--header", o->headers,
+                    "A request header 'Name: value' of the client (repeatable): User-Agent, Accept-Language, "
+                    "Sec-CH-UA-Mobile, Sec-CH-UA-Platform, the --country-header")
+        ->allow_extra_args(false);
+    sub->add_option("--client-ip", o->client_ip, "The client's IPv4 or IPv6 address (ip rules, splits)");
+    sub->add_option("--country-header", o->country_header,
+                    "The request header trusted for the client's country, as serve --country-header");
     sub->callback([o] { run_resolve(*o); });
 }
 

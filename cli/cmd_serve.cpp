@@ -3,8 +3,6 @@
 // lives in serve/config.h and man/shortlink-serve.1.
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -14,7 +12,6 @@
 #include <CLI/CLI.hpp>
 
 #include "formats/origin_index.h"
-#include <boost/beast/http/field.hpp>
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
@@ -181,7 +178,7 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     }
     if (config.clicks_dir.empty()) {
         for (const char* name : {"--clicks-buffer", "--clicks-segment-size", "--clicks-segment-age",
-                                 "--clicks-networks", "--country-header"}) {
+                                 "--clicks-networks"}) {
             if (sub->get_option(name)->count() > 0) {
                 throw Error(k_exit_usage, std::string(name) + " is only used with --clicks DIR");
             }
@@ -189,20 +186,7 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     } else if (!std::filesystem::is_directory(config.clicks_dir)) {
         throw Error(k_exit_not_found, "--clicks: '" + config.clicks_dir + "' is not a directory");
     }
-    if (!config.country_header.empty()) {
-        const std::string& h = config.country_header;
-        const bool token = std::all_of(h.begin(), h.end(), [](char ch) {
-            return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
-        });
-        if (!token || h.size() > 64) {
-            throw Error(k_exit_usage, "--country-header: '" + h + "' is not a header name");
-        }
-        if (boost::beast::http::string_to_field(h) != boost::beast::http::field::unknown) {
-            throw Error(k_exit_usage, "--country-header: '" + h +
-                                          "' is a standard HTTP header; name the one your proxy sets "
-                                          "(for example CF-IPCountry)");
-        }
-    }
+    country_header_arg(config.country_header);
     if (config.pull.origins.empty()) {
         for (const char* name : {"--channel", "--pull-interval", "--pull-timeout", "--ca"}) {
             if (sub->get_option(name)->count() > 0) {

@@ -1,11 +1,14 @@
 // Helpers shared by the store commands. See command_util.h.
 #include "cli/command_util.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
 #include <CLI/CLI.hpp>
+#include <boost/beast/http/field.hpp>
 #include <boost/url/parse.hpp>
 
 #include "cli/errors.h"
@@ -201,6 +204,23 @@ void check_link(store::Store& s, const ShortUrl& ref, const Status& status) {
     }
     hint += elsewhere.size() == 1 ? " has it: add --domain " + elsewhere[0] : " have it: add --domain HOST";
     throw Error(k_exit_not_found, status.message() + hint);
+}
+
+void country_header_arg(const std::string& h) {
+    if (h.empty()) {
+        return;
+    }
+    const bool token = std::all_of(h.begin(), h.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
+    });
+    if (!token || h.size() > 64) {
+        throw Error(k_exit_usage, "--country-header: '" + h + "' is not a header name");
+    }
+    if (boost::beast::http::string_to_field(h) != boost::beast::http::field::unknown) {
+        throw Error(k_exit_usage, "--country-header: '" + h +
+                                      "' is a standard HTTP header; name the one your proxy sets "
+                                      "(for example CF-IPCountry)");
+    }
 }
 
 void add_query_params_option(CLI::App* sub, bool& keep_both) {

@@ -35,6 +35,10 @@ void tags_arg(const std::vector<std::string>& tags);
 // is refused: a command leaves the title out, or clears it with its own option.
 std::string title_arg(const std::string& text, const char* option);
 
+// --country-header NAME (serve and resolve): a header name that is not a standard HTTP one
+// ("" stays "": none).
+void country_header_arg(const std::string& name);
+
 // A pasted short link, "https://go.example.com/spring", split the way a server reads it: the host
 // normalized as host_arg() does (port dropped), the code the path without its leading '/'
 // (percent-decoded, one trailing '/' tolerated) and checked as code_arg() does. Throws

@@ -11,6 +11,7 @@ void setup_add(CLI::App& app, const GlobalOptions& globals);
 void setup_show(CLI::App& app, const GlobalOptions& globals);
 void setup_list(CLI::App& app, const GlobalOptions& globals);
 void setup_edit(CLI::App& app, const GlobalOptions& globals);
+void setup_rule(CLI::App& app, const GlobalOptions& globals);
 void setup_disable(CLI::App& app, const GlobalOptions& globals);
 void setup_enable(CLI::App& app, const GlobalOptions& globals);
 void setup_delete(CLI::App& app, const GlobalOptions& globals);

@@ -79,6 +79,7 @@ LinkFields link_fields(const store::Link& link, const store::DomainRecord& domai
     f.now = now;
     f.tags = &link.tags;
     f.title = link.title;
+    f.rules = &link.rules;
     f.version = link.version;
     f.created_at = link.created_at;
     f.updated_at = link.updated_at;
@@ -96,6 +97,7 @@ LinkFields link_fields(const formats::Snapshot& snapshot, const formats::LinkVie
     f.expires = link.expires;
     f.effective_type = link.redirect_type;
     f.effective_forward_query = link.forward_query;
+    f.compiled_rules = link.rules;
     f.now = now;
     return f;
 }
@@ -142,6 +144,40 @@ std::string link_json(const LinkFields& f) {
             w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
         }
         w.EndArray();
+    }
+    if (f.source == Source::compiled) {
+        // The compiled list in the same shape (formats::condition_text spells each condition).
+        w.Key("rules");
+        w.StartArray();
+        if (!f.compiled_rules.empty()) {
+            f.compiled_rules.for_each([&](std::size_t, const formats::RuleView& r) {
+                w.StartObject();
+                w.Key("if");
+                w.StartArray();
+                r.all_conditions([&](const formats::RuleConditionView& c) {
+                    const std::string text = formats::condition_text(c);
+                    w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
+                    return true;
+                });
+                w.EndArray();
+                key_string(w, "to", r.destination);
+                w.Key("type");
+                if (r.redirect_type == 0) {
+                    w.Null();
+                } else {
+                    w.Uint(r.redirect_type);
+                }
+                w.EndObject();
+                return true;
+            });
+        }
+        w.EndArray();
+    }
+    if (f.rules != nullptr) {
+        // The store's own spelling of a rule list (store/rules.h), so an export imports as is.
+        const std::string rules = f.rules->empty() ? "[]" : store::encode_rules(*f.rules);
+        w.Key("rules");
+        w.RawValue(rules.c_str(), rules.size(), rapidjson::kArrayType);
     }
     if (f.source != Source::compiled) {
         w.Key("title");
@@ -271,6 +307,7 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     const rapidjson::Value* tags = member(image, "tags");
     const rapidjson::Value* version = member(image, "version");
     const rapidjson::Value* title = member(image, "title");
+    const rapidjson::Value* rules = member(image, "rules");  // absent: no rules
     if (host == nullptr || !host->IsString() || code == nullptr || !code->IsString() || url == nullptr ||
         !url->IsString() || status == nullptr || !status->IsString() || type == nullptr || !type->IsUint() ||
         type->GetUint() > 0xffff || forward == nullptr || !forward->IsInt() || not_before == nullptr ||
@@ -290,8 +327,20 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
         }
         tag_list.emplace_back(t.GetString(), t.GetStringLength());
     }
+    std::vector<store::Rule> rule_list;
+    if (rules != nullptr) {
+        rapidjson::StringBuffer buf;
+        JsonWriter writer(buf);
+        rules->Accept(writer);
+        auto decoded = store::decode_rules(std::string_view(buf.GetString(), buf.GetSize()), 0);
+        if (!decoded) {
+            return std::nullopt;
+        }
+        rule_list = std::move(decoded).value();
+    }
     LinkFields f;
     f.source = LinkFields::Source::audit;
+    f.rules = &rule_list;
     f.domain = std::string_view(host->GetString(), host->GetStringLength());
     f.code = std::string_view(code->GetString(), code->GetStringLength());
     f.url = std::string_view(url->GetString(), url->GetStringLength());
@@ -478,6 +527,12 @@ void print_link_details(std::ostream& out, const LinkFields& link) {
     row("expires", timefmt::format_time(link.expires));
     row("tags", link.tags != nullptr ? join_tags(*link.tags, ' ') : std::string());
     row("title", std::string(link.title));
+    if (link.rules != nullptr) {
+        row("rules", link.rules->empty() ? std::string() : std::to_string(link.rules->size()));
+        for (std::size_t i = 0; i < link.rules->size(); ++i) {
+            out << "  " << (i + 1) << ". " << store::rule_text((*link.rules)[i]) << '\n';
+        }
+    }
     row("version", std::to_string(link.version));
     row("created", timefmt::format_time(link.created_at));
     row("updated", timefmt::format_time(link.updated_at));

@@ -48,6 +48,8 @@ struct LinkFields {
     std::int64_t now = 0;         // stored, compiled: the moment "state" describes
     const std::vector<std::string>* tags = nullptr;  // stored, audit
     std::string_view title;       // stored, audit; "" for none
+    const std::vector<store::Rule>* rules = nullptr;  // stored, audit
+    formats::RuleListView compiled_rules;              // compiled
     std::int64_t version = 0;     // stored, audit
     std::int64_t created_at = 0;  // stored
     std::int64_t updated_at = 0;  // stored

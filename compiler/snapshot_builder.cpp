@@ -51,6 +51,7 @@ Block map_block() {
 
 constexpr std::uint8_t k_flag_forward_query = 1u << 2;
 constexpr std::uint8_t k_flag_has_times = 1u << 3;
+constexpr std::uint8_t k_flag_has_rules = 1u << 4;  // a u32 index into Data::rule_lists follows the times
 
 // One link: 24 bytes of fixed data; code, destination and optional times sit in the arena.
 struct LinkEntry {
@@ -91,7 +92,7 @@ bool has_cr_lf_nul(std::string_view s) {
 // the reader's LinkView while checking.
 std::uint64_t link_digest(std::uint32_t domain, std::string_view code, std::string_view destination,
                           std::uint8_t status, std::uint16_t redirect, bool forward_query,
-                          std::int64_t not_before, std::int64_t expires) {
+                          std::int64_t not_before, std::int64_t expires, std::string_view rules) {
     std::uint64_t fields[4] = {
         (std::uint64_t{domain} << 32) | (std::uint64_t{status} << 24) |
             (std::uint64_t{redirect} << 8) | (forward_query ? 1u : 0u),
@@ -99,6 +100,7 @@ std::uint64_t link_digest(std::uint32_t domain, std::string_view code, std::stri
         (std::uint64_t{code.size()} << 32) | destination.size()};
     std::uint64_t h = formats::hash128(fields, sizeof(fields), 0x6469676573747631ULL).lo;  // "digestv1"
     h = formats::hash128(code, h).lo;
+    h = formats::hash128(rules, h).lo;
     return formats::hash128(destination, h).hi;
 }
 
@@ -126,6 +128,9 @@ struct SnapshotBuilder::Data {
     std::uint64_t seed = 0;
     bool released = false;  // publish() freed links and blocks
     std::string deny_section;  // encoded deny set; empty: the snapshot has no deny section
+    // Encoded rule lists in add order; a link with rules holds its index here. The file numbers
+    // them again in slot order, so its bytes do not depend on the order links were added in.
+    std::vector<std::string> rule_lists;
 
     // Records each link's fingerprint, frees `hashes`, and puts the links in slot order (one
     // gather through the permutation the perfect hash defines); slot_key becomes a bit per slot.
@@ -189,7 +194,17 @@ struct SnapshotBuilder::Data {
     }
     std::uint64_t record_size(const LinkEntry& e) const {
         return formats::bytes::varint_size(e.code_len) + formats::bytes::varint_size(e.dest_len) +
-               ((e.flags & k_flag_has_times) ? 16 : 0) + e.code_len + e.dest_len;
+               ((e.flags & k_flag_has_times) ? 16 : 0) + ((e.flags & k_flag_has_rules) ? 4 : 0) +
+               e.code_len + e.dest_len;
+    }
+    // The link's encoded rule list; empty without rules.
+    std::string_view rules(const LinkEntry& e) const {
+        if ((e.flags & k_flag_has_rules) == 0) {
+            return {};
+        }
+        std::uint32_t index = 0;
+        std::memcpy(&index, at(e.pos) + e.code_len + e.dest_len + ((e.flags & k_flag_has_times) ? 16 : 0), 4);
+        return rule_lists[index];
     }
     formats::Hash128 hash(const LinkEntry& e, std::uint64_t with_seed) const {
         return formats::hash128(at(e.pos), e.code_len, formats::domain_seed(with_seed, e.domain));
@@ -291,15 +306,29 @@ Status SnapshotBuilder::add_link(const LinkInput& link) {
     }
     const bool forward = link.forward_query < 0 ? domain.forward_query : link.forward_query != 0;
     const bool has_times = link.not_before != 0 || link.expires != 0;
+    const bool has_rules = !link.rules.empty();
+    if (has_rules) {
+        std::uint64_t list_count = 0;
+        const std::string section = formats::encode_rules_section({std::string(link.rules)});
+        if (Status st = formats::check_rules_section(reinterpret_cast<const std::uint8_t*>(section.data()),
+                                                     section.size(), "link " + std::string(link.code) + ": rules",
+                                                     list_count);
+            !st) {
+            return Status::invalid_argument(st.message());
+        }
+        if (d.rule_lists.size() >= UINT32_MAX) {
+            return Status::invalid_argument("too many links with rules for one snapshot");
+        }
+    }
 
     LinkEntry e;
     e.code_len = static_cast<std::uint16_t>(link.code.size());
     e.dest_len = static_cast<std::uint32_t>(link.destination.size());
     e.status = static_cast<std::uint8_t>(link.status);
     e.flags = static_cast<std::uint8_t>(redirect) | (forward ? k_flag_forward_query : 0) |
-              (has_times ? k_flag_has_times : 0);
+              (has_times ? k_flag_has_times : 0) | (has_rules ? k_flag_has_rules : 0);
     e.domain = link.domain;
-    char* p = d.reserve(e.code_len + e.dest_len + (has_times ? 16 : 0), e.pos);
+    char* p = d.reserve(e.code_len + e.dest_len + (has_times ? 16 : 0) + (has_rules ? 4 : 0), e.pos);
     if (p == nullptr) {
         return Status::io_error("out of memory: cannot map another " +
                                 std::to_string(k_block_size >> 20) + " MiB for link data");
@@ -316,6 +345,11 @@ Status SnapshotBuilder::add_link(const LinkInput& link) {
     if (has_times) {
         std::memcpy(p + e.code_len + e.dest_len, &link.not_before, 8);
         std::memcpy(p + e.code_len + e.dest_len + 8, &link.expires, 8);
+    }
+    if (has_rules) {
+        const auto index = static_cast<std::uint32_t>(d.rule_lists.size());
+        std::memcpy(p + e.code_len + e.dest_len + (has_times ? 16 : 0), &index, 4);
+        d.rule_lists.emplace_back(link.rules);
     }
     d.links.push_back(e);
     return Status::ok();
@@ -420,7 +454,8 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
     }
     const std::string& deny_section = d.deny_section.empty() ? empty_deny : d.deny_section;
     const bool has_deny = !deny_section.empty();
-    formats::ContainerWriter w(fd, has_deny ? 5 : 4);
+    const bool has_rules = !d.rule_lists.empty();
+    formats::ContainerWriter w(fd, 4 + (has_deny ? 1 : 0) + (has_rules ? 1 : 0));
 
     // Section 1: fixed records, then hosts and root URLs.
     {
@@ -504,6 +539,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
                                            (std::uint32_t{e.flags & 3u} << fmt::k_meta_redirect_shift) |
                                            ((e.flags & k_flag_forward_query) ? fmt::k_meta_forward_query : 0) |
                                            ((e.flags & k_flag_has_times) ? fmt::k_meta_has_times : 0) |
+                                           ((e.flags & k_flag_has_rules) ? fmt::k_meta_has_rules : 0) |
                                            fmt::k_meta_occupied | (e.domain << fmt::k_meta_domain_shift);
                 formats::records::SlotRecord{e.fingerprint, slot_meta, offset}.encode(rec);
                 offset += d.record_size(e);
@@ -536,6 +572,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             digests->reserve(d.links.size());
         }
         const std::size_t count = d.links.size();
+        std::uint32_t rule_list = 0;  // lists are numbered in slot order
         for (std::size_t i = 0; i < count; ++i) {
             if (i + 6 < count) {
                 const LinkEntry& ahead = d.links[i + 6];
@@ -544,7 +581,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
                 __builtin_prefetch(p + 64);
             }
             const LinkEntry& e = d.links[i];
-            std::uint8_t head[10 + 10 + 16];
+            std::uint8_t head[10 + 10 + 16 + 4];
             std::size_t n = bytes::put_varint(head, e.code_len);
             n += bytes::put_varint(head + n, e.dest_len);
             std::int64_t nb = 0;
@@ -555,6 +592,10 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
                 bytes::store<std::int64_t>(head + n + 8, ex);
                 n += 16;
             }
+            if ((e.flags & k_flag_has_rules) != 0) {
+                bytes::store<std::uint32_t>(head + n, rule_list++);
+                n += 4;
+            }
             // resize + memcpy: inserting a char range into a vector of bytes copied byte by byte.
             const std::size_t at = buf.size();
             const std::size_t body_len = std::size_t{e.code_len} + e.dest_len;
@@ -564,7 +605,7 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             if (digests != nullptr) {
                 digests->push_back(link_digest(e.domain, d.code(e), d.destination(e), e.status,
                                                fmt::k_redirect_codes[e.flags & 3u],
-                                               (e.flags & k_flag_forward_query) != 0, nb, ex));
+                                               (e.flags & k_flag_forward_query) != 0, nb, ex, d.rules(e)));
             }
             if (buf.size() >= (1 << 20) - 70000) {
                 if (Status st = w.append(buf.data(), buf.size()); !st) {
@@ -574,6 +615,26 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             }
         }
         if (Status st = w.append(buf.data(), buf.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
+    }
+    // Section 5: the rule lists, in the slot order of their links (the indices section 4 gave).
+    if (!d.rule_lists.empty()) {
+        std::vector<std::string> lists;
+        lists.reserve(d.rule_lists.size());
+        for (const LinkEntry& e : d.links) {
+            if ((e.flags & k_flag_has_rules) != 0) {
+                lists.emplace_back(d.rules(e));
+            }
+        }
+        const std::string section = formats::encode_rules_section(lists);
+        if (Status st = w.begin_section(fmt::SectionType::rules); !st) {
+            return st;
+        }
+        if (Status st = w.append(section.data(), section.size()); !st) {
             return st;
         }
         if (Status st = w.end_section(); !st) {
@@ -668,7 +729,7 @@ Status CompiledSnapshot::check(const formats::Snapshot& snapshot) const {
                    static_cast<std::uint8_t>(v.status) == e.status &&
                    v.redirect_type == fmt::k_redirect_codes[e.flags & 3u] &&
                    v.forward_query == ((e.flags & k_flag_forward_query) != 0) &&
-                   v.not_before == nb && v.expires == ex;
+                   v.not_before == nb && v.expires == ex && v.rules.bytes() == d.rules(e);
         });
 }
 
@@ -733,7 +794,7 @@ Result<formats::WrittenFile> CompiledSnapshot::publish(const std::string& path,
             [&](std::uint64_t i, const formats::LinkView& v) {
                 return link_digest(v.domain_index, v.code, v.destination,
                                    static_cast<std::uint8_t>(v.status), v.redirect_type,
-                                   v.forward_query, v.not_before, v.expires) == digests[i];
+                                   v.forward_query, v.not_before, v.expires, v.rules.bytes()) == digests[i];
             });
         if (!s) {
             return s;

@@ -70,6 +70,10 @@ struct LinkInput {
     int forward_query = -1;           // -1: the domain's default; 0 or 1: override
     std::int64_t not_before = 0;      // Unix seconds, 0: none
     std::int64_t expires = 0;         // Unix seconds, 0: none
+    // The link's rule list as formats::encode_rule_list() wrote it; empty: no rules. Checked
+    // again here (formats::check_rules_section's rules), so a list the reader would refuse is
+    // refused before a file is written.
+    std::string_view rules;
 };
 
 // Header fields decided when writing, not building.

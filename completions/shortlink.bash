@@ -10,6 +10,7 @@ _shortlink_commands+=" add "
 _shortlink_commands+=" show "
 _shortlink_commands+=" list "
 _shortlink_commands+=" edit "
+_shortlink_commands+=" rule "
 _shortlink_commands+=" disable "
 _shortlink_commands+=" enable "
 _shortlink_commands+=" delete "
@@ -96,6 +97,9 @@ _shortlink() {
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --state --tag --search --limit --format --json --titles" ;;
         edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --title --no-title --forward-query --no-forward-query --default-forward-query --json" ;;
+        rule) opts+=" add list remove move --domain --if --to --type --at --json"
+            case "$prev" in --if) COMPREPLY=($(compgen -W "device=ios device=android device=ipados device=mobile device=tablet device=desktop device=windows device=macos device=linux device=chromeos lang= country= ip= query= after= before= split=" -- "$cur")); return ;;
+                --type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;; esac ;;
         disable|enable|delete) opts+=" --domain --json" ;;
         restore) opts+=" --domain --json --backup --force"
             [ "$prev" = --backup ] && { _shortlink_files; return; } ;;
@@ -114,7 +118,7 @@ _shortlink() {
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --expect-status --expect-location --max-latency --textfile --json"
             case "$prev" in --ca|--textfile) _shortlink_files; return ;; esac ;;
-        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params"
+        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params --header --client-ip --country-header"
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;

@@ -16,6 +16,7 @@ complete -c shortlink -n __fish_use_subcommand -a add -d 'Create a short link'
 complete -c shortlink -n __fish_use_subcommand -a show -d 'Show one link'
 complete -c shortlink -n __fish_use_subcommand -a list -d 'List links'
 complete -c shortlink -n __fish_use_subcommand -a edit -d 'Change a link'
+complete -c shortlink -n __fish_use_subcommand -a rule -d 'Add, list, remove or reorder a link\'s redirect rules'
 complete -c shortlink -n __fish_use_subcommand -a disable -d 'Disable a link'
 complete -c shortlink -n __fish_use_subcommand -a enable -d 'Enable a disabled link'
 complete -c shortlink -n __fish_use_subcommand -a delete -d 'Soft-delete a link'
@@ -76,6 +77,13 @@ complete -c shortlink -n '__fish_seen_subcommand_from edit' -l remove-tag -x
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l default-forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from add show list edit disable enable delete restore history import export qr' -l domain -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain add show list edit disable enable delete restore history' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from rule; and not __fish_seen_subcommand_from add list remove move' -a 'add list remove move'
+complete -c shortlink -n '__fish_seen_subcommand_from rule' -l if -x -a 'device=ios device=android device=ipados device=mobile device=tablet device=desktop device=windows device=macos device=linux device=chromeos lang= country= ip= query= after= before= split='
+complete -c shortlink -n '__fish_seen_subcommand_from rule' -l to -x
+complete -c shortlink -n '__fish_seen_subcommand_from rule' -l type -x -a '301 302 307 308'
+complete -c shortlink -n '__fish_seen_subcommand_from rule' -l at -x
+complete -c shortlink -n '__fish_seen_subcommand_from rule' -l domain -x
+complete -c shortlink -n '__fish_seen_subcommand_from rule' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l status -x -a 'active disabled deleted'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l state -x -a 'active disabled deleted not_yet_valid expired' -d 'Effective state'
 complete -c shortlink -n '__fish_seen_subcommand_from list' -l tag -x
@@ -124,7 +132,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-buffer -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-size -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-networks
-complete -c shortlink -n '__fish_seen_subcommand_from serve' -l country-header -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l country-header -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l channel -x -a 'stable canary'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-interval -x
@@ -165,6 +173,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l patch -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l no-patch
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l head
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l json
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l header -x -d 'Client request header "Name: value"'
+complete -c shortlink -n '__fish_seen_subcommand_from resolve' -l client-ip -x -d 'Client IPv4 or IPv6 address'
 complete -c shortlink -n '__fish_seen_subcommand_from resolve' -F
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l out -x -a '(__fish_complete_directories)'
 complete -c shortlink -n '__fish_seen_subcommand_from keygen' -l name -x

@@ -157,16 +157,15 @@ Status load_index(const Container& file, const SectionInfo& sec, std::uint64_t l
 
 // What is wrong with one occupied slot, or nothing; `record_end` gets the end of its record
 // (an offset into section 4). Shared by the slot walk and the lazy lookup.
-enum class SlotDefect { none, meta, offset, lengths, overrun };
+enum class SlotDefect { none, meta, offset, lengths, overrun, rules };
 
 SlotDefect check_slot(const std::uint8_t* s, const std::uint8_t* strings,
                       std::uint64_t strings_length, std::uint32_t domain_count,
-                      std::uint64_t& record_end) {
+                      std::uint64_t rule_list_count, std::uint64_t& record_end) {
     const records::SlotRecord slot = records::SlotRecord::decode(s);
     const std::uint32_t meta = slot.meta;
     const std::uint64_t off = slot.record_offset;
-    if (!link_state_from_number(meta & fmt::k_meta_status_mask) || (meta & fmt::k_meta_reserved_bit) != 0 ||
-        (meta >> fmt::k_meta_domain_shift) >= domain_count) {
+    if (!link_state_from_number(meta & fmt::k_meta_status_mask) || (meta >> fmt::k_meta_domain_shift) >= domain_count) {
         return SlotDefect::meta;
     }
     if (off >= strings_length) {
@@ -182,17 +181,21 @@ SlotDefect check_slot(const std::uint8_t* s, const std::uint8_t* strings,
         dest_len > fmt::k_max_destination_length) {
         return SlotDefect::lengths;
     }
-    const std::uint64_t body = n + m + ((meta & fmt::k_meta_has_times) ? 16 : 0) +
-                               std::uint64_t{code_len} + dest_len;
+    const std::uint64_t times = (meta & fmt::k_meta_has_times) ? 16 : 0;
+    const std::uint64_t rules = (meta & fmt::k_meta_has_rules) ? 4 : 0;
+    const std::uint64_t body = n + m + times + rules + std::uint64_t{code_len} + dest_len;
     if (body > strings_length - off) {
         return SlotDefect::overrun;
+    }
+    if (rules != 0 && bytes::load<std::uint32_t>(r + n + m + times) >= rule_list_count) {
+        return SlotDefect::rules;
     }
     record_end = off + body;
     return SlotDefect::none;
 }
 
 Status load_slots(const Container& file, const SectionInfo& slot_sec, const SectionInfo& str_sec,
-                  const MphfParams& mphf, std::uint32_t domain_count) {
+                  const MphfParams& mphf, std::uint32_t domain_count, std::uint64_t rule_list_count) {
     const std::string where = file.path() + ": " + section_label(slot_sec.type);
     const std::uint8_t* slots = file.base() + slot_sec.offset;
     const std::uint8_t* strings = file.base() + str_sec.offset;
@@ -215,7 +218,7 @@ Status load_slots(const Container& file, const SectionInfo& slot_sec, const Sect
         }
         ++occupied;
         std::uint64_t record_end = 0;
-        const SlotDefect defect = check_slot(s, strings, str_sec.length, domain_count, record_end);
+        const SlotDefect defect = check_slot(s, strings, str_sec.length, domain_count, rule_list_count, record_end);
         if (defect == SlotDefect::none) [[likely]] {
             continue;
         }
@@ -223,7 +226,7 @@ Status load_slots(const Container& file, const SectionInfo& slot_sec, const Sect
         switch (defect) {
         case SlotDefect::none: break;
         case SlotDefect::meta:
-            return Status::corruption(rec + ": invalid status, reserved bit or domain index");
+            return Status::corruption(rec + ": invalid status or domain index");
         case SlotDefect::offset:
             return Status::corruption(rec + ": record offset " + std::to_string(off) +
                                       " is past the end of the strings section");
@@ -233,6 +236,8 @@ Status load_slots(const Container& file, const SectionInfo& slot_sec, const Sect
         case SlotDefect::overrun:
             return Status::corruption(rec + ": record at strings offset " + std::to_string(off) +
                                       " runs past the end of the section");
+        case SlotDefect::rules:
+            return Status::corruption(rec + ": names a rule list that section 5 (rules) does not hold");
         }
     }
     if (occupied != mphf.key_count) {
@@ -356,8 +361,18 @@ Status Snapshot::check_payload(bool lazy) {
         }
         m_deny = *set;
     }
+    if (const SectionInfo* rules = file.section(fmt::SectionType::rules)) {
+        const std::uint8_t* p = file.base() + rules->offset;
+        if (Status s = check_rules_section(p, rules->length, name + ": " + section_label(rules->type),
+                                           m_rule_list_count);
+            !s) {
+            return s;
+        }
+        m_rule_offsets = p + k_rules_section_header;
+        m_rule_lists = m_rule_offsets + m_rule_list_count * 8;
+    }
     if (!lazy) {
-        if (Status s = load_slots(file, slots, strings, m_mphf, m_domain_count); !s) {
+        if (Status s = load_slots(file, slots, strings, m_mphf, m_domain_count, m_rule_list_count); !s) {
             return s;
         }
     }
@@ -382,7 +397,8 @@ Status Snapshot::finish_verification(const std::atomic<bool>* cancel) const {
     }
     const Container& file = *m_file;
     if (Status s = load_slots(file, *file.section(fmt::SectionType::slots),
-                              *file.section(fmt::SectionType::strings), m_mphf, m_domain_count);
+                              *file.section(fmt::SectionType::strings), m_mphf, m_domain_count,
+                              m_rule_list_count);
         !s) {
         return m_file->fail(s);
     }
@@ -426,6 +442,11 @@ LinkView Snapshot::view_of_slot(const std::uint8_t* slot) const {
         v.not_before = bytes::load<std::int64_t>(r);
         v.expires = bytes::load<std::int64_t>(r + 8);
         r += 16;
+    }
+    if ((rec.meta & fmt::k_meta_has_rules) != 0) [[unlikely]] {
+        const std::uint32_t list = bytes::load<std::uint32_t>(r);  // proven < list count
+        v.rules = RuleListView(m_rule_lists + bytes::load<std::uint64_t>(m_rule_offsets + std::uint64_t{list} * 8));
+        r += 4;
     }
     v.code = std::string_view(reinterpret_cast<const char*>(r), code_len);
     v.destination = std::string_view(reinterpret_cast<const char*>(r + code_len), dest_len);
@@ -482,11 +503,12 @@ std::optional<LinkView> Snapshot::lookup_verifying(std::uint32_t domain_index,
     // The slot walk has not run: check this slot as it would, on proven bytes only. The
     // record's first bytes (two varints, the times) are proven before they are parsed.
     const std::uint64_t off = rec.record_offset;
-    constexpr std::uint64_t k_record_head = 5 + 5 + 16;
+    constexpr std::uint64_t k_record_head = 5 + 5 + 16 + 4;
     std::uint64_t record_end = 0;
     if (off >= m_strings_length ||
         !file.prove(m_strings + off, std::min(k_record_head, m_strings_length - off)) ||
-        check_slot(s, m_strings, m_strings_length, m_domain_count, record_end) != SlotDefect::none ||
+        check_slot(s, m_strings, m_strings_length, m_domain_count, m_rule_list_count, record_end) !=
+            SlotDefect::none ||
         !file.prove(m_strings + off, record_end - off)) {
         if (file.intact()) {
             file.record_failure(Status::corruption(file.path() + ": " +

@@ -38,6 +38,7 @@
 #include "formats/deny.h"
 #include "formats/link_state.h"
 #include "formats/mphf_query.h"
+#include "formats/rules.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
@@ -68,6 +69,7 @@ struct LinkView {
     bool forward_query = true;          // already resolved against the domain default
     std::int64_t not_before = 0;        // Unix seconds; 0: no lower bound
     std::int64_t expires = 0;           // Unix seconds; 0: never expires
+    RuleListView rules;                 // empty for a link without rules (formats/rules.h)
 };
 
 class Snapshot {
@@ -173,6 +175,9 @@ private:
     const std::uint8_t* m_slots = nullptr;    // slot_count * 16 bytes
     const std::uint8_t* m_strings = nullptr;  // link records
     std::uint64_t m_strings_length = 0;
+    const std::uint8_t* m_rule_offsets = nullptr;  // section 5: list_count u64 offsets
+    const std::uint8_t* m_rule_lists = nullptr;    // the lists they point into
+    std::uint64_t m_rule_list_count = 0;
     std::unique_ptr<Container> m_file;        // the mapping, header fields, verification state
     std::vector<DomainView> m_domains;        // sorted by host
     std::optional<std::uint32_t> m_default_domain;

@@ -118,9 +118,22 @@ std::string cache_control_string(const Response& r) {
     switch (r.cache) {
     case CacheKind::max_age: return "max-age=" + std::to_string(r.max_age_s);
     case CacheKind::no_store: return "no-store";
+    case CacheKind::private_max_age: return "private, max-age=" + std::to_string(r.max_age_s);
     case CacheKind::none: return "";
     }
     return "";
+}
+
+std::string vary_string(const Response& r) {
+    std::string out;
+    if (r.vary_accept_language) {
+        out = "Accept-Language";
+    }
+    if (!r.vary_country.empty()) {
+        out += out.empty() ? "" : ", ";
+        out += r.vary_country;
+    }
+    return out;
 }
 
 std::string hsts_string(const Response& r) {

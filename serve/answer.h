@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "serve/request_target.h"
+#include "serve/rules_eval.h"
 
 namespace shortlink::formats {
 class Snapshot;
@@ -35,6 +36,11 @@ struct Request {
     // visitor's parameter replaces the destination's parameters of the same name; true, both
     // are kept.
     bool keep_both_params = false;
+    // What a link's rules read (serve/rules_eval.h): headers and the client's address.
+    ClientInput client;
+    // The name of the request header trusted for the client's country (serve --country-header),
+    // as an answer that depends on it names it in Vary; empty: none is trusted.
+    std::string_view country_header;
 };
 
 // Why the answer is what it is; picks the body text and appears in `resolve --json`.
@@ -54,7 +60,9 @@ enum class Reason : std::uint8_t {
     blocked,             // 410, never cached: the link, its domain or its destination is blocked
 };
 
-enum class CacheKind : std::uint8_t { none, max_age, no_store };
+// private_max_age: "private, max-age=N", for an answer that depends on what a shared cache
+// cannot key on (the device, the client's address, its split share).
+enum class CacheKind : std::uint8_t { none, max_age, no_store, private_max_age };
 
 struct Response {
     std::uint16_t status = 500;
@@ -82,6 +90,13 @@ struct Response {
     // Strict-Transport-Security: only over TLS, for a domain with an HSTS max-age.
     std::uint32_t hsts_max_age_s = 0;  // 0: no header
     bool hsts_include_subdomains = false;
+
+    // Vary: the answer came from a link with rules that read these headers, which a cache can
+    // key on: Accept-Language, and the trusted country header (its name; empty: not read).
+    bool vary_accept_language = false;
+    std::string_view vary_country;
+    // The link's rule that answered, 1 for the first; 0: none (the link's own destination).
+    std::uint8_t rule = 0;
 
     // What the answer was about, for the click log: the domain's host (for an unknown host or
     // the default domain, the Host as received) and the link's stored code (otherwise the
@@ -115,6 +130,8 @@ const Response& merged_location(const Response& r, Response& merged, std::string
 // the server writes them without building strings). Empty when the response has none.
 std::string location_string(const Response& response);
 std::string cache_control_string(const Response& response);
+// "Accept-Language, CF-IPCountry"; empty without Vary.
+std::string vary_string(const Response& response);
 // "max-age=N" or "max-age=N; includeSubDomains"; empty without HSTS.
 std::string hsts_string(const Response& response);
 

@@ -9,6 +9,7 @@
 #include "formats/deny.h"
 #include "formats/snapshot.h"
 #include "serve/answer.h"
+#include "serve/rules_eval.h"
 
 namespace shortlink::serve::detail {
 
@@ -93,6 +94,51 @@ inline Response https_redirect(const formats::DomainView& domain, const ParsedTa
     r.location_query = path_and_query(request_target);
     if (r.location_query.empty() || r.location_query.front() != '/') {
         r.query_separator = '/';
+    }
+    return r;
+}
+
+inline constexpr std::uint16_t kind_bit(formats::RuleKind kind) {
+    return static_cast<std::uint16_t>(1u << static_cast<unsigned>(kind));
+}
+
+// The redirect of an active link with rules: the first rule that holds, else the link's own
+// destination; either way cached only as far as what the rules read allows. Accept-Language
+// and the trusted country header are named in Vary (an edge can key on them); the device, the
+// client's address and its split share are not headers an edge can key on, so such an answer
+// is private. A rule with a time bound is not cached past it.
+// A rule's destination on a blocked host answers as blocked, as the link's own would.
+inline Response ruled_redirect(const formats::LinkView& link, const formats::DomainView& domain,
+                               const formats::DenySet* deny, const ParsedTarget& target,
+                               const Request& request, std::int64_t now, std::uint32_t max_age) {
+    using formats::RuleKind;
+    RuleContext context;
+    context.client = &request.client;
+    context.query = target.query;
+    context.now = now;
+    context.domain = domain.host;
+    context.code = link.code;
+    const RuleOutcome outcome = evaluate_rules(link.rules, context);
+    if (outcome.matched && deny != nullptr && deny->blocks_destination(outcome.destination)) {
+        return blocked();
+    }
+    if (outcome.changes_at != 0) {
+        max_age = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+            max_age, static_cast<std::uint64_t>(outcome.changes_at - now)));
+    }
+    const std::uint16_t kinds = link.rules.kinds();
+    const bool per_client = (kinds & (kind_bit(RuleKind::device) | kind_bit(RuleKind::ip) |
+                                      kind_bit(RuleKind::split))) != 0;
+    Response r = simple(outcome.matched && outcome.redirect_type != 0 ? outcome.redirect_type
+                                                                      : link.redirect_type,
+                        Reason::redirect,
+                        per_client ? CacheKind::private_max_age : CacheKind::max_age, max_age);
+    set_location(r, outcome.matched ? outcome.destination : link.destination, target.query,
+                 link.forward_query, request.keep_both_params);
+    r.rule = outcome.matched ? static_cast<std::uint8_t>(outcome.index + 1) : 0;
+    r.vary_accept_language = (kinds & kind_bit(RuleKind::lang)) != 0;
+    if ((kinds & kind_bit(RuleKind::country)) != 0) {
+        r.vary_country = request.country_header;
     }
     return r;
 }
@@ -188,9 +234,14 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                             max_age = static_cast<std::uint32_t>(std::min<std::uint64_t>(
                                 max_age, static_cast<std::uint64_t>(link->expires - now)));
                         }
-                        r = simple(link->redirect_type, Reason::redirect, CacheKind::max_age,
-                                   max_age);
-                        set_location(r, link->destination, target.query, link->forward_query, request.keep_both_params);
+                        if (link->rules.empty()) {
+                            r = simple(link->redirect_type, Reason::redirect, CacheKind::max_age,
+                                       max_age);
+                            set_location(r, link->destination, target.query, link->forward_query,
+                                         request.keep_both_params);
+                        } else {
+                            r = ruled_redirect(*link, domain, deny, target, request, now, max_age);
+                        }
                     }
                 }
                 r.domain = domain.is_default ? target.raw_host : domain.host;

@@ -91,23 +91,28 @@ template <class Transport>
 void Connection<Transport>::start() {
     boost::system::error_code ec;
     m_transport.socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
-    if (m_worker.clicks() != nullptr) {
-        const auto peer = m_transport.socket().remote_endpoint(ec);
-        if (!ec) {
-            const boost::asio::ip::address a = peer.address();
-            if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-                const auto b = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).to_bytes();
-                std::copy(b.begin(), b.end(), m_peer.begin());
-                m_peer_family = 4;
-            } else if (a.is_v4()) {
-                const auto b = a.to_v4().to_bytes();
-                std::copy(b.begin(), b.end(), m_peer.begin());
-                m_peer_family = 4;
-            } else {
-                const auto b = a.to_v6().to_bytes();
-                std::copy(b.begin(), b.end(), m_peer.begin());
-                m_peer_family = 6;
-            }
+    const auto peer = m_transport.socket().remote_endpoint(ec);
+    if (!ec) {
+        const boost::asio::ip::address a = peer.address();
+        if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+            const auto b = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).to_bytes();
+            std::copy(b.begin(), b.end(), m_peer.begin());
+            m_peer_family = 4;
+        } else if (a.is_v4()) {
+            const auto b = a.to_v4().to_bytes();
+            std::copy(b.begin(), b.end(), m_peer.begin());
+            m_peer_family = 4;
+        } else {
+            const auto b = a.to_v6().to_bytes();
+            std::copy(b.begin(), b.end(), m_peer.begin());
+            m_peer_family = 6;
+        }
+        if (m_peer_family == 4) {
+            m_peer_v6[10] = 0xff;
+            m_peer_v6[11] = 0xff;
+            std::copy(m_peer.begin(), m_peer.begin() + 4, m_peer_v6.begin() + 12);
+        } else {
+            m_peer_v6 = m_peer;
         }
     }
     m_transport.start();
@@ -319,6 +324,18 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     request.host = std::string_view(base + p.host().offset, p.host().size);
     request.tls = Transport::k_tls;
     request.keep_both_params = m_worker.keep_both_params();
+    const auto field = [&](ClientField f) {
+        const RequestParser::Span s = p.client_field(f);
+        return std::string_view(base + s.offset, s.size);
+    };
+    request.client.user_agent = field(ClientField::user_agent);
+    request.client.accept_language = field(ClientField::accept_language);
+    request.client.ch_mobile = field(ClientField::ch_mobile);
+    request.client.ch_platform = field(ClientField::ch_platform);
+    request.client.country = field(ClientField::country);
+    request.client.has_address = m_peer_family != 0;
+    request.client.address = m_peer_v6;
+    request.country_header = m_worker.country_header();
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&

@@ -116,9 +116,11 @@ private:
     Wait m_wait = Wait::header;
     std::int64_t m_deadline_ms = 0;
     std::int64_t m_idle_since_ms = 0;  // connection start or last answer written
-    // The client's address, read once at start when clicks are recorded (family 0: unknown).
+    // The client's address, read once at start (family 0: unknown): as the click log records
+    // it (an IPv4 address in the first 4 bytes), and as rules compare it (serve/rules_eval.h).
     std::uint8_t m_peer_family = 0;
     std::array<std::uint8_t, 16> m_peer{};
+    std::array<std::uint8_t, 16> m_peer_v6{};
 };
 
 using PlainConnection = Connection<PlainTransport>;

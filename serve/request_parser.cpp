@@ -64,9 +64,10 @@ void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::
         }
         break;
     case field::user_agent:
-        if (m_client) {
-            keep_client_field(ClientField::user_agent, value);
-        }
+        keep_client_field(ClientField::user_agent, value);
+        break;
+    case field::accept_language:
+        keep_client_field(ClientField::accept_language, value);
         break;
     case field::referer:
         if (m_client) {
@@ -74,9 +75,7 @@ void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::
         }
         break;
     default:
-        if (m_client) {
-            keep_unknown_field(std::string_view(name_string.data(), name_string.size()), value);
-        }
+        keep_unknown_field(std::string_view(name_string.data(), name_string.size()), value);
         break;
     }
 }
@@ -89,14 +88,16 @@ void RequestParser::keep_unknown_field(std::string_view name, std::string_view v
     };
     if (!m_country_header.empty() && is(m_country_header)) {
         keep_client_field(ClientField::country, value);
-    } else if (is("sec-purpose")) {
-        keep_client_field(ClientField::sec_purpose, value);
-    } else if (is("purpose") || is("x-purpose") || is("x-moz")) {
-        keep_client_field(ClientField::purpose, value);
     } else if (is("sec-ch-ua-mobile")) {
         keep_client_field(ClientField::ch_mobile, value);
     } else if (is("sec-ch-ua-platform")) {
         keep_client_field(ClientField::ch_platform, value);
+    } else if (!m_client) {
+        return;
+    } else if (is("sec-purpose")) {
+        keep_client_field(ClientField::sec_purpose, value);
+    } else if (is("purpose") || is("x-purpose") || is("x-moz")) {
+        keep_client_field(ClientField::purpose, value);
     }
 }
 

@@ -1,5 +1,5 @@
 // RequestParser: Boost.Beast's basic_parser with callbacks that keep only what the redirect
-// answer needs (method, target, Host) and that enforce the framing rules a redirect server must
+// answer needs (method, target, Host, the headers rules read) and that enforce the framing rules a redirect server must
 // be strict about (RFC 9112 section 6.3 and 11.2, request smuggling):
 //
 //   - Content-Length together with Transfer-Encoding (Beast refuses this), a second
@@ -7,7 +7,7 @@
 //   - obs-fold (a header line continued on the next line),
 //   - a second Host, a missing Host in HTTP/1.1, more than the allowed number of header fields.
 //
-// The parser stores no header bytes: target and Host are kept as offsets into the connection's
+// The parser stores no header bytes: target, Host and the other headers are kept as offsets into the connection's
 // input buffer (the connection moves that buffer's contents and adjusts them with rebase()).
 // Bodies are counted and discarded. One parser parses one request (Beast's parsers are not
 // reusable); the connection re-emplaces it, which allocates nothing.
@@ -33,7 +33,9 @@ enum class ParseFlaw : std::uint8_t {
     value_outside_buffer,
 };
 
-// The request headers the click log reads (serve/click_log.h), kept only when clicks are recorded.
+// The request headers a link's rules (serve/rules_eval.h) and the click log (serve/click_log.h)
+// read. Those rules read are always kept; referer and the purpose headers only when clicks are
+// recorded.
 enum class ClientField : std::uint8_t {
     user_agent,
     referer,
@@ -42,8 +44,9 @@ enum class ClientField : std::uint8_t {
     ch_mobile,     // Sec-CH-UA-Mobile
     ch_platform,   // Sec-CH-UA-Platform
     country,       // the trusted country header (serve --country-header)
+    accept_language,
 };
-inline constexpr std::size_t k_client_field_count = 7;
+inline constexpr std::size_t k_client_field_count = 8;
 
 class RequestParser : public boost::beast::http::basic_parser<true> {
 public:
@@ -53,7 +56,8 @@ public:
     };
 
     // `base`: start of the connection's input buffer, `capacity` its size. `client`: also keep
-    // the ClientField headers, the country one under the name `country_header` (empty: none).
+    // the headers only the click log reads. The country header is the one named
+    // `country_header` (empty: none).
     RequestParser(const char* base, std::size_t capacity, std::uint32_t max_fields,
                   bool client = false, std::string_view country_header = {})
         : m_base(base), m_capacity(capacity), m_max_fields(max_fields), m_client(client),

@@ -230,8 +230,21 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
     case CacheKind::no_store:
         out.append("Cache-Control: no-store\r\n");
         break;
+    case CacheKind::private_max_age:
+        out.append("Cache-Control: private, max-age=");
+        append_uint(out, r.max_age_s);
+        out.append("\r\n");
+        break;
     case CacheKind::none:
         break;
+    }
+    if (r.vary_accept_language || !r.vary_country.empty()) {
+        out.append("Vary: ");
+        if (r.vary_accept_language) {
+            out.append(r.vary_country.empty() ? "Accept-Language" : "Accept-Language, ");
+        }
+        out.append(r.vary_country);
+        out.append("\r\n");
     }
     if (r.hsts_max_age_s != 0) {
         out.append("Strict-Transport-Security: max-age=");

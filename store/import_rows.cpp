@@ -15,6 +15,8 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "store/bounded_read.h"
 #include "store/csv.h"
@@ -183,6 +185,14 @@ Status validate_row(const Row& row, const ImportSettings& settings, LinkInput& i
         if (*set) {
             return Status::invalid_argument(std::string(import_field_name(field)) + " " + std::string(why));
         }
+    }
+    bad = F::rules;
+    if (const std::string& rules = row[at(F::rules)]; !rules.empty()) {
+        auto decoded = decode_rules(rules, settings.now);
+        if (!decoded) {
+            return decoded.status();
+        }
+        in.rules = std::move(decoded).value();
     }
     bad = F::banned;
     if (const std::string& banned = row[at(F::banned)]; !banned.empty()) {
@@ -823,6 +833,13 @@ private:
                 out = v.GetBool() ? "true" : "false";
             } else if (v.IsInt64()) {
                 out = std::to_string(v.GetInt64());
+            } else if (v.IsArray() && slot.field == F::rules) {
+                // Kept as JSON text, read by validate_row() like any field: "[]" clears a
+                // link's rules on --update, an absent key leaves them.
+                rapidjson::StringBuffer buf;
+                rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+                v.Accept(writer);
+                out.assign(buf.GetString(), buf.GetSize());
             } else if (v.IsArray() && slot.field == F::tags) {
                 out.clear();
                 for (const auto& t : v.GetArray()) {

@@ -35,6 +35,7 @@ constexpr std::array k_json = {
     ColumnRule{"expires", F::expires, ""}, ColumnRule{"not_before", F::not_before, ""},
     ColumnRule{"tags", F::tags, ""},       ColumnRule{"status", F::status, ""},
     ColumnRule{"forward_query", F::forward_query, ""}, ColumnRule{"title", F::title, ""},
+    ColumnRule{"rules", F::rules, ""},
     ColumnRule{"version", std::nullopt, ""},    ColumnRule{"created_at", std::nullopt, ""},
     ColumnRule{"updated_at", std::nullopt, ""}, ColumnRule{"short_url", std::nullopt, ""},
     ColumnRule{"state", std::nullopt, ""},      ColumnRule{"effective_type", std::nullopt, ""},
@@ -385,6 +386,8 @@ std::string_view import_field_name(ImportField field) {
             return "password";
         case ImportField::banned:
             return "banned";
+        case ImportField::rules:
+            return "rules";
         default:
             return k_field_names[static_cast<std::size_t>(field)];
     }

@@ -486,7 +486,7 @@ Result<std::int64_t> read_audit_mark(Store::Impl& impl) {
 
 constexpr const char* k_compile_link_columns =
     "l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before, "
-    "l.expires";
+    "l.expires, l.rules";
 
 CompileLinkRow read_compile_link(detail::Stmt& s) {
     CompileLinkRow row;
@@ -498,6 +498,7 @@ CompileLinkRow read_compile_link(detail::Stmt& s) {
     row.forward_query = static_cast<int>(s.i64(5));
     row.not_before = s.i64(6);
     row.expires = s.i64(7);
+    row.rules = s.text(8);
     return row;
 }
 

@@ -29,6 +29,7 @@
 
 #include "formats/link_state.h"
 #include "formats/status.h"
+#include "store/rules.h"
 
 namespace shortlink::store {
 
@@ -70,6 +71,7 @@ struct CompileLinkRow {          // views valid only during the callback
     int forward_query = -1;      // -1: domain default, 0 or 1: link override
     std::int64_t not_before = 0; // Unix seconds, 0: none
     std::int64_t expires = 0;    // Unix seconds, 0: none
+    std::string_view rules;      // encode_rules() JSON; empty: none (compile_rules() compiles it)
 };
 
 struct SnapshotRecord {            // one published file (a snapshot, patch, overlay or rollback)
@@ -99,6 +101,7 @@ struct Link {
     std::int64_t expires = 0;
     std::vector<std::string> tags;  // sorted, unique
     std::string title;           // "": none (validate::normalize_title())
+    std::vector<Rule> rules;        // in order: the first whose conditions hold answers (store/rules.h)
     std::int64_t version = 1;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
@@ -116,6 +119,9 @@ struct LinkInput {
     std::vector<std::string> tags;
     std::string title;           // "": none
     LinkState status = LinkState::active;
+    // Normalized and checked (store/rules.h). Unset: none for a new link, and an overwritten
+    // link (import --update) keeps its own.
+    std::optional<std::vector<Rule>> rules;
     // Unix seconds; 0: now. An import from another shortener keeps a link's original creation time.
     std::int64_t created_at = 0;
 };
@@ -271,6 +277,14 @@ public:
     Status list_links(const LinkFilter& filter, const std::function<bool(const Link&)>& on_link);
     Result<Link> edit_link(std::string_view host, std::string_view code, const LinkPatch& patch);
     Result<Link> change_state(std::string_view host, std::string_view code, StateAction action);
+    // The link's rules (store/rules.h), each change one audited edit of the link ("rule-add",
+    // "rule-remove", "rule-move") with the rules in its before and after images. `rule` is
+    // normalized (normalize_rule) and the resulting list checked (check_rule_list): a refused
+    // change writes nothing. Positions are 1-based; add_rule appends when `position` is 0.
+    // A position past the list is not_found.
+    Result<Link> add_rule(std::string_view host, std::string_view code, const Rule& rule, std::size_t position = 0);
+    Result<Link> remove_rule(std::string_view host, std::string_view code, std::size_t position);
+    Result<Link> move_rule(std::string_view host, std::string_view code, std::size_t from, std::size_t to);
 
     // Bulk writes (import): begin_bulk() opens one write transaction; put_link() inserts or,
     // depending on `on_conflict`, skips or overwrites; end_bulk(true) commits (then checkpoints

@@ -33,7 +33,7 @@ constexpr int k_code_attempts = 16;
 
 constexpr const char* k_link_select =
     "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
-    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title "
+    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title, l.rules "
     "FROM links l JOIN domains d ON d.id = l.domain_id ";
 
 std::string encode_tags(std::vector<std::string> tags) {
@@ -83,6 +83,11 @@ Link read_link(Stmt& s) {
     l.created_at = s.i64(12);
     l.updated_at = s.i64(13);
     l.title = std::string(s.text(14));
+    // Written only from normalized, checked lists (encode_rules), so they read back as written.
+    auto rules = decode_rules(s.text(15), 0);
+    if (rules) {
+        l.rules = std::move(rules).value();
+    }
     return l;
 }
 
@@ -123,8 +128,8 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     if (impl.insert_link_stmt == nullptr) {
         auto stmt = impl.prepare(
             "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-            "not_before, expires, tags, created_at, updated_at, title) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+            "not_before, expires, tags, created_at, updated_at, title, rules) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
         if (!stmt) {
             return stmt.status();
         }
@@ -138,6 +143,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     s->bind(7, std::int64_t{in.forward_query}).bind(8, in.not_before).bind(9, in.expires);
     s->bind_static(10, tags).bind(11, in.created_at != 0 ? in.created_at : now).bind(12, now);
     s->bind_static(13, in.title);
+    s->bind(14, in.rules ? encode_rules(*in.rules) : std::string());
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -164,6 +170,7 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
     l.expires = in.expires;
     l.tags = decode_tags(encode_tags(in.tags));
     l.title = in.title;
+    l.rules = in.rules.value_or(std::vector<Rule>{});
     l.version = 1;
     l.created_at = in.created_at != 0 ? in.created_at : now;
     l.updated_at = now;
@@ -174,7 +181,8 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
 Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     auto stmt = impl.prepare(
         "UPDATE links SET destination = ?2, redirect_type = ?3, status = ?4, forward_query = ?5, "
-        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, version = version + 1, updated_at = ?9 WHERE id = ?1");
+        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, rules = ?11, version = version + 1, "
+        "updated_at = ?9 WHERE id = ?1");
     if (!stmt) {
         return stmt.status();
     }
@@ -182,6 +190,7 @@ Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     s->bind(1, l.id).bind(2, l.destination).bind(3, std::int64_t{l.redirect_type});
     s->bind(4, static_cast<std::int64_t>(l.status)).bind(5, std::int64_t{l.forward_query});
     s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now).bind(10, l.title);
+    s->bind(11, encode_rules(l.rules));
     int rc = s->step();
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(impl.db.get(), rc, "cannot update link");
@@ -209,6 +218,7 @@ struct LinkImage {
     std::string_view tags;  // encode_tags() form: ",a,b," or ""
     std::string_view title;
     std::int64_t version = 1;
+    std::string_view rules;  // encode_rules() form; "" (no rules) is left out of the image
 };
 
 // True when rapidjson would write `text` unescaped: printable ASCII without '"' or '\'. Every
@@ -256,6 +266,9 @@ void write_link_image(const LinkImage& l, std::string& out) {
         }
         out.append("],\"title\":\"").append(l.title).append("\",\"version\":");
         append_int(out, l.version);
+        if (!l.rules.empty()) {
+            out.append(",\"rules\":").append(l.rules);
+        }
         out.append("}");
         return;
     }
@@ -285,6 +298,10 @@ void write_link_image(const LinkImage& l, std::string& out) {
     write_string(w, "title", l.title);
     w.Key("version");
     w.Int64(l.version);
+    if (!l.rules.empty()) {
+        w.Key("rules");
+        w.RawValue(l.rules.data(), l.rules.size(), rapidjson::kArrayType);
+    }
     w.EndObject();
     out.assign(buf.GetString(), buf.GetSize());
 }
@@ -293,9 +310,10 @@ void write_link_image(const LinkImage& l, std::string& out) {
 
 std::string link_audit_json(const Link& l) {
     std::string tags = encode_tags(l.tags);
+    std::string rules = encode_rules(l.rules);
     std::string out;
     write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
-                      l.expires, tags, l.title, l.version},
+                      l.expires, tags, l.title, l.version, rules},
                      out);
     return out;
 }
@@ -457,6 +475,64 @@ Result<Link> Store::edit_link(std::string_view host, std::string_view code, cons
         });
         link.tags = decode_tags(encode_tags(link.tags));
         return std::string_view("edit");
+    });
+}
+
+Result<Link> Store::add_rule(std::string_view host, std::string_view code, const Rule& rule, std::size_t position) {
+    Rule normalized = rule;
+    if (Status st = normalize_rule(normalized, clock::unix_seconds()); !st) {
+        return st;
+    }
+    return change_link(*m_impl, host, code, [&](Link& link) -> Result<std::string_view> {
+        if (position > link.rules.size() + 1) {
+            return Status::not_found("link '" + link.code + "' has " + std::to_string(link.rules.size()) +
+                                     " rule(s); a new one goes at 1 to " + std::to_string(link.rules.size() + 1));
+        }
+        const std::size_t at = position == 0 ? link.rules.size() : position - 1;
+        link.rules.insert(link.rules.begin() + static_cast<std::ptrdiff_t>(at), normalized);
+        if (Status st = check_rule_list(link.rules); !st) {
+            return st;
+        }
+        return std::string_view("rule-add");
+    });
+}
+
+namespace {
+
+Status no_rule(const Link& link, std::size_t position) {
+    if (link.rules.empty()) {
+        return Status::not_found("link '" + link.code + "' has no rules");
+    }
+    return Status::not_found("link '" + link.code + "' has no rule " + std::to_string(position) + " (it has 1 to " +
+                             std::to_string(link.rules.size()) + ")");
+}
+
+}  // namespace
+
+Result<Link> Store::remove_rule(std::string_view host, std::string_view code, std::size_t position) {
+    return change_link(*m_impl, host, code, [&](Link& link) -> Result<std::string_view> {
+        if (position == 0 || position > link.rules.size()) {
+            return no_rule(link, position);
+        }
+        link.rules.erase(link.rules.begin() + static_cast<std::ptrdiff_t>(position - 1));
+        return std::string_view("rule-remove");
+    });
+}
+
+Result<Link> Store::move_rule(std::string_view host, std::string_view code, std::size_t from, std::size_t to) {
+    return change_link(*m_impl, host, code, [&](Link& link) -> Result<std::string_view> {
+        for (std::size_t position : {from, to}) {
+            if (position == 0 || position > link.rules.size()) {
+                return no_rule(link, position);
+            }
+        }
+        if (from == to) {
+            return std::string_view();  // already there: nothing to record
+        }
+        Rule moved = std::move(link.rules[from - 1]);
+        link.rules.erase(link.rules.begin() + static_cast<std::ptrdiff_t>(from - 1));
+        link.rules.insert(link.rules.begin() + static_cast<std::ptrdiff_t>(to - 1), std::move(moved));
+        return std::string_view("rule-move");
     });
 }
 
@@ -730,8 +806,9 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         // pass over links), queued and written with its neighbours by one multi-row INSERT.
         // One buffer per thread, reused: an import writes a million of these.
         static thread_local std::string image;
+        const std::string rules = input.rules ? encode_rules(*input.rules) : std::string();
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
-                          input.forward_query, input.not_before, input.expires, tags, input.title, 1},
+                          input.forward_query, input.not_before, input.expires, tags, input.title, 1, rules},
                          image);
         Status st = m_impl->queue_import_audit(now, domain.host, input.code, *id, image);
         if (!st) {
@@ -763,6 +840,9 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     link.expires = input.expires;
     link.tags = decode_tags(tags);
     link.title = input.title;
+    if (input.rules) {
+        link.rules = *input.rules;
+    }
     Status st = update_link(*m_impl, link, now);
     if (st) {
         st = m_impl->audit("import-update", link.host, link.code, link.id, before, link_audit_json(link));
@@ -776,8 +856,11 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
 Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conflict,
                         std::vector<PutOutcome>& outcomes) {
     outcomes.clear();
+    // The batch statement writes no rules: a batch where a link has some goes one by one.
     if (inputs.size() == k_link_batch && m_impl->bulk_rowids_sequential &&
-        std::all_of(inputs.begin(), inputs.end(), [&](const LinkInput& in) { return in.host == inputs[0].host; })) {
+        std::all_of(inputs.begin(), inputs.end(), [&](const LinkInput& in) {
+            return in.host == inputs[0].host && (!in.rules || in.rules->empty());
+        })) {
         auto found_domain = m_impl->bulk_domain(*this, inputs[0].host);
         if (!found_domain) {
             return found_domain.status();
@@ -821,7 +904,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             for (std::size_t r = 0; r < k_link_batch; ++r) {
                 const LinkInput& in = inputs[r];
                 write_link_image({domain.host, in.code, in.destination, in.status, in.redirect_type, in.forward_query,
-                                  in.not_before, in.expires, tags[r], in.title, 1},
+                                  in.not_before, in.expires, tags[r], in.title, 1, {}},
                                  image);
                 Status st = m_impl->queue_import_audit(now, domain.host, in.code, first_id + static_cast<std::int64_t>(r),
                                                        image);

@@ -191,8 +191,8 @@ class ServeClicks(ServeCase):
         self.assertIn("is not a directory", missing.stderr)
         for args, message in (
                 (["--clicks-networks"], "--clicks-networks is only used with --clicks DIR"),
-                (["--country-header", "CF-IPCountry"], "--country-header is only used with --clicks DIR"),
-                (["--clicks", self.clicks, "--country-header", "User-Agent"], "is a standard HTTP header"),
+                (["--country-header", "User-Agent"], "is a standard HTTP header"),
+                (["--country-header", "CF IPCountry"], "is not a header name"),
                 (["--clicks", self.clicks, "--country-header", "CF IPCountry"], "is not a header name"),
                 (["--clicks", self.clicks, "--clicks-buffer", "100"], "--clicks-buffer"),
                 (["--clicks", self.clicks, "--clicks-segment-age", "0"], "--clicks-segment-age")):

@@ -15,6 +15,7 @@
 #include "compiler/deny_publish.h"
 #include "compiler/snapshot_builder.h"
 #include "formats/deny.h"
+#include "formats/rules.h"
 #include "formats/snapshot.h"
 #include "serve/answer.h"
 #include "serve/patched.h"
@@ -37,6 +38,7 @@ constexpr std::uint32_t k_max_header_count = 100;
 constexpr std::uint64_t k_max_body_bytes = 1 << 20;
 constexpr std::int64_t k_now = 1'800'000'000;
 constexpr std::string_view k_date = "Fri, 15 Jan 2027 08:00:00 GMT";
+constexpr std::string_view k_country_header = "CF-IPCountry";
 
 // Writes `builder` as a signed file and opens it (a patch when `base_serial` is set).
 std::shared_ptr<const formats::Snapshot> compile(compiler::SnapshotBuilder builder, std::uint64_t serial,
@@ -56,8 +58,48 @@ std::shared_ptr<const formats::Snapshot> compile(compiler::SnapshotBuilder build
     return *opened;
 }
 
-// What answers: a snapshot with links of every kind on a default and a case-insensitive domain,
-// a deny set baked in, a patch on top of it, and a newer deny set as an overlay would carry it.
+// Rules of every condition kind, some on blocked destinations, for the link "ruled".
+std::string rule_list() {
+    using formats::RuleKind;
+    const auto condition = [](RuleKind kind) {
+        formats::RuleConditionInput c;
+        c.kind = kind;
+        return c;
+    };
+    std::vector<formats::RuleInput> rules;
+    formats::RuleConditionInput device = condition(RuleKind::device);
+    device.device_mask = 0x0b;  // ios, android, mobile
+    formats::RuleConditionInput lang = condition(RuleKind::lang);
+    lang.values = {"fr", "en-US", "es-419"};
+    rules.push_back({308, "https://dest.example/device-lang", {device, lang}});
+    formats::RuleConditionInput country = condition(RuleKind::country);
+    country.values = {"BE", "FR"};
+    rules.push_back({0, "https://sub.evil.example/country", {country}});
+    formats::RuleConditionInput ip = condition(RuleKind::ip);
+    ip.networks.push_back({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 0, 124});  // 192.0.2.0/28: not the client
+    rules.push_back({0, "https://dest.example/ip", {ip}});
+    formats::RuleConditionInput query = condition(RuleKind::query);
+    query.query_name = "src";
+    query.query_value = "qr";
+    query.has_query_value = true;
+    formats::RuleConditionInput after = condition(RuleKind::after);
+    after.time = k_now - 10;
+    formats::RuleConditionInput before = condition(RuleKind::before);
+    before.time = k_now + 10;
+    rules.push_back({307, "https://dest.example/query-time?z=1#f", {query, after, before}});
+    formats::RuleConditionInput split = condition(RuleKind::split);
+    split.split_from = 0;
+    split.split_to = 40;
+    rules.push_back({0, "https://dest.example/split", {split}});
+    auto encoded = formats::encode_rule_list(rules);
+    if (!encoded) {
+        fail("cannot encode the rules", encoded.status().message());
+    }
+    return *encoded;
+}
+
+// What answers: a snapshot with links of every kind (one with rules of every kind) on a default
+// and a case-insensitive domain, a deny set baked in, a patch on top of it, and a newer deny set as an overlay would carry it.
 struct Served {
     std::shared_ptr<const formats::Snapshot> base;
     std::shared_ptr<const PatchedSnapshot> patched;
@@ -91,6 +133,10 @@ struct Served {
             if (!b.add_link(link)) {
                 fail("cannot add a link", link.code);
             }
+        }
+        const std::string rules = rule_list();
+        if (!b.add_link({.domain = star, .code = "ruled", .destination = "https://dest.example/ruled", .rules = rules})) {
+            fail("cannot add the link with rules", "ruled");
         }
         const std::vector<formats::DenyEntry> deny = {{formats::DenyKind::link, "*", "blocked"},
                                                       {formats::DenyKind::destination, "evil.example", ""}};
@@ -149,7 +195,7 @@ public:
         std::optional<RequestParser> parser;
         while (true) {
             if (!parser) {
-                parser.emplace(m_stream.data(), m_stream.size(), k_max_header_count);
+                parser.emplace(m_stream.data(), m_stream.size(), k_max_header_count, false, k_country_header);
                 parser->header_limit(k_max_header_bytes);
                 parser->body_limit(k_max_body_bytes);
                 begin = parse;
@@ -233,6 +279,14 @@ private:
                                                         : Method::other;
         request.target = inside(p.target());
         request.host = p.has_host() ? inside(p.host()) : std::string_view{};
+        request.client.user_agent = inside(p.client_field(ClientField::user_agent));
+        request.client.accept_language = inside(p.client_field(ClientField::accept_language));
+        request.client.ch_mobile = inside(p.client_field(ClientField::ch_mobile));
+        request.client.ch_platform = inside(p.client_field(ClientField::ch_platform));
+        request.client.country = inside(p.client_field(ClientField::country));
+        request.client.has_address = true;
+        request.client.address = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 77};
+        request.country_header = k_country_header;
         const formats::DenySet* deny = m_use_overlay ? &m_served.overlay->deny() : &m_served.base->deny();
         const Response response = m_use_patch ? serve::answer(m_served.patched.get(), deny, request, k_now)
                                               : serve::answer(m_served.base.get(), deny, request, k_now);
@@ -267,6 +321,11 @@ private:
             if (!r.location_query.empty() && request.target.find(r.location_query) == std::string_view::npos) {
                 fail("a forwarded query the request did not carry", r.location_query);
             }
+        }
+        if ((r.rule != 0 || r.vary_accept_language || !r.vary_country.empty() ||
+             r.cache == CacheKind::private_max_age) &&
+            (r.status < 301 || r.status > 308)) {
+            fail("a rule's marks on an answer that is not a redirect", reason_name(r.reason));
         }
         if (body_text(r).empty() && !redirect) {
             fail("an answer without a body text", reason_name(r.reason));

@@ -62,6 +62,15 @@ std::size_t exercise(const formats::Snapshot& s) {
     std::size_t sink = 0;
     const Status walked = s.for_each_link([&](const formats::LinkView& l) {
         sink += l.destination.size();
+        // Every rule list a link names was proven at open: it walks to its end.
+        l.rules.for_each([&](std::size_t, const formats::RuleView& r) {
+            sink += r.destination.size();
+            r.all_conditions([&](const formats::RuleConditionView& c) {
+                sink += formats::condition_text(c).size();
+                return true;
+            });
+            return true;
+        });
         auto again = s.lookup(l.domain_index, l.code);
         sink += again ? again->code.size() : 0;
         sink += s.deny().blocks(s.domain(l.domain_index).host, l.code, l.destination) ? 1 : 0;

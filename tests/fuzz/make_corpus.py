@@ -29,7 +29,7 @@ def sl(binary, db, *args):
     subprocess.run([binary, "--db", db, *args], check=True, capture_output=True)
 
 
-def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()):
+def compile_db(binary, work, name, links, blocks=(), command="compile", edits=(), rules=()):
     """Compiles a database of `links` with `blocks` (shortlink block arguments); with command
     "overlay" returns the deny overlay instead of the snapshot; with `edits` (shortlink
     arguments run after a full compile), the patch that holds them."""
@@ -41,6 +41,8 @@ def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()
         if host != "*":
             subprocess.run([binary, "--db", db, "domain", "add", host], capture_output=True)
         sl(binary, db, "add", url, "--code", code, *([] if host == "*" else ["--domain", host]))
+    for rule in rules:
+        sl(binary, db, "rule", "add", *rule)
     for block in blocks:
         sl(binary, db, "block", *block)
     sl(binary, db, command, "--key", os.path.join(work, "k.key"), "--out", out)
@@ -95,6 +97,12 @@ def reader_seeds(binary, work):
                                       edits=[("edit", "abc", "--url", "https://a.example/y"),
                                              ("domain", "set", "go.example", "--default-type", "308"),
                                              ("add", "https://n.example/", "--code", "new")])
+    seeds["valid-snapshot-with-rules"] = compile_db(binary, work, "rules", blocked, rules=[
+        ("abc", "--if", "device=ios,android", "--if", "lang=fr,en-US", "--to", "https://a.example/app", "--type", "307"),
+        ("abc", "--if", "ip=10.0.0.0/8,2001:db8::/32", "--if", "country=FR", "--to", "https://a.example/ip"),
+        ("abc", "--if", "query=a=b", "--if", "after=2020-01-01T00:00:00Z", "--if", "before=2030-01-01T00:00:00Z",
+         "--if", "split=30", "--to", "https://a.example/q"),
+        ("abc", "--if", "split=70", "--if", "query=debug", "--to", "https://a.example/r")])
     one = seeds["valid-one-link"]
     bad = {}
     bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
@@ -176,6 +184,14 @@ def reader_seeds(binary, work):
     v = bytearray(index)
     v[80] = ord("A")  # a channel name starting with an uppercase letter
     bad["bad-origin-index-channel"] = v
+    v = bytearray(seeds["valid-snapshot-with-rules"])
+    _, off, _ = section(v, 5)
+    struct.pack_into("<Q", v, off, 1 << 40)  # more lists than the section holds
+    bad["bad-rules-list-count-huge"] = v
+    v = bytearray(seeds["valid-snapshot-with-rules"])
+    _, off, _ = section(v, 5)
+    v[off + 64 + 8 + 2] ^= 0x02  # the first list's kinds mask
+    bad["bad-rules-kinds-mismatch"] = v
     return {**seeds, **bad}
 
 
@@ -201,6 +217,13 @@ def http_seeds(binary, work):
         "valid-connection-close": b"\x00" + req("/abc", extra="Connection: close\r\n") + b"GARBAGE",
         "valid-patched": b"\x40" + req("/abc") + req("/new") + req("/edit", host="go.example.com") + req("/keep"),
         "valid-overlay": b"\x80" + req("/abc") + req("/q") + req("/blocked"),
+        "valid-rules": b"\x00" + req("/ruled", extra="User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+                                    "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1\r\n"
+                                    "Accept-Language: de;q=0.5, fr-CH, en;q=0.9\r\n")
+        + req("/ruled", extra="User-Agent: x\r\nSec-CH-UA-Mobile: ?1\r\nSec-CH-UA-Platform: \"Android\"\r\n"
+                              "Accept-Language: es-419;q=1.000\r\n")
+        + req("/ruled", extra="CF-IPCountry: be\r\n") + req("/ruled?src=qr&x=1") + req("/ruled?src=qr", method="HEAD")
+        + b"".join(req("/ruled", extra=f"User-Agent: visitor {i}\r\n") for i in range(6)),
         "valid-bad-target-answered-400": b"\x00" + req("/%zz") + req("ftp://x.example/a") + req("/abc", host="u@x.example"),
         "bad-obs-fold": b"\x00GET /abc HTTP/1.1\r\nHost: x.example\r\nX-A: 1\r\n  folded\r\n\r\n",
         "bad-duplicate-host": b"\x00" + req("/abc", extra="Host: y.example\r\n"),

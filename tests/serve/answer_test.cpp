@@ -10,6 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "compiler/snapshot_builder.h"
+#include "formats/deny.h"
+#include "formats/snapshot.h"
+#include "tests/formats/snapshot_fixture.h"
+#include "formats/rules.h"
 #include "serve/answer.h"
 #include "serve/response_writer.h"
 
@@ -28,6 +33,7 @@ struct FakeLink {
     bool forward_query = true;
     std::int64_t not_before = 0;
     std::int64_t expires = 0;
+    std::string rules;  // an encoded rule list (formats::encode_rule_list); empty: none
 };
 
 // Mimics formats::Snapshot's lookup contract: find_domain falls back to the default domain;
@@ -72,6 +78,9 @@ public:
         v.forward_query = l.forward_query;
         v.not_before = l.not_before;
         v.expires = l.expires;
+        if (!l.rules.empty()) {
+            v.rules = formats::RuleListView(reinterpret_cast<const std::uint8_t*>(l.rules.data()));
+        }
         return v;
     }
 
@@ -473,4 +482,218 @@ TEST_CASE("ForwardedParametersReplaceTheDestinationsOfTheSameName", "[answer]") 
     CHECK(out.find("Location: https://dest.example/p?id=7&flag&utm_source=sms&a=%3Cb%3E#top\r\n") != std::string::npos);
     CHECK(out.find("href=\"https://dest.example/p?id=7&amp;flag&amp;utm_source=sms&amp;a=%3Cb%3E#top\"") !=
           std::string::npos);
+}
+
+namespace {
+
+formats::RuleConditionInput condition(formats::RuleKind kind) {
+    formats::RuleConditionInput c;
+    c.kind = kind;
+    return c;
+}
+
+std::string encode(const std::vector<formats::RuleInput>& rules) {
+    auto bytes = formats::encode_rule_list(rules);
+    REQUIRE(bytes.is_ok());
+    return *bytes;
+}
+
+// A default domain whose links have rules of one kind each.
+struct RulesFixture {
+    FakeSnapshot snap;
+    RulesFixture() {
+        formats::DomainView d;
+        d.host = "*";
+        d.is_default = true;
+        d.default_redirect = 302;
+        d.cache_max_age_s = 300;
+        d.negative_max_age_s = 30;
+        const std::uint32_t def = snap.add_domain(d);
+        formats::RuleConditionInput ios = condition(formats::RuleKind::device);
+        ios.device_mask = 1;  // ios
+        add(def, "app", {{308, "https://apps.example/ios", {ios}}});
+        formats::RuleConditionInput fr = condition(formats::RuleKind::lang);
+        fr.values = {"fr"};
+        add(def, "docs", {{0, "https://docs.example/fr?v=1", {fr}}});
+        formats::RuleConditionInput be = condition(formats::RuleKind::country);
+        be.values = {"BE"};
+        add(def, "shop", {{0, "https://shop.example/be", {be}}, {0, "https://shop.example/fr", {fr}}});
+        formats::RuleConditionInput net = condition(formats::RuleKind::ip);
+        net.networks.push_back({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0, 104});
+        add(def, "intra", {{0, "https://intra.example/", {net}}});
+        formats::RuleConditionInput src = condition(formats::RuleKind::query);
+        src.query_name = "src";
+        src.query_value = "qr";
+        src.has_query_value = true;
+        add(def, "poster", {{0, "https://poster.example/", {src}}});
+        formats::RuleConditionInput later = condition(formats::RuleKind::after);
+        later.time = k_now + 60;
+        add(def, "launch", {{0, "https://launch.example/", {later}}});
+        formats::RuleConditionInput half = condition(formats::RuleKind::split);
+        half.split_from = 0;
+        half.split_to = 50;
+        add(def, "ab", {{307, "https://ab.example/b", {half}}});
+        formats::RuleConditionInput blocked_dest = condition(formats::RuleKind::query);
+        blocked_dest.query_name = "evil";
+        add(def, "mixed", {{0, "https://evil.example/x", {blocked_dest}}});
+    }
+    void add(std::uint32_t domain, std::string code, const std::vector<formats::RuleInput>& rules) {
+        FakeLink l;
+        l.code = code;
+        l.destination = "https://default.example/" + code;
+        l.rules = encode(rules);
+        snap.add_link(domain, l);
+    }
+    Response get(std::string_view target, const ClientInput& client = {}, std::string_view country_header = {},
+                 const formats::DenySet* deny = nullptr) const {
+        Request request{Method::get, target, "short.example"};
+        request.client = client;
+        request.country_header = country_header;
+        return detail::answer_from(&snap, deny, request, k_now);
+    }
+};
+
+const std::string_view k_iphone_ua =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+
+}  // namespace
+
+TEST_CASE("RuleDestinationAndTypeAnswerAndDevicesArePrivate", "[answer][rules]") {
+    RulesFixture f;
+    ClientInput iphone;
+    iphone.user_agent = k_iphone_ua;
+    Response r = f.get("/app", iphone);
+    CHECK(r.status == 308);
+    CHECK(r.rule == 1);
+    CHECK(location_string(r) == "https://apps.example/ios");
+    CHECK(cache_control_string(r) == "private, max-age=300");
+    CHECK(vary_string(r).empty());
+    r = f.get("/app");  // no User-Agent: no rule holds, still a per-client answer
+    CHECK(r.status == 302);
+    CHECK(r.rule == 0);
+    CHECK(location_string(r) == "https://default.example/app");
+    CHECK(cache_control_string(r) == "private, max-age=300");
+}
+
+TEST_CASE("LanguageRulesVaryOnAcceptLanguageAndForwardTheQuery", "[answer][rules]") {
+    RulesFixture f;
+    ClientInput c;
+    c.accept_language = "en;q=0.4, fr-BE";
+    Response r = f.get("/docs?utm=x", c);
+    CHECK(r.rule == 1);
+    CHECK(location_string(r) == "https://docs.example/fr?v=1&utm=x");
+    CHECK(cache_control_string(r) == "max-age=300");
+    CHECK(vary_string(r) == "Accept-Language");
+    c.accept_language = "fr;q=0.4, en";
+    r = f.get("/docs", c);
+    CHECK(r.rule == 0);
+    CHECK(vary_string(r) == "Accept-Language");  // the answer depended on it all the same
+}
+
+TEST_CASE("CountryRulesReadOnlyTheTrustedHeader", "[answer][rules]") {
+    RulesFixture f;
+    ClientInput c;
+    c.country = "BE";
+    c.accept_language = "fr";
+    Response r = f.get("/shop", c, "CF-IPCountry");
+    CHECK(location_string(r) == "https://shop.example/be");
+    CHECK(vary_string(r) == "Accept-Language, CF-IPCountry");
+    // No header trusted: the parser keeps no country, and none is named in Vary.
+    c.country = {};
+    r = f.get("/shop", c);
+    CHECK(location_string(r) == "https://shop.example/fr");
+    CHECK(r.rule == 2);
+    CHECK(vary_string(r) == "Accept-Language");
+}
+
+TEST_CASE("AddressQueryAndSplitRules", "[answer][rules]") {
+    RulesFixture f;
+    ClientInput c;
+    c.has_address = true;
+    c.address = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 9, 8, 7};
+    Response r = f.get("/intra", c);
+    CHECK(location_string(r) == "https://intra.example/");
+    CHECK(cache_control_string(r) == "private, max-age=300");
+    c.address[12] = 192;
+    CHECK(location_string(f.get("/intra", c)) == "https://default.example/intra");
+
+    r = f.get("/poster?src=qr");
+    CHECK(location_string(r) == "https://poster.example/?src=qr");
+    CHECK(cache_control_string(r) == "max-age=300");  // the query is the cache key already
+    CHECK(vary_string(r).empty());
+    CHECK(location_string(f.get("/poster?src=bus")) == "https://default.example/poster?src=bus");
+
+    int b = 0;
+    for (int i = 0; i < 400; ++i) {
+        ClientInput v;
+        const std::string ua = "visitor " + std::to_string(i);
+        v.user_agent = ua;
+        r = f.get("/ab", v);
+        CHECK(cache_control_string(r) == "private, max-age=300");
+        if (r.rule == 1) {
+            CHECK(r.status == 307);
+            CHECK(location_string(r) == "https://ab.example/b");
+            ++b;
+        } else {
+            CHECK(r.status == 302);
+        }
+        CHECK(f.get("/ab", v).rule == r.rule);  // the same visitor, the same variant
+    }
+    CHECK(b > 150);
+    CHECK(b < 250);
+}
+
+TEST_CASE("TimeRulesBoundTheCacheLifetime", "[answer][rules]") {
+    RulesFixture f;
+    const Response r = f.get("/launch");
+    CHECK(r.rule == 0);
+    CHECK(cache_control_string(r) == "max-age=60");  // the rule starts holding in 60 s
+    Request request{Method::get, "/launch", "short.example"};
+    const Response later = detail::answer_from(&f.snap, nullptr, request, k_now + 60);
+    CHECK(later.rule == 1);
+    CHECK(cache_control_string(later) == "max-age=300");
+}
+
+// A real snapshot: rules compiled by the builder, read from the mapping, with the deny set it
+// carries; a rule's destination on a blocked host answers as blocked.
+TEST_CASE("RulesFromARealSnapshotAndBlockedRuleDestinations", "[answer][rules]") {
+    const formats::SigningKey key = test::test_key();
+    compiler::SnapshotBuilder b;
+    auto star = b.add_domain({.host = "*", .is_default = true, .cache_max_age_s = 120});
+    formats::RuleConditionInput evil = condition(formats::RuleKind::query);
+    evil.query_name = "evil";
+    formats::RuleConditionInput ios = condition(formats::RuleKind::device);
+    ios.device_mask = 1;
+    const std::string rules = encode({{0, "https://evil.example/x", {evil}}, {301, "https://apps.example/", {ios}}});
+    REQUIRE(b.add_link({.domain = *star, .code = "mixed", .destination = "https://a.example/", .rules = rules}));
+    REQUIRE(b.add_link({.domain = *star, .code = "plain", .destination = "https://a.example/plain"}));
+    REQUIRE(b.set_deny({{formats::DenyKind::destination, "evil.example", ""}}));
+    auto compiled = std::move(b).build();
+    REQUIRE(compiled);
+    test::TempDir dir;
+    const std::string path = dir.path + "/links-1.slsnap";
+    REQUIRE(compiled->write_file(path, {.serial = 1, .created_at = 1}, key));
+    auto opened = formats::Snapshot::open_buffer(test::read_file(path), {key.trusted()});
+    REQUIRE(opened);
+    const formats::Snapshot& snap = **opened;
+    const auto get = [&](std::string_view target, std::string_view ua = {}) {
+        Request request{Method::get, target, "short.example"};
+        request.client.user_agent = ua;
+        return answer(&snap, &snap.deny(), request, k_now);
+    };
+    Response r = get("/mixed");
+    CHECK(r.status == 302);
+    CHECK(location_string(r) == "https://a.example/");
+    CHECK(cache_control_string(r) == "private, max-age=120");
+    r = get("/mixed", k_iphone_ua);
+    CHECK(r.status == 301);
+    CHECK(r.rule == 2);
+    CHECK(location_string(r) == "https://apps.example/");
+    r = get("/mixed?evil=1", k_iphone_ua);
+    CHECK(r.status == 410);
+    CHECK(r.reason == Reason::blocked);
+    CHECK(cache_control_string(r) == "no-store");
+    r = get("/plain", k_iphone_ua);
+    CHECK(r.rule == 0);
+    CHECK(cache_control_string(r) == "max-age=120");
 }

@@ -178,3 +178,33 @@ TEST_CASE("LeadingEmptyLinesAreCounted", "[parser]") {
     CHECK(count("\n\nGET") == 0);   // bare LF is not an empty line here
     CHECK(count("\r\r\n") == 0);   // a bare CR is refused by the parser
 }
+
+TEST_CASE("HeadersRulesReadAreKeptWithoutClicks", "[parser]") {
+    std::string bytes =
+        "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: UA/1\r\naccept-language: fr, en;q=0.5\r\n"
+        "Sec-CH-UA-Mobile: ?1\r\nSEC-CH-UA-PLATFORM: \"Android\"\r\nCF-IPCountry: BE\r\n"
+        "Referer: https://r.example/\r\nSec-Purpose: prefetch\r\nX-Country: FR\r\n\r\n";
+    const auto field = [&](const RequestParser& p, ClientField f) {
+        return bytes.substr(p.client_field(f).offset, p.client_field(f).size);
+    };
+    for (const bool clicks : {false, true}) {
+        RequestParser p(bytes.data(), bytes.size(), 100, clicks, "cf-ipcountry");
+        p.eager(true);
+        boost::system::error_code ec;
+        p.put(boost::asio::buffer(bytes), ec);
+        REQUIRE_FALSE(ec);
+        CHECK(field(p, ClientField::user_agent) == "UA/1");
+        CHECK(field(p, ClientField::accept_language) == "fr, en;q=0.5");
+        CHECK(field(p, ClientField::ch_mobile) == "?1");
+        CHECK(field(p, ClientField::ch_platform) == "\"Android\"");
+        CHECK(field(p, ClientField::country) == "BE");  // only the header named trusted
+        // What only the click log reads is kept only for it.
+        CHECK(field(p, ClientField::referer) == (clicks ? "https://r.example/" : ""));
+        CHECK(field(p, ClientField::sec_purpose) == (clicks ? "prefetch" : ""));
+    }
+    RequestParser untrusted(bytes.data(), bytes.size(), 100);
+    untrusted.eager(true);
+    boost::system::error_code ec;
+    untrusted.put(boost::asio::buffer(bytes), ec);
+    CHECK(untrusted.client_field(ClientField::country).size == 0);
+}

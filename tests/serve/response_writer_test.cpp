@@ -184,3 +184,25 @@ TEST_CASE("HttpsRedirectAuthorityIsLowercasedAndChecked", "[writer]") {
     CHECK_FALSE(write_response(bad, r, {}, "D"));
     CHECK(bad.find("X: y") == std::string::npos);
 }
+
+TEST_CASE("RuleAnswersSayWhatTheyDependOn", "[writer]") {
+    Response r = redirect("https://a.example/");
+    r.cache = CacheKind::private_max_age;
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nCache-Control: private, max-age=60\r\n") != std::string::npos);
+    CHECK(out.find("Vary") == std::string::npos);
+    r.vary_accept_language = true;
+    out.clear();
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nVary: Accept-Language\r\n") != std::string::npos);
+    r.vary_country = "CF-IPCountry";
+    out.clear();
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nVary: Accept-Language, CF-IPCountry\r\n") != std::string::npos);
+    CHECK(vary_string(r) == "Accept-Language, CF-IPCountry");
+    r.vary_accept_language = false;
+    out.clear();
+    REQUIRE(write_response(out, r, {}, "D"));
+    CHECK(out.find("\r\nVary: CF-IPCountry\r\n") != std::string::npos);
+}
