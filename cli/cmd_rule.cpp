@@ -47,20 +47,7 @@ void print_rules(const store::Link& link, bool json) {
             w.StartObject();
             w.Key("index");
             w.Uint64(i + 1);
-            w.Key("if");
-            w.StartArray();
-            for (const std::string& c : r.conditions) {
-                w.String(c.data(), static_cast<rapidjson::SizeType>(c.size()));
-            }
-            w.EndArray();
-            w.Key("to");
-            w.String(r.destination.data(), static_cast<rapidjson::SizeType>(r.destination.size()));
-            w.Key("type");
-            if (r.redirect_type == 0) {
-                w.Null();
-            } else {
-                w.Uint(r.redirect_type);
-            }
+            store::write_rule_members(w, r);
             w.EndObject();
             std::printf("%s\n", buf.GetString());
         }

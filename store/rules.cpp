@@ -389,24 +389,28 @@ std::string encode_rules(const std::vector<Rule>& rules) {
     w.StartArray();
     for (const Rule& r : rules) {
         w.StartObject();
-        w.Key("if");
-        w.StartArray();
-        for (const std::string& c : r.conditions) {
-            w.String(c.data(), static_cast<rapidjson::SizeType>(c.size()));
-        }
-        w.EndArray();
-        w.Key("to");
-        w.String(r.destination.data(), static_cast<rapidjson::SizeType>(r.destination.size()));
-        w.Key("type");
-        if (r.redirect_type == 0) {
-            w.Null();
-        } else {
-            w.Uint(r.redirect_type);
-        }
+        write_rule_members(w, r);
         w.EndObject();
     }
     w.EndArray();
     return std::string(buf.GetString(), buf.GetSize());
+}
+
+void write_rule_members(rapidjson::Writer<rapidjson::StringBuffer>& w, const Rule& r) {
+    w.Key("if");
+    w.StartArray();
+    for (const std::string& c : r.conditions) {
+        w.String(c.data(), static_cast<rapidjson::SizeType>(c.size()));
+    }
+    w.EndArray();
+    w.Key("to");
+    w.String(r.destination.data(), static_cast<rapidjson::SizeType>(r.destination.size()));
+    w.Key("type");
+    if (r.redirect_type == 0) {
+        w.Null();
+    } else {
+        w.Uint(r.redirect_type);
+    }
 }
 
 Result<std::vector<Rule>> decode_rules(std::string_view json, std::int64_t now) {

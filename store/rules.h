@@ -25,6 +25,9 @@
 #include <string_view>
 #include <vector>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "formats/status.h"
 
 namespace shortlink::store {
@@ -84,6 +87,8 @@ Status check_rule_list(const std::vector<Rule>& rules);
 // The list as JSON, the one spelling of rules in the store, the audit log and exports:
 // [{"if":["device=ios"],"to":"https://...","type":null}, ...]; "" for an empty list.
 std::string encode_rules(const std::vector<Rule>& rules);
+// One rule's "if", "to" and "type" members, as encode_rules writes them, into an open object.
+void write_rule_members(rapidjson::Writer<rapidjson::StringBuffer>& w, const Rule& rule);
 // Reads that JSON (an empty string or "[]" is no rule) and normalizes and checks what it reads,
 // so an import or a hand-edited export is held to what `rule add` is.
 Result<std::vector<Rule>> decode_rules(std::string_view json, std::int64_t now);
