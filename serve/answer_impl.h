@@ -151,7 +151,11 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
         deny = nullptr;
     }
     Response r;
-    if (snapshot == nullptr) {
+    // Another method is answered 405 after all, unless a plain request meets a domain's HTTPS
+    // redirect: over TLS nothing below can change that, so no lookup is spent on it.
+    if (request.method == Method::other && request.tls) {
+        r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
+    } else if (snapshot == nullptr) {
         r = simple(503, Reason::no_snapshot, CacheKind::no_store, 0);
     } else {
         ParsedTarget target;
@@ -181,6 +185,8 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                     r = !domain.is_default || is_plain_host(target.raw_host)
                             ? https_redirect(domain, target, request.target)
                             : simple(400, Reason::bad_request, CacheKind::no_store, 0);
+                } else if (request.method == Method::other) {
+                    r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
                 } else if (err == TargetError::code_too_long) {
                     r = not_found();
                 } else if (target.is_root) {
