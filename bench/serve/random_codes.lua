@@ -2,6 +2,10 @@
 -- the link set, over keep-alive connections.
 --
 -- Usage: wrk -t T -c C -d 10s --latency -s random_codes.lua http://127.0.0.1:PORT -- CODES_FILE
+--        [HEADER...]
+--
+-- Each HEADER ("Name: value") goes with every request (bench/rules sends a browser's User-Agent
+-- and Accept-Language, which rules read).
 --
 -- The request strings are built once per wrk thread in init() and request() only picks one:
 -- formatting a request per call would make the client the bottleneck. Each thread seeds its own
@@ -20,6 +24,14 @@ function init(args)
    local path = args[1]
    if path == nil then
       error("random_codes.lua: pass the codes file after --")
+   end
+   -- wrk.format() copies wrk.headers into each request, so they are set first.
+   for i = 2, #args do
+      local name, value = args[i]:match("^([^:]+):%s*(.*)$")
+      if name == nil then
+         error("random_codes.lua: a header is 'Name: value', not " .. args[i])
+      end
+      wrk.headers[name] = value
    end
    local file = assert(io.open(path, "r"))
    for code in file:lines() do
