@@ -596,7 +596,8 @@ class FleetScenarios:
         self.client.finish()
         c = self.client
         self.figures["client"] = {"requests": c.requests, "failed": c.failed, "wrong": c.wrong,
-                                  "failed_over": c.failovers, "host_errors": len(c.attempt_errors)}
+                                  "failed_over": c.failovers,
+                                  "host_errors": [sum(1 for e in c.attempt_errors if e[1] == h.i) for h in self.hosts]}
         self.figures["elapsed_s"] = round(time.monotonic() - started, 1)
         # Every host drains and exits 0 on SIGTERM, the upgraded one included.
         for host in self.hosts:
@@ -618,7 +619,8 @@ class FleetScenarios:
             f"  snapshot published -> served by every host: median {p['median_s']} s, worst {p['worst_s']} s ({p['n']})",
             f"  block published -> served by every host: median {b['median_s']} s, worst {b['worst_s']} s ({b['n']})",
             f"  origin stopped {o['stopped_s']} s: {o['client_requests']} requests answered meanwhile; "
-            f"caught up after its return: median {o['catch_up']['median_s']} s, worst {o['catch_up']['worst_s']} s",
+            f"caught up after its return: median {o['catch_up']['median_s']} s, worst {o['catch_up']['worst_s']} s "
+            f"(per host {o['catch_up_per_host_s']}; host 1 restarted meanwhile)",
             f"  kill -9 and restart without the origin: serving the last good files {f['restart']['serving_s']} s "
             f"after the restart",
             f"  bad publishes refused (per host, by reason): "
@@ -626,7 +628,7 @@ class FleetScenarios:
             f"  {u['upgrades']} upgrades in {u['elapsed_s']} s: {u['requests']} direct requests, "
             f"{u['connection_errors']} connection errors",
             f"  failing-over client: {f['client']['requests']} requests, {f['client']['failed']} failed, "
-            f"{f['client']['failed_over']} failed over",
+            f"{f['client']['failed_over']} failed over (errors by host {f['client']['host_errors']})",
         ]
         print("\n".join(lines), file=sys.stderr)
 
@@ -692,7 +694,8 @@ class FleetScenarios:
         catch_up = self.until_every_host(lambda h: h.answer("o1")[0] == 302, PULL_BACKOFF_MAX_S * 1.2 + 5,
                                          "the catch-up after the origin returned", returned)
         self.figures["origin_outage"] = {"stopped_s": round(stopped_s, 1), "client_requests": during,
-                                         "catch_up": spread(catch_up)}
+                                         "catch_up": spread(catch_up),
+                                         "catch_up_per_host_s": [round(t, 3) for t in catch_up]}
 
     def upgrades(self):
         """UPGRADES times: a new binary installed over the old one, then SIGUSR2, with requests
