@@ -43,7 +43,8 @@ UPGRADES = 100 if FULL else 10
 ROUNDS = 10 if FULL else 5
 HOSTS = 3
 CLIENT_RATE = 100  # requests per second of the failing-over client: a fleet at work, not a load test
-PULL_INTERVAL_S = 1.0  # serve's default --pull-interval; polls back off to at most a minute
+# The hosts poll at serve's default --pull-interval (1 s); after failed polls they back off, to
+# at most a minute.
 PULL_BACKOFF_MAX_S = 60.0
 PREFIX = "slfleet"  # namespaces slfleet-PID-hN, interfaces slfPIDb (bridge) and slfPIDrN (veth)
 PR_SET_CHILD_SUBREAPER = 36
@@ -153,15 +154,16 @@ class NamespaceNetwork:
         return ["ip", "netns", "exec", self.namespaces[i]] + args
 
     def check_isolated(self, case):
-        """Every namespace routes 198.18.K.0/24 and nothing else."""
+        """Every namespace routes 198.18.K.0/24 (and IPv6 link-local) and nothing else."""
         for ns in self.namespaces:
-            routes = ip("-n", ns, "route", "show", "table", "all").stdout
-            for line in routes.splitlines():
-                dest = line.split()[0]
-                if dest in ("local", "broadcast", "multicast", "anycast") or line.startswith(("fe80", "ff00")):
-                    continue
-                case.assertEqual(dest, f"{self.subnet}.0/24", f"a route out of the test network in {ns}: {line}")
-            case.assertEqual(ip("-n", ns, "route", "show", "default").stdout.strip(), "")
+            for family in ("-4", "-6"):
+                for line in ip("-n", ns, family, "route", "show", "table", "all").stdout.splitlines():
+                    dest = line.split()[0]
+                    if dest in ("local", "broadcast", "multicast", "anycast") or dest.startswith("fe80:") \
+                            or " dev lo " in line + " ":
+                        continue
+                    case.assertEqual(dest, f"{self.subnet}.0/24", f"a route out of the test network in {ns}: {line}")
+                case.assertEqual(ip("-n", ns, family, "route", "show", "default").stdout.strip(), "")
 
     def describe(self):
         return f"network namespaces {', '.join(self.namespaces)} on bridge {self.bridge} ({self.subnet}.0/24)"
@@ -779,7 +781,7 @@ class FleetScenarios:
 
         # An older serial: the index every host took, put back after a newer one.
         index_path = os.path.join(self.origin_dir, "index-stable.slindex")
-        older = harness_read(index_path)
+        older = read_bytes(index_path)
         good_publish("saving the older index")
         refused_by_all("older_index", lambda: self.write_atomically(index_path, older), "older serial")
         good_publish("older serial")
@@ -792,11 +794,11 @@ class FleetScenarios:
         shutil.copytree(self.origin_dir, staging)
         self.publish(out=staging)
         name = os.path.basename(snap)
-        data = harness_read(os.path.join(staging, name))
+        data = read_bytes(os.path.join(staging, name))
 
         def truncated():
             self.write_atomically(os.path.join(self.origin_dir, name), data[:len(data) // 2])
-            self.write_atomically(index_path, harness_read(os.path.join(staging, "index-stable.slindex")))
+            self.write_atomically(index_path, read_bytes(os.path.join(staging, "index-stable.slindex")))
         refused_by_all("size_mismatch", truncated, "truncated file")
         self.assertEqual([h.answer("t1")[0] for h in self.hosts], [404] * HOSTS)
         # The whole file in place: every host takes it.
@@ -809,13 +811,13 @@ class FleetScenarios:
         shutil.copytree(self.origin_dir, staging)
         self.publish("--refresh", "--expires", "1s", source=False, out=staging)
         time.sleep(1.5)
-        expired = harness_read(os.path.join(staging, "index-stable.slindex"))
+        expired = read_bytes(os.path.join(staging, "index-stable.slindex"))
         refused_by_all("expired_index", lambda: self.write_atomically(index_path, expired), "expired index")
         good_publish("expired index")
         self.figures["bad_publishes"] = results
 
 
-def harness_read(path):
+def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
 
