@@ -60,8 +60,17 @@ Result<pid_t> start_successor(const std::vector<PassedSocket>& sockets) {
         return Status::io_error(std::string("cannot find the executable: ") + std::strerror(errno));
     }
     exe[length] = '\0';
-    if (std::string_view(exe, static_cast<std::size_t>(length)).ends_with(" (deleted)")) {
-        return Status::not_found(std::string("the executable ") + exe + " was removed; install the new one at its path");
+    // Installing a new binary replaces the file (a new one renamed over it, as dpkg and
+    // install(1) do), so the kernel names this process's executable "PATH (deleted)": the new
+    // binary is the file now at PATH.
+    constexpr std::string_view k_deleted = " (deleted)";
+    if (std::string_view(exe, static_cast<std::size_t>(length)).ends_with(k_deleted)) {
+        exe[static_cast<std::size_t>(length) - k_deleted.size()] = '\0';
+        struct stat st {};
+        if (::stat(exe, &st) != 0 || !S_ISREG(st.st_mode) || ::access(exe, X_OK) != 0) {
+            return Status::not_found(std::string("the executable ") + exe +
+                                     " was removed; install the new one at its path");
+        }
     }
     if (sockets.empty() || sockets.size() > 64) {
         return Status::invalid_argument("an upgrade hands over 1 to 64 listening sockets, not " +
