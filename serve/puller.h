@@ -21,10 +21,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,6 +46,7 @@ struct PullConfig {
     std::string channel = "stable";
     double interval_s = 1;      // between polls of the index
     double snapshot_interval_s = 5;  // at least this long between the starts of two snapshot fetches
+                                     // that succeeded (failures back off on their own)
     double timeout_s = 10;      // a request's deadline; a file gets size / k_min_rate more
     std::string ca_file;        // HTTPS trust anchors; empty: the system's
     std::uint64_t max_file_bytes = std::uint64_t{16} << 30;
