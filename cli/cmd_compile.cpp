@@ -21,6 +21,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/origin_cli.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
 #include "formats/clock.h"
@@ -45,6 +46,7 @@ struct CompileOptions {
     bool patch = false;
     bool automatic = false;
     bool json = false;
+    PublishAfter publish;
 };
 
 class Progress {
@@ -255,7 +257,7 @@ constexpr std::uint64_t k_auto_min_links = 1000;
 void print_result(const CompileOptions& opt, const std::string& path, std::uint64_t serial,
                   std::uint64_t base, const compiler::CompiledSnapshot& compiled,
                   const formats::WrittenFile& written, double seconds,
-                  const std::vector<std::string>& removed) {
+                  const std::vector<std::string>& removed, const std::optional<PublishedIndex>& published) {
     if (opt.json) {
         rapidjson::StringBuffer buf;
         rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -290,6 +292,12 @@ void print_result(const CompileOptions& opt, const std::string& path, std::uint6
             w.String(r.c_str());
         }
         w.EndArray();
+        w.Key("published");  // --publish: what publish --json prints
+        if (published) {
+            write_published_index(w, *published);
+        } else {
+            w.Null();
+        }
         w.EndObject();
         std::cout << buf.GetString() << "\n";
         return;
@@ -311,6 +319,9 @@ void print_result(const CompileOptions& opt, const std::string& path, std::uint6
     for (const auto& r : removed) {
         std::cout << "removed " << r << "\n";
     }
+    if (published) {
+        print_published_index(*published, false);
+    }
 }
 
 void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
@@ -329,6 +340,7 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
             throw Error(k_exit_usage, "--not-after must be in the future");
         }
     }
+    check_publish_after(opt.publish);
     // Key first: a wrong passphrase should not cost a full database read.
     const formats::SigningKey key = load_secret_key(opt.key);
     prepare_out_dir(opt.out_dir);
@@ -399,9 +411,11 @@ void run_compile(const CompileOptions& opt, const GlobalOptions& globals) {
     for (std::string& r : unwrap(compiler::prune_patches(opt.out_dir, opt.keep))) {
         removed.push_back(std::move(r));
     }
+    // Files first, index last: the origin's index names the file only once it is there.
+    const std::optional<PublishedIndex> published = publish_after(opt.publish, opt.out_dir, opt.keep, key);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    print_result(opt, path, serial, base, compiled, written, seconds, removed);
+    print_result(opt, path, serial, base, compiled, written, seconds, removed, published);
 }
 
 }  // namespace
@@ -426,6 +440,7 @@ void setup_compile(CLI::App& app, const GlobalOptions& globals) {
                     "Use this serial instead of the next one (refused unless above every serial "
                     "in --out and in the database)");
     sub->add_flag("--json", opt->json, "Print the result as one JSON object");
+    add_publish_after_options(*sub, opt->publish);
     sub->callback([opt, &globals]() { run_compile(*opt, globals); });
 }
 

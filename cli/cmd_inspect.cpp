@@ -331,6 +331,11 @@ void inspect_index(const InspectOptions& opt) {
     for (const formats::IndexedFile& f : c.files()) {
         std::printf("  %-40s %12llu bytes  sha256 %s\n", f.name().c_str(), static_cast<unsigned long long>(f.size),
                     formats::bytes::hex_encode(f.sha256.data(), f.sha256.size()).c_str());
+        if (f.zstd_size != 0) {
+            std::printf("  %-40s %12llu bytes  sha256 %s\n", f.zstd_name().c_str(),
+                        static_cast<unsigned long long>(f.zstd_size),
+                        formats::bytes::hex_encode(f.zstd_sha256.data(), f.zstd_sha256.size()).c_str());
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli/command_util.h"
 #include "cli/commands.h"
+#include "cli/origin_cli.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
 
@@ -17,13 +18,16 @@ struct OverlayOptions {
     std::string out_dir;
     std::uint32_t keep = k_default_keep;
     bool json = false;
+    PublishAfter publish;
 };
 
 void run_overlay(const OverlayOptions& opt, const GlobalOptions& globals) {
+    check_publish_after(opt.publish);
     // Key first: a wrong passphrase should not cost a database read.
     const formats::SigningKey key = load_secret_key(opt.key);
     store::Store db = open_store(globals);
-    print_overlay(publish_overlay(db, key, opt.out_dir, opt.keep), opt.json);
+    const PublishedOverlay overlay = publish_overlay(db, key, opt.out_dir, opt.keep);
+    print_overlay(overlay, opt.json, publish_after(opt.publish, opt.out_dir, opt.keep, key));
 }
 
 }  // namespace
@@ -37,6 +41,7 @@ void setup_overlay(CLI::App& app, const GlobalOptions& globals) {
         ->required();
     sub->add_option("--keep", opt->keep, "Keep the newest N deny overlays in --out (default 5)");
     sub->add_flag("--json", opt->json, "Print the result as one JSON object");
+    add_publish_after_options(*sub, opt->publish);
     sub->callback([opt, &globals]() { run_overlay(*opt, globals); });
 }
 

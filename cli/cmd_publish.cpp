@@ -22,6 +22,7 @@ struct PublishOptions {
     std::string expires = "5m";
     std::uint32_t keep = 5;
     bool refresh = false;
+    bool zstd = false;
     bool json = false;
 };
 
@@ -32,6 +33,7 @@ void run_publish(const PublishOptions& opt) {
     request.channel = opt.channel;
     request.expires_at = time_arg(opt.expires, "--expires");
     request.keep = opt.keep;
+    request.zstd = opt.zstd;
     const formats::SigningKey key = load_secret_key(opt.key);
     print_published_index(opt.refresh ? refresh_origin(request, key) : publish_origin(request, key), opt.json);
 }
@@ -51,8 +53,10 @@ void setup_publish(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--expires", opt->expires,
                     "When the index expires: a duration (5m) or an RFC 3339 time (default 5m)");
     sub->add_option("--keep", opt->keep, "With --from: keep the newest N files of each kind in --out (default 5)");
+    sub->add_flag("--zstd", opt->zstd, "Also offer each file compressed with zstd (<name>.zst) for hosts to prefer");
     sub->add_flag("--refresh", opt->refresh, "Re-sign the current index with a new expiry; publish nothing new")
-        ->excludes("--from");
+        ->excludes("--from")
+        ->excludes("--zstd");
     sub->add_flag("--json", opt->json, "Print the result as one JSON object");
     sub->callback([opt]() { run_publish(*opt); });
 }

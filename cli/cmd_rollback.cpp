@@ -13,6 +13,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/origin_cli.h"
 #include "cli/publish_cli.h"
 #include "cli/snapshot_cli.h"
 #include "compiler/publish.h"
@@ -33,12 +34,14 @@ struct RollbackOptions {
     std::uint32_t keep = k_default_keep;
     std::string not_after;
     bool json = false;
+    PublishAfter publish;
 };
 
 void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
     if (opt.keep == 0) {
         throw Error(k_exit_usage, "--keep must be at least 1");
     }
+    check_publish_after(opt.publish);
     const formats::SigningKey key = load_secret_key(opt.key);
     const std::string source_path =
         !opt.from.empty()
@@ -88,6 +91,7 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
     std::cerr << "shortlink: rolled back to the content of serial " << opt.to << " as serial "
               << serial << ". The database still holds the newer links: the next compile "
               << "publishes them again.\n";
+    const std::optional<PublishedIndex> published = publish_after(opt.publish, opt.out_dir, opt.keep, key);
     if (opt.json) {
         rapidjson::StringBuffer buf;
         rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -112,6 +116,12 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
             w.String(r.c_str());
         }
         w.EndArray();
+        w.Key("published");
+        if (published) {
+            write_published_index(w, *published);
+        } else {
+            w.Null();
+        }
         w.EndObject();
         std::cout << buf.GetString() << "\n";
         return;
@@ -120,6 +130,9 @@ void run_rollback(const RollbackOptions& opt, const GlobalOptions& globals) {
               << source->link_count() << " links, " << human_bytes(written.bytes) << "\n";
     for (const auto& r : removed) {
         std::cout << "removed " << r << "\n";
+    }
+    if (published) {
+        print_published_index(*published, false);
     }
 }
 
@@ -142,6 +155,7 @@ void setup_rollback(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--not-after", opt->not_after,
                     "Expiry recorded in the new snapshot: a duration (30m, 12h, 7d) or an RFC 3339 time");
     sub->add_flag("--json", opt->json, "Print the result as one JSON object");
+    add_publish_after_options(*sub, opt->publish);
     sub->callback([opt, &globals]() { run_rollback(*opt, globals); });
 }
 

@@ -188,7 +188,7 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
     }
     country_header_arg(config.country_header);
     if (config.pull.origins.empty()) {
-        for (const char* name : {"--channel", "--pull-interval", "--pull-timeout", "--ca"}) {
+        for (const char* name : {"--channel", "--pull-interval", "--pull-snapshot-interval", "--pull-timeout", "--ca"}) {
             if (sub->get_option(name)->count() > 0) {
                 throw Error(k_exit_usage, std::string(name) + " is only used with --pull URL");
             }
@@ -282,8 +282,12 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--pull", c.pull.origins,
                     "Poll this origin (a directory laid out by publish) for new files; repeat for mirrors, tried in order");
     sub->add_option("--channel", c.pull.channel, "With --pull: the channel whose index to follow (stable)");
-    sub->add_option("--pull-interval", c.pull.interval_s, "With --pull: seconds between polls of the index (1)")
+    sub->add_option("--pull-interval", c.pull.interval_s, "With --pull: seconds between polls of the index, which bring overlays and patches (1)")
         ->check(CLI::Range(0.05, 3600.0));
+    sub->add_option("--pull-snapshot-interval", c.pull.snapshot_interval_s,
+                    "With --pull: at least this many seconds between two snapshot fetches; overlays and "
+                    "patches do not wait (5)")
+        ->check(CLI::Range(0.0, 86400.0));
     sub->add_option("--pull-timeout", c.pull.timeout_s,
                     "With --pull: seconds a request may take; a file gets one more per MiB (10)")
         ->check(CLI::Range(0.1, 3600.0));

@@ -10,13 +10,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "cli/command_util.h"
 #include "cli/errors.h"
 #include "cli/probe_cli.h"
 #include "cli/publish_cli.h"
@@ -25,6 +28,7 @@
 #include "formats/bytes.h"
 #include "formats/clock.h"
 #include "formats/file_names.h"
+#include "formats/transport.h"
 #include "formats/unique_fd.h"
 #include "store/timefmt.h"
 
@@ -87,6 +91,57 @@ formats::IndexedFile describe(const std::string& dir, fmt::FileKind kind, std::u
     return f;
 }
 
+// Offers f's zstd transport form: compresses DIR/<name> into DIR/<name>.zst unless it is there
+// (a published name never changes its bytes, so neither does its compressed form), and names it
+// in f. A form that saves nothing is not offered.
+void offer_zstd(const std::string& dir, formats::IndexedFile& f) {
+    const std::string plain = dir + "/" + f.name();
+    const std::string packed = dir + "/" + f.zstd_name();
+    struct stat st {};
+    if (::stat(packed.c_str(), &st) != 0) {
+        formats::UniqueFd in(::open(plain.c_str(), O_RDONLY | O_CLOEXEC));
+        if (in.get() < 0) {
+            throw Error(k_exit_runtime, plain + ": cannot open: " + std::strerror(errno));
+        }
+        auto out = unwrap(compiler::AtomicFile::create(packed));
+        const int threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+        auto written = formats::zstd_compress_fd(in.get(), f.size, out.fd(), formats::k_transport_zstd_level, threads);
+        if (!written) {
+            check(out.named(written.status()));
+        }
+        const Status committed = out.commit_new();
+        if (!committed && committed.code() != Status::Code::conflict) {  // conflict: another publish made it
+            check(committed);
+        }
+    }
+    const auto [digest, size] = unwrap(formats::sha256_file(packed));
+    if (size < f.size) {
+        f.zstd_size = size;
+        f.zstd_sha256 = digest;
+    }
+}
+
+// Checks that the files an index names, and their compressed forms, are in `dir` with the sizes
+// it gives: what refresh and promote re-sign must still be there.
+void check_named_files(const std::string& dir, const formats::OriginIndex::Contents& c, const std::string& what) {
+    for (const formats::IndexedFile& f : c.files()) {
+        for (const auto& [name, size] : {std::pair{f.name(), f.size}, std::pair{f.zstd_name(), f.zstd_size}}) {
+            if (size == 0) {
+                continue;
+            }
+            const std::string file = dir + "/" + name;
+            struct stat st {};
+            if (::stat(file.c_str(), &st) != 0) {
+                throw Error(k_exit_not_found, what + " names " + name + ", which is gone: publish again");
+            }
+            if (static_cast<std::uint64_t>(st.st_size) != size) {
+                throw Error(k_exit_invalid, file + " is " + std::to_string(st.st_size) + " bytes where " + what +
+                                                " says " + std::to_string(size) + ": publish again");
+            }
+        }
+    }
+}
+
 // The current index of the channel, if one verifies; a warning for one that does not.
 std::optional<formats::OriginIndex> current_index(const std::string& path, const formats::TrustedKeys& trusted,
                                                   bool required) {
@@ -127,6 +182,21 @@ std::set<std::string> files_named_by_indexes(const std::string& dir, const forma
     return names;
 }
 
+// The highest serial of any index in `dir` that verifies (0: none).
+std::uint64_t highest_index_serial(const std::string& dir, const formats::TrustedKeys& trusted) {
+    std::uint64_t highest = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with("index-") && name.ends_with(".slindex")) {
+            if (auto index = formats::OriginIndex::open(entry.path().string(), trusted)) {
+                highest = std::max(highest, index->contents().serial);
+            }
+        }
+    }
+    return highest;
+}
+
 void check_channel(const std::string& option, const std::string& channel) {
     if (std::string why = formats::channel_name_problem(channel); !why.empty()) {
         throw Error(k_exit_usage, option + " " + channel + ": " + why);
@@ -150,9 +220,20 @@ PublishedIndex write_index(const OriginRequest& r, formats::OriginIndex::Content
     contents.channel = r.channel;
     contents.created_at = now;
     contents.expires_at = r.expires_at;
-    // The serial only goes up, so a host can refuse an older index that an origin replays.
-    contents.serial = std::max<std::uint64_t>(static_cast<std::uint64_t>(clock::unix_millis()),
-                                              previous ? previous->contents().serial + 1 : 1);
+    // The serial only goes up, so a host can refuse an older index that an origin replays. The
+    // clock alone would go back on a publisher whose clock is behind the last one's: the serial
+    // is also above every index in the directory (of any channel, a copy of the origin's current
+    // one included), every file there and every file it names.
+    std::uint64_t floor = std::max<std::uint64_t>(previous ? previous->contents().serial : 0,
+                                                  compiler::highest_published_serial(r.out_dir));
+    floor = std::max(floor, highest_index_serial(r.out_dir, {key.trusted()}));
+    for (const formats::IndexedFile& f : contents.files()) {
+        floor = std::max(floor, f.serial);
+    }
+    if (floor == std::numeric_limits<std::uint64_t>::max()) {
+        throw Error(k_exit_conflict, "an index or file in " + r.out_dir + " holds the highest serial there is");
+    }
+    contents.serial = std::max<std::uint64_t>(static_cast<std::uint64_t>(clock::unix_millis()), floor + 1);
     PublishedIndex out;
     out.path = r.out_dir + "/" + formats::index_file_name(r.channel);
     auto file = unwrap(compiler::AtomicFile::create(out.path));
@@ -209,6 +290,9 @@ PublishedIndex publish_origin(const OriginRequest& r, const formats::SigningKey&
             copied.copied.push_back(r.out_dir + "/" + name);
         }
         formats::IndexedFile f = describe(r.out_dir, kind, serials.first, serials.second);
+        if (r.zstd) {
+            offer_zstd(r.out_dir, f);
+        }
         switch (kind) {
         case fmt::FileKind::snapshot: contents.snapshot = f; break;
         case fmt::FileKind::patch: contents.patch = f; break;
@@ -242,21 +326,53 @@ PublishedIndex refresh_origin(const OriginRequest& r, const formats::SigningKey&
     const formats::TrustedKeys trusted{key.trusted()};
     const std::string path = r.out_dir + "/" + formats::index_file_name(r.channel);
     const auto previous = current_index(path, trusted, true);
-    for (const formats::IndexedFile& f : previous->contents().files()) {
-        const std::string file = r.out_dir + "/" + f.name();
-        struct stat st {};
-        if (::stat(file.c_str(), &st) != 0) {
-            throw Error(k_exit_not_found, path + " names " + f.name() + ", which is gone: " +
-                                              "publish again instead of refreshing");
-        }
-        if (static_cast<std::uint64_t>(st.st_size) != f.size) {
-            throw Error(k_exit_invalid, file + " is " + std::to_string(st.st_size) + " bytes where " + path +
-                                            " says " + std::to_string(f.size) + ": publish again");
-        }
-    }
+    check_named_files(r.out_dir, previous->contents(), path);
     PublishedIndex out = write_index(r, previous->contents(), previous, key);
     out.refreshed = true;
     return out;
+}
+
+void add_publish_after_options(CLI::App& command, PublishAfter& o) {
+    CLI::Option* dir = command.add_option(
+        "--publish", o.dir,
+        "Then publish --out into this origin directory, as 'publish --from OUT --out DIR' would");
+    command.add_option("--channel", o.channel, "With --publish: the channel whose index to write (stable)")
+        ->needs(dir);
+    command.add_option("--expires", o.expires,
+                       "With --publish: when the index expires, a duration (5m) or an RFC 3339 time (5m)")
+        ->needs(dir);
+    command.add_flag("--zstd", o.zstd, "With --publish: also offer each file compressed (<name>.zst)")->needs(dir);
+}
+
+void check_publish_after(const PublishAfter& o) {
+    if (o.dir.empty()) {
+        return;
+    }
+    check_channel("--channel", o.channel);
+    if (time_arg(o.expires, "--expires") <= clock::unix_seconds()) {
+        throw Error(k_exit_usage, "--expires must be in the future");
+    }
+}
+
+std::optional<PublishedIndex> publish_after(const PublishAfter& o, const std::string& out_dir, std::uint32_t keep,
+                                            const formats::SigningKey& key) {
+    if (o.dir.empty()) {
+        return std::nullopt;
+    }
+    std::error_code ec;
+    OriginRequest request;
+    request.out_dir = o.dir;
+    request.from_dir = std::filesystem::equivalent(out_dir, o.dir, ec) ? "" : out_dir;
+    request.channel = o.channel;
+    request.expires_at = time_arg(o.expires, "--expires");
+    request.keep = keep;
+    request.zstd = o.zstd;
+    try {
+        return publish_origin(request, key);
+    } catch (const Error& e) {
+        throw Error(e.exit_code(), std::string(e.what()) + " (" + out_dir + " holds what was written; publish it with " +
+                                  "'shortlink publish --key KEY --from " + out_dir + " --out " + o.dir + "')");
+    }
 }
 
 std::vector<ProbeCheck> read_probe_file(const std::string& path) {
@@ -315,13 +431,7 @@ PublishedIndex promote_origin(const PromoteRequest& r, const formats::SigningKey
                                         timefmt::format_time(from->contents().expires_at) +
                                         ": refresh or publish it before promoting it");
     }
-    for (const formats::IndexedFile& f : from->contents().files()) {
-        struct stat st {};
-        if (::stat((r.out_dir + "/" + f.name()).c_str(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != f.size) {
-            throw Error(k_exit_not_found, "the " + r.from_channel + " index names " + f.name() +
-                                              ", which is gone or changed in " + r.out_dir);
-        }
-    }
+    check_named_files(r.out_dir, from->contents(), "the " + r.from_channel + " index");
     std::size_t passed = 0;
     for (const ProbeCheck& c : r.checks) {
         const std::string problem = check_answer(c.url, c.location, c.status, r.probe_timeout_s, r.ca);
@@ -355,9 +465,56 @@ void write_indexed_files(rapidjson::Writer<rapidjson::StringBuffer>& w, const st
         w.Uint64(f.size);
         w.Key("sha256");
         w.String(hex(f.sha256).c_str());
+        w.Key("zstd");  // its compressed transport form, when offered
+        if (f.zstd_size == 0) {
+            w.Null();
+        } else {
+            w.StartObject();
+            w.Key("name");
+            w.String(f.zstd_name().c_str());
+            w.Key("bytes");
+            w.Uint64(f.zstd_size);
+            w.Key("sha256");
+            w.String(hex(f.zstd_sha256).c_str());
+            w.EndObject();
+        }
         w.EndObject();
     }
     w.EndArray();
+}
+
+void write_published_index(rapidjson::Writer<rapidjson::StringBuffer>& w, const PublishedIndex& p) {
+    const auto& c = p.contents;
+    w.StartObject();
+    w.Key("index");
+    w.String(p.path.c_str());
+    w.Key("channel");
+    w.String(c.channel.c_str());
+    w.Key("serial");
+    w.Uint64(c.serial);
+    w.Key("expires_at");
+    w.String(timefmt::format_time(c.expires_at).c_str());
+    w.Key("refreshed");
+    w.Bool(p.refreshed);
+    w.Key("promoted_from");
+    if (p.promoted_from.empty()) {
+        w.Null();
+    } else {
+        w.String(p.promoted_from.c_str());
+    }
+    w.Key("checks_passed");
+    w.Uint64(p.checks_passed);
+    w.Key("files");
+    write_indexed_files(w, c.files());
+    for (const auto& [key, list] : {std::pair{"copied", &p.copied}, std::pair{"removed", &p.removed}}) {
+        w.Key(key);
+        w.StartArray();
+        for (const std::string& s : *list) {
+            w.String(s.c_str());
+        }
+        w.EndArray();
+    }
+    w.EndObject();
 }
 
 void print_published_index(const PublishedIndex& p, bool json) {
@@ -365,36 +522,7 @@ void print_published_index(const PublishedIndex& p, bool json) {
     if (json) {
         rapidjson::StringBuffer buf;
         rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-        w.StartObject();
-        w.Key("index");
-        w.String(p.path.c_str());
-        w.Key("channel");
-        w.String(c.channel.c_str());
-        w.Key("serial");
-        w.Uint64(c.serial);
-        w.Key("expires_at");
-        w.String(timefmt::format_time(c.expires_at).c_str());
-        w.Key("refreshed");
-        w.Bool(p.refreshed);
-        w.Key("promoted_from");
-        if (p.promoted_from.empty()) {
-            w.Null();
-        } else {
-            w.String(p.promoted_from.c_str());
-        }
-        w.Key("checks_passed");
-        w.Uint64(p.checks_passed);
-        w.Key("files");
-        write_indexed_files(w, c.files());
-        for (const auto& [key, list] : {std::pair{"copied", &p.copied}, std::pair{"removed", &p.removed}}) {
-            w.Key(key);
-            w.StartArray();
-            for (const std::string& s : *list) {
-                w.String(s.c_str());
-            }
-            w.EndArray();
-        }
-        w.EndObject();
+        write_published_index(w, p);
         std::cout << buf.GetString() << "\n";
         return;
     }
@@ -409,6 +537,10 @@ void print_published_index(const PublishedIndex& p, bool json) {
               << c.channel << ", expires " << timefmt::format_time(c.expires_at) << "\n";
     for (const formats::IndexedFile& f : c.files()) {
         std::cout << "  " << f.name() << "  " << human_bytes(f.size) << "  sha256 " << hex(f.sha256) << "\n";
+        if (f.zstd_size != 0) {
+            std::cout << "  " << f.zstd_name() << "  " << human_bytes(f.zstd_size) << "  sha256 " << hex(f.zstd_sha256)
+                      << "\n";
+        }
     }
     for (const std::string& s : p.removed) {
         std::cout << "removed " << s << "\n";

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -27,6 +28,7 @@ struct OriginRequest {
     std::string channel = "stable";
     std::int64_t expires_at = 0;  // Unix seconds
     std::uint32_t keep = 5;       // with from_dir: files of each kind kept in out_dir
+    bool zstd = false;            // also offer <name>.zst of each file (formats/transport.h)
 };
 
 struct PublishedIndex {
@@ -42,6 +44,22 @@ struct PublishedIndex {
 // Publishes the newest files that verify against `key` (copying them from from_dir when given)
 // and a new index naming them.
 PublishedIndex publish_origin(const OriginRequest& request, const formats::SigningKey& key);
+
+// The options of `publish` that compile, overlay and rollback take after --publish DIR, with the
+// same meanings; what they then publish is what they just wrote into their --out.
+struct PublishAfter {
+    std::string dir;               // --publish DIR; empty: nothing is published
+    std::string channel = "stable";
+    std::string expires = "5m";
+    bool zstd = false;
+};
+void add_publish_after_options(CLI::App& command, PublishAfter& options);
+// Refuses a bad --channel or --expires before the command does its work (exit 2).
+void check_publish_after(const PublishAfter& options);
+// Publishes `out_dir` (the command's --out) into options.dir when --publish was given; throws,
+// saying how to publish by hand, when that fails (what the command wrote stays in out_dir).
+std::optional<PublishedIndex> publish_after(const PublishAfter& options, const std::string& out_dir,
+                                            std::uint32_t keep, const formats::SigningKey& key);
 
 // Re-signs the current index of the channel with a new serial and expiry, naming the same files,
 // after checking they are still in the directory with their sizes.
@@ -78,5 +96,7 @@ void write_indexed_files(rapidjson::Writer<rapidjson::StringBuffer>& w, const st
 
 // One line per file and the index, or one JSON object with --json.
 void print_published_index(const PublishedIndex& published, bool json);
+// The JSON object print_published_index() prints.
+void write_published_index(rapidjson::Writer<rapidjson::StringBuffer>& w, const PublishedIndex& published);
 
 }  // namespace shortlink::cli

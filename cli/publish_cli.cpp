@@ -119,7 +119,7 @@ PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& ke
     return out;
 }
 
-void print_overlay(const PublishedOverlay& overlay, bool json) {
+void print_overlay(const PublishedOverlay& overlay, bool json, const std::optional<PublishedIndex>& published) {
     if (json) {
         rapidjson::StringBuffer buf;
         rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -142,6 +142,12 @@ void print_overlay(const PublishedOverlay& overlay, bool json) {
             w.String(r.c_str());
         }
         w.EndArray();
+        w.Key("published");
+        if (published) {
+            write_published_index(w, *published);
+        } else {
+            w.Null();
+        }
         w.EndObject();
         std::cout << buf.GetString() << "\n";
         return;
@@ -151,6 +157,9 @@ void print_overlay(const PublishedOverlay& overlay, bool json) {
               << " bytes\n";
     for (const auto& r : overlay.removed) {
         std::cout << "removed " << r << "\n";
+    }
+    if (published) {
+        print_published_index(*published, false);
     }
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/origin_cli.h"
 #include "store/store.h"
 #include "formats/container_format.h"
 #include "formats/deny.h"
@@ -71,7 +72,9 @@ struct PublishedOverlay {
 PublishedOverlay publish_overlay(store::Store& db, const formats::SigningKey& key,
                                  const std::string& out_dir, std::uint32_t keep);
 
-// Prints what publish_overlay() did: one line, or one JSON object with --json.
-void print_overlay(const PublishedOverlay& overlay, bool json);
+// Prints what publish_overlay() did, and the index --publish wrote when there is one: lines, or
+// one JSON object with --json (its "published" member is what publish --json prints, or null).
+void print_overlay(const PublishedOverlay& overlay, bool json,
+                   const std::optional<PublishedIndex>& published = std::nullopt);
 
 }  // namespace shortlink::cli

@@ -39,6 +39,17 @@ std::string base_of(const std::string& path) {
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Removes a published file and its compressed transport form (<path>.zst, written by publish
+// --zstd), if one is there: pruning a file prunes its compressed form with it.
+Status remove_with_transport_form(const std::string& path) {
+    for (const std::string& p : {path, path + ".zst"}) {
+        if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+            return Status::io_error("cannot remove " + p + ": " + errno_text());
+        }
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 AtomicFile::AtomicFile(int fd, std::string temp_path, std::string final_path)
@@ -177,8 +188,8 @@ Result<std::vector<std::string>> prune_published(const std::string& dir, formats
             continue;
         }
         const std::string path = dir + "/" + name;
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-            return Status::io_error("cannot remove " + path + ": " + errno_text());
+        if (Status s = remove_with_transport_form(path); !s) {
+            return s;
         }
         removed.push_back(path);
     }
@@ -212,8 +223,8 @@ Result<std::vector<std::string>> prune_patches(const std::string& dir, std::uint
             continue;
         }
         const std::string path = dir + "/" + name;
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-            return Status::io_error("cannot remove " + path + ": " + errno_text());
+        if (Status s = remove_with_transport_form(path); !s) {
+            return s;
         }
         removed.push_back(path);
     }
@@ -234,10 +245,16 @@ Result<std::vector<std::string>> remove_stale_temp_files(const std::string& dir)
     std::vector<std::string> stale;
     while (const dirent* e = ::readdir(d)) {
         const std::string_view name = e->d_name;
-        // ".<published name>.tmp.<pid>.<random>", as AtomicFile::create names them.
+        // ".<published name>[.zst].tmp.<pid>.<random>", as AtomicFile::create names them.
         const std::size_t tmp = name.find(".tmp.");
-        if (!name.starts_with(".") || tmp == std::string_view::npos ||
-            !formats::parse_published_name(name.substr(1, tmp - 1))) {
+        if (!name.starts_with(".") || tmp == std::string_view::npos) {
+            continue;
+        }
+        std::string_view published = name.substr(1, tmp - 1);
+        if (published.ends_with(".zst")) {
+            published.remove_suffix(4);
+        }
+        if (!formats::parse_published_name(published)) {
             continue;
         }
         const std::string_view rest = name.substr(tmp + 5);

@@ -113,7 +113,7 @@ _shortlink() {
         apply) opts+=" --plan --prune --json"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
             case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) _shortlink_files; return ;; esac ;;
-        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --pull --channel --pull-interval --pull-timeout --ca"
+        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --pull --channel --pull-interval --pull-snapshot-interval --pull-timeout --ca"
             case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config|--ca) _shortlink_files; return ;;
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --expect-status --expect-location --max-latency --textfile --json"
@@ -123,22 +123,25 @@ _shortlink() {
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;
         keygen) opts+=" --out --name --force --encrypt --json"; [ "$prev" = --out ] && { _shortlink_dirs; return; } ;;
-        compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json"
-            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
+        compile) opts+=" --key --out --keep --not-after --serial --patch --auto --json --publish --channel --expires --zstd"
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out|--publish) _shortlink_dirs; return ;;
+                --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         verify) opts+=" --trust --json"; [ "$prev" = --trust ] && { _shortlink_files '*.pub'; return; }; _shortlink_files '*.sl*' ;;
         inspect) opts+=" --json --links"; _shortlink_files '*.sl*' ;;
         diff) opts+=" --json"; _shortlink_files '*.sl*' ;;
-        overlay) opts+=" --key --out --keep --json"
-            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;; esac ;;
-        publish) opts+=" --key --out --from --channel --expires --keep --refresh --json"
+        overlay) opts+=" --key --out --keep --json --publish --channel --expires --zstd"
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out|--publish) _shortlink_dirs; return ;;
+                --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
+        publish) opts+=" --key --out --from --channel --expires --keep --zstd --refresh --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out|--from) _shortlink_dirs; return ;;
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         promote) opts+=" --key --out --from --to --probe-file --probe-timeout --ca --expires --json"
             case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;;
                 --probe-file|--ca) _shortlink_files; return ;;
                 --from|--to) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
-        rollback) opts+=" --to --key --out --from --trust --keep --not-after --json"
-            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out) _shortlink_dirs; return ;;
+        rollback) opts+=" --to --key --out --from --trust --keep --not-after --json --publish --channel --expires --zstd"
+            case "$prev" in --key) _shortlink_files '*.key'; return ;; --out|--publish) _shortlink_dirs; return ;;
+                --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;;
                 --from) _shortlink_files '*.slsnap'; return ;; --trust) _shortlink_files '*.pub'; return ;; esac ;;
         block|unblock)
             # The kind first; then link takes --domain, and block takes --reason.

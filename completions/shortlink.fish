@@ -136,6 +136,7 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l country-
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l channel -x -a 'stable canary'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-interval -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-snapshot-interval -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l ca -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l query-params -x -a 'replace keep-both'
@@ -199,6 +200,10 @@ complete -c shortlink -n '__fish_seen_subcommand_from publish' -l channel -x -a 
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l expires -x
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l keep -x
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l refresh
+complete -c shortlink -n '__fish_seen_subcommand_from publish compile overlay rollback' -l zstd
+complete -c shortlink -n '__fish_seen_subcommand_from compile overlay rollback' -l publish -x -a '(__fish_complete_directories)'
+complete -c shortlink -n '__fish_seen_subcommand_from compile overlay rollback' -l channel -x -a 'stable canary'
+complete -c shortlink -n '__fish_seen_subcommand_from compile overlay rollback' -l expires -x
 complete -c shortlink -n '__fish_seen_subcommand_from publish' -l json
 complete -c shortlink -n '__fish_seen_subcommand_from promote' -l key -r -F
 complete -c shortlink -n '__fish_seen_subcommand_from promote' -l out -x -a '(__fish_complete_directories)'

@@ -22,6 +22,10 @@ constexpr std::size_t k_channel_size = 32;
 // A files record: u32 kind, u32 flags (zero), u64 serial, u64 base, u64 size, 32-byte SHA-256.
 constexpr std::size_t k_file_record_size = 64;
 constexpr std::size_t k_max_files = 3;
+// A zstd form record, after the file record it describes: u32 kind 16, u32 zero, u64 compressed
+// size, 16 zero bytes, 32-byte SHA-256 of the compressed file. Its kind is no file kind, so a
+// reader that predates it refuses the index rather than misread it.
+constexpr std::uint32_t k_record_zstd_form = 16;
 
 std::string kind_word(fmt::FileKind kind) { return std::string(fmt::file_kind_name(static_cast<std::uint32_t>(kind))); }
 
@@ -69,6 +73,9 @@ std::string index_contents_problem(const OriginIndex::Contents& c) {
         if (f.size < fmt::k_header_size + fmt::k_signature_size) {
             return "the " + kind_word(kind) + " is " + std::to_string(f.size) +
                    " bytes, too small for a signed file";
+        }
+        if (f.zstd_size == 0 && f.zstd_sha256 != Sha256Digest{}) {
+            return "the " + kind_word(kind) + " has a compressed form's digest without its size";
         }
         if ((kind == fmt::FileKind::patch) != (f.base != 0)) {
             return kind == fmt::FileKind::patch ? "the patch has no base serial"
@@ -135,6 +142,14 @@ Result<WrittenFile> write_origin_index(int fd, const OriginIndex::Contents& c, c
         bytes::append<std::uint64_t>(records, f.base);
         bytes::append<std::uint64_t>(records, f.size);
         records.append(reinterpret_cast<const char*>(f.sha256.data()), f.sha256.size());
+        if (f.zstd_size != 0) {
+            // Only where a form is offered: an index without one reads in hosts that predate it.
+            bytes::append<std::uint32_t>(records, k_record_zstd_form);
+            bytes::append<std::uint32_t>(records, 0);
+            bytes::append<std::uint64_t>(records, f.zstd_size);
+            records.append(16, '\0');
+            records.append(reinterpret_cast<const char*>(f.zstd_sha256.data()), f.zstd_sha256.size());
+        }
     }
     return write_container(fd, meta, {{fmt::SectionType::files, std::move(records)}}, key);
 }
@@ -176,20 +191,43 @@ Result<OriginIndex> OriginIndex::load(std::unique_ptr<Container> file, const Tru
         return bad("an origin index must carry an expiry (not_after is 0)");
     }
     const SectionInfo& files = *file->section(fmt::SectionType::files);
-    if (files.length == 0 || files.length % k_file_record_size != 0 ||
-        files.length / k_file_record_size > k_max_files) {
+    const std::uint64_t record_count = files.length / k_file_record_size;
+    if (files.length == 0 || files.length % k_file_record_size != 0 || record_count > 2 * k_max_files) {
         return bad(section_label(files.type) + " is " + std::to_string(files.length) +
-                   " bytes: it holds 1 to " + std::to_string(k_max_files) + " records of " +
+                   " bytes: it holds 1 to " + std::to_string(2 * k_max_files) + " records of " +
                    std::to_string(k_file_record_size) + " bytes");
     }
     bool seen[5] = {};
-    for (std::uint64_t i = 0; i < files.length / k_file_record_size; ++i) {
+    IndexedFile* last = nullptr;  // the file record a zstd form record describes
+    for (std::uint64_t i = 0; i < record_count; ++i) {
         const std::uint8_t* r = file->base() + files.offset + i * k_file_record_size;
         const std::string which = "file record " + std::to_string(i);
         const auto kind = bytes::load<std::uint32_t>(r);
+        if (kind == k_record_zstd_form) {
+            if (last == nullptr) {
+                return bad(which + " is a zstd form that follows no file record");
+            }
+            if (bytes::load<std::uint32_t>(r + 4) != 0) {
+                return bad(which + " (a zstd form) has flags set; none are defined");
+            }
+            const auto size = bytes::load<std::uint64_t>(r + 8);
+            if (size == 0) {
+                return bad(which + " gives a zstd form of 0 bytes");
+            }
+            for (std::size_t b = 16; b < 32; ++b) {
+                if (r[b] != 0) {
+                    return bad(which + " (a zstd form): byte " + std::to_string(b) + " is reserved and not zero");
+                }
+            }
+            last->zstd_size = size;
+            std::memcpy(last->zstd_sha256.data(), r + 32, last->zstd_sha256.size());
+            last = nullptr;
+            continue;
+        }
         if (kind != 1 && kind != 2 && kind != 3) {
             return bad(which + " names file kind " + std::to_string(kind) +
-                       "; an index lists snapshots (1), deny overlays (2) and patches (3)");
+                       "; an index lists snapshots (1), deny overlays (2) and patches (3), each optionally "
+                       "followed by its zstd form (16)");
         }
         if (seen[kind]) {
             return bad(which + " is a second " + std::string(fmt::file_kind_name(kind)));
@@ -205,9 +243,9 @@ Result<OriginIndex> OriginIndex::load(std::unique_ptr<Container> file, const Tru
         f.size = bytes::load<std::uint64_t>(r + 24);
         std::memcpy(f.sha256.data(), r + 32, f.sha256.size());
         switch (f.kind) {
-        case fmt::FileKind::snapshot: c.snapshot = f; break;
-        case fmt::FileKind::patch: c.patch = f; break;
-        default: c.overlay = f; break;
+        case fmt::FileKind::snapshot: c.snapshot = f; last = &c.snapshot; break;
+        case fmt::FileKind::patch: c.patch = f; last = &*c.patch; break;
+        default: c.overlay = f; last = &*c.overlay; break;
         }
     }
     if (!seen[1]) {

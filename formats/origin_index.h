@@ -31,8 +31,13 @@ struct IndexedFile {
     std::uint64_t base = 0;  // a patch's base snapshot; 0 otherwise
     std::uint64_t size = 0;  // bytes
     Sha256Digest sha256{};   // of the whole file, as sha256sum computes it
+    // Its zstd transport form <name>.zst (formats/transport.h), when the origin offers one:
+    // the compressed file's size (0: none offered) and SHA-256.
+    std::uint64_t zstd_size = 0;
+    Sha256Digest zstd_sha256{};
 
     std::string name() const;
+    std::string zstd_name() const { return name() + ".zst"; }
     bool operator==(const IndexedFile&) const = default;
 };
 

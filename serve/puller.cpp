@@ -36,6 +36,7 @@
 #include "formats/origin_index.h"
 #include "formats/sha256.h"
 #include "formats/snapshot.h"
+#include "formats/transport.h"
 #include "formats/unique_fd.h"
 #include "serve/log.h"
 #include "serve/resolve_host.h"
@@ -127,7 +128,15 @@ asio::awaitable<void> exchange(Stream& stream, const Target& t, const std::strin
     http::response_parser<http::buffer_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(max_body);
-    co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
+    boost::system::error_code header_error;
+    co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, header_error));
+    if (header_error == http::error::body_limit) {
+        // Beast checks a Content-Length against the limit as the header is parsed.
+        throw Refusal{"too_large", "the answer's length is more than the " + std::to_string(max_body) + " bytes allowed"};
+    }
+    if (header_error) {
+        throw boost::system::system_error(header_error);
+    }
     const auto& response = parser.get();
     out.status = response.result_int();
     out.etag = std::string(response[http::field::etag]);
@@ -331,6 +340,16 @@ std::string render_pull_metrics(const PullReport& r) {
     gauge("shortlink_pull_files_total", "Files fetched, checked and placed in the snapshot directory.", "counter",
           r.files_fetched);
     gauge("shortlink_pull_bytes_total", "Bytes of the files fetched.", "counter", r.bytes_fetched);
+    gauge("shortlink_pull_received_bytes_total",
+          "Body bytes received from origins: indexes and files, compressed or not, refused ones too.", "counter",
+          r.received_bytes);
+    gauge("shortlink_pull_zstd_files_total", "Files fetched in their zstd form and decompressed.", "counter",
+          r.zstd_files);
+    gauge("shortlink_pull_zstd_fallbacks_total", "zstd forms refused; the plain file was fetched instead.",
+          "counter", r.zstd_fallbacks);
+    gauge("shortlink_pull_snapshots_deferred_total",
+          "New snapshots that waited for --pull-snapshot-interval before their fetch.", "counter",
+          r.snapshots_deferred);
     out += "# HELP shortlink_pull_refused_total Pulls refused, by reason; what is served did not change.\n"
            "# TYPE shortlink_pull_refused_total counter\n";
     for (const char* reason : k_pull_reasons) {
@@ -526,15 +545,24 @@ Status Puller::poll_origin(Origin& origin, std::string& reason) {
         index_url.set_path(std::string(origin.base.path()) + formats::index_file_name(m_config.channel));
         std::string body;
         const Answer answer = get(index_url, origin.etag, k_max_index_bytes,
-                                  [&](const char* p, std::size_t n) { body.append(p, n); },
+                                  [&](const char* p, std::size_t n) {
+                                      received(n);
+                                      body.append(p, n);
+                                  },
                                   Clock::now() + timeout, tls, m_cancel);
         if (answer.status == 304) {
-            std::lock_guard lock(m_mutex);
-            ++m_report.not_modified;
-            // Still in force only while it has not expired: a 304 does not renew an index.
-            if (m_report.index_expires_at != 0 && m_report.index_expires_at <= clock::unix_seconds()) {
-                throw Refusal{"expired_index", std::string(index_url.buffer()) + ": unchanged, and expired at " +
-                                                   std::to_string(m_report.index_expires_at)};
+            {
+                std::lock_guard lock(m_mutex);
+                ++m_report.not_modified;
+                // Still in force only while it has not expired: a 304 does not renew an index.
+                if (m_report.index_expires_at != 0 && m_report.index_expires_at <= clock::unix_seconds()) {
+                    throw Refusal{"expired_index", std::string(index_url.buffer()) + ": unchanged, and expired at " +
+                                                       std::to_string(m_report.index_expires_at)};
+                }
+            }
+            // A snapshot that waited for its interval is fetched now, though the index is the same.
+            if (m_pending && fetch_named(origin, *m_pending, tls)) {
+                m_pending.reset();
             }
             return Status::ok();
         }
@@ -561,89 +589,8 @@ Status Puller::poll_origin(Origin& origin, std::string& reason) {
                                                  " is below the accepted " + std::to_string(m_report.index_serial)};
             }
         }
-        for (const formats::IndexedFile& f : c.files()) {
-            const std::string name = f.name();
-            const std::string want = hex(f.sha256);
-            const std::string path = m_dir + "/" + name;
-            struct stat st {};
-            if (auto it = m_have.find(name); it != m_have.end() && it->second == want &&
-                ::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == f.size) {
-                continue;
-            }
-            if (auto local = formats::sha256_file(path); local && hex(local->first) == want) {
-                m_have[name] = want;
-                continue;
-            }
-            if (f.size > m_config.max_file_bytes) {
-                throw Refusal{"too_large", name + " is " + std::to_string(f.size) + " bytes, above --pull-max-bytes"};
-            }
-            boost::urls::url file_url = origin.base;
-            file_url.set_path(std::string(origin.base.path()) + name);
-            const std::string temp = m_dir + "/" + temp_name(name);
-            formats::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-            if (fd.get() < 0) {
-                throw Refusal{"local_io", temp + ": " + std::strerror(errno)};
-            }
-            struct Cleanup {
-                const std::string& path;
-                bool keep = false;
-                ~Cleanup() {
-                    if (!keep) {
-                        ::unlink(path.c_str());
-                    }
-                }
-            } cleanup{temp};
-            formats::Sha256 hash;
-            const auto file_deadline = Clock::now() + timeout + std::chrono::seconds(f.size / k_min_rate);
-            const Answer got = get(
-                file_url, "", f.size,
-                [&](const char* p, std::size_t n) {
-                    hash.update(p, n);
-                    for (std::size_t done = 0; done < n;) {
-                        const ssize_t w = ::write(fd.get(), p + done, n - done);
-                        if (w < 0 && errno == EINTR) {
-                            continue;
-                        }
-                        if (w <= 0) {
-                            throw Refusal{"local_io", temp + ": write: " + std::strerror(errno)};
-                        }
-                        done += static_cast<std::size_t>(w);
-                    }
-                },
-                file_deadline, tls, m_cancel);
-            if (got.status != 200) {
-                throw Refusal{"http_status", std::string(file_url.buffer()) + ": HTTP " + std::to_string(got.status)};
-            }
-            if (got.body_bytes != f.size) {
-                throw Refusal{"size_mismatch", std::string(file_url.buffer()) + ": " + std::to_string(got.body_bytes) +
-                                                   " bytes where the index says " + std::to_string(f.size)};
-            }
-            if (hex(hash.finish()) != want) {
-                throw Refusal{"digest_mismatch", std::string(file_url.buffer()) + ": its SHA-256 is not the index's"};
-            }
-            if (::fsync(fd.get()) != 0) {
-                throw Refusal{"local_io", temp + ": fsync: " + std::strerror(errno)};
-            }
-            if (Status s = check_file(temp, f.kind, m_trusted); !s) {
-                throw Refusal{"bad_file", std::string(file_url.buffer()) + ": " + s.message()};
-            }
-            if (::rename(temp.c_str(), path.c_str()) != 0) {
-                throw Refusal{"local_io", path + ": rename: " + std::strerror(errno)};
-            }
-            cleanup.keep = true;
-            formats::UniqueFd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (dir.get() >= 0) {
-                (void)::fsync(dir.get());
-            }
-            m_have[name] = want;
-            {
-                std::lock_guard lock(m_mutex);
-                ++m_report.files_fetched;
-                m_report.bytes_fetched += f.size;
-            }
-            LogLine("info", "pulled").str("file", name).num("bytes", static_cast<std::int64_t>(f.size))
-                .str("origin", std::string(origin.base.buffer())).emit(m_log_fd);
-        }
+        const bool complete = fetch_named(origin, c, tls);
+        m_pending = complete ? std::nullopt : std::optional(c);
         origin.etag = etag_is_safe(answer) ? answer.etag : std::string();
         {
             std::lock_guard lock(m_mutex);
@@ -658,6 +605,188 @@ Status Puller::poll_origin(Origin& origin, std::string& reason) {
         reason = r.reason;
         return Status::io_error(r.detail);
     }
+}
+
+void Puller::received(std::size_t n) {
+    std::lock_guard lock(m_mutex);
+    m_report.received_bytes += n;
+}
+
+bool Puller::held(const formats::IndexedFile& f) {
+    const std::string name = f.name();
+    const std::string want = hex(f.sha256);
+    const std::string path = m_dir + "/" + name;
+    struct stat st {};
+    if (auto it = m_have.find(name); it != m_have.end() && it->second == want && ::stat(path.c_str(), &st) == 0 &&
+        static_cast<std::uint64_t>(st.st_size) == f.size) {
+        return true;
+    }
+    if (auto local = formats::sha256_file(path); local && hex(local->first) == want) {
+        m_have[name] = want;
+        return true;
+    }
+    return false;
+}
+
+bool Puller::fetch_named(Origin& origin, const formats::OriginIndex::Contents& c, asio::ssl::context& tls) {
+    const auto interval = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(m_config.snapshot_interval_s));
+    std::uint64_t waiting = 0;  // the serial of a snapshot that waits for its interval
+    for (const formats::IndexedFile& f : c.files()) {
+        if (held(f) || (f.kind == fmt::FileKind::patch && f.base == waiting)) {
+            continue;  // a patch waits with its base
+        }
+        if (f.kind == fmt::FileKind::snapshot && m_last_snapshot && Clock::now() < *m_last_snapshot + interval) {
+            waiting = f.serial;
+            if (m_deferred_serial != f.serial) {
+                m_deferred_serial = f.serial;
+                {
+                    std::lock_guard lock(m_mutex);
+                    ++m_report.snapshots_deferred;
+                }
+                LogLine("info", "pull_deferred").str("file", f.name())
+                    .num("wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        *m_last_snapshot + interval - Clock::now()).count())
+                    .emit(m_log_fd);
+            }
+            continue;
+        }
+        const auto started = Clock::now();
+        fetch_file(origin, f, tls);
+        if (f.kind == fmt::FileKind::snapshot) {
+            m_last_snapshot = started;
+        }
+    }
+    return waiting == 0;
+}
+
+void Puller::fetch_file(Origin& origin, const formats::IndexedFile& f, asio::ssl::context& tls) {
+    if (f.size > m_config.max_file_bytes) {
+        throw Refusal{"too_large", f.name() + " is " + std::to_string(f.size) + " bytes, above --pull-max-bytes"};
+    }
+    if (f.zstd_size != 0) {
+        try {
+            fetch_form(origin, f, true, tls);
+            return;
+        } catch (const Refusal& r) {
+            if (m_cancel.load(std::memory_order_relaxed)) {
+                throw;
+            }
+            refuse(r.reason, r.detail + " (the compressed form; fetching the plain file instead)");
+            std::lock_guard lock(m_mutex);
+            ++m_report.zstd_fallbacks;
+        }
+    }
+    fetch_form(origin, f, false, tls);
+}
+
+void Puller::fetch_form(Origin& origin, const formats::IndexedFile& f, bool compressed, asio::ssl::context& tls) {
+    const std::string name = f.name();
+    const std::string path = m_dir + "/" + name;
+    const std::uint64_t body_size = compressed ? f.zstd_size : f.size;
+    boost::urls::url file_url = origin.base;
+    file_url.set_path(std::string(origin.base.path()) + (compressed ? f.zstd_name() : name));
+    const std::string url(file_url.buffer());
+    const std::string temp = m_dir + "/" + temp_name(name);
+    formats::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.get() < 0) {
+        throw Refusal{"local_io", temp + ": " + std::strerror(errno)};
+    }
+    struct Cleanup {
+        const std::string& path;
+        bool keep = false;
+        ~Cleanup() {
+            if (!keep) {
+                ::unlink(path.c_str());
+            }
+        }
+    } cleanup{temp};
+    formats::Sha256 file_hash;
+    formats::Sha256 body_hash;
+    const auto write_out = [&](const char* p, std::size_t n) {
+        file_hash.update(p, n);
+        for (std::size_t done = 0; done < n;) {
+            const ssize_t w = ::write(fd.get(), p + done, n - done);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                throw Refusal{"local_io", temp + ": write: " + std::strerror(errno)};
+            }
+            done += static_cast<std::size_t>(w);
+        }
+    };
+    // The compressed body is decompressed as it streams in; memory stays at the frame's window.
+    std::optional<formats::ZstdInflater> inflater;
+    if (compressed) {
+        inflater.emplace(f.size);
+    }
+    const auto inflate_refusal = [&]() {
+        return Refusal{inflater->problem() == formats::ZstdInflater::Problem::too_large ? "decompressed_too_large"
+                                                                                       : "bad_compression",
+                       url + ": " + inflater->detail()};
+    };
+    // Decompression costs CPU on top of the transfer: the deadline follows the file's size.
+    const auto deadline = Clock::now() +
+                          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(m_config.timeout_s)) +
+                          std::chrono::seconds(f.size / k_min_rate);
+    const Answer got = get(
+        file_url, "", body_size,
+        [&](const char* p, std::size_t n) {
+            received(n);
+            if (!inflater) {
+                write_out(p, n);
+                return;
+            }
+            body_hash.update(p, n);
+            if (!inflater->feed(p, n, write_out)) {
+                throw inflate_refusal();
+            }
+        },
+        deadline, tls, m_cancel);
+    if (got.status != 200) {
+        throw Refusal{"http_status", url + ": HTTP " + std::to_string(got.status)};
+    }
+    if (got.body_bytes != body_size) {
+        throw Refusal{"size_mismatch", url + ": " + std::to_string(got.body_bytes) + " bytes where the index says " +
+                                           std::to_string(body_size)};
+    }
+    if (inflater) {
+        if (body_hash.finish() != f.zstd_sha256) {
+            throw Refusal{"digest_mismatch", url + ": its SHA-256 is not the index's"};
+        }
+        if (!inflater->finish()) {
+            throw inflate_refusal();
+        }
+    }
+    if (file_hash.finish() != f.sha256) {
+        throw Refusal{"digest_mismatch", url + (compressed ? ": what it decompresses to" : "") +
+                                             ": its SHA-256 is not the index's"};
+    }
+    if (::fsync(fd.get()) != 0) {
+        throw Refusal{"local_io", temp + ": fsync: " + std::strerror(errno)};
+    }
+    if (Status s = check_file(temp, f.kind, m_trusted); !s) {
+        throw Refusal{"bad_file", url + ": " + s.message()};
+    }
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        throw Refusal{"local_io", path + ": rename: " + std::strerror(errno)};
+    }
+    cleanup.keep = true;
+    formats::UniqueFd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() >= 0) {
+        (void)::fsync(dir.get());
+    }
+    m_have[name] = hex(f.sha256);
+    {
+        std::lock_guard lock(m_mutex);
+        ++m_report.files_fetched;
+        m_report.bytes_fetched += f.size;
+        m_report.zstd_files += compressed ? 1 : 0;
+    }
+    LogLine("info", "pulled").str("file", name).num("bytes", static_cast<std::int64_t>(f.size))
+        .num("transfer_bytes", static_cast<std::int64_t>(body_size)).str("form", compressed ? "zstd" : "plain")
+        .str("origin", std::string(origin.base.buffer())).emit(m_log_fd);
 }
 
 }  // namespace shortlink::serve

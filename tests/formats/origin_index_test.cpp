@@ -1,5 +1,6 @@
 // The origin index: what the writer writes reads back, what the format forbids is refused by both
 // the writer and the reader (even when a trusted key signed it), and every damaged byte is caught.
+#include <cstring>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -179,4 +180,70 @@ TEST_CASE("Sha256OfAFile", "[index]") {
     CHECK(got->first == formats::sha256(reinterpret_cast<const std::uint8_t*>(test::read_file(path).data()),
                                         3 * 1024 * 1024 + 5));
     CHECK(formats::sha256_file(dir.path + "/none").status().code() == Status::Code::not_found);
+}
+
+namespace {
+
+OriginIndex::Contents with_transport() {
+    OriginIndex::Contents c = sample();
+    c.snapshot.zstd_size = 2000;
+    c.snapshot.zstd_sha256.fill(0xab);
+    c.overlay->zstd_size = 300;
+    c.overlay->zstd_sha256.fill(0xcd);
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("OriginIndexTransportFormsRoundTrip", "[index]") {
+    auto key = test::test_key();
+    const OriginIndex::Contents c = with_transport();
+    auto index = OriginIndex::open_buffer(index_bytes(c, key), {key.trusted()});
+    REQUIRE(index);
+    CHECK(index->contents().files() == c.files());
+    CHECK(index->contents().patch->zstd_size == 0);
+    CHECK(c.files()[0].zstd_name() == "links-10.slsnap.zst");
+    // Without a compressed form no zstd form record is written: the index is what hosts that
+    // predate them read (one record per file).
+    const std::string plain = index_bytes(sample(), key);
+    const std::string packed = index_bytes(c, key);
+    const auto files_length = [](const std::string& b) {
+        return formats::bytes::load<std::uint64_t>(reinterpret_cast<const std::uint8_t*>(b.data()) +
+                                                   fmt::k_header_size + 16);
+    };
+    CHECK(files_length(plain) == 3 * 64);
+    CHECK(files_length(packed) == 5 * 64);
+}
+
+TEST_CASE("OriginIndexTransportSignedButMalformedIsRefused", "[index]") {
+    auto key = test::test_key();
+    const std::string good = index_bytes(with_transport(), key);
+    // Records: snapshot, its zstd form, patch, overlay, its zstd form.
+    const std::uint64_t form = files_offset(good) + 64;
+    const auto forged = [&](auto&& change) {
+        std::string b = good;
+        change(reinterpret_cast<std::uint8_t*>(b.data()));
+        return refusal(test::reseal(b, key), key);
+    };
+    using formats::bytes::store;
+    CHECK(forged([&](std::uint8_t* p) { store<std::uint32_t>(p + form + 4, 1); }).find("flags") != std::string::npos);
+    CHECK(forged([&](std::uint8_t* p) { store<std::uint64_t>(p + form + 8, 0); }).find("zstd form of 0 bytes") !=
+          std::string::npos);
+    CHECK(forged([&](std::uint8_t* p) { p[form + 20] = 1; }).find("reserved") != std::string::npos);
+    // A form that follows no file record: first, or after another form.
+    CHECK(forged([&](std::uint8_t* p) {
+              std::uint8_t first[64];
+              std::memcpy(first, p + form - 64, 64);
+              std::memcpy(p + form - 64, p + form, 64);
+              std::memcpy(p + form, first, 64);
+          }).find("follows no file record") != std::string::npos);
+    CHECK(forged([&](std::uint8_t* p) { std::memcpy(p + form + 64, p + form, 64); })
+              .find("follows no file record") != std::string::npos);
+    // A kind that is neither a file nor a form.
+    CHECK(forged([&](std::uint8_t* p) { store<std::uint32_t>(p + form, 17); }).find("file kind 17") !=
+          std::string::npos);
+    // A compressed form's digest without its size is not written.
+    OriginIndex::Contents c = sample();
+    c.patch->zstd_sha256.fill(1);
+    CHECK(formats::index_contents_problem(c).find("without its size") != std::string::npos);
 }
