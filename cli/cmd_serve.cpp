@@ -286,7 +286,7 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
         ->check(CLI::Range(0.05, 3600.0));
     sub->add_option("--pull-snapshot-interval", c.pull.snapshot_interval_s,
                     "With --pull: at least this many seconds between two snapshot fetches; overlays and "
-                    "patches do not wait (5)")
+                    "patches do not wait (2)")
         ->check(CLI::Range(0.0, 86400.0));
     sub->add_option("--pull-timeout", c.pull.timeout_s,
                     "With --pull: seconds a request may take; a file gets one more per MiB (10)")

@@ -57,7 +57,10 @@ constexpr std::uint64_t k_max_index_bytes = 64 * 1024;
 // snapshot on a modest link completes while an origin that drips bytes is still cut off.
 constexpr std::uint64_t k_min_rate = 1 << 20;  // bytes per second
 constexpr int k_max_redirects = 5;
-constexpr double k_max_backoff_s = 60;
+// Failed polls wait twice as long each time, up to this: a fleet of thousands of hosts asks a
+// dead origin for a few hundred small files a second at most, and a host sees the origin back
+// (or a bad index fixed) within about this long.
+constexpr double k_max_backoff_s = 8;
 
 // A refusal with its reason (one of k_pull_reasons) and what happened.
 struct Refusal {
@@ -483,7 +486,8 @@ void Puller::run() {
         // Jittered: a fleet started together does not poll the origin in step.
         double wait = m_config.interval_s;
         if (failures > 0) {
-            wait = std::min(k_max_backoff_s, m_config.interval_s * static_cast<double>(1u << std::min(failures, 6)));
+            const double doubled = m_config.interval_s * static_cast<double>(1u << std::min(failures, 6));
+            wait = std::max(m_config.interval_s, std::min(k_max_backoff_s, doubled));
         }
         wait *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);
         std::unique_lock lock(m_mutex);

@@ -45,7 +45,7 @@ struct PullConfig {
     std::vector<std::string> origins;  // base URLs (http:// or https://), tried in order
     std::string channel = "stable";
     double interval_s = 1;      // between polls of the index
-    double snapshot_interval_s = 5;  // at least this long between the starts of two snapshot fetches
+    double snapshot_interval_s = 2;  // at least this long between the starts of two snapshot fetches
                                      // that succeeded (failures back off on their own)
     double timeout_s = 10;      // a request's deadline; a file gets size / k_min_rate more
     std::string ca_file;        // HTTPS trust anchors; empty: the system's
