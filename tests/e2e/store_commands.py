@@ -150,7 +150,7 @@ class StoreCommands(ShortlinkTestCase):
         self.assertIsNone(shown["title"])
         self.assertEqual(shown, before)
         con = sqlite3.connect(self.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
         con.close()
         self.sl("edit", "old", "--title", "Old page")
         self.assertEqual(json.loads(self.sl("show", "old", "--json").stdout)["title"], "Old page")
