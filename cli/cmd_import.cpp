@@ -385,12 +385,12 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     store::Store s = open_store(globals);
     // Validate the default domain before any row, so the error is about the option.
     if (!default_host.empty() && !o.create_domains) {
-        auto domain = s.find_domain(default_host);
-        if (!domain && domain.status().code() == Status::Code::not_found) {
+        const Status found = s.find_domain(default_host).status();
+        if (found.code() == Status::Code::not_found) {
             throw Error(k_exit_not_found, "domain '" + default_host + "' does not exist (add it with `shortlink domain add " +
                                               default_host + "`, or import with --create-domains)");
         }
-        unwrap(std::move(domain));
+        check(found);
     }
     // SQLite's page cache grows page by page while glibc trims the heap top after frees: without
     // this, a 1M-row import spends most of its system time in brk(2) growing and shrinking it.

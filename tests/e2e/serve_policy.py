@@ -109,7 +109,7 @@ class PolicyTest(ServeCase):
         other = os.path.join(self.tmp, "other.db")
         harness.run(["init"], db=other)
         harness.run(["domain", "add", "pol.example"], db=other)
-        proc = harness.run(["import", out, "--format", "jsonl"], db=other)
+        proc = harness.run(["import", out, "--from", "jsonl"], db=other)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         with sqlite3.connect(other) as db:
             rows = dict(db.execute("SELECT code, expired_url || '|' || reserved FROM links"))

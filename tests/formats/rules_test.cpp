@@ -364,14 +364,12 @@ TEST_CASE("AListCarriesTheLinksExpiredUrlWithOrWithoutRules", "[rules]") {
     CHECK(with_rules.expired_url() == "https://after.example/y");
     CHECK(with_rules.bytes() == *both);
     // Without one, the list is what it always was: flags zero.
-    formats::RuleListView plain(reinterpret_cast<const std::uint8_t*>(encoded_sample().data()));
     CHECK(encoded_sample()[1] == 0);
     CHECK_FALSE(formats::encode_rule_list({}, ""));
     CHECK(contains(formats::encode_rule_list({}, "https://e.example/\x01").status(), "control character"));
 }
 
 TEST_CASE("HostileListFlagsAreRefused", "[rules]") {
-    auto key = test::test_key();
     auto list = formats::encode_rule_list({}, "https://after.example/x");
     REQUIRE(list);
     const std::string section = formats::encode_rules_section({*list});
