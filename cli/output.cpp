@@ -1,6 +1,7 @@
 // Printing helpers shared by the commands. See output.h.
 #include "cli/output.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <map>
 #include <optional>
@@ -285,8 +286,11 @@ store::DomainRecord domain_record(const formats::DomainView& v) {
     d.expired_url = std::string(v.expired_url);
     d.not_found_text = std::string(v.not_found_text);
     d.gone_text = std::string(v.gone_text);
-    // A snapshot without domain policies caps nothing; shown as the domain's own lifetime.
-    d.permanent_max_age_s = v.permanent_max_age_s;
+    // A file without section 8 caps nothing: the compiler left it out because the domain's cap
+    // did not reach its cache lifetime, so the default cap (or that lifetime) answers the same.
+    d.permanent_max_age_s = v.permanent_max_age_s == formats::format::k_no_permanent_cap
+                                ? std::max(v.cache_max_age_s, store::k_default_permanent_max_age_s)
+                                : v.permanent_max_age_s;
     d.stale_while_revalidate_s = v.stale_while_revalidate_s;
     d.stale_if_error_s = v.stale_if_error_s;
     d.cache_scope = v.cache_scope == formats::format::k_cache_scope_public    ? "public"
