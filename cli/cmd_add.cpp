@@ -21,6 +21,8 @@ struct AddOptions {
     std::string not_before;
     std::vector<std::string> tags;
     std::optional<std::string> title;  // given, possibly blank
+    std::string expired_url;
+    bool reserve = false;
     bool no_forward_query = false;
     bool forward_query = false;
     bool json = false;
@@ -54,6 +56,10 @@ void run_add(const AddOptions& o, const GlobalOptions& globals) {
     if (o.title) {
         in.title = title_arg(*o.title, "--title");
     }
+    if (!o.expired_url.empty()) {
+        in.expired_url = expired_url_arg(o.expired_url);
+    }
+    in.reserved = o.reserve;
     in.forward_query = o.no_forward_query ? 0 : (o.forward_query ? 1 : -1);
     store::Store s = open_store(globals);
     store::Link link = unwrap(s.add_link(in, [] { return validate::generate_code(); }));
@@ -70,7 +76,12 @@ void setup_add(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--domain", o->domain, "Domain of the link (default: the default domain)");
     sub->add_option("--type", o->type, "Redirect type 301|302|307|308 (default: the domain's)");
     sub->add_option("--expires", o->expires, "RFC 3339 time or relative (30m, 12h, 7d)");
-    sub->add_option("--not-before", o->not_before, "RFC 3339 time or relative (30m, 12h, 7d)");
+    auto* nb = sub->add_option("--not-before", o->not_before, "RFC 3339 time or relative (30m, 12h, 7d)");
+    sub->add_flag("--reserve", o->reserve,
+                  "Create the link without a start time: it answers 404 until edit gives it one")
+        ->excludes(nb);
+    sub->add_option("--expired-url", o->expired_url,
+                    "Where the link goes once it has expired or ended (default: the domain's, else 410)");
     sub->add_option("--tag", o->tags, "Tag (repeatable)");
     sub->add_option("--title", o->title, "A human-readable name (UTF-8, one line, at most 512 bytes)");
     sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the incoming query string");

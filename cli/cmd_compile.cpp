@@ -99,6 +99,17 @@ public:
         in.https_redirect = d.https_redirect;
         in.hsts_max_age_s = d.hsts_max_age_s;
         in.hsts_include_subdomains = d.hsts_include_subdomains;
+        in.not_found_url = d.not_found_url;
+        in.expired_url = d.expired_url;
+        in.not_found_text = d.not_found_text;
+        in.gone_text = d.gone_text;
+        in.permanent_max_age_s = d.permanent_max_age_s;
+        in.stale_while_revalidate_s = d.stale_while_revalidate_s;
+        in.stale_if_error_s = d.stale_if_error_s;
+        in.miss_budget = d.miss_budget;
+        in.cache_scope = d.cache_scope == "public"    ? formats::format::k_cache_scope_public
+                         : d.cache_scope == "private" ? formats::format::k_cache_scope_private
+                                                      : formats::format::k_cache_scope_none;
         in.complete = complete;
         auto handle = m_builder.add_domain(in);
         if (!handle) {
@@ -133,11 +144,11 @@ public:
         in.status = row.status;
         in.redirect_type = row.redirect_type;
         in.forward_query = row.forward_query;
-        in.not_before = row.not_before;
+        in.not_before = row.reserved ? formats::k_reserved_not_before : row.not_before;
         in.expires = row.expires;
         std::string rules;
-        if (!row.rules.empty()) {
-            auto compiled = store::compile_rules(row.rules);
+        if (!row.rules.empty() || !row.expired_url.empty()) {
+            auto compiled = store::compile_rules(row.rules, row.expired_url);
             if (!compiled) {
                 m_failed = Status::invalid_argument("link " + std::string(row.code) + ": " + compiled.status().message());
                 return;

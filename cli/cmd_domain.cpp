@@ -30,6 +30,19 @@ struct DomainOptions {
     std::optional<std::string> hsts;
     bool hsts_include_subdomains = false;
     bool no_hsts_include_subdomains = false;
+    std::optional<std::string> not_found_url;
+    bool no_not_found_url = false;
+    std::optional<std::string> expired_url;
+    bool no_expired_url = false;
+    std::optional<std::string> not_found_text;
+    bool no_not_found_text = false;
+    std::optional<std::string> gone_text;
+    bool no_gone_text = false;
+    std::optional<std::string> permanent_max_age;
+    std::optional<std::string> stale_while_revalidate;
+    std::optional<std::string> stale_if_error;
+    std::optional<std::string> cache_scope;
+    std::optional<std::string> miss_budget;
     bool force = false;
     bool json = false;
 };
@@ -49,7 +62,30 @@ void add_setting_options(CLI::App* sub, DomainOptions& o, bool for_set) {
                     "Strict-Transport-Security max-age of answers over TLS, seconds (0: none)");
     sub->add_flag("--hsts-include-subdomains", o.hsts_include_subdomains,
                   "Add includeSubDomains to the Strict-Transport-Security header");
+    sub->add_option("--not-found-url", o.not_found_url, "Where unknown codes redirect (302) instead of a 404");
+    sub->add_option("--expired-url", o.expired_url,
+                    "Where expired, disabled or deleted links redirect (302) instead of a 410");
+    sub->add_option("--not-found-text", o.not_found_text, "Text of the 404 page (one line)");
+    sub->add_option("--gone-text", o.gone_text, "Text of the 410 page (one line)");
+    sub->add_option("--permanent-max-age", o.permanent_max_age,
+                    "Cap on the Cache-Control max-age of 301 and 308 answers, seconds (default: 86400)");
+    sub->add_option("--stale-while-revalidate", o.stale_while_revalidate,
+                    "Cache-Control stale-while-revalidate of redirects, seconds (0: none)");
+    sub->add_option("--stale-if-error", o.stale_if_error,
+                    "Cache-Control stale-if-error of redirects, seconds (0: none)");
+    sub->add_option("--cache-scope", o.cache_scope,
+                    "public or private in Cache-Control of cacheable answers; none: neither");
+    sub->add_option("--miss-budget", o.miss_budget,
+                    "Unknown codes one client may ask for per minute (0: the server's --miss-budget)");
     if (for_set) {
+        sub->add_flag("--no-not-found-url", o.no_not_found_url, "Answer unknown codes 404 again")
+            ->excludes("--not-found-url");
+        sub->add_flag("--no-expired-url", o.no_expired_url, "Answer ended links 410 again")
+            ->excludes("--expired-url");
+        sub->add_flag("--no-not-found-text", o.no_not_found_text, "The 404 page says \"Not Found\" again")
+            ->excludes("--not-found-text");
+        sub->add_flag("--no-gone-text", o.no_gone_text, "The 410 page says \"Gone\" again")
+            ->excludes("--gone-text");
         sub->add_flag("--case-sensitive", o.case_sensitive, "Codes match exactly (the default)")
             ->excludes("--case-insensitive");
         sub->add_flag("--forward-query", o.forward_query, "Forward incoming query strings by default")
@@ -98,6 +134,93 @@ std::optional<std::uint32_t> hsts_arg(const std::optional<std::string>& text) {
     return static_cast<std::uint32_t>(value);
 }
 
+// --permanent-max-age, --stale-while-revalidate, --stale-if-error, --miss-budget: whole
+// numbers, 0 to 2^32 - 1, as the snapshot stores them; nothing else.
+std::optional<std::uint32_t> count_arg(const std::optional<std::string>& text, const char* option,
+                                       const char* unit) {
+    if (!text) {
+        return std::nullopt;
+    }
+    const std::string& t = *text;
+    std::uint64_t value = 0;
+    const auto res = std::from_chars(t.data(), t.data() + t.size(), value);
+    if (t.empty() || res.ec == std::errc::invalid_argument || res.ptr != t.data() + t.size() ||
+        t.front() == '+' || t.front() == '-') {
+        throw Error(k_exit_usage, std::string(option) + ": '" + t + "' is not a number of " + unit +
+                                      " (a whole number, 0 or more)");
+    }
+    if (res.ec == std::errc::result_out_of_range || value > UINT32_MAX) {
+        throw Error(k_exit_usage, std::string(option) + ": " + t + " is out of range (0 to 4294967295 " + unit + ")");
+    }
+    return static_cast<std::uint32_t>(value);
+}
+
+// --not-found-url, --expired-url: a destination like a link's (store/validate.h), sent in a
+// Location header the same way.
+std::optional<std::string> fallback_url_arg(const std::optional<std::string>& url, bool clear, const char* option) {
+    if (clear) {
+        return std::string();
+    }
+    if (!url) {
+        return std::nullopt;
+    }
+    auto normalized = validate::normalize_destination(*url);
+    if (!normalized) {
+        throw Error(k_exit_usage, std::string(option) + ": " + normalized.status().message());
+    }
+    return std::move(normalized).value();
+}
+
+// --not-found-text, --gone-text: one line (validate::check_page_text); blank is refused, the
+// --no- form clears.
+std::optional<std::string> page_text_arg(const std::optional<std::string>& text, bool clear, const char* option) {
+    if (clear) {
+        return std::string();
+    }
+    if (!text) {
+        return std::nullopt;
+    }
+    auto normalized = validate::normalize_title(*text);  // trims blanks at either end
+    if (normalized && normalized->empty()) {
+        throw Error(k_exit_usage, std::string(option) + " is blank; use --no-" + std::string(option + 2) +
+                                      " for the plain page");
+    }
+    const Status st = normalized ? validate::check_page_text(*normalized) : normalized.status();
+    if (!st) {
+        throw Error(k_exit_usage, std::string(option) + ": " + st.message());
+    }
+    return std::move(normalized).value();
+}
+
+// --cache-scope: public, private or none ("" in the store).
+std::optional<std::string> cache_scope_arg(const std::optional<std::string>& scope) {
+    if (!scope) {
+        return std::nullopt;
+    }
+    if (*scope == "public" || *scope == "private") {
+        return *scope;
+    }
+    if (*scope == "none") {
+        return std::string();
+    }
+    throw Error(k_exit_usage, "--cache-scope: '" + *scope + "' is not one of public, private, none");
+}
+
+// The policy options `add` and `set` share into a patch; `add` applies it to a new record.
+store::DomainPatch policy_patch(const DomainOptions& o) {
+    store::DomainPatch p;
+    p.not_found_url = fallback_url_arg(o.not_found_url, o.no_not_found_url, "--not-found-url");
+    p.expired_url = fallback_url_arg(o.expired_url, o.no_expired_url, "--expired-url");
+    p.not_found_text = page_text_arg(o.not_found_text, o.no_not_found_text, "--not-found-text");
+    p.gone_text = page_text_arg(o.gone_text, o.no_gone_text, "--gone-text");
+    p.permanent_max_age_s = count_arg(o.permanent_max_age, "--permanent-max-age", "seconds");
+    p.stale_while_revalidate_s = count_arg(o.stale_while_revalidate, "--stale-while-revalidate", "seconds");
+    p.stale_if_error_s = count_arg(o.stale_if_error, "--stale-if-error", "seconds");
+    p.cache_scope = cache_scope_arg(o.cache_scope);
+    p.miss_budget = count_arg(o.miss_budget, "--miss-budget", "misses a minute");
+    return p;
+}
+
 void print_domain(const store::DomainRecord& d, bool json, const char* verb) {
     if (json) {
         std::cout << domain_json(d) << '\n';
@@ -123,12 +246,22 @@ void run_add(const DomainOptions& o, const GlobalOptions& globals) {
     d.https_redirect = o.https_redirect;
     d.hsts_max_age_s = hsts_arg(o.hsts).value_or(0);
     d.hsts_include_subdomains = o.hsts_include_subdomains;
+    const store::DomainPatch policy = policy_patch(o);
+    d.not_found_url = policy.not_found_url.value_or("");
+    d.expired_url = policy.expired_url.value_or("");
+    d.not_found_text = policy.not_found_text.value_or("");
+    d.gone_text = policy.gone_text.value_or("");
+    d.permanent_max_age_s = policy.permanent_max_age_s.value_or(store::k_default_permanent_max_age_s);
+    d.stale_while_revalidate_s = policy.stale_while_revalidate_s.value_or(0);
+    d.stale_if_error_s = policy.stale_if_error_s.value_or(0);
+    d.cache_scope = policy.cache_scope.value_or("");
+    d.miss_budget = policy.miss_budget.value_or(0);
     store::Store s = open_store(globals);
     print_domain(unwrap(s.add_domain(d)), o.json, "added");
 }
 
 void run_set(const DomainOptions& o, const GlobalOptions& globals) {
-    store::DomainPatch p;
+    store::DomainPatch p = policy_patch(o);
     if (!o.default_type.empty()) {
         p.default_redirect = type_arg(o.default_type);
     }

@@ -194,6 +194,9 @@ public:
         }
         r.title_len = static_cast<std::uint32_t>(in.title.size());
         m_text += in.title;
+        r.expired_url_len = static_cast<std::uint32_t>(in.expired_url.size());
+        m_text += in.expired_url;
+        r.reserved = in.reserved;
         r.key = sort_prefix(in.code, r.ci);
         r.not_before = in.not_before;
         r.expires = in.expires;
@@ -274,6 +277,8 @@ public:
                 pos = comma + 1;
             }
             in.title.assign(text + r.code_len + r.url_len + r.tags_len, r.title_len);
+            in.expired_url.assign(text + r.code_len + r.url_len + r.tags_len + r.title_len, r.expired_url_len);
+            in.reserved = r.reserved;
             in.not_before = r.not_before;
             in.expires = r.expires;
             in.created_at = r.created_at;
@@ -302,11 +307,12 @@ private:
         std::int64_t domain_id = 0;
         std::uint64_t key = 0;   // the code's first 8 bytes (folded if ci), big-endian
         std::uint64_t line = 0;
-        std::uint64_t text = 0;  // offset in m_text of the code, then the URL, "tag,tag," and the title
+        std::uint64_t text = 0;  // offset in m_text of the code, the URL, "tag,tag,", the title, the expired URL
         std::uint32_t code_len = 0;
         std::uint32_t url_len = 0;
         std::uint32_t tags_len = 0;
         std::uint32_t title_len = 0;
+        std::uint32_t expired_url_len = 0;
         std::uint32_t item = 0;  // in a JSON document: the object's place in its array
         std::uint32_t rules = 0; // 0: the row gave no rules; else 1 + its index in m_rules
         std::int64_t not_before = 0;
@@ -316,6 +322,7 @@ private:
         std::int8_t forward_query = -1;
         store::LinkState status = store::LinkState::active;
         bool ci = false;
+        bool reserved = false;
     };
 
     static unsigned char fold(unsigned char c, bool ci) {
@@ -385,12 +392,12 @@ void run_import(const ImportOptions& o, const GlobalOptions& globals) {
     store::Store s = open_store(globals);
     // Validate the default domain before any row, so the error is about the option.
     if (!default_host.empty() && !o.create_domains) {
-        auto domain = s.find_domain(default_host);
-        if (!domain && domain.status().code() == Status::Code::not_found) {
+        const Status found = s.find_domain(default_host).status();
+        if (found.code() == Status::Code::not_found) {
             throw Error(k_exit_not_found, "domain '" + default_host + "' does not exist (add it with `shortlink domain add " +
                                               default_host + "`, or import with --create-domains)");
         }
-        unwrap(std::move(domain));
+        check(found);
     }
     // SQLite's page cache grows page by page while glibc trims the heap top after frees: without
     // this, a 1M-row import spends most of its system time in brk(2) growing and shrinking it.

@@ -213,6 +213,36 @@ void print_human(const formats::Snapshot& s, bool links) {
                     d.negative_max_age_s, d.case_insensitive ? "case-insensitive" : "case-sensitive",
                     d.forward_query ? "forwards" : "drops", d.https_redirect ? ", https redirect" : "",
                     hsts.c_str(), d.root_url.empty() ? "" : ", root ", std::string(d.root_url).c_str());
+        // Section 8, when the domain's policy is not the default a file without it means.
+        std::string policy;
+        const auto add = [&](const std::string& part) { policy += (policy.empty() ? "" : ", ") + part; };
+        if (d.permanent_max_age_s != formats::format::k_no_permanent_cap) {
+            add("permanent max-age " + std::to_string(d.permanent_max_age_s));
+        }
+        if (d.stale_while_revalidate_s != 0) {
+            add("stale-while-revalidate " + std::to_string(d.stale_while_revalidate_s));
+        }
+        if (d.stale_if_error_s != 0) {
+            add("stale-if-error " + std::to_string(d.stale_if_error_s));
+        }
+        if (d.cache_scope != formats::format::k_cache_scope_none) {
+            add(d.cache_scope == formats::format::k_cache_scope_public ? "public" : "private");
+        }
+        if (d.miss_budget != 0) {
+            add("miss budget " + std::to_string(d.miss_budget) + "/min");
+        }
+        if (!d.not_found_url.empty()) {
+            add("not found -> " + std::string(d.not_found_url));
+        }
+        if (!d.expired_url.empty()) {
+            add("expired -> " + std::string(d.expired_url));
+        }
+        if (!d.not_found_text.empty() || !d.gone_text.empty()) {
+            add("own 404/410 texts");
+        }
+        if (!policy.empty()) {
+            std::printf("    policy: %s\n", policy.c_str());
+        }
     }
     if (!s.deny().empty()) {
         std::printf("deny set      %s\n", deny_summary(s.deny()).c_str());

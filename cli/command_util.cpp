@@ -231,6 +231,14 @@ void add_query_params_option(CLI::App* sub, bool& keep_both) {
         ->check(CLI::IsMember({"replace", "keep-both"}));
 }
 
+std::string expired_url_arg(const std::string& url) {
+    auto normalized = validate::normalize_destination(url);
+    if (!normalized) {
+        throw Error(k_exit_usage, "--expired-url: " + normalized.status().message());
+    }
+    return std::move(normalized).value();
+}
+
 void print_changed_link(store::Store& s, const store::Link& link, bool json, std::string_view verb) {
     if (json) {
         const store::DomainRecord domain = unwrap(s.find_domain(link.host));

@@ -75,6 +75,9 @@ void add_query_params_option(CLI::App* sub, bool& keep_both);
 // Prints a changed link of `s`: JSON with --json, else "<verb> <short url>".
 void print_changed_link(store::Store& s, const store::Link& link, bool json, std::string_view verb);
 
+// --expired-url: a destination like a link's (store/validate.h); exit 2 naming the option.
+std::string expired_url_arg(const std::string& url);
+
 // Buffered stdout for streaming output (list, export, history): one write(2) per 64 KiB instead
 // of one per line. Throws cli::Error(k_exit_runtime) when the output cannot be written.
 class OutputSink {

@@ -1,6 +1,7 @@
 // Printing helpers shared by the commands. See output.h.
 #include "cli/output.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <map>
 #include <optional>
@@ -63,6 +64,16 @@ std::string short_url(std::string_view host, std::string_view code) {
 
 std::string short_url(const store::Link& link) { return short_url(link.host, link.code); }
 
+namespace {
+
+// What the link does at f.now; a reserved link is not yet valid whenever that is.
+formats::EffectiveState state_of(const LinkFields& f) {
+    return store::effective_state(f.status, f.reserved ? formats::k_reserved_not_before : f.not_before, f.expires,
+                                  f.now);
+}
+
+}  // namespace
+
 LinkFields link_fields(const store::Link& link, const store::DomainRecord& domain, std::int64_t now) {
     LinkFields f;
     f.source = LinkFields::Source::stored;
@@ -80,6 +91,8 @@ LinkFields link_fields(const store::Link& link, const store::DomainRecord& domai
     f.tags = &link.tags;
     f.title = link.title;
     f.rules = &link.rules;
+    f.expired_url = link.expired_url;
+    f.reserved = link.reserved;
     f.version = link.version;
     f.created_at = link.created_at;
     f.updated_at = link.updated_at;
@@ -98,6 +111,11 @@ LinkFields link_fields(const formats::Snapshot& snapshot, const formats::LinkVie
     f.effective_type = link.redirect_type;
     f.effective_forward_query = link.forward_query;
     f.compiled_rules = link.rules;
+    f.expired_url = link.rules.expired_url();
+    if (link.not_before == formats::k_reserved_not_before) {
+        f.reserved = true;
+        f.not_before = 0;
+    }
     f.now = now;
     return f;
 }
@@ -113,7 +131,7 @@ std::string link_json(const LinkFields& f) {
     key_string(w, "status", store::link_state_name(f.status));
     if (f.source != Source::audit) {
         key_string(w, "state",
-                   formats::effective_state_name(store::effective_state(f.status, f.not_before, f.expires, f.now)));
+                   formats::effective_state_name(state_of(f)));
     }
     if (f.source != Source::compiled) {
         w.Key("type");
@@ -137,6 +155,14 @@ std::string link_json(const LinkFields& f) {
     }
     key_time(w, "not_before", f.not_before);
     key_time(w, "expires", f.expires);
+    w.Key("reserved");
+    w.Bool(f.reserved);
+    w.Key("expired_url");
+    if (f.expired_url.empty()) {
+        w.Null();
+    } else {
+        w.String(f.expired_url.data(), static_cast<rapidjson::SizeType>(f.expired_url.size()));
+    }
     if (f.tags != nullptr) {
         w.Key("tags");
         w.StartArray();
@@ -222,6 +248,19 @@ std::string domain_json(const store::DomainRecord& d, std::optional<bool> comple
     w.Uint(d.hsts_max_age_s);
     w.Key("hsts_include_subdomains");
     w.Bool(d.hsts_include_subdomains);
+    key_string(w, "not_found_url", d.not_found_url);
+    key_string(w, "expired_url", d.expired_url);
+    key_string(w, "not_found_text", d.not_found_text);
+    key_string(w, "gone_text", d.gone_text);
+    w.Key("permanent_max_age");
+    w.Uint(d.permanent_max_age_s);
+    w.Key("stale_while_revalidate");
+    w.Uint(d.stale_while_revalidate_s);
+    w.Key("stale_if_error");
+    w.Uint(d.stale_if_error_s);
+    key_string(w, "cache_scope", d.cache_scope.empty() ? std::string_view("none") : std::string_view(d.cache_scope));
+    w.Key("miss_budget");
+    w.Uint(d.miss_budget);
     if (complete) {
         w.Key("complete");
         w.Bool(*complete);
@@ -243,6 +282,21 @@ store::DomainRecord domain_record(const formats::DomainView& v) {
     d.https_redirect = v.https_redirect;
     d.hsts_max_age_s = v.hsts_max_age_s;
     d.hsts_include_subdomains = v.hsts_include_subdomains;
+    d.not_found_url = std::string(v.not_found_url);
+    d.expired_url = std::string(v.expired_url);
+    d.not_found_text = std::string(v.not_found_text);
+    d.gone_text = std::string(v.gone_text);
+    // A file without section 8 caps nothing: the compiler left it out because the domain's cap
+    // did not reach its cache lifetime, so the default cap (or that lifetime) answers the same.
+    d.permanent_max_age_s = v.permanent_max_age_s == formats::format::k_no_permanent_cap
+                                ? std::max(v.cache_max_age_s, store::k_default_permanent_max_age_s)
+                                : v.permanent_max_age_s;
+    d.stale_while_revalidate_s = v.stale_while_revalidate_s;
+    d.stale_if_error_s = v.stale_if_error_s;
+    d.cache_scope = v.cache_scope == formats::format::k_cache_scope_public    ? "public"
+                    : v.cache_scope == formats::format::k_cache_scope_private ? "private"
+                                                                             : "";
+    d.miss_budget = v.miss_budget;
     return d;
 }
 
@@ -308,11 +362,14 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     const rapidjson::Value* version = member(image, "version");
     const rapidjson::Value* title = member(image, "title");
     const rapidjson::Value* rules = member(image, "rules");  // absent: no rules
+    const rapidjson::Value* expired_url = member(image, "expired_url");  // absent: none
+    const rapidjson::Value* reserved = member(image, "reserved");        // absent: false
     if (host == nullptr || !host->IsString() || code == nullptr || !code->IsString() || url == nullptr ||
         !url->IsString() || status == nullptr || !status->IsString() || type == nullptr || !type->IsUint() ||
         type->GetUint() > 0xffff || forward == nullptr || !forward->IsInt() || not_before == nullptr ||
         !not_before->IsInt64() || expires == nullptr || !expires->IsInt64() || tags == nullptr || !tags->IsArray() ||
-        version == nullptr || !version->IsInt64() || (title != nullptr && !title->IsString())) {
+        version == nullptr || !version->IsInt64() || (title != nullptr && !title->IsString()) ||
+        (expired_url != nullptr && !expired_url->IsString()) || (reserved != nullptr && !reserved->IsBool())) {
         return std::nullopt;
     }
     const std::optional<store::LinkState> state =
@@ -353,6 +410,10 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     if (title != nullptr) {
         f.title = std::string_view(title->GetString(), title->GetStringLength());
     }
+    if (expired_url != nullptr) {
+        f.expired_url = std::string_view(expired_url->GetString(), expired_url->GetStringLength());
+    }
+    f.reserved = reserved != nullptr && reserved->GetBool();
     f.version = version->GetInt64();
     return link_json(f);
 }
@@ -394,6 +455,27 @@ std::optional<std::string> audit_domain_json(const rapidjson::Value& image) {
             return std::nullopt;
         }
         *out = v->GetBool();
+    }
+    // Images written before domains had policies lack these: the defaults they had.
+    const std::pair<const char*, std::string*> texts[] = {{"not_found_url", &d.not_found_url},
+                                                          {"expired_url", &d.expired_url},
+                                                          {"not_found_text", &d.not_found_text},
+                                                          {"gone_text", &d.gone_text},
+                                                          {"cache_scope", &d.cache_scope}};
+    for (const auto& [key, out] : texts) {
+        if (const rapidjson::Value* v = member(image, key); v != nullptr && v->IsString()) {
+            out->assign(v->GetString(), v->GetStringLength());
+        }
+    }
+    const std::pair<const char*, std::uint32_t*> policy_numbers[] = {
+        {"permanent_max_age_s", &d.permanent_max_age_s},
+        {"stale_while_revalidate_s", &d.stale_while_revalidate_s},
+        {"stale_if_error_s", &d.stale_if_error_s},
+        {"miss_budget", &d.miss_budget}};
+    for (const auto& [key, out] : policy_numbers) {
+        if (const rapidjson::Value* v = member(image, key); v != nullptr && v->IsUint()) {
+            *out = v->GetUint();
+        }
     }
     return domain_json(d);
 }
@@ -519,11 +601,12 @@ void print_link_details(std::ostream& out, const LinkFields& link) {
     row("url", std::string(link.url));
     row("status", std::string(store::link_state_name(link.status)));
     row("state", std::string(formats::effective_state_name(
-                     store::effective_state(link.status, link.not_before, link.expires, link.now))));
+                     state_of(link))));
     row("type", std::to_string(link.effective_type) + (link.type == 0 ? " (domain default)" : ""));
     row("forward query",
         std::string(link.effective_forward_query ? "true" : "false") + (link.forward_query < 0 ? " (domain default)" : ""));
-    row("not before", timefmt::format_time(link.not_before));
+    row("not before", link.reserved ? std::string("reserved (no start time yet)") : timefmt::format_time(link.not_before));
+    row("expired url", std::string(link.expired_url));
     row("expires", timefmt::format_time(link.expires));
     row("tags", link.tags != nullptr ? join_tags(*link.tags, ' ') : std::string());
     row("title", std::string(link.title));
@@ -579,7 +662,7 @@ void print_link_table_header(std::ostream& out, bool titles) {
 
 void print_link_table_row(std::ostream& out, const LinkFields& link, bool titles) {
     out << std::left << std::setw(20) << link.domain << ' ' << std::setw(16) << link.code << ' ' << std::setw(13)
-        << formats::effective_state_name(store::effective_state(link.status, link.not_before, link.expires, link.now))
+        << formats::effective_state_name(state_of(link))
         << ' ' << std::setw(4) << link.effective_type << ' ';
     if (titles) {
         out << title_cell(link.title) << ' ';
@@ -630,6 +713,17 @@ void print_domain_settings(std::ostream& out, const store::DomainRecord& d) {
         out << "max-age=" << d.hsts_max_age_s << (d.hsts_include_subdomains ? "; includeSubDomains" : "")
             << '\n';
     }
+    out << "not-found url:        " << (d.not_found_url.empty() ? "- (unknown codes answer 404)" : d.not_found_url)
+        << '\n'
+        << "expired url:          " << (d.expired_url.empty() ? "- (ended links answer 410)" : d.expired_url) << '\n'
+        << "404 text:             " << (d.not_found_text.empty() ? "- (Not Found)" : d.not_found_text) << '\n'
+        << "410 text:             " << (d.gone_text.empty() ? "- (Gone)" : d.gone_text) << '\n'
+        << "permanent max-age:    " << d.permanent_max_age_s << " s (cap on 301 and 308 answers)\n"
+        << "stale-while-revalidate: " << d.stale_while_revalidate_s << " s\n"
+        << "stale-if-error:       " << d.stale_if_error_s << " s\n"
+        << "cache scope:          " << (d.cache_scope.empty() ? "none" : d.cache_scope) << '\n'
+        << "miss budget:          "
+        << (d.miss_budget == 0 ? std::string("server default") : std::to_string(d.miss_budget) + " a minute") << '\n';
 }
 
 namespace {

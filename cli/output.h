@@ -49,6 +49,8 @@ struct LinkFields {
     const std::vector<std::string>* tags = nullptr;  // stored, audit
     std::string_view title;       // stored, audit; "" for none
     const std::vector<store::Rule>* rules = nullptr;  // stored, audit
+    std::string_view expired_url;  // where the link goes once it has ended; "": the domain's
+    bool reserved = false;        // no start time yet: answers 404 until it gets one
     formats::RuleListView compiled_rules;              // compiled
     std::int64_t version = 0;     // stored, audit
     std::int64_t created_at = 0;  // stored

@@ -104,6 +104,15 @@ std::uint64_t link_digest(std::uint32_t domain, std::string_view code, std::stri
     return formats::hash128(destination, h).hi;
 }
 
+// True when a reader without section 8 would answer for the domain exactly as its policy says:
+// no fallbacks or page texts, no stale directives, no scope, no miss budget, and a cap on
+// permanent redirects that the domain's cache lifetime does not reach.
+bool neutral_policy(const DomainInput& p) {
+    return p.not_found_url.empty() && p.expired_url.empty() && p.not_found_text.empty() && p.gone_text.empty() &&
+           p.permanent_max_age_s >= p.cache_max_age_s && p.stale_while_revalidate_s == 0 &&
+           p.stale_if_error_s == 0 && p.miss_budget == 0 && p.cache_scope == fmt::k_cache_scope_none;
+}
+
 std::uint64_t splitmix64(std::uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -211,6 +220,51 @@ struct SnapshotBuilder::Data {
     }
 };
 
+namespace {
+
+// Section 8 (SPEC.md "Section 8: domain policies"), one record per domain in index order; empty
+// when every domain's policy is neutral, so files that need nothing new stay readable by servers
+// that predate the section.
+std::string policies_section(const SnapshotBuilder::Data& d) {
+    namespace records = formats::records;
+    if (std::all_of(d.domains.begin(), d.domains.end(), neutral_policy)) {
+        return {};
+    }
+    std::string records_bytes;
+    std::string strings;
+    const auto put = [&](const std::string& text, std::uint32_t& offset, std::uint32_t& length) {
+        offset = static_cast<std::uint32_t>(strings.size());
+        length = static_cast<std::uint32_t>(text.size());
+        strings += text;
+    };
+    for (std::uint32_t handle : d.domain_order) {
+        const DomainInput& dom = d.domains[handle];
+        records::PolicyRecord rec;
+        put(dom.not_found_url, rec.not_found_url_offset, rec.not_found_url_length);
+        put(dom.expired_url, rec.expired_url_offset, rec.expired_url_length);
+        put(dom.not_found_text, rec.not_found_text_offset, rec.not_found_text_length);
+        put(dom.gone_text, rec.gone_text_offset, rec.gone_text_length);
+        rec.permanent_max_age_s = dom.permanent_max_age_s;
+        rec.stale_while_revalidate_s = dom.stale_while_revalidate_s;
+        rec.stale_if_error_s = dom.stale_if_error_s;
+        rec.miss_budget = dom.miss_budget;
+        rec.cache_scope = dom.cache_scope;
+        std::uint8_t encoded[fmt::k_policy_record_size];
+        rec.encode(encoded);
+        records_bytes.append(reinterpret_cast<const char*>(encoded), sizeof(encoded));
+    }
+    std::string out(fmt::k_policies_header_size, '\0');
+    records::PoliciesHeader header;
+    header.record_count = d.domains.size();
+    header.strings_length = strings.size();
+    header.encode(reinterpret_cast<std::uint8_t*>(out.data()));
+    out += records_bytes;
+    out += strings;
+    return out;
+}
+
+}  // namespace
+
 SnapshotBuilder::SnapshotBuilder(BuilderConfig config)
     : m_config(config), m_data(std::make_unique<Data>()) {
     m_data->config = config;
@@ -265,6 +319,25 @@ Result<std::uint32_t> SnapshotBuilder::add_domain(const DomainInput& domain) {
             return Status::invalid_argument("domain " + host + ": root URL contains control character " + shown +
                                             " at byte " + std::to_string(i));
         }
+    }
+    // The policy's strings are checked as the reader checks them (formats/snapshot.cpp).
+    const std::pair<const std::string*, std::size_t> policy_strings[] = {
+        {&domain.not_found_url, fmt::k_max_destination_length},
+        {&domain.expired_url, fmt::k_max_destination_length},
+        {&domain.not_found_text, fmt::k_max_page_text_length},
+        {&domain.gone_text, fmt::k_max_page_text_length}};
+    for (const auto& [text, limit] : policy_strings) {
+        if (text->size() > limit ||
+            std::any_of(text->begin(), text->end(), [](char ch) {
+                const auto c = static_cast<unsigned char>(ch);
+                return c < 0x20 || c == 0x7f;
+            })) {
+            return Status::invalid_argument("domain " + host + ": a fallback URL or page text is too long or "
+                                            "holds a control character");
+        }
+    }
+    if (domain.cache_scope > fmt::k_cache_scope_private) {
+        return Status::invalid_argument("domain " + host + ": unknown cache scope");
     }
     for (const DomainInput& other : d.domains) {
         if (other.host == host) {
@@ -455,7 +528,9 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
     const std::string& deny_section = d.deny_section.empty() ? empty_deny : d.deny_section;
     const bool has_deny = !deny_section.empty();
     const bool has_rules = !d.rule_lists.empty();
-    formats::ContainerWriter w(fd, 4 + (has_deny ? 1 : 0) + (has_rules ? 1 : 0));
+    const std::string policies = policies_section(d);
+    const bool has_policies = !policies.empty();
+    formats::ContainerWriter w(fd, 4 + (has_deny ? 1 : 0) + (has_rules ? 1 : 0) + (has_policies ? 1 : 0));
 
     // Section 1: fixed records, then hosts and root URLs.
     {
@@ -647,6 +722,18 @@ Result<formats::WrittenFile> CompiledSnapshot::write_impl(
             return st;
         }
         if (Status st = w.append(deny_section.data(), deny_section.size()); !st) {
+            return st;
+        }
+        if (Status st = w.end_section(); !st) {
+            return st;
+        }
+    }
+    // Section 8: the domains' policies, when any differs from what a file without them means.
+    if (has_policies) {
+        if (Status st = w.begin_section(fmt::SectionType::policies); !st) {
+            return st;
+        }
+        if (Status st = w.append(policies.data(), policies.size()); !st) {
             return st;
         }
         if (Status st = w.end_section(); !st) {

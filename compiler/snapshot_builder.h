@@ -28,6 +28,7 @@
 #include "formats/deny.h"
 #include "formats/keys.h"
 #include "formats/snapshot.h"
+#include "formats/snapshot_format.h"
 #include "formats/status.h"
 #include "formats/writer.h"
 
@@ -59,6 +60,17 @@ struct DomainInput {
     bool https_redirect = false;
     std::uint32_t hsts_max_age_s = 0;  // 0: no Strict-Transport-Security header
     bool hsts_include_subdomains = false;
+    // The domain's policy (section 8, SPEC.md "Section 8: domain policies"). A file gets the
+    // section only when some domain's policy differs from what a reader without it assumes.
+    std::string not_found_url;   // where unknown codes redirect; empty: 404
+    std::string expired_url;     // where ended links without their own go; empty: 410
+    std::string not_found_text;  // the 404 page's text; empty: "Not Found"
+    std::string gone_text;       // the 410 page's text; empty: "Gone"
+    std::uint32_t permanent_max_age_s = formats::format::k_no_permanent_cap;
+    std::uint32_t stale_while_revalidate_s = 0;
+    std::uint32_t stale_if_error_s = 0;
+    std::uint32_t miss_budget = 0;  // misses per client and minute; 0: the server's default
+    std::uint8_t cache_scope = formats::format::k_cache_scope_none;
 };
 
 struct LinkInput {

@@ -92,11 +92,11 @@ _shortlink() {
     opts="--help --db --actor --default-domain --config"
     case "$cmd" in
         init) ;;
-        domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --force --json" ;;
-        add) opts+=" --code --domain --type --expires --not-before --tag --title --no-forward-query --forward-query --json" ;;
+        domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --not-found-url --no-not-found-url --expired-url --no-expired-url --not-found-text --no-not-found-text --gone-text --no-gone-text --permanent-max-age --stale-while-revalidate --stale-if-error --cache-scope --miss-budget --force --json" ;;
+        add) opts+=" --code --domain --type --expires --not-before --reserve --expired-url --tag --title --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --state --tag --search --limit --format --json --titles" ;;
-        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --title --no-title --forward-query --no-forward-query --default-forward-query --json" ;;
+        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --title --no-title --expired-url --no-expired-url --reserve --no-reserve --forward-query --no-forward-query --default-forward-query --json" ;;
         rule) opts+=" add list remove move --domain --if --to --type --at --json"
             case "$prev" in --if) COMPREPLY=($(compgen -W "device=ios device=android device=ipados device=mobile device=tablet device=desktop device=windows device=macos device=linux device=chromeos lang= country= ip= query= after= before= split=" -- "$cur")); return ;;
                 --type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;; esac ;;

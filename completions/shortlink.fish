@@ -58,6 +58,21 @@ complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-https-redire
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l hsts -x
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l hsts-include-subdomains
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-hsts-include-subdomains
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l not-found-url -x -d 'Where unknown codes redirect'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-not-found-url -d 'Answer unknown codes 404'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l not-found-text -x -d 'Text of the 404 page'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-not-found-text -d 'The plain 404 page'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l gone-text -x -d 'Text of the 410 page'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-gone-text -d 'The plain 410 page'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l permanent-max-age -x -d 'Cap on 301/308 max-age, seconds'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l stale-while-revalidate -x -d 'Seconds'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l stale-if-error -x -d 'Seconds'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l cache-scope -x -a 'public private none'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l miss-budget -x -d 'Misses a minute per client'
+complete -c shortlink -n '__fish_seen_subcommand_from domain edit' -l no-expired-url -d 'The domain\'s expired URL again'
+complete -c shortlink -n '__fish_seen_subcommand_from domain add edit' -l expired-url -x -d 'Where the link goes once ended'
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l reserve -d 'No start time yet: 404 until given one'
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-reserve -d 'Make a reserved link live'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l force
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l type -x -a '301 302 307 308'
 complete -c shortlink -n '__fish_seen_subcommand_from add' -l code -x

@@ -106,6 +106,7 @@ enum class SectionType : std::uint32_t {
     rules = 5,     // reserved: compiled rules
     deny = 6,      // the deny set: blocked links, suspended domains, blocked destination hosts
     files = 7,     // an origin index's list of the files it publishes
+    policies = 8,  // per-domain fallbacks, 404/410 texts and cache directives (snapshots, patches)
     digests = 15,  // signed SHA-256 of every content block; always the last section
 };
 inline constexpr std::uint32_t k_max_section_type = 15;
@@ -119,6 +120,7 @@ inline constexpr std::string_view section_name(std::uint32_t type) {
     case 5: return "rules";
     case 6: return "deny";
     case 7: return "files";
+    case 8: return "policies";
     case 15: return "digests";
     default: return "unknown";
     }

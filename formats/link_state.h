@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -43,6 +44,10 @@ constexpr std::optional<LinkState> parse_link_state(std::string_view name) {
 // not-before time and from its expiry on, and redirects in between. Listed by `list` and in the
 // JSON "state" field; never stored.
 enum class EffectiveState : std::uint8_t { active, disabled, deleted, not_yet_valid, expired };
+
+// The not_before of a reserved link (one that has no start time yet, `add --reserve`), in a
+// snapshot and wherever its effective state is judged: not yet valid at any time.
+inline constexpr std::int64_t k_reserved_not_before = std::numeric_limits<std::int64_t>::max();
 
 // not_before and expires are Unix seconds, 0 for none.
 constexpr EffectiveState effective_state(LinkState state, std::int64_t not_before, std::int64_t expires,

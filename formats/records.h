@@ -157,6 +157,63 @@ struct DomainRecord {  // k_domain_record_size bytes
     }
 };
 
+// One domain's policy in section 8; string offsets are from the start of the section's strings.
+struct PolicyRecord {  // k_policy_record_size bytes
+    std::uint32_t not_found_url_offset = 0;
+    std::uint32_t not_found_url_length = 0;   // 0: unknown codes answer 404
+    std::uint32_t expired_url_offset = 0;
+    std::uint32_t expired_url_length = 0;     // 0: ended links answer 410
+    std::uint32_t not_found_text_offset = 0;
+    std::uint32_t not_found_text_length = 0;  // 0: the body says "Not Found"
+    std::uint32_t gone_text_offset = 0;
+    std::uint32_t gone_text_length = 0;       // 0: the body says "Gone"
+    std::uint32_t permanent_max_age_s = format::k_no_permanent_cap;
+    std::uint32_t stale_while_revalidate_s = 0;
+    std::uint32_t stale_if_error_s = 0;
+    std::uint32_t miss_budget = 0;            // misses a client may cause per minute; 0: the server's
+    std::uint8_t cache_scope = format::k_cache_scope_none;
+    static constexpr std::size_t k_used = 49;  // bytes k_used..63 are zero
+
+    void encode(std::uint8_t* r) const {
+        std::memset(r, 0, format::k_policy_record_size);
+        const std::uint32_t words[12] = {not_found_url_offset,  not_found_url_length,  expired_url_offset,
+                                         expired_url_length,    not_found_text_offset, not_found_text_length,
+                                         gone_text_offset,      gone_text_length,      permanent_max_age_s,
+                                         stale_while_revalidate_s, stale_if_error_s,   miss_budget};
+        for (std::size_t i = 0; i < 12; ++i) {
+            bytes::store<std::uint32_t>(r + 4 * i, words[i]);
+        }
+        r[48] = cache_scope;
+    }
+    static PolicyRecord decode(const std::uint8_t* r) {
+        PolicyRecord p;
+        std::uint32_t* words[12] = {&p.not_found_url_offset,  &p.not_found_url_length,  &p.expired_url_offset,
+                                    &p.expired_url_length,    &p.not_found_text_offset, &p.not_found_text_length,
+                                    &p.gone_text_offset,      &p.gone_text_length,      &p.permanent_max_age_s,
+                                    &p.stale_while_revalidate_s, &p.stale_if_error_s,   &p.miss_budget};
+        for (std::size_t i = 0; i < 12; ++i) {
+            *words[i] = bytes::load<std::uint32_t>(r + 4 * i);
+        }
+        p.cache_scope = r[48];
+        return p;
+    }
+};
+
+struct PoliciesHeader {  // the first k_policies_header_size bytes of section 8
+    std::uint64_t record_count = 0;     // = the payload header's domain_count
+    std::uint64_t strings_length = 0;
+    static constexpr std::size_t k_used = 16;  // bytes k_used..63 are zero
+
+    void encode(std::uint8_t* p) const {
+        std::memset(p, 0, format::k_policies_header_size);
+        bytes::store<std::uint64_t>(p, record_count);
+        bytes::store<std::uint64_t>(p + 8, strings_length);
+    }
+    static PoliciesHeader decode(const std::uint8_t* p) {
+        return {bytes::load<std::uint64_t>(p), bytes::load<std::uint64_t>(p + 8)};
+    }
+};
+
 struct IndexHeader {  // the first k_index_header_size bytes of the index section
     std::uint64_t key_count = 0;
     std::uint64_t slot_count = 0;

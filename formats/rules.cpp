@@ -144,8 +144,13 @@ Status check_list(const std::uint8_t* p, std::uint64_t avail, const std::string&
         return Status::corruption(where + ": truncated list header");
     }
     const std::size_t rule_count = p[0];
-    if (rule_count == 0 || rule_count > k_max_rules_per_list || p[1] != 0) {
-        return Status::corruption(where + ": rule count must be 1 to " + std::to_string(k_max_rules_per_list));
+    const std::uint8_t flags = p[1];
+    if ((flags & ~k_list_known_flags) != 0) {
+        return Status::corruption(where + ": unknown list flags " + std::to_string(flags));
+    }
+    if ((rule_count == 0 && flags == 0) || rule_count > k_max_rules_per_list) {
+        return Status::corruption(where + ": rule count must be 1 to " + std::to_string(k_max_rules_per_list) +
+                                  " (0 only with flags)");
     }
     std::uint16_t kinds = 0;
     std::uint64_t pos = k_rule_list_header;
@@ -198,6 +203,21 @@ Status check_list(const std::uint8_t* p, std::uint64_t avail, const std::string&
     if (u16(p + 2) != kinds) {
         return Status::corruption(where + ": kinds mask does not match its conditions");
     }
+    if ((flags & k_list_has_expired_url) != 0) {
+        if (avail - pos < 4) {
+            return Status::corruption(where + ": truncated expired URL");
+        }
+        const std::uint32_t len = u32(p + pos);
+        if (len == 0 || len > k_max_destination || len > avail - pos - 4) {
+            return Status::corruption(where + ": expired URL length out of bounds");
+        }
+        for (std::uint32_t i = 0; i < len; ++i) {
+            if (p[pos + 4 + i] < 0x20 || p[pos + 4 + i] == 0x7f) {
+                return Status::corruption(where + ": expired URL holds a control character");
+            }
+        }
+        pos += 4 + std::uint64_t{len};
+    }
     size = pos;
     return Status::ok();
 }
@@ -220,13 +240,13 @@ std::string_view rule_kind_name(RuleKind kind) {
     return "unknown";
 }
 
-Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules) {
-    if (rules.empty() || rules.size() > k_max_rules_per_list) {
+Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, std::string_view expired_url) {
+    if ((rules.empty() && expired_url.empty()) || rules.size() > k_max_rules_per_list) {
         return Status::invalid_argument("a rule list holds 1 to " + std::to_string(k_max_rules_per_list) + " rules");
     }
     std::string out;
     out.push_back(static_cast<char>(rules.size()));
-    out.push_back(0);
+    out.push_back(static_cast<char>(expired_url.empty() ? 0 : k_list_has_expired_url));
     put16(out, 0);  // kinds, below
     std::uint16_t kinds = 0;
     for (std::size_t r = 0; r < rules.size(); ++r) {
@@ -298,6 +318,10 @@ Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules) {
         }
     }
     bytes::store<std::uint16_t>(reinterpret_cast<std::uint8_t*>(out.data()) + 2, kinds);
+    if (!expired_url.empty()) {
+        bytes::append<std::uint32_t>(out, static_cast<std::uint32_t>(std::min<std::size_t>(expired_url.size(), 0xffffffff)));
+        out += expired_url;
+    }
     // The checker is the definition: what it refuses, the encoder never writes.
     std::uint64_t size = 0;
     if (Status st = check_list(reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), "rule list", size);
@@ -450,10 +474,26 @@ std::int64_t RuleConditionView::time() const { return bytes::load<std::int64_t>(
 
 std::uint16_t RuleListView::kinds() const { return m_list == nullptr ? 0 : u16(m_list + 2); }
 
+std::string_view RuleListView::expired_url() const {
+    if ((flags() & k_list_has_expired_url) == 0) {
+        return {};
+    }
+    const std::uint8_t* p = rules_end();
+    return {reinterpret_cast<const char*>(p + 4), u32(p)};
+}
+
 std::string_view RuleListView::bytes() const {
     if (m_list == nullptr) {
         return {};
     }
+    const std::uint8_t* end = rules_end();
+    if ((flags() & k_list_has_expired_url) != 0) {
+        end += 4 + u32(end);
+    }
+    return {reinterpret_cast<const char*>(m_list), static_cast<std::size_t>(end - m_list)};
+}
+
+const std::uint8_t* RuleListView::rules_end() const {
     const std::uint8_t* end = m_list + k_rule_list_header;
     for_each([&](std::size_t, const RuleView& r) {
         end = r.conditions;
@@ -462,7 +502,7 @@ std::string_view RuleListView::bytes() const {
         }
         return true;
     });
-    return {reinterpret_cast<const char*>(m_list), static_cast<std::size_t>(end - m_list)};
+    return end;
 }
 
 }  // namespace shortlink::formats

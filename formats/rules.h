@@ -62,9 +62,15 @@ struct RuleInput {
     std::vector<RuleConditionInput> conditions;
 };
 
+// Bits of a list's flags byte (SPEC.md "Section 5: rules"): what follows the rules. A list with
+// flags may hold no rules at all.
+inline constexpr std::uint8_t k_list_has_expired_url = 2;  // u32 length, the link's expired URL
+inline constexpr std::uint8_t k_list_known_flags = k_list_has_expired_url;
+
 // One list's bytes; invalid_argument for anything the format cannot hold (the message names
-// the rule and condition).
-Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules);
+// the rule and condition). `expired_url` (where the link goes once it has ended; empty: none)
+// follows the rules; with one, `rules` may be empty.
+Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, std::string_view expired_url = {});
 // The whole section from encoded lists (list i is index i).
 std::string encode_rules_section(const std::vector<std::string>& lists);
 
@@ -115,6 +121,9 @@ public:
     explicit RuleListView(const std::uint8_t* list) : m_list(list) {}
     bool empty() const { return m_list == nullptr; }
     std::uint8_t rule_count() const { return m_list == nullptr ? 0 : m_list[0]; }
+    std::uint8_t flags() const { return m_list == nullptr ? 0 : m_list[1]; }
+    // The link's own expired URL (k_list_has_expired_url); empty: none.
+    std::string_view expired_url() const;
     // Bit k set: some rule of the list has a condition of kind k (what an answer depends on).
     std::uint16_t kinds() const;
     // The list's encoded bytes (a walk of its rules); empty for an empty view.
@@ -125,6 +134,7 @@ public:
     void for_each(Fn&& fn) const;
 
 private:
+    const std::uint8_t* rules_end() const;  // the first byte after the last rule
     const std::uint8_t* m_list = nullptr;
 };
 

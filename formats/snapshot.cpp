@@ -44,7 +44,7 @@ ContainerLayout snapshot_layout(fmt::FileKind kind) {
     layout.required = section_bit(fmt::SectionType::domains) | section_bit(fmt::SectionType::index) |
                       section_bit(fmt::SectionType::slots) | section_bit(fmt::SectionType::strings);
     layout.allowed = layout.required | section_bit(fmt::SectionType::rules) |
-                     section_bit(fmt::SectionType::deny);
+                     section_bit(fmt::SectionType::deny) | section_bit(fmt::SectionType::policies);
     if (kind == fmt::FileKind::patch) {
         // A patch states its deny set, empty or not: it replaces the base's.
         layout.required |= section_bit(fmt::SectionType::deny);
@@ -112,6 +112,78 @@ Status load_domains(const Container& file, const SectionInfo& sec, std::uint64_t
             default_domain = static_cast<std::uint32_t>(i);
         }
         domains.push_back(d);
+    }
+    return Status::ok();
+}
+
+// A policy string: inside the strings area, at most `limit` bytes, and free of the bytes a
+// header or a one-line page must not hold (below 0x20, 0x7f).
+bool policy_string(const std::uint8_t* strings, std::uint64_t strings_length, std::uint32_t offset,
+                   std::uint32_t length, std::size_t limit, std::string_view& out) {
+    if (length > limit || std::uint64_t{offset} + length > strings_length) {
+        return false;
+    }
+    for (std::uint32_t i = 0; i < length; ++i) {
+        if (strings[offset + i] < 0x20 || strings[offset + i] == 0x7f) {
+            return false;
+        }
+    }
+    out = std::string_view(reinterpret_cast<const char*>(strings + offset), length);
+    return true;
+}
+
+// Section 8: one record per domain, in domain index order (SPEC.md "Section 8: domain policies").
+Status load_policies(const Container& file, const SectionInfo& sec, std::vector<DomainView>& domains) {
+    const std::string where = file.path() + ": " + section_label(sec.type);
+    if (sec.length < fmt::k_policies_header_size) {
+        return Status::corruption(where + ": shorter than its " + std::to_string(fmt::k_policies_header_size) +
+                                  "-byte header");
+    }
+    const std::uint8_t* p = file.base() + sec.offset;
+    if (Status st = check_reserved(p, records::PoliciesHeader::k_used, fmt::k_policies_header_size, where); !st) {
+        return st;
+    }
+    const records::PoliciesHeader header = records::PoliciesHeader::decode(p);
+    if (header.record_count != domains.size()) {
+        return Status::corruption(where + ": " + std::to_string(header.record_count) + " records for " +
+                                  std::to_string(domains.size()) + " domains");
+    }
+    // domains.size() is below 2^24 (load_domains), so the product cannot overflow.
+    const std::uint64_t records_end = fmt::k_policies_header_size + header.record_count * fmt::k_policy_record_size;
+    if (records_end > sec.length || header.strings_length != sec.length - records_end) {
+        return Status::corruption(where + ": length " + std::to_string(sec.length) + " is not " +
+                                  std::to_string(header.record_count) + " records and " +
+                                  std::to_string(header.strings_length) + " bytes of strings");
+    }
+    const std::uint8_t* strings = p + records_end;
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+        const std::uint8_t* r = p + fmt::k_policies_header_size + i * fmt::k_policy_record_size;
+        const std::string rec = where + ": domain " + std::to_string(i);
+        if (Status st = check_reserved(r, records::PolicyRecord::k_used, fmt::k_policy_record_size, rec); !st) {
+            return st;
+        }
+        const records::PolicyRecord pr = records::PolicyRecord::decode(r);
+        DomainView& d = domains[i];
+        if (!policy_string(strings, header.strings_length, pr.not_found_url_offset, pr.not_found_url_length,
+                           fmt::k_max_destination_length, d.not_found_url) ||
+            !policy_string(strings, header.strings_length, pr.expired_url_offset, pr.expired_url_length,
+                           fmt::k_max_destination_length, d.expired_url)) {
+            return Status::corruption(rec + ": fallback URL out of bounds, too long or holding a control byte");
+        }
+        if (!policy_string(strings, header.strings_length, pr.not_found_text_offset, pr.not_found_text_length,
+                           fmt::k_max_page_text_length, d.not_found_text) ||
+            !policy_string(strings, header.strings_length, pr.gone_text_offset, pr.gone_text_length,
+                           fmt::k_max_page_text_length, d.gone_text)) {
+            return Status::corruption(rec + ": page text out of bounds, too long or holding a control byte");
+        }
+        if (pr.cache_scope > fmt::k_cache_scope_private) {
+            return Status::corruption(rec + ": unknown cache scope " + std::to_string(pr.cache_scope));
+        }
+        d.permanent_max_age_s = pr.permanent_max_age_s;
+        d.stale_while_revalidate_s = pr.stale_while_revalidate_s;
+        d.stale_if_error_s = pr.stale_if_error_s;
+        d.miss_budget = pr.miss_budget;
+        d.cache_scope = pr.cache_scope;
     }
     return Status::ok();
 }
@@ -337,6 +409,11 @@ Status Snapshot::check_payload(bool lazy) {
     const SectionInfo& strings = *file.section(fmt::SectionType::strings);
     if (Status s = load_domains(file, domains, m_domain_count, m_domains, m_default_domain); !s) {
         return s;
+    }
+    if (const SectionInfo* policies = file.section(fmt::SectionType::policies)) {
+        if (Status s = load_policies(file, *policies, m_domains); !s) {
+            return s;
+        }
     }
     // Every count is bounded by the bytes of the section that holds its records before anything
     // is sized or walked from it.

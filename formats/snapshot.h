@@ -39,6 +39,7 @@
 #include "formats/link_state.h"
 #include "formats/mphf_query.h"
 #include "formats/rules.h"
+#include "formats/snapshot_format.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
@@ -57,6 +58,16 @@ struct DomainView {
     bool https_redirect = false;  // plain HTTP answers 308 to https://HOST/same-target
     std::uint32_t hsts_max_age_s = 0;     // Strict-Transport-Security over TLS; 0: none
     bool hsts_include_subdomains = false;
+    // Section 8 (SPEC.md "Section 8: domain policies"); a file without it reads as these defaults.
+    std::string_view not_found_url;   // where unknown codes redirect; empty: 404
+    std::string_view expired_url;     // where ended links without their own redirect; empty: 410
+    std::string_view not_found_text;  // the 404 page's text; empty: "Not Found"
+    std::string_view gone_text;       // the 410 page's text; empty: "Gone"
+    std::uint32_t permanent_max_age_s = format::k_no_permanent_cap;  // cap on 301/308 max-age
+    std::uint32_t stale_while_revalidate_s = 0;  // 0: no such directive
+    std::uint32_t stale_if_error_s = 0;
+    std::uint32_t miss_budget = 0;    // misses per client and minute; 0: the server's default
+    std::uint8_t cache_scope = format::k_cache_scope_none;  // format::k_cache_scope_*
 };
 
 // One link, as a redirect needs it: nothing to parse, join or compute.

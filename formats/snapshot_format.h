@@ -40,6 +40,20 @@ inline constexpr std::uint8_t k_domain_known_flags = 1 | 2 | 4 | 16 | 32;
 inline constexpr std::uint8_t k_patch_domain_known_flags = k_domain_known_flags | k_domain_complete;
 inline constexpr std::size_t k_max_host_length = 253;  // DNS name limit
 
+// Domain policies (section 8): a 64-byte header, one 64-byte record per domain index, then the
+// strings the records point at (SPEC.md "Section 8: domain policies").
+inline constexpr std::size_t k_policies_header_size = 64;
+inline constexpr std::size_t k_policy_record_size = 64;
+// What a domain's cacheable answers say to shared caches: nothing, "public" or "private".
+inline constexpr std::uint8_t k_cache_scope_none = 0;
+inline constexpr std::uint8_t k_cache_scope_public = 1;
+inline constexpr std::uint8_t k_cache_scope_private = 2;
+// The 404 and 410 texts are a sentence or two: a short page, not a site.
+inline constexpr std::size_t k_max_page_text_length = 1024;
+// permanent_max_age_s of a domain in a file without section 8: permanent redirects are cached
+// as long as the domain's cache_max_age_s says, as before the section existed.
+inline constexpr std::uint32_t k_no_permanent_cap = 0xffffffff;
+
 // Index section header: 64 bytes, then one pilot byte per bucket.
 inline constexpr std::size_t k_index_header_size = 64;
 

@@ -24,6 +24,9 @@ packages=(
   # tests/e2e/export_servers.py loads exported maps into the real nginx and HAProxy (started by
   # the test on 127.0.0.1; the packages' own services are not started, see below)
   nginx-light haproxy
+  # tests/e2e/edge_varnish.py puts the real Varnish in front of serve (started by the test on
+  # 127.0.0.1 like nginx and HAProxy)
+  varnish
 )
 if [ "${SHORTLINK_WITH_BENCH:-0}" = 1 ]; then
   packages+=(wrk nghttp2-client libcmph-dev libxxhash-dev hyperfine linux-perf)

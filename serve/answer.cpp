@@ -1,5 +1,7 @@
 #include "serve/answer.h"
 
+#include <charconv>
+
 #include "serve/patched.h"
 
 namespace shortlink::serve {
@@ -114,14 +116,43 @@ std::string location_string(const Response& response) {
     return out;
 }
 
-std::string cache_control_string(const Response& r) {
+namespace {
+
+void append_number(std::string& out, std::uint32_t v) {
+    char buf[16];
+    const auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, static_cast<std::size_t>(res.ptr - buf));
+}
+
+}  // namespace
+
+void append_cache_control(std::string& out, const Response& r) {
     switch (r.cache) {
-    case CacheKind::max_age: return "max-age=" + std::to_string(r.max_age_s);
-    case CacheKind::no_store: return "no-store";
-    case CacheKind::private_max_age: return "private, max-age=" + std::to_string(r.max_age_s);
-    case CacheKind::none: return "";
+    case CacheKind::max_age:
+        out.append(r.cache_public ? "public, max-age=" : "max-age=");
+        append_number(out, r.max_age_s);
+        if (r.stale_while_revalidate_s != 0) {
+            out.append(", stale-while-revalidate=");
+            append_number(out, r.stale_while_revalidate_s);
+        }
+        if (r.stale_if_error_s != 0) {
+            out.append(", stale-if-error=");
+            append_number(out, r.stale_if_error_s);
+        }
+        return;
+    case CacheKind::no_store: out.append("no-store"); return;
+    case CacheKind::private_max_age:
+        out.append("private, max-age=");
+        append_number(out, r.max_age_s);
+        return;
+    case CacheKind::none: return;
     }
-    return "";
+}
+
+std::string cache_control_string(const Response& r) {
+    std::string out;
+    append_cache_control(out, r);
+    return out;
 }
 
 std::string vary_string(const Response& r) {
@@ -146,6 +177,9 @@ std::string hsts_string(const Response& r) {
 std::string_view body_text(const Response& response) {
     if (response.reason == Reason::blocked) {
         return "This short link has been disabled.";
+    }
+    if (!response.page_text.empty()) {
+        return response.page_text;
     }
     return status_text(response.status);
 }

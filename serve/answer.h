@@ -52,7 +52,7 @@ enum class Reason : std::uint8_t {
     disabled,            // 410
     deleted,             // 410
     expired,             // 410: past the link's expiry
-    not_yet_valid,       // 410: before the link's not-before time
+    not_yet_valid,       // 404, never cached: before the link's not-before time, or reserved
     method_not_allowed,  // 405
     bad_request,         // 400: malformed target or Host
     no_snapshot,         // 503: nothing loaded yet
@@ -86,6 +86,14 @@ struct Response {
 
     CacheKind cache = CacheKind::none;
     std::uint32_t max_age_s = 0;
+    // Only with CacheKind::max_age (the domain's policy): "public", and RFC 5861's directives,
+    // which go on redirects alone (a stale 404 would hide a link created meanwhile).
+    bool cache_public = false;
+    std::uint32_t stale_while_revalidate_s = 0;  // 0: not sent
+    std::uint32_t stale_if_error_s = 0;          // 0: not sent
+    // The body of an answer without a Location: the domain's 404 or 410 text (a view into the
+    // snapshot); empty: the status text.
+    std::string_view page_text;
 
     // Strict-Transport-Security: only over TLS, for a domain with an HSTS max-age.
     std::uint32_t hsts_max_age_s = 0;  // 0: no header
@@ -130,13 +138,17 @@ const Response& merged_location(const Response& r, Response& merged, std::string
 // the server writes them without building strings). Empty when the response has none.
 std::string location_string(const Response& response);
 std::string cache_control_string(const Response& response);
+// Appends the Cache-Control value ("public, max-age=300, stale-if-error=86400"); nothing for
+// CacheKind::none. The one writer of it, for the server and cache_control_string().
+void append_cache_control(std::string& out, const Response& response);
 // "Accept-Language, CF-IPCountry"; empty without Vary.
 std::string vary_string(const Response& response);
 // "max-age=N" or "max-age=N; includeSubDomains"; empty without HSTS.
 std::string hsts_string(const Response& response);
 
-// The text of the short HTML body of an answer without a Location ("Not Found", or for a blocked
-// link a sentence saying it was disabled: never its destination).
+// The text of the short HTML body of an answer without a Location ("Not Found", the domain's own
+// 404 or 410 text, or for a blocked link a sentence saying it was disabled: never its
+// destination). Raw text: the writer escapes it for HTML.
 std::string_view body_text(const Response& response);
 
 // The answer for `request` at Unix time `now` from `snapshot` (nullptr: none loaded -> 503),

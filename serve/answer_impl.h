@@ -82,6 +82,43 @@ inline Response simple(std::uint16_t status, Reason reason, CacheKind cache,
 // Blocked answers are never cached: an unblock must take effect at once.
 inline Response blocked() { return simple(410, Reason::blocked, CacheKind::no_store, 0); }
 
+// A fallback the domain or the link names in place of a 404 or a 410: 302, cached no longer than
+// the answer it replaces (a link created or restored later must take over as soon), the query
+// never forwarded (it was meant for a link that does not answer). The reason stays what it was,
+// so the click log counts a miss or an expired link, not a redirect.
+inline Response fallback_redirect(Reason reason, std::string_view url, std::uint32_t max_age) {
+    Response r = simple(302, reason, CacheKind::max_age, max_age);
+    r.location_prefix = url;
+    return r;
+}
+
+// The domain's cache policy on an answer a cache may keep: permanent redirects capped at its
+// permanent_max_age_s; "private" for every such answer or else "public" when it says so; and
+// on redirects (never on a 404 or a 410, whose staleness would hide a link created meanwhile)
+// RFC 5861's stale-while-revalidate and stale-if-error. Answers that are no-store stay so, and
+// private ones (rules that read what a cache cannot key on) get no stale directive: nothing may
+// be served to another visitor from them.
+inline void apply_cache_policy(Response& r, const formats::DomainView& domain) {
+    if (r.cache != CacheKind::max_age && r.cache != CacheKind::private_max_age) {
+        return;
+    }
+    if (r.status == 301 || r.status == 308) {
+        r.max_age_s = std::min(r.max_age_s, domain.permanent_max_age_s);
+    }
+    if (r.cache == CacheKind::private_max_age) {
+        return;
+    }
+    if (domain.cache_scope == formats::format::k_cache_scope_private) {
+        r.cache = CacheKind::private_max_age;
+        return;
+    }
+    r.cache_public = domain.cache_scope == formats::format::k_cache_scope_public;
+    if (r.reason == Reason::redirect || r.reason == Reason::https_redirect) {
+        r.stale_while_revalidate_s = domain.stale_while_revalidate_s;
+        r.stale_if_error_s = domain.stale_if_error_s;
+    }
+}
+
 // 308 to the same path and query on https://HOST. HOST is the domain's own host, never taken
 // from the request, except on the default domain, which answers any host: there it is the host
 // the request named (normalize_host() accepted it: no userinfo, path or port survives). The
@@ -106,7 +143,8 @@ inline constexpr std::uint16_t kind_bit(formats::RuleKind kind) {
 // destination; either way cached only as far as what the rules read allows. Accept-Language
 // and the trusted country header are named in Vary (an edge can key on them); the device, the
 // client's address and its split share are not headers an edge can key on, so such an answer
-// is private. A rule with a time bound is not cached past it.
+// is private, and so is one that reads the country when no header carries it (the server
+// looked it up from the address). A rule with a time bound is not cached past it.
 // A rule's destination on a blocked host answers as blocked, as the link's own would.
 inline Response ruled_redirect(const formats::LinkView& link, const formats::DomainView& domain,
                                const formats::DenySet* deny, const ParsedTarget& target,
@@ -128,7 +166,8 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
     }
     const std::uint16_t kinds = link.rules.kinds();
     const bool per_client = (kinds & (kind_bit(RuleKind::device) | kind_bit(RuleKind::ip) |
-                                      kind_bit(RuleKind::split))) != 0;
+                                      kind_bit(RuleKind::split))) != 0 ||
+                            ((kinds & kind_bit(RuleKind::country)) != 0 && request.country_header.empty());
     Response r = simple(outcome.matched && outcome.redirect_type != 0 ? outcome.redirect_type
                                                                       : link.redirect_type,
                         Reason::redirect,
@@ -174,8 +213,29 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 const formats::DomainView domain = snapshot->domain(*domain_index);
                 std::string_view code = requested_path(request.target);
                 const auto not_found = [&] {
-                    return simple(404, Reason::not_found, CacheKind::max_age,
-                                  domain.negative_max_age_s);
+                    Response miss = simple(404, Reason::not_found, CacheKind::max_age,
+                                           domain.negative_max_age_s);
+                    miss.page_text = domain.not_found_text;
+                    return miss;
+                };
+                // An unknown code: the domain's not-found URL, else its 404.
+                const auto unknown_code = [&] {
+                    return domain.not_found_url.empty()
+                               ? not_found()
+                               : fallback_redirect(Reason::not_found, domain.not_found_url,
+                                                   domain.negative_max_age_s);
+                };
+                // A link that has ended (expired, disabled, deleted): the link's expired URL,
+                // else the domain's, else 410 with the domain's text.
+                const auto ended = [&](const formats::LinkView& link, Reason reason) {
+                    const std::string_view own = link.rules.expired_url();
+                    const std::string_view url = own.empty() ? domain.expired_url : own;
+                    if (!url.empty()) {
+                        return fallback_redirect(reason, url, domain.negative_max_age_s);
+                    }
+                    Response gone = simple(410, reason, CacheKind::max_age, domain.negative_max_age_s);
+                    gone.page_text = domain.gone_text;
+                    return gone;
                 };
                 if (deny != nullptr && deny->blocks_domain(domain.host)) {
                     r = blocked();  // a suspended domain: every path, its root included
@@ -188,7 +248,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 } else if (request.method == Method::other) {
                     r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
                 } else if (err == TargetError::code_too_long) {
-                    r = not_found();
+                    r = unknown_code();
                 } else if (target.is_root) {
                     if (domain.root_url.empty()) {
                         r = not_found();
@@ -211,7 +271,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                     if (!link) {
                         // A lazily loaded snapshot refuses every lookup once a block fails its
                         // digest: that is not evidence the link does not exist.
-                        r = snapshot->intact() ? not_found()
+                        r = snapshot->intact() ? unknown_code()
                                                : simple(503, Reason::snapshot_damaged,
                                                         CacheKind::no_store, 0);
                     } else if (deny != nullptr &&
@@ -220,19 +280,18 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                     } else if (link->status == formats::LinkState::disabled ||
                                link->status == formats::LinkState::deleted) {
                         // Short-lived like a 404: the link may be restored or re-enabled.
-                        r = simple(410,
-                                   link->status == formats::LinkState::disabled ? Reason::disabled
-                                                                                 : Reason::deleted,
-                                   CacheKind::max_age, domain.negative_max_age_s);
+                        r = ended(*link, link->status == formats::LinkState::disabled
+                                             ? Reason::disabled
+                                             : Reason::deleted);
                     } else if (link->not_before != 0 && now < link->not_before) {
-                        // Never cached past the moment the link starts answering.
-                        const auto until = static_cast<std::uint64_t>(link->not_before - now);
-                        r = simple(410, Reason::not_yet_valid, CacheKind::max_age,
-                                   static_cast<std::uint32_t>(std::min<std::uint64_t>(
-                                       until, domain.negative_max_age_s)));
+                        // A link that has not started (or is reserved, with no start time) does
+                        // not exist yet as far as anyone outside can tell: a 404 like a miss's,
+                        // but never cached, so no cache still says 404 once it starts; and
+                        // nothing of its destination.
+                        r = simple(404, Reason::not_yet_valid, CacheKind::no_store, 0);
+                        r.page_text = domain.not_found_text;
                     } else if (link->expires != 0 && now >= link->expires) {
-                        r = simple(410, Reason::expired, CacheKind::max_age,
-                                   domain.negative_max_age_s);
+                        r = ended(*link, Reason::expired);
                     } else {
                         // A cache must not keep serving the redirect after the link expires.
                         std::uint32_t max_age = domain.cache_max_age_s;
@@ -240,7 +299,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                             max_age = static_cast<std::uint32_t>(std::min<std::uint64_t>(
                                 max_age, static_cast<std::uint64_t>(link->expires - now)));
                         }
-                        if (link->rules.empty()) {
+                        if (link->rules.rule_count() == 0) {
                             r = simple(link->redirect_type, Reason::redirect, CacheKind::max_age,
                                        max_age);
                             set_location(r, link->destination, target.query, link->forward_query,
@@ -250,6 +309,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                         }
                     }
                 }
+                apply_cache_policy(r, domain);
                 r.domain = domain.is_default ? target.raw_host : domain.host;
                 r.code = code;
                 r.root = target.is_root;

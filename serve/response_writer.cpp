@@ -218,25 +218,15 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         body_size = k_redirect_open.size() + k_redirect_mid.size() + k_redirect_close.size() +
                     2 * (scan.size + scan.escape_extra);
     } else {
-        // "<p>Not Found</p>\n"
-        body_size = 8 + body_text(r).size();
+        // "<p>Not Found</p>\n"; a domain's own text is escaped for HTML.
+        LocationScan text;
+        scan_piece(text, body_text(r));
+        body_size = 8 + text.size + text.escape_extra;
     }
-    switch (r.cache) {
-    case CacheKind::max_age:
-        out.append("Cache-Control: max-age=");
-        append_uint(out, r.max_age_s);
+    if (r.cache != CacheKind::none) {
+        out.append("Cache-Control: ");
+        append_cache_control(out, r);
         out.append("\r\n");
-        break;
-    case CacheKind::no_store:
-        out.append("Cache-Control: no-store\r\n");
-        break;
-    case CacheKind::private_max_age:
-        out.append("Cache-Control: private, max-age=");
-        append_uint(out, r.max_age_s);
-        out.append("\r\n");
-        break;
-    case CacheKind::none:
-        break;
     }
     if (r.vary_accept_language || !r.vary_country.empty()) {
         out.append("Vary: ");
@@ -272,7 +262,7 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         out.append(k_redirect_close);
     } else {
         out.append("<p>");
-        out.append(body_text(r));
+        append_escaped(out, body_text(r));
         out.append("</p>\n");
     }
     return true;

@@ -194,6 +194,25 @@ Status validate_row(const Row& row, const ImportSettings& settings, LinkInput& i
         }
         in.rules = std::move(decoded).value();
     }
+    bad = F::expired_url;
+    if (const std::string& url = row[at(F::expired_url)]; !url.empty()) {
+        auto normalized = validate::normalize_destination(url);
+        if (!normalized) {
+            return normalized.status();
+        }
+        in.expired_url = std::move(normalized).value();
+    }
+    bad = F::reserved;
+    if (const std::string& reserved = row[at(F::reserved)]; !reserved.empty()) {
+        std::optional<bool> set = src::parse_bool(reserved);
+        if (!set) {
+            return Status::invalid_argument("reserved '" + validate::printable(reserved) + "' is not true, false or empty");
+        }
+        if (*set && in.not_before != 0) {
+            return Status::invalid_argument("reserved is true: a reserved link has no not_before time");
+        }
+        in.reserved = *set;
+    }
     bad = F::banned;
     if (const std::string& banned = row[at(F::banned)]; !banned.empty()) {
         std::optional<bool> set = src::parse_bool(banned);

@@ -36,6 +36,7 @@ constexpr std::array k_json = {
     ColumnRule{"tags", F::tags, ""},       ColumnRule{"status", F::status, ""},
     ColumnRule{"forward_query", F::forward_query, ""}, ColumnRule{"title", F::title, ""},
     ColumnRule{"rules", F::rules, ""},
+    ColumnRule{"expired_url", F::expired_url, ""}, ColumnRule{"reserved", F::reserved, ""},
     ColumnRule{"version", std::nullopt, ""},    ColumnRule{"created_at", std::nullopt, ""},
     ColumnRule{"updated_at", std::nullopt, ""}, ColumnRule{"short_url", std::nullopt, ""},
     ColumnRule{"state", std::nullopt, ""},      ColumnRule{"effective_type", std::nullopt, ""},
@@ -388,6 +389,10 @@ std::string_view import_field_name(ImportField field) {
             return "banned";
         case ImportField::rules:
             return "rules";
+        case ImportField::expired_url:
+            return "expired_url";
+        case ImportField::reserved:
+            return "reserved";
         default:
             return k_field_names[static_cast<std::size_t>(field)];
     }

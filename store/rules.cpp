@@ -510,11 +510,11 @@ std::array<std::uint8_t, 17> network_bytes(std::string_view value) {
 
 }  // namespace
 
-Result<std::string> compile_rules(std::string_view json) {
-    if (json.empty()) {
+Result<std::string> compile_rules(std::string_view json, std::string_view expired_url) {
+    if (json.empty() && expired_url.empty()) {
         return std::string();
     }
-    auto rules = decode_rules(json, 0);
+    auto rules = json.empty() ? Result<std::vector<Rule>>(std::vector<Rule>{}) : decode_rules(json, 0);
     if (!rules) {
         return rules.status();
     }
@@ -568,7 +568,7 @@ Result<std::string> compile_rules(std::string_view json) {
         }
         out.push_back(std::move(r));
     }
-    return formats::encode_rule_list(out);
+    return formats::encode_rule_list(out, expired_url);
 }
 
 std::string rule_text(const Rule& rule) {

@@ -97,7 +97,7 @@ Result<std::vector<Rule>> decode_rules(std::string_view json, std::int64_t now);
 // precomputed, the splits given consecutive shares of 0..99 in rule order. "" for no rules.
 // The JSON form's rules are checked again first (decode_rules), so what reaches a snapshot is
 // what `rule add` accepts, whoever wrote the database.
-Result<std::string> compile_rules(std::string_view json);
+Result<std::string> compile_rules(std::string_view json, std::string_view expired_url = {});
 
 // One rule as a person reads it: "if device=ios lang=fr -> https://... (301)".
 std::string rule_text(const Rule& rule);

@@ -220,6 +220,15 @@ DomainRecord read_domain(Stmt& s) {
     d.https_redirect = s.i64(9) != 0;
     d.hsts_max_age_s = static_cast<std::uint32_t>(s.i64(10));
     d.hsts_include_subdomains = s.i64(11) != 0;
+    d.not_found_url = std::string(s.text(12));
+    d.expired_url = std::string(s.text(13));
+    d.not_found_text = std::string(s.text(14));
+    d.gone_text = std::string(s.text(15));
+    d.permanent_max_age_s = static_cast<std::uint32_t>(s.i64(16));
+    d.stale_while_revalidate_s = static_cast<std::uint32_t>(s.i64(17));
+    d.stale_if_error_s = static_cast<std::uint32_t>(s.i64(18));
+    d.cache_scope = std::string(s.text(19));
+    d.miss_budget = static_cast<std::uint32_t>(s.i64(20));
     return d;
 }
 
@@ -486,7 +495,7 @@ Result<std::int64_t> read_audit_mark(Store::Impl& impl) {
 
 constexpr const char* k_compile_link_columns =
     "l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before, "
-    "l.expires, l.rules";
+    "l.expires, l.rules, l.expired_url, l.reserved";
 
 CompileLinkRow read_compile_link(detail::Stmt& s) {
     CompileLinkRow row;
@@ -499,6 +508,8 @@ CompileLinkRow read_compile_link(detail::Stmt& s) {
     row.not_before = s.i64(6);
     row.expires = s.i64(7);
     row.rules = s.text(8);
+    row.expired_url = s.text(9);
+    row.reserved = s.i64(10) != 0;
     return row;
 }
 

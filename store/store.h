@@ -38,6 +38,9 @@ inline constexpr std::uint16_t k_default_redirect = 302;
 inline constexpr std::uint32_t k_default_cache_max_age_s = 300;  // edge caches may keep a redirect 5 min
 inline constexpr std::uint32_t k_default_negative_max_age_s = 60;  // a 404 is cached only 1 min
 inline constexpr std::string_view k_default_host = "*";  // the domain `init` creates
+// 301 and 308 answers are cached at most a day by default, so a "permanent" redirect can still
+// be changed: browsers keep them as long as the answer says, with no way to recall them.
+inline constexpr std::uint32_t k_default_permanent_max_age_s = 86400;
 
 struct DomainRecord {            // one row of the domains table
     std::int64_t id = 0;
@@ -52,6 +55,15 @@ struct DomainRecord {            // one row of the domains table
     bool https_redirect = false;         // plain HTTP answers 308 to https://HOST/same-target
     std::uint32_t hsts_max_age_s = 0;    // Strict-Transport-Security max-age over TLS; 0: none
     bool hsts_include_subdomains = false;
+    std::string not_found_url;   // unknown codes redirect here; empty: 404
+    std::string expired_url;     // ended links without their own go here; empty: 410
+    std::string not_found_text;  // the 404 page's text; empty: "Not Found"
+    std::string gone_text;       // the 410 page's text; empty: "Gone"
+    std::uint32_t permanent_max_age_s = k_default_permanent_max_age_s;  // cap on 301/308 max-age
+    std::uint32_t stale_while_revalidate_s = 0;  // RFC 5861; 0: not sent
+    std::uint32_t stale_if_error_s = 0;          // RFC 5861; 0: not sent
+    std::string cache_scope;     // "", "public" or "private"
+    std::uint32_t miss_budget = 0;  // misses a client may cause per minute; 0: the server's default
 };
 
 // A link's state: the one enum of every library (formats/link_state.h), so the compiler copies
@@ -72,6 +84,8 @@ struct CompileLinkRow {          // views valid only during the callback
     std::int64_t not_before = 0; // Unix seconds, 0: none
     std::int64_t expires = 0;    // Unix seconds, 0: none
     std::string_view rules;      // encode_rules() JSON; empty: none (compile_rules() compiles it)
+    std::string_view expired_url;  // where the link goes once it has ended; empty: the domain's
+    bool reserved = false;       // no start time yet: answers 404 until it gets one
 };
 
 struct SnapshotRecord {            // one published file (a snapshot, patch, overlay or rollback)
@@ -102,6 +116,8 @@ struct Link {
     std::vector<std::string> tags;  // sorted, unique
     std::string title;           // "": none (validate::normalize_title())
     std::vector<Rule> rules;        // in order: the first whose conditions hold answers (store/rules.h)
+    std::string expired_url;     // where the link goes once it has ended; "": the domain's
+    bool reserved = false;       // no start time yet: answers 404 until `edit` gives it one
     std::int64_t version = 1;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
@@ -118,6 +134,8 @@ struct LinkInput {
     std::int64_t expires = 0;
     std::vector<std::string> tags;
     std::string title;           // "": none
+    std::string expired_url;     // "": the domain's
+    bool reserved = false;       // no start time yet (add --reserve)
     LinkState status = LinkState::active;
     // Normalized and checked (store/rules.h). Unset: none for a new link, and an overwritten
     // link (import --update) keeps its own.
@@ -136,6 +154,9 @@ struct LinkPatch {
     std::vector<std::string> add_tags;
     std::vector<std::string> remove_tags;
     std::optional<std::string> title;        // "" clears
+    std::optional<std::string> expired_url;  // "" clears
+    // true reserves the link; false gives it a start time (not_before, or none: from now on).
+    std::optional<bool> reserved;
 };
 
 // A partial change of a domain (domain set); unset members are left alone.
@@ -149,6 +170,15 @@ struct DomainPatch {
     std::optional<bool> https_redirect;
     std::optional<std::uint32_t> hsts_max_age_s;
     std::optional<bool> hsts_include_subdomains;
+    std::optional<std::string> not_found_url;   // "" clears
+    std::optional<std::string> expired_url;     // "" clears
+    std::optional<std::string> not_found_text;  // "" clears
+    std::optional<std::string> gone_text;       // "" clears
+    std::optional<std::uint32_t> permanent_max_age_s;
+    std::optional<std::uint32_t> stale_while_revalidate_s;
+    std::optional<std::uint32_t> stale_if_error_s;
+    std::optional<std::string> cache_scope;     // "", "public" or "private"
+    std::optional<std::uint32_t> miss_budget;
 };
 
 // disable / enable / delete / restore.

@@ -13,7 +13,7 @@ using detail::StmtUse;
 
 namespace {
 
-// Binds a domain's settings to ?2 .. ?7 and ?9 .. ?11, the parameter order that both add and set
+// Binds a domain's settings to ?2 .. ?7 and ?9 .. ?20, the parameter order that both add and set
 // use (?8 is the time of the change).
 void bind_domain_settings(Stmt& s, const DomainRecord& d) {
     s.bind(2, std::int64_t{d.default_redirect}).bind(3, d.root_url);
@@ -21,6 +21,9 @@ void bind_domain_settings(Stmt& s, const DomainRecord& d) {
     s.bind(6, std::int64_t{d.cache_max_age_s}).bind(7, std::int64_t{d.negative_max_age_s});
     s.bind(9, std::int64_t{d.https_redirect}).bind(10, std::int64_t{d.hsts_max_age_s});
     s.bind(11, std::int64_t{d.hsts_include_subdomains});
+    s.bind(12, d.not_found_url).bind(13, d.expired_url).bind(14, d.not_found_text).bind(15, d.gone_text);
+    s.bind(16, std::int64_t{d.permanent_max_age_s}).bind(17, std::int64_t{d.stale_while_revalidate_s});
+    s.bind(18, std::int64_t{d.stale_if_error_s}).bind(19, d.cache_scope).bind(20, std::int64_t{d.miss_budget});
 }
 
 std::string domain_json(const DomainRecord& d) {
@@ -47,6 +50,23 @@ std::string domain_json(const DomainRecord& d) {
     w.Uint(d.hsts_max_age_s);
     w.Key("hsts_include_subdomains");
     w.Bool(d.hsts_include_subdomains);
+    const std::pair<const char*, const std::string*> texts[] = {{"not_found_url", &d.not_found_url},
+                                                                {"expired_url", &d.expired_url},
+                                                                {"not_found_text", &d.not_found_text},
+                                                                {"gone_text", &d.gone_text},
+                                                                {"cache_scope", &d.cache_scope}};
+    for (const auto& [key, text] : texts) {
+        w.Key(key);
+        w.String(text->c_str(), static_cast<rapidjson::SizeType>(text->size()));
+    }
+    const std::pair<const char*, std::uint32_t> numbers[] = {{"permanent_max_age_s", d.permanent_max_age_s},
+                                                             {"stale_while_revalidate_s", d.stale_while_revalidate_s},
+                                                             {"stale_if_error_s", d.stale_if_error_s},
+                                                             {"miss_budget", d.miss_budget}};
+    for (const auto& [key, value] : numbers) {
+        w.Key(key);
+        w.Uint(value);
+    }
     w.EndObject();
     return buf.GetString();
 }
@@ -67,11 +87,14 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
     auto stmt = m_impl->prepare(
         "INSERT INTO domains (host, default_redirect, root_url, case_insensitive, forward_query, "
         "cache_max_age_s, negative_max_age_s, https_redirect, hsts_max_age_s, hsts_include_subdomains, "
-        "created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?8, ?8) "
+        "not_found_url, expired_url, not_found_text, gone_text, permanent_max_age_s, stale_while_revalidate_s, "
+        "stale_if_error_s, cache_scope, miss_budget, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?8, ?8) "
         "ON CONFLICT (host) DO UPDATE SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, "
         "forward_query = ?5, cache_max_age_s = ?6, negative_max_age_s = ?7, https_redirect = ?9, "
-        "hsts_max_age_s = ?10, hsts_include_subdomains = ?11, updated_at = ?8, removed = 0 "
+        "hsts_max_age_s = ?10, hsts_include_subdomains = ?11, not_found_url = ?12, expired_url = ?13, "
+        "not_found_text = ?14, gone_text = ?15, permanent_max_age_s = ?16, stale_while_revalidate_s = ?17, "
+        "stale_if_error_s = ?18, cache_scope = ?19, miss_budget = ?20, updated_at = ?8, removed = 0 "
         "WHERE removed = 1");
     if (!stmt) {
         return fail(stmt.status());
@@ -168,11 +191,22 @@ Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch&
     after.https_redirect = patch.https_redirect.value_or(after.https_redirect);
     after.hsts_max_age_s = patch.hsts_max_age_s.value_or(after.hsts_max_age_s);
     after.hsts_include_subdomains = patch.hsts_include_subdomains.value_or(after.hsts_include_subdomains);
+    after.not_found_url = patch.not_found_url.value_or(after.not_found_url);
+    after.expired_url = patch.expired_url.value_or(after.expired_url);
+    after.not_found_text = patch.not_found_text.value_or(after.not_found_text);
+    after.gone_text = patch.gone_text.value_or(after.gone_text);
+    after.permanent_max_age_s = patch.permanent_max_age_s.value_or(after.permanent_max_age_s);
+    after.stale_while_revalidate_s = patch.stale_while_revalidate_s.value_or(after.stale_while_revalidate_s);
+    after.stale_if_error_s = patch.stale_if_error_s.value_or(after.stale_if_error_s);
+    after.cache_scope = patch.cache_scope.value_or(after.cache_scope);
+    after.miss_budget = patch.miss_budget.value_or(after.miss_budget);
 
     auto stmt = m_impl->prepare(
         "UPDATE domains SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, forward_query = ?5, "
         "cache_max_age_s = ?6, negative_max_age_s = ?7, https_redirect = ?9, hsts_max_age_s = ?10, "
-        "hsts_include_subdomains = ?11, updated_at = ?8 WHERE id = ?1");
+        "hsts_include_subdomains = ?11, not_found_url = ?12, expired_url = ?13, not_found_text = ?14, "
+        "gone_text = ?15, permanent_max_age_s = ?16, stale_while_revalidate_s = ?17, stale_if_error_s = ?18, "
+        "cache_scope = ?19, miss_budget = ?20, updated_at = ?8 WHERE id = ?1");
     if (!stmt) {
         return fail(stmt.status());
     }

@@ -33,8 +33,8 @@ constexpr int k_code_attempts = 16;
 
 constexpr const char* k_link_select =
     "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
-    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title, l.rules "
-    "FROM links l JOIN domains d ON d.id = l.domain_id ";
+    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title, l.rules, "
+    "l.expired_url, l.reserved FROM links l JOIN domains d ON d.id = l.domain_id ";
 
 std::string encode_tags(std::vector<std::string> tags) {
     std::sort(tags.begin(), tags.end());
@@ -88,6 +88,8 @@ Link read_link(Stmt& s) {
     if (rules) {
         l.rules = std::move(rules).value();
     }
+    l.expired_url = std::string(s.text(16));
+    l.reserved = s.i64(17) != 0;
     return l;
 }
 
@@ -128,8 +130,8 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     if (impl.insert_link_stmt == nullptr) {
         auto stmt = impl.prepare(
             "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-            "not_before, expires, tags, created_at, updated_at, title, rules) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+            "not_before, expires, tags, created_at, updated_at, title, rules, expired_url, reserved) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
         if (!stmt) {
             return stmt.status();
         }
@@ -144,6 +146,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     s->bind_static(10, tags).bind(11, in.created_at != 0 ? in.created_at : now).bind(12, now);
     s->bind_static(13, in.title);
     s->bind(14, in.rules ? encode_rules(*in.rules) : std::string());
+    s->bind_static(15, in.expired_url).bind(16, std::int64_t{in.reserved});
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -171,6 +174,8 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
     l.tags = decode_tags(encode_tags(in.tags));
     l.title = in.title;
     l.rules = in.rules.value_or(std::vector<Rule>{});
+    l.expired_url = in.expired_url;
+    l.reserved = in.reserved;
     l.version = 1;
     l.created_at = in.created_at != 0 ? in.created_at : now;
     l.updated_at = now;
@@ -181,8 +186,8 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
 Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     auto stmt = impl.prepare(
         "UPDATE links SET destination = ?2, redirect_type = ?3, status = ?4, forward_query = ?5, "
-        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, rules = ?11, version = version + 1, "
-        "updated_at = ?9 WHERE id = ?1");
+        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, rules = ?11, expired_url = ?12, reserved = ?13, "
+        "version = version + 1, updated_at = ?9 WHERE id = ?1");
     if (!stmt) {
         return stmt.status();
     }
@@ -190,7 +195,7 @@ Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     s->bind(1, l.id).bind(2, l.destination).bind(3, std::int64_t{l.redirect_type});
     s->bind(4, static_cast<std::int64_t>(l.status)).bind(5, std::int64_t{l.forward_query});
     s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now).bind(10, l.title);
-    s->bind(11, encode_rules(l.rules));
+    s->bind(11, encode_rules(l.rules)).bind(12, l.expired_url).bind(13, std::int64_t{l.reserved});
     int rc = s->step();
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(impl.db.get(), rc, "cannot update link");
@@ -219,6 +224,8 @@ struct LinkImage {
     std::string_view title;
     std::int64_t version = 1;
     std::string_view rules;  // encode_rules() form; "" (no rules) is left out of the image
+    std::string_view expired_url;  // "" is left out of the image
+    bool reserved = false;         // false is left out of the image
 };
 
 // True when rapidjson would write `text` unescaped: printable ASCII without '"' or '\'. Every
@@ -247,7 +254,7 @@ void append_int(std::string& out, std::int64_t v) {
 void write_link_image(const LinkImage& l, std::string& out) {
     out.clear();
     if (plain_json_text(l.host) && plain_json_text(l.code) && plain_json_text(l.url) && plain_json_text(l.tags) &&
-        plain_json_text(l.title)) {
+        plain_json_text(l.title) && plain_json_text(l.expired_url)) {
         out.append("{\"host\":\"").append(l.host).append("\",\"code\":\"").append(l.code);
         out.append("\",\"url\":\"").append(l.url).append("\",\"status\":\"").append(link_state_name(l.status));
         out.append("\",\"type\":");
@@ -268,6 +275,12 @@ void write_link_image(const LinkImage& l, std::string& out) {
         append_int(out, l.version);
         if (!l.rules.empty()) {
             out.append(",\"rules\":").append(l.rules);
+        }
+        if (!l.expired_url.empty()) {
+            out.append(",\"expired_url\":\"").append(l.expired_url).append("\"");
+        }
+        if (l.reserved) {
+            out.append(",\"reserved\":true");
         }
         out.append("}");
         return;
@@ -302,6 +315,13 @@ void write_link_image(const LinkImage& l, std::string& out) {
         w.Key("rules");
         w.RawValue(l.rules.data(), l.rules.size(), rapidjson::kArrayType);
     }
+    if (!l.expired_url.empty()) {
+        write_string(w, "expired_url", l.expired_url);
+    }
+    if (l.reserved) {
+        w.Key("reserved");
+        w.Bool(true);
+    }
     w.EndObject();
     out.assign(buf.GetString(), buf.GetSize());
 }
@@ -313,7 +333,7 @@ std::string link_audit_json(const Link& l) {
     std::string rules = encode_rules(l.rules);
     std::string out;
     write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
-                      l.expires, tags, l.title, l.version, rules},
+                      l.expires, tags, l.title, l.version, rules, l.expired_url, l.reserved},
                      out);
     return out;
 }
@@ -392,7 +412,8 @@ Status Store::list_links(const LinkFilter& filter, const std::function<bool(cons
     int rc;
     while ((rc = s->step()) == SQLITE_ROW) {
         Link link = read_link(s.get());
-        if (filter.state && effective_state(link.status, link.not_before, link.expires, filter.now) != *filter.state) {
+        if (filter.state && effective_state(link.status, link.reserved ? formats::k_reserved_not_before : link.not_before,
+                                            link.expires, filter.now) != *filter.state) {
             continue;
         }
         if (!filter.search.empty() && !contains_ignoring_case(link.code, filter.search) &&
@@ -467,6 +488,20 @@ Result<Link> Store::edit_link(std::string_view host, std::string_view code, cons
         link.not_before = patch.not_before.value_or(link.not_before);
         link.expires = patch.expires.value_or(link.expires);
         link.title = patch.title.value_or(link.title);
+        link.expired_url = patch.expired_url.value_or(link.expired_url);
+        // A reserved link has no start time: reserving drops the one it had, and giving it one
+        // makes it live from then on.
+        if (patch.reserved) {
+            link.reserved = *patch.reserved;
+        } else if (patch.not_before && *patch.not_before != 0) {
+            link.reserved = false;
+        }
+        if (link.reserved && link.not_before != 0) {
+            if (patch.not_before && *patch.not_before != 0) {
+                return Status::invalid_argument("a reserved link has no start time: reserve it or give it one");
+            }
+            link.not_before = 0;
+        }
         for (const std::string& t : patch.add_tags) {
             link.tags.push_back(t);
         }
@@ -808,7 +843,8 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         static thread_local std::string image;
         const std::string rules = input.rules ? encode_rules(*input.rules) : std::string();
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
-                          input.forward_query, input.not_before, input.expires, tags, input.title, 1, rules},
+                          input.forward_query, input.not_before, input.expires, tags, input.title, 1, rules,
+                          input.expired_url, input.reserved},
                          image);
         Status st = m_impl->queue_import_audit(now, domain.host, input.code, *id, image);
         if (!st) {
@@ -840,6 +876,8 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     link.expires = input.expires;
     link.tags = decode_tags(tags);
     link.title = input.title;
+    link.expired_url = input.expired_url;
+    link.reserved = input.reserved;
     if (input.rules) {
         link.rules = *input.rules;
     }
@@ -856,10 +894,12 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
 Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conflict,
                         std::vector<PutOutcome>& outcomes) {
     outcomes.clear();
-    // The batch statement writes no rules: a batch where a link has some goes one by one.
+    // The batch statement writes no rules, expired URLs or reservations: a batch where a link has
+    // one goes one by one.
     if (inputs.size() == k_link_batch && m_impl->bulk_rowids_sequential &&
         std::all_of(inputs.begin(), inputs.end(), [&](const LinkInput& in) {
-            return in.host == inputs[0].host && (!in.rules || in.rules->empty());
+            return in.host == inputs[0].host && (!in.rules || in.rules->empty()) && in.expired_url.empty() &&
+                   !in.reserved;
         })) {
         auto found_domain = m_impl->bulk_domain(*this, inputs[0].host);
         if (!found_domain) {
@@ -904,7 +944,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             for (std::size_t r = 0; r < k_link_batch; ++r) {
                 const LinkInput& in = inputs[r];
                 write_link_image({domain.host, in.code, in.destination, in.status, in.redirect_type, in.forward_query,
-                                  in.not_before, in.expires, tags[r], in.title, 1, {}},
+                                  in.not_before, in.expires, tags[r], in.title, 1, {}, {}, false},
                                  image);
                 Status st = m_impl->queue_import_audit(now, domain.host, in.code, first_id + static_cast<std::int64_t>(r),
                                                        image);

@@ -182,6 +182,34 @@ constexpr const char* k_migration_5 = R"sql(
 ALTER TABLE links ADD COLUMN title TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Migration 6: lifetimes, fallbacks and cache policy.
+// Domains: not_found_url (unknown codes redirect there) and expired_url (ended links without one
+// of their own go there), '' for none; not_found_text and gone_text, the one-line texts of the
+// 404 and 410 pages ('' for the plain "Not Found" and "Gone"); permanent_max_age_s caps the
+// cache lifetime of 301 and 308 answers (a day by default, so a permanent redirect can still be
+// changed); stale_while_revalidate_s and stale_if_error_s (RFC 5861, 0: not sent); cache_scope
+// ('', 'public' or 'private') and miss_budget (misses a client may cause per minute, 0: the
+// server's default). Links: expired_url ('' for the domain's) and reserved, a link that has no
+// start time yet and answers 404 until it is given one.
+constexpr const char* k_migration_6 = R"sql(
+ALTER TABLE domains ADD COLUMN not_found_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN expired_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN not_found_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN gone_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN permanent_max_age_s INTEGER NOT NULL DEFAULT 86400
+    CHECK (permanent_max_age_s BETWEEN 0 AND 4294967295);
+ALTER TABLE domains ADD COLUMN stale_while_revalidate_s INTEGER NOT NULL DEFAULT 0
+    CHECK (stale_while_revalidate_s BETWEEN 0 AND 4294967295);
+ALTER TABLE domains ADD COLUMN stale_if_error_s INTEGER NOT NULL DEFAULT 0
+    CHECK (stale_if_error_s BETWEEN 0 AND 4294967295);
+ALTER TABLE domains ADD COLUMN cache_scope TEXT NOT NULL DEFAULT ''
+    CHECK (cache_scope = '' OR cache_scope = 'public' OR cache_scope = 'private');
+ALTER TABLE domains ADD COLUMN miss_budget INTEGER NOT NULL DEFAULT 0
+    CHECK (miss_budget BETWEEN 0 AND 4294967295);
+ALTER TABLE links ADD COLUMN expired_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved BETWEEN 0 AND 1);
+)sql";
+
 // Fills audit_log.hash of every existing row, in id order (migration 3).
 Status chain_existing_audit_rows(sqlite3* db) {
     sqlite3_stmt* raw = nullptr;
@@ -227,6 +255,7 @@ const Migration k_migrations[] = {
     {k_migration_3, chain_existing_audit_rows, k_migration_3_after},
     {k_migration_4},
     {k_migration_5},
+    {k_migration_6},
 };
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 

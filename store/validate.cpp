@@ -492,6 +492,10 @@ Result<std::string> normalize_title(std::string_view title) {
     return std::string(title);
 }
 
+Status check_page_text(std::string_view text) {
+    return check_one_line(text, "page text", k_max_page_text_bytes);
+}
+
 Status check_tag(std::string_view tag) {
     if (tag.empty() || tag.size() > k_max_tag_bytes) {
         return Status::invalid_argument("tag must be 1 to " + std::to_string(k_max_tag_bytes) + " bytes");

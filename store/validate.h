@@ -57,6 +57,11 @@ Status check_block_reason(std::string_view reason);
 // count from the first character kept.
 Result<std::string> normalize_title(std::string_view title);
 
+// A domain's 404 or 410 page text: a sentence or two, held to what a title is (one line of
+// UTF-8 without control or bidirectional-override characters), at most this many bytes.
+inline constexpr std::size_t k_max_page_text_bytes = 512;
+Status check_page_text(std::string_view text);
+
 // 1-64 bytes of A-Za-z0-9-_.:
 Status check_tag(std::string_view tag);
 

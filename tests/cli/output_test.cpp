@@ -37,7 +37,8 @@ TEST_CASE("StoredLinkHasEveryFieldInOrder", "[output]") {
     CHECK(link_json(link_fields(link, domain, 1764743622)) ==
           R"({"domain":"go.example.com","code":"spring","url":"https://example.com/spring?a=\"b\"",)"
           R"("status":"active","state":"active","type":null,"forward_query":null,"effective_type":301,)"
-          R"("effective_forward_query":false,"not_before":null,"expires":"2025-12-03T06:33:43Z","tags":["a","b"],)"
+          R"("effective_forward_query":false,"not_before":null,"expires":"2025-12-03T06:33:43Z","reserved":false,)"
+          R"("expired_url":null,"tags":["a","b"],)"
           R"("rules":[],"title":null,"version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
           R"("short_url":"https://go.example.com/spring"})");
     store::Link titled = link;
@@ -67,7 +68,9 @@ TEST_CASE("DomainObjectNamesAndPatchFlag", "[output]") {
     const std::string base =
         R"({"host":"go.example.com","is_default":false,"default_type":302,"root_url":"https://example.com/",)"
         R"("case_insensitive":false,"forward_query":true,"cache_max_age":300,"negative_max_age":60,)"
-        R"("https_redirect":false,"hsts_max_age":31536000,"hsts_include_subdomains":false)";
+        R"("https_redirect":false,"hsts_max_age":31536000,"hsts_include_subdomains":false,"not_found_url":"",)"
+        R"("expired_url":"","not_found_text":"","gone_text":"","permanent_max_age":86400,"stale_while_revalidate":0,)"
+        R"("stale_if_error":0,"cache_scope":"none","miss_budget":0)";
     CHECK(domain_json(d) == base + "}");
     CHECK(domain_json(d, true) == base + R"(,"complete":true})");
 }
@@ -89,10 +92,12 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
           R"({"id":7,"at":"2025-12-03T06:33:43Z","actor":"ana","action":"edit","domain":"go.example.com",)"
           R"("code":"spring","before":{"domain":"go.example.com","code":"spring","url":"https://example.com/a",)"
           R"("status":"active","type":null,"forward_query":null,"not_before":null,)"
-          R"("expires":"2025-12-03T06:33:43Z","tags":["x"],"rules":[],"title":null,"version":1,)"
+          R"("expires":"2025-12-03T06:33:43Z","reserved":false,"expired_url":null,"tags":["x"],"rules":[],)"
+          R"("title":null,"version":1,)"
           R"("short_url":"https://go.example.com/spring"},)"
           R"("after":{"domain":"go.example.com","code":"spring","url":"https://example.com/b","status":"disabled",)"
-          R"("type":308,"forward_query":false,"not_before":"2025-12-02T18:26:40Z","expires":null,"tags":[],)"
+          R"("type":308,"forward_query":false,"not_before":"2025-12-02T18:26:40Z","expires":null,"reserved":false,)"
+          R"("expired_url":null,"tags":[],)"
           R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}],"title":"Spring","version":2,)"
           R"("short_url":"https://go.example.com/spring"}})");
 
@@ -106,7 +111,18 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
                Catch::Contains(R"("after":{"host":"go.example.com","is_default":false,"default_type":301,)"
                                R"("root_url":"","case_insensitive":true,"forward_query":false,"cache_max_age":60,)"
                                R"("negative_max_age":10,"https_redirect":true,"hsts_max_age":5,)"
-                               R"("hsts_include_subdomains":true})"));
+                               R"("hsts_include_subdomains":true,"not_found_url":"",)"));
+    // An image from before domain policies reads as the defaults it had; a later one as written.
+    CHECK_THAT(audit_json(d), Catch::Contains(R"("permanent_max_age":86400,"stale_while_revalidate":0,)"));
+    d.after_json = R"({"host":"go.example.com","default_redirect":301,"root_url":"","case_insensitive":true,)"
+                   R"("forward_query":false,"cache_max_age_s":60,"negative_max_age_s":10,"https_redirect":true,)"
+                   R"("hsts_max_age_s":5,"hsts_include_subdomains":true,"not_found_url":"https://e.example/",)"
+                   R"("expired_url":"","not_found_text":"","gone_text":"Over.","cache_scope":"private",)"
+                   R"("permanent_max_age_s":3600,"stale_while_revalidate_s":0,"stale_if_error_s":60,"miss_budget":9})";
+    CHECK_THAT(audit_json(d),
+               Catch::Contains(R"("not_found_url":"https://e.example/","expired_url":"","not_found_text":"",)"
+                               R"("gone_text":"Over.","permanent_max_age":3600,"stale_while_revalidate":0,)"
+                               R"("stale_if_error":60,"cache_scope":"private","miss_budget":9})"));
 }
 
 TEST_CASE("HistoryKeepsOtherImagesAsStored", "[output]") {

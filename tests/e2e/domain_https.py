@@ -226,6 +226,11 @@ class DomainHttps(ServeCase):
 
     def test_database_from_before_the_policy_is_migrated(self):
         con = sqlite3.connect(self.db, isolation_level=None)
+        for column in ("not_found_url", "expired_url", "not_found_text", "gone_text", "permanent_max_age_s",
+                       "stale_while_revalidate_s", "stale_if_error_s", "cache_scope", "miss_budget"):  # migration 6
+            con.execute(f"ALTER TABLE domains DROP COLUMN {column}")
+        con.execute("ALTER TABLE links DROP COLUMN expired_url")
+        con.execute("ALTER TABLE links DROP COLUMN reserved")
         for column in ("https_redirect", "hsts_max_age_s", "hsts_include_subdomains"):
             con.execute(f"ALTER TABLE domains DROP COLUMN {column}")
         con.execute("ALTER TABLE links DROP COLUMN title")  # migration 5
@@ -235,7 +240,7 @@ class DomainHttps(ServeCase):
         self.assertEqual({d["host"]: d["https_redirect"] for d in listed},
                          {"*": False, "go.example.com": False, "plain.example": False})
         con = sqlite3.connect(self.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
         con.close()
         self.sl("domain", "set", "go.example.com", "--https-redirect")
         self.sl("history", "--verify")

@@ -35,7 +35,7 @@ class ServeAnswers(ServeCase):
             ("/off", "x.example", 410, None, None),
             ("/gone", "x.example", 410, None, None),
             ("/old", "x.example", 410, None, None),
-            ("/soon", "x.example", 410, None, None),
+            ("/soon", "x.example", 404, None, "no-store"),  # not started: nothing to cache
             ("/%zz", "x.example", 400, None, None),
         ]
         for target, host, status, location, cache in cases:

@@ -347,3 +347,55 @@ TEST_CASE("EveryByteFlipOfTheRulesSectionIsSafe", "[rules]") {
     // printable one, a time, or a country letter to another letter is a valid file.
     CHECK(refused > static_cast<int>(sec.length / 2));
 }
+
+TEST_CASE("AListCarriesTheLinksExpiredUrlWithOrWithoutRules", "[rules]") {
+    auto alone = formats::encode_rule_list({}, "https://after.example/x");
+    REQUIRE(alone);
+    formats::RuleListView view(reinterpret_cast<const std::uint8_t*>(alone->data()));
+    CHECK(view.rule_count() == 0);
+    CHECK(view.flags() == formats::k_list_has_expired_url);
+    CHECK(view.kinds() == 0);
+    CHECK(view.expired_url() == "https://after.example/x");
+    CHECK(view.bytes() == *alone);
+    auto both = formats::encode_rule_list(sample_rules(), "https://after.example/y");
+    REQUIRE(both);
+    formats::RuleListView with_rules(reinterpret_cast<const std::uint8_t*>(both->data()));
+    CHECK(with_rules.rule_count() == 3);
+    CHECK(with_rules.expired_url() == "https://after.example/y");
+    CHECK(with_rules.bytes() == *both);
+    // Without one, the list is what it always was: flags zero.
+    CHECK(encoded_sample()[1] == 0);
+    CHECK_FALSE(formats::encode_rule_list({}, ""));
+    CHECK(contains(formats::encode_rule_list({}, "https://e.example/\x01").status(), "control character"));
+}
+
+TEST_CASE("HostileListFlagsAreRefused", "[rules]") {
+    auto list = formats::encode_rule_list({}, "https://after.example/x");
+    REQUIRE(list);
+    const std::string section = formats::encode_rules_section({*list});
+    std::uint64_t count = 0;
+    const auto check = [&](std::string bytes) {
+        return formats::check_rules_section(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), "rules",
+                                            count);
+    };
+    REQUIRE(check(section));
+    CHECK(count == 1);
+    const std::size_t at = formats::k_rules_section_header + 8;
+    std::string bytes = section;
+    bytes[at + 1] = 1;  // bit 0: a block this reader does not know
+    CHECK(contains(check(bytes), "unknown list flags 1"));
+    bytes[at + 1] = 0;  // no flags, no rules
+    CHECK(contains(check(bytes), "rule count must be 1 to 32"));
+    bytes = section;
+    bytes[at + 4] = 0;  // URL length 0
+    CHECK(contains(check(bytes), "expired URL length out of bounds"));
+    bytes = section;
+    bytes[at + 4] = static_cast<char>(0xff);  // longer than what is left
+    CHECK(contains(check(bytes), "expired URL length out of bounds"));
+    bytes = section;
+    bytes[at + 8] = '\r';
+    CHECK(contains(check(bytes), "expired URL holds a control character"));
+    bytes = section;
+    bytes.resize(bytes.size() - 1);  // the lists are a byte shorter than the URL says
+    CHECK_FALSE(check(bytes));
+}

@@ -29,7 +29,7 @@ def sl(binary, db, *args):
     subprocess.run([binary, "--db", db, *args], check=True, capture_output=True)
 
 
-def compile_db(binary, work, name, links, blocks=(), command="compile", edits=(), rules=()):
+def compile_db(binary, work, name, links, blocks=(), command="compile", edits=(), rules=(), setup=()):
     """Compiles a database of `links` with `blocks` (shortlink block arguments); with command
     "overlay" returns the deny overlay instead of the snapshot; with `edits` (shortlink
     arguments run after a full compile), the patch that holds them."""
@@ -41,6 +41,8 @@ def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()
         if host != "*":
             subprocess.run([binary, "--db", db, "domain", "add", host], capture_output=True)
         sl(binary, db, "add", url, "--code", code, *([] if host == "*" else ["--domain", host]))
+    for args in setup:
+        sl(binary, db, *args)
     for rule in rules:
         sl(binary, db, "rule", "add", *rule)
     for block in blocks:
@@ -103,6 +105,12 @@ def reader_seeds(binary, work):
         ("abc", "--if", "query=a=b", "--if", "after=2020-01-01T00:00:00Z", "--if", "before=2030-01-01T00:00:00Z",
          "--if", "split=30", "--to", "https://a.example/q"),
         ("abc", "--if", "split=70", "--if", "query=debug", "--to", "https://a.example/r")])
+    seeds["valid-snapshot-with-policies"] = compile_db(binary, work, "policies", blocked, setup=[
+        ("domain", "set", "go.example", "--not-found-url", "https://go.example/search", "--expired-url",
+         "https://go.example/ended", "--gone-text", "Over.", "--stale-if-error", "600", "--cache-scope", "public"),
+        ("add", "https://n.example/x", "--code", "ended", "--domain", "go.example", "--expires", "2020-01-01T00:00:00Z",
+         "--expired-url", "https://n.example/after"),
+        ("add", "https://n.example/r", "--code", "reserved", "--reserve")])
     one = seeds["valid-one-link"]
     bad = {}
     bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
@@ -192,6 +200,14 @@ def reader_seeds(binary, work):
     _, off, _ = section(v, 5)
     v[off + 64 + 8 + 2] ^= 0x02  # the first list's kinds mask
     bad["bad-rules-kinds-mismatch"] = v
+    v = bytearray(seeds["valid-snapshot-with-policies"])
+    _, off, _ = section(v, 8)
+    struct.pack_into("<Q", v, off, 7)  # more policy records than domains
+    bad["bad-policies-record-count"] = v
+    v = bytearray(seeds["valid-snapshot-with-policies"])
+    _, off, _ = section(v, 8)
+    v[off + 64 + 48] = 9  # the first record's cache scope
+    bad["bad-policies-cache-scope"] = v
     return {**seeds, **bad}
 
 

@@ -225,17 +225,24 @@ TEST_CASE("UnknownCodeIs404WithNegativeCache", "[answer]") {
     CHECK_FALSE(r.has_location());
 }
 
-TEST_CASE("DisabledDeletedExpiredAndNotYetValidAre410", "[answer]") {
+TEST_CASE("DisabledDeletedAndExpiredAre410NotYetValidIsAnUncached404", "[answer]") {
     Fixture f;
     CHECK(f.get("/off").status == 410);
     CHECK(f.get("/off").reason == Reason::disabled);
     CHECK(f.get("/gone").reason == Reason::deleted);
     CHECK(f.get("/old").reason == Reason::expired);
+    CHECK(cache_control_string(f.get("/old")) == "max-age=30");
+    // Not started: a 404 that no cache keeps, so none still says 404 once it starts, and the
+    // body says nothing of where it will go.
     const Response soon = f.get("/soon");
-    CHECK(soon.status == 410);
+    CHECK(soon.status == 404);
     CHECK(soon.reason == Reason::not_yet_valid);
-    CHECK(soon.max_age_s == 5);  // never cached past the moment it starts answering
+    CHECK(cache_control_string(soon) == "no-store");
     CHECK_FALSE(soon.has_location());
+    std::string out;
+    write_response(out, soon, {}, "Thu, 01 Jan 2027 00:00:00 GMT");
+    CHECK(out.find("dest.example") == std::string::npos);
+    CHECK(out.find("<p>Not Found</p>") != std::string::npos);
 }
 
 TEST_CASE("ExpiringLinkCacheLifetimeEndsAtExpiry", "[answer]") {
@@ -248,7 +255,7 @@ TEST_CASE("ExpiringLinkCacheLifetimeEndsAtExpiry", "[answer]") {
 TEST_CASE("TimeIsAnArgument", "[answer]") {
     Fixture f;
     const Request req{Method::get, "/soon", ""};
-    CHECK(detail::answer_from(&f.snap, nullptr, req, k_now).status == 410);
+    CHECK(detail::answer_from(&f.snap, nullptr, req, k_now).status == 404);
     CHECK(detail::answer_from(&f.snap, nullptr, req, k_now + 5).status == 302);
     const Request ending{Method::get, "/ending", ""};
     CHECK(detail::answer_from(&f.snap, nullptr, ending, k_now + 100).status == 410);
@@ -598,12 +605,15 @@ TEST_CASE("CountryRulesReadOnlyTheTrustedHeader", "[answer][rules]") {
     Response r = f.get("/shop", c, "CF-IPCountry");
     CHECK(location_string(r) == "https://shop.example/be");
     CHECK(vary_string(r) == "Accept-Language, CF-IPCountry");
-    // No header trusted: the parser keeps no country, and none is named in Vary.
+    CHECK(cache_control_string(r) == "max-age=300");
+    // No header trusted: the parser keeps no country, and none is named in Vary. The answer
+    // still depends on a country no cache can key on: private.
     c.country = {};
     r = f.get("/shop", c);
     CHECK(location_string(r) == "https://shop.example/fr");
     CHECK(r.rule == 2);
     CHECK(vary_string(r) == "Accept-Language");
+    CHECK(cache_control_string(r) == "private, max-age=300");
 }
 
 TEST_CASE("AddressQueryAndSplitRules", "[answer][rules]") {
@@ -696,4 +706,146 @@ TEST_CASE("RulesFromARealSnapshotAndBlockedRuleDestinations", "[answer][rules]")
     r = get("/plain", k_iphone_ua);
     CHECK(r.rule == 0);
     CHECK(cache_control_string(r) == "max-age=120");
+}
+
+namespace {
+
+// A domain with every policy of section 8 set, and links that end in each way.
+struct PolicyFixture {
+    FakeSnapshot snap;
+    std::uint32_t pol;
+    std::uint32_t plain;
+    PolicyFixture() {
+        formats::DomainView d;
+        d.host = "pol.example";
+        d.default_redirect = 301;
+        d.cache_max_age_s = 604800;  // a week, above the cap
+        d.negative_max_age_s = 20;
+        d.not_found_url = "https://pol.example/search";
+        d.expired_url = "https://pol.example/ended";
+        d.not_found_text = "No such link <here> & nowhere";
+        d.gone_text = "This campaign is over.";
+        d.permanent_max_age_s = 86400;
+        d.stale_while_revalidate_s = 30;
+        d.stale_if_error_s = 600;
+        d.cache_scope = formats::format::k_cache_scope_public;
+        pol = snap.add_domain(d);
+        formats::DomainView p;
+        p.host = "plain.example";
+        p.default_redirect = 302;
+        p.cache_max_age_s = 300;
+        p.negative_max_age_s = 20;
+        p.not_found_text = "Nothing here.";
+        p.gone_text = "Gone for good.";
+        p.cache_scope = formats::format::k_cache_scope_private;
+        plain = snap.add_domain(p);
+        snap.add_link(pol, {"perm", "https://dest.example/perm", formats::LinkState::active, 301});
+        snap.add_link(pol, {"temp", "https://dest.example/temp", formats::LinkState::active, 302});
+        snap.add_link(pol, {"old", "https://dest.example/old", formats::LinkState::active, 302, true, 0, k_now - 1});
+        snap.add_link(pol, {"off", "https://dest.example/off", formats::LinkState::disabled, 302});
+        FakeLink own{"own", "https://dest.example/own", formats::LinkState::active, 302, true, 0, k_now - 1};
+        auto list = formats::encode_rule_list({}, "https://own.example/after");
+        REQUIRE(list.is_ok());
+        own.rules = *list;
+        snap.add_link(pol, own);
+        snap.add_link(pol, {"reserved", "https://dest.example/secret", formats::LinkState::active, 302, true,
+                            formats::k_reserved_not_before, 0});
+        snap.add_link(plain, {"old", "https://dest.example/old", formats::LinkState::active, 302, true, 0, k_now - 1});
+        snap.add_link(plain, {"live", "https://dest.example/live", formats::LinkState::active, 302});
+    }
+    Response get(std::string_view target, std::string_view host) const {
+        return detail::answer_from(&snap, nullptr, Request{Method::get, target, host}, k_now);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("PermanentRedirectsAreCappedAndCarryTheDomainsCacheDirectives", "[answer][policy]") {
+    PolicyFixture f;
+    Response r = f.get("/perm", "pol.example");
+    CHECK(r.status == 301);
+    CHECK(cache_control_string(r) == "public, max-age=86400, stale-while-revalidate=30, stale-if-error=600");
+    r = f.get("/temp", "pol.example");  // not permanent: the domain's own lifetime
+    CHECK(cache_control_string(r) == "public, max-age=604800, stale-while-revalidate=30, stale-if-error=600");
+    r = f.get("/live", "plain.example");  // private scope: no stale directive, nothing public
+    CHECK(cache_control_string(r) == "private, max-age=300");
+}
+
+TEST_CASE("UnknownCodesGoToTheNotFoundUrlWithoutTheQuery", "[answer][policy]") {
+    PolicyFixture f;
+    Response r = f.get("/nope?utm=1", "pol.example");
+    CHECK(r.status == 302);
+    CHECK(r.reason == Reason::not_found);  // counted as a miss
+    CHECK(location_string(r) == "https://pol.example/search");
+    // As short-lived as the 404 it replaces, and never stale.
+    CHECK(cache_control_string(r) == "public, max-age=20");
+    // "/" without a root URL is no unknown code.
+    CHECK(f.get("/", "pol.example").status == 404);
+}
+
+TEST_CASE("EndedLinksGoToTheirOwnExpiredUrlThenTheDomains", "[answer][policy]") {
+    PolicyFixture f;
+    Response r = f.get("/own", "pol.example");
+    CHECK(r.status == 302);
+    CHECK(r.reason == Reason::expired);
+    CHECK(location_string(r) == "https://own.example/after");
+    CHECK(cache_control_string(r) == "public, max-age=20");
+    r = f.get("/old", "pol.example");
+    CHECK(location_string(r) == "https://pol.example/ended");
+    r = f.get("/off", "pol.example");
+    CHECK(r.status == 302);
+    CHECK(r.reason == Reason::disabled);
+    CHECK(location_string(r) == "https://pol.example/ended");
+}
+
+TEST_CASE("PageTextsAreTheBodiesOf404And410EscapedForHtml", "[answer][policy]") {
+    PolicyFixture f;
+    Response r = f.get("/old", "plain.example");
+    CHECK(r.status == 410);
+    CHECK(body_text(r) == "Gone for good.");
+    CHECK(cache_control_string(r) == "private, max-age=20");
+    r = f.get("/nope", "plain.example");
+    CHECK(r.status == 404);
+    CHECK(body_text(r) == "Nothing here.");
+    // A not-started link on a domain with a fallback URL still answers 404, with the text.
+    r = f.get("/reserved", "pol.example");
+    CHECK(r.status == 404);
+    CHECK(r.reason == Reason::not_yet_valid);
+    CHECK(cache_control_string(r) == "no-store");
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "Thu, 01 Jan 2027 00:00:00 GMT"));
+    CHECK(out.find("<p>No such link &lt;here&gt; &amp; nowhere</p>\n") != std::string::npos);
+    CHECK(out.find("secret") == std::string::npos);
+    const std::size_t body = out.find("\r\n\r\n") + 4;
+    CHECK(out.find("Content-Length: " + std::to_string(out.size() - body) + "\r\n") != std::string::npos);
+}
+
+TEST_CASE("RuleAnswersKeepTheirPrivacyUnderADomainPolicy", "[answer][policy][rules]") {
+    FakeSnapshot snap;
+    formats::DomainView d;
+    d.host = "*";
+    d.is_default = true;
+    d.default_redirect = 308;
+    d.cache_max_age_s = 604800;
+    d.negative_max_age_s = 20;
+    d.permanent_max_age_s = 3600;
+    d.stale_if_error_s = 600;
+    d.cache_scope = formats::format::k_cache_scope_public;
+    const std::uint32_t def = snap.add_domain(d);
+    formats::RuleConditionInput ios = condition(formats::RuleKind::device);
+    ios.device_mask = 1;
+    FakeLink l{"app", "https://default.example/app", formats::LinkState::active, 308};
+    l.rules = encode({{0, "https://apps.example/ios", {ios}}});
+    snap.add_link(def, l);
+    formats::RuleConditionInput fr = condition(formats::RuleKind::lang);
+    fr.values = {"fr"};
+    FakeLink docs{"docs", "https://default.example/docs", formats::LinkState::active, 308};
+    docs.rules = encode({{0, "https://docs.example/fr", {fr}}});
+    snap.add_link(def, docs);
+    Response r = detail::answer_from(&snap, nullptr, Request{Method::get, "/app", "x.example"}, k_now);
+    // Capped, but private and without any stale directive: no cache may hand it to another.
+    CHECK(cache_control_string(r) == "private, max-age=3600");
+    r = detail::answer_from(&snap, nullptr, Request{Method::get, "/docs", "x.example"}, k_now);
+    CHECK(cache_control_string(r) == "public, max-age=3600, stale-if-error=600");
+    CHECK(vary_string(r) == "Accept-Language");
 }
