@@ -76,6 +76,10 @@ Result<std::shared_ptr<const GeoIpDatabase>> GeoIpDatabase::open(const std::stri
     if (!S_ISREG(st.st_mode)) {
         return Status::invalid_argument("GeoIP database " + path + " is not a regular file");
     }
+    if (st.st_size == 0) {
+        // mmap refuses an empty file with EINVAL, which would read as an I/O error.
+        return Status::corruption("GeoIP database " + path + " is not a valid MaxMind DB file: it is empty");
+    }
     std::shared_ptr<GeoIpDatabase> db(new GeoIpDatabase());
     errno = 0;
     const int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, db->m_db.get());
