@@ -198,7 +198,7 @@ class MissBudget(ClientCase):
         self.assertEqual(self.metric("shortlink_misses_limited_total"), 0)
         self.stop(self.proc)
         # The default budget holds without the option.
-        self.serve()
+        self.serve(miss_budget=None)
         statuses = [self.ask(f"/nope{i}").status for i in range(MissBudgetDefault.k_default + 1)]
         self.assertEqual(statuses.count(404), MissBudgetDefault.k_default)
         self.assertEqual(statuses[-1], 429)
