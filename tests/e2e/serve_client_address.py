@@ -1,9 +1,10 @@
-"""shortlink serve end to end: the client's address behind --trusted-proxy (ip rules and splits
-read the forwarded address; hostile X-Forwarded-For never becomes the client; `resolve` agrees),
-and the miss budget: misses past --miss-budget answered 429 with Retry-After, hits from the same
-address still answered, other addresses unaffected, the table bounded under thousands of
-addresses, and every count in /metrics."""
+"""shortlink serve end to end: the client's address behind --trusted-proxy (ip rules and the
+click log's visitors read the forwarded address; hostile X-Forwarded-For never becomes the
+client; `resolve` agrees), and the miss budget: misses past --miss-budget answered 429 with
+Retry-After, hits from the same address still answered, other addresses unaffected, the table
+bounded under thousands of addresses, and every count in /metrics."""
 import json
+import os
 import re
 
 import harness
@@ -129,6 +130,27 @@ class TrustedProxy(ClientCase):
         proc = self.sl("resolve", self.snapshot, "http://x.example/where", "--trusted-proxy", "127.0.0.1",
                        "--header", "X-Forwarded-For: 192.0.2.7", expect=2)
         self.assertIn("needs --client-ip", proc.stderr)
+
+
+class ForwardedClicks(ClientCase):
+    def visitors(self, trusted):
+        clicks = os.path.join(self.tmp, f"clicks-{trusted}")
+        os.mkdir(clicks)
+        self.serve("--clicks", clicks, *(["--trusted-proxy", "127.0.0.1"] if trusted else []))
+        for client in ("192.0.2.1", "192.0.2.2", "198.51.100.3", "192.0.2.1"):
+            r = self.ask("/abc", ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0"),
+                         ("X-Forwarded-For", client))
+            self.assertEqual(r.status, 302)
+        self.assertEqual(self.stop(self.proc), 0)
+        stats_db = os.path.join(self.tmp, f"stats-{trusted}.db")
+        self.sl("stats", "ingest", clicks, "--stats-db", stats_db)
+        out = json.loads(self.sl("stats", "abc", "--stats-db", stats_db, "--json", "--unique").stdout)
+        self.assertEqual(out["clicks"], 4)
+        return out["visitors"]
+
+    def test_the_click_log_counts_the_forwarded_client(self):
+        self.assertEqual(self.visitors(trusted=False), 1)  # all of them the proxy, 127.0.0.1
+        self.assertEqual(self.visitors(trusted=True), 3)   # three clients behind it
 
 
 class MissBudget(ClientCase):
