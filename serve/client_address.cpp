@@ -48,6 +48,8 @@ bool is_port(std::string_view p) {
     return ec == std::errc() && end == p.data() + p.size() && value <= 65535;
 }
 
+}  // namespace
+
 bool is_v4_mapped(const Address16& a) {
     for (std::size_t i = 0; i < 10; ++i) {
         if (a[i] != 0) {
@@ -56,8 +58,6 @@ bool is_v4_mapped(const Address16& a) {
     }
     return a[10] == 0xff && a[11] == 0xff;
 }
-
-}  // namespace
 
 bool Network::contains(const Address16& a) const {
     const unsigned whole = prefix / 8;

@@ -83,6 +83,9 @@ struct ForwardedClient {
 ForwardedClient forwarded_client(const Address16& peer, const TrustedProxies& trusted,
                                  const std::string_view* lines, std::size_t line_count);
 
+// Whether `a` is an IPv4 address (::ffff:a.b.c.d).
+bool is_v4_mapped(const Address16& a);
+
 // "192.0.2.7" for ::ffff:192.0.2.7, "2001:db8::1" otherwise.
 std::string address_text(const Address16& a);
 

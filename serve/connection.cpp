@@ -14,6 +14,7 @@
 #include "formats/clock.h"
 #include "serve/acme.h"
 #include "serve/answer.h"
+#include "serve/client_address.h"
 #include "serve/response_writer.h"
 #include "serve/worker.h"
 
@@ -434,8 +435,7 @@ void Connection<Transport>::record_click(const Request& request, const Response&
                                         (request.tls ? clicks::k_event_tls : 0));
     // The client's address as the click log records it: an IPv4 one in the first 4 bytes.
     const Address16& client = request.client.address;
-    const bool v4 = std::all_of(client.begin(), client.begin() + 10, [](std::uint8_t b) { return b == 0; }) &&
-                    client[10] == 0xff && client[11] == 0xff;
+    const bool v4 = is_v4_mapped(client);
     r.family = m_peer_family == 0 ? 0 : v4 ? 4 : 6;
     r.address = {};
     if (v4) {

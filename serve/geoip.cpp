@@ -20,15 +20,6 @@ namespace {
 // The path to a record's country code, as MMDB_aget_value takes it (no allocation per call).
 constexpr const char* k_country_path[] = {"country", "iso_code", nullptr};
 
-bool is_v4_mapped(const Address16& a) {
-    for (std::size_t i = 0; i < 10; ++i) {
-        if (a[i] != 0) {
-            return false;
-        }
-    }
-    return a[10] == 0xff && a[11] == 0xff;
-}
-
 // Looks `address` up: an IPv4 address (mapped) as AF_INET, so that libmaxminddb starts at the
 // IPv4 subtree of an IPv6 database whatever the database aliases. MMDB_SUCCESS or its error.
 int lookup(MMDB_s* db, const Address16& address, MMDB_lookup_result_s& result) {

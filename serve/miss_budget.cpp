@@ -20,15 +20,6 @@ constexpr std::uint32_t count_of(std::uint64_t slot) { return static_cast<std::u
 // refused hit).
 constexpr int k_attempts = 8;
 
-bool is_v4_mapped(const Address16& a) {
-    for (std::size_t i = 0; i < 10; ++i) {
-        if (a[i] != 0) {
-            return false;
-        }
-    }
-    return a[10] == 0xff && a[11] == 0xff;
-}
-
 }  // namespace
 
 MissBudget::MissBudget(std::uint64_t secret)
