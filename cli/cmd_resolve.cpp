@@ -25,7 +25,9 @@
 #include "serve/patched.h"
 #include "serve/snapshot_manager.h"
 #include "serve/answer.h"
+#include "serve/client_address.h"
 #include "serve/config.h"
+#include "serve/geoip.h"
 #include "serve/log.h"
 
 namespace shortlink::cli {
@@ -46,6 +48,8 @@ struct ResolveOptions {
     std::vector<std::string> headers;
     std::string client_ip;
     std::string country_header;
+    std::string geoip;
+    std::vector<std::string> trusted_proxies;
 };
 
 bool is_token_char(char c) {
@@ -72,6 +76,16 @@ struct ClientHeaders {
             }
         }
         return {};
+    }
+    // Every non-empty value of `name`, in order (X-Forwarded-For's lines).
+    std::vector<std::string_view> all(std::string_view name) const {
+        std::vector<std::string_view> out;
+        for (const auto& [n, v] : fields) {
+            if (!v.empty() && same_name(n, name)) {
+                out.emplace_back(v);
+            }
+        }
+        return out;
     }
 };
 
@@ -150,6 +164,22 @@ void run_resolve(const ResolveOptions& o) {
     client.ch_platform = headers.get("Sec-CH-UA-Platform");
     if (!o.country_header.empty()) {
         client.country = headers.get(o.country_header);
+    }
+    // The client behind a trusted proxy, as serve reads it (serve/client_address.h): --client-ip
+    // is then the proxy's address, the connection's peer.
+    const serve::TrustedProxies trusted(trusted_proxies_arg(o.trusted_proxies));
+    const std::vector<std::string_view> forwarded = headers.all("X-Forwarded-For");
+    if (!trusted.empty() && !forwarded.empty()) {
+        if (!client.has_address) {
+            throw Error(k_exit_usage, "--trusted-proxy with an X-Forwarded-For --header needs --client-ip "
+                                      "(the address of the proxy the request comes from)");
+        }
+        client.address = serve::forwarded_client(client.address, trusted, forwarded.data(), forwarded.size()).address;
+    }
+    std::shared_ptr<const serve::GeoIpDatabase> geoip;
+    if (!o.geoip.empty()) {
+        geoip = unwrap(serve::GeoIpDatabase::open(o.geoip));
+        client.country_source = geoip.get();
     }
     serve::Serving serving;
     serving.snapshot = snapshot;
@@ -267,6 +297,12 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--client-ip", o->client_ip, "The client's IPv4 or IPv6 address (ip rules, splits)");
     sub->add_option("--country-header", o->country_header,
                     "The request header trusted for the client's country, as serve --country-header");
+    sub->add_option("--geoip", o->geoip,
+                    "A MaxMind DB file for the client's country when the country header is absent, as serve --geoip");
+    sub->add_option("--trusted-proxy", o->trusted_proxies,
+                    "A proxy (address or CIDR) whose X-Forwarded-For is believed, as serve --trusted-proxy "
+                    "(repeatable); --client-ip is then the proxy's address")
+        ->allow_extra_args(false);
     sub->callback([o] { run_resolve(*o); });
 }
 

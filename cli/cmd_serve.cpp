@@ -30,6 +30,7 @@ struct ServeOptions {
     std::vector<std::string> listen;
     std::vector<std::string> tls_listen;
     std::string admin = "127.0.0.1:9090";
+    std::vector<std::string> trusted_proxies;
     std::string config_file;
 };
 
@@ -187,6 +188,10 @@ void run_serve(ServeOptions& o, CLI::App* sub) {
         throw Error(k_exit_not_found, "--clicks: '" + config.clicks_dir + "' is not a directory");
     }
     country_header_arg(config.country_header);
+    config.trusted_proxies = trusted_proxies_arg(o.trusted_proxies);
+    if (!config.geoip_file.empty() && !std::filesystem::exists(config.geoip_file)) {
+        throw Error(k_exit_not_found, "--geoip: '" + config.geoip_file + "' does not exist");
+    }
     if (config.pull.origins.empty()) {
         for (const char* name : {"--channel", "--pull-interval", "--pull-snapshot-interval", "--pull-timeout", "--ca"}) {
             if (sub->get_option(name)->count() > 0) {
@@ -279,6 +284,15 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
     sub->add_option("--country-header", c.country_header,
                     "Request header a trusted proxy sets to the client's country (e.g. CF-IPCountry)");
     add_query_params_option(sub, c.keep_both_params);
+    sub->add_option("--geoip", c.geoip_file,
+                    "MaxMind DB file giving the client's country when the country header is absent "
+                    "(reloaded when it changes)");
+    sub->add_option("--trusted-proxy", o->trusted_proxies,
+                    "Proxy address or CIDR whose X-Forwarded-For names the client (repeatable)")
+        ->allow_extra_args(false);
+    sub->add_option("--miss-budget", c.miss_budget,
+                    "404s a client address may have a minute before they are answered 429 (120; 0: no limit)")
+        ->check(CLI::NonNegativeNumber);
     sub->add_option("--pull", c.pull.origins,
                     "Poll this origin (a directory laid out by publish) for new files; repeat for mirrors, tried in order");
     sub->add_option("--channel", c.pull.channel, "With --pull: the channel whose index to follow (stable)");

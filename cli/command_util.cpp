@@ -223,6 +223,18 @@ void country_header_arg(const std::string& h) {
     }
 }
 
+std::vector<serve::Network> trusted_proxies_arg(const std::vector<std::string>& texts) {
+    std::vector<serve::Network> out;
+    for (const std::string& text : texts) {
+        auto network = serve::parse_network(text);
+        if (!network) {
+            throw Error(k_exit_usage, "--trusted-proxy: " + network.status().message());
+        }
+        out.push_back(*network);
+    }
+    return out;
+}
+
 void add_query_params_option(CLI::App* sub, bool& keep_both) {
     sub->add_option_function<std::string>(
            "--query-params", [&keep_both](const std::string& mode) { keep_both = mode == "keep-both"; },

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/command_table.h"
+#include "serve/client_address.h"
 #include "store/store.h"
 
 namespace CLI {
@@ -38,6 +39,9 @@ std::string title_arg(const std::string& text, const char* option);
 // --country-header NAME (serve and resolve): a header name that is not a standard HTTP one
 // ("" stays "": none).
 void country_header_arg(const std::string& name);
+
+// --trusted-proxy ADDR|CIDR, repeated (serve and resolve): the networks (serve/client_address.h).
+std::vector<serve::Network> trusted_proxies_arg(const std::vector<std::string>& texts);
 
 // A pasted short link, "https://go.example.com/spring", split the way a server reads it: the host
 // normalized as host_arg() does (port dropped), the code the path without its leading '/'

@@ -70,7 +70,7 @@ _shortlink() {
     done
     case "$prev" in
         --db|-o|--output) _shortlink_files; return ;;
-        --config) _shortlink_files; return ;;
+        --config|--geoip) _shortlink_files; return ;;
         --type|--default-type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;;
         --format)
             case "$cmd ${COMP_WORDS[*]} " in stats*" export "*) COMPREPLY=($(compgen -W "jsonl csv" -- "$cur")); return ;; esac
@@ -113,12 +113,12 @@ _shortlink() {
         apply) opts+=" --plan --prune --json"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
             case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) _shortlink_files; return ;; esac ;;
-        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --pull --channel --pull-interval --pull-snapshot-interval --pull-timeout --ca"
+        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --geoip --trusted-proxy --miss-budget --pull --channel --pull-interval --pull-snapshot-interval --pull-timeout --ca"
             case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config|--ca) _shortlink_files; return ;;
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --expect-status --expect-location --max-latency --textfile --json"
             case "$prev" in --ca|--textfile) _shortlink_files; return ;; esac ;;
-        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params --header --client-ip --country-header"
+        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params --header --client-ip --country-header --geoip --trusted-proxy"
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;

@@ -148,6 +148,9 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-s
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-segment-age -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l clicks-networks
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l country-header -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l geoip -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l trusted-proxy -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l miss-budget -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l channel -x -a 'stable canary'
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-interval -x

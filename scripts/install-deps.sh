@@ -16,6 +16,8 @@ packages=(
   # tests/e2e/serve_tls_browser.py: a headless browser, its WebDriver and NSS's certutil
   chromium chromium-driver libnss3-tools
   rapidjson-dev
+  # serve --geoip and resolve --geoip: libmaxminddb reads MaxMind DB (.mmdb) country databases
+  libmaxminddb-dev
   # shortlink apply and export --format yaml: the links file is YAML
   libyaml-cpp-dev
   # shortlink qr: libqrencode draws the symbol, libpng writes PNGs; tests/e2e/qr_commands.py

@@ -19,6 +19,7 @@ std::string_view status_text(std::uint16_t status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 410: return "Gone";
+    case 429: return "Too Many Requests";
     case 413: return "Content Too Large";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -44,6 +45,7 @@ std::string_view reason_name(Reason reason) {
     case Reason::no_snapshot: return "no_snapshot";
     case Reason::snapshot_damaged: return "snapshot_damaged";
     case Reason::blocked: return "blocked";
+    case Reason::rate_limited: return "rate_limited";
     }
     return "unknown";
 }
@@ -182,6 +184,19 @@ std::string_view body_text(const Response& response) {
         return response.page_text;
     }
     return status_text(response.status);
+}
+
+Response limited(const Response& miss, std::uint32_t retry_after_s) {
+    Response r = detail::simple(429, Reason::rate_limited, CacheKind::no_store, 0);
+    r.retry_after_s = retry_after_s;
+    r.domain = miss.domain;
+    r.code = miss.code;
+    r.root = miss.root;
+    r.qr = miss.qr;
+    r.head = miss.head;
+    r.hsts_max_age_s = miss.hsts_max_age_s;
+    r.hsts_include_subdomains = miss.hsts_include_subdomains;
+    return r;
 }
 
 Response answer(const formats::Snapshot* snapshot, const formats::DenySet* deny,

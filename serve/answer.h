@@ -58,6 +58,7 @@ enum class Reason : std::uint8_t {
     no_snapshot,         // 503: nothing loaded yet
     snapshot_damaged,    // 503: a lazily loaded snapshot failed a deferred check (being replaced)
     blocked,             // 410, never cached: the link, its domain or its destination is blocked
+    rate_limited,        // 429, never cached: a miss past the client's miss budget (limited())
 };
 
 // private_max_age: "private, max-age=N", for an answer that depends on what a shared cache
@@ -94,6 +95,8 @@ struct Response {
     // The body of an answer without a Location: the domain's 404 or 410 text (a view into the
     // snapshot); empty: the status text.
     std::string_view page_text;
+    // Retry-After of a 429 (seconds); 0: none.
+    std::uint32_t retry_after_s = 0;
 
     // Strict-Transport-Security: only over TLS, for a domain with an HSTS max-age.
     std::uint32_t hsts_max_age_s = 0;  // 0: no header
@@ -121,6 +124,16 @@ struct Response {
                location_query.size() + location_suffix.size();
     }
 };
+
+// Whether the miss budget (serve/miss_budget.h) counts this answer: a 404 for an unknown code
+// or an unknown host.
+inline bool is_miss(const Response& r) {
+    return r.status == 404 && (r.reason == Reason::not_found || r.reason == Reason::unknown_host);
+}
+
+// The 429 that replaces a miss past the client's budget, never cached; it keeps what the miss
+// was about (domain, code, QR marker) for the click log.
+Response limited(const Response& miss, std::uint32_t retry_after_s);
 
 // Cache lifetime of a 404 for a host no domain answers (no policy to read it from).
 inline constexpr std::uint32_t k_unknown_host_max_age_s = 60;

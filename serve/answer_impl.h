@@ -142,9 +142,9 @@ inline constexpr std::uint16_t kind_bit(formats::RuleKind kind) {
 // The redirect of an active link with rules: the first rule that holds, else the link's own
 // destination; either way cached only as far as what the rules read allows. Accept-Language
 // and the trusted country header are named in Vary (an edge can key on them); the device, the
-// client's address and its split share are not headers an edge can key on, so such an answer
-// is private, and so is one that reads the country when no header carries it (the server
-// looked it up from the address). A rule with a time bound is not cached past it.
+// client's address (a GeoIP country among it) and its split share are not headers an edge can
+// key on, so such an answer is private, and so is one that reads the country when no header
+// carries it. A rule with a time bound is not cached past it.
 // A rule's destination on a blocked host answers as blocked, as the link's own would.
 inline Response ruled_redirect(const formats::LinkView& link, const formats::DomainView& domain,
                                const formats::DenySet* deny, const ParsedTarget& target,
@@ -165,9 +165,12 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
             max_age, static_cast<std::uint64_t>(outcome.changes_at - now)));
     }
     const std::uint16_t kinds = link.rules.kinds();
-    const bool per_client = (kinds & (kind_bit(RuleKind::device) | kind_bit(RuleKind::ip) |
-                                      kind_bit(RuleKind::split))) != 0 ||
-                            ((kinds & kind_bit(RuleKind::country)) != 0 && request.country_header.empty());
+    // A country from the GeoIP database is a fact about the client's address, like an ip rule:
+    // a cache can key on the header, not on that; without a trusted header it is not keyable either.
+    const bool per_client =
+        (kinds & (kind_bit(RuleKind::device) | kind_bit(RuleKind::ip) | kind_bit(RuleKind::split))) != 0 ||
+        ((kinds & kind_bit(RuleKind::country)) != 0 &&
+         (request.country_header.empty() || request.client.country_source != nullptr));
     Response r = simple(outcome.matched && outcome.redirect_type != 0 ? outcome.redirect_type
                                                                       : link.redirect_type,
                         Reason::redirect,

@@ -9,7 +9,9 @@
 
 #include "formats/snapshot.h"
 #include "formats/status.h"
+#include "serve/client_address.h"
 #include "serve/listen_socket.h"
+#include "serve/miss_budget.h"
 #include "serve/puller.h"
 
 namespace shortlink::serve {
@@ -76,6 +78,15 @@ struct ServeConfig {
     // A request header a trusted proxy in front sets to the client's ISO 3166 country
     // (Cloudflare's CF-IPCountry); recorded in click events. Empty: none is trusted.
     std::string country_header;
+    // A MaxMind DB file for the country of clients without the trusted country header
+    // (serve/geoip.h); empty: none. Reloaded when it changes.
+    std::string geoip_file;
+    // Proxies whose X-Forwarded-For is believed (serve/client_address.h); none by default: the
+    // client is the connection's peer.
+    std::vector<Network> trusted_proxies;
+    // Misses (404s) a client address may have a minute before its misses are answered 429
+    // (serve/miss_budget.h); 0: no budget.
+    std::uint32_t miss_budget = MissBudget::k_default_budget;
     // A forwarded query's parameter replaces the destination's parameter of the same name
     // (false), or both are kept (true: --query-params keep-both).
     bool keep_both_params = false;

@@ -14,6 +14,7 @@
 #include "formats/clock.h"
 #include "serve/acme.h"
 #include "serve/answer.h"
+#include "serve/client_address.h"
 #include "serve/response_writer.h"
 #include "serve/worker.h"
 
@@ -64,6 +65,7 @@ formats::clicks::Outcome click_outcome(const Response& r) {
     case Reason::no_snapshot:
     case Reason::snapshot_damaged: return Outcome::unavailable;
     case Reason::blocked: return Outcome::blocked;
+    case Reason::rate_limited: return Outcome::rate_limited;
     }
     return Outcome::bad_request;
 }
@@ -170,7 +172,8 @@ void Connection<Transport>::on_handshake(const boost::system::error_code& ec) {
 template <class Transport>
 void Connection<Transport>::emplace_parser() {
     m_parser.emplace(m_in.get(), m_capacity, m_worker.limits().max_header_count,
-                     m_worker.clicks() != nullptr, m_worker.country_header());
+                     m_worker.clicks() != nullptr, m_worker.country_header(),
+                     !m_worker.trusted_proxies().empty());
     m_parser->header_limit(m_worker.limits().max_header_bytes);
     m_parser->body_limit(m_worker.limits().max_body_bytes);
     m_answered = false;
@@ -335,7 +338,27 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     request.client.country = field(ClientField::country);
     request.client.has_address = m_peer_family != 0;
     request.client.address = m_peer_v6;
+    request.client.country_source = m_worker.geoip();
     request.country_header = m_worker.country_header();
+    WorkerMetrics& metrics = m_worker.mutable_metrics();
+    if (p.forwarded_count() > 0 && m_peer_family != 0) {
+        std::array<std::string_view, RequestParser::k_forwarded_lines> lines;
+        for (std::size_t i = 0; i < p.forwarded_count(); ++i) {
+            const RequestParser::Span s = p.forwarded_line(i);
+            lines[i] = std::string_view(base + s.offset, s.size);
+        }
+        const ForwardedClient client =
+            forwarded_client(m_peer_v6, m_worker.trusted_proxies(), lines.data(), p.forwarded_count());
+        request.client.address = client.address;
+        if (client.from_header) {
+            metrics.forwarded_clients.add();
+        }
+        if (client.malformed) {
+            metrics.forwarded_malformed.add();
+        } else if (client.too_long) {
+            metrics.forwarded_too_long.add();
+        }
+    }
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&
@@ -344,7 +367,6 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     framing.close = !keep_alive;
     framing.http10_keep_alive = keep_alive && p.version() == 10;
     m_answer_mark = m_out.size();
-    WorkerMetrics& metrics = m_worker.mutable_metrics();
     if constexpr (!Transport::k_tls) {
         // ACME challenges are answered on the plain listeners only (serve/acme.h), before any
         // link or HTTPS redirect: a CA validating HTTP-01 must reach them over port 80.
@@ -365,9 +387,19 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     }
     const formats::Snapshot* snapshot = m_worker.snapshot();
     const PatchedSnapshot* patched = m_worker.patched();
-    const Response response = patched != nullptr
-                                  ? answer(patched, m_worker.deny(), request, clock::coarse_unix_seconds())
-                                  : answer(snapshot, m_worker.deny(), request, clock::coarse_unix_seconds());
+    const std::int64_t now = clock::coarse_unix_seconds();
+    Response response = patched != nullptr ? answer(patched, m_worker.deny(), request, now)
+                                           : answer(snapshot, m_worker.deny(), request, now);
+    // Only a miss is counted, and only a miss is refused: a client past its budget still gets
+    // every link that exists.
+    if (is_miss(response) && m_worker.misses() != nullptr && request.client.has_address) {
+        const MissVerdict verdict =
+            m_worker.misses()->record_miss(request.client.address, now, m_worker.miss_budget());
+        if (verdict.over) {
+            response = limited(response, verdict.retry_after_s);
+            metrics.misses_limited.add();
+        }
+    }
     if (m_worker.clicks() != nullptr) {
         record_click(request, response);
     }
@@ -401,8 +433,16 @@ void Connection<Transport>::record_click(const Request& request, const Response&
                                                                                       : clicks::Method::other);
     r.flags = static_cast<std::uint8_t>((response.qr ? clicks::k_event_qr : 0) |
                                         (request.tls ? clicks::k_event_tls : 0));
-    r.family = m_peer_family;
-    r.address = m_peer;
+    // The client's address as the click log records it: an IPv4 one in the first 4 bytes.
+    const Address16& client = request.client.address;
+    const bool v4 = is_v4_mapped(client);
+    r.family = m_peer_family == 0 ? 0 : v4 ? 4 : 6;
+    r.address = {};
+    if (v4) {
+        std::copy(client.begin() + 12, client.end(), r.address.begin());
+    } else {
+        r.address = client;
+    }
     const char* base = m_in.get();
     const auto field = [&](ClientField f) {
         const RequestParser::Span s = p.client_field(f);

@@ -3,7 +3,9 @@
 #include <cstdio>
 
 #include "serve/click_log.h"
+#include "serve/geoip.h"
 #include "serve/listen_socket.h"
+#include "serve/miss_budget.h"
 
 namespace shortlink::serve {
 
@@ -111,6 +113,20 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
             k_counted_statuses[i] == 0 ? "other" : std::to_string(k_counted_statuses[i]);
         line(out, "shortlink_requests_total{status=\"" + code + "\"}", n);
     }
+    header(out, "shortlink_misses_limited_total", "counter",
+           "Misses (404s) answered 429 because the client was past its miss budget.");
+    line(out, "shortlink_misses_limited_total",
+         sum(workers, [](const WorkerMetrics& w) { return w.misses_limited.get(); }));
+    header(out, "shortlink_forwarded_requests_total", "counter",
+           "Requests from a trusted proxy by how X-Forwarded-For was read: the client came from it "
+           "(forwarded), the walk stopped at an entry that is no address (malformed) or after too many "
+           "addresses (too_long).");
+    line(out, "shortlink_forwarded_requests_total{result=\"forwarded\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.forwarded_clients.get(); }));
+    line(out, "shortlink_forwarded_requests_total{result=\"malformed\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.forwarded_malformed.get(); }));
+    line(out, "shortlink_forwarded_requests_total{result=\"too_long\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.forwarded_too_long.get(); }));
     header(out, "shortlink_request_duration_seconds", "histogram",
            "Time from reading a batch of requests to queueing their responses.");
     std::uint64_t cumulative = 0;
@@ -266,6 +282,36 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
         line(out, "shortlink_click_last_write_timestamp_seconds",
              static_cast<std::uint64_t>(clicks->last_write_ms / 1000));
     }
+    return out;
+}
+
+std::string render_miss_budget_metrics(const MissBudget& table, std::uint32_t budget, std::int64_t now) {
+    std::string out;
+    header(out, "shortlink_miss_budget_per_minute", "gauge",
+           "Misses a client address may have a minute before its misses are answered 429.");
+    line(out, "shortlink_miss_budget_per_minute", budget);
+    header(out, "shortlink_miss_budget_slots", "gauge", "Client addresses the miss budget table can hold (fixed).");
+    line(out, "shortlink_miss_budget_slots", MissBudget::k_slots);
+    header(out, "shortlink_miss_budget_clients", "gauge", "Client addresses with misses in the current minute.");
+    line(out, "shortlink_miss_budget_clients", table.tracked(now));
+    header(out, "shortlink_miss_budget_evictions_total", "counter",
+           "Clients of the current minute pushed out of the table by others (its bucket was full).");
+    line(out, "shortlink_miss_budget_evictions_total", table.evictions());
+    return out;
+}
+
+std::string render_geoip_metrics(const GeoIpReport& geoip) {
+    std::string out;
+    header(out, "shortlink_geoip_build_timestamp_seconds", "gauge",
+           "Build time of the GeoIP database being served (its metadata's build_epoch).");
+    line(out, "shortlink_geoip_build_timestamp_seconds", geoip.build_epoch);
+    header(out, "shortlink_geoip_loaded_timestamp_seconds", "gauge", "When the GeoIP database being served was loaded.");
+    line(out, "shortlink_geoip_loaded_timestamp_seconds", static_cast<std::uint64_t>(geoip.loaded_at));
+    header(out, "shortlink_geoip_reloads_total", "counter", "New versions of the GeoIP database file published.");
+    line(out, "shortlink_geoip_reloads_total", geoip.reloads);
+    header(out, "shortlink_geoip_refused_total", "counter",
+           "New versions of the GeoIP database file refused (the previous one keeps answering).");
+    line(out, "shortlink_geoip_refused_total", geoip.refused);
     return out;
 }
 

@@ -28,8 +28,8 @@ private:
 };
 
 // The status codes counted individually; anything else lands in the last slot ("other").
-inline constexpr std::array<std::uint16_t, 14> k_counted_statuses = {
-    301, 302, 307, 308, 400, 404, 405, 410, 413, 431, 500, 503, 505, 0};
+inline constexpr std::array<std::uint16_t, 15> k_counted_statuses = {
+    301, 302, 307, 308, 400, 404, 405, 410, 413, 429, 431, 500, 503, 505, 0};
 
 // Upper bounds of the latency histogram, in microseconds (+Inf is implicit).
 inline constexpr std::array<std::uint32_t, 11> k_latency_bounds_us = {
@@ -61,6 +61,12 @@ struct alignas(64) WorkerMetrics {
     Counter tls_handshakes_timeout;   // --handshake-timeout passed
     Counter tls_handshakes_rejected;  // closed at accept: --max-handshakes in progress
     Counter clicks_dropped;           // click events dropped: this thread's ring was full
+    Counter misses_limited;           // misses answered 429: past the client's miss budget
+    // Requests from a trusted proxy whose client came from X-Forwarded-For, and those whose
+    // walk stopped at an entry that is no address, or after k_max_forwarded_hops addresses.
+    Counter forwarded_clients;
+    Counter forwarded_malformed;
+    Counter forwarded_too_long;
 
     void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
     void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);
@@ -116,6 +122,8 @@ struct OverlayMetrics {
 };
 
 struct ClickLogMetrics;
+class MissBudget;
+struct GeoIpReport;
 
 // Prometheus text exposition (version 0.0.4) of everything above; `certificates` is null when
 // the server has no TLS listener (the shortlink_tls_* families are then left out), `clicks` null
@@ -124,5 +132,10 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
                               const PatchMetrics& patch, const CertificateReport* certificates,
                               std::int64_t now, const ClickLogMetrics* clicks = nullptr);
+
+// The miss budget's table (serve --miss-budget N, N > 0) at Unix time `now`.
+std::string render_miss_budget_metrics(const MissBudget& table, std::uint32_t budget, std::int64_t now);
+// The GeoIP database (serve --geoip FILE).
+std::string render_geoip_metrics(const GeoIpReport& geoip);
 
 }  // namespace shortlink::serve

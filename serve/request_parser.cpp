@@ -1,5 +1,6 @@
 #include "serve/request_parser.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 
@@ -86,7 +87,16 @@ void RequestParser::keep_unknown_field(std::string_view name, std::string_view v
                boost::beast::iequals(boost::beast::string_view(name.data(), name.size()),
                                      boost::beast::string_view(want.data(), want.size()));
     };
-    if (!m_country_header.empty() && is(m_country_header)) {
+    if (m_forwarded && is("x-forwarded-for")) {
+        if (value.empty()) {
+            return;
+        }
+        if (m_forwarded_count == k_forwarded_lines) {
+            std::copy(m_forwarded_lines.begin() + 1, m_forwarded_lines.end(), m_forwarded_lines.begin());
+            --m_forwarded_count;
+        }
+        m_forwarded_lines[m_forwarded_count++] = span_of(value);
+    } else if (!m_country_header.empty() && is(m_country_header)) {
         keep_client_field(ClientField::country, value);
     } else if (is("sec-ch-ua-mobile")) {
         keep_client_field(ClientField::ch_mobile, value);

@@ -57,14 +57,21 @@ public:
 
     // `base`: start of the connection's input buffer, `capacity` its size. `client`: also keep
     // the headers only the click log reads. The country header is the one named
-    // `country_header` (empty: none).
+    // `country_header` (empty: none). `forwarded`: keep the X-Forwarded-For lines (the server
+    // trusts proxies; serve/client_address.h).
     RequestParser(const char* base, std::size_t capacity, std::uint32_t max_fields,
-                  bool client = false, std::string_view country_header = {})
+                  bool client = false, std::string_view country_header = {}, bool forwarded = false)
         : m_base(base), m_capacity(capacity), m_max_fields(max_fields), m_client(client),
-          m_country_header(country_header) {}
+          m_forwarded(forwarded), m_country_header(country_header) {}
 
     // A ClientField header's value; empty when absent (or not kept). The first one counts.
     Span client_field(ClientField f) const { return m_client_fields[static_cast<std::size_t>(f)]; }
+
+    // The last k_forwarded_lines non-empty X-Forwarded-For lines, in the order received (the
+    // right end of the list is what trusted proxies wrote; earlier lines are dropped).
+    static constexpr std::size_t k_forwarded_lines = 8;
+    std::size_t forwarded_count() const { return m_forwarded_count; }
+    Span forwarded_line(std::size_t i) const { return m_forwarded_lines[i]; }
 
     boost::beast::http::verb verb() const { return m_verb; }
     unsigned version() const { return m_version; }
@@ -79,6 +86,9 @@ public:
         m_host.offset -= delta;
         for (Span& f : m_client_fields) {
             f.offset = f.size == 0 ? 0 : f.offset - delta;
+        }
+        for (std::size_t i = 0; i < m_forwarded_count; ++i) {
+            m_forwarded_lines[i].offset -= delta;
         }
     }
 
@@ -124,8 +134,11 @@ private:
     std::size_t m_capacity;
     std::uint32_t m_max_fields;
     bool m_client;
+    bool m_forwarded;
     std::string_view m_country_header;
     std::array<Span, k_client_field_count> m_client_fields{};
+    std::array<Span, k_forwarded_lines> m_forwarded_lines{};
+    std::size_t m_forwarded_count = 0;
     std::uint32_t m_fields = 0;
     boost::beast::http::verb m_verb = boost::beast::http::verb::unknown;
     unsigned m_version = 11;

@@ -245,6 +245,10 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         out.append("Allow: GET, HEAD\r\n");
     } else if (r.status == 503) {
         out.append("Retry-After: 5\r\n");
+    } else if (r.retry_after_s != 0) {
+        out.append("Retry-After: ");
+        append_uint(out, r.retry_after_s);
+        out.append("\r\n");
     }
     out.append(k_html_type);
     out.append("Content-Length: ");

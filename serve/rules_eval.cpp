@@ -313,6 +313,9 @@ RuleOutcome evaluate_rules(const formats::RuleListView& list, const RuleContext&
     LanguageTag language;
     bool have_share = false;
     std::uint8_t share = 0;
+    bool have_country = false;
+    std::array<char, 2> looked_up{};
+    std::string_view country = client.country;
 
     const auto holds = [&](const formats::RuleConditionView& c) {
         switch (c.kind) {
@@ -335,8 +338,15 @@ RuleOutcome evaluate_rules(const formats::RuleListView& list, const RuleContext&
                 }
                 return false;
             case RuleKind::country:
-                for (std::size_t i = 0; i < c.count && !client.country.empty(); ++i) {
-                    if (country_matches(client.country, c.value(i))) {
+                if (!have_country) {
+                    if (country.empty() && client.country_source != nullptr && client.has_address &&
+                        client.country_source->country_of(client.address, looked_up)) {
+                        country = std::string_view(looked_up.data(), looked_up.size());
+                    }
+                    have_country = true;
+                }
+                for (std::size_t i = 0; i < c.count && !country.empty(); ++i) {
+                    if (country_matches(country, c.value(i))) {
                         return true;
                     }
                 }

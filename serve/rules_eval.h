@@ -21,6 +21,16 @@
 
 namespace shortlink::serve {
 
+// Where a country comes from when the request has no trusted country header: the server's
+// GeoIP database (serve/geoip.h).
+class CountrySource {
+public:
+    virtual ~CountrySource() = default;
+    // The ISO 3166-1 alpha-2 code (uppercase) of the country of `address` (16 bytes, IPv4 as
+    // ::ffff:a.b.c.d); false when unknown.
+    virtual bool country_of(const std::array<std::uint8_t, 16>& address, std::array<char, 2>& code) const = 0;
+};
+
 // What a rule may read of a request besides its target. Views into the request bytes.
 struct ClientInput {
     std::string_view user_agent;       // User-Agent; empty when absent
@@ -28,10 +38,13 @@ struct ClientInput {
     std::string_view ch_mobile;        // Sec-CH-UA-Mobile
     std::string_view ch_platform;      // Sec-CH-UA-Platform
     std::string_view country;  // the value of the trusted country header (serve --country-header)
-    bool has_address = false;  // the peer address is known
-    // The peer address as 16 IPv6 bytes, an IPv4 one as ::ffff:a.b.c.d (the form ip conditions
-    // are compiled to).
+    bool has_address = false;  // the client's address is known
+    // The client's address (serve/client_address.h: the peer, or what a trusted proxy forwarded)
+    // as 16 IPv6 bytes, an IPv4 one as ::ffff:a.b.c.d (the form ip conditions are compiled to).
     std::array<std::uint8_t, 16> address{};
+    // Asked for the country of `address` when a country condition is evaluated and `country` is
+    // empty (the trusted header wins: the proxy that set it saw the client); null: no database.
+    const CountrySource* country_source = nullptr;
 };
 
 // The device classes of formats::k_device_classes (bit i: class i) a client belongs to: its

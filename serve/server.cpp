@@ -20,6 +20,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -33,9 +35,11 @@
 #include "serve/upgrade.h"
 #include "serve/certificates.h"
 #include "serve/click_log.h"
+#include "serve/geoip.h"
 #include "serve/listen_socket.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
+#include "serve/miss_budget.h"
 #include "serve/snapshot_manager.h"
 #include "serve/ticket_keys.h"
 #include "serve/tls_context.h"
@@ -116,6 +120,18 @@ std::string readyz_body(const SnapshotReport& r, std::int64_t now) {
     out += ",\"last_refused\":" + refused_json(r.last_refused);
     out += ",\"swaps\":" + std::to_string(r.metrics.swaps) + "}\n";
     return out;
+}
+
+// The "geoip" member of /readyz: the database answering and the last version refused.
+std::string readyz_geoip(const GeoIpReport& g) {
+    std::string out = "{\"path\":" + json_escape(g.path);
+    out += ",\"type\":" + json_escape(g.type);
+    out += ",\"build_epoch\":" + std::to_string(g.build_epoch);
+    out += ",\"loaded_at\":" + std::to_string(g.loaded_at);
+    out += ",\"reloads\":" + std::to_string(g.reloads);
+    out += ",\"refused\":" + std::to_string(g.refused);
+    out += ",\"last_refused\":" + (g.last_refused.empty() ? std::string("null") : json_escape(g.last_refused));
+    return out + "}";
 }
 
 // The "tls" member of /readyz: every certificate served, with a warning when it expires within
@@ -295,6 +311,20 @@ public:
             }
             m_clicks = std::move(*log);
         }
+        if (!m_config.geoip_file.empty()) {
+            auto geoip = GeoIpFile::open(m_config.geoip_file, m_log_fd);
+            if (!geoip) {
+                return geoip.status();  // names the file and what is wrong with it
+            }
+            m_geoip = std::move(geoip).value();
+        }
+        if (m_config.miss_budget != 0) {
+            std::uint64_t secret = 0;
+            if (RAND_bytes(reinterpret_cast<unsigned char*>(&secret), sizeof secret) != 1) {
+                return Status::io_error("cannot draw the miss budget's key from the CSPRNG");
+            }
+            m_misses = std::make_unique<MissBudget>(secret);
+        }
         m_manager.scan();  // cold start: a lazy load, milliseconds at any size
         m_manager.scan_patches();
         m_manager.scan_overlays();
@@ -303,7 +333,7 @@ public:
             m_workers.push_back(std::make_unique<Worker>(
                 i, m_config, m_manager, m_open_connections, m_handshakes, m_stopping,
                 m_loader_io.get_executor(), m_certificates.get(), m_tls_context.get(), m_log_fd,
-                m_clicks ? &m_clicks->ring(i) : nullptr));
+                m_clicks ? &m_clicks->ring(i) : nullptr, m_geoip.get(), m_misses.get()));
             Status s = m_workers.back()->listen(m_config.inherited, endpoints, tls_endpoints);
             if (!s) {
                 return s;
@@ -454,6 +484,14 @@ private:
         }
     }
 
+    // The GeoIP file is reopened here, on the control thread, when it changed; workers pick the
+    // new database up through its generation.
+    void rescan_geoip() {
+        if (m_geoip && !m_draining) {
+            m_geoip->check();
+        }
+    }
+
     AdminReply admin_reply(const std::string& path) {
         const std::int64_t now = clock::unix_seconds();
         if (path == "/healthz") {
@@ -465,6 +503,7 @@ private:
             bool ready = r.metrics.loaded && !m_draining;
             body.resize(body.size() - 2);  // "}\n": the pull and tls members go last
             body += ",\"pull\":" + (m_puller ? readyz_pull(m_puller->report(), now) : std::string("null"));
+            body += ",\"geoip\":" + (m_geoip ? readyz_geoip(m_geoip->report()) : std::string("null"));
             if (m_certificates) {
                 const CertificateReport c = m_certificates->report();
                 ready = ready && !c.table->empty();
@@ -494,6 +533,12 @@ private:
                                                  clicks ? &*clicks : nullptr);
             if (m_puller) {
                 text += render_pull_metrics(m_puller->report());
+            }
+            if (m_misses) {
+                text += render_miss_budget_metrics(*m_misses, m_config.miss_budget, now);
+            }
+            if (m_geoip) {
+                text += render_geoip_metrics(m_geoip->report());
             }
             return AdminReply{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
         }
@@ -755,6 +800,7 @@ private:
             .num("signals", static_cast<std::int64_t>(m_reload_signals)).emit(m_log_fd);
         m_reload_signals = 0;
         rescan_certificates();
+        rescan_geoip();
         rescan_overlays();
         rescan([this] {
             sd_notify(0, "READY=1");
@@ -772,6 +818,7 @@ private:
         m_rescan_timer.async_wait([this](const boost::system::error_code& ec) {
             if (!ec) {
                 rescan_certificates();
+                rescan_geoip();
                 rescan_overlays();
                 rescan();
                 arm_rescan();
@@ -848,6 +895,8 @@ private:
     // Declared before the workers, which use them until their last connection is gone.
     std::atomic<std::uint32_t> m_handshakes{0};  // TLS handshakes in progress, all workers
     std::unique_ptr<CertificateDirectory> m_certificates;  // null without --tls-listen
+    std::unique_ptr<GeoIpFile> m_geoip;      // null without --geoip
+    std::unique_ptr<MissBudget> m_misses;    // null with --miss-budget 0
     std::shared_ptr<TicketKeys> m_ticket_keys;  // null without --tls-listen
     std::shared_ptr<SSL_CTX> m_tls_context;  // shared by every worker's TLS connections
     int m_certs_watch = -1;  // inotify watch of the certificate directory

@@ -4,6 +4,7 @@
 #include <array>
 #include <ctime>
 #include <type_traits>
+#include <utility>
 
 #include <openssl/err.h>
 
@@ -30,7 +31,7 @@ Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manag
                std::atomic<std::uint32_t>& open_connections, std::atomic<std::uint32_t>& handshakes,
                const std::atomic<bool>& stopping, boost::asio::any_io_executor release_executor,
                CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd,
-               ClickRing* clicks)
+               ClickRing* clicks, GeoIpFile* geoip, MissBudget* misses)
     : m_index(index),
       m_config(config),
       m_manager(manager),
@@ -42,6 +43,9 @@ Worker::Worker(unsigned index, const ServeConfig& config, SnapshotManager& manag
       m_tls_context(tls_context),
       m_log_fd(log_fd),
       m_clicks(clicks),
+      m_geoip(geoip),
+      m_misses(misses),
+      m_trusted_proxies(config.trusted_proxies),
       m_accept_failures("public", log_fd) {
     m_limits.max_header_bytes = config.max_header_bytes;
     m_limits.max_header_count = config.max_header_count;
@@ -323,6 +327,15 @@ void Worker::refresh() {
     if (old.snapshot || old.overlay || old.patched) {
         // Unmapping a 1 GB file takes tens of milliseconds: the low-priority loader does it.
         boost::asio::post(m_release, [old = std::move(old)]() mutable { old = Serving{}; });
+    }
+}
+
+void Worker::refresh_geoip() {
+    m_geoip_generation = m_geoip->generation();
+    std::shared_ptr<const GeoIpDatabase> old = std::exchange(m_geoip_db, m_geoip->current());
+    if (old) {
+        // Its mapping goes when the last worker lets go; unmapping is the loader's job.
+        boost::asio::post(m_release, [old = std::move(old)]() mutable { old.reset(); });
     }
 }
 

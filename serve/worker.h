@@ -27,8 +27,10 @@
 #include "serve/certificates.h"
 #include "serve/click_log.h"
 #include "serve/config.h"
+#include "serve/geoip.h"
 #include "serve/listen_socket.h"
 #include "serve/metrics.h"
+#include "serve/miss_budget.h"
 #include "serve/response_writer.h"
 #include "serve/snapshot_manager.h"
 
@@ -65,7 +67,7 @@ public:
            std::atomic<std::uint32_t>& open_connections, std::atomic<std::uint32_t>& handshakes,
            const std::atomic<bool>& stopping, boost::asio::any_io_executor release_executor,
            CertificateDirectory* certificates, SSL_CTX* tls_context, int log_fd,
-           ClickRing* clicks = nullptr);
+           ClickRing* clicks = nullptr, GeoIpFile* geoip = nullptr, MissBudget* misses = nullptr);
     ~Worker();
 
     // Opens this worker's acceptors (SO_REUSEPORT on the same endpoints as the other workers),
@@ -119,10 +121,24 @@ public:
     // This thread's click ring; null when clicks are not recorded.
     ClickRing* clicks() const { return m_clicks; }
     const std::string& country_header() const { return m_config.country_header; }
+    // The GeoIP database to answer from (null: none), refreshed when a new one was published;
+    // the one a request started with stays mapped until this worker lets go of it.
+    const CountrySource* geoip() {
+        if (m_geoip != nullptr && m_geoip->generation() != m_geoip_generation) {
+            refresh_geoip();
+        }
+        return m_geoip_db.get();
+    }
+    const TrustedProxies& trusted_proxies() const { return m_trusted_proxies; }
+    // The miss budget table shared by every worker (null: --miss-budget 0) and the budget of a
+    // client a minute.
+    MissBudget* misses() const { return m_misses; }
+    std::uint32_t miss_budget() const { return m_config.miss_budget; }
     bool keep_both_params() const { return m_config.keep_both_params; }
 
 private:
     void refresh();
+    void refresh_geoip();
     void accept(std::size_t i);
     void start_connection(boost::asio::ip::tcp::socket socket, bool tls);
     // Makes room under --max-connections; false when every connection here is busy.
@@ -146,6 +162,11 @@ private:
     SSL_CTX* const m_tls_context;
     const int m_log_fd;
     ClickRing* const m_clicks;
+    GeoIpFile* const m_geoip;
+    MissBudget* const m_misses;
+    const TrustedProxies m_trusted_proxies;
+    std::shared_ptr<const GeoIpDatabase> m_geoip_db;
+    std::uint64_t m_geoip_generation = 0;
     ConnectionLimits m_limits;
 
     boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};

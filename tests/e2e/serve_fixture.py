@@ -86,13 +86,18 @@ class ServeCase(harness.ShortlinkTestCase):
         name = os.path.basename(path)
         return int(name[name.index("-") + 1:name.index(".")])
 
-    def serve(self, *extra, threads=2, wait_ready=True, preexec_fn=None):
+    def serve(self, *extra, threads=2, wait_ready=True, preexec_fn=None, miss_budget=0):
         """Starts `shortlink serve` on free ports; returns (proc, port, admin_port).
-        `preexec_fn` runs in the child before exec (say, to lower a resource limit)."""
+        `preexec_fn` runs in the child before exec (say, to lower a resource limit).
+        `miss_budget`: --miss-budget unless `extra` gives it. Every client of these tests is
+        127.0.0.1, and a test that sends thousands of misses is not about the budget, so it is
+        off (0) unless asked for; None leaves the server's default."""
         port, admin = harness.free_port(), harness.free_port()
         args = [harness.BIN, "serve", "--snapshots", self.snaps, "--trust", self.pub,
                 "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
                 "--threads", str(threads)] + [str(a) for a in extra]
+        if "--miss-budget" not in args and miss_budget is not None:
+            args += ["--miss-budget", str(miss_budget)]
         if "--state-dir" not in args:
             # Each test keeps its state to itself (the default is shared by the whole host).
             args += ["--state-dir", os.path.join(self.tmp, "state")]

@@ -89,7 +89,9 @@ class Landing(http.server.BaseHTTPRequestHandler):
 class WebDriver:
     """A chromedriver process and one browser session, spoken to over HTTP (W3C WebDriver)."""
 
-    def __init__(self, home, log_path, resolver_rules, user_data_dir):
+    def __init__(self, home, log_path, resolver_rules, user_data_dir, extra_args=(), chrome_options=None):
+        """`extra_args` are added to the browser's command line, `chrome_options` to
+        goog:chromeOptions (say, mobileEmulation)."""
         self.port = harness.free_port()
         env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
                    XDG_CACHE_HOME=os.path.join(home, ".cache"))
@@ -115,11 +117,11 @@ class WebDriver:
                 f"--user-data-dir={user_data_dir}", f"--host-resolver-rules={resolver_rules}",
                 "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-default-apps",
-                "--disable-extensions", "--metrics-recording-only", "--password-store=basic"]
+                "--disable-extensions", "--metrics-recording-only", "--password-store=basic", *extra_args]
         reply = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
             "browserName": "chrome", "acceptInsecureCerts": False,
             "timeouts": {"pageLoad": PAGE_LOAD_MS, "script": 5000},
-            "goog:chromeOptions": {"binary": shutil.which("chromium"), "args": args}}}},
+            "goog:chromeOptions": {"binary": shutil.which("chromium"), "args": args, **(chrome_options or {})}}}},
             timeout=SESSION_START_S)
         if "sessionId" not in reply["value"]:
             self.stop()

@@ -208,3 +208,46 @@ TEST_CASE("HeadersRulesReadAreKeptWithoutClicks", "[parser]") {
     untrusted.put(boost::asio::buffer(bytes), ec);
     CHECK(untrusted.client_field(ClientField::country).size == 0);
 }
+
+TEST_CASE("ForwardedForLinesAreKeptOnlyWhenProxiesAreTrusted", "[parser]") {
+    std::string bytes = "GET /a HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 192.0.2.1\r\n"
+                        "x-forwarded-for:\r\nX-FORWARDED-FOR: 10.0.0.1\r\n\r\n";
+    const auto parse_into = [&](RequestParser& p) {
+        p.eager(true);
+        boost::system::error_code ec;
+        p.put(boost::asio::buffer(bytes), ec);
+        REQUIRE_FALSE(ec);
+    };
+    RequestParser ignored(bytes.data(), bytes.size(), 100, false, {}, false);
+    parse_into(ignored);
+    CHECK(ignored.forwarded_count() == 0);
+    RequestParser kept(bytes.data(), bytes.size(), 100, false, {}, true);
+    parse_into(kept);
+    REQUIRE(kept.forwarded_count() == 2);  // the empty line is no entry
+    const auto line = [&](const RequestParser& p, std::size_t i) {
+        return bytes.substr(p.forwarded_line(i).offset, p.forwarded_line(i).size);
+    };
+    CHECK(line(kept, 0) == "1.1.1.1, 192.0.2.1");
+    CHECK(line(kept, 1) == "10.0.0.1");
+    // The buffer's contents move: the lines move with them.
+    bytes.erase(0, 4);
+    kept.rebase(4);
+    CHECK(line(kept, 0) == "1.1.1.1, 192.0.2.1");
+    CHECK(line(kept, 1) == "10.0.0.1");
+}
+
+TEST_CASE("ForwardedForKeepsTheLastLinesOfMany", "[parser]") {
+    std::string bytes = "GET /a HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < 20; ++i) {
+        bytes += "X-Forwarded-For: 10.0.0." + std::to_string(i) + "\r\n";
+    }
+    bytes += "\r\n";
+    RequestParser p(bytes.data(), bytes.size(), 100, false, {}, true);
+    p.eager(true);
+    boost::system::error_code ec;
+    p.put(boost::asio::buffer(bytes), ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(p.forwarded_count() == RequestParser::k_forwarded_lines);
+    CHECK(bytes.substr(p.forwarded_line(0).offset, p.forwarded_line(0).size) == "10.0.0.12");
+    CHECK(bytes.substr(p.forwarded_line(7).offset, p.forwarded_line(7).size) == "10.0.0.19");
+}

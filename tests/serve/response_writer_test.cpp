@@ -142,6 +142,26 @@ TEST_CASE("405HasAllowAnd503HasRetryAfter", "[writer]") {
     CHECK(out.find("Retry-After:") != std::string::npos);
 }
 
+TEST_CASE("429CarriesItsRetryAfterAndIsNeverStored", "[writer]") {
+    Response miss;
+    miss.status = 404;
+    miss.reason = Reason::not_found;
+    miss.domain = "go.example.com";
+    miss.code = "guess";
+    const Response r = limited(miss, 37);
+    std::string out;
+    write_response(out, r, {}, "D");
+    CHECK(out.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0) == 0);
+    CHECK(out.find("Retry-After: 37\r\n") != std::string::npos);
+    CHECK(out.find("Cache-Control: no-store\r\n") != std::string::npos);
+    CHECK(body_of(out).find("Too Many Requests") != std::string::npos);
+    CHECK(r.domain == "go.example.com");  // the click log still knows what was asked
+    CHECK(r.code == "guess");
+    CHECK(reason_name(r.reason) == "rate_limited");
+    CHECK(is_miss(miss));
+    CHECK_FALSE(is_miss(r));
+}
+
 TEST_CASE("ErrorResponsesClose", "[writer]") {
     std::string out;
     write_error(out, 431, "D");

@@ -507,3 +507,46 @@ TEST_CASE("splits divide visitors by their share", "[rules_eval]") {
 }
 
 }  // namespace
+
+// A country source that answers from a fixed table and counts how often it is asked.
+class CountingCountries final : public CountrySource {
+public:
+    mutable int asked = 0;
+    bool country_of(const std::array<std::uint8_t, 16>& address, std::array<char, 2>& code) const override {
+        ++asked;
+        if (address[12] == 192) {
+            code = {'F', 'R'};
+            return true;
+        }
+        return false;
+    }
+};
+
+TEST_CASE("a country from the address is looked up once, only without the trusted header", "[rules_eval]") {
+    const EncodedList list({rule("https://fr.example/", {values(formats::RuleKind::country, {"FR"})}),
+                            rule("https://fr-or-de.example/", {values(formats::RuleKind::country, {"DE", "FR"})})});
+    CountingCountries countries;
+    ClientInput c;
+    c.country_source = &countries;
+    CHECK_FALSE(run(list, c).matched);  // no address: nothing to look up
+    CHECK(countries.asked == 0);
+    c.has_address = true;
+    c.address = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
+    RuleOutcome o = run(list, c);
+    CHECK(o.matched);
+    CHECK(o.index == 0);
+    CHECK(countries.asked == 1);
+    c.address[12] = 10;  // unknown to the source: neither rule holds, and one lookup for both
+    countries.asked = 0;
+    CHECK_FALSE(run(list, c).matched);
+    CHECK(countries.asked == 1);
+    c.country = "DE";  // the trusted header wins over the database
+    countries.asked = 0;
+    o = run(list, c);
+    CHECK(o.index == 1);
+    CHECK(countries.asked == 0);
+    const EncodedList no_country({rule("https://q.example/", {query("x")})});
+    c.country = {};
+    CHECK_FALSE(run(no_country, c).matched);
+    CHECK(countries.asked == 0);  // a list that reads no country never asks
+}
