@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "formats/bytes.h"
+#include "formats/password.h"
 
 namespace shortlink::formats {
 namespace {
@@ -144,8 +145,13 @@ Status check_list(const std::uint8_t* p, std::uint64_t avail, const std::string&
         return Status::corruption(where + ": truncated list header");
     }
     const std::size_t rule_count = p[0];
-    if (rule_count == 0 || rule_count > k_max_rules_per_list || p[1] != 0) {
-        return Status::corruption(where + ": rule count must be 1 to " + std::to_string(k_max_rules_per_list));
+    const std::uint8_t flags = p[1];
+    if ((flags & ~k_rule_list_known_flags) != 0) {
+        return Status::corruption(where + ": unknown flags " + std::to_string(flags));
+    }
+    if ((rule_count == 0 && flags == 0) || rule_count > k_max_rules_per_list) {
+        return Status::corruption(where + ": rule count must be 1 to " + std::to_string(k_max_rules_per_list) +
+                                  (flags == 0 ? "" : " (0 with flags)"));
     }
     std::uint16_t kinds = 0;
     std::uint64_t pos = k_rule_list_header;
@@ -198,6 +204,15 @@ Status check_list(const std::uint8_t* p, std::uint64_t avail, const std::string&
     if (u16(p + 2) != kinds) {
         return Status::corruption(where + ": kinds mask does not match its conditions");
     }
+    if ((flags & k_rule_list_password) != 0) {
+        if (avail - pos < k_password_block_size) {
+            return Status::corruption(where + ": truncated password block");
+        }
+        if (const char* defect = password_block_defect(p + pos)) {
+            return Status::corruption(where + ": password block: " + defect);
+        }
+        pos += k_password_block_size;
+    }
     size = pos;
     return Status::ok();
 }
@@ -220,13 +235,13 @@ std::string_view rule_kind_name(RuleKind kind) {
     return "unknown";
 }
 
-Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules) {
-    if (rules.empty() || rules.size() > k_max_rules_per_list) {
+Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, const PasswordHash* password) {
+    if ((rules.empty() && password == nullptr) || rules.size() > k_max_rules_per_list) {
         return Status::invalid_argument("a rule list holds 1 to " + std::to_string(k_max_rules_per_list) + " rules");
     }
     std::string out;
     out.push_back(static_cast<char>(rules.size()));
-    out.push_back(0);
+    out.push_back(static_cast<char>(password != nullptr ? k_rule_list_password : 0));
     put16(out, 0);  // kinds, below
     std::uint16_t kinds = 0;
     for (std::size_t r = 0; r < rules.size(); ++r) {
@@ -298,6 +313,9 @@ Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules) {
         }
     }
     bytes::store<std::uint16_t>(reinterpret_cast<std::uint8_t*>(out.data()) + 2, kinds);
+    if (password != nullptr) {
+        append_password_block(out, *password);
+    }
     // The checker is the definition: what it refuses, the encoder never writes.
     std::uint64_t size = 0;
     if (Status st = check_list(reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), "rule list", size);
@@ -450,18 +468,38 @@ std::int64_t RuleConditionView::time() const { return bytes::load<std::int64_t>(
 
 std::uint16_t RuleListView::kinds() const { return m_list == nullptr ? 0 : u16(m_list + 2); }
 
-std::string_view RuleListView::bytes() const {
-    if (m_list == nullptr) {
-        return {};
-    }
-    const std::uint8_t* end = m_list + k_rule_list_header;
-    for_each([&](std::size_t, const RuleView& r) {
+namespace {
+
+// Where a proven list's rules end.
+const std::uint8_t* rules_end(const RuleListView& list, const std::uint8_t* start) {
+    const std::uint8_t* end = start + k_rule_list_header;
+    list.for_each([&](std::size_t, const RuleView& r) {
         end = r.conditions;
         for (std::uint8_t c = 0; c < r.condition_count; ++c) {
             end += k_condition_header + u16(end + 2);
         }
         return true;
     });
+    return end;
+}
+
+}  // namespace
+
+const std::uint8_t* RuleListView::password() const {
+    if ((flags() & k_rule_list_password) == 0) {
+        return nullptr;
+    }
+    return rules_end(*this, m_list);
+}
+
+std::string_view RuleListView::bytes() const {
+    if (m_list == nullptr) {
+        return {};
+    }
+    const std::uint8_t* end = rules_end(*this, m_list);
+    if ((flags() & k_rule_list_password) != 0) {
+        end += k_password_block_size;
+    }
     return {reinterpret_cast<const char*>(m_list), static_cast<std::size_t>(end - m_list)};
 }
 

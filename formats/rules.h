@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/password.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
@@ -62,9 +63,13 @@ struct RuleInput {
     std::vector<RuleConditionInput> conditions;
 };
 
+// A list's flags byte: what follows its rules (SPEC.md "Section 5: rules").
+inline constexpr std::uint8_t k_rule_list_password = 1u << 0;  // a password block
+inline constexpr std::uint8_t k_rule_list_known_flags = k_rule_list_password;
+
 // One list's bytes; invalid_argument for anything the format cannot hold (the message names
-// the rule and condition).
-Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules);
+// the rule and condition). With a password the list may hold no rule.
+Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, const PasswordHash* password = nullptr);
 // The whole section from encoded lists (list i is index i).
 std::string encode_rules_section(const std::vector<std::string>& lists);
 
@@ -115,6 +120,9 @@ public:
     explicit RuleListView(const std::uint8_t* list) : m_list(list) {}
     bool empty() const { return m_list == nullptr; }
     std::uint8_t rule_count() const { return m_list == nullptr ? 0 : m_list[0]; }
+    std::uint8_t flags() const { return m_list == nullptr ? 0 : m_list[1]; }
+    // The password block after the rules (k_password_block_size bytes), or nullptr.
+    const std::uint8_t* password() const;
     // Bit k set: some rule of the list has a condition of kind k (what an answer depends on).
     std::uint16_t kinds() const;
     // The list's encoded bytes (a walk of its rules); empty for an empty view.
