@@ -134,8 +134,8 @@ public:
         in.not_before = row.not_before;
         in.expires = row.expires;
         std::string rules;
-        if (!row.rules.empty()) {
-            auto compiled = store::compile_rules(row.rules);
+        if (!row.rules.empty() || !row.password_hash.empty()) {
+            auto compiled = store::compile_rules(row.rules, row.password_hash);
             if (!compiled) {
                 m_failed = Status::invalid_argument("link " + std::string(row.code) + ": " + compiled.status().message());
                 return;

@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <iterator>
+#include <optional>
 #include <cstring>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/password.h"
 #include "formats/rules.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
@@ -510,11 +512,19 @@ std::array<std::uint8_t, 17> network_bytes(std::string_view value) {
 
 }  // namespace
 
-Result<std::string> compile_rules(std::string_view json) {
-    if (json.empty()) {
+Result<std::string> compile_rules(std::string_view json, std::string_view password_hash) {
+    std::optional<formats::PasswordHash> password;
+    if (!password_hash.empty()) {
+        auto parsed = formats::parse_password_text(password_hash);
+        if (!parsed) {
+            return parsed.status();
+        }
+        password = *parsed;
+    }
+    if (json.empty() && !password) {
         return std::string();
     }
-    auto rules = decode_rules(json, 0);
+    auto rules = json.empty() ? Result<std::vector<Rule>>(std::vector<Rule>{}) : decode_rules(json, 0);
     if (!rules) {
         return rules.status();
     }
@@ -568,7 +578,7 @@ Result<std::string> compile_rules(std::string_view json) {
         }
         out.push_back(std::move(r));
     }
-    return formats::encode_rule_list(out);
+    return formats::encode_rule_list(out, password ? &*password : nullptr);
 }
 
 std::string rule_text(const Rule& rule) {

@@ -486,7 +486,7 @@ Result<std::int64_t> read_audit_mark(Store::Impl& impl) {
 
 constexpr const char* k_compile_link_columns =
     "l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before, "
-    "l.expires, l.rules";
+    "l.expires, l.rules, l.password_hash";
 
 CompileLinkRow read_compile_link(detail::Stmt& s) {
     CompileLinkRow row;
@@ -499,6 +499,7 @@ CompileLinkRow read_compile_link(detail::Stmt& s) {
     row.not_before = s.i64(6);
     row.expires = s.i64(7);
     row.rules = s.text(8);
+    row.password_hash = s.text(9);
     return row;
 }
 

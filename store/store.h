@@ -72,6 +72,7 @@ struct CompileLinkRow {          // views valid only during the callback
     std::int64_t not_before = 0; // Unix seconds, 0: none
     std::int64_t expires = 0;    // Unix seconds, 0: none
     std::string_view rules;      // encode_rules() JSON; empty: none (compile_rules() compiles it)
+    std::string_view password_hash;  // formats::encode_password_text(); empty: none
 };
 
 struct SnapshotRecord {            // one published file (a snapshot, patch, overlay or rollback)
@@ -102,6 +103,7 @@ struct Link {
     std::vector<std::string> tags;  // sorted, unique
     std::string title;           // "": none (validate::normalize_title())
     std::vector<Rule> rules;        // in order: the first whose conditions hold answers (store/rules.h)
+    std::string password_hash;   // formats::encode_password_text(); "": no password
     std::int64_t version = 1;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
@@ -122,6 +124,9 @@ struct LinkInput {
     // Normalized and checked (store/rules.h). Unset: none for a new link, and an overwritten
     // link (import --update) keeps its own.
     std::optional<std::vector<Rule>> rules;
+    // formats::encode_password_text(), checked. Unset: none for a new link, and an overwritten
+    // link keeps its own; "": none.
+    std::optional<std::string> password_hash;
     // Unix seconds; 0: now. An import from another shortener keeps a link's original creation time.
     std::int64_t created_at = 0;
 };
@@ -136,6 +141,7 @@ struct LinkPatch {
     std::vector<std::string> add_tags;
     std::vector<std::string> remove_tags;
     std::optional<std::string> title;        // "" clears
+    std::optional<std::string> password_hash;  // formats::encode_password_text(); "" clears
 };
 
 // A partial change of a domain (domain set); unset members are left alone.

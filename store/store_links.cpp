@@ -9,7 +9,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/bytes.h"
 #include "formats/clock.h"
+#include "formats/sha256.h"
 #include "store/store_internal.h"
 
 namespace shortlink::store {
@@ -33,7 +35,7 @@ constexpr int k_code_attempts = 16;
 
 constexpr const char* k_link_select =
     "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
-    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title, l.rules "
+    "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title, l.rules, l.password_hash "
     "FROM links l JOIN domains d ON d.id = l.domain_id ";
 
 std::string encode_tags(std::vector<std::string> tags) {
@@ -88,6 +90,7 @@ Link read_link(Stmt& s) {
     if (rules) {
         l.rules = std::move(rules).value();
     }
+    l.password_hash = std::string(s.text(16));
     return l;
 }
 
@@ -128,8 +131,8 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     if (impl.insert_link_stmt == nullptr) {
         auto stmt = impl.prepare(
             "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-            "not_before, expires, tags, created_at, updated_at, title, rules) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+            "not_before, expires, tags, created_at, updated_at, title, rules, password_hash) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
         if (!stmt) {
             return stmt.status();
         }
@@ -144,6 +147,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     s->bind_static(10, tags).bind(11, in.created_at != 0 ? in.created_at : now).bind(12, now);
     s->bind_static(13, in.title);
     s->bind(14, in.rules ? encode_rules(*in.rules) : std::string());
+    s->bind(15, in.password_hash.value_or(std::string()));
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -171,6 +175,7 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
     l.tags = decode_tags(encode_tags(in.tags));
     l.title = in.title;
     l.rules = in.rules.value_or(std::vector<Rule>{});
+    l.password_hash = in.password_hash.value_or(std::string());
     l.version = 1;
     l.created_at = in.created_at != 0 ? in.created_at : now;
     l.updated_at = now;
@@ -181,7 +186,7 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
 Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     auto stmt = impl.prepare(
         "UPDATE links SET destination = ?2, redirect_type = ?3, status = ?4, forward_query = ?5, "
-        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, rules = ?11, version = version + 1, "
+        "not_before = ?6, expires = ?7, tags = ?8, title = ?10, rules = ?11, password_hash = ?12, version = version + 1, "
         "updated_at = ?9 WHERE id = ?1");
     if (!stmt) {
         return stmt.status();
@@ -191,6 +196,7 @@ Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     s->bind(4, static_cast<std::int64_t>(l.status)).bind(5, std::int64_t{l.forward_query});
     s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now).bind(10, l.title);
     s->bind(11, encode_rules(l.rules));
+    s->bind(12, l.password_hash);
     int rc = s->step();
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(impl.db.get(), rc, "cannot update link");
@@ -219,6 +225,7 @@ struct LinkImage {
     std::string_view title;
     std::int64_t version = 1;
     std::string_view rules;  // encode_rules() form; "" (no rules) is left out of the image
+    std::string_view password;  // password_fingerprint(); "" (no password) is left out
 };
 
 // True when rapidjson would write `text` unescaped: printable ASCII without '"' or '\'. Every
@@ -269,6 +276,9 @@ void write_link_image(const LinkImage& l, std::string& out) {
         if (!l.rules.empty()) {
             out.append(",\"rules\":").append(l.rules);
         }
+        if (!l.password.empty()) {
+            out.append(",\"password\":\"").append(l.password).append("\"");
+        }
         out.append("}");
         return;
     }
@@ -302,8 +312,27 @@ void write_link_image(const LinkImage& l, std::string& out) {
         w.Key("rules");
         w.RawValue(l.rules.data(), l.rules.size(), rapidjson::kArrayType);
     }
+    if (!l.password.empty()) {
+        write_string(w, "password", l.password);
+    }
     w.EndObject();
     out.assign(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+namespace {
+
+// What an audit image says of a password: the first 8 hex digits of SHA-256 over the stored
+// hash text. Enough to see in history that a password was set, changed or removed (a new salt
+// changes it even for the same password); useless for guessing, since the salt and the derived
+// key stay out of the log.
+std::string password_fingerprint(std::string_view password_hash) {
+    if (password_hash.empty()) {
+        return {};
+    }
+    const formats::Sha256Digest d = formats::sha256(password_hash.data(), password_hash.size());
+    return formats::bytes::hex_encode(d.data(), 4);
 }
 
 }  // namespace
@@ -311,9 +340,10 @@ void write_link_image(const LinkImage& l, std::string& out) {
 std::string link_audit_json(const Link& l) {
     std::string tags = encode_tags(l.tags);
     std::string rules = encode_rules(l.rules);
+    std::string password = password_fingerprint(l.password_hash);
     std::string out;
     write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
-                      l.expires, tags, l.title, l.version, rules},
+                      l.expires, tags, l.title, l.version, rules, password},
                      out);
     return out;
 }
@@ -467,6 +497,7 @@ Result<Link> Store::edit_link(std::string_view host, std::string_view code, cons
         link.not_before = patch.not_before.value_or(link.not_before);
         link.expires = patch.expires.value_or(link.expires);
         link.title = patch.title.value_or(link.title);
+        link.password_hash = patch.password_hash.value_or(link.password_hash);
         for (const std::string& t : patch.add_tags) {
             link.tags.push_back(t);
         }
@@ -807,8 +838,10 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         // One buffer per thread, reused: an import writes a million of these.
         static thread_local std::string image;
         const std::string rules = input.rules ? encode_rules(*input.rules) : std::string();
+        const std::string password = password_fingerprint(input.password_hash.value_or(std::string()));
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
-                          input.forward_query, input.not_before, input.expires, tags, input.title, 1, rules},
+                          input.forward_query, input.not_before, input.expires, tags, input.title, 1, rules,
+                          password},
                          image);
         Status st = m_impl->queue_import_audit(now, domain.host, input.code, *id, image);
         if (!st) {
@@ -843,6 +876,9 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     if (input.rules) {
         link.rules = *input.rules;
     }
+    if (input.password_hash) {
+        link.password_hash = *input.password_hash;
+    }
     Status st = update_link(*m_impl, link, now);
     if (st) {
         st = m_impl->audit("import-update", link.host, link.code, link.id, before, link_audit_json(link));
@@ -859,7 +895,8 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
     // The batch statement writes no rules: a batch where a link has some goes one by one.
     if (inputs.size() == k_link_batch && m_impl->bulk_rowids_sequential &&
         std::all_of(inputs.begin(), inputs.end(), [&](const LinkInput& in) {
-            return in.host == inputs[0].host && (!in.rules || in.rules->empty());
+            return in.host == inputs[0].host && (!in.rules || in.rules->empty()) &&
+                   (!in.password_hash || in.password_hash->empty());
         })) {
         auto found_domain = m_impl->bulk_domain(*this, inputs[0].host);
         if (!found_domain) {
@@ -904,7 +941,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             for (std::size_t r = 0; r < k_link_batch; ++r) {
                 const LinkInput& in = inputs[r];
                 write_link_image({domain.host, in.code, in.destination, in.status, in.redirect_type, in.forward_query,
-                                  in.not_before, in.expires, tags[r], in.title, 1, {}},
+                                  in.not_before, in.expires, tags[r], in.title, 1, {}, {}},
                                  image);
                 Status st = m_impl->queue_import_audit(now, domain.host, in.code, first_id + static_cast<std::int64_t>(r),
                                                        image);
