@@ -7,6 +7,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/password_cli.h"
 #include "store/validate.h"
 
 namespace shortlink::cli {
@@ -21,6 +22,8 @@ struct AddOptions {
     std::string not_before;
     std::vector<std::string> tags;
     std::optional<std::string> title;  // given, possibly blank
+    std::string password_file;
+    bool password_prompt = false;
     bool no_forward_query = false;
     bool forward_query = false;
     bool json = false;
@@ -55,6 +58,10 @@ void run_add(const AddOptions& o, const GlobalOptions& globals) {
         in.title = title_arg(*o.title, "--title");
     }
     in.forward_query = o.no_forward_query ? 0 : (o.forward_query ? 1 : -1);
+    if (!o.password_file.empty() || o.password_prompt) {
+        in.password_hash =
+            hash_password_arg(o.password_prompt ? prompt_password() : read_password_file(o.password_file));
+    }
     store::Store s = open_store(globals);
     store::Link link = unwrap(s.add_link(in, [] { return validate::generate_code(); }));
     print_changed_link(s, link, o.json, "");
@@ -73,6 +80,10 @@ void setup_add(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--not-before", o->not_before, "RFC 3339 time or relative (30m, 12h, 7d)");
     sub->add_option("--tag", o->tags, "Tag (repeatable)");
     sub->add_option("--title", o->title, "A human-readable name (UTF-8, one line, at most 512 bytes)");
+    auto* pw_file = sub->add_option("--password-file", o->password_file,
+                                    "Protect the link with the password on the first line of FILE");
+    sub->add_flag("--password-prompt", o->password_prompt, "Protect the link with a password typed on the terminal")
+        ->excludes(pw_file);
     sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the incoming query string");
     sub->add_flag("--forward-query", o->forward_query, "Forward the incoming query string")
         ->excludes("--no-forward-query");

@@ -1,4 +1,5 @@
-// shortlink edit CODE: change a link's destination, type, times, tags, title or query forwarding.
+// shortlink edit CODE: change a link's destination, type, times, tags, title, password or query
+// forwarding.
 #include <memory>
 #include <optional>
 
@@ -7,6 +8,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/password_cli.h"
 
 namespace shortlink::cli {
 namespace {
@@ -24,6 +26,9 @@ struct EditOptions {
     std::vector<std::string> remove_tags;
     std::optional<std::string> title;  // given, possibly blank
     bool no_title = false;
+    std::string password_file;
+    bool password_prompt = false;
+    bool no_password = false;
     bool forward_query = false;
     bool no_forward_query = false;
     bool default_forward_query = false;
@@ -64,6 +69,12 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
     if (o.no_title) {
         p.title = std::string();
     }
+    if (!o.password_file.empty() || o.password_prompt) {
+        p.password_hash = hash_password_arg(o.password_prompt ? prompt_password() : read_password_file(o.password_file));
+    }
+    if (o.no_password) {
+        p.password_hash = std::string();
+    }
     if (o.forward_query) {
         p.forward_query = 1;
     } else if (o.no_forward_query) {
@@ -72,7 +83,7 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
         p.forward_query = -1;
     }
     if (!p.destination && !p.redirect_type && !p.expires && !p.not_before && !p.forward_query &&
-        p.add_tags.empty() && p.remove_tags.empty() && !p.title) {
+        p.add_tags.empty() && p.remove_tags.empty() && !p.title && !p.password_hash) {
         throw Error(k_exit_usage, "nothing to change: give --url, --type, --expires, --add-tag, ...");
     }
     store::Store s = open_store(globals);
@@ -97,6 +108,11 @@ void setup_edit(CLI::App& app, const GlobalOptions& globals) {
     sub->add_option("--remove-tag", o->remove_tags, "Remove a tag (repeatable)");
     auto* title = sub->add_option("--title", o->title, "New title (UTF-8, one line, at most 512 bytes)");
     sub->add_flag("--no-title", o->no_title, "Remove the title")->excludes(title);
+    auto* pw_file = sub->add_option("--password-file", o->password_file,
+                                    "New password: the first line of FILE");
+    auto* pw_prompt = sub->add_flag("--password-prompt", o->password_prompt, "New password, typed on the terminal");
+    sub->add_flag("--no-password", o->no_password, "Remove the password")->excludes(pw_file)->excludes(pw_prompt);
+    pw_file->excludes(pw_prompt);
     auto* fq = sub->add_flag("--forward-query", o->forward_query, "Forward the incoming query string");
     auto* nfq = sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the query string");
     auto* dfq = sub->add_flag("--default-forward-query", o->default_forward_query, "Follow the domain's setting");

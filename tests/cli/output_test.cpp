@@ -38,12 +38,12 @@ TEST_CASE("StoredLinkHasEveryFieldInOrder", "[output]") {
           R"({"domain":"go.example.com","code":"spring","url":"https://example.com/spring?a=\"b\"",)"
           R"("status":"active","state":"active","type":null,"forward_query":null,"effective_type":301,)"
           R"("effective_forward_query":false,"not_before":null,"expires":"2025-12-03T06:33:43Z","tags":["a","b"],)"
-          R"("rules":[],"title":null,"version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
+          R"("rules":[],"password":false,"title":null,"version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
           R"("short_url":"https://go.example.com/spring"})");
     store::Link titled = link;
     titled.title = "Spring \"sale\" \xe2\x80\x94 caf\xc3\xa9";
     CHECK_THAT(link_json(link_fields(titled, domain, 1764743622)),
-               Catch::Contains(R"("tags":["a","b"],"rules":[],"title":"Spring \"sale\" )" "\xe2\x80\x94 caf\xc3\xa9" R"(","version":3,)"));
+               Catch::Contains(R"("tags":["a","b"],"rules":[],"password":false,"title":"Spring \"sale\" )" "\xe2\x80\x94 caf\xc3\xa9" R"(","version":3,)"));
     // From the expiry second on the link is expired; its own type wins over the domain's.
     store::Link own = link;
     own.redirect_type = 307;
@@ -89,7 +89,7 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
           R"({"id":7,"at":"2025-12-03T06:33:43Z","actor":"ana","action":"edit","domain":"go.example.com",)"
           R"("code":"spring","before":{"domain":"go.example.com","code":"spring","url":"https://example.com/a",)"
           R"("status":"active","type":null,"forward_query":null,"not_before":null,)"
-          R"("expires":"2025-12-03T06:33:43Z","tags":["x"],"rules":[],"title":null,"version":1,)"
+          R"("expires":"2025-12-03T06:33:43Z","tags":["x"],"rules":[],"password":false,"title":null,"version":1,)"
           R"("short_url":"https://go.example.com/spring"},)"
           R"("after":{"domain":"go.example.com","code":"spring","url":"https://example.com/b","status":"disabled",)"
           R"("type":308,"forward_query":false,"not_before":"2025-12-02T18:26:40Z","expires":null,"tags":[],)"
