@@ -61,6 +61,12 @@ struct alignas(64) WorkerMetrics {
     Counter tls_handshakes_timeout;   // --handshake-timeout passed
     Counter tls_handshakes_rejected;  // closed at accept: --max-handshakes in progress
     Counter clicks_dropped;           // click events dropped: this thread's ring was full
+    // Password links: checks done by the pool for this thread's connections, by result; POSTs
+    // refused with 429 (too many failures) and with 503 (the pool's queue was full).
+    Counter password_checks_ok;
+    Counter password_checks_failed;
+    Counter password_rate_limited;
+    Counter password_busy;
 
     void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
     void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);
@@ -120,9 +126,11 @@ struct ClickLogMetrics;
 // Prometheus text exposition (version 0.0.4) of everything above; `certificates` is null when
 // the server has no TLS listener (the shortlink_tls_* families are then left out), `clicks` null
 // without --clicks (the shortlink_clicks_* families are then left out).
+// `password_queue`: checks waiting on the password pool now.
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
                               const PatchMetrics& patch, const CertificateReport* certificates,
-                              std::int64_t now, const ClickLogMetrics* clicks = nullptr);
+                              std::int64_t now, const ClickLogMetrics* clicks = nullptr,
+                              std::uint64_t password_queue = 0);
 
 }  // namespace shortlink::serve
