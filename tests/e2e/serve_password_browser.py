@@ -21,7 +21,7 @@ from serve_tls_browser import Landing, WebDriver
 
 TOOLS = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 PASSWORD = "correct horse battery staple"
-ELEMENT = "element-6066-11e4-a52f-4a5a7a2b9f85"  # the W3C WebDriver element reference key
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C WebDriver element reference key
 
 
 class RefererLanding(Landing):
