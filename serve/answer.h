@@ -2,9 +2,9 @@
 //
 // Everything `shortlink serve` says to a well-formed request is decided here, apart from the
 // connection (which only frames bytes) so that it can be tested directly and so that
-// `shortlink resolve` prints exactly what a server would answer. No I/O, no allocation: the
-// Response holds views into the snapshot and into the request bytes, and the caller keeps both
-// alive while it writes the response (serve/response_writer.h).
+// `shortlink resolve` prints exactly what a server would answer. No I/O; no allocation but to check a
+// signed cookie (password and split links): the Response holds views into the snapshot and into the
+// request bytes, and the caller keeps both alive while it writes the response (response_writer.h).
 //
 // Thread-safety: pure; call from any number of threads at once.
 #pragma once

@@ -2,7 +2,7 @@
 // requests are parsed from one fixed input buffer and their responses appended, in order, to one
 // output buffer that goes out in a single write (so a pipelined burst costs one syscall each way).
 //
-// Buffers are allocated once per connection and reused; the request path allocates nothing.
+// Buffers are allocated once per connection and reused; only a password POST allocates (PendingCheck).
 // Reads and writes alternate (never both outstanding), which keeps pipelining trivially ordered
 // and bounds the output buffer by what one input buffer of requests can produce.
 //
