@@ -93,7 +93,7 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
           R"("short_url":"https://go.example.com/spring"},)"
           R"("after":{"domain":"go.example.com","code":"spring","url":"https://example.com/b","status":"disabled",)"
           R"("type":308,"forward_query":false,"not_before":"2025-12-02T18:26:40Z","expires":null,"tags":[],)"
-          R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}],"title":"Spring","version":2,)"
+          R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}],"password":false,"title":"Spring","version":2,)"
           R"("short_url":"https://go.example.com/spring"}})");
 
     store::AuditRecord d;

@@ -55,7 +55,7 @@ TEST_CASE("PasswordCookieIsGoodForItsLinkTimeKeyAndPassword", "[cookies]") {
     std::string flipped = value;
     flipped.back() = flipped.back() == '0' ? '1' : '0';
     CHECK_FALSE(serve::has_password_cookie(key, "sl_pw=" + flipped, "go.example", "doc", bytes(block), 1000));
-    for (const std::string bad : {std::string("sl_pw=") + value.substr(0, value.size() - 1), std::string("sl_pw="),
+    for (const std::string& bad : {std::string("sl_pw=") + value.substr(0, value.size() - 1), std::string("sl_pw="),
                                   std::string("sl_pw=.") + value.substr(value.find('.') + 1),
                                   std::string("sl_pw=-5.") + value.substr(value.find('.') + 1),
                                   std::string("sl_pw"), std::string(";;;"), std::string("sl_pwx=") + value}) {
