@@ -428,7 +428,7 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     if constexpr (!Transport::k_tls) {
         // ACME challenges are answered on the plain listeners only (serve/acme.h), before any
         // link or HTTPS redirect: a CA validating HTTP-01 must reach them over port 80.
-        if (!m_worker.acme_webroot().empty() && request.method != Method::other &&
+        if (!m_worker.acme_webroot().empty() && (request.method == Method::get || request.method == Method::head) &&
             is_acme_challenge(request.target)) {
             const AcmeAnswer acme = answer_acme(m_worker.acme_webroot(), request.target);
             write_text(m_out, acme.status, acme.status == 200 ? std::string_view(acme.body) : "Not Found\n",
