@@ -7,6 +7,7 @@
 #include "cli/command_util.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/password_cli.h"
 #include "store/validate.h"
 
 namespace shortlink::cli {
@@ -23,6 +24,8 @@ struct AddOptions {
     std::optional<std::string> title;  // given, possibly blank
     std::string expired_url;
     bool reserve = false;
+    std::string password_file;
+    bool password_prompt = false;
     bool no_forward_query = false;
     bool forward_query = false;
     bool json = false;
@@ -61,6 +64,10 @@ void run_add(const AddOptions& o, const GlobalOptions& globals) {
     }
     in.reserved = o.reserve;
     in.forward_query = o.no_forward_query ? 0 : (o.forward_query ? 1 : -1);
+    if (!o.password_file.empty() || o.password_prompt) {
+        in.password_hash =
+            hash_password_arg(o.password_prompt ? prompt_password() : read_password_file(o.password_file));
+    }
     store::Store s = open_store(globals);
     store::Link link = unwrap(s.add_link(in, [] { return validate::generate_code(); }));
     print_changed_link(s, link, o.json, "");
@@ -84,6 +91,10 @@ void setup_add(CLI::App& app, const GlobalOptions& globals) {
                     "Where the link goes once it has expired or ended (default: the domain's, else 410)");
     sub->add_option("--tag", o->tags, "Tag (repeatable)");
     sub->add_option("--title", o->title, "A human-readable name (UTF-8, one line, at most 512 bytes)");
+    auto* pw_file = sub->add_option("--password-file", o->password_file,
+                                    "Protect the link with the password on the first line of FILE");
+    sub->add_flag("--password-prompt", o->password_prompt, "Protect the link with a password typed on the terminal")
+        ->excludes(pw_file);
     sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the incoming query string");
     sub->add_flag("--forward-query", o->forward_query, "Forward the incoming query string")
         ->excludes("--no-forward-query");

@@ -147,8 +147,8 @@ public:
         in.not_before = row.reserved ? formats::k_reserved_not_before : row.not_before;
         in.expires = row.expires;
         std::string rules;
-        if (!row.rules.empty() || !row.expired_url.empty()) {
-            auto compiled = store::compile_rules(row.rules, row.expired_url);
+        if (!row.rules.empty() || !row.password_hash.empty() || !row.expired_url.empty()) {
+            auto compiled = store::compile_rules(row.rules, row.password_hash, row.expired_url);
             if (!compiled) {
                 m_failed = Status::invalid_argument("link " + std::string(row.code) + ": " + compiled.status().message());
                 return;

@@ -1,4 +1,5 @@
-// shortlink edit CODE: change a link's destination, type, times, tags, title or query forwarding.
+// shortlink edit CODE: change a link's destination, type, times, tags, title, password or query
+// forwarding.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/output.h"
+#include "cli/password_cli.h"
 #include "formats/clock.h"
 
 namespace shortlink::cli {
@@ -32,6 +34,9 @@ struct EditOptions {
     bool no_expired_url = false;
     bool reserve = false;
     bool no_reserve = false;
+    std::string password_file;
+    bool password_prompt = false;
+    bool no_password = false;
     bool forward_query = false;
     bool no_forward_query = false;
     bool default_forward_query = false;
@@ -126,6 +131,12 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
     if (o.reserve || o.no_reserve) {
         p.reserved = o.reserve;
     }
+    if (!o.password_file.empty() || o.password_prompt) {
+        p.password_hash = hash_password_arg(o.password_prompt ? prompt_password() : read_password_file(o.password_file));
+    }
+    if (o.no_password) {
+        p.password_hash = std::string();
+    }
     if (o.forward_query) {
         p.forward_query = 1;
     } else if (o.no_forward_query) {
@@ -134,7 +145,8 @@ void run_edit(const EditOptions& o, const GlobalOptions& globals) {
         p.forward_query = -1;
     }
     if (!p.destination && !p.redirect_type && !p.expires && !p.not_before && !p.forward_query &&
-        p.add_tags.empty() && p.remove_tags.empty() && !p.title && !p.expired_url && !p.reserved) {
+        p.add_tags.empty() && p.remove_tags.empty() && !p.title && !p.expired_url && !p.reserved &&
+        !p.password_hash) {
         throw Error(k_exit_usage, "nothing to change: give --url, --type, --expires, --add-tag, ...");
     }
     store::Store s = open_store(globals);
@@ -168,6 +180,11 @@ void setup_edit(CLI::App& app, const GlobalOptions& globals) {
     sub->add_flag("--no-reserve", o->no_reserve, "Make a reserved link live now (--not-before: from then on)")
         ->excludes(reserve);
     reserve->excludes(nb);
+    auto* pw_file = sub->add_option("--password-file", o->password_file,
+                                    "New password: the first line of FILE");
+    auto* pw_prompt = sub->add_flag("--password-prompt", o->password_prompt, "New password, typed on the terminal");
+    sub->add_flag("--no-password", o->no_password, "Remove the password")->excludes(pw_file)->excludes(pw_prompt);
+    pw_file->excludes(pw_prompt);
     auto* fq = sub->add_flag("--forward-query", o->forward_query, "Forward the incoming query string");
     auto* nfq = sub->add_flag("--no-forward-query", o->no_forward_query, "Do not forward the query string");
     auto* dfq = sub->add_flag("--default-forward-query", o->default_forward_query, "Follow the domain's setting");

@@ -32,7 +32,7 @@ struct ExportOptions {
 constexpr std::size_t k_yaml_links_per_write = 256;
 
 // The domains (`host`'s alone when given) and their links, in every state, as a links file.
-void write_links_file(store::Store& s, const std::string& host, std::FILE* f) {
+std::uint64_t write_links_file(store::Store& s, const std::string& host, std::FILE* f) {
     std::vector<store::DomainRecord> domains = unwrap(s.list_domains());
     if (!host.empty()) {
         std::erase_if(domains, [&](const store::DomainRecord& d) { return d.host != host; });
@@ -43,7 +43,9 @@ void write_links_file(store::Store& s, const std::string& host, std::FILE* f) {
     store::LinkFilter filter;
     filter.host = host;
     std::size_t n = 0;
+    std::uint64_t passwords = 0;
     check(s.list_links(filter, [&](const store::Link& link) {
+        passwords += link.password_hash.empty() ? 0 : 1;
         writer.link(link);
         if (++n % k_yaml_links_per_write == 0) {
             out.raw(writer.take());
@@ -53,6 +55,16 @@ void write_links_file(store::Store& s, const std::string& host, std::FILE* f) {
     writer.finish();
     out.raw(writer.take());
     out.flush();
+    return passwords;
+}
+
+// Only the JSON forms carry a password link's hash: say so rather than let an import of the file
+// publish those links without their password.
+void report_passwords(std::uint64_t passwords, std::vector<std::string>& report) {
+    if (passwords != 0) {
+        report.push_back(std::to_string(passwords) + " password-protected link(s) written without their password "
+                         "(only --format json carries it): an import or apply of this file makes them public");
+    }
 }
 
 // Writes the export to `f`; the report of a server format goes to `report`.
@@ -68,13 +80,16 @@ void write_export(store::Store& s, const ExportOptions& o, const std::string& ho
         return;
     }
     if (o.format == "yaml") {
-        write_links_file(s, host, f);
+        report_passwords(write_links_file(s, host, f), report);
         return;
     }
     store::LinkFilter filter;
     filter.host = host;
     filter.now = clock::unix_seconds();
-    write_links(s, filter, o.format == "jsonl" ? "json" : o.format, f);
+    const std::uint64_t passwords = write_links(s, filter, o.format == "jsonl" ? "json" : o.format, f);
+    if (o.format == "csv") {
+        report_passwords(passwords, report);
+    }
 }
 
 void print_report(const std::vector<std::string>& report) {

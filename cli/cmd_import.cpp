@@ -209,6 +209,10 @@ public:
             m_rules.push_back(*in.rules);
             r.rules = static_cast<std::uint32_t>(m_rules.size());
         }
+        if (in.password_hash) {
+            m_passwords.push_back(*in.password_hash);
+            r.password = static_cast<std::uint32_t>(m_passwords.size());
+        }
         if (m_hosts.find(domain.id) == m_hosts.end()) {
             m_hosts.emplace(domain.id, domain.host);
         }
@@ -290,6 +294,11 @@ public:
             } else {
                 in.rules.reset();
             }
+            if (r.password != 0) {
+                in.password_hash = m_passwords[r.password - 1];
+            } else {
+                in.password_hash.reset();
+            }
             if (++n == batch.size()) {
                 put_batch();
             }
@@ -300,6 +309,7 @@ public:
         m_rows.clear();
         m_text.clear();
         m_rules.clear();
+        m_passwords.clear();
     }
 
 private:
@@ -315,6 +325,7 @@ private:
         std::uint32_t expired_url_len = 0;
         std::uint32_t item = 0;  // in a JSON document: the object's place in its array
         std::uint32_t rules = 0; // 0: the row gave no rules; else 1 + its index in m_rules
+        std::uint32_t password = 0;  // 0: no password hash; else 1 + its index in m_passwords
         std::int64_t not_before = 0;
         std::int64_t expires = 0;
         std::int64_t created_at = 0;
@@ -366,6 +377,7 @@ private:
     std::vector<Staged> m_rows;
     std::string m_text;
     std::vector<std::vector<store::Rule>> m_rules;  // the rules rows gave (JSON Lines)
+    std::vector<std::string> m_passwords;           // the password hashes rows gave (JSON Lines)
     std::map<std::int64_t, std::string> m_hosts;  // domain id -> host, for put_link()
 };
 

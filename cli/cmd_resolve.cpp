@@ -9,6 +9,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "serve/snapshot_manager.h"
 #include "serve/answer.h"
 #include "serve/client_address.h"
+#include "serve/cookies.h"
 #include "serve/config.h"
 #include "serve/geoip.h"
 #include "serve/log.h"
@@ -50,6 +52,7 @@ struct ResolveOptions {
     std::string country_header;
     std::string geoip;
     std::vector<std::string> trusted_proxies;
+    std::string cookie_key;
 };
 
 bool is_token_char(char c) {
@@ -181,6 +184,13 @@ void run_resolve(const ResolveOptions& o) {
         geoip = unwrap(serve::GeoIpDatabase::open(o.geoip));
         client.country_source = geoip.get();
     }
+    // Cookies are checked against the key a server would use: --cookie-key FILE; without it no
+    // cookie is valid, and a password link answers with its form.
+    std::optional<serve::CookieKey> cookie_key;
+    if (!o.cookie_key.empty()) {
+        cookie_key = unwrap(serve::CookieKey::load(o.cookie_key));
+    }
+    const std::string_view cookie = headers.get("Cookie");
     serve::Serving serving;
     serving.snapshot = snapshot;
     // The patch and the overlay the server would hold: given, else the newest valid ones beside
@@ -218,6 +228,8 @@ void run_resolve(const ResolveOptions& o) {
         request.keep_both_params = o.keep_both_params;
         request.client = client;
         request.country_header = o.country_header;
+        request.cookie = cookie;
+        request.cookie_key = cookie_key ? &*cookie_key : nullptr;
         // An https:// URL is answered as the TLS listener would (HSTS), http:// as a plain one.
         request.tls = url.size() >= 8 && (url.compare(0, 8, "https://") == 0 || url.compare(0, 8, "HTTPS://") == 0);
         const serve::Response r = serving.patched ? serve::answer(serving.patched.get(), deny, request, now)
@@ -265,6 +277,12 @@ void run_resolve(const ResolveOptions& o) {
         if (r.status == 405) {
             std::cout << "Allow: GET, HEAD\n";
         }
+        if (r.password != nullptr) {
+            std::cout << "Referrer-Policy: no-referrer\n";
+        }
+        if (r.reason == serve::Reason::password_form) {
+            std::cout << "Content-Type: text/html; charset=utf-8\n(the password form)\n";
+        }
     }
 }
 
@@ -294,6 +312,9 @@ void setup_resolve(CLI::App& app, const GlobalOptions& /*globals*/) {
                     "A request header 'Name: value' of the client (repeatable): User-Agent, Accept-Language, "
                     "Sec-CH-UA-Mobile, Sec-CH-UA-Platform, the --country-header")
         ->allow_extra_args(false);
+    sub->add_option("--cookie-key", o->cookie_key,
+                    "The key serve --cookie-key signs cookies with: a Cookie header's password and split cookies "
+                    "count only with it");
     sub->add_option("--client-ip", o->client_ip, "The client's IPv4 or IPv6 address (ip rules, splits)");
     sub->add_option("--country-header", o->country_header,
                     "The request header trusted for the client's country, as serve --country-header");

@@ -306,6 +306,23 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
                     "With --pull: seconds a request may take; a file gets one more per MiB (10)")
         ->check(CLI::Range(0.1, 3600.0));
     sub->add_option("--ca", c.pull.ca_file, "With --pull over HTTPS: CA certificates to trust (default: the system's)");
+    sub->add_option("--cookie-key", c.cookie_key_path,
+                    "File of 32+ random bytes (mode 600) signing password and split cookies; share it across a fleet "
+                    "(default: STATE_DIR/cookie.key, created on first start)");
+    sub->add_option("--password-cookie-max-age", c.password_cookie_max_age_s,
+                    "Seconds the cookie set after a right password lets the visitor through (43200)")
+        ->check(CLI::Range(60u, 31536000u));
+    sub->add_option("--password-threads", c.password_threads, "Threads checking passwords, apart from the request threads (2)")
+        ->check(CLI::Range(1u, 64u));
+    sub->add_option("--password-queue", c.password_queue,
+                    "Password checks waiting for a thread; more are answered 503 (64)")
+        ->check(CLI::Range(1u, 100000u));
+    sub->add_option("--password-attempts", c.password_attempts_per_client,
+                    "Failed password attempts a client address may make in a minute before 429, or 0 (10)")
+        ->check(CLI::Range(0u, 1000000u));
+    sub->add_option("--password-link-attempts", c.password_attempts_per_link,
+                    "Failed password attempts on one link in a minute, from anywhere, before 429, or 0 (100)")
+        ->check(CLI::Range(0u, 1000000u));
     sub->callback([o, sub] { run_serve(*o, sub); });
 }
 

@@ -12,7 +12,7 @@ const std::vector<Command>& command_table() {
         {"add", "Create a short link", setup_add},
         {"show", "Show one link", setup_show},
         {"list", "List links (table, JSON Lines or CSV; streams)", setup_list},
-        {"edit", "Change a link's URL, type, times, tags, title or query forwarding", setup_edit},
+        {"edit", "Change a link's URL, type, times, tags, title, password or query forwarding", setup_edit},
         {"rule", "Add, list, remove or reorder a link's redirect rules (device, language, country, ...)", setup_rule},
         {"disable", "Disable a link (answers 410 until enabled)", setup_disable},
         {"enable", "Enable a disabled link", setup_enable},

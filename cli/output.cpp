@@ -93,6 +93,8 @@ LinkFields link_fields(const store::Link& link, const store::DomainRecord& domai
     f.rules = &link.rules;
     f.expired_url = link.expired_url;
     f.reserved = link.reserved;
+    f.has_password = !link.password_hash.empty();
+    f.password_hash = link.password_hash;
     f.version = link.version;
     f.created_at = link.created_at;
     f.updated_at = link.updated_at;
@@ -116,6 +118,7 @@ LinkFields link_fields(const formats::Snapshot& snapshot, const formats::LinkVie
         f.reserved = true;
         f.not_before = 0;
     }
+    f.has_password = link.rules.password() != nullptr;
     f.now = now;
     return f;
 }
@@ -204,6 +207,16 @@ std::string link_json(const LinkFields& f) {
         const std::string rules = f.rules->empty() ? "[]" : store::encode_rules(*f.rules);
         w.Key("rules");
         w.RawValue(rules.c_str(), rules.size(), rapidjson::kArrayType);
+    }
+    // Whether a visitor must give a password; a stored link also carries its hash (never the
+    // password), so an export imports with the same password.
+    w.Key("password");
+    w.Bool(f.has_password);
+    if (f.source == Source::stored && !f.password_hash.empty()) {
+        key_string(w, "password_hash", f.password_hash);
+    }
+    if (f.source == Source::audit && !f.password_hash.empty()) {
+        key_string(w, "password_fingerprint", f.password_hash);
     }
     if (f.source != Source::compiled) {
         w.Key("title");
@@ -364,6 +377,7 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
     const rapidjson::Value* rules = member(image, "rules");  // absent: no rules
     const rapidjson::Value* expired_url = member(image, "expired_url");  // absent: none
     const rapidjson::Value* reserved = member(image, "reserved");        // absent: false
+    const rapidjson::Value* password = member(image, "password");  // absent: none; else a fingerprint
     if (host == nullptr || !host->IsString() || code == nullptr || !code->IsString() || url == nullptr ||
         !url->IsString() || status == nullptr || !status->IsString() || type == nullptr || !type->IsUint() ||
         type->GetUint() > 0xffff || forward == nullptr || !forward->IsInt() || not_before == nullptr ||
@@ -414,6 +428,10 @@ std::optional<std::string> audit_link_json(const rapidjson::Value& image) {
         f.expired_url = std::string_view(expired_url->GetString(), expired_url->GetStringLength());
     }
     f.reserved = reserved != nullptr && reserved->GetBool();
+    f.has_password = password != nullptr;
+    if (password != nullptr && password->IsString()) {
+        f.password_hash = std::string_view(password->GetString(), password->GetStringLength());
+    }
     f.version = version->GetInt64();
     return link_json(f);
 }
@@ -554,9 +572,10 @@ std::vector<std::string> link_csv_fields(const store::Link& link) {
             link.title};
 }
 
-void write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format, std::FILE* out_file,
-                 bool titles) {
+std::uint64_t write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format,
+                          std::FILE* out_file, bool titles) {
     OutputSink out(out_file);
+    std::uint64_t passwords = 0;
     std::string line;
     if (format == "table") {
         std::ostringstream header;
@@ -568,6 +587,7 @@ void write_links(store::Store& store, const store::LinkFilter& filter, std::stri
     }
     const std::map<std::int64_t, store::DomainRecord> domains = domains_by_id(store);
     check(store.list_links(filter, [&](const store::Link& link) {
+        passwords += link.password_hash.empty() ? 0 : 1;
         if (format == "csv") {
             line.clear();
             csv::append_record(line, link_csv_fields(link));
@@ -589,6 +609,7 @@ void write_links(store::Store& store, const store::LinkFilter& filter, std::stri
         return true;
     }));
     out.flush();
+    return passwords;
 }
 
 void print_link_details(std::ostream& out, const LinkFields& link) {
@@ -610,6 +631,7 @@ void print_link_details(std::ostream& out, const LinkFields& link) {
     row("expires", timefmt::format_time(link.expires));
     row("tags", link.tags != nullptr ? join_tags(*link.tags, ' ') : std::string());
     row("title", std::string(link.title));
+    row("password", link.has_password ? "yes" : "no");
     if (link.rules != nullptr) {
         row("rules", link.rules->empty() ? std::string() : std::to_string(link.rules->size()));
         for (std::size_t i = 0; i < link.rules->size(); ++i) {

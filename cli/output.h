@@ -52,6 +52,9 @@ struct LinkFields {
     std::string_view expired_url;  // where the link goes once it has ended; "": the domain's
     bool reserved = false;        // no start time yet: answers 404 until it gets one
     formats::RuleListView compiled_rules;              // compiled
+    bool has_password = false;
+    std::string_view password_hash;  // stored: formats::encode_password_text(); audit: the
+                                     // image's fingerprint of it; "" for none
     std::int64_t version = 0;     // stored, audit
     std::int64_t created_at = 0;  // stored
     std::int64_t updated_at = 0;  // stored
@@ -95,9 +98,10 @@ std::vector<std::string> link_csv_fields(const store::Link& link);
 
 // Streams every link `filter` selects to `out` as "table" (with a TITLE column when `titles`),
 // "json" (JSON Lines) or "csv" (with the header row). Used by list and export; states are judged
-// at filter.now. Throws cli::Error on a store or write failure.
-void write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format, std::FILE* out,
-                 bool titles = false);
+// at filter.now. Throws cli::Error on a store or write failure. Returns how many of the links
+// written have a password.
+std::uint64_t write_links(store::Store& store, const store::LinkFilter& filter, std::string_view format,
+                          std::FILE* out, bool titles = false);
 
 // Human output.
 void print_link_details(std::ostream& out, const LinkFields& link);

@@ -137,6 +137,9 @@ Collected collect(store::Store& store, const ServerExport& options) {
             c.left_out.add("left out: not yet valid", name);
         } else if (link.expires != 0 && options.now >= link.expires) {
             c.left_out.add("left out: expired", name);
+        } else if (!link.password_hash.empty()) {
+            // A map would redirect everyone: the link would become public.
+            c.left_out.add("left out: password-protected", name);
         } else {
             if (link.expires != 0) {
                 c.not_expressible.add("kept with an expiry the target cannot enforce: it keeps redirecting after " +

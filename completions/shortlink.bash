@@ -93,10 +93,10 @@ _shortlink() {
     case "$cmd" in
         init) ;;
         domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --not-found-url --no-not-found-url --expired-url --no-expired-url --not-found-text --no-not-found-text --gone-text --no-gone-text --permanent-max-age --stale-while-revalidate --stale-if-error --cache-scope --miss-budget --force --json" ;;
-        add) opts+=" --code --domain --type --expires --not-before --reserve --expired-url --tag --title --no-forward-query --forward-query --json" ;;
+        add) opts+=" --code --domain --type --expires --not-before --reserve --expired-url --tag --title --password-file --password-prompt --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --state --tag --search --limit --format --json --titles" ;;
-        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --title --no-title --expired-url --no-expired-url --reserve --no-reserve --forward-query --no-forward-query --default-forward-query --json" ;;
+        edit) opts+=" --domain --url --type --default-type --expires --no-expires --not-before --no-not-before --add-tag --remove-tag --title --no-title --expired-url --no-expired-url --reserve --no-reserve --password-file --password-prompt --no-password --forward-query --no-forward-query --default-forward-query --json" ;;
         rule) opts+=" add list remove move --domain --if --to --type --at --json"
             case "$prev" in --if) COMPREPLY=($(compgen -W "device=ios device=android device=ipados device=mobile device=tablet device=desktop device=windows device=macos device=linux device=chromeos lang= country= ip= query= after= before= split=" -- "$cur")); return ;;
                 --type) COMPREPLY=($(compgen -W "301 302 307 308" -- "$cur")); return ;; esac ;;
@@ -113,12 +113,12 @@ _shortlink() {
         apply) opts+=" --plan --prune --json"; COMPREPLY=($(compgen -f -- "$cur")) ;;
         qr) opts+=" --domain --format --size --margin --ecc -o --out --compact --no-marker"
             case "$prev" in --ecc) COMPREPLY=($(compgen -W "L M Q H" -- "$cur")); return ;; --out) _shortlink_files; return ;; esac ;;
-        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --geoip --trusted-proxy --miss-budget --pull --channel --pull-interval --pull-snapshot-interval --pull-timeout --ca"
-            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config|--ca) _shortlink_files; return ;;
+        serve) opts+=" --snapshots --trust --listen --tls-listen --certs --acme-webroot --tls-ticket-rotation --handshake-timeout --max-handshakes --cert-warn-days --admin --threads --config --state-dir --max-header-bytes --max-headers --max-body-bytes --header-timeout --keepalive-timeout --send-timeout --max-requests --max-connections --rescan-interval --drain-timeout --clicks --clicks-buffer --clicks-segment-size --clicks-segment-age --clicks-networks --country-header --query-params --geoip --trusted-proxy --miss-budget --pull --channel --pull-interval --pull-snapshot-interval --pull-timeout --ca --cookie-key --password-cookie-max-age --password-threads --password-queue --password-attempts --password-link-attempts"
+            case "$prev" in --snapshots|--state-dir|--certs|--acme-webroot|--clicks) _shortlink_dirs; return ;; --trust|--config|--ca|--cookie-key) _shortlink_files; return ;;
                 --channel) COMPREPLY=($(compgen -W "stable canary" -- "$cur")); return ;; esac ;;
         probe) opts+=" --connect --servername --ca --warn-days --timeout --expect-status --expect-location --max-latency --textfile --json"
             case "$prev" in --ca|--textfile) _shortlink_files; return ;; esac ;;
-        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params --header --client-ip --country-header --geoip --trusted-proxy"
+        resolve) opts+=" --trust --at --overlay --no-overlay --patch --no-patch --head --json --query-params --header --client-ip --country-header --geoip --trusted-proxy --cookie-key"
             case "$prev" in --trust) _shortlink_files '*.pub'; return ;; --overlay) _shortlink_files '*.sldeny'; return ;;
                 --patch) _shortlink_files '*.slpatch'; return ;; esac
             _shortlink_files '*.slsnap' ;;

@@ -81,6 +81,9 @@ complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l not-before -x
 complete -c shortlink -n '__fish_seen_subcommand_from add' -l tag -x
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l title -x -d 'Human-readable name'
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-title -d 'Remove the title'
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l password-file -r -F -d 'File holding the password'
+complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l password-prompt -d 'Type the password on the terminal'
+complete -c shortlink -n '__fish_seen_subcommand_from edit' -l no-password -d 'Remove the password'
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l no-forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l forward-query
 complete -c shortlink -n '__fish_seen_subcommand_from edit' -l url -x
@@ -157,6 +160,12 @@ complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-interval -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-snapshot-interval -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l pull-timeout -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve' -l ca -r -F
+complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l cookie-key -r -F -d 'Cookie signing key'
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l password-cookie-max-age -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l password-threads -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l password-queue -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l password-attempts -x
+complete -c shortlink -n '__fish_seen_subcommand_from serve' -l password-link-attempts -x
 complete -c shortlink -n '__fish_seen_subcommand_from serve resolve' -l query-params -x -a 'replace keep-both'
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l connect -x
 complete -c shortlink -n '__fish_seen_subcommand_from probe' -l servername -x

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "formats/bytes.h"
+#include "formats/password.h"
 
 namespace shortlink::formats {
 namespace {
@@ -145,7 +146,7 @@ Status check_list(const std::uint8_t* p, std::uint64_t avail, const std::string&
     }
     const std::size_t rule_count = p[0];
     const std::uint8_t flags = p[1];
-    if ((flags & ~k_list_known_flags) != 0) {
+    if ((flags & ~k_rule_list_known_flags) != 0) {
         return Status::corruption(where + ": unknown list flags " + std::to_string(flags));
     }
     if ((rule_count == 0 && flags == 0) || rule_count > k_max_rules_per_list) {
@@ -203,6 +204,15 @@ Status check_list(const std::uint8_t* p, std::uint64_t avail, const std::string&
     if (u16(p + 2) != kinds) {
         return Status::corruption(where + ": kinds mask does not match its conditions");
     }
+    if ((flags & k_rule_list_password) != 0) {
+        if (avail - pos < k_password_block_size) {
+            return Status::corruption(where + ": truncated password block");
+        }
+        if (const char* defect = password_block_defect(p + pos)) {
+            return Status::corruption(where + ": password block: " + defect);
+        }
+        pos += k_password_block_size;
+    }
     if ((flags & k_list_has_expired_url) != 0) {
         if (avail - pos < 4) {
             return Status::corruption(where + ": truncated expired URL");
@@ -240,13 +250,15 @@ std::string_view rule_kind_name(RuleKind kind) {
     return "unknown";
 }
 
-Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, std::string_view expired_url) {
-    if ((rules.empty() && expired_url.empty()) || rules.size() > k_max_rules_per_list) {
+Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, const PasswordHash* password,
+                                     std::string_view expired_url) {
+    if ((rules.empty() && password == nullptr && expired_url.empty()) || rules.size() > k_max_rules_per_list) {
         return Status::invalid_argument("a rule list holds 1 to " + std::to_string(k_max_rules_per_list) + " rules");
     }
     std::string out;
     out.push_back(static_cast<char>(rules.size()));
-    out.push_back(static_cast<char>(expired_url.empty() ? 0 : k_list_has_expired_url));
+    out.push_back(static_cast<char>((password != nullptr ? k_rule_list_password : 0) |
+                                    (expired_url.empty() ? 0 : k_list_has_expired_url)));
     put16(out, 0);  // kinds, below
     std::uint16_t kinds = 0;
     for (std::size_t r = 0; r < rules.size(); ++r) {
@@ -318,6 +330,9 @@ Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, std::s
         }
     }
     bytes::store<std::uint16_t>(reinterpret_cast<std::uint8_t*>(out.data()) + 2, kinds);
+    if (password != nullptr) {
+        append_password_block(out, *password);
+    }
     if (!expired_url.empty()) {
         bytes::append<std::uint32_t>(out, static_cast<std::uint32_t>(std::min<std::size_t>(expired_url.size(), 0xffffffff)));
         out += expired_url;
@@ -474,11 +489,21 @@ std::int64_t RuleConditionView::time() const { return bytes::load<std::int64_t>(
 
 std::uint16_t RuleListView::kinds() const { return m_list == nullptr ? 0 : u16(m_list + 2); }
 
+const std::uint8_t* RuleListView::password() const {
+    if ((flags() & k_rule_list_password) == 0) {
+        return nullptr;
+    }
+    return rules_end();
+}
+
 std::string_view RuleListView::expired_url() const {
     if ((flags() & k_list_has_expired_url) == 0) {
         return {};
     }
     const std::uint8_t* p = rules_end();
+    if ((flags() & k_rule_list_password) != 0) {
+        p += k_password_block_size;
+    }
     return {reinterpret_cast<const char*>(p + 4), u32(p)};
 }
 
@@ -487,6 +512,9 @@ std::string_view RuleListView::bytes() const {
         return {};
     }
     const std::uint8_t* end = rules_end();
+    if ((flags() & k_rule_list_password) != 0) {
+        end += k_password_block_size;
+    }
     if ((flags() & k_list_has_expired_url) != 0) {
         end += 4 + u32(end);
     }

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/password.h"
 #include "formats/status.h"
 
 namespace shortlink::formats {
@@ -62,15 +63,17 @@ struct RuleInput {
     std::vector<RuleConditionInput> conditions;
 };
 
-// Bits of a list's flags byte (SPEC.md "Section 5: rules"): what follows the rules. A list with
-// flags may hold no rules at all.
-inline constexpr std::uint8_t k_list_has_expired_url = 2;  // u32 length, the link's expired URL
-inline constexpr std::uint8_t k_list_known_flags = k_list_has_expired_url;
+// Bits of a list's flags byte (SPEC.md "Section 5: rules"): what follows the rules, in this
+// order. A list with flags may hold no rules at all.
+inline constexpr std::uint8_t k_rule_list_password = 1u << 0;    // a password block
+inline constexpr std::uint8_t k_list_has_expired_url = 1u << 1;  // u32 length, the link's expired URL
+inline constexpr std::uint8_t k_rule_list_known_flags = k_rule_list_password | k_list_has_expired_url;
 
 // One list's bytes; invalid_argument for anything the format cannot hold (the message names
-// the rule and condition). `expired_url` (where the link goes once it has ended; empty: none)
-// follows the rules; with one, `rules` may be empty.
-Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, std::string_view expired_url = {});
+// the rule and condition). `password` (or nullptr) and `expired_url` (where the link goes once
+// it has ended; empty: none) follow the rules; with either, `rules` may be empty.
+Result<std::string> encode_rule_list(const std::vector<RuleInput>& rules, const PasswordHash* password = nullptr,
+                                     std::string_view expired_url = {});
 // The whole section from encoded lists (list i is index i).
 std::string encode_rules_section(const std::vector<std::string>& lists);
 
@@ -122,6 +125,8 @@ public:
     bool empty() const { return m_list == nullptr; }
     std::uint8_t rule_count() const { return m_list == nullptr ? 0 : m_list[0]; }
     std::uint8_t flags() const { return m_list == nullptr ? 0 : m_list[1]; }
+    // The password block after the rules (k_password_block_size bytes), or nullptr.
+    const std::uint8_t* password() const;
     // The link's own expired URL (k_list_has_expired_url); empty: none.
     std::string_view expired_url() const;
     // Bit k set: some rule of the list has a condition of kind k (what an answer depends on).

@@ -15,12 +15,14 @@ std::string_view status_text(std::uint16_t status) {
     case 307: return "Temporary Redirect";
     case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 410: return "Gone";
-    case 429: return "Too Many Requests";
     case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -45,7 +47,14 @@ std::string_view reason_name(Reason reason) {
     case Reason::no_snapshot: return "no_snapshot";
     case Reason::snapshot_damaged: return "snapshot_damaged";
     case Reason::blocked: return "blocked";
+    case Reason::password_form: return "password_form";
+    case Reason::password_check: return "password_check";
+    case Reason::password_ok: return "password_ok";
+    case Reason::password_refused: return "password_refused";
     case Reason::rate_limited: return "rate_limited";
+    case Reason::unsupported_media_type: return "unsupported_media_type";
+    case Reason::body_too_large: return "body_too_large";
+    case Reason::password_busy: return "password_busy";
     }
     return "unknown";
 }

@@ -2,9 +2,9 @@
 //
 // Everything `shortlink serve` says to a well-formed request is decided here, apart from the
 // connection (which only frames bytes) so that it can be tested directly and so that
-// `shortlink resolve` prints exactly what a server would answer. No I/O, no allocation: the
-// Response holds views into the snapshot and into the request bytes, and the caller keeps both
-// alive while it writes the response (serve/response_writer.h).
+// `shortlink resolve` prints exactly what a server would answer. No I/O; no allocation but to check a
+// signed cookie (password and split links): the Response holds views into the snapshot and into the
+// request bytes, and the caller keeps both alive while it writes the response (response_writer.h).
 //
 // Thread-safety: pure; call from any number of threads at once.
 #pragma once
@@ -25,7 +25,11 @@ namespace shortlink::serve {
 
 class PatchedSnapshot;
 
-enum class Method : std::uint8_t { get, head, other };
+class CookieKey;
+
+// POST is answered by a password link alone (the form's submission); elsewhere it is another
+// method (405).
+enum class Method : std::uint8_t { get, head, post, other };
 
 struct Request {
     Method method = Method::get;
@@ -41,6 +45,12 @@ struct Request {
     // The name of the request header trusted for the client's country (serve --country-header),
     // as an answer that depends on it names it in Vary; empty: none is trusted.
     std::string_view country_header;
+    // The Cookie and Content-Type headers as received; empty when absent.
+    std::string_view cookie;
+    std::string_view content_type;
+    // What signed cookies are checked against (serve/cookies.h); nullptr: no cookie is valid
+    // and none is set (a password link always answers with its form).
+    const CookieKey* cookie_key = nullptr;
 };
 
 // Why the answer is what it is; picks the body text and appears in `resolve --json`.
@@ -58,7 +68,18 @@ enum class Reason : std::uint8_t {
     no_snapshot,         // 503: nothing loaded yet
     snapshot_damaged,    // 503: a lazily loaded snapshot failed a deferred check (being replaced)
     blocked,             // 410, never cached: the link, its domain or its destination is blocked
-    rate_limited,        // 429, never cached: a miss past the client's miss budget (limited())
+    // A password link (every answer no-store, Referrer-Policy: no-referrer):
+    password_form,       // 200: GET or HEAD without a valid cookie for the link: the form
+    password_check,      // a POST to check: the connection reads the body and checks it on the
+                         // pool (the Location is where the right password leads)
+    password_ok,         // 303 to the destination, with the password cookie
+    password_refused,    // 403: the form again, saying the password was wrong
+    // 429 with Retry-After, never cached: a miss past the client's miss budget (limited()), or
+    // too many failed password attempts from the client or on the link
+    rate_limited,
+    unsupported_media_type,  // 415: a POST that is not application/x-www-form-urlencoded
+    body_too_large,      // 413: a POST body above the password form's limit
+    password_busy,       // 503 with Retry-After: the check pool's queue is full
 };
 
 // private_max_age: "private, max-age=N", for an answer that depends on what a shared cache
@@ -95,8 +116,6 @@ struct Response {
     // The body of an answer without a Location: the domain's 404 or 410 text (a view into the
     // snapshot); empty: the status text.
     std::string_view page_text;
-    // Retry-After of a 429 (seconds); 0: none.
-    std::uint32_t retry_after_s = 0;
 
     // Strict-Transport-Security: only over TLS, for a domain with an HSTS max-age.
     std::uint32_t hsts_max_age_s = 0;  // 0: no header
@@ -108,6 +127,21 @@ struct Response {
     std::string_view vary_country;
     // The link's rule that answered, 1 for the first; 0: none (the link's own destination).
     std::uint8_t rule = 0;
+
+    // A password link's answers: its password block (formats/password.h) in the snapshot;
+    // nullptr for every other answer.
+    const std::uint8_t* password = nullptr;
+    // The link's domain as the snapshot names it ("*": the default domain): what a signed
+    // cookie is bound to, with `code`.
+    std::string_view link_host;
+    // A link with a split rule: the visitor's share, and whether the answer should set the
+    // split cookie (it had none valid; the caller has the key to sign it).
+    bool split_cookie = false;
+    std::uint8_t split_share = 0;
+    // Retry-After for a 429 or a password_busy 503 (seconds; 0: the writer's default).
+    std::uint32_t retry_after_s = 0;
+    // A Set-Cookie header value the caller built (serve/cookies.h); empty: none.
+    std::string_view set_cookie;
 
     // What the answer was about, for the click log: the domain's host (for an unknown host or
     // the default domain, the Host as received) and the link's stored code (otherwise the

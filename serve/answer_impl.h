@@ -9,6 +9,7 @@
 #include "formats/deny.h"
 #include "formats/snapshot.h"
 #include "serve/answer.h"
+#include "serve/cookies.h"
 #include "serve/rules_eval.h"
 
 namespace shortlink::serve::detail {
@@ -156,6 +157,18 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
     context.now = now;
     context.domain = domain.host;
     context.code = link.code;
+    const std::uint16_t kinds = link.rules.kinds();
+    // A visitor keeps the share a signed split cookie names; without one, the stable hash
+    // decides and the answer asks for the cookie, so a new address or browser update keeps it.
+    bool split_cookie = false;
+    if ((kinds & kind_bit(RuleKind::split)) != 0) {
+        std::optional<std::uint8_t> kept;
+        if (request.cookie_key != nullptr && !request.cookie.empty()) {
+            kept = split_cookie_share(*request.cookie_key, request.cookie, domain.host, link.code);
+        }
+        context.share = kept ? *kept : split_share(request.client, domain.host, link.code);
+        split_cookie = !kept && request.cookie_key != nullptr;
+    }
     const RuleOutcome outcome = evaluate_rules(link.rules, context);
     if (outcome.matched && deny != nullptr && deny->blocks_destination(outcome.destination)) {
         return blocked();
@@ -164,7 +177,6 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
         max_age = static_cast<std::uint32_t>(std::min<std::uint64_t>(
             max_age, static_cast<std::uint64_t>(outcome.changes_at - now)));
     }
-    const std::uint16_t kinds = link.rules.kinds();
     // A country from the GeoIP database is a fact about the client's address, like an ip rule:
     // a cache can key on the header, not on that; without a trusted header it is not keyable either.
     const bool per_client =
@@ -182,6 +194,67 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
     if ((kinds & kind_bit(RuleKind::country)) != 0) {
         r.vary_country = request.country_header;
     }
+    if (context.share >= 0) {
+        r.split_share = static_cast<std::uint8_t>(context.share);
+        r.split_cookie = split_cookie;
+    }
+    return r;
+}
+
+// Whether a Content-Type names application/x-www-form-urlencoded (parameters such as a charset
+// allowed, the type in any case).
+inline bool is_form_content_type(std::string_view value) {
+    constexpr std::string_view form = "application/x-www-form-urlencoded";
+    value = value.substr(0, value.find(';'));
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    if (value.size() != form.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < form.size(); ++i) {
+        const char c = value[i];
+        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != form[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// An active password link: the redirect itself only with a valid password cookie for the link,
+// else the form; a POST is handed to the connection to check (password_check). Every answer is
+// no-store: it depends on a cookie or a secret, and a cache must never replay a redirect that
+// was earned with a password.
+inline Response password_answer(const formats::LinkView& link, const formats::DomainView& domain,
+                                const formats::DenySet* deny, const ParsedTarget& target,
+                                const Request& request, std::int64_t now, std::uint32_t max_age,
+                                const std::uint8_t* block) {
+    Response redirect = ruled_redirect(link, domain, deny, target, request, now, max_age);
+    if (redirect.reason == Reason::blocked) {
+        return redirect;
+    }
+    redirect.cache = CacheKind::no_store;
+    redirect.max_age_s = 0;
+    Response r;
+    if (request.method == Method::post) {
+        if (!is_form_content_type(request.content_type)) {
+            r = simple(415, Reason::unsupported_media_type, CacheKind::no_store, 0);
+        } else {
+            r = redirect;
+            r.status = 303;
+            r.reason = Reason::password_check;
+            r.split_cookie = false;
+        }
+    } else if (request.cookie_key != nullptr && !request.cookie.empty() &&
+               has_password_cookie(*request.cookie_key, request.cookie, domain.host, link.code, block, now)) {
+        r = redirect;
+    } else {
+        r = simple(200, Reason::password_form, CacheKind::no_store, 0);
+    }
+    r.password = block;
     return r;
 }
 
@@ -302,7 +375,9 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                             max_age = static_cast<std::uint32_t>(std::min<std::uint64_t>(
                                 max_age, static_cast<std::uint64_t>(link->expires - now)));
                         }
-                        if (link->rules.rule_count() == 0) {
+                        if (const std::uint8_t* block = link->rules.password()) {
+                            r = password_answer(*link, domain, deny, target, request, now, max_age, block);
+                        } else if (link->rules.rule_count() == 0) {
                             r = simple(link->redirect_type, Reason::redirect, CacheKind::max_age,
                                        max_age);
                             set_location(r, link->destination, target.query, link->forward_query,
@@ -315,6 +390,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 apply_cache_policy(r, domain);
                 r.domain = domain.is_default ? target.raw_host : domain.host;
                 r.code = code;
+                r.link_host = domain.host;
                 r.root = target.is_root;
                 // Over TLS, every answer for the domain (404 and 410 too) renews the policy.
                 if (request.tls && domain.hsts_max_age_s != 0) {
@@ -327,7 +403,9 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
     }
     // Only GET and HEAD are answered, but the HTTPS redirect answers every method: a 308 keeps
     // the method and body, so a form posted over plain HTTP is posted again over HTTPS.
-    if (request.method == Method::other && r.reason != Reason::https_redirect) {
+    // POST only to a password link (its form's submission).
+    if ((request.method == Method::other || (request.method == Method::post && r.password == nullptr)) &&
+        r.reason != Reason::https_redirect) {
         r = simple(405, Reason::method_not_allowed, CacheKind::none, 0);
     }
     r.head = request.method == Method::head;

@@ -92,6 +92,24 @@ struct ServeConfig {
     bool keep_both_params = false;
     // --pull: an origin (or mirrors) to poll for published files; none by default.
     PullConfig pull;
+
+    // Password links (serve/password_check.h, serve/cookies.h).
+    // --cookie-key: the key signing password and split cookies, shared by a fleet; empty: the
+    // key kept in state_dir (created on first start), or without one a key for this process.
+    std::string cookie_key_path;
+    std::uint32_t password_cookie_max_age_s = 12 * 3600;  // a working day on one password
+    // Threads checking passwords: two scrypt checks at a time (~60 a second) without taking a
+    // request thread's core away on a small host.
+    unsigned password_threads = 2;
+    // Checks waiting for a thread; beyond, 503 with Retry-After (about a second of work).
+    std::uint32_t password_queue = 64;
+    // Failed attempts per client address and per link in a minute before 429 (0: no limit).
+    std::uint32_t password_attempts_per_client = 10;
+    std::uint32_t password_attempts_per_link = 100;
 };
+
+// The largest password form body read (a 1024-byte password percent-encoded is at most 3 KiB
+// plus "password="); more is answered 413.
+inline constexpr std::size_t k_max_password_body = 4096;
 
 }  // namespace shortlink::serve

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <openssl/crypto.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -15,6 +17,9 @@
 #include "serve/acme.h"
 #include "serve/answer.h"
 #include "serve/client_address.h"
+#include "serve/config.h"
+#include "serve/cookies.h"
+#include "serve/password_check.h"
 #include "serve/response_writer.h"
 #include "serve/worker.h"
 
@@ -44,6 +49,7 @@ Method method_of(http::verb verb) {
     switch (verb) {
     case http::verb::get: return Method::get;
     case http::verb::head: return Method::head;
+    case http::verb::post: return Method::post;
     default: return Method::other;
     }
 }
@@ -65,9 +71,66 @@ formats::clicks::Outcome click_outcome(const Response& r) {
     case Reason::no_snapshot:
     case Reason::snapshot_damaged: return Outcome::unavailable;
     case Reason::blocked: return Outcome::blocked;
+    case Reason::password_form: return Outcome::password_form;
+    case Reason::password_ok: return Outcome::password_ok;
+    case Reason::password_refused: return Outcome::password_refused;
     case Reason::rate_limited: return Outcome::rate_limited;
+    case Reason::password_busy: return Outcome::unavailable;
+    case Reason::password_check:
+    case Reason::unsupported_media_type:
+    case Reason::body_too_large: return Outcome::bad_request;
     }
     return Outcome::bad_request;
+}
+
+// The password field of an application/x-www-form-urlencoded body, decoded ('+' is a space,
+// %XX a byte); nullopt when absent, empty, malformed or too long.
+std::optional<std::string> form_password(std::string_view body) {
+    std::size_t start = 0;
+    while (start <= body.size()) {
+        std::size_t end = body.find('&', start);
+        if (end == std::string_view::npos) {
+            end = body.size();
+        }
+        const std::string_view pair = body.substr(start, end - start);
+        constexpr std::string_view name = "password=";
+        if (pair.substr(0, name.size()) == name) {
+            const std::string_view raw = pair.substr(name.size());
+            std::string out;
+            out.reserve(raw.size());
+            for (std::size_t i = 0; i < raw.size(); ++i) {
+                const char c = raw[i];
+                if (c == '+') {
+                    out.push_back(' ');
+                } else if (c == '%') {
+                    const auto hex = [](char h) {
+                        return h >= '0' && h <= '9' ? h - '0'
+                               : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                               : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                      : -1;
+                    };
+                    if (i + 2 >= raw.size()) {
+                        return std::nullopt;
+                    }
+                    const int hi = hex(raw[i + 1]);
+                    const int lo = hex(raw[i + 2]);
+                    if (hi < 0 || lo < 0) {
+                        return std::nullopt;
+                    }
+                    out.push_back(static_cast<char>(hi * 16 + lo));
+                    i += 2;
+                } else {
+                    out.push_back(c);
+                }
+            }
+            if (out.empty() || out.size() > formats::k_max_password_size) {
+                return std::nullopt;
+            }
+            return out;
+        }
+        start = end + 1;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -238,6 +301,12 @@ void Connection<Transport>::on_read(const boost::system::error_code& ec, std::si
     if (!keep) {
         m_close_after_write = true;
     }
+    if (m_paused) {
+        if (!m_out.empty()) {
+            write();  // the answers before the check's; it waits for on_checked()
+        }
+        return;
+    }
     if (!m_out.empty()) {
         write();
     } else if (m_close_after_write) {
@@ -250,6 +319,9 @@ void Connection<Transport>::on_read(const boost::system::error_code& ec, std::si
 template <class Transport>
 bool Connection<Transport>::process(std::uint64_t& answered) {
     while (true) {
+        if (m_paused) {
+            return true;  // a password check is on the pool; what follows waits for its answer
+        }
         if (!m_parser) {
             emplace_parser();
         }
@@ -295,7 +367,11 @@ bool Connection<Transport>::process(std::uint64_t& answered) {
             m_begin = m_parse;  // header views are no longer needed; body bytes are discarded
         }
         if (m_parser->is_done()) {
+            const bool over = m_parser->body_over_limit();
             m_parser.reset();
+            if (m_check && start_check(over)) {
+                return true;
+            }
             if (m_close_after_write) {
                 return false;
             }
@@ -359,6 +435,9 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
             metrics.forwarded_too_long.add();
         }
     }
+    request.cookie = std::string_view(base + p.cookie().offset, p.cookie().size);
+    request.content_type = std::string_view(base + p.content_type().offset, p.content_type().size);
+    request.cookie_key = m_worker.passwords().cookie_key;
 
     ++m_requests;
     const bool keep_alive = p.keep_alive() && !m_worker.draining() &&
@@ -370,7 +449,7 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     if constexpr (!Transport::k_tls) {
         // ACME challenges are answered on the plain listeners only (serve/acme.h), before any
         // link or HTTPS redirect: a CA validating HTTP-01 must reach them over port 80.
-        if (!m_worker.acme_webroot().empty() && request.method != Method::other &&
+        if (!m_worker.acme_webroot().empty() && (request.method == Method::get || request.method == Method::head) &&
             is_acme_challenge(request.target)) {
             const AcmeAnswer acme = answer_acme(m_worker.acme_webroot(), request.target);
             write_text(m_out, acme.status, acme.status == 200 ? std::string_view(acme.body) : "Not Found\n",
@@ -390,6 +469,14 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     const std::int64_t now = clock::coarse_unix_seconds();
     Response response = patched != nullptr ? answer(patched, m_worker.deny(), request, now)
                                            : answer(snapshot, m_worker.deny(), request, now);
+    if (!keep_alive) {
+        m_close_after_write = true;
+    }
+    if (response.reason == Reason::password_check) {
+        begin_check(request, response, framing);
+        m_answered = true;  // its answer is written when the body is in and checked
+        return true;
+    }
     // Only a miss is counted, and only a miss is refused: a client past its budget still gets
     // every link that exists.
     if (is_miss(response) && m_worker.misses() != nullptr && request.client.has_address) {
@@ -399,6 +486,12 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
             response = limited(response, verdict.retry_after_s);
             metrics.misses_limited.add();
         }
+    }
+    if (response.split_cookie && request.cookie_key != nullptr) {
+        m_set_cookie = set_cookie_header(
+            k_split_cookie, split_cookie_value(*request.cookie_key, response.link_host, response.code, response.split_share),
+            response.code, k_split_cookie_max_age_s, request.tls);
+        response.set_cookie = m_set_cookie;
     }
     if (m_worker.clicks() != nullptr) {
         record_click(request, response);
@@ -411,15 +504,19 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
         m_close_after_write = true;
     }
     m_answered = true;
-    if (!keep_alive) {
-        m_close_after_write = true;
-    }
     ++answered;
     return true;
 }
 
 template <class Transport>
 void Connection<Transport>::record_click(const Request& request, const Response& response) {
+    if (!m_worker.clicks()->push(click_record(request, response))) {
+        m_worker.mutable_metrics().clicks_dropped.add();
+    }
+}
+
+template <class Transport>
+ClickRecord Connection<Transport>::click_record(const Request& request, const Response& response) const {
     namespace clicks = formats::clicks;
     const RequestParser& p = *m_parser;
     ClickRecord r;
@@ -457,8 +554,187 @@ void Connection<Transport>::record_click(const Request& request, const Response&
     r.text[static_cast<std::size_t>(ClickText::ch_mobile)] = field(ClientField::ch_mobile);
     r.text[static_cast<std::size_t>(ClickText::ch_platform)] = field(ClientField::ch_platform);
     r.text[static_cast<std::size_t>(ClickText::country)] = field(ClientField::country);
-    if (!m_worker.clicks()->push(r)) {
-        m_worker.mutable_metrics().clicks_dropped.add();
+    return r;
+}
+
+template <class Transport>
+void Connection<Transport>::begin_check(const Request& request, const Response& response,
+                                        const FramingOptions& framing) {
+    const PasswordSupport& support = m_worker.passwords();
+    const std::int64_t now = clock::coarse_unix_seconds();
+    if (support.limiter != nullptr) {
+        if (const std::uint32_t wait = support.limiter->retry_after(m_peer_v6, response.link_host, response.code, now)) {
+            Response r;
+            r.status = 429;
+            r.reason = Reason::rate_limited;
+            r.cache = CacheKind::no_store;
+            r.password = response.password;
+            r.retry_after_s = wait;
+            r.domain = response.domain;
+            r.code = response.code;
+            if (m_worker.clicks() != nullptr) {
+                record_click(request, r);
+            }
+            write_response(m_out, r, framing, m_worker.date());
+            m_worker.mutable_metrics().count_request(429);
+            m_worker.mutable_metrics().password_rate_limited.add();
+            return;  // the body is read and discarded as any other
+        }
+    }
+    PendingCheck& c = m_check.emplace();
+    c.location = location_string(response);
+    c.host = std::string(response.link_host);
+    c.code = std::string(response.code);
+    std::copy(response.password, response.password + formats::k_password_block_size, c.block.begin());
+    c.framing = framing;
+    if (m_worker.clicks() != nullptr) {
+        c.click = click_record(request, response);
+        for (std::size_t i = 0; i < k_click_text_count; ++i) {
+            c.click_text[i] = std::string(c.click.text[i]);
+            c.click.text[i] = c.click_text[i];
+        }
+    }
+    m_body.clear();
+    m_parser->capture_body(&m_body, k_max_password_body);
+}
+
+template <class Transport>
+bool Connection<Transport>::start_check(bool body_over_limit) {
+    PendingCheck& c = *m_check;
+    Response r;
+    r.cache = CacheKind::no_store;
+    r.password = c.block.data();
+    if (body_over_limit) {
+        r.status = 413;
+        r.reason = Reason::body_too_large;
+        answer_check(r);
+        return false;
+    }
+    std::optional<std::string> password = form_password(m_body);
+    m_body.clear();
+    if (!password) {
+        // Nothing to check: the form again, and no attempt counted.
+        r.status = 403;
+        r.reason = Reason::password_refused;
+        answer_check(r);
+        return false;
+    }
+    const PasswordSupport& support = m_worker.passwords();
+    const formats::PasswordHash hash = formats::read_password_block(c.block.data());
+    auto task = [weak = this->weak_from_this(), executor = m_worker.executor(), hash,
+                 secret = std::move(*password)]() mutable {
+        const bool ok = formats::verify_password(secret, hash);
+        OPENSSL_cleanse(secret.data(), secret.size());
+        boost::asio::post(executor, [weak, ok] {
+            if (auto self = weak.lock()) {
+                self->on_checked(ok);
+            }
+        });
+    };
+    if (support.pool == nullptr || !support.pool->submit(std::move(task))) {
+        r.status = 503;
+        r.reason = Reason::password_busy;
+        r.retry_after_s = 1;
+        m_worker.mutable_metrics().password_busy.add();
+        answer_check(r);
+        return false;
+    }
+    m_self = this->shared_from_this();
+    m_paused = true;
+    m_phase = Phase::checking;
+    m_wait = Wait::check;
+    // A check waits for at most a full queue's worth of scrypt runs; this only frees a
+    // connection whose answer never came.
+    m_deadline_ms = clock::monotonic_ms() + 60000;
+    return true;
+}
+
+template <class Transport>
+void Connection<Transport>::answer_check(Response& r) {
+    PendingCheck& c = *m_check;  // r's views point into it: it goes once the answer is written
+    r.domain = c.click.text[static_cast<std::size_t>(ClickText::domain)];
+    r.code = c.code;
+    if (m_worker.clicks() != nullptr) {
+        c.click.status = r.status;
+        c.click.outcome = static_cast<std::uint8_t>(click_outcome(r));
+        c.click.time_ms = clock::coarse_unix_millis();
+        if (!m_worker.clicks()->push(c.click)) {
+            m_worker.mutable_metrics().clicks_dropped.add();
+        }
+    }
+    if (write_response(m_out, r, c.framing, m_worker.date())) {
+        m_worker.mutable_metrics().count_request(r.status);
+    } else {
+        m_worker.mutable_metrics().unsafe_location.add();
+        m_worker.mutable_metrics().count_request(500);
+        m_close_after_write = true;
+    }
+    m_check.reset();
+}
+
+template <class Transport>
+void Connection<Transport>::on_checked(bool ok) {
+    if (m_phase == Phase::closed || !m_paused) {
+        return;
+    }
+    if (m_phase == Phase::writing) {
+        m_check_result = ok;  // answered when the write of the answers before it ends
+        return;
+    }
+    finish_check(ok);
+}
+
+template <class Transport>
+void Connection<Transport>::finish_check(bool ok) {
+    const std::shared_ptr<Connection> keep = std::move(m_self);  // alive to the end of this call
+    m_paused = false;
+    m_check_result.reset();
+    m_phase = Phase::reading;
+    const PasswordSupport& support = m_worker.passwords();
+    PendingCheck& c = *m_check;
+    const std::int64_t now = clock::coarse_unix_seconds();
+    Response r;
+    r.cache = CacheKind::no_store;
+    r.password = c.block.data();
+    WorkerMetrics& metrics = m_worker.mutable_metrics();
+    if (ok) {
+        metrics.password_checks_ok.add();
+        r.status = 303;
+        r.reason = Reason::password_ok;
+        r.location_prefix = c.location;
+        if (support.cookie_key != nullptr) {
+            m_set_cookie = set_cookie_header(
+                k_password_cookie,
+                password_cookie_value(*support.cookie_key, c.host, c.code, c.block.data(), now + support.cookie_max_age_s),
+                c.code, support.cookie_max_age_s, Transport::k_tls);
+            r.set_cookie = m_set_cookie;
+        }
+    } else {
+        metrics.password_checks_failed.add();
+        if (support.limiter != nullptr) {
+            support.limiter->record_failure(m_peer_v6, c.host, c.code, now);
+        }
+        r.status = 403;
+        r.reason = Reason::password_refused;
+    }
+    answer_check(r);
+    resume();
+}
+
+// After a check's answer: the requests pipelined behind it, then the usual write or read.
+template <class Transport>
+void Connection<Transport>::resume() {
+    std::uint64_t answered = 0;
+    if (!process(answered)) {
+        m_close_after_write = true;
+    }
+    if (!m_out.empty()) {
+        write();
+    } else if (m_close_after_write) {
+        linger();
+    } else {
+        wait_for_next_request(clock::monotonic_ms());
+        read();
     }
 }
 
@@ -506,6 +782,13 @@ void Connection<Transport>::on_write(const boost::system::error_code& ec) {
         return;
     }
     m_out.clear();
+    if (m_paused) {
+        m_phase = Phase::checking;
+        if (m_check_result) {
+            finish_check(*m_check_result);
+        }
+        return;
+    }
     if (m_close_after_write) {
         linger();
         return;
@@ -590,6 +873,11 @@ void Connection<Transport>::close() {
     // The place under --max-handshakes is free once the peer sees the close, not later when the
     // aborted handshake's handler runs: a client may connect again before then.
     release_handshake();
+    if (m_self) {
+        // Closed while its password was on the pool: let go of it from the event loop, not from
+        // inside a sweep that is walking the connection list.
+        boost::asio::post(m_worker.executor(), [self = std::move(m_self)] {});
+    }
 }
 
 template <class Transport>
@@ -614,7 +902,8 @@ void Connection<Transport>::check_deadline(std::int64_t now_ms) {
     case Wait::idle: metrics.timeouts_idle.add(); break;
     case Wait::send: metrics.timeouts_send.add(); break;
     case Wait::linger:
-    case Wait::drain: break;
+    case Wait::drain:
+    case Wait::check: break;
     }
     close();
 }
@@ -629,6 +918,7 @@ EvictionRank Connection<Transport>::eviction_rank() const {
         return {partial ? 1 : 2, m_idle_since_ms};
     }
     case Phase::writing:
+    case Phase::checking:
     case Phase::closed: break;
     }
     return k_never_evict;

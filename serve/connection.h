@@ -2,7 +2,7 @@
 // requests are parsed from one fixed input buffer and their responses appended, in order, to one
 // output buffer that goes out in a single write (so a pipelined burst costs one syscall each way).
 //
-// Buffers are allocated once per connection and reused; the request path allocates nothing.
+// Buffers are allocated once per connection and reused; only a password POST allocates (PendingCheck).
 // Reads and writes alternate (never both outstanding), which keeps pipelining trivially ordered
 // and bounds the output buffer by what one input buffer of requests can produce.
 //
@@ -22,8 +22,11 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "formats/password.h"
 #include "serve/answer.h"
+#include "serve/click_log.h"
 #include "serve/request_parser.h"
+#include "serve/response_writer.h"
 #include "serve/transport.h"
 
 namespace shortlink::serve {
@@ -74,8 +77,21 @@ public:
     Connection* m_next = nullptr;
 
 private:
-    enum class Phase : std::uint8_t { handshaking, reading, writing, lingering, closed };
-    enum class Wait : std::uint8_t { handshake, header, idle, send, linger, drain };
+    enum class Phase : std::uint8_t { handshaking, reading, writing, lingering, checking, closed };
+    enum class Wait : std::uint8_t { handshake, header, idle, send, linger, drain, check };
+
+    // A POST to a password link between its header and its answer: while its body is read, and
+    // while the pool checks the password. Owns everything the answer needs (the request's bytes
+    // and the snapshot may be gone by then).
+    struct PendingCheck {
+        std::string location;  // where the right password leads
+        std::string host;      // the link's domain as the snapshot names it, and its code
+        std::string code;
+        std::array<std::uint8_t, formats::k_password_block_size> block{};
+        FramingOptions framing;
+        ClickRecord click;  // its text views point into click_text
+        std::array<std::string, k_click_text_count> click_text;
+    };
 
     void handshake();
     void on_handshake(const boost::system::error_code& ec);
@@ -97,6 +113,18 @@ private:
     void compact();
     void emplace_parser();
     void record_click(const Request& request, const Response& response);
+    ClickRecord click_record(const Request& request, const Response& response) const;
+    // The answer to a password link's POST once its header is in: 429 now, or the body is kept
+    // for start_check().
+    void begin_check(const Request& request, const Response& response, const FramingOptions& framing);
+    // The body is in: an answer now (413, 403 for no password, 503 for a full pool; false), or
+    // the check is on the pool and the connection waits for on_checked() (true).
+    bool start_check(bool body_over_limit);
+    void on_checked(bool ok);
+    void finish_check(bool ok);
+    // Appends a password answer that ends a pending check and records its click.
+    void answer_check(Response& r);
+    void resume();
 
     Worker& m_worker;
     Transport m_transport;
@@ -121,6 +149,13 @@ private:
     std::uint8_t m_peer_family = 0;
     std::array<std::uint8_t, 16> m_peer{};
     std::array<std::uint8_t, 16> m_peer_v6{};
+    // Password links.
+    std::optional<PendingCheck> m_check;
+    std::string m_body;           // the pending POST's body (at most k_max_password_body)
+    bool m_paused = false;        // the check is on the pool: nothing more is parsed or answered
+    std::optional<bool> m_check_result;  // arrived during a write; answered after it
+    std::shared_ptr<Connection> m_self;  // alive while on the pool (no I/O handler holds it)
+    std::string m_set_cookie;     // storage of a Set-Cookie header value
 };
 
 using PlainConnection = Connection<PlainTransport>;

@@ -104,7 +104,7 @@ void render_tls(std::string& out, const std::vector<const WorkerMetrics*>& worke
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& s, const OverlayMetrics& overlay,
                               const PatchMetrics& patch, const CertificateReport* certificates,
-                              std::int64_t now, const ClickLogMetrics* clicks) {
+                              std::int64_t now, const ClickLogMetrics* clicks, std::uint64_t password_queue) {
     std::string out;
     header(out, "shortlink_requests_total", "counter", "Requests answered, by HTTP status.");
     for (std::size_t i = 0; i < k_counted_statuses.size(); ++i) {
@@ -262,6 +262,19 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     if (certificates != nullptr) {
         render_tls(out, workers, *certificates, now);
     }
+    header(out, "shortlink_password_checks_total", "counter", "Password form submissions checked, by result.");
+    line(out, "shortlink_password_checks_total{result=\"ok\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.password_checks_ok.get(); }));
+    line(out, "shortlink_password_checks_total{result=\"failed\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.password_checks_failed.get(); }));
+    header(out, "shortlink_password_refused_total", "counter",
+           "Password form submissions not checked, by reason: too many failed attempts (429), a full queue (503).");
+    line(out, "shortlink_password_refused_total{reason=\"rate_limited\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.password_rate_limited.get(); }));
+    line(out, "shortlink_password_refused_total{reason=\"busy\"}",
+         sum(workers, [](const WorkerMetrics& w) { return w.password_busy.get(); }));
+    header(out, "shortlink_password_queue_depth", "gauge", "Password checks waiting for a pool thread.");
+    line(out, "shortlink_password_queue_depth", password_queue);
     if (clicks != nullptr) {
         header(out, "shortlink_clicks_recorded_total", "counter", "Click events written into a segment.");
         line(out, "shortlink_clicks_recorded_total", clicks->recorded);

@@ -67,6 +67,12 @@ struct alignas(64) WorkerMetrics {
     Counter forwarded_clients;
     Counter forwarded_malformed;
     Counter forwarded_too_long;
+    // Password links: checks done by the pool for this thread's connections, by result; POSTs
+    // refused with 429 (too many failures) and with 503 (the pool's queue was full).
+    Counter password_checks_ok;
+    Counter password_checks_failed;
+    Counter password_rate_limited;
+    Counter password_busy;
 
     void count_request(std::uint16_t status) { requests[status_slot(status)].add(); }
     void observe_latency_ns(std::uint64_t ns, std::uint64_t requests_in_batch);
@@ -128,10 +134,12 @@ struct GeoIpReport;
 // Prometheus text exposition (version 0.0.4) of everything above; `certificates` is null when
 // the server has no TLS listener (the shortlink_tls_* families are then left out), `clicks` null
 // without --clicks (the shortlink_clicks_* families are then left out).
+// `password_queue`: checks waiting on the password pool now.
 std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                               const SnapshotMetrics& snapshot, const OverlayMetrics& overlay,
                               const PatchMetrics& patch, const CertificateReport* certificates,
-                              std::int64_t now, const ClickLogMetrics* clicks = nullptr);
+                              std::int64_t now, const ClickLogMetrics* clicks = nullptr,
+                              std::uint64_t password_queue = 0);
 
 // The miss budget's table (serve --miss-budget N, N > 0) at Unix time `now`.
 std::string render_miss_budget_metrics(const MissBudget& table, std::uint32_t budget, std::int64_t now);

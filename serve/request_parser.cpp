@@ -70,6 +70,16 @@ void RequestParser::on_field_impl(boost::beast::http::field name, boost::beast::
     case field::accept_language:
         keep_client_field(ClientField::accept_language, value);
         break;
+    case field::cookie:
+        if (m_cookie.size == 0 && !value.empty()) {
+            m_cookie = span_of(value);
+        }
+        break;
+    case field::content_type:
+        if (m_content_type.size == 0 && !value.empty()) {
+            m_content_type = span_of(value);
+        }
+        break;
     case field::referer:
         if (m_client) {
             keep_client_field(ClientField::referer, value);

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include <boost/beast/http/basic_parser.hpp>
@@ -78,12 +79,25 @@ public:
     bool has_host() const { return m_host_seen; }
     Span target() const { return m_target; }
     Span host() const { return m_host; }
+    // The first Cookie and Content-Type headers (a password link reads them); empty when absent.
+    Span cookie() const { return m_cookie; }
+    Span content_type() const { return m_content_type; }
+
+    // Keep the body's first `limit` bytes in `out` (a password form's submission) instead of
+    // discarding them; body_over_limit() tells whether more came.
+    void capture_body(std::string* out, std::size_t limit) {
+        m_body = out;
+        m_body_limit = limit;
+    }
+    bool body_over_limit() const { return m_body_over; }
     ParseFlaw flaw() const { return m_flaw; }
 
     // The buffer contents moved `delta` bytes towards its start.
     void rebase(std::uint32_t delta) {
         m_target.offset -= delta;
         m_host.offset -= delta;
+        m_cookie.offset = m_cookie.size == 0 ? 0 : m_cookie.offset - delta;
+        m_content_type.offset = m_content_type.size == 0 ? 0 : m_content_type.offset - delta;
         for (Span& f : m_client_fields) {
             f.offset = f.size == 0 ? 0 : f.offset - delta;
         }
@@ -113,12 +127,24 @@ private:
     void on_header_impl(boost::beast::error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::beast::error_code&) override {}
     std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code&) override {
+        keep_body(body);
         return body.size();
     }
     void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
     std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
                                    boost::beast::error_code&) override {
+        keep_body(body);
         return body.size();
+    }
+    void keep_body(boost::beast::string_view body) {
+        if (m_body == nullptr) {
+            return;
+        }
+        if (m_body->size() + body.size() > m_body_limit) {
+            m_body_over = true;
+            return;
+        }
+        m_body->append(body.data(), body.size());
     }
     void on_finish_impl(boost::beast::error_code&) override {}
 
@@ -146,6 +172,11 @@ private:
     bool m_content_length_seen = false;
     Span m_target;
     Span m_host;
+    Span m_cookie;
+    Span m_content_type;
+    std::string* m_body = nullptr;
+    std::size_t m_body_limit = 0;
+    bool m_body_over = false;
     ParseFlaw m_flaw = ParseFlaw::none;
 };
 

@@ -179,6 +179,25 @@ void append_tail(std::string& out, std::string_view date, const FramingOptions& 
     out.append("\r\n");
 }
 
+// A password link's form: self-contained (no script, style, image or font to fetch), posted to
+// the link's own URL. The Content-Security-Policy allows nothing to load and no framing.
+constexpr std::string_view k_form_open =
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<meta name=\"robots\" content=\"noindex\"><title>Password required</title></head>\n<body>\n";
+constexpr std::string_view k_form_refused = "<p role=\"alert\">Wrong password. Try again.</p>\n";
+constexpr std::string_view k_form_close =
+    "<form method=\"post\">\n<p><label for=\"password\">This link is protected by a password.</label></p>\n"
+    "<p><input type=\"password\" id=\"password\" name=\"password\" required autofocus "
+    "autocomplete=\"current-password\" maxlength=\"1024\"></p>\n"
+    "<p><button type=\"submit\">Continue</button></p>\n</form>\n</body></html>\n";
+constexpr std::string_view k_form_csp =
+    "Content-Security-Policy: default-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n";
+
+bool has_form(const Response& r) {
+    return r.reason == Reason::password_form || r.reason == Reason::password_refused;
+}
+
 constexpr std::string_view k_redirect_open = "<a href=\"";
 constexpr std::string_view k_redirect_mid = "\">";
 constexpr std::string_view k_redirect_close = "</a>\n";
@@ -217,6 +236,9 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         out.append("\r\n");
         body_size = k_redirect_open.size() + k_redirect_mid.size() + k_redirect_close.size() +
                     2 * (scan.size + scan.escape_extra);
+    } else if (has_form(r)) {
+        body_size = k_form_open.size() + (r.reason == Reason::password_refused ? k_form_refused.size() : 0) +
+                    k_form_close.size();
     } else {
         // "<p>Not Found</p>\n"; a domain's own text is escaped for HTML.
         LocationScan text;
@@ -243,11 +265,21 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
     }
     if (r.status == 405) {
         out.append("Allow: GET, HEAD\r\n");
-    } else if (r.status == 503) {
-        out.append("Retry-After: 5\r\n");
-    } else if (r.retry_after_s != 0) {
+    } else if (r.status == 503 || r.status == 429) {
         out.append("Retry-After: ");
-        append_uint(out, r.retry_after_s);
+        append_uint(out, r.retry_after_s != 0 ? r.retry_after_s : 5);
+        out.append("\r\n");
+    }
+    if (r.password != nullptr) {
+        // Neither the form's URL nor the destination travels on in a Referer.
+        out.append("Referrer-Policy: no-referrer\r\n");
+    }
+    if (has_form(r)) {
+        out.append(k_form_csp);
+    }
+    if (!r.set_cookie.empty() && is_safe_header_value(r.set_cookie)) {
+        out.append("Set-Cookie: ");
+        out.append(r.set_cookie);
         out.append("\r\n");
     }
     out.append(k_html_type);
@@ -264,6 +296,12 @@ bool write_response(std::string& out, const Response& r, const FramingOptions& f
         out.append(k_redirect_mid);
         append_location_html(out, r, scan);
         out.append(k_redirect_close);
+    } else if (has_form(r)) {
+        out.append(k_form_open);
+        if (r.reason == Reason::password_refused) {
+            out.append(k_form_refused);
+        }
+        out.append(k_form_close);
     } else {
         out.append("<p>");
         append_escaped(out, body_text(r));

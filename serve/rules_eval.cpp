@@ -311,8 +311,8 @@ RuleOutcome evaluate_rules(const formats::RuleListView& list, const RuleContext&
     std::uint16_t device = 0;
     bool have_language = false;
     LanguageTag language;
-    bool have_share = false;
-    std::uint8_t share = 0;
+    bool have_share = context.share >= 0;
+    std::uint8_t share = have_share ? static_cast<std::uint8_t>(context.share) : 0;
     bool have_country = false;
     std::array<char, 2> looked_up{};
     std::string_view country = client.country;

@@ -99,6 +99,9 @@ struct RuleContext {
     std::int64_t now = 0;     // Unix seconds
     std::string_view domain;  // the link's key, for split_share
     std::string_view code;
+    // The visitor's share when the caller knows it already (a signed split cookie, or computed
+    // once to set one); -1: split_share() when a split condition asks.
+    int share = -1;
 };
 
 struct RuleOutcome {

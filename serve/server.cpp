@@ -43,6 +43,8 @@
 #include "serve/snapshot_manager.h"
 #include "serve/ticket_keys.h"
 #include "serve/tls_context.h"
+#include "serve/cookies.h"
+#include "serve/password_check.h"
 #include "serve/worker.h"
 
 namespace shortlink::serve {
@@ -325,6 +327,9 @@ public:
             }
             m_misses = std::make_unique<MissBudget>(secret);
         }
+        if (Status s = start_passwords(); !s) {
+            return s;
+        }
         m_manager.scan();  // cold start: a lazy load, milliseconds at any size
         m_manager.scan_patches();
         m_manager.scan_overlays();
@@ -334,6 +339,7 @@ public:
                 i, m_config, m_manager, m_open_connections, m_handshakes, m_stopping,
                 m_loader_io.get_executor(), m_certificates.get(), m_tls_context.get(), m_log_fd,
                 m_clicks ? &m_clicks->ring(i) : nullptr, m_geoip.get(), m_misses.get()));
+            m_workers.back()->set_passwords(m_passwords);
             Status s = m_workers.back()->listen(m_config.inherited, endpoints, tls_endpoints);
             if (!s) {
                 return s;
@@ -408,6 +414,9 @@ public:
         for (auto& t : threads_running) {
             t.join();
         }
+        if (m_password_pool) {
+            m_password_pool->stop();  // before the workers, whose executors its tasks post to
+        }
         if (m_clicks) {
             m_clicks->stop();  // every event the workers recorded goes into a sealed segment
             const ClickLogMetrics c = m_clicks->metrics();
@@ -423,6 +432,34 @@ public:
     }
 
 private:
+    // The cookie key (--cookie-key, else the state directory's, else one for this process), the
+    // password check pool and the attempt table.
+    Status start_passwords() {
+        if (!m_config.cookie_key_path.empty()) {
+            auto key = CookieKey::load(m_config.cookie_key_path);
+            if (!key) {
+                return key.status();
+            }
+            m_cookie_key = std::move(*key);
+        } else if (!m_config.state_dir.empty()) {
+            auto key = CookieKey::load_or_create(m_config.state_dir);
+            if (!key) {
+                return key.status();
+            }
+            m_cookie_key = std::move(*key);
+        } else {
+            m_cookie_key = CookieKey::generate();
+        }
+        m_password_pool = std::make_unique<PasswordPool>(m_config.password_threads, m_config.password_queue);
+        m_attempts = std::make_unique<AttemptLimiter>(m_config.password_attempts_per_client,
+                                                      m_config.password_attempts_per_link);
+        m_passwords.cookie_key = &*m_cookie_key;
+        m_passwords.pool = m_password_pool.get();
+        m_passwords.limiter = m_attempts.get();
+        m_passwords.cookie_max_age_s = m_config.password_cookie_max_age_s;
+        return Status::ok();
+    }
+
     // At start: a TLS listener with no certificate to serve is a configuration error.
     Status load_certificates() {
         m_certificates = std::make_unique<CertificateDirectory>(m_config.certs_dir, m_log_fd);
@@ -530,7 +567,8 @@ private:
             }
             std::string text = render_prometheus(metrics, r.metrics, r.overlay, r.patch,
                                                  certificates ? &*certificates : nullptr, now,
-                                                 clicks ? &*clicks : nullptr);
+                                                 clicks ? &*clicks : nullptr,
+                                                 m_password_pool ? m_password_pool->queue_depth() : 0);
             if (m_puller) {
                 text += render_pull_metrics(m_puller->report());
             }
@@ -902,7 +940,12 @@ private:
     int m_certs_watch = -1;  // inotify watch of the certificate directory
     std::unique_ptr<ClickLog> m_clicks;  // null without --clicks; outlives the workers
     std::unique_ptr<Puller> m_puller;    // null without --pull
+    std::optional<CookieKey> m_cookie_key;            // outlives the workers
+    std::unique_ptr<AttemptLimiter> m_attempts;
+    PasswordSupport m_passwords;
     std::vector<std::unique_ptr<Worker>> m_workers;
+    // After the workers: destroyed (stopped) first, as its tasks post to their executors.
+    std::unique_ptr<PasswordPool> m_password_pool;
     std::atomic<std::uint32_t> m_open_connections{0};
     bool m_draining = false;
     std::atomic<bool> m_stopping{false};  // m_draining, for the workers to read per answer

@@ -39,11 +39,23 @@ namespace shortlink::serve {
 template <class Transport>
 class Connection;
 class PlainTransport;
+class CookieKey;
+class PasswordPool;
+class AttemptLimiter;
 class TlsTransport;
 using PlainConnection = Connection<PlainTransport>;
 using TlsConnection = Connection<TlsTransport>;
 
 // Limits in the units the request path uses, computed once from ServeConfig.
+// What password links need, owned by the server and shared by every worker; null members
+// when absent.
+struct PasswordSupport {
+    const CookieKey* cookie_key = nullptr;
+    PasswordPool* pool = nullptr;
+    AttemptLimiter* limiter = nullptr;
+    std::uint32_t cookie_max_age_s = 12 * 3600;
+};
+
 struct ConnectionLimits {
     std::uint32_t max_header_bytes = 8192;
     std::uint32_t max_header_count = 100;
@@ -135,6 +147,10 @@ public:
     MissBudget* misses() const { return m_misses; }
     std::uint32_t miss_budget() const { return m_config.miss_budget; }
     bool keep_both_params() const { return m_config.keep_both_params; }
+    const PasswordSupport& passwords() const { return m_passwords; }
+    // Set before run(); the pointers outlive the worker's connections.
+    void set_passwords(const PasswordSupport& p) { m_passwords = p; }
+    boost::asio::any_io_executor executor() { return m_io.get_executor(); }
 
 private:
     void refresh();
@@ -168,6 +184,7 @@ private:
     std::shared_ptr<const GeoIpDatabase> m_geoip_db;
     std::uint64_t m_geoip_generation = 0;
     ConnectionLimits m_limits;
+    PasswordSupport m_passwords;
 
     boost::asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;

@@ -18,6 +18,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/password.h"
 #include "store/bounded_read.h"
 #include "store/csv.h"
 #include "store/import_sources.h"
@@ -169,8 +170,8 @@ Status validate_row(const Row& row, const ImportSettings& settings, LinkInput& i
         {F::include_subdomains, "is true: a link answers on its own domain only, not on its subdomains"},
         {F::subpath_matching, "is true: a link matches its one path, not the paths under it"},
         {F::preserve_path_suffix, "is true: a link matches its one path, so there is no suffix to keep"},
-        {F::password, "is set: the link is password-protected there, and a link has no password here, so it "
-                      "would become public"},
+        {F::password, "is set: the link is password-protected there, and its password is not in the export, "
+                      "so it would become public (import the others, then add it with --password-file)"},
     };
     for (auto [field, why] : k_refused) {
         bad = field;
@@ -212,6 +213,15 @@ Status validate_row(const Row& row, const ImportSettings& settings, LinkInput& i
             return Status::invalid_argument("reserved is true: a reserved link has no not_before time");
         }
         in.reserved = *set;
+    }
+    bad = F::password_hash;
+    if (const std::string& hash = row[at(F::password_hash)]; !hash.empty()) {
+        // Checked as a snapshot reader would check it, so an edited export cannot plant a hash
+        // that fails a compile or asks a server for gigabytes.
+        if (auto parsed = formats::parse_password_text(hash); !parsed) {
+            return parsed.status();
+        }
+        in.password_hash = hash;
     }
     bad = F::banned;
     if (const std::string& banned = row[at(F::banned)]; !banned.empty()) {

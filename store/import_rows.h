@@ -65,10 +65,11 @@ enum class ImportField : std::uint8_t {
     password,
     banned,
     rules,  // a link's rules as JSON (store/rules.h): JSON Lines only
-    expired_url,  // where the link goes once it has ended: JSON Lines only
-    reserved,     // true: no start time yet: JSON Lines only
+    expired_url,    // where the link goes once it has ended: JSON Lines only
+    reserved,       // true: no start time yet: JSON Lines only
+    password_hash,  // a link's password hash as export writes it (formats/password.h): JSON Lines only
 };
-inline constexpr std::size_t k_import_field_count = static_cast<std::size_t>(ImportField::reserved) + 1;
+inline constexpr std::size_t k_import_field_count = static_cast<std::size_t>(ImportField::password_hash) + 1;
 
 // The fields `--map COLUMN=FIELD` may name: domain ... title, and "-" for ignore.
 Result<ImportField> parse_import_field(std::string_view name);

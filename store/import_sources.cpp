@@ -37,6 +37,8 @@ constexpr std::array k_json = {
     ColumnRule{"forward_query", F::forward_query, ""}, ColumnRule{"title", F::title, ""},
     ColumnRule{"rules", F::rules, ""},
     ColumnRule{"expired_url", F::expired_url, ""}, ColumnRule{"reserved", F::reserved, ""},
+    // A password link's hash; "password" says whether there is one, which the hash decides.
+    ColumnRule{"password_hash", F::password_hash, ""}, ColumnRule{"password", std::nullopt, ""},
     ColumnRule{"version", std::nullopt, ""},    ColumnRule{"created_at", std::nullopt, ""},
     ColumnRule{"updated_at", std::nullopt, ""}, ColumnRule{"short_url", std::nullopt, ""},
     ColumnRule{"state", std::nullopt, ""},      ColumnRule{"effective_type", std::nullopt, ""},
@@ -393,6 +395,8 @@ std::string_view import_field_name(ImportField field) {
             return "expired_url";
         case ImportField::reserved:
             return "reserved";
+        case ImportField::password_hash:
+            return "password_hash";
         default:
             return k_field_names[static_cast<std::size_t>(field)];
     }

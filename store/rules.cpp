@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <iterator>
+#include <optional>
 #include <cstring>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/password.h"
 #include "formats/rules.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
@@ -510,8 +512,16 @@ std::array<std::uint8_t, 17> network_bytes(std::string_view value) {
 
 }  // namespace
 
-Result<std::string> compile_rules(std::string_view json, std::string_view expired_url) {
-    if (json.empty() && expired_url.empty()) {
+Result<std::string> compile_rules(std::string_view json, std::string_view password_hash, std::string_view expired_url) {
+    std::optional<formats::PasswordHash> password;
+    if (!password_hash.empty()) {
+        auto parsed = formats::parse_password_text(password_hash);
+        if (!parsed) {
+            return parsed.status();
+        }
+        password = *parsed;
+    }
+    if (json.empty() && !password && expired_url.empty()) {
         return std::string();
     }
     auto rules = json.empty() ? Result<std::vector<Rule>>(std::vector<Rule>{}) : decode_rules(json, 0);
@@ -568,7 +578,7 @@ Result<std::string> compile_rules(std::string_view json, std::string_view expire
         }
         out.push_back(std::move(r));
     }
-    return formats::encode_rule_list(out, expired_url);
+    return formats::encode_rule_list(out, password ? &*password : nullptr, expired_url);
 }
 
 std::string rule_text(const Rule& rule) {

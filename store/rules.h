@@ -96,8 +96,11 @@ Result<std::vector<Rule>> decode_rules(std::string_view json, std::int64_t now);
 // The list as a snapshot holds it (formats/rules.h, SPEC.md "Section 5: rules"): every value
 // precomputed, the splits given consecutive shares of 0..99 in rule order. "" for no rules.
 // The JSON form's rules are checked again first (decode_rules), so what reaches a snapshot is
-// what `rule add` accepts, whoever wrote the database.
-Result<std::string> compile_rules(std::string_view json, std::string_view expired_url = {});
+// what `rule add` accepts, whoever wrote the database. A link's password hash
+// (formats::encode_password_text(); empty: none) and its expired URL (empty: none) ride in the
+// same list, which then exists even without rules.
+Result<std::string> compile_rules(std::string_view json, std::string_view password_hash = {},
+                                  std::string_view expired_url = {});
 
 // One rule as a person reads it: "if device=ios lang=fr -> https://... (301)".
 std::string rule_text(const Rule& rule);

@@ -495,7 +495,7 @@ Result<std::int64_t> read_audit_mark(Store::Impl& impl) {
 
 constexpr const char* k_compile_link_columns =
     "l.domain_id, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before, "
-    "l.expires, l.rules, l.expired_url, l.reserved";
+    "l.expires, l.rules, l.expired_url, l.reserved, l.password_hash";
 
 CompileLinkRow read_compile_link(detail::Stmt& s) {
     CompileLinkRow row;
@@ -510,6 +510,7 @@ CompileLinkRow read_compile_link(detail::Stmt& s) {
     row.rules = s.text(8);
     row.expired_url = s.text(9);
     row.reserved = s.i64(10) != 0;
+    row.password_hash = s.text(11);
     return row;
 }
 

@@ -86,6 +86,7 @@ struct CompileLinkRow {          // views valid only during the callback
     std::string_view rules;      // encode_rules() JSON; empty: none (compile_rules() compiles it)
     std::string_view expired_url;  // where the link goes once it has ended; empty: the domain's
     bool reserved = false;       // no start time yet: answers 404 until it gets one
+    std::string_view password_hash;  // formats::encode_password_text(); empty: none
 };
 
 struct SnapshotRecord {            // one published file (a snapshot, patch, overlay or rollback)
@@ -118,6 +119,7 @@ struct Link {
     std::vector<Rule> rules;        // in order: the first whose conditions hold answers (store/rules.h)
     std::string expired_url;     // where the link goes once it has ended; "": the domain's
     bool reserved = false;       // no start time yet: answers 404 until `edit` gives it one
+    std::string password_hash;   // formats::encode_password_text(); "": no password
     std::int64_t version = 1;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
@@ -140,6 +142,9 @@ struct LinkInput {
     // Normalized and checked (store/rules.h). Unset: none for a new link, and an overwritten
     // link (import --update) keeps its own.
     std::optional<std::vector<Rule>> rules;
+    // formats::encode_password_text(), checked. Unset: none for a new link, and an overwritten
+    // link keeps its own; "": none.
+    std::optional<std::string> password_hash;
     // Unix seconds; 0: now. An import from another shortener keeps a link's original creation time.
     std::int64_t created_at = 0;
 };
@@ -157,6 +162,7 @@ struct LinkPatch {
     std::optional<std::string> expired_url;  // "" clears
     // true reserves the link; false gives it a start time (not_before, or none: from now on).
     std::optional<bool> reserved;
+    std::optional<std::string> password_hash;  // formats::encode_password_text(); "" clears
 };
 
 // A partial change of a domain (domain set); unset members are left alone.

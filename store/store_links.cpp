@@ -9,7 +9,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "formats/bytes.h"
 #include "formats/clock.h"
+#include "formats/sha256.h"
 #include "store/store_internal.h"
 
 namespace shortlink::store {
@@ -34,7 +36,7 @@ constexpr int k_code_attempts = 16;
 constexpr const char* k_link_select =
     "SELECT l.id, l.domain_id, d.host, l.code, l.destination, l.status, l.redirect_type, "
     "l.forward_query, l.not_before, l.expires, l.tags, l.version, l.created_at, l.updated_at, l.title, l.rules, "
-    "l.expired_url, l.reserved FROM links l JOIN domains d ON d.id = l.domain_id ";
+    "l.expired_url, l.reserved, l.password_hash FROM links l JOIN domains d ON d.id = l.domain_id ";
 
 std::string encode_tags(std::vector<std::string> tags) {
     std::sort(tags.begin(), tags.end());
@@ -90,6 +92,7 @@ Link read_link(Stmt& s) {
     }
     l.expired_url = std::string(s.text(16));
     l.reserved = s.i64(17) != 0;
+    l.password_hash = std::string(s.text(18));
     return l;
 }
 
@@ -130,8 +133,8 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     if (impl.insert_link_stmt == nullptr) {
         auto stmt = impl.prepare(
             "INSERT INTO links (domain_id, code, ci, destination, redirect_type, status, forward_query, "
-            "not_before, expires, tags, created_at, updated_at, title, rules, expired_url, reserved) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+            "not_before, expires, tags, created_at, updated_at, title, rules, expired_url, reserved, password_hash) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
         if (!stmt) {
             return stmt.status();
         }
@@ -147,6 +150,7 @@ Result<std::int64_t> insert_link(Store::Impl& impl, const DomainRecord& domain, 
     s->bind_static(13, in.title);
     s->bind(14, in.rules ? encode_rules(*in.rules) : std::string());
     s->bind_static(15, in.expired_url).bind(16, std::int64_t{in.reserved});
+    s->bind(17, in.password_hash.value_or(std::string()));
     int rc = s->step();
     if (rc == SQLITE_DONE) {
         return sqlite3_last_insert_rowid(impl.db.get());
@@ -176,6 +180,7 @@ Link link_from_input(const DomainRecord& domain, const LinkInput& in, std::strin
     l.rules = in.rules.value_or(std::vector<Rule>{});
     l.expired_url = in.expired_url;
     l.reserved = in.reserved;
+    l.password_hash = in.password_hash.value_or(std::string());
     l.version = 1;
     l.created_at = in.created_at != 0 ? in.created_at : now;
     l.updated_at = now;
@@ -187,7 +192,7 @@ Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     auto stmt = impl.prepare(
         "UPDATE links SET destination = ?2, redirect_type = ?3, status = ?4, forward_query = ?5, "
         "not_before = ?6, expires = ?7, tags = ?8, title = ?10, rules = ?11, expired_url = ?12, reserved = ?13, "
-        "version = version + 1, updated_at = ?9 WHERE id = ?1");
+        "password_hash = ?14, version = version + 1, updated_at = ?9 WHERE id = ?1");
     if (!stmt) {
         return stmt.status();
     }
@@ -196,6 +201,7 @@ Status update_link(Store::Impl& impl, Link& l, std::int64_t now) {
     s->bind(4, static_cast<std::int64_t>(l.status)).bind(5, std::int64_t{l.forward_query});
     s->bind(6, l.not_before).bind(7, l.expires).bind(8, encode_tags(l.tags)).bind(9, now).bind(10, l.title);
     s->bind(11, encode_rules(l.rules)).bind(12, l.expired_url).bind(13, std::int64_t{l.reserved});
+    s->bind(14, l.password_hash);
     int rc = s->step();
     if (rc != SQLITE_DONE) {
         return detail::sqlite_error(impl.db.get(), rc, "cannot update link");
@@ -226,6 +232,7 @@ struct LinkImage {
     std::string_view rules;  // encode_rules() form; "" (no rules) is left out of the image
     std::string_view expired_url;  // "" is left out of the image
     bool reserved = false;         // false is left out of the image
+    std::string_view password;  // password_fingerprint(); "" (no password) is left out
 };
 
 // True when rapidjson would write `text` unescaped: printable ASCII without '"' or '\'. Every
@@ -282,6 +289,9 @@ void write_link_image(const LinkImage& l, std::string& out) {
         if (l.reserved) {
             out.append(",\"reserved\":true");
         }
+        if (!l.password.empty()) {
+            out.append(",\"password\":\"").append(l.password).append("\"");
+        }
         out.append("}");
         return;
     }
@@ -322,8 +332,27 @@ void write_link_image(const LinkImage& l, std::string& out) {
         w.Key("reserved");
         w.Bool(true);
     }
+    if (!l.password.empty()) {
+        write_string(w, "password", l.password);
+    }
     w.EndObject();
     out.assign(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+namespace {
+
+// What an audit image says of a password: the first 8 hex digits of SHA-256 over the stored
+// hash text. Enough to see in history that a password was set, changed or removed (a new salt
+// changes it even for the same password); useless for guessing, since the salt and the derived
+// key stay out of the log.
+std::string password_fingerprint(std::string_view password_hash) {
+    if (password_hash.empty()) {
+        return {};
+    }
+    const formats::Sha256Digest d = formats::sha256(password_hash.data(), password_hash.size());
+    return formats::bytes::hex_encode(d.data(), 4);
 }
 
 }  // namespace
@@ -331,9 +360,10 @@ void write_link_image(const LinkImage& l, std::string& out) {
 std::string link_audit_json(const Link& l) {
     std::string tags = encode_tags(l.tags);
     std::string rules = encode_rules(l.rules);
+    std::string password = password_fingerprint(l.password_hash);
     std::string out;
     write_link_image({l.host, l.code, l.destination, l.status, l.redirect_type, l.forward_query, l.not_before,
-                      l.expires, tags, l.title, l.version, rules, l.expired_url, l.reserved},
+                      l.expires, tags, l.title, l.version, rules, l.expired_url, l.reserved, password},
                      out);
     return out;
 }
@@ -502,6 +532,7 @@ Result<Link> Store::edit_link(std::string_view host, std::string_view code, cons
             }
             link.not_before = 0;
         }
+        link.password_hash = patch.password_hash.value_or(link.password_hash);
         for (const std::string& t : patch.add_tags) {
             link.tags.push_back(t);
         }
@@ -842,9 +873,10 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
         // One buffer per thread, reused: an import writes a million of these.
         static thread_local std::string image;
         const std::string rules = input.rules ? encode_rules(*input.rules) : std::string();
+        const std::string password = password_fingerprint(input.password_hash.value_or(std::string()));
         write_link_image({domain.host, input.code, input.destination, input.status, input.redirect_type,
                           input.forward_query, input.not_before, input.expires, tags, input.title, 1, rules,
-                          input.expired_url, input.reserved},
+                          input.expired_url, input.reserved, password},
                          image);
         Status st = m_impl->queue_import_audit(now, domain.host, input.code, *id, image);
         if (!st) {
@@ -881,6 +913,9 @@ Result<PutOutcome> Store::put_link(const LinkInput& input, OnConflict on_conflic
     if (input.rules) {
         link.rules = *input.rules;
     }
+    if (input.password_hash) {
+        link.password_hash = *input.password_hash;
+    }
     Status st = update_link(*m_impl, link, now);
     if (st) {
         st = m_impl->audit("import-update", link.host, link.code, link.id, before, link_audit_json(link));
@@ -899,7 +934,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
     if (inputs.size() == k_link_batch && m_impl->bulk_rowids_sequential &&
         std::all_of(inputs.begin(), inputs.end(), [&](const LinkInput& in) {
             return in.host == inputs[0].host && (!in.rules || in.rules->empty()) && in.expired_url.empty() &&
-                   !in.reserved;
+                   !in.reserved && (!in.password_hash || in.password_hash->empty());
         })) {
         auto found_domain = m_impl->bulk_domain(*this, inputs[0].host);
         if (!found_domain) {
@@ -944,7 +979,7 @@ Status Store::put_links(const std::vector<LinkInput>& inputs, OnConflict on_conf
             for (std::size_t r = 0; r < k_link_batch; ++r) {
                 const LinkInput& in = inputs[r];
                 write_link_image({domain.host, in.code, in.destination, in.status, in.redirect_type, in.forward_query,
-                                  in.not_before, in.expires, tags[r], in.title, 1, {}, {}, false},
+                                  in.not_before, in.expires, tags[r], in.title, 1, {}, {}, false, {}},
                                  image);
                 Status st = m_impl->queue_import_audit(now, domain.host, in.code, first_id + static_cast<std::int64_t>(r),
                                                        image);

@@ -39,12 +39,12 @@ TEST_CASE("StoredLinkHasEveryFieldInOrder", "[output]") {
           R"("status":"active","state":"active","type":null,"forward_query":null,"effective_type":301,)"
           R"("effective_forward_query":false,"not_before":null,"expires":"2025-12-03T06:33:43Z","reserved":false,)"
           R"("expired_url":null,"tags":["a","b"],)"
-          R"("rules":[],"title":null,"version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
+          R"("rules":[],"password":false,"title":null,"version":3,"created_at":"2025-12-02T18:26:40Z","updated_at":"2025-12-03T06:33:20Z",)"
           R"("short_url":"https://go.example.com/spring"})");
     store::Link titled = link;
     titled.title = "Spring \"sale\" \xe2\x80\x94 caf\xc3\xa9";
     CHECK_THAT(link_json(link_fields(titled, domain, 1764743622)),
-               Catch::Contains(R"("tags":["a","b"],"rules":[],"title":"Spring \"sale\" )" "\xe2\x80\x94 caf\xc3\xa9" R"(","version":3,)"));
+               Catch::Contains(R"("tags":["a","b"],"rules":[],"password":false,"title":"Spring \"sale\" )" "\xe2\x80\x94 caf\xc3\xa9" R"(","version":3,)"));
     // From the expiry second on the link is expired; its own type wins over the domain's.
     store::Link own = link;
     own.redirect_type = 307;
@@ -92,13 +92,13 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
           R"({"id":7,"at":"2025-12-03T06:33:43Z","actor":"ana","action":"edit","domain":"go.example.com",)"
           R"("code":"spring","before":{"domain":"go.example.com","code":"spring","url":"https://example.com/a",)"
           R"("status":"active","type":null,"forward_query":null,"not_before":null,)"
-          R"("expires":"2025-12-03T06:33:43Z","reserved":false,"expired_url":null,"tags":["x"],"rules":[],)"
+          R"("expires":"2025-12-03T06:33:43Z","reserved":false,"expired_url":null,"tags":["x"],"rules":[],"password":false,)"
           R"("title":null,"version":1,)"
           R"("short_url":"https://go.example.com/spring"},)"
           R"("after":{"domain":"go.example.com","code":"spring","url":"https://example.com/b","status":"disabled",)"
           R"("type":308,"forward_query":false,"not_before":"2025-12-02T18:26:40Z","expires":null,"reserved":false,)"
           R"("expired_url":null,"tags":[],)"
-          R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}],"title":"Spring","version":2,)"
+          R"("rules":[{"if":["device=ios"],"to":"https://example.com/i","type":null}],"password":false,"title":"Spring","version":2,)"
           R"("short_url":"https://go.example.com/spring"}})");
 
     store::AuditRecord d;

@@ -14,14 +14,14 @@ RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 # Every field of a link object, in order (man/shortlink.1, JSON OUTPUT).
 STORED_LINK_KEYS = ["domain", "code", "url", "status", "state", "type", "forward_query", "effective_type",
-                    "effective_forward_query", "not_before", "expires", "reserved", "expired_url", "tags", "rules", "title",
+                    "effective_forward_query", "not_before", "expires", "reserved", "expired_url", "tags", "rules", "password", "title",
                     "version", "created_at",
                     "updated_at", "short_url"]
 COMPILED_LINK_KEYS = ["domain", "code", "url", "status", "state", "effective_type", "effective_forward_query",
-                      "not_before", "expires", "reserved", "expired_url", "rules", "short_url"]
+                      "not_before", "expires", "reserved", "expired_url", "rules", "password", "short_url"]
 AUDIT_LINK_KEYS = ["domain", "code", "url", "status", "type", "forward_query", "not_before", "expires", "reserved",
                    "expired_url", "tags",
-                   "rules", "title", "version", "short_url"]
+                   "rules", "password", "title", "version", "short_url"]
 DOMAIN_KEYS = ["host", "is_default", "default_type", "root_url", "case_insensitive", "forward_query",
                "cache_max_age", "negative_max_age", "https_redirect", "hsts_max_age", "hsts_include_subdomains",
                "not_found_url", "expired_url", "not_found_text", "gone_text", "permanent_max_age",

@@ -349,7 +349,7 @@ TEST_CASE("EveryByteFlipOfTheRulesSectionIsSafe", "[rules]") {
 }
 
 TEST_CASE("AListCarriesTheLinksExpiredUrlWithOrWithoutRules", "[rules]") {
-    auto alone = formats::encode_rule_list({}, "https://after.example/x");
+    auto alone = formats::encode_rule_list({}, nullptr, "https://after.example/x");
     REQUIRE(alone);
     formats::RuleListView view(reinterpret_cast<const std::uint8_t*>(alone->data()));
     CHECK(view.rule_count() == 0);
@@ -357,7 +357,7 @@ TEST_CASE("AListCarriesTheLinksExpiredUrlWithOrWithoutRules", "[rules]") {
     CHECK(view.kinds() == 0);
     CHECK(view.expired_url() == "https://after.example/x");
     CHECK(view.bytes() == *alone);
-    auto both = formats::encode_rule_list(sample_rules(), "https://after.example/y");
+    auto both = formats::encode_rule_list(sample_rules(), nullptr, "https://after.example/y");
     REQUIRE(both);
     formats::RuleListView with_rules(reinterpret_cast<const std::uint8_t*>(both->data()));
     CHECK(with_rules.rule_count() == 3);
@@ -365,12 +365,12 @@ TEST_CASE("AListCarriesTheLinksExpiredUrlWithOrWithoutRules", "[rules]") {
     CHECK(with_rules.bytes() == *both);
     // Without one, the list is what it always was: flags zero.
     CHECK(encoded_sample()[1] == 0);
-    CHECK_FALSE(formats::encode_rule_list({}, ""));
-    CHECK(contains(formats::encode_rule_list({}, "https://e.example/\x01").status(), "control character"));
+    CHECK_FALSE(formats::encode_rule_list({}, nullptr, ""));
+    CHECK(contains(formats::encode_rule_list({}, nullptr, "https://e.example/\x01").status(), "control character"));
 }
 
 TEST_CASE("HostileListFlagsAreRefused", "[rules]") {
-    auto list = formats::encode_rule_list({}, "https://after.example/x");
+    auto list = formats::encode_rule_list({}, nullptr, "https://after.example/x");
     REQUIRE(list);
     const std::string section = formats::encode_rules_section({*list});
     std::uint64_t count = 0;

@@ -29,7 +29,8 @@ def sl(binary, db, *args):
     subprocess.run([binary, "--db", db, *args], check=True, capture_output=True)
 
 
-def compile_db(binary, work, name, links, blocks=(), command="compile", edits=(), rules=(), setup=()):
+def compile_db(binary, work, name, links, blocks=(), command="compile", edits=(), rules=(), setup=(),
+               passwords=()):
     """Compiles a database of `links` with `blocks` (shortlink block arguments); with command
     "overlay" returns the deny overlay instead of the snapshot; with `edits` (shortlink
     arguments run after a full compile), the patch that holds them."""
@@ -45,6 +46,11 @@ def compile_db(binary, work, name, links, blocks=(), command="compile", edits=()
         sl(binary, db, *args)
     for rule in rules:
         sl(binary, db, "rule", "add", *rule)
+    for code, password, *extra in passwords:
+        path = os.path.join(work, name + "-" + code + ".pw")
+        with open(path, "w") as f:
+            f.write(password + "\n")
+        sl(binary, db, "edit", code, "--password-file", path, *extra)
     for block in blocks:
         sl(binary, db, "block", *block)
     sl(binary, db, command, "--key", os.path.join(work, "k.key"), "--out", out)
@@ -111,6 +117,10 @@ def reader_seeds(binary, work):
         ("add", "https://n.example/x", "--code", "ended", "--domain", "go.example", "--expires", "2020-01-01T00:00:00Z",
          "--expired-url", "https://n.example/after"),
         ("add", "https://n.example/r", "--code", "reserved", "--reserve")])
+    # A password link without rules (a list of 0 rules and a password block) and one with rules.
+    seeds["valid-snapshot-with-passwords"] = compile_db(binary, work, "passwords", blocked, rules=[
+        ("k1", "--domain", "go.example", "--if", "split=40", "--to", "https://a.example/split")],
+        passwords=[("abc", "pw"), ("k1", "pw2", "--domain", "go.example")])
     one = seeds["valid-one-link"]
     bad = {}
     bad["bad-magic"] = bytearray(b"\x89SLSNAX\n") + one[8:]
@@ -208,6 +218,15 @@ def reader_seeds(binary, work):
     _, off, _ = section(v, 8)
     v[off + 64 + 48] = 9  # the first record's cache scope
     bad["bad-policies-cache-scope"] = v
+    # The first list is abc's: 0 rules, flags 1, kinds 0, then the password block.
+    for name, at, value in (("bad-password-flags-unknown", 1, 0x03), ("bad-password-kdf", 4, 2),
+                            ("bad-password-log2n", 5, 40), ("bad-password-no-flag-no-rules", 1, 0)):
+        v = bytearray(seeds["valid-snapshot-with-passwords"])
+        _, off, _ = section(v, 5)
+        lists = off + 64 + 8 * struct.unpack_from("<Q", v, off)[0]
+        assert v[lists] == 0 and v[lists + 1] == 1, "abc's list comes first"
+        v[lists + at] = value
+        bad[name] = v
     return {**seeds, **bad}
 
 

@@ -15,7 +15,9 @@
 #include "formats/snapshot.h"
 #include "tests/formats/snapshot_fixture.h"
 #include "formats/rules.h"
+#include "formats/password.h"
 #include "serve/answer.h"
+#include "serve/cookies.h"
 #include "serve/response_writer.h"
 
 using namespace shortlink;
@@ -744,7 +746,7 @@ struct PolicyFixture {
         snap.add_link(pol, {"old", "https://dest.example/old", formats::LinkState::active, 302, true, 0, k_now - 1});
         snap.add_link(pol, {"off", "https://dest.example/off", formats::LinkState::disabled, 302});
         FakeLink own{"own", "https://dest.example/own", formats::LinkState::active, 302, true, 0, k_now - 1};
-        auto list = formats::encode_rule_list({}, "https://own.example/after");
+        auto list = formats::encode_rule_list({}, nullptr, "https://own.example/after");
         REQUIRE(list.is_ok());
         own.rules = *list;
         snap.add_link(pol, own);
@@ -755,6 +757,51 @@ struct PolicyFixture {
     }
     Response get(std::string_view target, std::string_view host) const {
         return detail::answer_from(&snap, nullptr, Request{Method::get, target, host}, k_now);
+    }
+};
+
+// A default domain with a password link ("secret", no rules) and a split link ("ab"), and the
+// requests a browser sends them.
+struct PasswordFixture {
+    FakeSnapshot snap;
+    formats::PasswordHash hash;
+    CookieKey key = CookieKey::generate();
+    PasswordFixture() {
+        formats::DomainView d;
+        d.host = "*";
+        d.is_default = true;
+        d.default_redirect = 302;
+        d.cache_max_age_s = 300;
+        d.negative_max_age_s = 30;
+        const std::uint32_t def = snap.add_domain(d);
+        auto h = formats::hash_password("pw", formats::k_scrypt_min_log2_n, 1, 1);
+        REQUIRE(h);
+        hash = *h;
+        auto list = formats::encode_rule_list({}, &hash);
+        REQUIRE(list);
+        FakeLink secret;
+        secret.code = "secret";
+        secret.destination = "https://dest.example/secret";
+        secret.rules = *list;
+        snap.add_link(def, secret);
+        formats::RuleConditionInput half;
+        half.kind = formats::RuleKind::split;
+        half.split_from = 0;
+        half.split_to = 50;
+        FakeLink ab;
+        ab.code = "ab";
+        ab.destination = "https://default.example/ab";
+        ab.rules = encode({{0, "https://ab.example/a", {half}}});
+        snap.add_link(def, ab);
+    }
+    Response ask(Method method, std::string_view target, std::string_view cookie = {}, std::string_view type = {},
+                 std::string_view user_agent = {}) const {
+        Request request{method, target, "short.example"};
+        request.cookie = cookie;
+        request.content_type = type;
+        request.cookie_key = &key;
+        request.client.user_agent = user_agent;
+        return detail::answer_from(&snap, nullptr, request, k_now);
     }
 };
 
@@ -848,4 +895,82 @@ TEST_CASE("RuleAnswersKeepTheirPrivacyUnderADomainPolicy", "[answer][policy][rul
     r = detail::answer_from(&snap, nullptr, Request{Method::get, "/docs", "x.example"}, k_now);
     CHECK(cache_control_string(r) == "public, max-age=3600, stale-if-error=600");
     CHECK(vary_string(r) == "Accept-Language");
+}
+
+TEST_CASE("PasswordLinkAnswersItsFormUnlessACookieSaysOtherwise", "[answer][password]") {
+    PasswordFixture f;
+    Response r = f.ask(Method::get, "/secret");
+    CHECK(r.status == 200);
+    CHECK(r.reason == Reason::password_form);
+    CHECK(cache_control_string(r) == "no-store");
+    CHECK_FALSE(r.has_location());
+    REQUIRE(r.password != nullptr);
+    CHECK(r.link_host == "*");
+    CHECK(f.ask(Method::head, "/secret").head);
+    std::string block;
+    formats::append_password_block(block, f.hash);
+    const std::string cookie = "sl_pw=" + password_cookie_value(f.key, "*", "secret",
+                                                               reinterpret_cast<const std::uint8_t*>(block.data()),
+                                                               k_now + 60);
+    r = f.ask(Method::get, "/secret?a=1", cookie);
+    CHECK(r.status == 302);
+    CHECK(r.reason == Reason::redirect);
+    CHECK(location_string(r) == "https://dest.example/secret?a=1");
+    CHECK(cache_control_string(r) == "no-store");  // it depends on the cookie
+    CHECK(r.password != nullptr);                  // still no-referrer
+    CHECK(f.ask(Method::get, "/secret", cookie + "x").reason == Reason::password_form);
+    // Expired at k_now + 60.
+    Request later{Method::get, "/secret", "short.example"};
+    later.cookie = cookie;
+    later.cookie_key = &f.key;
+    CHECK(detail::answer_from(&f.snap, nullptr, later, k_now + 60).reason == Reason::password_form);
+    // Without a key nothing is valid.
+    Request keyless{Method::get, "/secret", "short.example"};
+    keyless.cookie = cookie;
+    CHECK(detail::answer_from(&f.snap, nullptr, keyless, k_now).reason == Reason::password_form);
+}
+
+TEST_CASE("PasswordLinkPostIsHandedToTheCheckAndOthersRefuseIt", "[answer][password]") {
+    PasswordFixture f;
+    Response r = f.ask(Method::post, "/secret?a=1", {}, "application/x-www-form-urlencoded; charset=UTF-8");
+    CHECK(r.reason == Reason::password_check);
+    CHECK(r.status == 303);
+    CHECK(location_string(r) == "https://dest.example/secret?a=1");
+    CHECK(cache_control_string(r) == "no-store");
+    CHECK(r.password != nullptr);
+    for (std::string_view type : {"", "text/plain", "application/json", "multipart/form-data; boundary=x",
+                                  "application/x-www-form-urlencodedx"}) {
+        INFO(type);
+        r = f.ask(Method::post, "/secret", {}, type);
+        CHECK(r.status == 415);
+        CHECK(r.reason == Reason::unsupported_media_type);
+    }
+    CHECK(f.ask(Method::post, "/ab", {}, "application/x-www-form-urlencoded").status == 405);
+    CHECK(f.ask(Method::post, "/", {}, "application/x-www-form-urlencoded").status == 405);
+    CHECK(f.ask(Method::post, "/missing", {}, "application/x-www-form-urlencoded").status == 405);
+    CHECK(f.ask(Method::other, "/secret").status == 405);
+}
+
+TEST_CASE("SplitCookieKeepsTheShareAndIsOfferedWithoutOne", "[answer][password]") {
+    PasswordFixture f;
+    // Two visitors on different variants.
+    std::string ua_a;
+    std::string ua_b;
+    for (int i = 0; i < 200 && (ua_a.empty() || ua_b.empty()); ++i) {
+        const std::string ua = "visitor " + std::to_string(i);
+        (f.ask(Method::get, "/ab", {}, {}, ua).rule == 1 ? ua_a : ua_b) = ua;
+    }
+    REQUIRE_FALSE(ua_a.empty());
+    REQUIRE_FALSE(ua_b.empty());
+    Response a = f.ask(Method::get, "/ab", {}, {}, ua_a);
+    CHECK(a.split_cookie);
+    CHECK(a.split_share < 50);
+    const std::string cookie = "sl_split=" + split_cookie_value(f.key, "*", "ab", a.split_share);
+    Response b_with_a = f.ask(Method::get, "/ab", cookie, {}, ua_b);
+    CHECK(b_with_a.rule == 1);
+    CHECK_FALSE(b_with_a.split_cookie);
+    CHECK(b_with_a.split_share == a.split_share);
+    Response forged = f.ask(Method::get, "/ab", "sl_split=10." + std::string(64, '0'), {}, ua_b);
+    CHECK(forged.rule == 0);
+    CHECK(forged.split_cookie);
 }

@@ -226,3 +226,62 @@ TEST_CASE("RuleAnswersSayWhatTheyDependOn", "[writer]") {
     REQUIRE(write_response(out, r, {}, "D"));
     CHECK(out.find("\r\nVary: CF-IPCountry\r\n") != std::string::npos);
 }
+
+TEST_CASE("PasswordFormIsSelfContainedNoStoreAndExactlySized", "[writer][password]") {
+    const std::uint8_t block[52] = {1};
+    for (Reason reason : {Reason::password_form, Reason::password_refused}) {
+        Response r;
+        r.status = reason == Reason::password_form ? 200 : 403;
+        r.reason = reason;
+        r.cache = CacheKind::no_store;
+        r.password = block;
+        std::string out;
+        REQUIRE(write_response(out, r, {}, "DATE"));
+        const std::string head = header_block(out);
+        CHECK(head.find("\r\nCache-Control: no-store\r\n") != std::string::npos);
+        CHECK(head.find("\r\nReferrer-Policy: no-referrer\r\n") != std::string::npos);
+        CHECK(head.find("\r\nContent-Security-Policy: default-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n") !=
+              std::string::npos);
+        CHECK(head.find("Set-Cookie") == std::string::npos);
+        const std::string body = body_of(out);
+        CHECK(head.find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string::npos);
+        CHECK(body.find("<form method=\"post\">") != std::string::npos);
+        CHECK((body.find("Wrong password") != std::string::npos) == (reason == Reason::password_refused));
+        CHECK(body.find("src=") == std::string::npos);
+        CHECK(body.find("href=") == std::string::npos);
+        r.head = true;
+        std::string head_only;
+        REQUIRE(write_response(head_only, r, {}, "DATE"));
+        CHECK(head_only == head);
+    }
+}
+
+TEST_CASE("PasswordRedirectCarriesTheCookieAnd429ItsRetryAfter", "[writer][password]") {
+    const std::uint8_t block[52] = {1};
+    Response r = redirect("https://a.example/x");
+    r.status = 303;
+    r.reason = Reason::password_ok;
+    r.cache = CacheKind::no_store;
+    r.password = block;
+    r.set_cookie = "sl_pw=1.ab; Path=/x; Max-Age=60; HttpOnly; SameSite=Lax";
+    std::string out;
+    REQUIRE(write_response(out, r, {}, "DATE"));
+    CHECK(out.rfind("HTTP/1.1 303 See Other\r\n", 0) == 0);
+    CHECK(out.find("\r\nSet-Cookie: sl_pw=1.ab; Path=/x; Max-Age=60; HttpOnly; SameSite=Lax\r\n") != std::string::npos);
+    CHECK(out.find("\r\nReferrer-Policy: no-referrer\r\n") != std::string::npos);
+    CHECK(out.find("Content-Security-Policy") == std::string::npos);
+    // A header value that could split the response is never written.
+    r.set_cookie = "a=b\r\nX-Evil: 1";
+    out.clear();
+    REQUIRE(write_response(out, r, {}, "DATE"));
+    CHECK(out.find("X-Evil") == std::string::npos);
+    Response limited;
+    limited.status = 429;
+    limited.reason = Reason::rate_limited;
+    limited.cache = CacheKind::no_store;
+    limited.retry_after_s = 42;
+    out.clear();
+    REQUIRE(write_response(out, limited, {}, "DATE"));
+    CHECK(out.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0) == 0);
+    CHECK(out.find("\r\nRetry-After: 42\r\n") != std::string::npos);
+}
