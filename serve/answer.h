@@ -116,6 +116,9 @@ struct Response {
     // The body of an answer without a Location: the domain's 404 or 410 text (a view into the
     // snapshot); empty: the status text.
     std::string_view page_text;
+    // The domain's own miss budget, misses per client and minute (domain set --miss-budget);
+    // 0: the server's --miss-budget.
+    std::uint32_t miss_budget = 0;
 
     // Strict-Transport-Security: only over TLS, for a domain with an HSTS max-age.
     std::uint32_t hsts_max_age_s = 0;  // 0: no header

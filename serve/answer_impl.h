@@ -391,6 +391,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 r.domain = domain.is_default ? target.raw_host : domain.host;
                 r.code = code;
                 r.link_host = domain.host;
+                r.miss_budget = domain.miss_budget;
                 r.root = target.is_root;
                 // Over TLS, every answer for the domain (404 and 410 too) renews the policy.
                 if (request.tls && domain.hsts_max_age_s != 0) {

@@ -478,10 +478,10 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
         return true;
     }
     // Only a miss is counted, and only a miss is refused: a client past its budget still gets
-    // every link that exists.
+    // every link that exists. A domain may set its own budget.
     if (is_miss(response) && m_worker.misses() != nullptr && request.client.has_address) {
-        const MissVerdict verdict =
-            m_worker.misses()->record_miss(request.client.address, now, m_worker.miss_budget());
+        const std::uint32_t budget = response.miss_budget != 0 ? response.miss_budget : m_worker.miss_budget();
+        const MissVerdict verdict = m_worker.misses()->record_miss(request.client.address, now, budget);
         if (verdict.over) {
             response = limited(response, verdict.retry_after_s);
             metrics.misses_limited.add();

@@ -182,6 +182,21 @@ class MissBudget(ClientCase):
         self.assertEqual(self.metric("shortlink_miss_budget_per_minute"), 5)
         self.assertEqual(self.metric("shortlink_miss_budget_clients"), 3)
 
+    def test_a_domain_budget_replaces_the_servers(self):
+        self.sl("domain", "add", "tight.example", "--miss-budget", "2")
+        self.compile()
+        self.serve("--miss-budget", "50")
+
+        def miss(host, code):
+            with Client(self.port) as c:
+                c.send(f"GET /{code} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                return c.response().status
+
+        self.assertEqual([miss("tight.example", f"g{i}") for i in range(3)], [404, 404, 429])
+        # The count is the client's: on a domain with the server's budget it is not yet spent.
+        self.assertEqual(miss("x.example", "g9"), 404)
+        self.assertEqual(self.metric("shortlink_misses_limited_total"), 1)
+
     def test_an_ipv6_client_counts_by_its_64(self):
         self.serve("--miss-budget", "3", "--trusted-proxy", "127.0.0.1")
         for i in range(3):

@@ -145,8 +145,10 @@ TEST_CASE("HostilePasswordBlocksAndFlagsAreRefused", "[password][rules]") {
     };
     const std::size_t block = formats::k_rule_list_header;
     CHECK(contains(damaged(1, 0), "rule count must be 1 to 32"));        // no flag, no rule
-    CHECK(contains(damaged(1, 0x80), "unknown flags 128"));
-    CHECK(contains(damaged(1, 0x03), "unknown flags 3"));
+    CHECK(contains(damaged(1, 0x80), "unknown list flags 128"));
+    CHECK(contains(damaged(1, 0x07), "unknown list flags 7"));
+    // Bit 1 (an expired URL) after the block: its length would be read past the list.
+    CHECK(contains(damaged(1, 0x03), "expired URL"));
     CHECK(contains(damaged(block, 2), "password block: unknown password KDF"));
     CHECK(contains(damaged(block + 1, 9), "log2 N outside 10..20"));
     CHECK(contains(damaged(block + 1, 255), "log2 N outside 10..20"));

@@ -382,8 +382,8 @@ TEST_CASE("HostileListFlagsAreRefused", "[rules]") {
     CHECK(count == 1);
     const std::size_t at = formats::k_rules_section_header + 8;
     std::string bytes = section;
-    bytes[at + 1] = 1;  // bit 0: a block this reader does not know
-    CHECK(contains(check(bytes), "unknown list flags 1"));
+    bytes[at + 1] = 4;  // bit 2: a block this reader does not know
+    CHECK(contains(check(bytes), "unknown list flags 4"));
     bytes[at + 1] = 0;  // no flags, no rules
     CHECK(contains(check(bytes), "rule count must be 1 to 32"));
     bytes = section;

@@ -219,7 +219,7 @@ def reader_seeds(binary, work):
     v[off + 64 + 48] = 9  # the first record's cache scope
     bad["bad-policies-cache-scope"] = v
     # The first list is abc's: 0 rules, flags 1, kinds 0, then the password block.
-    for name, at, value in (("bad-password-flags-unknown", 1, 0x03), ("bad-password-kdf", 4, 2),
+    for name, at, value in (("bad-password-flags-unknown", 1, 0x04), ("bad-password-kdf", 4, 2),
                             ("bad-password-log2n", 5, 40), ("bad-password-no-flag-no-rules", 1, 0)):
         v = bytearray(seeds["valid-snapshot-with-passwords"])
         _, off, _ = section(v, 5)
