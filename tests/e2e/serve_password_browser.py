@@ -10,16 +10,13 @@ Without them the test is skipped, unless SHORTLINK_DEPS_INSTALLED=1 says the sui
 ran (scripts/test.sh): then a missing browser fails it."""
 import http.server
 import os
-import shutil
 import threading
 import time
 import unittest
 
 import harness
-from serve_fixture import ServeCase
-from serve_tls_browser import Landing, WebDriver
+from serve_tls_browser import BrowserCase, Landing, WebDriver
 
-TOOLS = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 PASSWORD = "correct horse battery staple"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C WebDriver element reference key
 
@@ -32,22 +29,7 @@ class RefererLanding(Landing):
         super().do_GET()
 
 
-class ServePasswordBrowser(ServeCase):
-
-    def setUp(self):
-        missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
-        if missing:
-            if os.environ.get("SHORTLINK_DEPS_INSTALLED") == "1":
-                self.fail(f"missing Debian packages {', '.join(missing)}, although the suite's "
-                          "install ran (scripts/install-deps.sh lists them)")
-            self.skipTest(f"needs the Debian packages {', '.join(missing)} "
-                          "(scripts/install-deps.sh installs them)")
-        super().setUp()
-        try:
-            self.start()
-        except BaseException:  # tearDown does not run after a setUp that raised
-            self.tearDown()
-            raise
+class ServePasswordBrowser(BrowserCase):
 
     def start(self):
         self.sl("domain", "add", "go.test")
@@ -70,15 +52,6 @@ class ServePasswordBrowser(ServeCase):
         self.browser = WebDriver(self.home, os.path.join(self.tmp, "chromedriver.log"), rules,
                                  os.path.join(self.tmp, "browser-profile"))
 
-    def tearDown(self):
-        try:
-            if getattr(self, "browser", None) is not None:
-                self.browser.stop()
-            if getattr(self, "landing", None) is not None:
-                self.landing.shutdown()
-                self.landing.server_close()
-        finally:
-            super().tearDown()
 
     def element(self, css):
         value = self.browser.command("POST", "/element", {"using": "css selector", "value": css})

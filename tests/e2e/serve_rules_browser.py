@@ -13,36 +13,17 @@ Without them the test is skipped, unless SHORTLINK_DEPS_INSTALLED=1 says the sui
 install ran (scripts/test.sh): then a missing browser fails it."""
 import http.server
 import os
-import shutil
 import threading
 import unittest
 
 import harness
-from serve_fixture import ServeCase
-from serve_tls_browser import Landing, WebDriver
+from serve_tls_browser import BrowserCase, Landing, WebDriver
 
-TOOLS = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/126.0.0.0 Safari/537.36")
 
 
-class ServeRulesBrowser(ServeCase):
-
-    def setUp(self):
-        missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
-        if missing:
-            if os.environ.get("SHORTLINK_DEPS_INSTALLED") == "1":
-                self.fail(f"missing Debian packages {', '.join(missing)}, although the suite's "
-                          "install ran (scripts/install-deps.sh lists them)")
-            self.skipTest(f"needs the Debian packages {', '.join(missing)} "
-                          "(scripts/install-deps.sh installs them)")
-        super().setUp()
-        self.browser = None
-        try:
-            self.start()
-        except BaseException:  # tearDown does not run after a setUp that raised
-            self.tearDown()
-            raise
+class ServeRulesBrowser(BrowserCase):
 
     def start(self):
         self.sl("domain", "add", "go.test")
@@ -65,15 +46,6 @@ class ServeRulesBrowser(ServeCase):
         self.browser = WebDriver(self.tmp, os.path.join(self.tmp, f"chromedriver-{name}.log"), self.rules,
                                  os.path.join(self.tmp, f"profile-{name}"), **options)
 
-    def tearDown(self):
-        try:
-            if getattr(self, "browser", None) is not None:
-                self.browser.stop()
-            if getattr(self, "landing", None) is not None:
-                self.landing.shutdown()
-                self.landing.server_close()
-        finally:
-            super().tearDown()
 
     def land(self, url):
         self.assertIsNone(self.browser.navigate(url))

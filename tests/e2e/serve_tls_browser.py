@@ -174,10 +174,15 @@ class WebDriver:
                 kill_if_same(pid, start)
 
 
-class ServeTlsBrowser(ServeCase):
+class BrowserCase(ServeCase):
+    """A server test that drives headless Chromium: without the Debian packages in TOOLS it is
+    skipped, or fails after the suite's own install (SHORTLINK_DEPS_INSTALLED=1). setUp() calls
+    start(), which starts what the test needs (self.browser, self.landing); tearDown() stops them."""
+
+    TOOLS = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 
     def setUp(self):
-        missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+        missing = [package for tool, package in self.TOOLS.items() if shutil.which(tool) is None]
         if missing:
             if os.environ.get("SHORTLINK_DEPS_INSTALLED") == "1":
                 self.fail(f"missing Debian packages {', '.join(missing)}, although the suite's "
@@ -185,11 +190,30 @@ class ServeTlsBrowser(ServeCase):
             self.skipTest(f"needs the Debian packages {', '.join(missing)} "
                           "(scripts/install-deps.sh installs them)")
         super().setUp()
+        self.browser = None
+        self.landing = None
         try:
             self.start()
         except BaseException:  # tearDown does not run after a setUp that raised
             self.tearDown()
             raise
+
+    def start(self):
+        raise NotImplementedError
+
+    def tearDown(self):
+        try:
+            if getattr(self, "browser", None) is not None:
+                self.browser.stop()
+            if getattr(self, "landing", None) is not None:
+                self.landing.shutdown()
+                self.landing.server_close()
+        finally:
+            super().tearDown()
+
+
+class ServeTlsBrowser(BrowserCase):
+    TOOLS = TOOLS
 
     def start(self):
         self.sl("domain", "add", "go.test")
@@ -234,15 +258,6 @@ class ServeTlsBrowser(ServeCase):
         self.browser = WebDriver(self.home, os.path.join(self.tmp, "chromedriver.log"), rules,
                                  os.path.join(self.tmp, "browser-profile"))
 
-    def tearDown(self):
-        try:
-            if getattr(self, "browser", None) is not None:
-                self.browser.stop()
-            if getattr(self, "landing", None) is not None:
-                self.landing.shutdown()
-                self.landing.server_close()
-        finally:
-            super().tearDown()
 
     def page_text(self):
         return self.browser.command("POST", "/execute/sync", {"script": "return document.body.innerText",
