@@ -25,16 +25,16 @@ namespace {
 constexpr std::size_t k_max_key_file = 64 * 1024;
 // scrypt cost for encrypted secret keys: N=2^14, r=8 needs 16 MiB, below OpenSSL's 32 MiB
 // default decoding limit, and takes ~50 ms: cheap for a user, costly for a guesser.
-constexpr std::uint64_t k_scrypt_n = 1u << 14;
-constexpr std::uint64_t k_scrypt_r = 8;
-constexpr std::uint64_t k_scrypt_p = 1;
+constexpr std::uint64_t k_key_scrypt_n = 1u << 14;
+constexpr std::uint64_t k_key_scrypt_r = 8;
+constexpr std::uint64_t k_key_scrypt_p = 1;
 // An encrypted key file names its own key derivation cost, and OpenSSL pays it before it can tell
 // a wrong passphrase: 2^31 PBKDF2 iterations, or an scrypt parallelism of 2^17 within the 32 MiB
 // memory limit, is hours of CPU. Costs above these are refused unread. PBKDF2: OpenSSL writes
 // 2048 iterations by default, current advice is 600,000 (about 0.3 s). scrypt: N * r * p at most
 // 8 times what keygen writes.
 constexpr std::uint64_t k_max_pbkdf2_iterations = 1'000'000;
-constexpr std::uint64_t k_max_scrypt_cost = 8 * k_scrypt_n * k_scrypt_r * k_scrypt_p;
+constexpr std::uint64_t k_max_scrypt_cost = 8 * k_key_scrypt_n * k_key_scrypt_r * k_key_scrypt_p;
 
 struct BioFree {
     void operator()(BIO* b) const { BIO_free(b); }
@@ -332,7 +332,7 @@ Status SigningKey::write_secret(const std::string& path,
     if (passphrase) {
         PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(pkey);
         X509_ALGOR* pbe = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), nullptr, 0, nullptr,
-                                                k_scrypt_n, k_scrypt_r, k_scrypt_p);
+                                                k_key_scrypt_n, k_key_scrypt_r, k_key_scrypt_p);
         X509_SIG* sealed = (p8 != nullptr && pbe != nullptr)
                                ? PKCS8_set0_pbe(passphrase->data(),
                                                 static_cast<int>(passphrase->size()), p8, pbe)
