@@ -40,11 +40,10 @@ bool ZstdInflater::feed(const char* data, std::size_t n, const Sink& sink) {
         return false;
     }
     ZSTD_inBuffer in{data, n, 0};
-    while (in.pos < in.size) {
-        if (m_frame_done) {
-            return fail(Problem::bad_frame, "bytes follow the end of the zstd frame");
-        }
-        ZSTD_outBuffer out{m_context->out.data(), m_context->out.size(), 0};
+    ZSTD_outBuffer out{};
+    // One call of the decompressor into the output buffer, its output checked and handed on.
+    const auto step = [&] {
+        out = {m_context->out.data(), m_context->out.size(), 0};
         const std::size_t rc = ZSTD_decompressStream(m_context->dctx, &out, &in);
         if (ZSTD_isError(rc)) {
             return fail(Problem::bad_frame, std::string("not a usable zstd frame: ") + ZSTD_getErrorName(rc) +
@@ -59,22 +58,20 @@ bool ZstdInflater::feed(const char* data, std::size_t n, const Sink& sink) {
             sink(m_context->out.data(), out.pos);
         }
         m_frame_done = rc == 0;
+        return true;
+    };
+    while (in.pos < in.size) {
+        if (m_frame_done) {
+            return fail(Problem::bad_frame, "bytes follow the end of the zstd frame");
+        }
+        if (!step()) {
+            return false;
+        }
         // A full output buffer may hold more output back: go round again even with no input left.
         while (!m_frame_done && in.pos == in.size && out.pos == out.size) {
-            out = {m_context->out.data(), m_context->out.size(), 0};
-            const std::size_t more = ZSTD_decompressStream(m_context->dctx, &out, &in);
-            if (ZSTD_isError(more)) {
-                return fail(Problem::bad_frame, std::string("not a usable zstd frame: ") + ZSTD_getErrorName(more));
+            if (!step()) {
+                return false;
             }
-            if (out.pos > m_plain_size - m_produced) {
-                return fail(Problem::too_large, "it decompresses past the " + std::to_string(m_plain_size) +
-                                                    " bytes the index gives");
-            }
-            m_produced += out.pos;
-            if (out.pos > 0) {
-                sink(m_context->out.data(), out.pos);
-            }
-            m_frame_done = more == 0;
         }
     }
     return true;

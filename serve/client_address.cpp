@@ -5,21 +5,11 @@
 #include <charconv>
 #include <cstring>
 
+#include "serve/client_class.h"
+
 namespace shortlink::serve {
 
 namespace {
-
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // A numeric address without port or zone; on the stack, as inet_pton wants a C string.
 bool parse_plain(std::string_view text, Address16& out) {
@@ -118,7 +108,7 @@ bool TrustedProxies::contains(const Address16& a) const {
 }
 
 bool parse_forwarded_entry(std::string_view entry, Address16& out) {
-    entry = trim(entry);
+    entry = trim_ows(entry);
     if (entry.empty()) {
         return false;
     }
@@ -157,7 +147,7 @@ ForwardedClient forwarded_client(const Address16& peer, const TrustedProxies& tr
         while (true) {
             const std::size_t comma = line.rfind(',');
             const std::string_view entry =
-                trim(comma == std::string_view::npos ? line : line.substr(comma + 1));
+                trim_ows(comma == std::string_view::npos ? line : line.substr(comma + 1));
             if (!entry.empty()) {
                 Address16 a{};
                 if (!parse_forwarded_entry(entry, a)) {

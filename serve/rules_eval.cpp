@@ -39,20 +39,6 @@ char lower(char c) {
 char upper(char c) {
     return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c;
 }
-bool is_space(char c) {
-    return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) {
         return false;
@@ -201,14 +187,14 @@ LanguageTag preferred_language(std::string_view accept_language) {
         start = end + 1;
         // range *(OWS ";" OWS parameter); only q counts.
         const std::size_t semi = entry.find(';');
-        const std::string_view range = trim(entry.substr(0, semi));
+        const std::string_view range = trim_ows(entry.substr(0, semi));
         int q = 1000;
         bool valid = true;
         if (semi != std::string_view::npos) {
             std::string_view params = entry.substr(semi + 1);
             while (valid) {
                 const std::size_t next = params.find(';');
-                const std::string_view param = trim(params.substr(0, next));
+                const std::string_view param = trim_ows(params.substr(0, next));
                 if (param.size() >= 2 && lower(param[0]) == 'q' && param[1] == '=') {
                     q = parse_qvalue(param.substr(2));
                     valid = q >= 0;
@@ -242,7 +228,7 @@ bool language_matches(const LanguageTag& tag, std::string_view value) {
 }
 
 bool country_matches(std::string_view header, std::string_view code) {
-    return equal_ignoring_case(trim(header), code);
+    return equal_ignoring_case(trim_ows(header), code);
 }
 
 bool address_in(const std::array<std::uint8_t, 16>& address, const std::uint8_t* network) {
