@@ -105,12 +105,13 @@ std::uint64_t link_digest(std::uint32_t domain, std::string_view code, std::stri
 }
 
 // True when a reader without section 8 would answer for the domain exactly as its policy says:
-// no fallbacks or page texts, no stale directives, no scope, no miss budget, and a cap on
-// permanent redirects that the domain's cache lifetime does not reach.
+// no fallbacks or page texts, no stale directives, no scope, no miss budget, no country header of
+// its own, and a cap on permanent redirects that the domain's cache lifetime does not reach.
 bool neutral_policy(const DomainInput& p) {
     return p.not_found_url.empty() && p.expired_url.empty() && p.not_found_text.empty() && p.gone_text.empty() &&
            p.permanent_max_age_s >= p.cache_max_age_s && p.stale_while_revalidate_s == 0 &&
-           p.stale_if_error_s == 0 && p.miss_budget == 0 && p.cache_scope == fmt::k_cache_scope_none;
+           p.stale_if_error_s == 0 && p.miss_budget == 0 && p.cache_scope == fmt::k_cache_scope_none &&
+           p.country_header.empty();
 }
 
 std::uint64_t splitmix64(std::uint64_t x) {
@@ -249,6 +250,7 @@ std::string policies_section(const SnapshotBuilder::Data& d) {
         rec.stale_if_error_s = dom.stale_if_error_s;
         rec.miss_budget = dom.miss_budget;
         rec.cache_scope = dom.cache_scope;
+        put(dom.country_header, rec.country_header_offset, rec.country_header_length);
         std::uint8_t encoded[fmt::k_policy_record_size];
         rec.encode(encoded);
         records_bytes.append(reinterpret_cast<const char*>(encoded), sizeof(encoded));
@@ -335,6 +337,10 @@ Result<std::uint32_t> SnapshotBuilder::add_domain(const DomainInput& domain) {
             return Status::invalid_argument("domain " + host + ": a fallback URL or page text is too long or "
                                             "holds a control character");
         }
+    }
+    if (!domain.country_header.empty() && !fmt::is_country_header_name(domain.country_header)) {
+        return Status::invalid_argument("domain " + host + ": country header '" + domain.country_header +
+                                        "' is not a header name");
     }
     if (domain.cache_scope > fmt::k_cache_scope_private) {
         return Status::invalid_argument("domain " + host + ": unknown cache scope");

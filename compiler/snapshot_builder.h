@@ -71,6 +71,7 @@ struct DomainInput {
     std::uint32_t stale_if_error_s = 0;
     std::uint32_t miss_budget = 0;  // misses per client and minute; 0: the server's default
     std::uint8_t cache_scope = formats::format::k_cache_scope_none;
+    std::string country_header;  // the request header trusted for the country; empty: the server's
 };
 
 struct LinkInput {

@@ -172,7 +172,12 @@ struct PolicyRecord {  // k_policy_record_size bytes
     std::uint32_t stale_if_error_s = 0;
     std::uint32_t miss_budget = 0;            // misses a client may cause per minute; 0: the server's
     std::uint8_t cache_scope = format::k_cache_scope_none;
-    static constexpr std::size_t k_used = 49;  // bytes k_used..63 are zero
+    std::uint32_t country_header_offset = 0;
+    std::uint32_t country_header_length = 0;  // 0: the server's --country-header
+    // Bytes 49..51 and k_used..63 are zero.
+    static constexpr std::size_t k_scope_end = 49;
+    static constexpr std::size_t k_country_header_at = 52;
+    static constexpr std::size_t k_used = 60;
 
     void encode(std::uint8_t* r) const {
         std::memset(r, 0, format::k_policy_record_size);
@@ -184,6 +189,8 @@ struct PolicyRecord {  // k_policy_record_size bytes
             bytes::store<std::uint32_t>(r + 4 * i, words[i]);
         }
         r[48] = cache_scope;
+        bytes::store<std::uint32_t>(r + k_country_header_at, country_header_offset);
+        bytes::store<std::uint32_t>(r + k_country_header_at + 4, country_header_length);
     }
     static PolicyRecord decode(const std::uint8_t* r) {
         PolicyRecord p;
@@ -195,6 +202,8 @@ struct PolicyRecord {  // k_policy_record_size bytes
             *words[i] = bytes::load<std::uint32_t>(r + 4 * i);
         }
         p.cache_scope = r[48];
+        p.country_header_offset = bytes::load<std::uint32_t>(r + k_country_header_at);
+        p.country_header_length = bytes::load<std::uint32_t>(r + k_country_header_at + 4);
         return p;
     }
 };

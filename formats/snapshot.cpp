@@ -162,6 +162,11 @@ Status load_policies(const Container& file, const SectionInfo& sec, std::vector<
         if (Status st = check_reserved(r, records::PolicyRecord::k_used, fmt::k_policy_record_size, rec); !st) {
             return st;
         }
+        if (Status st = check_reserved(r, records::PolicyRecord::k_scope_end, records::PolicyRecord::k_country_header_at,
+                                       rec);
+            !st) {
+            return st;
+        }
         const records::PolicyRecord pr = records::PolicyRecord::decode(r);
         DomainView& d = domains[i];
         if (!policy_string(strings, header.strings_length, pr.not_found_url_offset, pr.not_found_url_length,
@@ -175,6 +180,11 @@ Status load_policies(const Container& file, const SectionInfo& sec, std::vector<
             !policy_string(strings, header.strings_length, pr.gone_text_offset, pr.gone_text_length,
                            fmt::k_max_page_text_length, d.gone_text)) {
             return Status::corruption(rec + ": page text out of bounds, too long or holding a control byte");
+        }
+        if (!policy_string(strings, header.strings_length, pr.country_header_offset, pr.country_header_length,
+                           fmt::k_max_country_header_length, d.country_header) ||
+            (!d.country_header.empty() && !fmt::is_country_header_name(d.country_header))) {
+            return Status::corruption(rec + ": country header out of bounds or not a header name");
         }
         if (pr.cache_scope > fmt::k_cache_scope_private) {
             return Status::corruption(rec + ": unknown cache scope " + std::to_string(pr.cache_scope));

@@ -68,6 +68,7 @@ struct DomainView {
     std::uint32_t stale_if_error_s = 0;
     std::uint32_t miss_budget = 0;    // misses per client and minute; 0: the server's default
     std::uint8_t cache_scope = format::k_cache_scope_none;  // format::k_cache_scope_*
+    std::string_view country_header;  // the request header trusted for the country; empty: the server's
 };
 
 // One link, as a redirect needs it: nothing to parse, join or compute.

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "formats/container_format.h"
 
@@ -50,6 +51,22 @@ inline constexpr std::uint8_t k_cache_scope_public = 1;
 inline constexpr std::uint8_t k_cache_scope_private = 2;
 // The 404 and 410 texts are a sentence or two: a short page, not a site.
 inline constexpr std::size_t k_max_page_text_length = 1024;
+// A domain's trusted country header: a name of letters, digits, '-' and '_' (what proxies and
+// CDNs set: CF-IPCountry, X-Country-Code), at most this long.
+inline constexpr std::size_t k_max_country_header_length = 64;
+inline constexpr bool is_country_header_name(std::string_view name) {
+    if (name.empty() || name.size() > k_max_country_header_length) {
+        return false;
+    }
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                        c == '_';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
 // permanent_max_age_s of a domain in a file without section 8: permanent redirects are cached
 // as long as the domain's cache_max_age_s says, as before the section existed.
 inline constexpr std::uint32_t k_no_permanent_cap = 0xffffffff;

@@ -71,6 +71,7 @@ TEST_CASE("PoliciesReadBackPerDomainIndex", "[policies]") {
     go.stale_if_error_s = 86400;
     go.cache_scope = fmt::k_cache_scope_public;
     go.miss_budget = 120;
+    go.country_header = "CF-IPCountry";
     compiler::DomainInput capped = plain_domain("capped.example");
     capped.cache_max_age_s = 604800;  // a week: the day's cap now matters
     const std::string bytes = build(key, {go, plain_domain("*"), capped});
@@ -86,9 +87,11 @@ TEST_CASE("PoliciesReadBackPerDomainIndex", "[policies]") {
     CHECK(g.stale_if_error_s == 86400);
     CHECK(g.cache_scope == fmt::k_cache_scope_public);
     CHECK(g.miss_budget == 120);
+    CHECK(g.country_header == "CF-IPCountry");
     const formats::DomainView c = (*snap)->domain(*(*snap)->find_domain("capped.example"));
     CHECK(c.permanent_max_age_s == 86400);
     CHECK(c.not_found_url.empty());
+    CHECK(c.country_header.empty());
     const formats::DomainView def = (*snap)->domain(*(*snap)->default_domain());
     CHECK(def.permanent_max_age_s == 86400);
     CHECK(def.cache_scope == fmt::k_cache_scope_none);
@@ -105,6 +108,26 @@ TEST_CASE("BuilderRefusesPoliciesTheReaderWould", "[policies]") {
     d = plain_domain("go.example");
     d.cache_scope = 3;
     CHECK(contains(builder.add_domain(d).status(), "cache scope"));
+    for (const char* bad : {"X Country", "CF-IPCountry:", "X-Country\r\nSet-Cookie", "Ländercode"}) {
+        d = plain_domain("go.example");
+        d.country_header = bad;
+        CHECK(contains(builder.add_domain(d).status(), "is not a header name"));
+    }
+    d = plain_domain("go.example");
+    d.country_header = std::string(fmt::k_max_country_header_length + 1, 'X');
+    CHECK(contains(builder.add_domain(d).status(), "is not a header name"));
+}
+
+TEST_CASE("ADomainsOwnCountryHeaderAloneWritesTheSection", "[policies]") {
+    auto key = test::test_key();
+    compiler::DomainInput go = plain_domain("go.example");
+    go.country_header = "X-Country-Code";
+    const std::string bytes = build(key, {plain_domain("*"), go});
+    auto snap = formats::Snapshot::open_buffer(bytes, {key.trusted()});
+    REQUIRE(snap);
+    REQUIRE((*snap)->file().section(fmt::SectionType::policies) != nullptr);
+    CHECK((*snap)->domain(*(*snap)->find_domain("go.example")).country_header == "X-Country-Code");
+    CHECK((*snap)->domain(*(*snap)->default_domain()).country_header.empty());
 }
 
 TEST_CASE("HostilePoliciesSectionsAreRefused", "[policies]") {
@@ -112,6 +135,7 @@ TEST_CASE("HostilePoliciesSectionsAreRefused", "[policies]") {
     compiler::DomainInput go = plain_domain("go.example");
     go.not_found_url = "https://go.example/search";
     go.gone_text = "Over.";
+    go.country_header = "CF-IPCountry";
     const std::string good = build(key, {plain_domain("*"), go});
     auto snap = formats::Snapshot::open_buffer(good, {key.trusted()});
     REQUIRE(snap);
@@ -131,9 +155,17 @@ TEST_CASE("HostilePoliciesSectionsAreRefused", "[policies]") {
     CHECK(contains(damaged(go_record + 28, 0xff), "domain 1: page text out of bounds"));
     CHECK(contains(damaged(go_record + 48, 3), "domain 1: unknown cache scope 3"));
     CHECK(contains(damaged(go_record + 60, 1), "domain 1: reserved byte 60 is not zero"));
+    CHECK(contains(damaged(go_record + 50, 1), "domain 1: reserved byte 50 is not zero"));
+    CHECK(contains(damaged(go_record + 56, 65), "domain 1: country header out of bounds or not a header name"));
+    CHECK(contains(damaged(go_record + 55, 1), "domain 1: country header out of bounds"));
     // A control byte inside a URL a trusted key signed: refused before it reaches a header.
     const std::size_t strings = records + 2 * fmt::k_policy_record_size;
     CHECK(contains(damaged(strings + 5, '\n'), "holding a control byte"));
+    // The country header's name is the last string ("https://go.example/search" "Over."
+    // "CF-IPCountry"): a ':' or a space in it is no header name.
+    const std::size_t header = strings + std::string("https://go.example/search").size() + std::string("Over.").size();
+    CHECK(contains(damaged(header + 2, ':'), "country header out of bounds or not a header name"));
+    CHECK(contains(damaged(header + 2, ' '), "country header out of bounds or not a header name"));
 }
 
 TEST_CASE("EveryByteFlipOfThePoliciesSectionIsSafe", "[policies]") {
@@ -141,6 +173,7 @@ TEST_CASE("EveryByteFlipOfThePoliciesSectionIsSafe", "[policies]") {
     compiler::DomainInput go = plain_domain("go.example");
     go.expired_url = "https://go.example/ended";
     go.not_found_text = "None.";
+    go.country_header = "CF-IPCountry";
     const std::string good = build(key, {plain_domain("*"), go});
     auto snap = formats::Snapshot::open_buffer(good, {key.trusted()});
     REQUIRE(snap);
@@ -158,6 +191,7 @@ TEST_CASE("EveryByteFlipOfThePoliciesSectionIsSafe", "[policies]") {
             for (std::string_view s : {d.not_found_url, d.expired_url, d.not_found_text, d.gone_text}) {
                 CHECK(s.find_first_of("\r\n") == std::string_view::npos);
             }
+            CHECK((d.country_header.empty() || fmt::is_country_header_name(d.country_header)));
         }
     }
 }
