@@ -107,6 +107,7 @@ public:
         in.stale_while_revalidate_s = d.stale_while_revalidate_s;
         in.stale_if_error_s = d.stale_if_error_s;
         in.miss_budget = d.miss_budget;
+        in.country_header = d.country_header;
         in.cache_scope = d.cache_scope == "public"    ? formats::format::k_cache_scope_public
                          : d.cache_scope == "private" ? formats::format::k_cache_scope_private
                                                       : formats::format::k_cache_scope_none;

@@ -43,6 +43,8 @@ struct DomainOptions {
     std::optional<std::string> stale_if_error;
     std::optional<std::string> cache_scope;
     std::optional<std::string> miss_budget;
+    std::optional<std::string> country_header;
+    bool no_country_header = false;
     bool force = false;
     bool json = false;
 };
@@ -77,7 +79,13 @@ void add_setting_options(CLI::App* sub, DomainOptions& o, bool for_set) {
                     "public or private in Cache-Control of cacheable answers; none: neither");
     sub->add_option("--miss-budget", o.miss_budget,
                     "Unknown codes one client may ask for per minute (0: the server's --miss-budget)");
+    sub->add_option("--country-header", o.country_header,
+                    "The request header the proxy in front of this domain sets to the client's country "
+                    "(for example CF-IPCountry); country rules read it instead of serve --country-header");
     if (for_set) {
+        sub->add_flag("--no-country-header", o.no_country_header,
+                      "Country rules read the server's --country-header again")
+            ->excludes("--country-header");
         sub->add_flag("--no-not-found-url", o.no_not_found_url, "Answer unknown codes 404 again")
             ->excludes("--not-found-url");
         sub->add_flag("--no-expired-url", o.no_expired_url, "Answer ended links 410 again")
@@ -218,6 +226,15 @@ store::DomainPatch policy_patch(const DomainOptions& o) {
     p.stale_if_error_s = count_arg(o.stale_if_error, "--stale-if-error", "seconds");
     p.cache_scope = cache_scope_arg(o.cache_scope);
     p.miss_budget = count_arg(o.miss_budget, "--miss-budget", "misses a minute");
+    if (o.no_country_header) {
+        p.country_header = std::string();
+    } else if (o.country_header) {
+        if (o.country_header->empty()) {
+            throw Error(k_exit_usage, "--country-header is empty; use --no-country-header for the server's");
+        }
+        country_header_arg(*o.country_header);
+        p.country_header = *o.country_header;
+    }
     return p;
 }
 
@@ -256,6 +273,7 @@ void run_add(const DomainOptions& o, const GlobalOptions& globals) {
     d.stale_if_error_s = policy.stale_if_error_s.value_or(0);
     d.cache_scope = policy.cache_scope.value_or("");
     d.miss_budget = policy.miss_budget.value_or(0);
+    d.country_header = policy.country_header.value_or("");
     store::Store s = open_store(globals);
     print_domain(unwrap(s.add_domain(d)), o.json, "added");
 }

@@ -231,6 +231,9 @@ void print_human(const formats::Snapshot& s, bool links) {
         if (d.miss_budget != 0) {
             add("miss budget " + std::to_string(d.miss_budget) + "/min");
         }
+        if (!d.country_header.empty()) {
+            add("country from " + std::string(d.country_header));
+        }
         if (!d.not_found_url.empty()) {
             add("not found -> " + std::string(d.not_found_url));
         }

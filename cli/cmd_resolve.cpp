@@ -191,6 +191,13 @@ void run_resolve(const ResolveOptions& o) {
         cookie_key = unwrap(serve::CookieKey::load(o.cookie_key));
     }
     const std::string_view cookie = headers.get("Cookie");
+    // The head a server would have read them from, for a domain that trusts a country header of
+    // its own (serve/answer.h head_field()).
+    std::string head = "GET / HTTP/1.1\r\n";
+    for (const auto& [name, value] : headers.fields) {
+        head += name + ": " + value + "\r\n";
+    }
+    head += "\r\n";
     serve::Serving serving;
     serving.snapshot = snapshot;
     // The patch and the overlay the server would hold: given, else the newest valid ones beside
@@ -228,6 +235,7 @@ void run_resolve(const ResolveOptions& o) {
         request.keep_both_params = o.keep_both_params;
         request.client = client;
         request.country_header = o.country_header;
+        request.head = head;
         request.cookie = cookie;
         request.cookie_key = cookie_key ? &*cookie_key : nullptr;
         // An https:// URL is answered as the TLS listener would (HSTS), http:// as a plain one.

@@ -14,6 +14,7 @@
 #include "cli/errors.h"
 #include "cli/output.h"
 #include "formats/clock.h"
+#include "formats/snapshot_format.h"
 #include "store/timefmt.h"
 #include "store/validate.h"
 
@@ -210,10 +211,7 @@ void country_header_arg(const std::string& h) {
     if (h.empty()) {
         return;
     }
-    const bool token = std::all_of(h.begin(), h.end(), [](char ch) {
-        return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
-    });
-    if (!token || h.size() > 64) {
+    if (!formats::format::is_country_header_name(h)) {
         throw Error(k_exit_usage, "--country-header: '" + h + "' is not a header name");
     }
     if (boost::beast::http::string_to_field(h) != boost::beast::http::field::unknown) {

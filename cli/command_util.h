@@ -36,8 +36,8 @@ void tags_arg(const std::vector<std::string>& tags);
 // is refused: a command leaves the title out, or clears it with its own option.
 std::string title_arg(const std::string& text, const char* option);
 
-// --country-header NAME (serve and resolve): a header name that is not a standard HTTP one
-// ("" stays "": none).
+// --country-header NAME (serve, resolve, domain add|set): a header name that is not a standard
+// HTTP one ("" stays "": none).
 void country_header_arg(const std::string& name);
 
 // --trusted-proxy ADDR|CIDR, repeated (serve and resolve): the networks (serve/client_address.h).

@@ -274,6 +274,7 @@ std::string domain_json(const store::DomainRecord& d, std::optional<bool> comple
     key_string(w, "cache_scope", d.cache_scope.empty() ? std::string_view("none") : std::string_view(d.cache_scope));
     w.Key("miss_budget");
     w.Uint(d.miss_budget);
+    key_string(w, "country_header", d.country_header);
     if (complete) {
         w.Key("complete");
         w.Bool(*complete);
@@ -310,6 +311,7 @@ store::DomainRecord domain_record(const formats::DomainView& v) {
                     : v.cache_scope == formats::format::k_cache_scope_private ? "private"
                                                                              : "";
     d.miss_budget = v.miss_budget;
+    d.country_header = std::string(v.country_header);
     return d;
 }
 
@@ -479,7 +481,8 @@ std::optional<std::string> audit_domain_json(const rapidjson::Value& image) {
                                                           {"expired_url", &d.expired_url},
                                                           {"not_found_text", &d.not_found_text},
                                                           {"gone_text", &d.gone_text},
-                                                          {"cache_scope", &d.cache_scope}};
+                                                          {"cache_scope", &d.cache_scope},
+                                                          {"country_header", &d.country_header}};
     for (const auto& [key, out] : texts) {
         if (const rapidjson::Value* v = member(image, key); v != nullptr && v->IsString()) {
             out->assign(v->GetString(), v->GetStringLength());
@@ -745,7 +748,9 @@ void print_domain_settings(std::ostream& out, const store::DomainRecord& d) {
         << "stale-if-error:       " << d.stale_if_error_s << " s\n"
         << "cache scope:          " << (d.cache_scope.empty() ? "none" : d.cache_scope) << '\n'
         << "miss budget:          "
-        << (d.miss_budget == 0 ? std::string("server default") : std::to_string(d.miss_budget) + " a minute") << '\n';
+        << (d.miss_budget == 0 ? std::string("server default") : std::to_string(d.miss_budget) + " a minute") << '\n'
+        << "country header:       "
+        << (d.country_header.empty() ? std::string("- (the server's --country-header)") : d.country_header) << '\n';
 }
 
 namespace {

@@ -92,7 +92,7 @@ _shortlink() {
     opts="--help --db --actor --default-domain --config"
     case "$cmd" in
         init) ;;
-        domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --not-found-url --no-not-found-url --expired-url --no-expired-url --not-found-text --no-not-found-text --gone-text --no-gone-text --permanent-max-age --stale-while-revalidate --stale-if-error --cache-scope --miss-budget --force --json" ;;
+        domain) opts+=" add show list set remove --default-type --root-url --case-insensitive --case-sensitive --no-forward-query --forward-query --cache-max-age --negative-max-age --https-redirect --no-https-redirect --hsts --hsts-include-subdomains --no-hsts-include-subdomains --not-found-url --no-not-found-url --expired-url --no-expired-url --not-found-text --no-not-found-text --gone-text --no-gone-text --permanent-max-age --stale-while-revalidate --stale-if-error --cache-scope --miss-budget --country-header --no-country-header --force --json" ;;
         add) opts+=" --code --domain --type --expires --not-before --reserve --expired-url --tag --title --password-file --password-prompt --no-forward-query --forward-query --json" ;;
         show) opts+=" --domain --json" ;;
         list) opts+=" --domain --status --state --tag --search --limit --format --json --titles" ;;

@@ -69,6 +69,8 @@ complete -c shortlink -n '__fish_seen_subcommand_from domain' -l stale-while-rev
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l stale-if-error -x -d 'Seconds'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l cache-scope -x -a 'public private none'
 complete -c shortlink -n '__fish_seen_subcommand_from domain' -l miss-budget -x -d 'Misses a minute per client'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l country-header -x -a 'CF-IPCountry CloudFront-Viewer-Country X-Country-Code' -d 'Header trusted for the country'
+complete -c shortlink -n '__fish_seen_subcommand_from domain' -l no-country-header -d "Use the server's --country-header"
 complete -c shortlink -n '__fish_seen_subcommand_from domain edit' -l no-expired-url -d 'The domain\'s expired URL again'
 complete -c shortlink -n '__fish_seen_subcommand_from domain add edit' -l expired-url -x -d 'Where the link goes once ended'
 complete -c shortlink -n '__fish_seen_subcommand_from add edit' -l reserve -d 'No start time yet: 404 until given one'

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "serve/client_class.h"
 #include "serve/patched.h"
 
 namespace shortlink::serve {
@@ -111,6 +112,35 @@ const Response& merged_location(const Response& r, Response& merged, std::string
     merged.query_separator = any ? '&' : '\0';
     merged.replace_params = false;
     return merged;
+}
+
+std::string_view head_field(std::string_view head, std::string_view name) {
+    std::size_t at = head.find('\n');  // the request line is no field
+    while (at != std::string_view::npos && at + 1 < head.size()) {
+        const std::size_t start = at + 1;
+        at = head.find('\n', start);
+        std::string_view line = head.substr(start, at == std::string_view::npos ? head.size() - start : at - start);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.empty()) {
+            break;  // the end of the head: what follows is a body
+        }
+        const std::size_t colon = line.find(':');
+        if (colon != name.size() || name.empty()) {
+            continue;
+        }
+        bool same = true;
+        for (std::size_t i = 0; i < colon && same; ++i) {
+            const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+            same = lower(line[i]) == lower(name[i]);
+        }
+        const std::string_view value = trim_ows(line.substr(colon + 1));
+        if (same && !value.empty()) {
+            return value;
+        }
+    }
+    return {};
 }
 
 std::string location_string(const Response& response) {

@@ -43,8 +43,12 @@ struct Request {
     // What a link's rules read (serve/rules_eval.h): headers and the client's address.
     ClientInput client;
     // The name of the request header trusted for the client's country (serve --country-header),
-    // as an answer that depends on it names it in Vary; empty: none is trusted.
+    // as an answer that depends on it names it in Vary; empty: none is trusted. A domain that
+    // trusts a header of its own (its policy's country_header) reads that one from `head`.
     std::string_view country_header;
+    // The request's head as received: the request line and the header fields, up to the blank
+    // line (head_field()); empty when the caller has none.
+    std::string_view head;
     // The Cookie and Content-Type headers as received; empty when absent.
     std::string_view cookie;
     std::string_view content_type;
@@ -152,6 +156,9 @@ struct Response {
     // request. Empty when the request never got that far.
     std::string_view domain;
     std::string_view code;
+    // The country header the domain trusts instead of the server's (its policy); empty: the
+    // server's. The click log records the country from it.
+    std::string_view domain_country_header;
     bool root = false;  // the domain's root ("/")
     bool qr = false;    // the query began with the QR marker (SPEC.md "The QR marker"), removed
 
@@ -187,6 +194,11 @@ const Response& merged_location(const Response& r, Response& merged, std::string
 // The Location and Cache-Control header values as strings (for `shortlink resolve` and tests;
 // the server writes them without building strings). Empty when the response has none.
 std::string location_string(const Response& response);
+
+// The first non-empty value of a field named `name` (any case) in a request head (the request
+// line, then "Name: value" lines up to the first blank one), optional whitespace trimmed, as
+// the parser keeps the fields it knows; empty when there is none.
+std::string_view head_field(std::string_view head, std::string_view name);
 std::string cache_control_string(const Response& response);
 // Appends the Cache-Control value ("public, max-age=300, stale-if-error=86400"); nothing for
 // CacheKind::none. The one writer of it, for the server and cache_control_string().

@@ -142,7 +142,8 @@ inline constexpr std::uint16_t kind_bit(formats::RuleKind kind) {
 
 // The redirect of an active link with rules: the first rule that holds, else the link's own
 // destination; either way cached only as far as what the rules read allows. Accept-Language
-// and the trusted country header are named in Vary (an edge can key on them); the device, the
+// and the trusted country header (the domain's own, else the server's) are named in Vary (an
+// edge can key on them); the device, the
 // client's address (a GeoIP country among it) and its split share are not headers an edge can
 // key on, so such an answer is private, and so is one that reads the country when no header
 // carries it. A rule with a time bound is not cached past it.
@@ -151,13 +152,22 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
                                const formats::DenySet* deny, const ParsedTarget& target,
                                const Request& request, std::int64_t now, std::uint32_t max_age) {
     using formats::RuleKind;
+    const std::uint16_t kinds = link.rules.kinds();
     RuleContext context;
     context.client = &request.client;
+    // A domain that trusts a country header of its own reads that one, and only that one.
+    std::string_view country_header = request.country_header;
+    ClientInput own_country;
+    if (!domain.country_header.empty() && (kinds & kind_bit(RuleKind::country)) != 0) {
+        country_header = domain.country_header;
+        own_country = request.client;
+        own_country.country = head_field(request.head, country_header);
+        context.client = &own_country;
+    }
     context.query = target.query;
     context.now = now;
     context.domain = domain.host;
     context.code = link.code;
-    const std::uint16_t kinds = link.rules.kinds();
     // A visitor keeps the share a signed split cookie names; without one, the stable hash
     // decides and the answer asks for the cookie, so a new address or browser update keeps it.
     bool split_cookie = false;
@@ -182,7 +192,7 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
     const bool per_client =
         (kinds & (kind_bit(RuleKind::device) | kind_bit(RuleKind::ip) | kind_bit(RuleKind::split))) != 0 ||
         ((kinds & kind_bit(RuleKind::country)) != 0 &&
-         (request.country_header.empty() || request.client.country_source != nullptr));
+         (country_header.empty() || request.client.country_source != nullptr));
     Response r = simple(outcome.matched && outcome.redirect_type != 0 ? outcome.redirect_type
                                                                       : link.redirect_type,
                         Reason::redirect,
@@ -192,7 +202,7 @@ inline Response ruled_redirect(const formats::LinkView& link, const formats::Dom
     r.rule = outcome.matched ? static_cast<std::uint8_t>(outcome.index + 1) : 0;
     r.vary_accept_language = (kinds & kind_bit(RuleKind::lang)) != 0;
     if ((kinds & kind_bit(RuleKind::country)) != 0) {
-        r.vary_country = request.country_header;
+        r.vary_country = country_header;
     }
     if (context.share >= 0) {
         r.split_share = static_cast<std::uint8_t>(context.share);
@@ -392,6 +402,7 @@ Response answer_from(const SnapshotT* snapshot, const formats::DenySet* deny,
                 r.code = code;
                 r.link_host = domain.host;
                 r.miss_budget = domain.miss_budget;
+                r.domain_country_header = domain.country_header;
                 r.root = target.is_root;
                 // Over TLS, every answer for the domain (404 and 410 too) renews the policy.
                 if (request.tls && domain.hsts_max_age_s != 0) {

@@ -416,6 +416,7 @@ bool Connection<Transport>::answer_current(std::uint64_t& answered) {
     request.client.address = m_peer_v6;
     request.client.country_source = m_worker.geoip();
     request.country_header = m_worker.country_header();
+    request.head = std::string_view(base + m_begin, m_parse - m_begin);
     WorkerMetrics& metrics = m_worker.mutable_metrics();
     if (p.forwarded_count() > 0 && m_peer_family != 0) {
         std::array<std::string_view, RequestParser::k_forwarded_lines> lines;
@@ -553,7 +554,9 @@ ClickRecord Connection<Transport>::click_record(const Request& request, const Re
     r.text[static_cast<std::size_t>(ClickText::purpose)] = field(ClientField::purpose);
     r.text[static_cast<std::size_t>(ClickText::ch_mobile)] = field(ClientField::ch_mobile);
     r.text[static_cast<std::size_t>(ClickText::ch_platform)] = field(ClientField::ch_platform);
-    r.text[static_cast<std::size_t>(ClickText::country)] = field(ClientField::country);
+    r.text[static_cast<std::size_t>(ClickText::country)] =
+        response.domain_country_header.empty() ? field(ClientField::country)
+                                               : head_field(request.head, response.domain_country_header);
     return r;
 }
 
@@ -572,6 +575,7 @@ void Connection<Transport>::begin_check(const Request& request, const Response& 
             r.retry_after_s = wait;
             r.domain = response.domain;
             r.code = response.code;
+            r.domain_country_header = response.domain_country_header;
             if (m_worker.clicks() != nullptr) {
                 record_click(request, r);
             }

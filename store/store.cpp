@@ -229,6 +229,7 @@ DomainRecord read_domain(Stmt& s) {
     d.stale_if_error_s = static_cast<std::uint32_t>(s.i64(18));
     d.cache_scope = std::string(s.text(19));
     d.miss_budget = static_cast<std::uint32_t>(s.i64(20));
+    d.country_header = std::string(s.text(21));
     return d;
 }
 

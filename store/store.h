@@ -64,6 +64,7 @@ struct DomainRecord {            // one row of the domains table
     std::uint32_t stale_if_error_s = 0;          // RFC 5861; 0: not sent
     std::string cache_scope;     // "", "public" or "private"
     std::uint32_t miss_budget = 0;  // misses a client may cause per minute; 0: the server's default
+    std::string country_header;  // the request header trusted for the country; empty: the server's
 };
 
 // A link's state: the one enum of every library (formats/link_state.h), so the compiler copies
@@ -185,6 +186,7 @@ struct DomainPatch {
     std::optional<std::uint32_t> stale_if_error_s;
     std::optional<std::string> cache_scope;     // "", "public" or "private"
     std::optional<std::uint32_t> miss_budget;
+    std::optional<std::string> country_header;  // "" clears
 };
 
 // disable / enable / delete / restore.

@@ -13,7 +13,7 @@ using detail::StmtUse;
 
 namespace {
 
-// Binds a domain's settings to ?2 .. ?7 and ?9 .. ?20, the parameter order that both add and set
+// Binds a domain's settings to ?2 .. ?7 and ?9 .. ?21, the parameter order that both add and set
 // use (?8 is the time of the change).
 void bind_domain_settings(Stmt& s, const DomainRecord& d) {
     s.bind(2, std::int64_t{d.default_redirect}).bind(3, d.root_url);
@@ -24,6 +24,7 @@ void bind_domain_settings(Stmt& s, const DomainRecord& d) {
     s.bind(12, d.not_found_url).bind(13, d.expired_url).bind(14, d.not_found_text).bind(15, d.gone_text);
     s.bind(16, std::int64_t{d.permanent_max_age_s}).bind(17, std::int64_t{d.stale_while_revalidate_s});
     s.bind(18, std::int64_t{d.stale_if_error_s}).bind(19, d.cache_scope).bind(20, std::int64_t{d.miss_budget});
+    s.bind(21, d.country_header);
 }
 
 std::string domain_json(const DomainRecord& d) {
@@ -54,7 +55,8 @@ std::string domain_json(const DomainRecord& d) {
                                                                 {"expired_url", &d.expired_url},
                                                                 {"not_found_text", &d.not_found_text},
                                                                 {"gone_text", &d.gone_text},
-                                                                {"cache_scope", &d.cache_scope}};
+                                                                {"cache_scope", &d.cache_scope},
+                                                                {"country_header", &d.country_header}};
     for (const auto& [key, text] : texts) {
         w.Key(key);
         w.String(text->c_str(), static_cast<rapidjson::SizeType>(text->size()));
@@ -88,13 +90,14 @@ Result<DomainRecord> Store::add_domain(const DomainRecord& record) {
         "INSERT INTO domains (host, default_redirect, root_url, case_insensitive, forward_query, "
         "cache_max_age_s, negative_max_age_s, https_redirect, hsts_max_age_s, hsts_include_subdomains, "
         "not_found_url, expired_url, not_found_text, gone_text, permanent_max_age_s, stale_while_revalidate_s, "
-        "stale_if_error_s, cache_scope, miss_budget, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?8, ?8) "
+        "stale_if_error_s, cache_scope, miss_budget, country_header, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?8, ?8) "
         "ON CONFLICT (host) DO UPDATE SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, "
         "forward_query = ?5, cache_max_age_s = ?6, negative_max_age_s = ?7, https_redirect = ?9, "
         "hsts_max_age_s = ?10, hsts_include_subdomains = ?11, not_found_url = ?12, expired_url = ?13, "
         "not_found_text = ?14, gone_text = ?15, permanent_max_age_s = ?16, stale_while_revalidate_s = ?17, "
-        "stale_if_error_s = ?18, cache_scope = ?19, miss_budget = ?20, updated_at = ?8, removed = 0 "
+        "stale_if_error_s = ?18, cache_scope = ?19, miss_budget = ?20, country_header = ?21, updated_at = ?8, "
+        "removed = 0 "
         "WHERE removed = 1");
     if (!stmt) {
         return fail(stmt.status());
@@ -200,13 +203,14 @@ Result<DomainRecord> Store::set_domain(std::string_view host, const DomainPatch&
     after.stale_if_error_s = patch.stale_if_error_s.value_or(after.stale_if_error_s);
     after.cache_scope = patch.cache_scope.value_or(after.cache_scope);
     after.miss_budget = patch.miss_budget.value_or(after.miss_budget);
+    after.country_header = patch.country_header.value_or(after.country_header);
 
     auto stmt = m_impl->prepare(
         "UPDATE domains SET default_redirect = ?2, root_url = ?3, case_insensitive = ?4, forward_query = ?5, "
         "cache_max_age_s = ?6, negative_max_age_s = ?7, https_redirect = ?9, hsts_max_age_s = ?10, "
         "hsts_include_subdomains = ?11, not_found_url = ?12, expired_url = ?13, not_found_text = ?14, "
         "gone_text = ?15, permanent_max_age_s = ?16, stale_while_revalidate_s = ?17, stale_if_error_s = ?18, "
-        "cache_scope = ?19, miss_budget = ?20, updated_at = ?8 WHERE id = ?1");
+        "cache_scope = ?19, miss_budget = ?20, country_header = ?21, updated_at = ?8 WHERE id = ?1");
     if (!stmt) {
         return fail(stmt.status());
     }

@@ -121,7 +121,7 @@ inline constexpr const char* k_domain_columns =
     "id, host, is_default, default_redirect, root_url, case_insensitive, forward_query, "
     "cache_max_age_s, negative_max_age_s, https_redirect, hsts_max_age_s, hsts_include_subdomains, "
     "not_found_url, expired_url, not_found_text, gone_text, permanent_max_age_s, stale_while_revalidate_s, "
-    "stale_if_error_s, cache_scope, miss_budget";
+    "stale_if_error_s, cache_scope, miss_budget, country_header";
 // A DomainRecord from a row of k_domain_columns.
 DomainRecord read_domain(Stmt& s);
 

@@ -210,6 +210,13 @@ ALTER TABLE links ADD COLUMN expired_url TEXT NOT NULL DEFAULT '';
 ALTER TABLE links ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved BETWEEN 0 AND 1);
 )sql";
 
+// Migration 7: the request header a domain trusts for its clients' country (set by the CDN or
+// proxy in front of it, for example CF-IPCountry), '' for the server's --country-header. The
+// name is validated by validate::country_header_name() before any write.
+constexpr const char* k_migration_7 = R"sql(
+ALTER TABLE domains ADD COLUMN country_header TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Fills audit_log.hash of every existing row, in id order (migration 3).
 Status chain_existing_audit_rows(sqlite3* db) {
     sqlite3_stmt* raw = nullptr;
@@ -256,6 +263,7 @@ const Migration k_migrations[] = {
     {k_migration_4},
     {k_migration_5},
     {k_migration_6},
+    {k_migration_7},
 };
 constexpr int k_schema_version = static_cast<int>(std::size(k_migrations));
 

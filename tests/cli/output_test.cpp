@@ -70,7 +70,7 @@ TEST_CASE("DomainObjectNamesAndPatchFlag", "[output]") {
         R"("case_insensitive":false,"forward_query":true,"cache_max_age":300,"negative_max_age":60,)"
         R"("https_redirect":false,"hsts_max_age":31536000,"hsts_include_subdomains":false,"not_found_url":"",)"
         R"("expired_url":"","not_found_text":"","gone_text":"","permanent_max_age":86400,"stale_while_revalidate":0,)"
-        R"("stale_if_error":0,"cache_scope":"none","miss_budget":0)";
+        R"("stale_if_error":0,"cache_scope":"none","miss_budget":0,"country_header":"")";
     CHECK(domain_json(d) == base + "}");
     CHECK(domain_json(d, true) == base + R"(,"complete":true})");
 }
@@ -118,11 +118,11 @@ TEST_CASE("HistoryImagesUseTheSchema", "[output]") {
                    R"("forward_query":false,"cache_max_age_s":60,"negative_max_age_s":10,"https_redirect":true,)"
                    R"("hsts_max_age_s":5,"hsts_include_subdomains":true,"not_found_url":"https://e.example/",)"
                    R"("expired_url":"","not_found_text":"","gone_text":"Over.","cache_scope":"private",)"
-                   R"("permanent_max_age_s":3600,"stale_while_revalidate_s":0,"stale_if_error_s":60,"miss_budget":9})";
+                   R"("permanent_max_age_s":3600,"stale_while_revalidate_s":0,"stale_if_error_s":60,"miss_budget":9,"country_header":"X-Geo"})";
     CHECK_THAT(audit_json(d),
                Catch::Contains(R"("not_found_url":"https://e.example/","expired_url":"","not_found_text":"",)"
                                R"("gone_text":"Over.","permanent_max_age":3600,"stale_while_revalidate":0,)"
-                               R"("stale_if_error":60,"cache_scope":"private","miss_budget":9})"));
+                               R"("stale_if_error":60,"cache_scope":"private","miss_budget":9,"country_header":"X-Geo"})"));
 }
 
 TEST_CASE("HistoryKeepsOtherImagesAsStored", "[output]") {

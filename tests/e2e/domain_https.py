@@ -226,6 +226,7 @@ class DomainHttps(ServeCase):
 
     def test_database_from_before_the_policy_is_migrated(self):
         con = sqlite3.connect(self.db, isolation_level=None)
+        con.execute("ALTER TABLE domains DROP COLUMN country_header")  # migration 7
         for column in ("not_found_url", "expired_url", "not_found_text", "gone_text", "permanent_max_age_s",
                        "stale_while_revalidate_s", "stale_if_error_s", "cache_scope", "miss_budget"):  # migration 6
             con.execute(f"ALTER TABLE domains DROP COLUMN {column}")
@@ -240,7 +241,7 @@ class DomainHttps(ServeCase):
         self.assertEqual({d["host"]: d["https_redirect"] for d in listed},
                          {"*": False, "go.example.com": False, "plain.example": False})
         con = sqlite3.connect(self.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
         con.close()
         self.sl("domain", "set", "go.example.com", "--https-redirect")
         self.sl("history", "--verify")

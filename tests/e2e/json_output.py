@@ -25,7 +25,7 @@ AUDIT_LINK_KEYS = ["domain", "code", "url", "status", "type", "forward_query", "
 DOMAIN_KEYS = ["host", "is_default", "default_type", "root_url", "case_insensitive", "forward_query",
                "cache_max_age", "negative_max_age", "https_redirect", "hsts_max_age", "hsts_include_subdomains",
                "not_found_url", "expired_url", "not_found_text", "gone_text", "permanent_max_age",
-               "stale_while_revalidate", "stale_if_error", "cache_scope", "miss_budget"]
+               "stale_while_revalidate", "stale_if_error", "cache_scope", "miss_budget", "country_header"]
 
 
 def lines(text):

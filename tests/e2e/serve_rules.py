@@ -118,6 +118,51 @@ class ServeRules(ServeCase):
                 self.assertEqual(r.headers.get("vary"), "Accept-Language, CF-IPCountry")
                 self.assertEqual(r.headers.get("cache-control"), "max-age=300")
 
+    def test_a_domain_trusts_its_own_country_header(self):
+        """domain set --country-header: that domain's country rules read its header and no other;
+        the rest keep the server's --country-header."""
+        for bad, message in (("Host", "is a standard HTTP header"), ("X Country", "is not a header name"),
+                             ("X-Country:", "is not a header name"), ("", "is empty; use --no-country-header"),
+                             ("X" * 65, "is not a header name")):
+            with self.subTest(bad=bad):
+                self.assertIn(message, self.sl("domain", "add", "eu.example", "--country-header", bad, expect=2).stderr)
+        self.sl("domain", "add", "eu.example", "--country-header", "X-Country-Code")
+        self.assertIn("country header:       X-Country-Code", self.sl("domain", "show", "eu.example").stdout)
+        self.sl("domain", "set", "eu.example", "--country-header", "X", "--no-country-header", expect=2)
+        self.sl("add", "https://default.example/eu", "--code", "shop", "--domain", "eu.example")
+        self.sl("rule", "add", "shop", "--domain", "eu.example", "--if", "country=BE", "--to", "https://eu.example/be")
+        snapshot = self.compile()
+        self.stop(self.proc)
+        self.serve("--country-header", "CF-IPCountry")
+
+        def fetch(host, *headers):
+            with Client(self.port) as c:
+                extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+                c.send(f"GET /shop HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
+                return c.response()
+
+        for headers, location in (([("X-Country-Code", "BE")], "https://eu.example/be"),
+                                  ([("x-country-code", " be ")], "https://eu.example/be"),
+                                  ([("CF-IPCountry", "BE")], "https://default.example/eu"),
+                                  ([("X-Country-Code", ""), ("X-Country-Code", "BE")], "https://eu.example/be"),
+                                  ([], "https://default.example/eu")):
+            with self.subTest(headers=headers):
+                r = fetch("eu.example", *headers)
+                self.assertEqual(r.headers.get("location"), location)
+                self.assertEqual(r.headers.get("vary"), "X-Country-Code")
+                self.assertEqual(r.headers.get("cache-control"), "max-age=300")
+                args = [a for name, value in headers for a in ("--header", f"{name}: {value}")]
+                resolved = json.loads(self.sl("resolve", snapshot, "http://eu.example/shop", "--trust", self.pub,
+                                              "--json", "--country-header", "CF-IPCountry", *args).stdout)
+                self.assertEqual((resolved["location"], resolved["vary"]), (location, "X-Country-Code"))
+        # The default domain still reads CF-IPCountry, and not the other domain's header.
+        self.assertEqual(fetch("x.example", ("CF-IPCountry", "BE")).headers.get("location"), "https://shop.example/be")
+        self.assertEqual(fetch("x.example", ("X-Country-Code", "BE")).headers.get("location"),
+                         "https://default.example/shop")
+        # Back to the server's header.
+        self.sl("domain", "set", "eu.example", "--no-country-header")
+        self.assertIn('"country_header":""', self.sl("domain", "show", "eu.example", "--json").stdout)
+
     def test_ip_rules_read_the_peer_address(self):
         r = self.fetch("/local")
         self.assertEqual((r.headers.get("location"), r.headers.get("cache-control")),

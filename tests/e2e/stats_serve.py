@@ -1,7 +1,8 @@
 """From a real server to `shortlink stats`: `serve --clicks DIR` records the requests sent here,
 `stats ingest` reads the live .part while the server writes, then again after SIGTERM sealed it,
 and every request is counted once: clicks, the visitor who came twice counted once, the QR scan,
-the orphan visit, the bots, the country from --country-header and the referrer."""
+the orphan visit, the bots, the country from --country-header (or the header a domain trusts
+instead) and the referrer."""
 import json
 import os
 
@@ -23,6 +24,7 @@ class StatsFromServe(ServeCase):
         return json.loads(self.sl("stats", "--stats-db", self.stats_db, "--json", *args).stdout)
 
     def test_requests_to_a_server_are_counted_once(self):
+        self.sl("domain", "set", "go.example.com", "--country-header", "X-Geo")
         self.compile()
         clicks = os.path.join(self.tmp, "clicks")
         os.mkdir(clicks)
@@ -33,7 +35,7 @@ class StatsFromServe(ServeCase):
         self.assertEqual(self.request("/abc", headers=person).status, 302)
         self.assertEqual(self.request("/abc?sl_qr=1", headers=[f"User-Agent: {BROWSER}", "CF-IPCountry: FR"]).status,
                          302)
-        self.assertEqual(self.request("/docs", host="go.example.com", headers=person).status, 301)
+        self.assertEqual(self.request("/docs", host="go.example.com", headers=person + ["X-Geo: JP"]).status, 301)
         self.assertEqual(self.request("/no-such-code", headers=person).status, 404)
         self.assertEqual(self.request("/abc", method="HEAD", headers=[f"User-Agent: {BROWSER}"]).status, 302)
         self.assertEqual(self.request("/abc", headers=["User-Agent: curl/8.5.0"]).status, 302)
@@ -58,6 +60,9 @@ class StatsFromServe(ServeCase):
                          {"qr": 1, "other": 2})
         self.assertEqual({r["key"]: r["clicks"] for r in self.query("abc", "--by", "country")["rows"]},
                          {"DE": 2, "FR": 1})
+        # go.example.com trusts X-Geo, not the server's CF-IPCountry.
+        self.assertEqual({r["key"]: r["clicks"] for r in
+                          self.query("docs", "--domain", "go.example.com", "--by", "country")["rows"]}, {"JP": 1})
         self.assertEqual({r["key"]: r["clicks"] for r in self.query("--by", "referrer")["rows"]},
                          {"news.example.org": 3, "": 1})
         links = {r["key"]: r["clicks"] for r in self.query()["rows"]}

@@ -143,6 +143,7 @@ class StoreCommands(ShortlinkTestCase):
         before = json.loads(self.sl("show", "old", "--json").stdout)
         # The database as the last build without titles left it: schema 4, no title column.
         con = sqlite3.connect(self.db, isolation_level=None)
+        con.execute("ALTER TABLE domains DROP COLUMN country_header")  # migration 7
         for column in ("not_found_url", "expired_url", "not_found_text", "gone_text", "permanent_max_age_s",
                        "stale_while_revalidate_s", "stale_if_error_s", "cache_scope", "miss_budget"):  # migration 6
             con.execute(f"ALTER TABLE domains DROP COLUMN {column}")
@@ -155,7 +156,7 @@ class StoreCommands(ShortlinkTestCase):
         self.assertIsNone(shown["title"])
         self.assertEqual(shown, before)
         con = sqlite3.connect(self.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
         con.close()
         self.sl("edit", "old", "--title", "Old page")
         self.assertEqual(json.loads(self.sl("show", "old", "--json").stdout)["title"], "Old page")

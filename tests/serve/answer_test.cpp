@@ -618,6 +618,59 @@ TEST_CASE("CountryRulesReadOnlyTheTrustedHeader", "[answer][rules]") {
     CHECK(cache_control_string(r) == "private, max-age=300");
 }
 
+TEST_CASE("ADomainsOwnCountryHeaderIsTheOnlyOneItsRulesRead", "[answer][rules]") {
+    RulesFixture f;
+    formats::DomainView eu;
+    eu.host = "eu.example";
+    eu.default_redirect = 302;
+    eu.cache_max_age_s = 300;
+    eu.country_header = "X-Country-Code";
+    const std::uint32_t index = f.snap.add_domain(eu);
+    formats::RuleConditionInput be = condition(formats::RuleKind::country);
+    be.values = {"BE"};
+    f.add(index, "shop", {{0, "https://shop.example/be", {be}}});
+    const auto get = [&](std::string_view head, std::string_view parsed_country) {
+        Request request{Method::get, "/shop", "eu.example"};
+        request.country_header = "CF-IPCountry";  // the server's
+        request.client.country = parsed_country;  // what the parser kept of the server's header
+        request.head = head;
+        return detail::answer_from(&f.snap, nullptr, request, k_now);
+    };
+    // The domain's header holds: the rule matches, and Vary names that header.
+    Response r = get("GET /shop HTTP/1.1\r\nHost: eu.example\r\nx-country-code:  be \r\n\r\n", {});
+    CHECK(location_string(r) == "https://shop.example/be");
+    CHECK(vary_string(r) == "X-Country-Code");
+    CHECK(cache_control_string(r) == "max-age=300");
+    CHECK(r.domain_country_header == "X-Country-Code");
+    // The server's header says BE, but this domain does not trust it.
+    r = get("GET /shop HTTP/1.1\r\nHost: eu.example\r\nCF-IPCountry: BE\r\n\r\n", "BE");
+    CHECK(location_string(r) == "https://default.example/shop");
+    CHECK(vary_string(r) == "X-Country-Code");
+    // A field that only looks like it, in a body after the head, is no header.
+    r = get("POST /shop HTTP/1.1\r\nHost: eu.example\r\n\r\nX-Country-Code: BE\r\n", {});
+    CHECK(location_string(r) == "https://default.example/shop");
+    // The default domain keeps reading the server's header.
+    ClientInput c;
+    c.country = "BE";
+    r = f.get("/shop", c, "CF-IPCountry");
+    CHECK(location_string(r) == "https://shop.example/be");
+    CHECK(r.domain_country_header.empty());
+}
+
+TEST_CASE("HeadFieldFindsTheFirstNonEmptyValueOfAFieldInTheHead", "[answer]") {
+    const std::string_view head =
+        "GET /x HTTP/1.1\r\nHost: a.example\r\nX-Geo:\r\nx-geo: \t DE\t\r\nX-Geo: FR\r\n\r\nX-Late: 1\r\n";
+    CHECK(head_field(head, "X-Geo") == "DE");
+    CHECK(head_field(head, "HOST") == "a.example");
+    CHECK(head_field(head, "X-Late").empty());  // after the blank line: the body
+    CHECK(head_field(head, "X-Ge").empty());
+    CHECK(head_field(head, "").empty());
+    CHECK(head_field("X-Geo: DE\r\n", "X-Geo").empty());  // the first line is the request line
+    CHECK(head_field("GET / HTTP/1.1\nX-Geo: DE\n\n", "X-Geo") == "DE");  // bare LF lines
+    CHECK(head_field("GET / HTTP/1.1\r\nX-Geo: DE", "X-Geo") == "DE");      // unterminated last line
+    CHECK(head_field({}, "X-Geo").empty());
+}
+
 TEST_CASE("AddressQueryAndSplitRules", "[answer][rules]") {
     RulesFixture f;
     ClientInput c;

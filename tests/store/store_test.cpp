@@ -1521,8 +1521,8 @@ TEST_CASE("MigratesVersion4DatabaseToTitles", "[store]") {
     sqlite3_stmt* stmt = nullptr;
     REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK);
     REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    CHECK(sqlite3_column_int(stmt, 0) == 6);
-    CHECK(Store::schema_version() == 6);
+    CHECK(sqlite3_column_int(stmt, 0) == 7);
+    CHECK(Store::schema_version() == 7);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
 }
@@ -1547,11 +1547,14 @@ TEST_CASE("DomainPoliciesAreStoredSetAndAudited", "[store][policy]") {
     p.not_found_url = std::string();
     p.gone_text = "Over.";
     p.miss_budget = 90;
+    p.country_header = "CF-IPCountry";
     auto set = s->set_domain("go.example", p);
     REQUIRE(set.is_ok());
     CHECK(set->not_found_url.empty());
     CHECK(set->gone_text == "Over.");
     CHECK(set->miss_budget == 90);
+    CHECK(set->country_header == "CF-IPCountry");
+    CHECK(found->country_header.empty());  // none until set
     CHECK(set->cache_scope == "public");  // left alone
     // The schema refuses what the CLI would: a scope it does not know.
     std::string message;
@@ -1564,6 +1567,11 @@ TEST_CASE("DomainPoliciesAreStoredSetAndAudited", "[store][policy]") {
     REQUIRE_FALSE(rows.empty());
     CHECK(rows.front().action == "domain-set");
     CHECK(rows.front().after_json.find("\"gone_text\":\"Over.\"") != std::string::npos);
+    CHECK(rows.front().after_json.find("\"country_header\":\"CF-IPCountry\"") != std::string::npos);
+    DomainPatch clear;
+    clear.country_header = std::string();
+    CHECK(s->set_domain("go.example", clear)->country_header.empty());
+    CHECK(s->find_domain("go.example")->country_header.empty());
     CHECK(s->verify_audit_log().is_ok());
 }
 
