@@ -56,6 +56,8 @@ constexpr std::uint64_t k_max_index_bytes = 64 * 1024;
 // A file's deadline grows with its size at this rate on top of --pull-timeout, so a large
 // snapshot on a modest link completes while an origin that drips bytes is still cut off.
 constexpr std::uint64_t k_min_rate = 1 << 20;  // bytes per second
+constexpr std::size_t k_read_size = 64 * 1024;  // a body's bytes per read (Beast reads at most this)
+constexpr std::uint64_t k_writeback_step = 16 << 20;  // bytes of a pulled file between writeback starts
 constexpr int k_max_redirects = 5;
 // Failed polls wait twice as long each time, up to this: a fleet of thousands of hosts asks a
 // dead origin for a few hundred small files a second at most, and a host sees the origin back
@@ -127,7 +129,11 @@ asio::awaitable<void> exchange(Stream& stream, const Target& t, const std::strin
         request.set(http::field::if_none_match, if_none_match);
     }
     co_await http::async_write(stream, request, asio::use_awaitable);
+    // Beast reads at most what the buffer's capacity allows (512 bytes when left to grow on its
+    // own, as the header needs), up to 64 KiB: a 1 GB snapshot in half-KiB reads would cost a
+    // core for seconds in system calls and timer updates alone.
     beast::flat_buffer buffer;
+    buffer.reserve(k_read_size);
     http::response_parser<http::buffer_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(max_body);
@@ -153,7 +159,7 @@ asio::awaitable<void> exchange(Stream& stream, const Target& t, const std::strin
         throw Refusal{"too_large", "the answer is " + std::to_string(*length) + " bytes, more than the " +
                                        std::to_string(max_body) + " allowed"};
     }
-    std::vector<char> chunk(64 * 1024);
+    std::vector<char> chunk(k_read_size);
     while (!parser.is_done()) {
         parser.get().body().data = chunk.data();
         parser.get().body().size = chunk.size();
@@ -707,6 +713,10 @@ void Puller::fetch_form(Origin& origin, const formats::IndexedFile& f, bool comp
     } cleanup{temp};
     formats::Sha256 file_hash;
     formats::Sha256 body_hash;
+    // Writeback starts as the file streams in, every k_writeback_step bytes, so that the fsync
+    // before the file is used waits for the last step only, not for a whole snapshot.
+    std::uint64_t written = 0;
+    std::uint64_t flushed = 0;
     const auto write_out = [&](const char* p, std::size_t n) {
         file_hash.update(p, n);
         for (std::size_t done = 0; done < n;) {
@@ -718,6 +728,12 @@ void Puller::fetch_form(Origin& origin, const formats::IndexedFile& f, bool comp
                 throw Refusal{"local_io", temp + ": write: " + std::strerror(errno)};
             }
             done += static_cast<std::size_t>(w);
+        }
+        written += n;
+        if (written - flushed >= k_writeback_step) {
+            (void)::sync_file_range(fd.get(), static_cast<off_t>(flushed), static_cast<off_t>(written - flushed),
+                                    SYNC_FILE_RANGE_WRITE);
+            flushed = written;
         }
     };
     // The compressed body is decompressed as it streams in; memory stays at the frame's window.
