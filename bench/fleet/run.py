@@ -12,7 +12,7 @@ Setup per link count: the links of bench/gen_links.py imported into a database (
 bench/data/<N>/ours/ by bench/serve), a private copy of it, a compile into a build directory,
 `publish --from build --out origin`, Debian's nginx serving the origin on 127.0.0.1 with the
 server block of docs/origin.md, and one `shortlink serve --pull` host with its defaults
-(--pull-interval 1, --pull-snapshot-interval 5) and its own snapshot and state directories, all in
+(--pull-interval 1, --pull-snapshot-interval 2) and its own snapshot and state directories, all in
 a temp dir under bench/data/, stopped by PID and removed at the end.
 
 Figures (each change in --rounds rounds; medians with every value):
@@ -67,7 +67,7 @@ serve_run = safety.serve_run
 
 PROBE_POLL_S = 0.005
 CHANGE_TIMEOUT_S = 60.0
-SNAPSHOT_SPACING_S = 6.0  # beyond serve's default --pull-snapshot-interval of 5 s
+SNAPSHOT_SPACING_S = 6.0  # beyond serve's default --pull-snapshot-interval (2 s) with room to spare
 
 
 def log(message):
