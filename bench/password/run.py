@@ -10,6 +10,10 @@ bench links plus one password link, twice, in alternating order:
   - redirects alone: wrk on random codes (keep-alive), for --duration seconds;
   - redirects with checks: the same wrk run while --posters connections each post the password
     form back to back (half wrong, half right; attempt limits off, so every post is checked).
+With --load F (0 < F < 1), wrk does not saturate the server: a first unpaced run of redirects
+alone measures its capacity, and every run after it paces each connection to F of that rate
+(SHORTLINK_WRK_DELAY_MS, bench/serve/random_codes.lua), the way a production host runs with
+headroom; without it, wrk saturates the server's worker and both cores.
 Figures per mode: wrk's req/s and p50/p99 latency; with checks, the checks a second the pool
 completed (shortlink_password_checks_total over the run) and 503s for a full queue. The result is
 the median over rounds of the per-round ratio p99(with checks) / p99(alone), with its spread, and
@@ -91,7 +95,10 @@ class PasswordServer(OursServer):
 
 
 class Poster(threading.Thread):
-    """One keep-alive connection posting the form back to back until stopped."""
+    """One keep-alive connection posting the form back to back until stopped. A 503 (the pool's
+    queue is full) is honoured as a browser's visitor would: nothing is posted again until its
+    Retry-After has passed. Posting again at once would measure how fast this process can be
+    turned away, a load of its own on the redirect worker and on this machine's two cores."""
 
     def __init__(self, port, stop):
         super().__init__(daemon=True)
@@ -115,15 +122,19 @@ class Poster(threading.Thread):
                     buf += chunk
                 head, buf = buf.split(b"\r\n\r\n", 1)
                 status = int(head.split(b" ", 2)[1])
-                length = 0
+                length, retry_after = 0, 1
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
+                    elif name.strip().lower() == b"retry-after":
+                        retry_after = int(value)
                 while len(buf) < length:
                     buf += sock.recv(65536)
                 buf = buf[length:]
                 self.statuses[status] = self.statuses.get(status, 0) + 1
+                if status == 503:
+                    self.stop.wait(retry_after)
 
 
 def prepare(args, work_dir):
@@ -185,6 +196,7 @@ def main():
     parser.add_argument("--posters", type=int, default=8, help="connections posting the form")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--load", type=float, help="pace redirects to this share of the measured capacity (0..1)")
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--bin", default=os.path.join(REPO_DIR, "build-bench", "cli", "shortlink"))
     parser.add_argument("--rebuild-ours", action="store_true")
@@ -194,6 +206,8 @@ def main():
     args.links = args.links or (100_000 if args.quick else 1_000_000)
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.duration = args.duration or (4 if args.quick else 10)
+    if args.load is not None and not 0 < args.load < 1:
+        parser.error("--load is a share of capacity, between 0 and 1")
     if args.duration > MAX_DURATION_S:
         parser.error("wrk runs are bounded to %d s (BENCH.md)" % MAX_DURATION_S)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -204,10 +218,20 @@ def main():
     result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "binary": os.path.abspath(args.bin), "links": args.links, "threads": args.threads,
               "password_threads": args.password_threads, "posters": args.posters,
-              "duration_s": args.duration, "cpus": os.cpu_count(), "rounds": []}
+              "duration_s": args.duration, "cpus": os.cpu_count(), "load": args.load, "rounds": []}
     try:
         data_dir, snap_dir, trust = prepare(args, work_dir)
         codes_file = os.path.join(data_dir, "codes.txt")
+        if args.load is not None:
+            capacity = one_run(args, work_dir, snap_dir, trust, codes_file, False, -1)["rps"]
+            # Each connection's pace: its share of the rate, less nothing for the answer's own
+            # time (microseconds against milliseconds).
+            delay_ms = max(1, round(args.connections * 1000 / (capacity * args.load)))
+            os.environ["SHORTLINK_WRK_DELAY_MS"] = str(delay_ms)
+            result["capacity_rps"] = capacity
+            result["delay_ms"] = delay_ms
+            log("capacity %.0f req/s; pacing %d connections at %d ms (%.0f req/s)" % (
+                capacity, args.connections, delay_ms, args.connections * 1000 / delay_ms))
         for r in range(args.rounds):
             order = [False, True] if r % 2 == 0 else [True, False]
             runs = {}

@@ -7,6 +7,9 @@
 -- Each HEADER ("Name: value") goes with every request (bench/rules sends a browser's User-Agent
 -- and Accept-Language, which rules read).
 --
+-- With SHORTLINK_WRK_DELAY_MS set, each connection waits that long before each request: a
+-- steady load below saturation (bench/password measures redirect latency at such a load).
+--
 -- The request strings are built once per wrk thread in init() and request() only picks one:
 -- formatting a request per call would make the client the bottleneck. Each thread seeds its own
 -- generator from its id so threads do not replay the same sequence.
@@ -49,4 +52,11 @@ end
 
 function request()
    return requests[math.random(count)]
+end
+
+local pace_ms = tonumber(os.getenv("SHORTLINK_WRK_DELAY_MS") or "")
+if pace_ms ~= nil then
+   function delay()
+      return pace_ms
+   end
 end
