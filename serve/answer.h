@@ -169,6 +169,11 @@ struct Response {
     }
 };
 
+// The first non-empty value of a field named `name` (any case) in a request head (the request
+// line, then "Name: value" lines up to the first blank one), optional whitespace trimmed, as
+// the parser keeps the fields it knows; empty when there is none.
+std::string_view head_field(std::string_view head, std::string_view name);
+
 // Whether the miss budget (serve/miss_budget.h) counts this answer: a 404 for an unknown code
 // or an unknown host.
 inline bool is_miss(const Response& r) {
@@ -194,11 +199,6 @@ const Response& merged_location(const Response& r, Response& merged, std::string
 // The Location and Cache-Control header values as strings (for `shortlink resolve` and tests;
 // the server writes them without building strings). Empty when the response has none.
 std::string location_string(const Response& response);
-
-// The first non-empty value of a field named `name` (any case) in a request head (the request
-// line, then "Name: value" lines up to the first blank one), optional whitespace trimmed, as
-// the parser keeps the fields it knows; empty when there is none.
-std::string_view head_field(std::string_view head, std::string_view name);
 std::string cache_control_string(const Response& response);
 // Appends the Cache-Control value ("public, max-age=300, stale-if-error=86400"); nothing for
 // CacheKind::none. The one writer of it, for the server and cache_control_string().

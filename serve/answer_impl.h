@@ -143,10 +143,9 @@ inline constexpr std::uint16_t kind_bit(formats::RuleKind kind) {
 // The redirect of an active link with rules: the first rule that holds, else the link's own
 // destination; either way cached only as far as what the rules read allows. Accept-Language
 // and the trusted country header (the domain's own, else the server's) are named in Vary (an
-// edge can key on them); the device, the
-// client's address (a GeoIP country among it) and its split share are not headers an edge can
-// key on, so such an answer is private, and so is one that reads the country when no header
-// carries it. A rule with a time bound is not cached past it.
+// edge can key on them); the device, the client's address (a GeoIP country among it) and its
+// split share are not headers an edge can key on, so such an answer is private, and so is one
+// that reads the country when no header carries it. A rule with a time bound is not cached past it.
 // A rule's destination on a blocked host answers as blocked, as the link's own would.
 inline Response ruled_redirect(const formats::LinkView& link, const formats::DomainView& domain,
                                const formats::DenySet* deny, const ParsedTarget& target,
