@@ -291,7 +291,8 @@ void setup_serve(CLI::App& app, const GlobalOptions& /*globals*/) {
                     "Proxy address or CIDR whose X-Forwarded-For names the client (repeatable)")
         ->allow_extra_args(false);
     sub->add_option("--miss-budget", c.miss_budget,
-                    "404s a client address may have a minute before they are answered 429 (120; 0: no limit)")
+                    "Misses (unknown codes and hosts) a client address may have a minute before they are "
+                    "answered 429 (120; 0: no limit)")
         ->check(CLI::NonNegativeNumber);
     sub->add_option("--pull", c.pull.origins,
                     "Poll this origin (a directory laid out by publish) for new files; repeat for mirrors, tried in order");

@@ -174,10 +174,11 @@ struct Response {
 // the parser keeps the fields it knows; empty when there is none.
 std::string_view head_field(std::string_view head, std::string_view name);
 
-// Whether the miss budget (serve/miss_budget.h) counts this answer: a 404 for an unknown code
-// or an unknown host.
+// Whether the miss budget (serve/miss_budget.h) counts this answer: an unknown code, answered
+// 404 or redirected to the domain's not-found URL (a scanner learns as much from either), or
+// an unknown host.
 inline bool is_miss(const Response& r) {
-    return r.status == 404 && (r.reason == Reason::not_found || r.reason == Reason::unknown_host);
+    return (r.status == 404 || r.status == 302) && (r.reason == Reason::not_found || r.reason == Reason::unknown_host);
 }
 
 // The 429 that replaces a miss past the client's budget, never cached; it keeps what the miss

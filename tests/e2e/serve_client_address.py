@@ -197,6 +197,22 @@ class MissBudget(ClientCase):
         self.assertEqual(miss("x.example", "g9"), 404)
         self.assertEqual(self.metric("shortlink_misses_limited_total"), 1)
 
+    def test_misses_sent_to_a_not_found_url_count_too(self):
+        self.sl("domain", "add", "soft.example", "--miss-budget", "2", "--not-found-url", "https://soft.example/search")
+        self.sl("add", "https://dest.example/real", "--code", "real", "--domain", "soft.example")
+        self.compile()
+        self.serve("--miss-budget", "50")
+
+        def ask(code):
+            with Client(self.port) as c:
+                c.send(f"GET /{code} HTTP/1.1\r\nHost: soft.example\r\n\r\n".encode())
+                return c.response()
+
+        self.assertEqual([ask(f"g{i}").status for i in range(3)], [302, 302, 429])
+        self.assertEqual(ask("g3").headers.get("retry-after") is not None, True)
+        self.assertEqual(ask("real").headers.get("location"), "https://dest.example/real")  # hits never
+        self.assertEqual(self.metric("shortlink_misses_limited_total"), 2)
+
     def test_an_ipv6_client_counts_by_its_64(self):
         self.serve("--miss-budget", "3", "--trusted-proxy", "127.0.0.1")
         for i in range(3):

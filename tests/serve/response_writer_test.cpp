@@ -160,6 +160,14 @@ TEST_CASE("429CarriesItsRetryAfterAndIsNeverStored", "[writer]") {
     CHECK(reason_name(r.reason) == "rate_limited");
     CHECK(is_miss(miss));
     CHECK_FALSE(is_miss(r));
+    // An unknown code sent to the domain's not-found URL is a miss all the same.
+    Response fallback = miss;
+    fallback.status = 302;
+    CHECK(is_miss(fallback));
+    Response redirect = miss;
+    redirect.status = 302;
+    redirect.reason = Reason::redirect;
+    CHECK_FALSE(is_miss(redirect));
 }
 
 TEST_CASE("ErrorResponsesClose", "[writer]") {
