@@ -477,25 +477,14 @@ std::optional<std::string> audit_domain_json(const rapidjson::Value& image) {
         *out = v->GetBool();
     }
     // Images written before domains had policies lack these: the defaults they had.
-    const std::pair<const char*, std::string*> texts[] = {{"not_found_url", &d.not_found_url},
-                                                          {"expired_url", &d.expired_url},
-                                                          {"not_found_text", &d.not_found_text},
-                                                          {"gone_text", &d.gone_text},
-                                                          {"cache_scope", &d.cache_scope},
-                                                          {"country_header", &d.country_header}};
-    for (const auto& [key, out] : texts) {
+    for (const auto& [key, field] : store::k_domain_policy_texts) {
         if (const rapidjson::Value* v = member(image, key); v != nullptr && v->IsString()) {
-            out->assign(v->GetString(), v->GetStringLength());
+            (d.*field).assign(v->GetString(), v->GetStringLength());
         }
     }
-    const std::pair<const char*, std::uint32_t*> policy_numbers[] = {
-        {"permanent_max_age_s", &d.permanent_max_age_s},
-        {"stale_while_revalidate_s", &d.stale_while_revalidate_s},
-        {"stale_if_error_s", &d.stale_if_error_s},
-        {"miss_budget", &d.miss_budget}};
-    for (const auto& [key, out] : policy_numbers) {
+    for (const auto& [key, field] : store::k_domain_policy_numbers) {
         if (const rapidjson::Value* v = member(image, key); v != nullptr && v->IsUint()) {
-            *out = v->GetUint();
+            d.*field = v->GetUint();
         }
     }
     return domain_json(d);

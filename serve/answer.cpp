@@ -1,6 +1,5 @@
 #include "serve/answer.h"
 
-#include <algorithm>
 #include <charconv>
 
 #include "serve/client_class.h"
@@ -115,17 +114,6 @@ const Response& merged_location(const Response& r, Response& merged, std::string
     return merged;
 }
 
-namespace {
-
-// Equal sizes, and equal bytes once ASCII letters are folded to lowercase.
-bool same_ascii_letters(std::string_view a, std::string_view b) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
-}
-
-}  // namespace
-
 std::string_view head_field(std::string_view head, std::string_view name) {
     std::size_t at = head.find('\n');  // the request line is no field
     while (at != std::string_view::npos && at + 1 < head.size()) {
@@ -139,7 +127,7 @@ std::string_view head_field(std::string_view head, std::string_view name) {
             break;  // the end of the head: what follows is a body
         }
         const std::size_t colon = line.find(':');
-        if (colon != name.size() || name.empty() || !same_ascii_letters(line.substr(0, colon), name)) {
+        if (colon != name.size() || name.empty() || !equal_ignoring_case(line.substr(0, colon), name)) {
             continue;
         }
         if (const std::string_view value = trim_ows(line.substr(colon + 1)); !value.empty()) {

@@ -49,9 +49,9 @@ bool is_v4_mapped(const Address16& a) {
     return a[10] == 0xff && a[11] == 0xff;
 }
 
-bool Network::contains(const Address16& a) const {
+bool in_prefix(const Address16& a, const std::uint8_t* network, unsigned prefix) {
     const unsigned whole = prefix / 8;
-    if (std::memcmp(a.data(), address.data(), whole) != 0) {
+    if (std::memcmp(a.data(), network, whole) != 0) {
         return false;
     }
     const unsigned rest = prefix % 8;
@@ -59,7 +59,7 @@ bool Network::contains(const Address16& a) const {
         return true;
     }
     const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
-    return (a[whole] & mask) == address[whole];
+    return (a[whole] & mask) == network[whole];
 }
 
 Result<Network> parse_network(std::string_view text) {

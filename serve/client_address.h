@@ -40,10 +40,14 @@ namespace shortlink::serve {
 using Address16 = std::array<std::uint8_t, 16>;
 
 // A network: its address bytes (host bits zero) and a prefix length counted on the 16 bytes.
+// Whether the first `prefix` bits (0..128) of `a` are those of `network` (16 bytes, IPv4 as
+// ::ffff:a.b.c.d, the bits after the prefix zero).
+bool in_prefix(const Address16& a, const std::uint8_t* network, unsigned prefix);
+
 struct Network {
     Address16 address{};
     unsigned prefix = 0;  // 0..128; an IPv4 /n is 96 + n
-    bool contains(const Address16& a) const;
+    bool contains(const Address16& a) const { return in_prefix(a, address.data(), prefix); }
 };
 
 // An address ("192.0.2.7", "2001:db8::1") or a network ("10.0.0.0/8", "fd00::/8") as

@@ -31,6 +31,22 @@ inline std::string_view trim_ows(std::string_view s) {
     return s;
 }
 
+// Equal sizes, and equal bytes once ASCII letters are folded to lowercase (header names, language
+// tags, country codes).
+inline bool equal_ignoring_case(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+        const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
+        if (x != y) {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct ClientClass {
     formats::clicks::Device device = formats::clicks::Device::unknown;
     formats::clicks::Os os = formats::clicks::Os::unknown;

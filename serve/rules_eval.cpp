@@ -1,6 +1,7 @@
 #include "serve/rules_eval.h"
 
 #include "formats/hash.h"
+#include "serve/client_address.h"
 
 namespace shortlink::serve {
 
@@ -38,17 +39,6 @@ char lower(char c) {
 }
 char upper(char c) {
     return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c;
-}
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // A q-value (RFC 9110 12.4.2: "0" ["." 0*3DIGIT] or "1" ["." 0*3("0")]) in thousandths; -1
@@ -232,19 +222,7 @@ bool country_matches(std::string_view header, std::string_view code) {
 }
 
 bool address_in(const std::array<std::uint8_t, 16>& address, const std::uint8_t* network) {
-    const unsigned prefix = network[16];
-    const unsigned whole = prefix / 8;
-    for (unsigned i = 0; i < whole; ++i) {
-        if (address[i] != network[i]) {
-            return false;
-        }
-    }
-    const unsigned rest = prefix % 8;
-    if (rest == 0) {
-        return true;
-    }
-    const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
-    return (address[whole] & mask) == network[whole];
+    return in_prefix(address, network, network[16]);
 }
 
 bool query_has(std::string_view query, std::string_view name, bool has_value,

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "formats/link_state.h"
@@ -66,6 +67,18 @@ struct DomainRecord {            // one row of the domains table
     std::uint32_t miss_budget = 0;  // misses a client may cause per minute; 0: the server's default
     std::string country_header;  // the request header trusted for the country; empty: the server's
 };
+
+// The policy members of a domain's JSON image (the audit log's before and after), by key: the
+// store writes them, `history` reads them back from images that have them.
+inline constexpr std::pair<const char*, std::string DomainRecord::*> k_domain_policy_texts[] = {
+    {"not_found_url", &DomainRecord::not_found_url}, {"expired_url", &DomainRecord::expired_url},
+    {"not_found_text", &DomainRecord::not_found_text}, {"gone_text", &DomainRecord::gone_text},
+    {"cache_scope", &DomainRecord::cache_scope},     {"country_header", &DomainRecord::country_header}};
+inline constexpr std::pair<const char*, std::uint32_t DomainRecord::*> k_domain_policy_numbers[] = {
+    {"permanent_max_age_s", &DomainRecord::permanent_max_age_s},
+    {"stale_while_revalidate_s", &DomainRecord::stale_while_revalidate_s},
+    {"stale_if_error_s", &DomainRecord::stale_if_error_s},
+    {"miss_budget", &DomainRecord::miss_budget}};
 
 // A link's state: the one enum of every library (formats/link_state.h), so the compiler copies
 // a stored state into a snapshot without a mapping of its own.

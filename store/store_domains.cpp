@@ -51,23 +51,14 @@ std::string domain_json(const DomainRecord& d) {
     w.Uint(d.hsts_max_age_s);
     w.Key("hsts_include_subdomains");
     w.Bool(d.hsts_include_subdomains);
-    const std::pair<const char*, const std::string*> texts[] = {{"not_found_url", &d.not_found_url},
-                                                                {"expired_url", &d.expired_url},
-                                                                {"not_found_text", &d.not_found_text},
-                                                                {"gone_text", &d.gone_text},
-                                                                {"cache_scope", &d.cache_scope},
-                                                                {"country_header", &d.country_header}};
-    for (const auto& [key, text] : texts) {
+    for (const auto& [key, member] : k_domain_policy_texts) {
+        const std::string& text = d.*member;
         w.Key(key);
-        w.String(text->c_str(), static_cast<rapidjson::SizeType>(text->size()));
+        w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
     }
-    const std::pair<const char*, std::uint32_t> numbers[] = {{"permanent_max_age_s", d.permanent_max_age_s},
-                                                             {"stale_while_revalidate_s", d.stale_while_revalidate_s},
-                                                             {"stale_if_error_s", d.stale_if_error_s},
-                                                             {"miss_budget", d.miss_budget}};
-    for (const auto& [key, value] : numbers) {
+    for (const auto& [key, member] : k_domain_policy_numbers) {
         w.Key(key);
-        w.Uint(value);
+        w.Uint(d.*member);
     }
     w.EndObject();
     return buf.GetString();
